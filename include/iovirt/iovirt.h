@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: MIT */
+/* iovirt: safe guest DMA for hypervisors and device emulators. The umbrella header. */
+#ifndef IOVIRT_IOVIRT_H
+#define IOVIRT_IOVIRT_H
+
+#include "iovirt/error.h"
+#include "iovirt/host.h"
+#include "iovirt/pagetable.h"
+
+#endif

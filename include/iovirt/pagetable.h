@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * IO page tables: the IOMMU's (ASID, bus address) -> physical address map.
+ *
+ * An iommu holds address spaces keyed by ASID (0 .. IOVIRT_ASID_MAX, sparse).
+ * Each space is one radix table in a real hardware layout (today Intel VT-d
+ * second-stage entries, 3, 4 or 5 levels), so its root can be handed to a
+ * spec-following walker (iovirt_pt_root).
+ *
+ * Threads and locks:
+ *  - iovirt_pt_translate takes no lock and may run at any time, beside any
+ *    writer, except iovirt_pt_space_destroy of its own ASID.
+ *  - Writers (map, unmap, split) of disjoint ranges may run at once, in one
+ *    space or in several. Writers of overlapping ranges must be serialized by
+ *    the caller; iovirt then gives one of the orders, never a torn state.
+ *  - space_create/space_destroy of one ASID must not race other calls on that
+ *    ASID (create and destroy of different ASIDs may run at once).
+ *
+ * Memory: table pages come from host->table_alloc, bookkeeping from
+ * host->mem_alloc. A table page is released only after an IOTLB invalidation
+ * that covers every entry it held; in IOVIRT_RECLAIM_DEFERRED mode (the
+ * default) released pages wait on a list until iovirt_pt_reclaim, which the
+ * host calls once no translate or writer that began before is still running
+ * (its grace period), so that no software walker ever reads freed memory.
+ */
+#ifndef IOVIRT_PAGETABLE_H
+#define IOVIRT_PAGETABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iovirt/error.h"
+#include "iovirt/host.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IOVIRT_ASID_MAX ((UINT32_C(1) << 20) - 1)
+
+/* Page sizes, as a bitmap of sizes (like Linux's pgsize_bitmap). */
+#define IOVIRT_PAGE_4K (UINT64_C(1) << 12)
+#define IOVIRT_PAGE_2M (UINT64_C(1) << 21)
+#define IOVIRT_PAGE_1G (UINT64_C(1) << 30)
+#define IOVIRT_PAGES_ALL (IOVIRT_PAGE_4K | IOVIRT_PAGE_2M | IOVIRT_PAGE_1G)
+
+/* Permissions of a mapping and the kind of a device access. */
+enum iovirt_prot {
+	IOVIRT_PROT_READ = 1u << 0,  /* the device may read the memory */
+	IOVIRT_PROT_WRITE = 1u << 1, /* the device may write the memory */
+};
+
+enum iovirt_pt_format {
+	IOVIRT_PT_FMT_VTD_SL = 1, /* Intel VT-d second-stage (SL) paging entries */
+};
+
+enum iovirt_reclaim {
+	/* Released table pages wait for iovirt_pt_reclaim (safe beside software walkers). */
+	IOVIRT_RECLAIM_DEFERRED = 0,
+	/* Released right after the invalidation: for hosts whose only walkers are
+	 * hardware, or whose translate and writers never overlap in time. */
+	IOVIRT_RECLAIM_AFTER_INVAL = 1,
+};
+
+struct iovirt_iommu_params {
+	size_t size;     /* sizeof(struct iovirt_iommu_params) */
+	uint32_t format; /* enum iovirt_pt_format; 0 means VT-d SL */
+	uint32_t reclaim; /* enum iovirt_reclaim */
+};
+
+struct iovirt_space_params {
+	size_t size;      /* sizeof(struct iovirt_space_params) */
+	uint32_t width;   /* input address bits: 32, 39, 48 or 57 */
+	uint32_t reserved;
+	uint64_t pgsizes; /* allowed page sizes (IOVIRT_PAGE_*), must include 4K; 0 means all */
+};
+
+struct iovirt_iommu;
+
+/*
+ * Creates an iommu. host_ops needs mem_alloc, mem_free, table_alloc,
+ * table_free and iotlb_inval; host is passed back to each. params may be NULL
+ * (VT-d SL, deferred reclaim).
+ * Returns 0; IOVIRT_EINVAL (bad params or ops), IOVIRT_ENOSYS (a needed
+ * callback absent), IOVIRT_ENOMEM. On failure *out is untouched.
+ */
+int iovirt_iommu_create(const struct iovirt_host_ops *host_ops, void *host,
+			const struct iovirt_iommu_params *params,
+			struct iovirt_iommu **out);
+
+/* Destroys every space (one ASID invalidation each), releases everything. */
+void iovirt_iommu_destroy(struct iovirt_iommu *iommu);
+
+/*
+ * Creates the address space `asid` (<= IOVIRT_ASID_MAX). params may be NULL
+ * (48-bit, all page sizes). Allocates its root table.
+ * Returns 0; IOVIRT_EINVAL (asid too large, bad width or pgsizes), IOVIRT_EDUP
+ * (the ASID exists), IOVIRT_ENOMEM. Nothing changes on failure.
+ */
+int iovirt_pt_space_create(struct iovirt_iommu *iommu, uint32_t asid,
+			   const struct iovirt_space_params *params);
+
+/*
+ * Removes the space: unlinks it, invalidates its ASID once, then releases all
+ * its tables (deferred in deferred reclaim mode). Returns 0 or IOVIRT_ENOASID.
+ */
+int iovirt_pt_space_destroy(struct iovirt_iommu *iommu, uint32_t asid);
+
+/*
+ * Maps [iova, iova + size) to [pa, pa + size) with prot (IOVIRT_PROT_*, not 0).
+ * iova, pa and size must be 4 KiB aligned; the largest allowed page size
+ * whose alignment both addresses share is used at each step.
+ * All or nothing: on any error the tables hold exactly what they held before.
+ * Returns 0;
+ *   IOVIRT_EINVAL   size 0, prot 0 or unknown bits, pa beyond 52 bits
+ *   IOVIRT_EALIGN   iova, pa or size not 4 KiB aligned
+ *   IOVIRT_EOVERFLOW iova + size or pa + size wraps
+ *   IOVIRT_ERANGE   the range leaves the space's input width
+ *   IOVIRT_ENOASID  no such space
+ *   IOVIRT_EEXIST   part of the range is already mapped
+ *   IOVIRT_ENOMEM   a table allocation failed (what was done is rolled back,
+ *                   with one invalidation if any entry had become visible)
+ */
+int iovirt_pt_map(struct iovirt_iommu *iommu, uint32_t asid, uint64_t iova,
+		  uint64_t pa, uint64_t size, unsigned prot);
+
+/*
+ * Unmaps every mapping inside [iova, iova + size); holes are skipped. Never
+ * allocates. When anything was cleared, exactly one IOTLB invalidation covers
+ * all of it (leaf_only = 0 when a table was unlinked), and tables left empty
+ * are released after it.
+ * Returns the number of bytes unmapped (0 for a hole);
+ *   IOVIRT_EINVAL, IOVIRT_EALIGN, IOVIRT_EOVERFLOW, IOVIRT_ERANGE, IOVIRT_ENOASID as map;
+ *   IOVIRT_ESPLIT   the range would cut through a 2 MiB or 1 GiB page
+ *                   (nothing changed; see iovirt_pt_split).
+ */
+int64_t iovirt_pt_unmap(struct iovirt_iommu *iommu, uint32_t asid, uint64_t iova,
+			uint64_t size);
+
+/*
+ * Splits the large page that contains iova into pages of the next smaller size
+ * (1 GiB -> 2 MiB, 2 MiB -> 4 KiB) with the same translation and permissions.
+ * The new table is filled completely, then swapped in atomically: a concurrent
+ * walker sees the old or the new translation, never a hole. One invalidation
+ * (leaf_only = 0) follows.
+ * Returns 0; IOVIRT_ENOENT (nothing mapped at iova), IOVIRT_EINVAL (iova is in
+ * a 4 KiB page), IOVIRT_ERANGE, IOVIRT_ENOASID, IOVIRT_ENOMEM (nothing changed).
+ */
+int iovirt_pt_split(struct iovirt_iommu *iommu, uint32_t asid, uint64_t iova);
+
+/* One translation. */
+struct iovirt_xlate {
+	uint64_t pa;        /* physical address of iova */
+	uint64_t page_size; /* size of the page that maps it */
+	uint32_t prot;      /* permissions of that page */
+	uint32_t level;     /* 1 = 4 KiB leaf, 2 = 2 MiB, 3 = 1 GiB */
+};
+
+/*
+ * Translates a device access (IOVIRT_PROT_READ and/or IOVIRT_PROT_WRITE) at iova.
+ * Lock-free. Returns 0 and fills *out; IOVIRT_ENOASID, IOVIRT_ERANGE (iova
+ * beyond the space's width), IOVIRT_ENOENT (not mapped), IOVIRT_EPERM (mapped
+ * without the access; *out is filled), IOVIRT_EINVAL (access 0 or unknown bits).
+ */
+int iovirt_pt_translate(const struct iovirt_iommu *iommu, uint32_t asid,
+			uint64_t iova, unsigned access, struct iovirt_xlate *out);
+
+/* A run of mappings with contiguous iova and pa and the same permissions. */
+struct iovirt_mapping {
+	uint64_t iova;
+	uint64_t pa;
+	uint64_t size;
+	uint32_t prot;
+	uint32_t reserved;
+};
+
+/*
+ * Calls fn for each run of mappings in ascending iova order, merging
+ * neighbours that continue each other (iova, pa and prot). A non-zero return
+ * from fn stops the walk and is returned. Not to be run beside writers of the
+ * same space. Returns 0, fn's value, or IOVIRT_ENOASID.
+ */
+int iovirt_pt_foreach(const struct iovirt_iommu *iommu, uint32_t asid,
+		      int (*fn)(void *arg, const struct iovirt_mapping *m), void *arg);
+
+/* One table page, for dumps and for hosts that audit their memory. */
+struct iovirt_pt_table {
+	uint64_t pa;     /* the page's physical address */
+	uint64_t iova;   /* first iova it covers */
+	uint32_t level;  /* 1 = holds 4 KiB entries ... 5 = root of a 5-level table */
+	uint32_t used;   /* present entries */
+};
+
+/* Calls fn for each table page of the space, parents before children. */
+int iovirt_pt_foreach_table(const struct iovirt_iommu *iommu, uint32_t asid,
+			    int (*fn)(void *arg, const struct iovirt_pt_table *t),
+			    void *arg);
+
+/*
+ * A human-readable dump of the space (root, tables, mapping runs): each line
+ * is passed to emit, NUL-terminated, without newline. Returns 0 or IOVIRT_ENOASID.
+ */
+int iovirt_pt_dump(const struct iovirt_iommu *iommu, uint32_t asid,
+		   void (*emit)(void *arg, const char *line), void *arg);
+
+/* The root table's physical address and the number of levels (for a hardware context entry). */
+int iovirt_pt_root(const struct iovirt_iommu *iommu, uint32_t asid,
+		   uint64_t *root_pa, unsigned *levels);
+
+/* Counters of one iommu. */
+struct iovirt_pt_stats {
+	uint64_t spaces;        /* live address spaces */
+	uint64_t tables;        /* table pages in use (retired ones excluded) */
+	uint64_t retired;       /* table pages waiting for iovirt_pt_reclaim */
+	uint64_t meta_bytes;    /* bookkeeping bytes beside the table pages */
+	uint64_t invalidations; /* IOTLB invalidation calls made */
+};
+void iovirt_pt_stats(const struct iovirt_iommu *iommu, struct iovirt_pt_stats *out);
+
+/*
+ * Releases the table pages (and destroyed spaces) waiting since earlier
+ * unmaps, splits and destroys. Call it when every translate and writer that
+ * began before this call has returned. Returns the number of pages released.
+ * Callers must not run two reclaims at once.
+ */
+size_t iovirt_pt_reclaim(struct iovirt_iommu *iommu);
+
+/*
+ * The raw VT-d second-stage entry encoding, exposed for hosts and emulators
+ * that build or check hardware structures themselves.
+ */
+#define IOVIRT_VTD_SL_R (UINT64_C(1) << 0)
+#define IOVIRT_VTD_SL_W (UINT64_C(1) << 1)
+#define IOVIRT_VTD_SL_X (UINT64_C(1) << 2)
+#define IOVIRT_VTD_SL_PS (UINT64_C(1) << 7)
+#define IOVIRT_VTD_SL_ADDR_MASK UINT64_C(0x000ffffffffff000)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The POSIX host adapter: an implementation of struct iovirt_host_ops for
+ * tests, benchmarks and examples (link libiovirt_posix; the core never does).
+ *
+ * Memory comes from jemalloc (or libc, by the `allocator` build option); table
+ * pages get fake physical addresses (CPU address + 2^51, so a mix-up of CPU and
+ * physical addresses shows). Every callback is counted; an optional log keeps
+ * their order; allocation and pin failures can be injected at the Nth call;
+ * guest memory is a set of ranges of this process's memory; device registers
+ * are byte arrays. All of it is thread-safe.
+ */
+#ifndef IOVIRT_POSIX_H
+#define IOVIRT_POSIX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iovirt/host.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Offset between a table page's CPU address and its fake physical address. */
+#define IOVIRT_POSIX_PA_OFFSET (UINT64_C(1) << 51)
+
+struct iovirt_posix;
+
+enum iovirt_posix_cb {
+	IOVIRT_CB_MEM_ALLOC,
+	IOVIRT_CB_MEM_FREE,
+	IOVIRT_CB_TABLE_ALLOC,
+	IOVIRT_CB_TABLE_FREE,
+	IOVIRT_CB_IOTLB_INVAL,
+	IOVIRT_CB_GUEST_READ,
+	IOVIRT_CB_GUEST_WRITE,
+	IOVIRT_CB_PIN,
+	IOVIRT_CB_UNPIN,
+	IOVIRT_CB_REG_READ,
+	IOVIRT_CB_REG_WRITE,
+	IOVIRT_CB_COUNT_
+};
+
+/* One logged callback. Fields by kind:
+ *  MEM_ALLOC/MEM_FREE:     a = address, b = size
+ *  TABLE_ALLOC/TABLE_FREE: a = CPU address, b = physical address
+ *  IOTLB_INVAL:            id = asid, a = iova, b = size, c = kind | leaf_only << 8
+ *  GUEST_READ/WRITE:       id = guest, a = gpa, b = len
+ *  PIN/UNPIN:              id = guest, a = gpa, b = npages
+ *  REG_READ/WRITE:         id = dev, a = offset, b = value, c = width
+ * Failed allocations and pins are logged with result < 0. */
+struct iovirt_posix_event {
+	uint32_t cb; /* enum iovirt_posix_cb */
+	uint32_t id;
+	uint64_t a, b, c;
+	int result;
+};
+
+/* A new adapter, or NULL when out of memory. */
+struct iovirt_posix *iovirt_posix_create(void);
+void iovirt_posix_destroy(struct iovirt_posix *p);
+
+/* The callback table; pass the adapter itself as the `host` pointer. */
+const struct iovirt_host_ops *iovirt_posix_ops(void);
+
+/* How often a callback was called (failed calls included). */
+uint64_t iovirt_posix_count(const struct iovirt_posix *p, enum iovirt_posix_cb cb);
+/* Allocations not yet freed: bookkeeping bytes and table pages. */
+int64_t iovirt_posix_live_mem(const struct iovirt_posix *p);
+int64_t iovirt_posix_live_tables(const struct iovirt_posix *p);
+/* Pages pinned now (sum of pin runs minus unpin runs), all guests. */
+int64_t iovirt_posix_pinned_pages(const struct iovirt_posix *p);
+
+/* Fail the nth allocation (mem_alloc and table_alloc counted together) from
+ * now on; n = 0 turns injection off. Only that one call fails. */
+void iovirt_posix_fail_alloc_at(struct iovirt_posix *p, uint64_t n);
+/* The same for pin calls. */
+void iovirt_posix_fail_pin_at(struct iovirt_posix *p, uint64_t n);
+/* Has an injected failure fired since the last fail_*_at call? */
+bool iovirt_posix_fail_fired(const struct iovirt_posix *p);
+
+/* Keep the last `capacity` callbacks in order (0 turns the log off and clears it). */
+int iovirt_posix_log_enable(struct iovirt_posix *p, size_t capacity);
+/* Copy up to max logged events, oldest first; returns how many. */
+size_t iovirt_posix_log_read(const struct iovirt_posix *p,
+			     struct iovirt_posix_event *out, size_t max);
+void iovirt_posix_log_clear(struct iovirt_posix *p);
+
+/* Guest memory: [gpa, gpa + len) of `guest` is backed by hva. Up to 256 ranges. */
+int iovirt_posix_guest_add(struct iovirt_posix *p, uint32_t guest, uint64_t gpa,
+			   void *hva, size_t len);
+/* Called after every guest_read, with the adapter's lock not held; a test may
+ * change guest memory here to play a guest that rewrites its descriptors. */
+typedef void (*iovirt_posix_read_hook)(void *arg, uint32_t guest, uint64_t gpa,
+				       size_t len);
+void iovirt_posix_set_read_hook(struct iovirt_posix *p, iovirt_posix_read_hook hook,
+				void *arg);
+
+/* Device registers: dev's register window is `len` bytes at `regs`. Up to 64 devices. */
+int iovirt_posix_dev_add(struct iovirt_posix *p, uint32_t dev, void *regs, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

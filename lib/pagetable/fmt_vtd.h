@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Intel VT-d second-stage (SL) paging entries, bit for bit (VT-d spec,
+ * "Second-Stage Paging Entries"):
+ *   bit 0 R, bit 1 W, bit 2 X; bits 5:3 EMT and bit 6 IPAT (leaves only);
+ *   bit 7 PS: 1 in an SL-PDPE or SL-PDE that maps a 1 GiB or 2 MiB page;
+ *   bit 11 SNP (leaves); bits 51:12 the address (table or page frame);
+ *   an entry is present when any of R, W, X is set.
+ * Non-leaf entries carry R and W, since the walk intersects the permissions of
+ * every level.
+ */
+#ifndef IOVIRT_PAGETABLE_FMT_VTD_H
+#define IOVIRT_PAGETABLE_FMT_VTD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "iovirt/pagetable.h"
+
+#define VTD_PRESENT (IOVIRT_VTD_SL_R | IOVIRT_VTD_SL_W | IOVIRT_VTD_SL_X)
+#define VTD_MAX_LEAF_LEVEL 3 /* 1 GiB pages at the SL-PDPE */
+#define VTD_MAX_PA (UINT64_C(1) << 52)
+
+static inline bool vtd_present(uint64_t e)
+{
+	return (e & VTD_PRESENT) != 0;
+}
+
+static inline bool vtd_is_leaf(uint64_t e, unsigned level)
+{
+	return level == 1 || (e & IOVIRT_VTD_SL_PS);
+}
+
+static inline uint64_t vtd_addr(uint64_t e, unsigned level)
+{
+	/* A large page's frame is aligned to its size; the low bits are 0 by construction. */
+	(void)level;
+	return e & IOVIRT_VTD_SL_ADDR_MASK;
+}
+
+static inline unsigned vtd_prot(uint64_t e)
+{
+	return (unsigned)(e & (IOVIRT_VTD_SL_R | IOVIRT_VTD_SL_W)); /* R = bit 0, W = bit 1 */
+}
+
+static inline uint64_t vtd_mk_leaf(uint64_t pa, unsigned level, unsigned prot)
+{
+	uint64_t e = pa & IOVIRT_VTD_SL_ADDR_MASK;
+	if (prot & IOVIRT_PROT_READ)
+		e |= IOVIRT_VTD_SL_R;
+	if (prot & IOVIRT_PROT_WRITE)
+		e |= IOVIRT_VTD_SL_W;
+	if (level > 1)
+		e |= IOVIRT_VTD_SL_PS;
+	return e;
+}
+
+static inline uint64_t vtd_mk_table(uint64_t pa)
+{
+	return (pa & IOVIRT_VTD_SL_ADDR_MASK) | IOVIRT_VTD_SL_R | IOVIRT_VTD_SL_W;
+}
+
+/* 3-level tables serve 32- and 39-bit spaces (the smallest VT-d AGAW is 39 bits). */
+static inline unsigned vtd_levels_for_width(unsigned width)
+{
+	switch (width) {
+	case 32:
+	case 39:
+		return 3;
+	case 48:
+		return 4;
+	case 57:
+		return 5;
+	}
+	return 0;
+}
+
+#endif

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal structures of lib/pagetable. Not installed. */
+#ifndef IOVIRT_PAGETABLE_INTERNAL_H
+#define IOVIRT_PAGETABLE_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/checked.h"
+#include "iovirt/pagetable.h"
+
+#define PT_BITS 9
+#define PT_ENTRIES 512u
+#define PT_MAX_LEVELS 5
+/* Set in a node's count once it is unlinked: no entry may be added after. */
+#define PT_DEAD 0x80000000u
+
+/* Bytes covered by one entry of a table at `level` (1 = 4 KiB entries). */
+static inline unsigned pt_shift(unsigned level)
+{
+	return IOVIRT_PAGE_SHIFT + PT_BITS * (level - 1);
+}
+
+/*
+ * One table page and its bookkeeping. The hardware sees only *tbl; the CPU
+ * walks through child[], the shadow of the table entries' addresses (the host
+ * gives no way back from a physical address to a pointer).
+ */
+struct pt_node {
+	uint64_t *tbl;       /* 512 hardware entries */
+	uint64_t pa;         /* physical address of tbl */
+	struct pt_node *next; /* retire list */
+	_Atomic uint32_t cnt; /* present entries, PT_DEAD once unlinked */
+	uint32_t level;
+	struct pt_node *_Atomic *child; /* level > 1: 512 children; NULL at level 1 */
+};
+
+struct pt_space {
+	uint32_t asid;
+	uint32_t width;
+	uint32_t levels;
+	uint32_t pad;
+	uint64_t limit;   /* 2^width: first iova out of range */
+	uint64_t pgsizes; /* allowed page sizes */
+	struct pt_node *root;
+	struct pt_space *next; /* retire list */
+};
+
+/* Operations a format's walker provides (one instance per entry format). */
+struct pt_impl {
+	unsigned (*levels_for_width)(unsigned width);
+	int (*map)(struct iovirt_iommu *io, struct pt_space *s, uint64_t iova,
+		   uint64_t pa, uint64_t size, unsigned prot);
+	int64_t (*unmap)(struct iovirt_iommu *io, struct pt_space *s, uint64_t iova,
+			 uint64_t size);
+	int (*split)(struct iovirt_iommu *io, struct pt_space *s, uint64_t iova);
+	int (*translate)(const struct pt_space *s, uint64_t iova, unsigned access,
+			 struct iovirt_xlate *out);
+	/* Calls leaf(arg, iova, pa, size, prot) for each leaf, ascending. */
+	int (*walk_leaves)(const struct pt_space *s,
+			   int (*leaf)(void *arg, uint64_t iova, uint64_t pa, uint64_t size, unsigned prot),
+			   void *arg);
+};
+
+extern const struct pt_impl pt_impl_vtd;
+
+#define PT_DIR_BITS 10
+#define PT_DIR_SIZE (1u << PT_DIR_BITS)
+
+struct iovirt_iommu {
+	const struct iovirt_host_ops *ops;
+	void *host;
+	const struct pt_impl *impl;
+	uint32_t reclaim;
+	/* ASID directory: top 10 bits select a chunk of 1024 slots, made on demand. */
+	_Atomic(struct pt_space *_Atomic *) dir[PT_DIR_SIZE];
+	_Atomic(struct pt_node *) retired;
+	_Atomic(struct pt_space *) retired_spaces;
+	_Atomic uint64_t nspaces, ntables, nretired, meta_bytes, ninval;
+};
+
+/* ---- shared by the walker and the iommu (iommu.c) ---- */
+
+/* A new table page at `level` with its bookkeeping, or NULL. */
+struct pt_node *pt_node_alloc(struct iovirt_iommu *io, unsigned level);
+/* Frees a node that no walker can reach any more (never linked, or reclaimed). */
+void pt_node_free(struct iovirt_iommu *io, struct pt_node *n);
+/* Hands a list of unlinked nodes (linked by ->next) over after their invalidation:
+ * freed now in AFTER_INVAL mode, kept for iovirt_pt_reclaim otherwise. */
+void pt_retire(struct iovirt_iommu *io, struct pt_node *list);
+/* Issues one IOTLB invalidation and counts it. */
+void pt_inval(struct iovirt_iommu *io, uint32_t asid, uint32_t kind, uint64_t iova,
+	      uint64_t size, bool leaf_only);
+
+/* Width, levels and page sizes of a space, for the dump. */
+int pt_space_info(const struct iovirt_iommu *io, uint32_t asid, uint32_t *width, uint32_t *levels,
+		  uint64_t *pgsizes);
+
+#endif

@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The iommu: ASID directory, address-space lifetime, table-page lifetime
+ * (allocation, retirement after invalidation, reclaim) and the checks of every
+ * public entry point before the format's walker runs.
+ */
+#include <stddef.h>
+
+#include "internal.h"
+
+/* ---- table pages ---- */
+
+struct pt_node *pt_node_alloc(struct iovirt_iommu *io, unsigned level)
+{
+	const struct iovirt_host_ops *ops = io->ops;
+	struct pt_node *n = ops->mem_alloc(io->host, sizeof(*n), _Alignof(struct pt_node));
+	if (!n)
+		return NULL;
+	size_t meta = sizeof(*n);
+	if (level > 1) {
+		n->child = ops->mem_alloc(io->host, PT_ENTRIES * sizeof(*n->child), 64);
+		if (!n->child) {
+			ops->mem_free(io->host, n, sizeof(*n));
+			return NULL;
+		}
+		meta += PT_ENTRIES * sizeof(*n->child);
+	}
+	n->tbl = ops->table_alloc(io->host, &n->pa);
+	if (!n->tbl) {
+		if (n->child)
+			ops->mem_free(io->host, (void *)n->child, PT_ENTRIES * sizeof(*n->child));
+		ops->mem_free(io->host, n, sizeof(*n));
+		return NULL;
+	}
+	n->level = level;
+	atomic_init(&n->cnt, 0);
+	atomic_fetch_add_explicit(&io->ntables, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&io->meta_bytes, meta, memory_order_relaxed);
+	return n;
+}
+
+void pt_node_free(struct iovirt_iommu *io, struct pt_node *n)
+{
+	const struct iovirt_host_ops *ops = io->ops;
+	size_t meta = sizeof(*n);
+	ops->table_free(io->host, n->tbl, n->pa);
+	if (n->child) {
+		ops->mem_free(io->host, (void *)n->child, PT_ENTRIES * sizeof(*n->child));
+		meta += PT_ENTRIES * sizeof(*n->child);
+	}
+	ops->mem_free(io->host, n, sizeof(*n));
+	atomic_fetch_sub_explicit(&io->ntables, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&io->meta_bytes, meta, memory_order_relaxed);
+}
+
+static size_t free_list(struct iovirt_iommu *io, struct pt_node *n)
+{
+	size_t k = 0;
+	while (n) {
+		struct pt_node *next = n->next;
+		pt_node_free(io, n);
+		n = next;
+		k++;
+	}
+	return k;
+}
+
+void pt_retire(struct iovirt_iommu *io, struct pt_node *list)
+{
+	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL) {
+		free_list(io, list);
+		return;
+	}
+	/* Push the whole list onto the retired stack with one CAS. */
+	struct pt_node *last = list;
+	size_t k = 1;
+	while (last->next) {
+		last = last->next;
+		k++;
+	}
+	struct pt_node *head = atomic_load_explicit(&io->retired, memory_order_relaxed);
+	do
+		last->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&io->retired, &head, list, memory_order_release,
+						      memory_order_relaxed));
+	atomic_fetch_add_explicit(&io->nretired, k, memory_order_relaxed);
+}
+
+void pt_inval(struct iovirt_iommu *io, uint32_t asid, uint32_t kind, uint64_t iova, uint64_t size,
+	      bool leaf_only)
+{
+	struct iovirt_inval inv = {
+		.asid = asid, .kind = kind, .iova = iova, .size = size, .leaf_only = leaf_only,
+	};
+	io->ops->iotlb_inval(io->host, &inv);
+	atomic_fetch_add_explicit(&io->ninval, 1, memory_order_relaxed);
+}
+
+/* ---- ASID directory ---- */
+
+static struct pt_space *space_get(const struct iovirt_iommu *io, uint32_t asid)
+{
+	if (asid > IOVIRT_ASID_MAX)
+		return NULL;
+	struct pt_space *_Atomic *chunk = atomic_load_explicit(
+		&((struct iovirt_iommu *)io)->dir[asid >> PT_DIR_BITS], memory_order_acquire);
+	if (!chunk)
+		return NULL;
+	return atomic_load_explicit(&chunk[asid & (PT_DIR_SIZE - 1)], memory_order_acquire);
+}
+
+/* The directory slot of asid, making its chunk if needed; NULL when out of memory. */
+static struct pt_space *_Atomic *space_slot(struct iovirt_iommu *io, uint32_t asid)
+{
+	_Atomic(struct pt_space *_Atomic *) *top = &io->dir[asid >> PT_DIR_BITS];
+	struct pt_space *_Atomic *chunk = atomic_load_explicit(top, memory_order_acquire);
+	if (!chunk) {
+		const size_t bytes = PT_DIR_SIZE * sizeof(*chunk);
+		struct pt_space *_Atomic *fresh = io->ops->mem_alloc(io->host, bytes, 64);
+		if (!fresh)
+			return NULL;
+		if (atomic_compare_exchange_strong_explicit(top, &chunk, fresh, memory_order_acq_rel,
+							    memory_order_acquire)) {
+			chunk = fresh;
+			atomic_fetch_add_explicit(&io->meta_bytes, bytes, memory_order_relaxed);
+		} else {
+			io->ops->mem_free(io->host, (void *)fresh, bytes);
+		}
+	}
+	return &chunk[asid & (PT_DIR_SIZE - 1)];
+}
+
+/* ---- iommu ---- */
+
+int iovirt_iommu_create(const struct iovirt_host_ops *ops, void *host,
+			const struct iovirt_iommu_params *params, struct iovirt_iommu **out)
+{
+	if (!out || !ops || ops->size < offsetof(struct iovirt_host_ops, mem_alloc))
+		return IOVIRT_EINVAL;
+	if (!IOVIRT_HOST_HAS(ops, mem_alloc) || !IOVIRT_HOST_HAS(ops, mem_free) ||
+	    !IOVIRT_HOST_HAS(ops, table_alloc) || !IOVIRT_HOST_HAS(ops, table_free) ||
+	    !IOVIRT_HOST_HAS(ops, iotlb_inval))
+		return IOVIRT_ENOSYS;
+	uint32_t format = IOVIRT_PT_FMT_VTD_SL, reclaim = IOVIRT_RECLAIM_DEFERRED;
+	if (params) {
+		if (params->size < offsetof(struct iovirt_iommu_params, reclaim) + sizeof(params->reclaim))
+			return IOVIRT_EINVAL;
+		if (params->format)
+			format = params->format;
+		reclaim = params->reclaim;
+	}
+	if (format != IOVIRT_PT_FMT_VTD_SL ||
+	    (reclaim != IOVIRT_RECLAIM_DEFERRED && reclaim != IOVIRT_RECLAIM_AFTER_INVAL))
+		return IOVIRT_EINVAL;
+
+	struct iovirt_iommu *io = ops->mem_alloc(host, sizeof(*io), 64);
+	if (!io)
+		return IOVIRT_ENOMEM;
+	io->ops = ops;
+	io->host = host;
+	io->impl = &pt_impl_vtd;
+	io->reclaim = reclaim;
+	*out = io;
+	return 0;
+}
+
+/* Unlinks and collects every node under n (n included) onto *list. */
+static void collect_nodes(struct pt_node *n, struct pt_node **list)
+{
+	if (n->child)
+		for (unsigned i = 0; i < PT_ENTRIES; i++) {
+			struct pt_node *c = atomic_load_explicit(&n->child[i], memory_order_relaxed);
+			if (c)
+				collect_nodes(c, list);
+		}
+	n->next = *list;
+	*list = n;
+}
+
+static void space_free(struct iovirt_iommu *io, struct pt_space *s)
+{
+	io->ops->mem_free(io->host, s, sizeof(*s));
+}
+
+static void space_teardown(struct iovirt_iommu *io, struct pt_space *s)
+{
+	pt_inval(io, s->asid, IOVIRT_INVAL_ASID, 0, 0, false);
+	struct pt_node *list = NULL;
+	collect_nodes(s->root, &list);
+	pt_retire(io, list);
+	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL) {
+		space_free(io, s);
+		return;
+	}
+	struct pt_space *head = atomic_load_explicit(&io->retired_spaces, memory_order_relaxed);
+	do
+		s->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&io->retired_spaces, &head, s,
+						      memory_order_release, memory_order_relaxed));
+}
+
+void iovirt_iommu_destroy(struct iovirt_iommu *io)
+{
+	if (!io)
+		return;
+	for (uint32_t t = 0; t < PT_DIR_SIZE; t++) {
+		struct pt_space *_Atomic *chunk = atomic_load(&io->dir[t]);
+		if (!chunk)
+			continue;
+		for (uint32_t i = 0; i < PT_DIR_SIZE; i++) {
+			struct pt_space *s = atomic_load(&chunk[i]);
+			if (s)
+				space_teardown(io, s);
+		}
+		io->ops->mem_free(io->host, (void *)chunk, PT_DIR_SIZE * sizeof(*chunk));
+	}
+	iovirt_pt_reclaim(io);
+	io->ops->mem_free(io->host, io, sizeof(*io));
+}
+
+size_t iovirt_pt_reclaim(struct iovirt_iommu *io)
+{
+	struct pt_node *list = atomic_exchange_explicit(&io->retired, NULL, memory_order_acquire);
+	size_t k = free_list(io, list);
+	atomic_fetch_sub_explicit(&io->nretired, k, memory_order_relaxed);
+	struct pt_space *s = atomic_exchange_explicit(&io->retired_spaces, NULL, memory_order_acquire);
+	while (s) {
+		struct pt_space *next = s->next;
+		space_free(io, s);
+		s = next;
+	}
+	return k;
+}
+
+void iovirt_pt_stats(const struct iovirt_iommu *cio, struct iovirt_pt_stats *out)
+{
+	struct iovirt_iommu *io = (struct iovirt_iommu *)cio;
+	out->spaces = atomic_load(&io->nspaces);
+	out->retired = atomic_load(&io->nretired);
+	out->tables = atomic_load(&io->ntables) - out->retired;
+	out->meta_bytes = atomic_load(&io->meta_bytes);
+	out->invalidations = atomic_load(&io->ninval);
+}
+
+/* ---- spaces ---- */
+
+int iovirt_pt_space_create(struct iovirt_iommu *io, uint32_t asid, const struct iovirt_space_params *p)
+{
+	uint32_t width = 48;
+	uint64_t pgsizes = IOVIRT_PAGES_ALL;
+	if (!io || asid > IOVIRT_ASID_MAX)
+		return IOVIRT_EINVAL;
+	if (p) {
+		if (p->size < offsetof(struct iovirt_space_params, pgsizes) + sizeof(p->pgsizes))
+			return IOVIRT_EINVAL;
+		width = p->width;
+		if (p->pgsizes)
+			pgsizes = p->pgsizes;
+	}
+	const unsigned levels = io->impl->levels_for_width(width);
+	if (!levels || (pgsizes & ~IOVIRT_PAGES_ALL) || !(pgsizes & IOVIRT_PAGE_4K))
+		return IOVIRT_EINVAL;
+
+	struct pt_space *_Atomic *slot = space_slot(io, asid);
+	if (!slot)
+		return IOVIRT_ENOMEM;
+	if (atomic_load_explicit(slot, memory_order_acquire))
+		return IOVIRT_EDUP;
+	struct pt_space *s = io->ops->mem_alloc(io->host, sizeof(*s), _Alignof(struct pt_space));
+	if (!s)
+		return IOVIRT_ENOMEM;
+	s->root = pt_node_alloc(io, levels);
+	if (!s->root) {
+		space_free(io, s);
+		return IOVIRT_ENOMEM;
+	}
+	s->asid = asid;
+	s->width = width;
+	s->levels = levels;
+	s->limit = UINT64_C(1) << width;
+	s->pgsizes = pgsizes;
+	struct pt_space *expect = NULL;
+	if (!atomic_compare_exchange_strong_explicit(slot, &expect, s, memory_order_acq_rel,
+						     memory_order_relaxed)) {
+		pt_node_free(io, s->root);
+		space_free(io, s);
+		return IOVIRT_EDUP;
+	}
+	atomic_fetch_add_explicit(&io->nspaces, 1, memory_order_relaxed);
+	return 0;
+}
+
+int iovirt_pt_space_destroy(struct iovirt_iommu *io, uint32_t asid)
+{
+	struct pt_space *s = io ? space_get(io, asid) : NULL;
+	if (!s)
+		return IOVIRT_ENOASID;
+	struct pt_space *_Atomic *chunk = atomic_load(&io->dir[asid >> PT_DIR_BITS]);
+	if (!atomic_compare_exchange_strong(&chunk[asid & (PT_DIR_SIZE - 1)], &s, NULL))
+		return IOVIRT_ENOASID;
+	atomic_fetch_sub_explicit(&io->nspaces, 1, memory_order_relaxed);
+	space_teardown(io, s);
+	return 0;
+}
+
+/* ---- checks shared by map and unmap ---- */
+
+static int check_range(const struct pt_space *s, uint64_t iova, uint64_t size)
+{
+	uint64_t end;
+	if (size == 0)
+		return IOVIRT_EINVAL;
+	if ((iova | size) & IOVIRT_PAGE_MASK)
+		return IOVIRT_EALIGN;
+	if (!iovirt_add_ok(iova, size, &end))
+		return IOVIRT_EOVERFLOW;
+	if (end > s->limit)
+		return IOVIRT_ERANGE;
+	return 0;
+}
+
+int iovirt_pt_map(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_t pa, uint64_t size,
+		  unsigned prot)
+{
+	if (!io)
+		return IOVIRT_EINVAL;
+	struct pt_space *s = space_get(io, asid);
+	if (!s)
+		return IOVIRT_ENOASID;
+	if (!prot || (prot & ~(unsigned)(IOVIRT_PROT_READ | IOVIRT_PROT_WRITE)))
+		return IOVIRT_EINVAL;
+	int r = check_range(s, iova, size);
+	if (r)
+		return r;
+	uint64_t pend;
+	if (pa & IOVIRT_PAGE_MASK)
+		return IOVIRT_EALIGN;
+	if (!iovirt_add_ok(pa, size, &pend))
+		return IOVIRT_EOVERFLOW;
+	return io->impl->map(io, s, iova, pa, size, prot);
+}
+
+int64_t iovirt_pt_unmap(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_t size)
+{
+	if (!io)
+		return IOVIRT_EINVAL;
+	struct pt_space *s = space_get(io, asid);
+	if (!s)
+		return IOVIRT_ENOASID;
+	int r = check_range(s, iova, size);
+	if (r)
+		return r;
+	return io->impl->unmap(io, s, iova, size);
+}
+
+int iovirt_pt_split(struct iovirt_iommu *io, uint32_t asid, uint64_t iova)
+{
+	if (!io)
+		return IOVIRT_EINVAL;
+	struct pt_space *s = space_get(io, asid);
+	if (!s)
+		return IOVIRT_ENOASID;
+	if (iova >= s->limit)
+		return IOVIRT_ERANGE;
+	return io->impl->split(io, s, iova);
+}
+
+int iovirt_pt_translate(const struct iovirt_iommu *io, uint32_t asid, uint64_t iova, unsigned access,
+			struct iovirt_xlate *out)
+{
+	const struct pt_space *s = space_get(io, asid);
+	if (IOVIRT_UNLIKELY(!s))
+		return IOVIRT_ENOASID;
+	if (IOVIRT_UNLIKELY(iova >= s->limit))
+		return IOVIRT_ERANGE;
+	if (IOVIRT_UNLIKELY(!access || (access & ~(unsigned)(IOVIRT_PROT_READ | IOVIRT_PROT_WRITE))))
+		return IOVIRT_EINVAL;
+	return io->impl->translate(s, iova, access, out);
+}
+
+int iovirt_pt_root(const struct iovirt_iommu *io, uint32_t asid, uint64_t *root_pa, unsigned *levels)
+{
+	const struct pt_space *s = io ? space_get(io, asid) : NULL;
+	if (!s)
+		return IOVIRT_ENOASID;
+	*root_pa = s->root->pa;
+	*levels = s->levels;
+	return 0;
+}
+
+/* ---- iteration (dump.c builds on these) ---- */
+
+struct merge {
+	struct iovirt_mapping run;
+	int (*fn)(void *, const struct iovirt_mapping *);
+	void *arg;
+};
+
+static int merge_leaf(void *arg, uint64_t iova, uint64_t pa, uint64_t size, unsigned prot)
+{
+	struct merge *m = arg;
+	if (m->run.size && m->run.iova + m->run.size == iova && m->run.pa + m->run.size == pa &&
+	    m->run.prot == prot) {
+		m->run.size += size;
+		return 0;
+	}
+	if (m->run.size) {
+		int r = m->fn(m->arg, &m->run);
+		if (r)
+			return r;
+	}
+	m->run = (struct iovirt_mapping){ .iova = iova, .pa = pa, .size = size, .prot = prot };
+	return 0;
+}
+
+int iovirt_pt_foreach(const struct iovirt_iommu *io, uint32_t asid,
+		      int (*fn)(void *arg, const struct iovirt_mapping *m), void *arg)
+{
+	const struct pt_space *s = io ? space_get(io, asid) : NULL;
+	if (!s)
+		return IOVIRT_ENOASID;
+	struct merge m = { .fn = fn, .arg = arg };
+	int r = io->impl->walk_leaves(s, merge_leaf, &m);
+	if (!r && m.run.size)
+		r = fn(arg, &m.run);
+	return r;
+}
+
+static int table_walk(const struct pt_node *n, uint64_t base,
+		      int (*fn)(void *, const struct iovirt_pt_table *), void *arg)
+{
+	struct iovirt_pt_table t = {
+		.pa = n->pa,
+		.iova = base,
+		.level = n->level,
+		.used = atomic_load_explicit(&((struct pt_node *)n)->cnt, memory_order_relaxed),
+	};
+	int r = fn(arg, &t);
+	if (r || !n->child)
+		return r;
+	const uint64_t span = UINT64_C(1) << pt_shift(n->level);
+	for (unsigned i = 0; i < PT_ENTRIES; i++) {
+		const struct pt_node *c = atomic_load_explicit(&n->child[i], memory_order_acquire);
+		if (c && (r = table_walk(c, base + i * span, fn, arg)))
+			return r;
+	}
+	return 0;
+}
+
+int iovirt_pt_foreach_table(const struct iovirt_iommu *io, uint32_t asid,
+			    int (*fn)(void *arg, const struct iovirt_pt_table *t), void *arg)
+{
+	const struct pt_space *s = io ? space_get(io, asid) : NULL;
+	if (!s)
+		return IOVIRT_ENOASID;
+	return table_walk(s->root, 0, fn, arg);
+}
+
+int pt_space_info(const struct iovirt_iommu *io, uint32_t asid, uint32_t *width, uint32_t *levels,
+		  uint64_t *pgsizes)
+{
+	const struct pt_space *s = io ? space_get(io, asid) : NULL;
+	if (!s)
+		return IOVIRT_ENOASID;
+	*width = s->width;
+	*levels = s->levels;
+	*pgsizes = s->pgsizes;
+	return 0;
+}

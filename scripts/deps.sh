@@ -1,0 +1,30 @@
+# Sourced by the scripts: installs what a fresh Debian 12 machine lacks.
+# apt-get update runs once, and only when something is missing.
+iovirt_install_deps() {
+	local pkgs=() need
+	need() { pkgs+=("$@"); }
+	command -v meson >/dev/null || need meson
+	command -v ninja >/dev/null || need ninja-build
+	command -v pkg-config >/dev/null || need pkg-config
+	command -v gcc >/dev/null || need gcc
+	command -v clang >/dev/null || need clang
+	command -v python3 >/dev/null || need python3
+	[ -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a ] ||
+		ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
+		need libclang-rt-14-dev
+	pkg-config --exists criterion 2>/dev/null || need libcriterion-dev
+	pkg-config --exists jemalloc 2>/dev/null || need libjemalloc-dev
+	pkg-config --exists glib-2.0 2>/dev/null || need libglib2.0-dev
+	[ -e /usr/include/Judy.h ] || need libjudy-dev
+	command -v spin >/dev/null || need spin
+	if [ ${#pkgs[@]} -gt 0 ]; then
+		echo "== installing: ${pkgs[*]}"
+		if [ "$(id -u)" -ne 0 ]; then
+			echo "missing packages and not root: ${pkgs[*]}" >&2
+			return 1
+		fi
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+	fi
+}

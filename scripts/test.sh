@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, runs every test: the Criterion suite, the
+# same suite under AddressSanitizer+UndefinedBehaviorSanitizer, the stress
+# programs under ThreadSanitizer, a short pass of every fuzz target and the
+# SPIN models. Ends with "N passed, N failed"; exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+iovirt_install_deps || exit 1
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-5}
+passed=0
+failed=0
+failures=()
+
+note() { printf '\n== %s\n' "$*"; }
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); failures+=("$1"); echo "FAILED: $1"; }
+
+# setup DIR [meson args...]: configure (or reconfigure) a build directory.
+setup() {
+	local dir=$1; shift
+	if [ -d "$dir/meson-private" ]; then
+		meson setup --reconfigure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi
+}
+
+# unit DIR LABEL: runs the Criterion suite of a build and counts each test.
+unit() {
+	local dir=$1 label=$2
+	meson test -C "$dir" --suite unit --print-errorlogs >"$dir/unit.out" 2>&1
+	local rc=$?
+	local counts
+	counts=$(python3 scripts/criterion_counts.py "$dir/meson-logs/testlog.json")
+	local p=${counts% *} f=${counts#* }
+	passed=$((passed + p))
+	failed=$((failed + f))
+	echo "$label: $p passed, $f failed"
+	if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ]; then
+		[ "$f" -eq 0 ] && failed=$((failed + 1))
+		failures+=("$label")
+		tail -n 60 "$dir/unit.out"
+	fi
+}
+
+note "build (gcc, -Werror)"
+if setup build -Dwerror=true && ninja -C build >build.log 2>&1; then
+	unit build "unit"
+else
+	cat build.log; bad "build"
+fi
+
+note "build with AddressSanitizer + UndefinedBehaviorSanitizer"
+if setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
+	-Dc_args=-fno-sanitize-recover=all -Dbenches=false -Dexamples=false -Dstress=false &&
+	ninja -C build-asan >build-asan.log 2>&1; then
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		unit build-asan "unit (asan+ubsan)"
+else
+	cat build-asan.log; bad "asan build"
+fi
+
+note "stress programs under ThreadSanitizer"
+if CC=clang setup build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false \
+	-Dtests=false -Dbenches=false -Dexamples=false -Dstress=true &&
+	ninja -C build-tsan >build-tsan.log 2>&1; then
+	for exe in build-tsan/tests/stress/stress_*; do
+		[ -x "$exe" ] || continue
+		name=$(basename "$exe")
+		if TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 timeout 300 "$exe" >"build-tsan/$name.out" 2>&1; then
+			ok; echo "$name: ok ($(tail -n 1 "build-tsan/$name.out"))"
+		else
+			tail -n 40 "build-tsan/$name.out"; bad "tsan $name"
+		fi
+	done
+else
+	cat build-tsan.log; bad "tsan build"
+fi
+
+note "fuzz targets, ${FUZZ_SECONDS}s each"
+if CC=clang setup build-fuzz -Dwerror=true -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+	-Dc_args=-fno-sanitize-recover=all -Dtests=false -Dbenches=false -Dexamples=false -Dstress=false &&
+	ninja -C build-fuzz >build-fuzz.log 2>&1; then
+	for exe in build-fuzz/fuzz/fuzz_*; do
+		[ -x "$exe" ] || continue
+		name=${exe##*/fuzz_}
+		work="build-fuzz/corpus-$name"
+		rm -rf "$work"; mkdir -p "$work"
+		[ -d "fuzz/corpus/$name" ] && cp -r "fuzz/corpus/$name/." "$work/"
+		if ASAN_OPTIONS=detect_leaks=1 timeout $((FUZZ_SECONDS + 120)) "$exe" -max_total_time="$FUZZ_SECONDS" \
+			-rss_limit_mb=4096 -print_final_stats=1 "$work" >"build-fuzz/$name.out" 2>&1; then
+			ok; echo "fuzz $name: ok ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "build-fuzz/$name.out" | grep -o '[0-9]*$') runs)"
+		else
+			tail -n 60 "build-fuzz/$name.out"; bad "fuzz $name"
+		fi
+	done
+else
+	cat build-fuzz.log; bad "fuzz build"
+fi
+
+if ls models/*.pml >/dev/null 2>&1; then
+	note "SPIN models"
+	for m in models/*.pml; do
+		if scripts/spin_check.sh "$m"; then ok; else bad "spin $m"; fi
+	done
+fi
+
+echo
+[ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

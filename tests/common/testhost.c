@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+#include "testhost.h"
+
+#include <criterion/criterion.h>
+
+struct iovirt_posix *th_posix(void)
+{
+	struct iovirt_posix *p = iovirt_posix_create();
+	cr_assert_not_null(p, "cannot create the POSIX host adapter");
+	return p;
+}
+
+void th_posix_done(struct iovirt_posix *p)
+{
+	cr_expect_eq(iovirt_posix_live_tables(p), 0, "table pages leaked: %lld",
+		     (long long)iovirt_posix_live_tables(p));
+	cr_expect_eq(iovirt_posix_live_mem(p), 0, "bookkeeping bytes leaked: %lld",
+		     (long long)iovirt_posix_live_mem(p));
+	cr_expect_eq(iovirt_posix_pinned_pages(p), 0, "pages left pinned: %lld",
+		     (long long)iovirt_posix_pinned_pages(p));
+	iovirt_posix_destroy(p);
+}
+
+uint64_t th_rand(uint64_t *s)
+{
+	uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ull;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
