@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/* Allocation failure: failing the Nth allocation of map, split and space creation, for every N. */
+#include "pt_test.h"
+
+static int runs(void *arg, const struct iovirt_mapping *m)
+{
+	uint64_t *acc = arg;
+	acc[0]++;
+	acc[1] += m->size;
+	acc[2] ^= m->iova * 31 + m->pa * 7 + m->prot;
+	return 0;
+}
+
+/* A digest of the mappings and the tables of one space. */
+struct digest {
+	uint64_t runs[3];
+	struct pt_snap snap;
+};
+
+static void digest(struct pt_fix *f, uint32_t asid, struct digest *d)
+{
+	memset(d->runs, 0, sizeof(d->runs));
+	cr_assert_eq(iovirt_pt_foreach(f->io, asid, runs, d->runs), 0);
+	pt_snap_take(f, asid, &d->snap);
+}
+
+static void assert_same(const struct digest *a, const struct digest *b, uint64_t n)
+{
+	cr_assert_arr_eq(a->runs, b->runs, sizeof(a->runs), "mappings changed after failure %llu",
+			 (unsigned long long)n);
+	cr_assert_eq(a->snap.n, b->snap.n, "tables changed after failure %llu", (unsigned long long)n);
+	cr_assert_arr_eq(a->snap.t, b->snap.t, a->snap.n * sizeof(a->snap.t[0]));
+}
+
+/* Map of a range that needs many new tables: every failing N leaves the space as it was. */
+Test(pt_failure, map_every_n)
+{
+	static struct digest before, after;
+	struct pt_fix f;
+	pt_fix_init(&f, IOVIRT_RECLAIM_AFTER_INVAL);
+	pt_fix_space(&f, 1, 48, 0);
+	/* Something already there, so tables are shared with the new range. */
+	cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(2) - KiB(8), 0, KiB(8), RW), 0);
+	digest(&f, 1, &before);
+	int64_t live_tables = iovirt_posix_live_tables(f.posix), live_mem = iovirt_posix_live_mem(f.posix);
+	uint64_t n;
+	for (n = 1;; n++) {
+		iovirt_posix_fail_alloc_at(f.posix, n);
+		/* 4K pages, a 2M page, a 1 GiB boundary, a 2M page, 4K pages: new L2 and L1 tables. */
+		int r = iovirt_pt_map(f.io, 1, GiB(1) - MiB(2) - KiB(8), GiB(7) - MiB(2) - KiB(8),
+				      MiB(4) + KiB(16), RW);
+		if (r == 0) {
+			cr_assert_not(iovirt_posix_fail_fired(f.posix));
+			break;
+		}
+		cr_assert_eq(r, IOVIRT_ENOMEM);
+		cr_assert(iovirt_posix_fail_fired(f.posix));
+		digest(&f, 1, &after);
+		assert_same(&before, &after, n);
+		cr_assert_eq(iovirt_posix_live_tables(f.posix), live_tables);
+		cr_assert_eq(iovirt_posix_live_mem(f.posix), live_mem);
+	}
+	cr_assert_gt(n, 3, "the map needed several allocations");
+	iovirt_posix_fail_alloc_at(f.posix, 0);
+	pt_fix_done(&f);
+}
+
+/* Map of a multi-level range in a 5-level space: the same for every N. */
+Test(pt_failure, map_5level_every_n)
+{
+	static struct digest before, after;
+	struct pt_fix f;
+	pt_fix_init(&f, IOVIRT_RECLAIM_AFTER_INVAL);
+	pt_fix_space(&f, 2, 57, 0);
+	digest(&f, 2, &before);
+	uint64_t n;
+	for (n = 1;; n++) {
+		iovirt_posix_fail_alloc_at(f.posix, n);
+		int r = iovirt_pt_map(f.io, 2, (UINT64_C(1) << 48) - MiB(2), GiB(3), MiB(4) + KiB(4), RW);
+		if (r == 0)
+			break;
+		cr_assert_eq(r, IOVIRT_ENOMEM);
+		digest(&f, 2, &after);
+		assert_same(&before, &after, n);
+		cr_assert_eq(iovirt_posix_live_tables(f.posix), 1);
+	}
+	cr_assert_gt(n, 6);
+	iovirt_posix_fail_alloc_at(f.posix, 0);
+	pt_fix_done(&f);
+}
+
+/* Split with every allocation failing in turn: the large page stays, nothing leaks. */
+Test(pt_failure, split_every_n)
+{
+	static struct digest before, after;
+	struct pt_fix f;
+	pt_fix_init(&f, IOVIRT_RECLAIM_AFTER_INVAL);
+	pt_fix_space(&f, 3, 48, 0);
+	cr_assert_eq(iovirt_pt_map(f.io, 3, GiB(2), GiB(2), GiB(1), RW), 0);
+	digest(&f, 3, &before);
+	uint64_t n;
+	for (n = 1;; n++) {
+		iovirt_posix_fail_alloc_at(f.posix, n);
+		int r = iovirt_pt_split(f.io, 3, GiB(2) + MiB(9));
+		if (r == 0)
+			break;
+		cr_assert_eq(r, IOVIRT_ENOMEM);
+		digest(&f, 3, &after);
+		assert_same(&before, &after, n);
+		struct iovirt_xlate x;
+		cr_assert_eq(iovirt_pt_translate(f.io, 3, GiB(2) + MiB(9), 1, &x), 0);
+		cr_assert_eq(x.page_size, GiB(1));
+	}
+	cr_assert_gt(n, 1);
+	iovirt_posix_fail_alloc_at(f.posix, 0);
+	pt_fix_done(&f);
+}
+
+/* Creating an iommu and a space with every allocation failing in turn leaks nothing. */
+Test(pt_failure, create_every_n)
+{
+	struct iovirt_posix *p = th_posix();
+	uint64_t n;
+	for (n = 1;; n++) {
+		struct iovirt_iommu *io = NULL;
+		iovirt_posix_fail_alloc_at(p, n);
+		int r = iovirt_iommu_create(iovirt_posix_ops(), p, NULL, &io);
+		if (r == 0)
+			r = iovirt_pt_space_create(io, 77777, NULL);
+		if (r == 0) {
+			iovirt_iommu_destroy(io);
+			break;
+		}
+		cr_assert_eq(r, IOVIRT_ENOMEM);
+		if (io) {
+			struct iovirt_xlate x;
+			cr_assert_eq(iovirt_pt_translate(io, 77777, 0, 1, &x), IOVIRT_ENOASID);
+			iovirt_iommu_destroy(io);
+		}
+		cr_assert_eq(iovirt_posix_live_tables(p), 0);
+	}
+	cr_assert_gt(n, 3);
+	iovirt_posix_fail_alloc_at(p, 0);
+	th_posix_done(p);
+}
