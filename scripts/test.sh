@@ -67,7 +67,7 @@ if CC=clang setup build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false 
 	-Dtests=false -Dbenches=false -Dexamples=false -Dstress=true &&
 	ninja -C build-tsan >build-tsan.log 2>&1; then
 	for exe in build-tsan/tests/stress/stress_*; do
-		[ -x "$exe" ] || continue
+		[ -f "$exe" ] && [ -x "$exe" ] || continue
 		name=$(basename "$exe")
 		if TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 timeout 300 "$exe" >"build-tsan/$name.out" 2>&1; then
 			ok; echo "$name: ok ($(tail -n 1 "build-tsan/$name.out"))"
@@ -84,7 +84,7 @@ if CC=clang setup build-fuzz -Dwerror=true -Dfuzz=true -Db_sanitize=address,unde
 	-Dc_args=-fno-sanitize-recover=all -Dtests=false -Dbenches=false -Dexamples=false -Dstress=false &&
 	ninja -C build-fuzz >build-fuzz.log 2>&1; then
 	for exe in build-fuzz/fuzz/fuzz_*; do
-		[ -x "$exe" ] || continue
+		[ -f "$exe" ] && [ -x "$exe" ] || continue
 		name=${exe##*/fuzz_}
 		work="build-fuzz/corpus-$name"
 		rm -rf "$work"; mkdir -p "$work"

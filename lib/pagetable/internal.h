@@ -33,8 +33,16 @@ struct pt_node {
 	struct pt_node *next; /* retire list */
 	_Atomic uint32_t cnt; /* present entries, PT_DEAD once unlinked */
 	uint32_t level;
-	struct pt_node *_Atomic *child; /* level > 1: 512 children; NULL at level 1 */
+	/* Level > 1 only: the 512 children, inline so that a walk step is one load.
+	 * A level-1 node is allocated without it (32 bytes per 2 MiB of 4 KiB pages). */
+	struct pt_node *_Atomic child[];
 };
+
+/* Bytes of bookkeeping for a node at level. */
+static inline size_t pt_node_bytes(unsigned level)
+{
+	return sizeof(struct pt_node) + (level > 1 ? PT_ENTRIES * sizeof(struct pt_node *) : 0);
+}
 
 struct pt_space {
 	uint32_t asid;

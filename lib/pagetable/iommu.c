@@ -13,23 +13,13 @@
 struct pt_node *pt_node_alloc(struct iovirt_iommu *io, unsigned level)
 {
 	const struct iovirt_host_ops *ops = io->ops;
-	struct pt_node *n = ops->mem_alloc(io->host, sizeof(*n), _Alignof(struct pt_node));
+	const size_t meta = pt_node_bytes(level);
+	struct pt_node *n = ops->mem_alloc(io->host, meta, level > 1 ? 64 : _Alignof(struct pt_node));
 	if (!n)
 		return NULL;
-	size_t meta = sizeof(*n);
-	if (level > 1) {
-		n->child = ops->mem_alloc(io->host, PT_ENTRIES * sizeof(*n->child), 64);
-		if (!n->child) {
-			ops->mem_free(io->host, n, sizeof(*n));
-			return NULL;
-		}
-		meta += PT_ENTRIES * sizeof(*n->child);
-	}
 	n->tbl = ops->table_alloc(io->host, &n->pa);
 	if (!n->tbl) {
-		if (n->child)
-			ops->mem_free(io->host, (void *)n->child, PT_ENTRIES * sizeof(*n->child));
-		ops->mem_free(io->host, n, sizeof(*n));
+		ops->mem_free(io->host, n, meta);
 		return NULL;
 	}
 	n->level = level;
@@ -42,13 +32,9 @@ struct pt_node *pt_node_alloc(struct iovirt_iommu *io, unsigned level)
 void pt_node_free(struct iovirt_iommu *io, struct pt_node *n)
 {
 	const struct iovirt_host_ops *ops = io->ops;
-	size_t meta = sizeof(*n);
+	const size_t meta = pt_node_bytes(n->level);
 	ops->table_free(io->host, n->tbl, n->pa);
-	if (n->child) {
-		ops->mem_free(io->host, (void *)n->child, PT_ENTRIES * sizeof(*n->child));
-		meta += PT_ENTRIES * sizeof(*n->child);
-	}
-	ops->mem_free(io->host, n, sizeof(*n));
+	ops->mem_free(io->host, n, meta);
 	atomic_fetch_sub_explicit(&io->ntables, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&io->meta_bytes, meta, memory_order_relaxed);
 }
@@ -167,7 +153,7 @@ int iovirt_iommu_create(const struct iovirt_host_ops *ops, void *host,
 /* Unlinks and collects every node under n (n included) onto *list. */
 static void collect_nodes(struct pt_node *n, struct pt_node **list)
 {
-	if (n->child)
+	if (n->level > 1)
 		for (unsigned i = 0; i < PT_ENTRIES; i++) {
 			struct pt_node *c = atomic_load_explicit(&n->child[i], memory_order_relaxed);
 			if (c)
@@ -436,7 +422,7 @@ static int table_walk(const struct pt_node *n, uint64_t base,
 		.used = atomic_load_explicit(&((struct pt_node *)n)->cnt, memory_order_relaxed),
 	};
 	int r = fn(arg, &t);
-	if (r || !n->child)
+	if (r || n->level == 1)
 		return r;
 	const uint64_t span = UINT64_C(1) << pt_shift(n->level);
 	for (unsigned i = 0; i < PT_ENTRIES; i++) {

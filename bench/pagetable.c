@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench/pagetable: iovirt's IO page tables beside peers on the same work, in
+ * one run: a Judy array (JudyL) and a GLib hash table keyed by (ASID, page),
+ * and a flat array indexed by page number (the practical lower bound).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <Judy.h>
+#include <glib.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "iovirt/iovirt.h"
+#include "iovirt/posix.h"
+
+#define ASID 5u
+#define KEY(asid, iova) (((uint64_t)(asid) << 44) | ((iova) >> 12))
+#define PAGES_1G (1u << 18)
+
+static struct iovirt_posix *host;
+static struct iovirt_iommu *io;
+
+static void fresh_iommu(void)
+{
+	if (io)
+		iovirt_iommu_destroy(io);
+	struct iovirt_iommu_params p = { .size = sizeof(p), .reclaim = IOVIRT_RECLAIM_AFTER_INVAL };
+	if (iovirt_iommu_create(iovirt_posix_ops(), host, &p, &io) || iovirt_pt_space_create(io, ASID, NULL)) {
+		fprintf(stderr, "setup failed\n");
+		exit(1);
+	}
+}
+
+static void die(const char *what, int64_t r)
+{
+	fprintf(stderr, "%s failed: %s\n", what, iovirt_strerror((int)r));
+	exit(1);
+}
+
+/* ---- one measurement = median over reps of fn(items) ---- */
+
+typedef double (*run_fn)(uint64_t items); /* returns ns for the whole run */
+
+static void measure(const char *op, const char *impl, run_fn fn, uint64_t items)
+{
+	int reps = bench_reps();
+	double v[64];
+	if (reps > 64)
+		reps = 64;
+	for (int i = 0; i < reps; i++)
+		v[i] = fn(items) / (double)items;
+	bench_report("pagetable", op, impl, items, bench_median(v, (size_t)reps));
+}
+
+/* ---- single 4 KiB map + unmap, in a loop ---- */
+
+static double pair_iovirt(uint64_t n)
+{
+	fresh_iommu();
+	/* A neighbour keeps the tables alive, as in a real space with other buffers. */
+	if (iovirt_pt_map(io, ASID, 0x40000000, 0x1000, 4096, IOVIRT_PROT_READ))
+		die("map", -1);
+	uint64_t t = bench_now_ns();
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t iova = 0x40001000 + ((i & 255) << 12);
+		int r = iovirt_pt_map(io, ASID, iova, 0x200000 + (i << 12), 4096, IOVIRT_PROT_READ | IOVIRT_PROT_WRITE);
+		int64_t u = iovirt_pt_unmap(io, ASID, iova, 4096);
+		if (r || u != 4096)
+			die("map/unmap", r ? r : u);
+	}
+	return (double)(bench_now_ns() - t);
+}
+
+static double pair_iovirt_empty(uint64_t n)
+{
+	/* No neighbour: every map builds the path of tables and every unmap releases it. */
+	fresh_iommu();
+	uint64_t t = bench_now_ns();
+	for (uint64_t i = 0; i < n; i++) {
+		int r = iovirt_pt_map(io, ASID, 0x40001000, 0x200000 + (i << 12), 4096, IOVIRT_PROT_READ);
+		int64_t u = iovirt_pt_unmap(io, ASID, 0x40001000, 4096);
+		if (r || u != 4096)
+			die("map/unmap", r ? r : u);
+	}
+	return (double)(bench_now_ns() - t);
+}
+
+static double pair_judy(uint64_t n)
+{
+	Pvoid_t j = NULL;
+	Word_t *pv;
+	int rc;
+	uint64_t t = bench_now_ns();
+	for (uint64_t i = 0; i < n; i++) {
+		Word_t key = KEY(ASID, 0x40001000 + ((i & 255) << 12));
+		JLI(pv, j, key);
+		*pv = 0x200000 + (i << 12);
+		JLD(rc, j, key);
+	}
+	double ns = (double)(bench_now_ns() - t);
+	Word_t bytes;
+	JLFA(bytes, j);
+	(void)rc;
+	return ns;
+}
+
+static double pair_glib(uint64_t n)
+{
+	GHashTable *h = g_hash_table_new(g_direct_hash, g_direct_equal);
+	uint64_t t = bench_now_ns();
+	for (uint64_t i = 0; i < n; i++) {
+		gpointer key = (gpointer)(uintptr_t)KEY(ASID, 0x40001000 + ((i & 255) << 12));
+		g_hash_table_insert(h, key, (gpointer)(uintptr_t)(0x200000 + (i << 12)));
+		g_hash_table_remove(h, key);
+	}
+	double ns = (double)(bench_now_ns() - t);
+	g_hash_table_destroy(h);
+	return ns;
+}
+
+static uint64_t *flat;
+static const uint64_t flat_pages = 1u << 21; /* 8 GiB of iova */
+
+static double pair_flat(uint64_t n)
+{
+	uint64_t t = bench_now_ns();
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t pg = (0x40001000 >> 12) + (i & 255);
+		__atomic_store_n(&flat[pg], (0x200000 + (i << 12)) | 3, __ATOMIC_RELAXED);
+		bench_use(flat[pg]);
+		__atomic_store_n(&flat[pg], 0, __ATOMIC_RELAXED);
+	}
+	return (double)(bench_now_ns() - t);
+}
+
+/* ---- map 1 GiB: 4 KiB pages, 2 MiB pages; unmap it ---- */
+
+static double map1g_4k_iovirt(uint64_t pages)
+{
+	fresh_iommu();
+	uint64_t t = bench_now_ns();
+	int r = iovirt_pt_map(io, ASID, 1ull << 30, (1ull << 32) + 4096, pages << 12, IOVIRT_PROT_READ);
+	double ns = (double)(bench_now_ns() - t);
+	if (r)
+		die("map 1G", r);
+	return ns;
+}
+
+static double unmap1g_4k_iovirt(uint64_t pages)
+{
+	fresh_iommu();
+	if (iovirt_pt_map(io, ASID, 1ull << 30, (1ull << 32) + 4096, pages << 12, IOVIRT_PROT_READ))
+		die("map", -1);
+	uint64_t t = bench_now_ns();
+	int64_t r = iovirt_pt_unmap(io, ASID, 1ull << 30, pages << 12);
+	double ns = (double)(bench_now_ns() - t);
+	if (r != (int64_t)(pages << 12))
+		die("unmap 1G", r);
+	return ns;
+}
+
+static double map1g_2m_iovirt(uint64_t pages)
+{
+	fresh_iommu();
+	uint64_t t = bench_now_ns();
+	int r = iovirt_pt_map(io, ASID, 1ull << 30, 1ull << 32, pages << 21, IOVIRT_PROT_READ);
+	double ns = (double)(bench_now_ns() - t);
+	if (r)
+		die("map 1G of 2M", r);
+	return ns;
+}
+
+static double unmap1g_2m_iovirt(uint64_t pages)
+{
+	fresh_iommu();
+	if (iovirt_pt_map(io, ASID, 1ull << 30, 1ull << 32, pages << 21, IOVIRT_PROT_READ))
+		die("map", -1);
+	uint64_t t = bench_now_ns();
+	int64_t r = iovirt_pt_unmap(io, ASID, 1ull << 30, pages << 21);
+	double ns = (double)(bench_now_ns() - t);
+	if (r != (int64_t)(pages << 21))
+		die("unmap 1G of 2M", r);
+	return ns;
+}
+
+static unsigned page_shift = 12;
+
+static double mapn_judy(uint64_t pages)
+{
+	Pvoid_t j = NULL;
+	Word_t *pv, bytes;
+	uint64_t t = bench_now_ns();
+	for (uint64_t i = 0; i < pages; i++) {
+		JLI(pv, j, KEY(ASID, (1ull << 30) + (i << page_shift)));
+		*pv = (1ull << 32) + (i << page_shift);
+	}
+	double ns = (double)(bench_now_ns() - t);
+	JLFA(bytes, j);
+	return ns;
+}
+
+static double unmapn_judy(uint64_t pages)
+{
+	Pvoid_t j = NULL;
+	Word_t *pv, bytes;
+	int rc;
+	for (uint64_t i = 0; i < pages; i++) {
+		JLI(pv, j, KEY(ASID, (1ull << 30) + (i << page_shift)));
+		*pv = (1ull << 32) + (i << page_shift);
+	}
+	uint64_t t = bench_now_ns();
+	for (uint64_t i = 0; i < pages; i++)
+		JLD(rc, j, KEY(ASID, (1ull << 30) + (i << page_shift)));
+	double ns = (double)(bench_now_ns() - t);
+	JLFA(bytes, j);
+	(void)rc;
+	return ns;
+}
+
+static double mapn_glib(uint64_t pages)
+{
+	GHashTable *h = g_hash_table_new(g_direct_hash, g_direct_equal);
+	uint64_t t = bench_now_ns();
+	for (uint64_t i = 0; i < pages; i++)
+		g_hash_table_insert(h, (gpointer)(uintptr_t)KEY(ASID, (1ull << 30) + (i << page_shift)),
+				    (gpointer)(uintptr_t)((1ull << 32) + (i << page_shift)));
+	double ns = (double)(bench_now_ns() - t);
+	g_hash_table_destroy(h);
+	return ns;
+}
+
+static double unmapn_glib(uint64_t pages)
+{
+	GHashTable *h = g_hash_table_new(g_direct_hash, g_direct_equal);
+	for (uint64_t i = 0; i < pages; i++)
+		g_hash_table_insert(h, (gpointer)(uintptr_t)KEY(ASID, (1ull << 30) + (i << page_shift)),
+				    (gpointer)(uintptr_t)((1ull << 32) + (i << page_shift)));
+	uint64_t t = bench_now_ns();
+	for (uint64_t i = 0; i < pages; i++)
+		g_hash_table_remove(h, (gpointer)(uintptr_t)KEY(ASID, (1ull << 30) + (i << page_shift)));
+	double ns = (double)(bench_now_ns() - t);
+	g_hash_table_destroy(h);
+	return ns;
+}
+
+static double mapn_flat(uint64_t pages)
+{
+	memset(flat, 0, flat_pages * sizeof(*flat));
+	uint64_t base = (1ull << 30) >> page_shift;
+	uint64_t t = bench_now_ns();
+	for (uint64_t i = 0; i < pages; i++)
+		flat[base + i] = ((1ull << 32) + (i << page_shift)) | 3;
+	bench_use(flat[base]);
+	return (double)(bench_now_ns() - t);
+}
+
+static double unmapn_flat(uint64_t pages)
+{
+	uint64_t base = (1ull << 30) >> page_shift;
+	for (uint64_t i = 0; i < pages; i++)
+		flat[base + i] = ((1ull << 32) + (i << page_shift)) | 3;
+	uint64_t t = bench_now_ns();
+	for (uint64_t i = 0; i < pages; i++)
+		flat[base + i] = 0;
+	bench_use(flat[base]);
+	return (double)(bench_now_ns() - t);
+}
+
+/* ---- random translate over 1M mapped 4 KiB pages ---- */
+
+#define XLATE_PAGES (1u << 20)
+static uint64_t *probe; /* random iovas */
+static size_t nprobe;
+static Pvoid_t judy_all;
+static GHashTable *glib_all;
+
+static double xlate_iovirt(uint64_t n)
+{
+	uint64_t sum = 0, t = bench_now_ns();
+	for (uint64_t i = 0; i < n; i++) {
+		struct iovirt_xlate x;
+		if (iovirt_pt_translate(io, ASID, probe[i % nprobe], IOVIRT_PROT_READ, &x))
+			die("translate", -1);
+		sum += x.pa;
+	}
+	bench_use(sum);
+	return (double)(bench_now_ns() - t);
+}
+
+static double xlate_judy(uint64_t n)
+{
+	uint64_t sum = 0, t = bench_now_ns();
+	Word_t *pv;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t v = probe[i % nprobe];
+		JLG(pv, judy_all, KEY(ASID, v));
+		sum += *pv + (v & 4095);
+	}
+	bench_use(sum);
+	return (double)(bench_now_ns() - t);
+}
+
+static double xlate_glib(uint64_t n)
+{
+	uint64_t sum = 0, t = bench_now_ns();
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t v = probe[i % nprobe];
+		sum += (uintptr_t)g_hash_table_lookup(glib_all, (gpointer)(uintptr_t)KEY(ASID, v)) + (v & 4095);
+	}
+	bench_use(sum);
+	return (double)(bench_now_ns() - t);
+}
+
+static double xlate_flat(uint64_t n)
+{
+	uint64_t sum = 0, t = bench_now_ns();
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t v = probe[i % nprobe];
+		uint64_t e = __atomic_load_n(&flat[v >> 12], __ATOMIC_ACQUIRE);
+		if (!(e & 1))
+			die("flat", -1);
+		sum += (e & ~4095ull) + (v & 4095);
+	}
+	bench_use(sum);
+	return (double)(bench_now_ns() - t);
+}
+
+/* Two threads translating at once; ns per translation per thread. */
+struct thr {
+	run_fn fn;
+	uint64_t n;
+	double ns;
+};
+
+static void *thr_run(void *arg)
+{
+	struct thr *t = arg;
+	t->ns = t->fn(t->n);
+	return NULL;
+}
+
+static run_fn two_fn;
+static double two_threads(uint64_t n)
+{
+	pthread_t th[2];
+	struct thr a[2] = { { two_fn, n, 0 }, { two_fn, n, 0 } };
+	for (int i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, thr_run, &a[i]);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	return (a[0].ns + a[1].ns) / 2;
+}
+
+int main(void)
+{
+	double scale = bench_scale();
+	host = iovirt_posix_create();
+	flat = calloc(flat_pages, sizeof(*flat));
+	if (!host || !flat)
+		return 1;
+	printf("bench/pagetable: iovirt beside JudyL, a GLib hash table and a flat array (medians of %d reps)\n",
+	       bench_reps());
+
+	const uint64_t npairs = (uint64_t)(2000000 * scale) + 1;
+	printf("\nsingle 4 KiB map + unmap pair\n");
+	measure("map_unmap_4k", "iovirt", pair_iovirt, npairs);
+	measure("map_unmap_4k_empty", "iovirt", pair_iovirt_empty, npairs / 4 + 1);
+	measure("map_unmap_4k", "judy", pair_judy, npairs);
+	measure("map_unmap_4k", "glib", pair_glib, npairs);
+	measure("map_unmap_4k", "flat", pair_flat, npairs);
+
+	printf("\nmap 1 GiB as 4 KiB pages (ns per page)\n");
+	measure("map_1g_as_4k", "iovirt", map1g_4k_iovirt, PAGES_1G);
+	page_shift = 12;
+	measure("map_1g_as_4k", "judy", mapn_judy, PAGES_1G);
+	measure("map_1g_as_4k", "glib", mapn_glib, PAGES_1G);
+	measure("map_1g_as_4k", "flat", mapn_flat, PAGES_1G);
+	printf("\nunmap 1 GiB of 4 KiB pages (ns per page)\n");
+	measure("unmap_1g_of_4k", "iovirt", unmap1g_4k_iovirt, PAGES_1G);
+	measure("unmap_1g_of_4k", "judy", unmapn_judy, PAGES_1G);
+	measure("unmap_1g_of_4k", "glib", unmapn_glib, PAGES_1G);
+	measure("unmap_1g_of_4k", "flat", unmapn_flat, PAGES_1G);
+	printf("\nmap 1 GiB as 2 MiB pages (ns per 2 MiB page)\n");
+	measure("map_1g_as_2m", "iovirt", map1g_2m_iovirt, 512);
+	page_shift = 21;
+	measure("map_1g_as_2m", "judy", mapn_judy, 512);
+	measure("map_1g_as_2m", "glib", mapn_glib, 512);
+	measure("map_1g_as_2m", "flat", mapn_flat, 512);
+	measure("unmap_1g_of_2m", "iovirt", unmap1g_2m_iovirt, 512);
+	measure("unmap_1g_of_2m", "judy", unmapn_judy, 512);
+
+	/* 1M mapped 4 KiB pages (4 GiB), in iovirt and every peer. */
+	fresh_iommu();
+	memset(flat, 0, flat_pages * sizeof(*flat));
+	glib_all = g_hash_table_new(g_direct_hash, g_direct_equal);
+	Word_t *pv;
+	if (iovirt_pt_map(io, ASID, 1ull << 30, (1ull << 34) + 4096, (uint64_t)XLATE_PAGES << 12, IOVIRT_PROT_READ))
+		die("map 4G", -1);
+	for (uint64_t i = 0; i < XLATE_PAGES; i++) {
+		uint64_t v = (1ull << 30) + (i << 12), pa = (1ull << 34) + 4096 + (i << 12);
+		JLI(pv, judy_all, KEY(ASID, v));
+		*pv = pa;
+		g_hash_table_insert(glib_all, (gpointer)(uintptr_t)KEY(ASID, v), (gpointer)(uintptr_t)pa);
+		flat[v >> 12] = pa | 3;
+	}
+	struct iovirt_pt_stats st;
+	iovirt_pt_stats(io, &st);
+	double hw = (double)st.tables * 4096 / XLATE_PAGES, meta = (double)st.meta_bytes / XLATE_PAGES;
+	printf("\nmemory for 1M densely mapped 4 KiB pages: table pages %.3f B/page (%.2f%% over 8), "
+	       "with bookkeeping %.3f B/page (%.2f%% over 8)\n",
+	       hw, (hw / 8 - 1) * 100, hw + meta, ((hw + meta) / 8 - 1) * 100);
+	bench_report("pagetable", "table_bytes_per_4k_page", "iovirt", XLATE_PAGES, hw);
+	bench_report("pagetable", "table_and_meta_bytes_per_4k_page", "iovirt", XLATE_PAGES, hw + meta);
+
+	nprobe = 1u << 22;
+	probe = malloc(nprobe * sizeof(*probe));
+	uint64_t s = 88172645463325252ull;
+	for (size_t i = 0; i < nprobe; i++) {
+		s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+		probe[i] = (1ull << 30) + (s % ((uint64_t)XLATE_PAGES << 12));
+	}
+	const uint64_t nx = (uint64_t)(4000000 * scale) + 1;
+	printf("\nrandom translate over 1M mapped 4 KiB pages\n");
+	measure("translate_random", "iovirt", xlate_iovirt, nx);
+	measure("translate_random", "judy", xlate_judy, nx);
+	measure("translate_random", "glib", xlate_glib, nx);
+	measure("translate_random", "flat", xlate_flat, nx);
+	printf("\nthe same, two threads at once (ns per translation in each thread)\n");
+	two_fn = xlate_iovirt;
+	measure("translate_random_2threads", "iovirt", two_threads, nx);
+	two_fn = xlate_judy;
+	measure("translate_random_2threads", "judy", two_threads, nx);
+	two_fn = xlate_flat;
+	measure("translate_random_2threads", "flat", two_threads, nx);
+
+	printf("\nratios (lower is better for iovirt)\n");
+	bench_ratio("map_unmap_4k", "iovirt", "judy");
+	bench_ratio("map_1g_as_4k", "iovirt", "judy");
+	bench_ratio("unmap_1g_of_4k", "iovirt", "judy");
+	bench_ratio("map_1g_as_2m", "iovirt", "judy");
+	bench_ratio("translate_random", "iovirt", "judy");
+	bench_ratio("translate_random", "iovirt", "flat");
+	bench_ratio("translate_random_2threads", "iovirt", "judy");
+	bench_ratio("translate_random_2threads", "iovirt", "flat");
+
+	Word_t bytes;
+	JLFA(bytes, judy_all);
+	g_hash_table_destroy(glib_all);
+	iovirt_iommu_destroy(io);
+	iovirt_posix_destroy(host);
+	free(probe);
+	free(flat);
+	return 0;
+}
