@@ -38,10 +38,19 @@ struct pt_node {
 	struct pt_node *_Atomic child[];
 };
 
-/* Bytes of bookkeeping for a node at level. */
+/* Bytes of bookkeeping for a node at level. A level-2 node also keeps, after
+ * child[], the table pointers of its level-1 children, so that a translation
+ * reaches the leaf entry without loading the level-1 node. */
 static inline size_t pt_node_bytes(unsigned level)
 {
-	return sizeof(struct pt_node) + (level > 1 ? PT_ENTRIES * sizeof(struct pt_node *) : 0);
+	return sizeof(struct pt_node) + (level > 1 ? PT_ENTRIES * sizeof(struct pt_node *) : 0) +
+	       (level == 2 ? PT_ENTRIES * sizeof(uint64_t *) : 0);
+}
+
+/* Level-2 nodes only: the leaf tables of the children. */
+static inline uint64_t *_Atomic *pt_ctbl(const struct pt_node *n)
+{
+	return (uint64_t *_Atomic *)&n->child[PT_ENTRIES];
 }
 
 struct pt_space {
