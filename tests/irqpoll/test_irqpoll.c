@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/* Interrupts mixed with polling: the NAPI sequence, moderation, adaptation and the re-arm race. */
+#include <criterion/criterion.h>
+
+#include "iovirt/irqpoll.h"
+#include "testhost.h"
+
+static struct iovirt_posix *host;
+
+static void setup(void)
+{
+	host = th_posix();
+}
+
+static void teardown(void)
+{
+	th_posix_done(host);
+}
+
+TestSuite(irqpoll, .init = setup, .fini = teardown);
+
+static struct iovirt_irqpoll *make(uint32_t mode, uint32_t budget, uint64_t cmin, uint64_t cmax, uint32_t frames,
+				   uint32_t adaptive)
+{
+	struct iovirt_irqpoll *ip = NULL;
+	struct iovirt_irqpoll_params p = {
+		.size = sizeof(p), .mode = mode, .budget = budget, .poll_timeout_ns = 1000,
+		.coalesce_min_ns = cmin, .coalesce_max_ns = cmax, .coalesce_frames = frames, .adaptive = adaptive,
+	};
+	cr_assert_eq(iovirt_irqpoll_create(iovirt_posix_ops(), host, &p, &ip), 0);
+	return ip;
+}
+
+/* NAPI: one interrupt for a burst; polling continues while budgets fill; then re-arm. */
+Test(irqpoll, napi_sequence)
+{
+	struct iovirt_irqpoll *ip = make(IOVIRT_IRQPOLL_NAPI, 4, 0, 0, 0, 0);
+	cr_assert_eq(iovirt_irqpoll_notify(ip, 1, 10), 1, "first completion raises");
+	cr_assert_eq(iovirt_irqpoll_notify(ip, 5, 11), 0, "no second interrupt before the handler");
+	iovirt_irqpoll_irq(ip, 12);
+	cr_assert_eq(iovirt_irqpoll_notify(ip, 3, 13), 0, "masked while polling");
+	cr_assert_eq(iovirt_irqpoll_budget(ip), 4);
+	cr_assert_eq(iovirt_irqpoll_polled(ip, 4, 14), IOVIRT_IRQPOLL_AGAIN, "full budget: poll on");
+	cr_assert_eq(iovirt_irqpoll_polled(ip, 4, 15), IOVIRT_IRQPOLL_AGAIN);
+	cr_assert_eq(iovirt_irqpoll_polled(ip, 1, 16), IOVIRT_IRQPOLL_REARM, "ring drained");
+	cr_assert_eq(iovirt_irqpoll_recheck(ip, 0, 17), IOVIRT_IRQPOLL_IDLE);
+	cr_assert_eq(iovirt_irqpoll_notify(ip, 1, 18), 1, "armed again");
+	struct iovirt_irqpoll_stats st;
+	iovirt_irqpoll_stats(ip, &st);
+	cr_assert_eq(st.irqs, 2);
+	cr_assert_eq(st.notified, 10);
+	cr_assert_eq(st.polled, 9);
+	cr_assert_eq(st.polls, 3);
+	cr_assert_eq(st.rearms, 1);
+	iovirt_irqpoll_destroy(ip);
+}
+
+/* NAPI: a stretch of full budgets ends at the timeout, so one queue cannot starve the rest. */
+Test(irqpoll, napi_timeout)
+{
+	struct iovirt_irqpoll *ip = make(IOVIRT_IRQPOLL_NAPI, 8, 0, 0, 0, 0);
+	cr_assert_eq(iovirt_irqpoll_notify(ip, 100, 0), 1);
+	iovirt_irqpoll_irq(ip, 100);
+	cr_assert_eq(iovirt_irqpoll_polled(ip, 8, 500), IOVIRT_IRQPOLL_AGAIN);
+	cr_assert_eq(iovirt_irqpoll_polled(ip, 8, 1100), IOVIRT_IRQPOLL_REARM, "1000 ns timeout passed");
+	cr_assert_eq(iovirt_irqpoll_recheck(ip, 1, 1101), IOVIRT_IRQPOLL_AGAIN, "work left: poll on");
+	cr_assert_eq(iovirt_irqpoll_notify(ip, 1, 1102), 0, "masked again by the re-check");
+	iovirt_irqpoll_destroy(ip);
+}
+
+/* The re-arm race: work arriving between the last poll and the re-arm is found by the re-check,
+ * and if the device fired first, the re-check leaves it to that interrupt (no double polling). */
+Test(irqpoll, rearm_race)
+{
+	struct iovirt_irqpoll *ip = make(IOVIRT_IRQPOLL_NAPI, 8, 0, 0, 0, 0);
+	cr_assert_eq(iovirt_irqpoll_notify(ip, 1, 0), 1);
+	iovirt_irqpoll_irq(ip, 1);
+	cr_assert_eq(iovirt_irqpoll_polled(ip, 1, 2), IOVIRT_IRQPOLL_REARM);
+	/* Case 1: the item landed in the ring before arming; the device saw "masked" and did not fire. */
+	cr_assert_eq(iovirt_irqpoll_recheck(ip, 1, 3), IOVIRT_IRQPOLL_AGAIN);
+	cr_assert_eq(iovirt_irqpoll_polled(ip, 1, 4), IOVIRT_IRQPOLL_REARM);
+	/* Case 2: the device fired after arming; the re-check must not also take the queue. */
+	cr_assert_eq(iovirt_irqpoll_notify(ip, 1, 5), 1);
+	cr_assert_eq(iovirt_irqpoll_recheck(ip, 1, 6), IOVIRT_IRQPOLL_IDLE);
+	iovirt_irqpoll_irq(ip, 7);
+	cr_assert_eq(iovirt_irqpoll_polled(ip, 1, 8), IOVIRT_IRQPOLL_REARM);
+	struct iovirt_irqpoll_stats st;
+	iovirt_irqpoll_stats(ip, &st);
+	cr_assert_eq(st.races_closed, 1);
+	cr_assert_eq(st.irqs, 2);
+	iovirt_irqpoll_destroy(ip);
+}
+
+/* IRQ mode: one batch per interrupt; POLL mode: never an interrupt. */
+Test(irqpoll, irq_and_poll_modes)
+{
+	struct iovirt_irqpoll *a = make(IOVIRT_IRQPOLL_IRQ, 8, 0, 0, 0, 0);
+	cr_assert_eq(iovirt_irqpoll_notify(a, 20, 0), 1);
+	iovirt_irqpoll_irq(a, 1);
+	cr_assert_eq(iovirt_irqpoll_polled(a, 8, 2), IOVIRT_IRQPOLL_REARM, "even with a full budget");
+	struct iovirt_irqpoll *b = make(IOVIRT_IRQPOLL_POLL, 8, 0, 0, 0, 0);
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(iovirt_irqpoll_notify(b, 1, (uint64_t)i), 0);
+	cr_assert_eq(iovirt_irqpoll_polled(b, 0, 20), IOVIRT_IRQPOLL_AGAIN);
+	struct iovirt_irqpoll_stats st;
+	iovirt_irqpoll_stats(b, &st);
+	cr_assert_eq(st.irqs, 0);
+	cr_assert_eq(st.empty_polls, 1);
+	iovirt_irqpoll_destroy(a);
+	iovirt_irqpoll_destroy(b);
+}
+
+/* Moderation: the interrupt waits for the delay or for enough frames, whichever comes first. */
+Test(irqpoll, coalescing)
+{
+	struct iovirt_irqpoll *ip = make(IOVIRT_IRQPOLL_NAPI, 8, 100, 100, 4, 0);
+	cr_assert_eq(iovirt_irqpoll_notify(ip, 1, 1000), 0, "deferred");
+	cr_assert_eq(iovirt_irqpoll_deadline(ip), 1100);
+	cr_assert_eq(iovirt_irqpoll_tick(ip, 1050), 0);
+	cr_assert_eq(iovirt_irqpoll_notify(ip, 1, 1060), 0);
+	cr_assert_eq(iovirt_irqpoll_deadline(ip), 1100, "the first pending item sets the deadline");
+	cr_assert_eq(iovirt_irqpoll_tick(ip, 1100), 1, "delay passed");
+	cr_assert_eq(iovirt_irqpoll_tick(ip, 1200), 0, "raised once");
+	iovirt_irqpoll_irq(ip, 1201);
+	cr_assert_eq(iovirt_irqpoll_polled(ip, 2, 1202), IOVIRT_IRQPOLL_REARM);
+	cr_assert_eq(iovirt_irqpoll_recheck(ip, 0, 1203), IOVIRT_IRQPOLL_IDLE);
+	cr_assert_eq(iovirt_irqpoll_notify(ip, 3, 2000), 0);
+	cr_assert_eq(iovirt_irqpoll_notify(ip, 1, 2001), 1, "4 frames pending: at once");
+	cr_assert_eq(iovirt_irqpoll_deadline(ip), UINT64_MAX);
+	struct iovirt_irqpoll_stats st;
+	iovirt_irqpoll_stats(ip, &st);
+	cr_assert_eq(st.irqs, 2);
+	cr_assert_eq(st.deferred_irqs, 1);
+	iovirt_irqpoll_destroy(ip);
+}
+
+/* Adaptive moderation: a busy queue waits about `frames` arrivals; a quiet one the minimum. */
+Test(irqpoll, adaptive)
+{
+	struct iovirt_irqpoll *ip = make(IOVIRT_IRQPOLL_NAPI, 8, 50, 10000, 16, 1);
+	struct iovirt_irqpoll_stats st;
+	uint64_t t = 0;
+	for (int i = 0; i < 200; i++)
+		iovirt_irqpoll_notify(ip, 1, t += 100); /* one item per 100 ns */
+	iovirt_irqpoll_stats(ip, &st);
+	cr_assert(st.coalesce_ns > 1000 && st.coalesce_ns <= 2000, "busy: ~16 x 100 ns, got %llu",
+		  (unsigned long long)st.coalesce_ns);
+	for (int i = 0; i < 200; i++)
+		iovirt_irqpoll_notify(ip, 1, t += 100000); /* one item per 100 us */
+	iovirt_irqpoll_stats(ip, &st);
+	cr_assert_eq(st.coalesce_ns, 50, "quiet: the minimum delay");
+	iovirt_irqpoll_destroy(ip);
+}
+
+/* Bad parameters are refused; a failed allocation leaks nothing. */
+Test(irqpoll, params_and_alloc_failure)
+{
+	struct iovirt_irqpoll *ip = NULL;
+	struct iovirt_irqpoll_params p = { .size = sizeof(p), .mode = 3 };
+	cr_assert_eq(iovirt_irqpoll_create(iovirt_posix_ops(), host, &p, &ip), IOVIRT_EINVAL);
+	p = (struct iovirt_irqpoll_params){ .size = sizeof(p), .coalesce_min_ns = 5, .coalesce_max_ns = 4 };
+	cr_assert_eq(iovirt_irqpoll_create(iovirt_posix_ops(), host, &p, &ip), IOVIRT_EINVAL);
+	p = (struct iovirt_irqpoll_params){ .size = 8 };
+	cr_assert_eq(iovirt_irqpoll_create(iovirt_posix_ops(), host, &p, &ip), IOVIRT_EINVAL);
+	iovirt_posix_fail_alloc_at(host, 1);
+	cr_assert_eq(iovirt_irqpoll_create(iovirt_posix_ops(), host, NULL, &ip), IOVIRT_ENOMEM);
+	iovirt_posix_fail_alloc_at(host, 0);
+	cr_assert_null(ip);
+	cr_assert_eq(iovirt_irqpoll_create(iovirt_posix_ops(), host, NULL, &ip), 0);
+	cr_assert_eq(iovirt_irqpoll_budget(ip), 64);
+	iovirt_irqpoll_destroy(ip);
+}
