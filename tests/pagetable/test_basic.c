@@ -363,3 +363,38 @@ Test(pt_basic, host_ops_versioning)
 	cr_assert_eq(iovirt_iommu_create(iovirt_posix_ops(), f.posix, &p, &io), IOVIRT_EINVAL);
 	cr_assert_null(io);
 }
+
+/* Every page size at every relevant alignment of iova and pa: the page size chosen is the largest
+ * both addresses allow, the translation is exact at both ends, and unmap returns the full size. */
+Test(pt_basic, every_size_every_alignment)
+{
+	const uint64_t sizes[] = { KiB(4), MiB(2), GiB(1) };
+	const uint64_t offs[] = { 0, KiB(4), MiB(2), MiB(2) + KiB(4) };
+	pt_fix_space(&f, 20, 48, 0);
+	for (int s = 0; s < 3; s++)
+		for (int a = 0; a < 4; a++)
+			for (int b = 0; b < 4; b++) {
+				const uint64_t iova = GiB(4) + offs[a], pa = GiB(64) + offs[b], size = sizes[s];
+				cr_assert_eq(iovirt_pt_map(f.io, 20, iova, pa, size, RW), 0);
+				uint64_t want = KiB(4);
+				for (int k = 2; k >= 1; k--)
+					if (sizes[k] <= size && !((iova | pa) & (sizes[k] - 1))) {
+						want = sizes[k];
+						break;
+					}
+				struct iovirt_xlate x;
+				cr_assert_eq(iovirt_pt_translate(f.io, 20, iova, 1, &x), 0);
+				cr_assert_eq(x.page_size, want, "size %llx at iova+%llx pa+%llx",
+					     (unsigned long long)size, (unsigned long long)offs[a],
+					     (unsigned long long)offs[b]);
+				cr_assert_eq(x.pa, pa);
+				cr_assert_eq(iovirt_pt_translate(f.io, 20, iova + size - 1, 2, &x), 0);
+				cr_assert_eq(x.pa, pa + size - 1);
+				cr_assert_eq(iovirt_pt_translate(f.io, 20, iova + size, 1, &x), IOVIRT_ENOENT);
+				cr_assert_eq(iovirt_pt_translate(f.io, 20, iova - 1, 1, &x), IOVIRT_ENOENT);
+				cr_assert_eq(iovirt_pt_unmap(f.io, 20, iova, size), (int64_t)size);
+			}
+	struct iovirt_pt_stats st;
+	iovirt_pt_stats(f.io, &st);
+	cr_assert_eq(st.tables, 1, "every table released again");
+}
