@@ -5,6 +5,8 @@
 
 #include "iovirt/error.h"
 #include "iovirt/host.h"
+#include "iovirt/irqpoll.h"
 #include "iovirt/pagetable.h"
+#include "iovirt/sriov.h"
 
 #endif

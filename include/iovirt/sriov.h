@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * SR-IOV: one physical function (PF) exposed as many virtual functions (VFs).
+ *
+ * An iovirt_sriov object emulates the PF's SR-IOV Extended Capability
+ * (PCIe capability ID 0x0010, 0x40 bytes), keeps the bookkeeping of every VF
+ * (routing ID, BAR addresses, owner guest, bound ASID, counters), holds the
+ * RID -> ASID context table that device DMA is translated through, mediates
+ * guest accesses to the VFs' registers, and resets VFs in a safe order.
+ *
+ * Threads and locks:
+ *  - iovirt_sriov_rid_lookup and iovirt_sriov_dma_translate take no lock and
+ *    may run on any thread at any time between create and destroy, beside
+ *    every other call (they read only atomics and lock-free page tables).
+ *  - Every other call on one object (config accesses, mmio, bind, reset,
+ *    save/restore, info) must be serialized by the caller: they are the
+ *    "device model" side, which a hypervisor runs under one device lock.
+ *
+ * Host callbacks used: mem_alloc/mem_free (create/destroy only), iotlb_inval
+ * (VF reset), reg_read/reg_write (mediation and VF reset). The DMA quiesce
+ * and report hooks in the params are called from the serialized side only.
+ *
+ * Memory: everything is allocated at create; no later call allocates, so no
+ * config write, bind or reset can fail for lack of memory.
+ */
+#ifndef IOVIRT_SRIOV_H
+#define IOVIRT_SRIOV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iovirt/error.h"
+#include "iovirt/host.h"
+#include "iovirt/pagetable.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- the capability, as the PCIe specification lays it out ---- */
+
+#define IOVIRT_SRIOV_CAP_ID 0x0010
+#define IOVIRT_SRIOV_CAP_VERSION 1
+#define IOVIRT_SRIOV_CAP_SIZE 0x40
+
+/* Byte offsets inside the capability. */
+#define IOVIRT_SRIOV_HDR 0x00         /* ext. cap header: ID, version, next (RO) */
+#define IOVIRT_SRIOV_CAPS 0x04        /* SR-IOV Capabilities (RO) */
+#define IOVIRT_SRIOV_CTRL 0x08        /* SR-IOV Control (16 bits) */
+#define IOVIRT_SRIOV_STATUS 0x0A      /* SR-IOV Status (16 bits) */
+#define IOVIRT_SRIOV_INITIAL_VFS 0x0C /* RO */
+#define IOVIRT_SRIOV_TOTAL_VFS 0x0E   /* RO */
+#define IOVIRT_SRIOV_NUM_VFS 0x10     /* RW while VF Enable is clear */
+#define IOVIRT_SRIOV_FDL 0x12         /* Function Dependency Link (RO, 8 bits) */
+#define IOVIRT_SRIOV_VF_OFFSET 0x14   /* First VF Offset (RO, follows ARI) */
+#define IOVIRT_SRIOV_VF_STRIDE 0x16   /* VF Stride (RO, follows ARI) */
+#define IOVIRT_SRIOV_VF_DID 0x1A      /* VF Device ID (RO) */
+#define IOVIRT_SRIOV_SUP_PGSIZE 0x1C  /* Supported Page Sizes (RO) */
+#define IOVIRT_SRIOV_SYS_PGSIZE 0x20  /* System Page Size (RW while VF Enable clear) */
+#define IOVIRT_SRIOV_VF_BAR0 0x24     /* VF BAR0..5 at 0x24 + 4 * i */
+#define IOVIRT_SRIOV_VF_MIGR 0x3C     /* VF Migration State Array Offset (RO) */
+
+/* SR-IOV Control bits. */
+#define IOVIRT_SRIOV_CTRL_VFE 0x0001   /* VF Enable */
+#define IOVIRT_SRIOV_CTRL_VFM 0x0002   /* VF Migration Enable */
+#define IOVIRT_SRIOV_CTRL_VFMIE 0x0004 /* VF Migration Interrupt Enable */
+#define IOVIRT_SRIOV_CTRL_MSE 0x0008   /* VF Memory Space Enable */
+#define IOVIRT_SRIOV_CTRL_ARI 0x0010   /* ARI Capable Hierarchy */
+
+/* SR-IOV Capabilities bits. */
+#define IOVIRT_SRIOV_CAPS_VFM 0x00000001 /* VF Migration Capable */
+
+#define IOVIRT_SRIOV_NBARS 6
+#define IOVIRT_SRIOV_MAX_REGS 4096      /* register map entries */
+#define IOVIRT_SRIOV_NO_GUEST UINT32_MAX /* owner of an unassigned VF */
+
+/* One VF BAR as the PF implements it. */
+#define IOVIRT_SRIOV_BAR_64 0x1       /* 64-bit BAR: takes this slot and the next */
+#define IOVIRT_SRIOV_BAR_PREFETCH 0x2 /* prefetchable */
+struct iovirt_sriov_bar {
+	uint64_t size;  /* bytes per VF: 0 (absent) or a power of two >= 16; the
+	                 * BAR decodes max(size, System Page Size) per VF */
+	uint32_t flags; /* IOVIRT_SRIOV_BAR_* */
+	uint32_t reserved;
+};
+
+/* How guest accesses to a VF register are mediated. */
+enum iovirt_sriov_reg_class {
+	IOVIRT_SRIOV_REG_GUEST = 1,     /* plain: passed to the device */
+	IOVIRT_SRIOV_REG_DMA_ADDR = 2,  /* the guest programs a DMA address (an IOVA of
+	                                 * the VF's ASID): checked before the write */
+	IOVIRT_SRIOV_REG_SENSITIVE = 3, /* privileged side only: guest reads and
+	                                 * writes refused, counted, reported */
+};
+
+/* One register of a VF's register window. */
+struct iovirt_sriov_reg {
+	uint32_t offset;  /* in the VF's window, aligned to width */
+	uint8_t width;    /* 1, 2, 4 or 8 (DMA_ADDR: 4 or 8) */
+	uint8_t cls;      /* enum iovirt_sriov_reg_class */
+	uint8_t access;   /* DMA_ADDR: what the device does there (IOVIRT_PROT_*) */
+	uint8_t reserved;
+	uint32_t dma_len; /* DMA_ADDR: bytes the device accesses from the address (0 = 1) */
+	uint32_t reserved2;
+	uint64_t reset;   /* value written at VF reset */
+};
+
+/* A register window of the PF or another function that device DMA must not reach. */
+struct iovirt_sriov_window {
+	uint64_t base, size; /* size 0: unused slot */
+};
+#define IOVIRT_SRIOV_PF_WINDOWS 6
+
+/* What a report hook is told. */
+enum iovirt_sriov_event_kind {
+	IOVIRT_SRIOV_EV_SENSITIVE = 1, /* guest access to a sensitive register refused */
+	IOVIRT_SRIOV_EV_DMA_ADDR = 2,  /* guest DMA address refused (err says why) */
+};
+struct iovirt_sriov_event {
+	uint32_t kind;  /* enum iovirt_sriov_event_kind */
+	uint32_t vf;
+	uint32_t guest;
+	uint32_t offset;
+	uint64_t value; /* what the guest tried to write (0 for reads) */
+	uint32_t width;
+	int err;        /* the error returned to the caller */
+	uint32_t is_write;
+	uint32_t reserved;
+};
+
+#define IOVIRT_SRIOV_ARI_READONLY 0x1 /* not the lowest PF: ARI Capable Hierarchy is RO 0 */
+
+struct iovirt_sriov_params {
+	size_t size; /* sizeof(struct iovirt_sriov_params) */
+
+	struct iovirt_iommu *iommu; /* the VFs' address spaces live here (required) */
+
+	uint16_t pf_rid;        /* bus << 8 | devfn of the PF */
+	uint8_t bus_last;       /* last bus number VFs may use (>= the PF's bus) */
+	uint8_t fdl;            /* Function Dependency Link */
+	uint16_t total_vfs;     /* 1 .. 65535 */
+	uint16_t initial_vfs;   /* <= total_vfs */
+	uint16_t vf_offset, vf_stride;         /* ARI Capable Hierarchy clear */
+	uint16_t vf_offset_ari, vf_stride_ari; /* ARI Capable Hierarchy set */
+	uint16_t vf_device_id;
+	uint16_t next_cap;      /* next extended capability offset (12 bits) */
+	uint32_t caps;          /* SR-IOV Capabilities register value */
+	uint32_t sup_pgsizes;   /* Supported Page Sizes; must include 4 KiB (bit 0) */
+	uint32_t flags;         /* IOVIRT_SRIOV_ARI_READONLY */
+	struct iovirt_sriov_bar bars[IOVIRT_SRIOV_NBARS];
+
+	/* Register mediation: VF n's registers are host device vf_reg_dev at
+	 * offsets [n * vf_regs_size, (n + 1) * vf_regs_size). */
+	uint32_t vf_reg_dev;
+	uint32_t nregs;                     /* <= IOVIRT_SRIOV_MAX_REGS */
+	uint64_t vf_regs_size;              /* 1 .. 2^32 when nregs > 0 */
+	const struct iovirt_sriov_reg *regs; /* copied at create */
+
+	struct iovirt_sriov_window pf_windows[IOVIRT_SRIOV_PF_WINDOWS];
+
+	/*
+	 * Called during a VF's reset after its DMA is quiesced (no new
+	 * translation succeeds for its RID) and before its ASID is unmapped:
+	 * must cancel or wait for every DMA of the VF that holds a pinned page
+	 * and return only when none is left. May be NULL (nothing is pinned).
+	 */
+	void (*dma_quiesce)(void *arg, uint32_t vf, uint16_t rid, uint32_t asid);
+	/* Told of every refused guest access (may be NULL). */
+	void (*report)(void *arg, const struct iovirt_sriov_event *ev);
+	void *hook_arg;
+};
+
+struct iovirt_sriov;
+
+/*
+ * Creates the PF's SR-IOV state, the capability at its reset values (VF
+ * Enable clear, NumVFs 0, System Page Size 4 KiB, VF BARs 0).
+ * host_ops needs mem_alloc, mem_free and iotlb_inval, and reg_read/reg_write
+ * when nregs > 0.
+ * Returns 0; IOVIRT_EINVAL (bad params: see docs/sriov.md for each rule),
+ * IOVIRT_EOVERLAP (two registers overlap), IOVIRT_ENOSYS (needed callback
+ * absent), IOVIRT_ENOMEM. On failure *out is untouched and nothing is held.
+ */
+int iovirt_sriov_create(const struct iovirt_host_ops *host_ops, void *host,
+			const struct iovirt_sriov_params *params,
+			struct iovirt_sriov **out);
+
+/* Resets every VF (as VF disable does), then frees everything. NULL is a no-op. */
+void iovirt_sriov_destroy(struct iovirt_sriov *sr);
+
+/* ---- config space ---- */
+
+/*
+ * Reads width (1, 2 or 4) bytes at offset (relative to the capability).
+ * Any offset is allowed as long as the access stays inside one dword, as
+ * PCIe byte enables allow. Returns 0; IOVIRT_EINVAL (width), IOVIRT_ERANGE
+ * (outside the capability), IOVIRT_EALIGN (crosses a dword).
+ */
+int iovirt_sriov_cfg_read(const struct iovirt_sriov *sr, uint32_t offset,
+			  unsigned width, uint32_t *val);
+
+/*
+ * Writes width (1, 2 or 4) bytes at offset, through each field's write mask.
+ * All or nothing: the access is applied to a copy, every rule is checked on
+ * the result, and only then committed (VF enable or disable included).
+ * Returns 0 and, on refusal, changes nothing:
+ *   IOVIRT_EINVAL / ERANGE / EALIGN  bad access, as cfg_read
+ *   IOVIRT_EBUSY     NumVFs, System Page Size or ARI Capable Hierarchy changed
+ *                    while VF Enable is set
+ *   IOVIRT_EINVAL    System Page Size not exactly one supported size
+ *   IOVIRT_ENOVF     VF Enable set with NumVFs 0
+ *   IOVIRT_ELIMIT    VF Enable set with NumVFs > TotalVFs
+ *   IOVIRT_EOVERFLOW VF Enable set while the last VF's RID would pass 0xFFFF
+ *   IOVIRT_ERANGE    ... or would lie on a bus past params.bus_last
+ * Clearing VF Enable resets every VF (see iovirt_sriov_vf_reset) first.
+ */
+int iovirt_sriov_cfg_write(struct iovirt_sriov *sr, uint32_t offset,
+			   unsigned width, uint32_t val);
+
+/* PF function-level reset: every VF reset, the capability back to its reset values. */
+void iovirt_sriov_pf_reset(struct iovirt_sriov *sr);
+
+/* ---- derived state ---- */
+
+/* Number of enabled VFs (NumVFs while VF Enable is set, else 0). */
+uint32_t iovirt_sriov_num_enabled(const struct iovirt_sriov *sr);
+
+/* RID of VF vf. Returns 0; IOVIRT_ENOVF (not enabled). */
+int iovirt_sriov_vf_rid(const struct iovirt_sriov *sr, uint32_t vf, uint16_t *rid);
+
+/*
+ * Which VF BAR decodes bus address addr (VF Enable and VF MSE set, BAR
+ * assigned). Returns 0 with *vf, *bar and *off (offset in that VF's BAR);
+ * IOVIRT_ENOENT when nothing decodes it.
+ */
+int iovirt_sriov_bar_decode(const struct iovirt_sriov *sr, uint64_t addr,
+			    uint32_t *vf, unsigned *bar, uint64_t *off);
+
+enum iovirt_sriov_vf_state {
+	IOVIRT_SRIOV_VF_DISABLED = 0, /* beyond NumVFs or VF Enable clear */
+	IOVIRT_SRIOV_VF_FREE = 1,     /* enabled, no guest, every DMA faults */
+	IOVIRT_SRIOV_VF_ASSIGNED = 2, /* bound to a guest and an ASID */
+};
+
+struct iovirt_sriov_vf_info {
+	uint32_t index;
+	uint32_t state;  /* enum iovirt_sriov_vf_state */
+	uint16_t rid;
+	uint16_t reserved;
+	uint32_t guest;  /* IOVIRT_SRIOV_NO_GUEST unless assigned */
+	uint32_t asid;   /* meaningful when assigned */
+	uint32_t reserved2;
+	uint64_t bar[IOVIRT_SRIOV_NBARS]; /* this VF's BAR addresses; 0 when not decoded */
+	uint64_t mmio_reads, mmio_writes;
+	uint64_t refused_sensitive, refused_dma, refused_other;
+	uint64_t resets;
+	uint64_t host_errors; /* reg callbacks that failed during resets */
+};
+
+/* Fills *out for VF vf (< TotalVFs). Returns 0; IOVIRT_ENOVF. */
+int iovirt_sriov_vf_info(const struct iovirt_sriov *sr, uint32_t vf,
+			 struct iovirt_sriov_vf_info *out);
+
+/* ---- binding and DMA ---- */
+
+/*
+ * Assigns VF vf to guest and binds its RID to asid, which must exist in
+ * params.iommu and be bound to no other VF: the VF's DMA is translated only
+ * there, and reset unmaps it. Returns 0;
+ *   IOVIRT_ENOVF    VF not enabled
+ *   IOVIRT_EBUSY    VF already assigned (reset it first)
+ *   IOVIRT_EINVAL   guest == IOVIRT_SRIOV_NO_GUEST or asid > IOVIRT_ASID_MAX
+ *   IOVIRT_ENOASID  no such address space
+ *   IOVIRT_EDUP     asid already bound to another VF
+ * Nothing changes on failure.
+ */
+int iovirt_sriov_vf_bind(struct iovirt_sriov *sr, uint32_t vf, uint32_t guest,
+			 uint32_t asid);
+
+/*
+ * The context-table entry of rid. Lock-free.
+ * Returns 0 with *vf and *asid; IOVIRT_ENOVF (rid is no enabled VF),
+ * IOVIRT_ENOASID (VF not bound, or being reset).
+ */
+int iovirt_sriov_rid_lookup(const struct iovirt_sriov *sr, uint16_t rid,
+			    uint32_t *vf, uint32_t *asid);
+
+/*
+ * Translates a DMA of the function rid at iova (access = IOVIRT_PROT_*),
+ * only through the ASID bound to that VF. Lock-free. Returns 0 and *out;
+ *   IOVIRT_ENOVF / IOVIRT_ENOASID   as rid_lookup (the DMA faults)
+ *   errors of iovirt_pt_translate   (ENOENT, EPERM, ERANGE, EINVAL)
+ *   IOVIRT_EREENTRANT  the target 4 KiB page overlaps a decoded VF BAR or a
+ *                      PF register window
+ */
+int iovirt_sriov_dma_translate(const struct iovirt_sriov *sr, uint16_t rid,
+			       uint64_t iova, unsigned access,
+			       struct iovirt_xlate *out);
+
+/* ---- register mediation ---- */
+
+/*
+ * A guest's access to VF vf's register window at offset, width 1, 2, 4 or 8.
+ * The access must lie inside one register of the map; DMA_ADDR registers
+ * must be written whole. Dispatched through host reg_read/reg_write
+ * (device params.vf_reg_dev, offset vf * vf_regs_size + offset).
+ * Returns 0;
+ *   IOVIRT_ENOVF       VF not enabled
+ *   IOVIRT_EOWNER      VF not assigned to guest
+ *   IOVIRT_EINVAL      width
+ *   IOVIRT_ERANGE      outside the VF's window
+ *   IOVIRT_ERESERVED   no register there, or the access crosses a register
+ *   IOVIRT_EALIGN      partial access to a DMA address register
+ *   IOVIRT_ESENSITIVE  sensitive register (counted, reported; the device never sees it)
+ *   IOVIRT_ENOASID / ENOENT / EPERM / EREENTRANT  DMA address refused: not
+ *                      mapped in the VF's ASID with the register's access for
+ *                      its whole dma_len, or it targets a register window
+ *   IOVIRT_EHOST       the host callback failed
+ * A refused access never reaches the device.
+ */
+int iovirt_sriov_mmio_read(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf,
+			   uint64_t offset, unsigned width, uint64_t *val);
+int iovirt_sriov_mmio_write(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf,
+			    uint64_t offset, unsigned width, uint64_t val);
+
+/* ---- reset ---- */
+
+/*
+ * Function-level reset of VF vf, in this order: (1) its context entry stops
+ * translating (new DMA faults); (2) params.dma_quiesce waits for or cancels
+ * its pinned DMAs; (3) its ASID is unmapped and invalidated; (4) every
+ * register of the map is written with its reset value; (5) it is marked free
+ * (no guest, no ASID). Returns 0; IOVIRT_ENOVF (not enabled).
+ */
+int iovirt_sriov_vf_reset(struct iovirt_sriov *sr, uint32_t vf);
+
+/* ---- save / restore ---- */
+
+/* Bytes a saved state takes. */
+size_t iovirt_sriov_save_size(const struct iovirt_sriov *sr);
+
+/*
+ * Saves the capability and every VF's binding (not the device's register
+ * contents) as a versioned little-endian blob. Returns the bytes written;
+ * IOVIRT_EINVAL (len below iovirt_sriov_save_size).
+ */
+int64_t iovirt_sriov_save(const struct iovirt_sriov *sr, void *buf, size_t len);
+
+/*
+ * Restores a blob from iovirt_sriov_save of a PF with the same parameters.
+ * The whole blob is validated (magic, version, length, checksum, read-only
+ * fields equal to this PF's, every config rule, every binding: enabled VF,
+ * existing and unique ASID) before anything changes. Returns 0;
+ *   IOVIRT_EBUSY  VF Enable is set here (reset the PF first)
+ *   IOVIRT_EINVAL the blob is malformed, foreign or inconsistent
+ *   the errors of cfg_write's rules, IOVIRT_ENOASID, IOVIRT_EDUP
+ * Nothing changes on failure.
+ */
+int iovirt_sriov_restore(struct iovirt_sriov *sr, const void *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
