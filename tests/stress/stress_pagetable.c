@@ -25,6 +25,7 @@
 static struct iovirt_iommu *io;
 static atomic_int writers_left;
 static atomic_ulong checks, errors;
+static _Atomic uint64_t hot = STABLE; /* the page being split now: readers aim there */
 
 static uint64_t pa_of(uint64_t iova)
 {
@@ -80,8 +81,9 @@ static void *splitter(void *arg)
 	(void)arg;
 	/* 1 GiB -> 2 MiB -> 4 KiB, page after page, while readers translate them. */
 	for (unsigned g = 0; g < NSTABLE; g++)
-		for (unsigned m = 0; m < 512; m += 37) {
+		for (unsigned m = 0; m < 512; m += 3) {
 			uint64_t iova = STABLE + ((uint64_t)g << 30) + ((uint64_t)m << 21);
+			atomic_store(&hot, iova);
 			/* The first split of a 1 GiB page makes 2 MiB pages; later ones split those. */
 			int r = iovirt_pt_split(io, 1, iova);
 			if (r)
@@ -104,7 +106,8 @@ static void *reader(void *arg)
 				fail("torn translation", iova, r);
 			else if (r && r != IOVIRT_ENOENT)
 				fail("translate", iova, r);
-			uint64_t st = STABLE + rnd(&s) % ((uint64_t)NSTABLE << 30);
+			uint64_t st = (i & 1) ? STABLE + rnd(&s) % ((uint64_t)NSTABLE << 30)
+					      : atomic_load(&hot) + rnd(&s) % (UINT64_C(1) << 21);
 			r = iovirt_pt_translate(io, 1, st, IOVIRT_PROT_WRITE, &x);
 			if (r || x.pa != pa_of(st))
 				fail("hole in the always-mapped range", st, r);
