@@ -8,5 +8,6 @@
 #include "iovirt/irqpoll.h"
 #include "iovirt/pagetable.h"
 #include "iovirt/sriov.h"
+#include "iovirt/validate.h"
 
 #endif

@@ -72,8 +72,12 @@ static void *raw_alloc(size_t size, size_t align)
 static void raw_free(void *ptr, size_t size)
 {
 #ifdef IOVIRT_USE_JEMALLOC
+	/* dallocx, not sdallocx: the caller's size says nothing of the alignment
+	 * the block was made with, and a sized free with the wrong class would
+	 * corrupt jemalloc's heap (24 bytes aligned to 64, for example). */
+	(void)size;
 	if (ptr)
-		sdallocx(ptr, size ? size : 1, 0);
+		dallocx(ptr, 0);
 #else
 	(void)size;
 	free(ptr);

@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench/validate: descriptor validation against a guest memory map, virtio
+ * chain walking and the bounce copy, each beside the physical limit measured
+ * in the same run (a loop that only copies the descriptor, or only memcpy's
+ * the payload). Medians of bench_reps() repetitions.
+ *
+ * Guest memory is read through a minimal host whose guest_read is a bounds
+ * check and a memcpy: the POSIX adapter's guest_read takes a mutex and logs,
+ * which would measure the adapter, not iovirt (its figure is printed too).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "iovirt/iovirt.h"
+#include "iovirt/posix.h"
+
+#define GUEST 1u
+#define GPA 0x100000000ull
+#define MEM_BYTES (16u << 20)
+
+static uint8_t *mem;
+static struct iovirt_posix *posix;
+
+static int fast_read(void *host, uint32_t guest, uint64_t gpa, void *dst, size_t len)
+{
+	(void)host;
+	(void)guest;
+	if (gpa < GPA || gpa - GPA > MEM_BYTES || len > MEM_BYTES - (gpa - GPA))
+		return -1;
+	memcpy(dst, mem + (gpa - GPA), len);
+	return 0;
+}
+
+static int fast_write(void *host, uint32_t guest, uint64_t gpa, const void *src, size_t len)
+{
+	(void)host;
+	(void)guest;
+	if (gpa < GPA || gpa - GPA > MEM_BYTES || len > MEM_BYTES - (gpa - GPA))
+		return -1;
+	memcpy(mem + (gpa - GPA), src, len);
+	return 0;
+}
+
+static void *fwd_alloc(void *host, size_t size, size_t align)
+{
+	return iovirt_posix_ops()->mem_alloc(host, size, align);
+}
+
+static void fwd_free(void *host, void *p, size_t size)
+{
+	iovirt_posix_ops()->mem_free(host, p, size);
+}
+
+static struct iovirt_host_ops fast_ops;
+
+/* A map of nregions equal regions tiling the first MEM_BYTES of guest memory. */
+static struct iovirt_gmap *make_map(uint32_t nregions)
+{
+	struct iovirt_gmap *map;
+	struct iovirt_gmap_params gp = { sizeof(gp), GUEST, 0 };
+	if (iovirt_gmap_create(&fast_ops, posix, &gp, &map))
+		abort();
+	uint64_t each = (MEM_BYTES / nregions) & ~4095ull;
+	for (uint32_t i = 0; i < nregions; i++) {
+		struct iovirt_region r = { .size = sizeof(r), .gpa = GPA + i * each, .length = each,
+					   .kind = IOVIRT_REGION_RAM,
+					   .access = IOVIRT_DEV_READ | IOVIRT_DEV_WRITE,
+					   .owner = GUEST, .flags = IOVIRT_REGION_HPA,
+					   .hva = mem + i * each, .hpa = 0x200000000ull + i * each };
+		if (iovirt_gmap_add(map, &r))
+			abort();
+	}
+	return map;
+}
+
+#define NDESC 1024 /* descriptors cycled through, so branch predictors see variety */
+
+struct desc {
+	struct iovirt_seg s[4];
+	uint32_t n;
+};
+static struct desc descs[NDESC];
+
+static void make_descs(uint32_t nseg, uint64_t seed)
+{
+	for (int d = 0; d < NDESC; d++) {
+		descs[d].n = nseg;
+		for (uint32_t i = 0; i < nseg; i++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			/* inside one 16 KiB block: no segment crosses a region of any map */
+			uint64_t off = ((seed >> 20) % 1000) * 16384 + (seed >> 34) % (16384 - 1600);
+			descs[d].s[i] = (struct iovirt_seg){ GPA + off, 64 + (seed >> 50) % 1400,
+							     i == nseg - 1 ? IOVIRT_DEV_WRITE
+									   : IOVIRT_DEV_READ, 0 };
+		}
+	}
+}
+
+static double run_validate(struct iovirt_gmap *map, uint64_t iters)
+{
+	struct iovirt_host_seg out[16];
+	uint64_t acc = 0, segs = 0;
+	uint64_t t0 = bench_now_ns();
+	for (uint64_t i = 0; i < iters; i++) {
+		const struct desc *d = &descs[i % NDESC];
+		int n = iovirt_sg_validate(map, NULL, d->s, d->n, out, 16, NULL);
+		acc += (uint64_t)n + out[0].hpa;
+		segs += d->n;
+	}
+	uint64_t t1 = bench_now_ns();
+	bench_use(acc);
+	return (double)(t1 - t0) / (double)segs;
+}
+
+static double run_copy_desc(uint64_t iters)
+{
+	struct iovirt_seg snap[4];
+	uint64_t acc = 0, segs = 0;
+	uint64_t t0 = bench_now_ns();
+	for (uint64_t i = 0; i < iters; i++) {
+		const struct desc *d = &descs[i % NDESC];
+		memcpy(snap, d->s, d->n * sizeof(snap[0]));
+		__asm__ volatile("" : : "r"(snap) : "memory");
+		acc += snap[0].gpa;
+		segs += d->n;
+	}
+	uint64_t t1 = bench_now_ns();
+	bench_use(acc);
+	return (double)(t1 - t0) / (double)segs;
+}
+
+static double median_of(double (*fn)(void *), void *arg)
+{
+	int reps = bench_reps();
+	double v[64];
+	if (reps > 64)
+		reps = 64;
+	for (int r = 0; r < reps; r++)
+		v[r] = fn(arg);
+	return bench_median(v, (size_t)reps);
+}
+
+struct vargs {
+	struct iovirt_gmap *map;
+	uint64_t iters;
+};
+
+static double f_validate(void *a)
+{
+	struct vargs *v = a;
+	return run_validate(v->map, v->iters);
+}
+
+static double f_copy_desc(void *a)
+{
+	return run_copy_desc(((struct vargs *)a)->iters);
+}
+
+/* ---- virtio ---- */
+
+#define VQ_NUM 256u
+#define VQ_DESC (GPA + 0xf00000)
+#define VQ_AVAIL (GPA + 0xf10000)
+#define VQ_USED (GPA + 0xf20000)
+
+static void put_desc(uint32_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+	uint8_t *d = mem + (VQ_DESC - GPA) + i * 16;
+	memcpy(d, &addr, 8);
+	memcpy(d + 8, &len, 4);
+	memcpy(d + 12, &flags, 2);
+	memcpy(d + 14, &next, 2);
+}
+
+struct vqargs {
+	struct iovirt_vq *vq;
+	struct iovirt_gmap *map;
+	uint64_t iters;
+};
+
+static double f_vq_walk(void *a)
+{
+	struct vqargs *v = a;
+	struct iovirt_host_seg out[8];
+	uint64_t acc = 0;
+	uint64_t t0 = bench_now_ns();
+	for (uint64_t i = 0; i < v->iters; i++) {
+		int n = iovirt_vq_walk(v->vq, v->map, NULL, (uint32_t)(i % VQ_NUM) & ~1u, out, 8, NULL);
+		acc += (uint64_t)n + out[1].len;
+	}
+	uint64_t t1 = bench_now_ns();
+	bench_use(acc);
+	return (double)(t1 - t0) / (double)v->iters;
+}
+
+static double f_vq_copy(void *a)
+{
+	struct vqargs *v = a;
+	uint8_t snap[32];
+	uint64_t acc = 0;
+	uint64_t t0 = bench_now_ns();
+	for (uint64_t i = 0; i < v->iters; i++) {
+		uint32_t h = (uint32_t)(i % VQ_NUM) & ~1u;
+		/* the limit: read the two descriptors through the same host callback */
+		fast_read(NULL, GUEST, VQ_DESC + h * 16ull, snap, 16);
+		fast_read(NULL, GUEST, VQ_DESC + (h + 1) * 16ull, snap + 16, 16);
+		__asm__ volatile("" : : "r"(snap) : "memory");
+		acc += snap[0] + snap[16];
+	}
+	uint64_t t1 = bench_now_ns();
+	bench_use(acc);
+	return (double)(t1 - t0) / (double)v->iters;
+}
+
+/* ---- bounce ---- */
+
+struct bargs {
+	struct iovirt_bounce *pool;
+	struct iovirt_gmap *map;
+	struct iovirt_host_seg sg;
+	uint64_t iters, size;
+};
+
+static double f_bounce(void *a)
+{
+	struct bargs *b = a;
+	uint64_t acc = 0;
+	uint64_t t0 = bench_now_ns();
+	for (uint64_t i = 0; i < b->iters; i++) {
+		int32_t id = iovirt_bounce_get(b->pool);
+		acc += (uint64_t)iovirt_bounce_copy_in(b->pool, id, b->map, &b->sg, 1);
+		iovirt_bounce_put(b->pool, id);
+	}
+	uint64_t t1 = bench_now_ns();
+	bench_use(acc);
+	return (double)(t1 - t0) / (double)b->iters;
+}
+
+static uint8_t *plain_dst;
+
+static double f_memcpy(void *a)
+{
+	struct bargs *b = a;
+	uint64_t t0 = bench_now_ns();
+	for (uint64_t i = 0; i < b->iters; i++) {
+		memcpy(plain_dst, b->sg.hva, b->size);
+		__asm__ volatile("" : : "r"(plain_dst) : "memory");
+	}
+	uint64_t t1 = bench_now_ns();
+	return (double)(t1 - t0) / (double)b->iters;
+}
+
+int main(void)
+{
+	double scale = bench_scale();
+	mem = aligned_alloc(4096, MEM_BYTES);
+	plain_dst = aligned_alloc(64, 65536);
+	posix = iovirt_posix_create();
+	if (!mem || !plain_dst || !posix)
+		return 1;
+	memset(mem, 1, MEM_BYTES);
+	fast_ops = (struct iovirt_host_ops){ .size = sizeof(fast_ops), .mem_alloc = fwd_alloc,
+					     .mem_free = fwd_free, .guest_read = fast_read,
+					     .guest_write = fast_write };
+	printf("bench validate (medians of %d reps)\n", bench_reps());
+
+	uint64_t iters = (uint64_t)(2000000 * scale) + 1;
+	struct iovirt_gmap *m1 = make_map(1), *m16 = make_map(16), *m1000 = make_map(1000);
+	char op[48];
+	for (uint32_t nseg = 1; nseg <= 4; nseg++) {
+		make_descs(nseg, 42 + nseg);
+		struct vargs v16 = { m16, iters }, v1 = { m1, iters }, v1000 = { m1000, iters };
+		snprintf(op, sizeof(op), "sg_%useg_per_seg", nseg);
+		bench_report("validate", op, "copy_desc", iters * nseg, median_of(f_copy_desc, &v16));
+		bench_report("validate", op, "iovirt_16r", iters * nseg, median_of(f_validate, &v16));
+		if (nseg == 2) {
+			bench_report("validate", op, "iovirt_1r", iters * nseg, median_of(f_validate, &v1));
+			bench_report("validate", op, "iovirt_1000r", iters * nseg,
+				     median_of(f_validate, &v1000));
+			bench_ratio(op, "iovirt_1000r", "iovirt_1r");
+		}
+		bench_ratio(op, "iovirt_16r", "copy_desc");
+	}
+
+	/* virtio: 128 two-descriptor chains (readable header + writable buffer) */
+	for (uint32_t h = 0; h < VQ_NUM; h += 2) {
+		put_desc(h, GPA + h * 8192ull, 12, IOVIRT_VIRTQ_DESC_F_NEXT, (uint16_t)(h + 1));
+		put_desc(h + 1, GPA + h * 8192ull + 4096, 1500, IOVIRT_VIRTQ_DESC_F_WRITE, 0);
+	}
+	struct iovirt_vq *vq, *vq_posix;
+	struct iovirt_vq_params vp = { .size = sizeof(vp), .guest = GUEST, .num = VQ_NUM,
+				       .desc_gpa = VQ_DESC, .avail_gpa = VQ_AVAIL,
+				       .used_gpa = VQ_USED };
+	if (iovirt_vq_create(&fast_ops, posix, &vp, &vq) ||
+	    iovirt_posix_guest_add(posix, GUEST, GPA, mem, MEM_BYTES) ||
+	    iovirt_vq_create(iovirt_posix_ops(), posix, &vp, &vq_posix))
+		return 1;
+	struct vqargs va = { vq, m16, iters }, vpo = { vq_posix, m16, iters / 4 + 1 };
+	bench_report("validate", "virtq_2seg_chain", "copy_desc", iters, median_of(f_vq_copy, &va));
+	bench_report("validate", "virtq_2seg_chain", "iovirt", iters, median_of(f_vq_walk, &va));
+	bench_report("validate", "virtq_2seg_chain", "iovirt_posix", vpo.iters,
+		     median_of(f_vq_walk, &vpo));
+	bench_ratio("virtq_2seg_chain", "iovirt", "copy_desc");
+
+	/* bounce copy-in of one validated segment */
+	struct iovirt_bounce *pool;
+	struct iovirt_bounce_params bp = { sizeof(bp), 64, 0, 65536 };
+	if (iovirt_bounce_create(&fast_ops, posix, &bp, &pool))
+		return 1;
+	uint64_t sizes[3] = { 64, 1500, 65536 };
+	for (int i = 0; i < 3; i++) {
+		struct iovirt_seg s = { GPA + 0x10000 + 64, sizes[i], IOVIRT_DEV_READ, 0 };
+		struct bargs b = { pool, m16, { 0 }, iters / (i == 2 ? 100 : 1) + 1, sizes[i] };
+		if (iovirt_sg_validate(m16, NULL, &s, 1, &b.sg, 1, NULL) != 1)
+			return 1;
+		snprintf(op, sizeof(op), "bounce_%llu", (unsigned long long)sizes[i]);
+		bench_report("validate", op, "memcpy", b.iters, median_of(f_memcpy, &b));
+		bench_report("validate", op, "iovirt", b.iters, median_of(f_bounce, &b));
+		bench_ratio(op, "iovirt", "memcpy");
+	}
+
+	iovirt_bounce_destroy(pool);
+	iovirt_vq_destroy(vq);
+	iovirt_vq_destroy(vq_posix);
+	iovirt_gmap_destroy(m1);
+	iovirt_gmap_destroy(m16);
+	iovirt_gmap_destroy(m1000);
+	iovirt_posix_destroy(posix);
+	free(mem);
+	free(plain_dst);
+	return 0;
+}

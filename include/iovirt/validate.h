@@ -1,0 +1,466 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Guest memory maps, DMA descriptor validation and bounce buffers.
+ *
+ * Before a device sees an address a guest wrote into a DMA descriptor, the
+ * hypervisor checks that the address belongs to that guest and may be used
+ * that way ("validate"), or copies the data through buffers it owns
+ * ("copy"). This module gives both:
+ *
+ *  - iovirt_gmap: one guest's memory map (regions with a kind, device
+ *    permissions, owner, and where the host finds them). Lookups are
+ *    lock-free on an immutable snapshot; changes publish a new snapshot.
+ *  - iovirt_sg_validate*: a generic scatter-gather list checked against a map
+ *    and turned into a host scatter-gather list.
+ *  - iovirt_vq: the virtio 1.x split virtqueue (descriptor table, available
+ *    and used rings in guest memory): chain walking with every check the
+ *    specification asks of a device, results as above.
+ *  - iovirt_bounce: a fixed pool of hypervisor-owned buffers for the copy
+ *    approach.
+ *
+ * Guest-controlled bytes (lists, descriptors, ring entries, indirect tables)
+ * are read once through host->guest_read into a private snapshot; every check
+ * and every result uses only that snapshot.
+ *
+ * Threads and memory reclamation (gmap):
+ *  - Lookups, validation, iovirt_gmap_region_get/put take no lock and may run
+ *    beside any writer; each sees one whole snapshot of the map.
+ *  - Writers (add, remove, shrink) may also run at once: each publishes its
+ *    snapshot with a compare-and-swap and retries on a lost race, so no
+ *    change is ever lost or torn.
+ *  - Replaced snapshots and removed regions are not freed at once: they wait
+ *    until iovirt_gmap_reclaim, which the host calls once every lookup,
+ *    validation, get and writer that began before the call has returned (its
+ *    grace period, as with iovirt_pt_reclaim).
+ *  - A host scatter-gather result points into regions; it stays meaningful
+ *    while the regions stay in the map. Hold a region (iovirt_gmap_region_get)
+ *    to keep it from being removed or shrunk.
+ *
+ * Host callbacks: the map and the bounce pool use mem_alloc/mem_free at
+ * create and on map changes only, never on the validation path. Virtqueues
+ * use guest_read/guest_write; iovirt_sg_validate_guest uses guest_read;
+ * bounce copies use guest_read/guest_write only for regions without a host
+ * pointer.
+ */
+#ifndef IOVIRT_VALIDATE_H
+#define IOVIRT_VALIDATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iovirt/error.h"
+#include "iovirt/host.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Guest memory map                                                          */
+/* ------------------------------------------------------------------------ */
+
+enum iovirt_region_kind {
+	IOVIRT_REGION_RAM = 1,      /* guest RAM */
+	IOVIRT_REGION_ROM = 2,      /* read-only memory: devices never write it */
+	IOVIRT_REGION_MMIO = 3,     /* a device register window (emulated or passed through) */
+	IOVIRT_REGION_RESERVED = 4, /* present in the guest's address map, never a DMA target */
+	IOVIRT_REGION_SHARED = 5,   /* memory shared with another guest (owner says which) */
+};
+
+/* Device access, as region permission and as segment direction. */
+#define IOVIRT_DEV_READ 1u  /* the device reads the memory (virtio "device-readable") */
+#define IOVIRT_DEV_WRITE 2u /* the device writes the memory (virtio VIRTQ_DESC_F_WRITE) */
+
+/* Region flags: which host addresses are given. */
+#define IOVIRT_REGION_HPA 1u       /* hpa is the host physical address of gpa (contiguous) */
+#define IOVIRT_REGION_HPA_PAGES 2u /* page_hpa lists one host physical address per 4 KiB page */
+
+/* An output entry's hpa when the region has no host physical address. */
+#define IOVIRT_HPA_NONE UINT64_MAX
+
+/* One region of a guest's memory map. */
+struct iovirt_region {
+	size_t size;     /* sizeof(struct iovirt_region) */
+	uint64_t gpa;    /* first guest-physical byte; 4 KiB aligned */
+	uint64_t length; /* bytes; a non-zero 4 KiB multiple */
+	uint32_t kind;   /* enum iovirt_region_kind */
+	uint32_t access; /* IOVIRT_DEV_READ | IOVIRT_DEV_WRITE: what devices may do */
+	uint32_t owner;  /* guest that owns the memory; the map's guest unless SHARED/foreign */
+	uint32_t flags;  /* IOVIRT_REGION_HPA or IOVIRT_REGION_HPA_PAGES, or 0 */
+	void *hva;       /* host CPU address of gpa (4 KiB aligned), or NULL */
+	uint64_t hpa;    /* with IOVIRT_REGION_HPA: host physical address of gpa, 4 KiB aligned */
+	const uint64_t *page_hpa; /* with IOVIRT_REGION_HPA_PAGES: length / 4 KiB addresses,
+	                           * each 4 KiB aligned; copied by iovirt_gmap_add */
+};
+
+struct iovirt_gmap_params {
+	size_t size;          /* sizeof(struct iovirt_gmap_params) */
+	uint32_t guest;       /* the guest this map belongs to */
+	uint32_t max_regions; /* 0: IOVIRT_GMAP_DEFAULT_MAX_REGIONS */
+};
+#define IOVIRT_GMAP_DEFAULT_MAX_REGIONS 65536u
+
+struct iovirt_gmap;
+/* A region held in use (iovirt_gmap_region_get); opaque. */
+struct iovirt_gmap_region;
+
+/*
+ * Creates an empty map. host_ops needs mem_alloc and mem_free.
+ * Returns 0; IOVIRT_EINVAL (NULL ops/out/params, params->size too small),
+ * IOVIRT_ENOSYS (a needed callback absent), IOVIRT_ENOMEM. *out untouched on failure.
+ */
+int iovirt_gmap_create(const struct iovirt_host_ops *host_ops, void *host,
+		       const struct iovirt_gmap_params *params,
+		       struct iovirt_gmap **out);
+
+/*
+ * Frees the map, its regions and everything waiting for reclaim. No other
+ * call on the map may run or follow. Returns 0, or IOVIRT_EBUSY (a region is
+ * held; nothing freed).
+ */
+int iovirt_gmap_destroy(struct iovirt_gmap *map);
+
+/* The guest the map belongs to. */
+uint32_t iovirt_gmap_guest(const struct iovirt_gmap *map);
+
+/*
+ * Adds a region. All or nothing. Returns 0;
+ *   IOVIRT_EINVAL    bad size field, length 0, unknown kind/access/flags bits,
+ *                    both HPA flags, page_hpa NULL with HPA_PAGES, RAM/ROM/SHARED
+ *                    without hva or host physical address
+ *   IOVIRT_EALIGN    gpa, length, hva, hpa or a page_hpa entry not 4 KiB aligned
+ *   IOVIRT_EOVERFLOW gpa + length or hpa + length wraps
+ *   IOVIRT_EOVERLAP  the range overlaps a region of the map
+ *   IOVIRT_ELIMIT    the map holds max_regions regions
+ *   IOVIRT_ENOMEM    allocation failed
+ */
+int iovirt_gmap_add(struct iovirt_gmap *map, const struct iovirt_region *r);
+
+/*
+ * Removes the region that starts at gpa. Returns 0; IOVIRT_ENOENT (no region
+ * starts there), IOVIRT_EBUSY (the region is held), IOVIRT_ENOMEM. Nothing
+ * changes on failure. The region's memory is released at a later reclaim.
+ */
+int iovirt_gmap_remove(struct iovirt_gmap *map, uint64_t gpa);
+
+/*
+ * Shrinks the region that starts at gpa to new_length (> 0, 4 KiB multiple,
+ * smaller than its length). Returns 0; IOVIRT_ENOENT, IOVIRT_EINVAL (not a
+ * shrink), IOVIRT_EALIGN, IOVIRT_EBUSY (held), IOVIRT_ENOMEM. All or nothing.
+ * (Growing is adding a neighbouring region.)
+ */
+int iovirt_gmap_shrink(struct iovirt_gmap *map, uint64_t gpa, uint64_t new_length);
+
+/*
+ * Copies the description of the region containing gpa into *out (page_hpa
+ * then points to the map's own copy, valid until the region is removed and
+ * reclaimed). Lock-free. Returns 0 or IOVIRT_ENOREGION.
+ */
+int iovirt_gmap_lookup(const struct iovirt_gmap *map, uint64_t gpa,
+		       struct iovirt_region *out);
+
+/*
+ * Holds the region containing gpa in use: until the matching put it cannot be
+ * removed or shrunk (IOVIRT_EBUSY). Lock-free. Returns 0 and *out;
+ * IOVIRT_ENOREGION (no region there), IOVIRT_EBUSY (the region is being
+ * removed or shrunk at this moment), IOVIRT_ELIMIT (2^31 - 1 holders).
+ */
+int iovirt_gmap_region_get(struct iovirt_gmap *map, uint64_t gpa,
+			   struct iovirt_gmap_region **out);
+/* Drops one hold. */
+void iovirt_gmap_region_put(struct iovirt_gmap *map, struct iovirt_gmap_region *reg);
+/* The held region's description (as iovirt_gmap_lookup). */
+void iovirt_gmap_region_info(const struct iovirt_gmap_region *reg, struct iovirt_region *out);
+/* Holds of the region containing gpa now, or IOVIRT_ENOREGION. */
+int64_t iovirt_gmap_in_use(const struct iovirt_gmap *map, uint64_t gpa);
+
+/*
+ * Frees the snapshots and regions replaced or removed before this call. Call
+ * it when every reader and writer of the map that began before has returned.
+ * Two reclaims must not run at once. Returns the number of objects freed.
+ */
+size_t iovirt_gmap_reclaim(struct iovirt_gmap *map);
+
+struct iovirt_gmap_stats {
+	uint64_t regions;       /* regions in the current snapshot */
+	uint64_t generation;    /* snapshots published so far */
+	uint64_t retired;       /* objects waiting for reclaim */
+	uint64_t retired_bytes; /* their bytes */
+};
+void iovirt_gmap_stats(const struct iovirt_gmap *map, struct iovirt_gmap_stats *out);
+
+/* ------------------------------------------------------------------------ */
+/* Scatter-gather validation                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* One guest segment (in the caller's memory: already a private copy). */
+struct iovirt_seg {
+	uint64_t gpa;
+	uint64_t len;
+	uint32_t dir; /* IOVIRT_DEV_READ and/or IOVIRT_DEV_WRITE */
+	uint32_t reserved;
+};
+
+/*
+ * A segment list in guest memory (iovirt_sg_validate_guest): an array of
+ * 16-byte little-endian entries { le64 gpa; le32 len; le16 dir; le16 zero }.
+ */
+#define IOVIRT_SG_WIRE_SIZE 16u
+
+#define IOVIRT_POLICY_ALLOW_MMIO 1u /* segments may target MMIO regions with a host address */
+#define IOVIRT_POLICY_ALLOW_P2P 2u  /* segments may target SHARED (peer) regions */
+
+struct iovirt_sg_policy {
+	size_t size;         /* sizeof(struct iovirt_sg_policy) */
+	uint32_t max_segs;   /* guest segments per descriptor; 0: IOVIRT_SG_DEFAULT_MAX_SEGS */
+	uint32_t flags;      /* IOVIRT_POLICY_* */
+	uint64_t max_total;  /* total bytes; 0: no limit (virtio: at most 2^32 - 1 anyway) */
+	uint64_t addr_align; /* each segment's gpa a multiple of this (power of two; 0 or 1: any) */
+	uint64_t len_align;  /* each segment's len a multiple of this (power of two; 0 or 1: any) */
+};
+#define IOVIRT_SG_DEFAULT_MAX_SEGS 1024u
+
+/* One entry of the host scatter-gather list. */
+struct iovirt_host_seg {
+	void *hva;        /* host CPU address, or NULL when the region has none */
+	uint64_t hpa;     /* host physical address, or IOVIRT_HPA_NONE */
+	uint64_t gpa;     /* guest address of the first byte */
+	uint64_t len;
+	uint32_t dir;     /* the guest segment's direction */
+	uint32_t exposed; /* bytes of other data sharing this entry's first and last
+	                   * 4 KiB page (what a page-granular IOMMU also exposes) */
+};
+
+/* Where a virtio refusal was found. */
+enum iovirt_where {
+	IOVIRT_WHERE_NONE = 0,
+	IOVIRT_WHERE_LIST = 1,     /* generic segment list */
+	IOVIRT_WHERE_RING = 2,     /* available ring */
+	IOVIRT_WHERE_TABLE = 3,    /* descriptor table */
+	IOVIRT_WHERE_INDIRECT = 4, /* an indirect table */
+};
+
+/* What a validation did, or why it refused. */
+struct iovirt_dma_result {
+	int err;              /* 0 or the refusal (also the return value) */
+	uint32_t seg;         /* refused: index of the guest segment (chain position for virtio) */
+	uint64_t gpa;         /* refused: the guest address concerned (for ECROSS and
+	                       * ENOREGION past a region: the first byte outside it) */
+	uint32_t where;       /* enum iovirt_where */
+	uint32_t desc;        /* virtio refused: descriptor index (in its table) */
+	uint32_t nsegs;       /* guest segments accepted */
+	uint32_t nout;        /* host entries written */
+	uint64_t total;       /* bytes of all segments */
+	uint64_t read_bytes;  /* bytes the device may read */
+	uint64_t write_bytes; /* bytes the device may write */
+	uint64_t exposed;     /* sum of the entries' exposed bytes */
+	uint32_t head;        /* virtio: the chain's head */
+	uint32_t reserved;
+};
+
+/*
+ * Checks segs[0 .. nsegs) against the map's current snapshot and writes the
+ * host list to out[0 .. out_cap). Segments follow in order; adjacent entries
+ * of one region and direction whose host memory continues are merged; an
+ * entry never spans two regions; a region given by page_hpa is split only
+ * where its pages are not physically contiguous. pol may be NULL (defaults).
+ * Returns the number of host entries (> 0 when nsegs > 0), or a refusal, with
+ * res->seg and res->gpa saying which segment and where:
+ *   IOVIRT_EINVAL    bad arguments or policy; a segment's dir 0 or unknown bits
+ *   IOVIRT_ETOOMANY  nsegs above the policy's max_segs, or the host list needs
+ *                    more than out_cap entries
+ *   IOVIRT_EZEROLEN  a segment of length 0
+ *   IOVIRT_EALIGN    gpa or len not aligned as the policy asks
+ *   IOVIRT_EOVERFLOW gpa + len wraps past 2^64
+ *   IOVIRT_ETOOBIG   the total length passes max_total
+ *   IOVIRT_ENOREGION a byte lies outside every region
+ *   IOVIRT_ECROSS    the segment runs from one region into the next
+ *   IOVIRT_ERESERVED the target is a RESERVED region
+ *   IOVIRT_EMMIO     the target is MMIO (and the policy does not allow it, or
+ *                    the region has no host address)
+ *   IOVIRT_EP2P      the target is SHARED and the policy does not allow it
+ *   IOVIRT_EFOREIGN  the region belongs to another guest (and is not SHARED)
+ *   IOVIRT_EREADONLY a device write into ROM or a region without IOVIRT_DEV_WRITE
+ *   IOVIRT_EPERM     a device read of a region without IOVIRT_DEV_READ
+ * On refusal out may hold partial entries; nothing else changed. res may be NULL.
+ * Lock-free; no allocation; no host callback.
+ */
+int iovirt_sg_validate(const struct iovirt_gmap *map, const struct iovirt_sg_policy *pol,
+		       const struct iovirt_seg *segs, uint32_t nsegs,
+		       struct iovirt_host_seg *out, uint32_t out_cap,
+		       struct iovirt_dma_result *res);
+
+/*
+ * The same for a list of nsegs IOVIRT_SG_WIRE_SIZE-byte entries at list_gpa in
+ * the map's guest memory, read once through host->guest_read (in pieces of a
+ * few entries, each byte once). nsegs is bounded by the policy before any read.
+ * Additional errors: IOVIRT_ENOSYS (no guest_read), IOVIRT_EGUEST (the read
+ * failed), IOVIRT_EOVERFLOW (the list's own address range wraps),
+ * IOVIRT_EINVAL (an entry's reserved field is not zero).
+ */
+int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
+			     const struct iovirt_host_ops *host_ops, void *host,
+			     const struct iovirt_sg_policy *pol, uint64_t list_gpa,
+			     uint32_t nsegs, struct iovirt_host_seg *out, uint32_t out_cap,
+			     struct iovirt_dma_result *res);
+
+/* ------------------------------------------------------------------------ */
+/* virtio split virtqueue (virtio 1.x, "Split Virtqueues")                    */
+/* ------------------------------------------------------------------------ */
+
+#define IOVIRT_VQ_MAX_SIZE 32768u
+#define IOVIRT_VQ_F_INDIRECT 1u /* VIRTIO_F_INDIRECT_DESC was negotiated */
+
+/* Descriptor flags, as in the specification. */
+#define IOVIRT_VIRTQ_DESC_F_NEXT 1u
+#define IOVIRT_VIRTQ_DESC_F_WRITE 2u
+#define IOVIRT_VIRTQ_DESC_F_INDIRECT 4u
+
+struct iovirt_vq_params {
+	size_t size;           /* sizeof(struct iovirt_vq_params) */
+	uint32_t guest;        /* whose memory holds the queue */
+	uint32_t num;          /* queue size: a power of two, 1 .. 32768 */
+	uint32_t flags;        /* IOVIRT_VQ_F_* */
+	uint32_t max_indirect; /* entries of one indirect table; 0: num */
+	uint64_t desc_gpa;     /* descriptor table, 16-byte aligned */
+	uint64_t avail_gpa;    /* available ring, 2-byte aligned */
+	uint64_t used_gpa;     /* used ring, 4-byte aligned */
+};
+
+struct iovirt_vq;
+
+/*
+ * Creates a queue's device-side state (its cursors and the private buffers
+ * that hold snapshots). host_ops needs mem_alloc, mem_free, guest_read and
+ * guest_write. Returns 0; IOVIRT_EINVAL (num not a power of two in range,
+ * max_indirect above 32768, bad size, unknown flags), IOVIRT_EALIGN (a ring
+ * misaligned), IOVIRT_EOVERFLOW (a ring's range wraps), IOVIRT_ENOSYS,
+ * IOVIRT_ENOMEM. One thread at a time may use a queue.
+ */
+int iovirt_vq_create(const struct iovirt_host_ops *host_ops, void *host,
+		     const struct iovirt_vq_params *params, struct iovirt_vq **out);
+void iovirt_vq_destroy(struct iovirt_vq *vq);
+
+/*
+ * Reads the available ring's idx (once) and returns how many heads the driver
+ * has made available beyond the device's cursor (16-bit wrap-around handled).
+ * Returns that count (0 .. num); IOVIRT_EGUEST; IOVIRT_EINDEX (the driver
+ * claims more than num, which a correct driver never does; nothing changed).
+ */
+int iovirt_vq_avail(struct iovirt_vq *vq);
+
+/*
+ * Takes the next available chain: reads idx when the last read showed no more
+ * heads, reads the ring entry once, walks the chain as iovirt_vq_walk. Returns
+ * the number of host entries (> 0), 0 when no chain is available, or an error
+ * (as iovirt_vq_avail, plus IOVIRT_EINDEX for a head >= num with
+ * res->where = IOVIRT_WHERE_RING, and those of iovirt_vq_walk). On success
+ * the cursor advances and res->head names the chain; on an error it does not
+ * (use iovirt_vq_skip to drop the chain, usually after completing it with
+ * length 0, or mark the device broken).
+ */
+int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+		  const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out,
+		  uint32_t out_cap, struct iovirt_dma_result *res);
+
+/* Advances the cursor past the next available chain. 0 or IOVIRT_ENOENT (none). */
+int iovirt_vq_skip(struct iovirt_vq *vq);
+
+/*
+ * Walks the chain at head: each descriptor and each indirect table is read
+ * once; the segments are validated as iovirt_sg_validate (the indirect table
+ * itself must be device-readable guest memory). Refusals, with res->desc and
+ * res->where naming the descriptor:
+ *   IOVIRT_EINDEX    head or a next index >= num (or >= the indirect table's entries)
+ *   IOVIRT_ELOOP     a next index names a descriptor already in the chain
+ *   IOVIRT_ECHAIN    more than num descriptors (indirect entries counted)
+ *   IOVIRT_ENESTED   an indirect table entry has VIRTQ_DESC_F_INDIRECT
+ *   IOVIRT_EINDIRECT an indirect descriptor without the negotiated feature, with
+ *                    VIRTQ_DESC_F_NEXT, or a table length of 0, not a multiple
+ *                    of 16, or above max_indirect entries
+ *   IOVIRT_EORDER    a device-readable descriptor after a device-writable one
+ *   IOVIRT_EGUEST    a guest_read failed
+ *   and the iovirt_sg_validate refusals (a virtio total above 2^32 - 1 is ETOOBIG).
+ */
+int iovirt_vq_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+		   const struct iovirt_sg_policy *pol, uint32_t head,
+		   struct iovirt_host_seg *out, uint32_t out_cap,
+		   struct iovirt_dma_result *res);
+
+/*
+ * Completes a chain: writes used ring element {id, len} at the device's used
+ * index, then the incremented used idx (two guest_write calls, in that order;
+ * a host whose guest_write does not order stores must add a write barrier).
+ * Returns 0; IOVIRT_EINDEX (id >= num); IOVIRT_EGUEST (nothing advanced).
+ */
+int iovirt_vq_push_used(struct iovirt_vq *vq, uint32_t id, uint32_t len);
+
+/* The device's cursors (for save and restore). */
+uint16_t iovirt_vq_last_avail(const struct iovirt_vq *vq);
+uint16_t iovirt_vq_used_idx(const struct iovirt_vq *vq);
+void iovirt_vq_set_cursors(struct iovirt_vq *vq, uint16_t last_avail, uint16_t used_idx);
+
+/* ------------------------------------------------------------------------ */
+/* Bounce pool (the copy approach)                                           */
+/* ------------------------------------------------------------------------ */
+
+struct iovirt_bounce_params {
+	size_t size;     /* sizeof(struct iovirt_bounce_params) */
+	uint32_t nbufs;  /* buffers, 1 .. 2^24 */
+	uint32_t reserved;
+	size_t buf_size; /* bytes each, 1 .. 2^30; buffers are 64-byte aligned */
+};
+
+struct iovirt_bounce;
+
+/*
+ * Allocates every buffer now (mem_alloc); nothing is allocated later.
+ * Returns 0; IOVIRT_EINVAL, IOVIRT_ENOSYS, IOVIRT_ENOMEM.
+ */
+int iovirt_bounce_create(const struct iovirt_host_ops *host_ops, void *host,
+			 const struct iovirt_bounce_params *params,
+			 struct iovirt_bounce **out);
+/* Frees the pool. Returns 0 or IOVIRT_EBUSY (a buffer is still taken; nothing freed). */
+int iovirt_bounce_destroy(struct iovirt_bounce *pool);
+
+/*
+ * Takes a buffer: O(1), lock-free, never waits or allocates. Returns its id
+ * (>= 0) or IOVIRT_ENOBUF when every buffer is taken.
+ */
+int32_t iovirt_bounce_get(struct iovirt_bounce *pool);
+/* Returns a buffer. 0, or IOVIRT_EINVAL (id out of range or not taken). Lock-free. */
+int iovirt_bounce_put(struct iovirt_bounce *pool, int32_t id);
+/* The buffer's memory (NULL for a bad id) and the pool's buffer size. */
+void *iovirt_bounce_data(const struct iovirt_bounce *pool, int32_t id);
+size_t iovirt_bounce_buf_size(const struct iovirt_bounce *pool);
+
+/*
+ * Copy in (before the device reads): concatenates the device-readable
+ * entries of a validated host list into the buffer, from their host pointers
+ * or, without one, through guest_read of the map's guest. Returns the bytes
+ * copied; IOVIRT_EINVAL (bad id), IOVIRT_ETOOBIG (more than buf_size; nothing
+ * copied), IOVIRT_EGUEST.
+ */
+int64_t iovirt_bounce_copy_in(struct iovirt_bounce *pool, int32_t id,
+			      const struct iovirt_gmap *map,
+			      const struct iovirt_host_seg *sg, uint32_t n);
+
+/*
+ * Copy out (on completion): writes the buffer's first len bytes over the
+ * device-writable entries of sg, in order. Each entry that receives bytes is validated again
+ * against the map's current snapshot (as a device write under pol) before any
+ * byte is written, and written through the current region's host pointer or
+ * guest_write. Returns the bytes written; IOVIRT_EINVAL (bad id), IOVIRT_ETOOBIG
+ * (len above buf_size or above the writable bytes), the iovirt_sg_validate
+ * refusals (res says which entry; nothing written), IOVIRT_EGUEST.
+ */
+int64_t iovirt_bounce_copy_out(struct iovirt_bounce *pool, int32_t id,
+			       const struct iovirt_gmap *map,
+			       const struct iovirt_sg_policy *pol,
+			       const struct iovirt_host_seg *sg, uint32_t n, uint64_t len,
+			       struct iovirt_dma_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,446 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Guest memory maps: copy-on-write snapshots published by compare-and-swap,
+ * old ones retired until the host's reclaim. See include/iovirt/validate.h.
+ */
+#include <string.h>
+
+#include "validate/internal.h"
+
+#define SNAP_ALIGN 64
+
+/* Rounded to the alignment: a host allocator may size-class an aligned block
+ * by its size alone when it is freed (jemalloc's sdallocx does). */
+static size_t snap_bytes(uint32_t n)
+{
+	size_t b = sizeof(struct gsnap) + (size_t)n * (sizeof(uint64_t) + sizeof(struct snap_ent));
+	return (b + SNAP_ALIGN - 1) & ~(size_t)(SNAP_ALIGN - 1);
+}
+
+static struct gsnap *snap_alloc(struct iovirt_gmap *map, uint32_t n)
+{
+	size_t bytes = snap_bytes(n);
+	struct gsnap *s = iovirt_host_alloc(map->ops, map->host, bytes, SNAP_ALIGN);
+	if (!s)
+		return NULL;
+	s->link.bytes = bytes;
+	s->link.type = RETIRED_SNAP;
+	s->n = n;
+	/* entries first: they are 64 bytes each and stay cache-line aligned */
+	s->ent = (struct snap_ent *)(s + 1);
+	s->base = (uint64_t *)(s->ent + n);
+	return s;
+}
+
+static void snap_free(struct iovirt_gmap *map, struct gsnap *s)
+{
+	iovirt_host_free(map->ops, map->host, s, s->link.bytes);
+}
+
+static void node_free(struct iovirt_gmap *map, struct iovirt_gmap_region *r)
+{
+	iovirt_host_free(map->ops, map->host, r->pages, r->pages_bytes);
+	iovirt_host_free(map->ops, map->host, r, sizeof(*r));
+}
+
+static void retire(struct iovirt_gmap *map, struct retired *o)
+{
+	struct retired *head = atomic_load_explicit(&map->retired, memory_order_relaxed);
+	do
+		o->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&map->retired, &head, o,
+						      memory_order_release,
+						      memory_order_relaxed));
+	atomic_fetch_add_explicit(&map->nretired, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&map->retired_bytes, o->bytes, memory_order_relaxed);
+}
+
+static void ent_fill(struct snap_ent *e, struct iovirt_gmap_region *r)
+{
+	const struct iovirt_region *d = &r->desc;
+	*e = (struct snap_ent){
+		.gpa = d->gpa,
+		.last = d->gpa + (d->length - 1),
+		.hva = d->hva,
+		.hpa = (d->flags & IOVIRT_REGION_HPA) ? d->hpa : IOVIRT_HPA_NONE,
+		.pages = r->pages,
+		.node = r,
+		.kind = d->kind,
+		.access = d->access,
+		.owner = d->owner,
+	};
+}
+
+/* Index of the first entry whose base is > gpa (entries are sorted, disjoint). */
+static uint32_t snap_upper(const struct gsnap *s, uint64_t gpa)
+{
+	uint32_t lo = 0, hi = s->n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (s->base[mid] <= gpa)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Publishes next in place of cur. false when another writer published first;
+ * the caller then frees next (never visible) and starts again.
+ */
+static bool publish(struct iovirt_gmap *map, struct gsnap *cur, struct gsnap *next)
+{
+	if (!atomic_compare_exchange_strong_explicit(&map->cur, &cur, next,
+						     memory_order_acq_rel,
+						     memory_order_acquire))
+		return false;
+	atomic_fetch_add_explicit(&map->generation, 1, memory_order_relaxed);
+	retire(map, &cur->link);
+	return true;
+}
+
+int iovirt_gmap_create(const struct iovirt_host_ops *ops, void *host,
+		       const struct iovirt_gmap_params *params, struct iovirt_gmap **out)
+{
+	if (!ops || !out || !params ||
+	    params->size < offsetof(struct iovirt_gmap_params, max_regions) + sizeof(uint32_t) ||
+	    ops->size < offsetof(struct iovirt_host_ops, table_alloc))
+		return IOVIRT_EINVAL;
+	if (!iovirt_host_ops_ok(ops))
+		return IOVIRT_ENOSYS;
+	struct iovirt_gmap *map = ops->mem_alloc(host, sizeof(*map), _Alignof(struct iovirt_gmap));
+	if (!map)
+		return IOVIRT_ENOMEM;
+	map->ops = ops;
+	map->host = host;
+	map->guest = params->guest;
+	map->max_regions = params->max_regions ? params->max_regions
+					       : IOVIRT_GMAP_DEFAULT_MAX_REGIONS;
+	struct gsnap *s = snap_alloc(map, 0);
+	if (!s) {
+		ops->mem_free(host, map, sizeof(*map));
+		return IOVIRT_ENOMEM;
+	}
+	atomic_init(&map->cur, s);
+	atomic_init(&map->retired, NULL);
+	*out = map;
+	return 0;
+}
+
+uint32_t iovirt_gmap_guest(const struct iovirt_gmap *map)
+{
+	return map->guest;
+}
+
+int iovirt_gmap_destroy(struct iovirt_gmap *map)
+{
+	if (!map)
+		return 0;
+	struct gsnap *s = atomic_load(&map->cur);
+	for (uint32_t i = 0; i < s->n; i++)
+		if (atomic_load(&s->ent[i].node->users) != 0)
+			return IOVIRT_EBUSY;
+	iovirt_gmap_reclaim(map);
+	for (uint32_t i = 0; i < s->n; i++)
+		node_free(map, s->ent[i].node);
+	snap_free(map, s);
+	map->ops->mem_free(map->host, map, sizeof(*map));
+	return 0;
+}
+
+size_t iovirt_gmap_reclaim(struct iovirt_gmap *map)
+{
+	struct retired *o = atomic_exchange_explicit(&map->retired, NULL, memory_order_acquire);
+	size_t n = 0;
+	while (o) {
+		struct retired *next = o->next;
+		atomic_fetch_sub_explicit(&map->nretired, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&map->retired_bytes, o->bytes, memory_order_relaxed);
+		if (o->type == RETIRED_SNAP)
+			snap_free(map, (struct gsnap *)o);
+		else
+			node_free(map, (struct iovirt_gmap_region *)o);
+		o = next;
+		n++;
+	}
+	return n;
+}
+
+void iovirt_gmap_stats(const struct iovirt_gmap *cmap, struct iovirt_gmap_stats *out)
+{
+	struct iovirt_gmap *map = (struct iovirt_gmap *)cmap;
+	out->regions = gmap_snap(map)->n;
+	out->generation = atomic_load(&map->generation);
+	out->retired = atomic_load(&map->nretired);
+	out->retired_bytes = atomic_load(&map->retired_bytes);
+}
+
+/* Checks a region description; 0 or the error iovirt_gmap_add documents. */
+static int region_check(const struct iovirt_region *r)
+{
+	uint64_t end;
+	if (r->size < offsetof(struct iovirt_region, page_hpa) + sizeof(r->page_hpa))
+		return IOVIRT_EINVAL;
+	if (r->length == 0 || r->kind < IOVIRT_REGION_RAM || r->kind > IOVIRT_REGION_SHARED ||
+	    (r->access & ~(IOVIRT_DEV_READ | IOVIRT_DEV_WRITE)) ||
+	    (r->flags & ~(IOVIRT_REGION_HPA | IOVIRT_REGION_HPA_PAGES)) ||
+	    r->flags == (IOVIRT_REGION_HPA | IOVIRT_REGION_HPA_PAGES) ||
+	    ((r->flags & IOVIRT_REGION_HPA_PAGES) && !r->page_hpa))
+		return IOVIRT_EINVAL;
+	if (!iovirt_is_aligned(r->gpa | r->length | (uintptr_t)r->hva, IOVIRT_PAGE_SIZE))
+		return IOVIRT_EALIGN;
+	/* a region may end exactly at 2^64 */
+	if (!iovirt_add_ok(r->gpa, r->length - 1, &end))
+		return IOVIRT_EOVERFLOW;
+	if (r->flags & IOVIRT_REGION_HPA) {
+		if (!iovirt_is_aligned(r->hpa, IOVIRT_PAGE_SIZE))
+			return IOVIRT_EALIGN;
+		if (!iovirt_add_ok(r->hpa, r->length - 1, &end))
+			return IOVIRT_EOVERFLOW;
+	}
+	if (r->flags & IOVIRT_REGION_HPA_PAGES) {
+		uint64_t np = r->length >> IOVIRT_PAGE_SHIFT;
+		for (uint64_t i = 0; i < np; i++) {
+			if (!iovirt_is_aligned(r->page_hpa[i], IOVIRT_PAGE_SIZE))
+				return IOVIRT_EALIGN;
+			if (!iovirt_add_ok(r->page_hpa[i], IOVIRT_PAGE_SIZE - 1, &end))
+				return IOVIRT_EOVERFLOW;
+		}
+	}
+	bool has_host = r->hva || r->flags;
+	if (!has_host && (r->kind == IOVIRT_REGION_RAM || r->kind == IOVIRT_REGION_ROM ||
+			  r->kind == IOVIRT_REGION_SHARED))
+		return IOVIRT_EINVAL;
+	return 0;
+}
+
+/* A node for desc, with its own copy of the page list (pages may be a prefix). */
+static struct iovirt_gmap_region *node_new(struct iovirt_gmap *map, const struct iovirt_region *d)
+{
+	struct iovirt_gmap_region *r =
+		iovirt_host_alloc(map->ops, map->host, sizeof(*r), _Alignof(struct iovirt_gmap_region));
+	if (!r)
+		return NULL;
+	r->link.bytes = sizeof(*r);
+	r->link.type = RETIRED_NODE;
+	r->desc = *d;
+	r->desc.size = sizeof(r->desc);
+	r->desc.page_hpa = NULL;
+	if (d->flags & IOVIRT_REGION_HPA_PAGES) {
+		uint64_t np = d->length >> IOVIRT_PAGE_SHIFT;
+		uint64_t bytes;
+		if (!iovirt_mul_ok(np, sizeof(uint64_t), &bytes) || bytes > SIZE_MAX)
+			goto fail;
+		r->pages = iovirt_host_alloc(map->ops, map->host, (size_t)bytes, sizeof(uint64_t));
+		if (!r->pages)
+			goto fail;
+		r->pages_bytes = (size_t)bytes;
+		memcpy(r->pages, d->page_hpa, (size_t)bytes);
+		r->desc.page_hpa = r->pages;
+	}
+	return r;
+fail:
+	iovirt_host_free(map->ops, map->host, r, sizeof(*r));
+	return NULL;
+}
+
+int iovirt_gmap_add(struct iovirt_gmap *map, const struct iovirt_region *d)
+{
+	if (!map || !d)
+		return IOVIRT_EINVAL;
+	int err = region_check(d);
+	if (err)
+		return err;
+	uint64_t last = d->gpa + (d->length - 1);
+	struct iovirt_gmap_region *node = NULL;
+	for (;;) {
+		struct gsnap *cur = (struct gsnap *)gmap_snap(map);
+		uint32_t at = snap_upper(cur, d->gpa);
+		/* neighbours: the one before must end before gpa, the next start after last */
+		if ((at > 0 && cur->ent[at - 1].last >= d->gpa) ||
+		    (at < cur->n && cur->ent[at].gpa <= last)) {
+			err = IOVIRT_EOVERLAP;
+			break;
+		}
+		if (cur->n >= map->max_regions) {
+			err = IOVIRT_ELIMIT;
+			break;
+		}
+		if (!node && !(node = node_new(map, d))) {
+			err = IOVIRT_ENOMEM;
+			break;
+		}
+		struct gsnap *next = snap_alloc(map, cur->n + 1);
+		if (!next) {
+			err = IOVIRT_ENOMEM;
+			break;
+		}
+		memcpy(next->ent, cur->ent, at * sizeof(*cur->ent));
+		ent_fill(&next->ent[at], node);
+		memcpy(next->ent + at + 1, cur->ent + at, (cur->n - at) * sizeof(*cur->ent));
+		for (uint32_t i = 0; i < next->n; i++)
+			next->base[i] = next->ent[i].gpa;
+		if (publish(map, cur, next))
+			return 0;
+		snap_free(map, next);
+	}
+	if (node)
+		node_free(map, node);
+	return err;
+}
+
+/* Index of the entry starting exactly at gpa, or -1. */
+static int64_t snap_exact(const struct gsnap *s, uint64_t gpa)
+{
+	uint32_t at = snap_upper(s, gpa);
+	return at > 0 && s->ent[at - 1].gpa == gpa ? (int64_t)at - 1 : -1;
+}
+
+/* Marks a region as going away; false when it is held. */
+static bool node_kill(struct iovirt_gmap_region *r)
+{
+	uint32_t zero = 0;
+	return atomic_compare_exchange_strong_explicit(&r->users, &zero, NODE_DEAD,
+						       memory_order_acq_rel,
+						       memory_order_relaxed);
+}
+
+static void node_revive(struct iovirt_gmap_region *r)
+{
+	atomic_store_explicit(&r->users, 0, memory_order_release);
+}
+
+int iovirt_gmap_remove(struct iovirt_gmap *map, uint64_t gpa)
+{
+	if (!map)
+		return IOVIRT_EINVAL;
+	for (;;) {
+		struct gsnap *cur = (struct gsnap *)gmap_snap(map);
+		int64_t at = snap_exact(cur, gpa);
+		if (at < 0)
+			return IOVIRT_ENOENT;
+		struct iovirt_gmap_region *node = cur->ent[at].node;
+		struct gsnap *next = snap_alloc(map, cur->n - 1);
+		if (!next)
+			return IOVIRT_ENOMEM;
+		if (!node_kill(node)) {
+			snap_free(map, next);
+			return IOVIRT_EBUSY;
+		}
+		memcpy(next->ent, cur->ent, (size_t)at * sizeof(*cur->ent));
+		memcpy(next->ent + at, cur->ent + at + 1, (cur->n - at - 1) * sizeof(*cur->ent));
+		for (uint32_t i = 0; i < next->n; i++)
+			next->base[i] = next->ent[i].gpa;
+		if (publish(map, cur, next)) {
+			retire(map, &node->link);
+			return 0;
+		}
+		node_revive(node);
+		snap_free(map, next);
+	}
+}
+
+int iovirt_gmap_shrink(struct iovirt_gmap *map, uint64_t gpa, uint64_t new_length)
+{
+	if (!map)
+		return IOVIRT_EINVAL;
+	if (!iovirt_is_aligned(new_length, IOVIRT_PAGE_SIZE))
+		return IOVIRT_EALIGN;
+	for (;;) {
+		struct gsnap *cur = (struct gsnap *)gmap_snap(map);
+		int64_t at = snap_exact(cur, gpa);
+		if (at < 0)
+			return IOVIRT_ENOENT;
+		struct iovirt_gmap_region *old = cur->ent[at].node;
+		if (new_length == 0 || new_length >= old->desc.length)
+			return IOVIRT_EINVAL;
+		struct iovirt_region d = old->desc;
+		d.length = new_length;
+		d.page_hpa = old->pages; /* prefix copied by node_new */
+		struct iovirt_gmap_region *node = node_new(map, &d);
+		if (!node)
+			return IOVIRT_ENOMEM;
+		struct gsnap *next = snap_alloc(map, cur->n);
+		if (!next) {
+			node_free(map, node);
+			return IOVIRT_ENOMEM;
+		}
+		if (!node_kill(old)) {
+			snap_free(map, next);
+			node_free(map, node);
+			return IOVIRT_EBUSY;
+		}
+		memcpy(next->ent, cur->ent, cur->n * sizeof(*cur->ent));
+		ent_fill(&next->ent[at], node);
+		memcpy(next->base, cur->base, cur->n * sizeof(*cur->base));
+		if (publish(map, cur, next)) {
+			retire(map, &old->link);
+			return 0;
+		}
+		node_revive(old);
+		snap_free(map, next);
+		node_free(map, node);
+	}
+}
+
+static void region_out(const struct iovirt_gmap_region *r, struct iovirt_region *out)
+{
+	*out = r->desc;
+}
+
+int iovirt_gmap_lookup(const struct iovirt_gmap *map, uint64_t gpa, struct iovirt_region *out)
+{
+	const struct snap_ent *e = snap_find(gmap_snap(map), gpa);
+	if (!e)
+		return IOVIRT_ENOREGION;
+	if (out)
+		region_out(e->node, out);
+	return 0;
+}
+
+int iovirt_gmap_region_get(struct iovirt_gmap *map, uint64_t gpa, struct iovirt_gmap_region **out)
+{
+	const struct gsnap *s = gmap_snap(map);
+	for (;;) {
+		const struct snap_ent *e = snap_find(s, gpa);
+		if (!e)
+			return IOVIRT_ENOREGION;
+		struct iovirt_gmap_region *r = e->node;
+		uint32_t u = atomic_load_explicit(&r->users, memory_order_relaxed);
+		while (!(u & NODE_DEAD)) {
+			if (u == NODE_DEAD - 1)
+				return IOVIRT_ELIMIT;
+			if (atomic_compare_exchange_weak_explicit(&r->users, &u, u + 1,
+								  memory_order_acquire,
+								  memory_order_relaxed)) {
+				*out = r;
+				return 0;
+			}
+		}
+		/* Dead: removed already (a newer snapshot lacks it) or being removed now. */
+		const struct gsnap *now = gmap_snap(map);
+		if (now == s)
+			return IOVIRT_EBUSY;
+		s = now;
+	}
+}
+
+void iovirt_gmap_region_put(struct iovirt_gmap *map, struct iovirt_gmap_region *reg)
+{
+	(void)map;
+	atomic_fetch_sub_explicit(&reg->users, 1, memory_order_release);
+}
+
+void iovirt_gmap_region_info(const struct iovirt_gmap_region *reg, struct iovirt_region *out)
+{
+	region_out(reg, out);
+}
+
+int64_t iovirt_gmap_in_use(const struct iovirt_gmap *map, uint64_t gpa)
+{
+	const struct snap_ent *e = snap_find(gmap_snap(map), gpa);
+	if (!e)
+		return IOVIRT_ENOREGION;
+	return atomic_load_explicit(&e->node->users, memory_order_relaxed) & ~NODE_DEAD;
+}

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Segment checks and host scatter-gather building, shared by the generic
+ * list, the virtqueue walker and the bounce pool's copy-out.
+ */
+#include <string.h>
+
+#include "validate/internal.h"
+
+int vpol_load(const struct iovirt_sg_policy *pol, struct vpol *out)
+{
+	*out = (struct vpol){ IOVIRT_SG_DEFAULT_MAX_SEGS, 0, UINT64_MAX, 0, 0 };
+	if (!pol)
+		return 0;
+	if (pol->size < offsetof(struct iovirt_sg_policy, len_align) + sizeof(pol->len_align) ||
+	    (pol->flags & ~(IOVIRT_POLICY_ALLOW_MMIO | IOVIRT_POLICY_ALLOW_P2P)) ||
+	    (pol->addr_align & (pol->addr_align - 1)) || (pol->len_align & (pol->len_align - 1)))
+		return IOVIRT_EINVAL;
+	if (pol->max_segs)
+		out->max_segs = pol->max_segs;
+	out->flags = pol->flags;
+	if (pol->max_total)
+		out->max_total = pol->max_total;
+	out->amask = pol->addr_align ? pol->addr_align - 1 : 0;
+	out->lmask = pol->len_align ? pol->len_align - 1 : 0;
+	return 0;
+}
+
+void vb_init(struct vbuild *b, const struct iovirt_gmap *map, const struct vpol *pol,
+	     struct iovirt_host_seg *out, uint32_t cap)
+{
+	b->snap = gmap_snap(map); /* one snapshot for the whole descriptor */
+	b->pol = *pol;
+	b->guest = map->guest;
+	b->out = out;
+	b->cap = cap;
+	b->nout = b->nsegs = 0;
+	b->last_ent = NULL;
+	b->total = b->rbytes = b->wbytes = 0;
+	b->fail_gpa = 0;
+}
+
+int vb_check(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir,
+	     const struct snap_ent **ep)
+{
+	uint64_t last;
+	b->fail_gpa = gpa;
+	if (IOVIRT_UNLIKELY(dir == 0 || (dir & ~(IOVIRT_DEV_READ | IOVIRT_DEV_WRITE))))
+		return IOVIRT_EINVAL;
+	if (IOVIRT_UNLIKELY(len == 0))
+		return IOVIRT_EZEROLEN;
+	if (IOVIRT_UNLIKELY((gpa & b->pol.amask) | (len & b->pol.lmask)))
+		return IOVIRT_EALIGN;
+	if (IOVIRT_UNLIKELY(!iovirt_add_ok(gpa, len - 1, &last)))
+		return IOVIRT_EOVERFLOW;
+	const struct snap_ent *e = snap_find(b->snap, gpa);
+	if (IOVIRT_UNLIKELY(!e))
+		return IOVIRT_ENOREGION;
+	if (IOVIRT_UNLIKELY(last > e->last)) {
+		b->fail_gpa = e->last + 1;
+		return snap_find(b->snap, e->last + 1) ? IOVIRT_ECROSS : IOVIRT_ENOREGION;
+	}
+	if (IOVIRT_UNLIKELY(e->kind != IOVIRT_REGION_RAM)) {
+		switch (e->kind) {
+		case IOVIRT_REGION_RESERVED:
+			return IOVIRT_ERESERVED;
+		case IOVIRT_REGION_MMIO:
+			if (!(b->pol.flags & IOVIRT_POLICY_ALLOW_MMIO) ||
+			    (!e->hva && e->hpa == IOVIRT_HPA_NONE && !e->pages))
+				return IOVIRT_EMMIO;
+			break;
+		case IOVIRT_REGION_SHARED:
+			if (!(b->pol.flags & IOVIRT_POLICY_ALLOW_P2P))
+				return IOVIRT_EP2P;
+			break;
+		default:
+			break;
+		}
+	}
+	if (IOVIRT_UNLIKELY(e->owner != b->guest && e->kind != IOVIRT_REGION_SHARED))
+		return IOVIRT_EFOREIGN;
+	if (IOVIRT_UNLIKELY((dir & IOVIRT_DEV_WRITE) &&
+			    (e->kind == IOVIRT_REGION_ROM || !(e->access & IOVIRT_DEV_WRITE))))
+		return IOVIRT_EREADONLY;
+	if (IOVIRT_UNLIKELY((dir & IOVIRT_DEV_READ) && !(e->access & IOVIRT_DEV_READ)))
+		return IOVIRT_EPERM;
+	*ep = e;
+	return 0;
+}
+
+/* Appends one host-contiguous piece, merging it into the previous entry when
+ * that entry is of the same region and direction and the host memory continues. */
+static inline int vb_emit(struct vbuild *b, const struct snap_ent *e, uint64_t gpa,
+			  uint64_t hpa, uint64_t len, uint32_t dir)
+{
+	if (b->nout) {
+		struct iovirt_host_seg *p = &b->out[b->nout - 1];
+		if (b->last_ent == e && p->dir == dir && p->gpa + p->len == gpa &&
+		    (hpa == IOVIRT_HPA_NONE || p->hpa + p->len == hpa)) {
+			p->len += len;
+			return 0;
+		}
+	}
+	if (IOVIRT_UNLIKELY(b->nout == b->cap))
+		return IOVIRT_ETOOMANY;
+	b->out[b->nout++] = (struct iovirt_host_seg){
+		.hva = e->hva ? e->hva + (gpa - e->gpa) : NULL,
+		.hpa = hpa,
+		.gpa = gpa,
+		.len = len,
+		.dir = dir,
+	};
+	b->last_ent = e;
+	return 0;
+}
+
+int vb_add(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir)
+{
+	const struct snap_ent *e;
+	uint64_t total;
+	if (IOVIRT_UNLIKELY(b->nsegs >= b->pol.max_segs)) {
+		b->fail_gpa = gpa;
+		return IOVIRT_ETOOMANY;
+	}
+	int err = vb_check(b, gpa, len, dir, &e);
+	if (IOVIRT_UNLIKELY(err))
+		return err;
+	if (IOVIRT_UNLIKELY(!iovirt_add_ok(b->total, len, &total) || total > b->pol.max_total))
+		return IOVIRT_ETOOBIG;
+	uint64_t off = gpa - e->gpa;
+	if (IOVIRT_LIKELY(!e->pages)) {
+		err = vb_emit(b, e, gpa, e->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : e->hpa + off,
+			      len, dir);
+	} else {
+		/* one piece per run of physically contiguous pages */
+		uint64_t left = len;
+		while (left && !err) {
+			uint64_t pg = off >> IOVIRT_PAGE_SHIFT;
+			uint64_t in = off & IOVIRT_PAGE_MASK;
+			uint64_t hpa = e->pages[pg] + in;
+			uint64_t run = IOVIRT_PAGE_SIZE - in;
+			while (run < left && e->pages[pg + 1] == e->pages[pg] + IOVIRT_PAGE_SIZE) {
+				run += IOVIRT_PAGE_SIZE;
+				pg++;
+			}
+			if (run > left)
+				run = left;
+			err = vb_emit(b, e, e->gpa + off, hpa, run, dir);
+			off += run;
+			left -= run;
+		}
+	}
+	if (IOVIRT_UNLIKELY(err))
+		return err;
+	b->total = total;
+	if (dir & IOVIRT_DEV_READ)
+		b->rbytes += len;
+	if (dir & IOVIRT_DEV_WRITE)
+		b->wbytes += len;
+	b->nsegs++;
+	return 0;
+}
+
+int vb_finish(struct vbuild *b, int ret, uint32_t where, struct iovirt_dma_result *res)
+{
+	uint64_t exposed = 0;
+	if (ret >= 0) {
+		for (uint32_t i = 0; i < b->nout; i++) {
+			struct iovirt_host_seg *s = &b->out[i];
+			uint32_t x = (uint32_t)((s->gpa & IOVIRT_PAGE_MASK) +
+						((0 - (s->gpa + s->len)) & IOVIRT_PAGE_MASK));
+			s->exposed = x;
+			exposed += x;
+		}
+	}
+	if (res) {
+		*res = (struct iovirt_dma_result){
+			.err = ret < 0 ? ret : 0,
+			.seg = b->nsegs,
+			.gpa = ret < 0 ? b->fail_gpa : 0,
+			.where = ret < 0 ? where : IOVIRT_WHERE_NONE,
+			.nsegs = b->nsegs,
+			.nout = ret < 0 ? 0 : b->nout,
+			.total = b->total,
+			.read_bytes = b->rbytes,
+			.write_bytes = b->wbytes,
+			.exposed = exposed,
+		};
+	}
+	return ret;
+}
+
+static int result_einval(struct iovirt_dma_result *res, int err)
+{
+	if (res)
+		*res = (struct iovirt_dma_result){ .err = err };
+	return err;
+}
+
+int iovirt_sg_validate(const struct iovirt_gmap *map, const struct iovirt_sg_policy *pol,
+		       const struct iovirt_seg *segs, uint32_t nsegs,
+		       struct iovirt_host_seg *out, uint32_t out_cap,
+		       struct iovirt_dma_result *res)
+{
+	struct vpol vp;
+	struct vbuild b;
+	if (!map || (nsegs && (!segs || !out)) || vpol_load(pol, &vp))
+		return result_einval(res, IOVIRT_EINVAL);
+	vb_init(&b, map, &vp, out, out_cap);
+	int err = 0;
+	if (nsegs > vp.max_segs) {
+		b.nsegs = vp.max_segs;
+		b.fail_gpa = segs[vp.max_segs].gpa;
+		err = IOVIRT_ETOOMANY;
+	}
+	for (uint32_t i = 0; i < nsegs && !err; i++)
+		err = vb_add(&b, segs[i].gpa, segs[i].len, segs[i].dir);
+	return vb_finish(&b, err ? err : (int)b.nout, IOVIRT_WHERE_LIST, res);
+}
+
+#define SG_CHUNK 32 /* entries read per guest_read: 512 bytes of stack */
+
+int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
+			     const struct iovirt_host_ops *ops, void *host,
+			     const struct iovirt_sg_policy *pol, uint64_t list_gpa,
+			     uint32_t nsegs, struct iovirt_host_seg *out, uint32_t out_cap,
+			     struct iovirt_dma_result *res)
+{
+	struct vpol vp;
+	struct vbuild b;
+	uint64_t bytes, end;
+	if (!map || !ops || (nsegs && !out) || vpol_load(pol, &vp))
+		return result_einval(res, IOVIRT_EINVAL);
+	if (!IOVIRT_HOST_HAS(ops, guest_read))
+		return result_einval(res, IOVIRT_ENOSYS);
+	vb_init(&b, map, &vp, out, out_cap);
+	if (nsegs > vp.max_segs) {
+		/* bounded before reading anything */
+		b.nsegs = vp.max_segs;
+		b.fail_gpa = list_gpa;
+		return vb_finish(&b, IOVIRT_ETOOMANY, IOVIRT_WHERE_LIST, res);
+	}
+	bytes = (uint64_t)nsegs * IOVIRT_SG_WIRE_SIZE;
+	if (nsegs && !iovirt_add_ok(list_gpa, bytes - 1, &end)) {
+		b.fail_gpa = list_gpa;
+		return vb_finish(&b, IOVIRT_EOVERFLOW, IOVIRT_WHERE_LIST, res);
+	}
+	uint8_t snap[SG_CHUNK * IOVIRT_SG_WIRE_SIZE];
+	int err = 0;
+	for (uint32_t i = 0; i < nsegs && !err;) {
+		uint32_t n = nsegs - i < SG_CHUNK ? nsegs - i : SG_CHUNK;
+		uint64_t at = list_gpa + (uint64_t)i * IOVIRT_SG_WIRE_SIZE;
+		if (ops->guest_read(host, map->guest, at, snap, (size_t)n * IOVIRT_SG_WIRE_SIZE)) {
+			b.fail_gpa = at;
+			err = IOVIRT_EGUEST;
+			break;
+		}
+		/* from here on only the snapshot counts */
+		for (uint32_t k = 0; k < n && !err; k++) {
+			const uint8_t *w = snap + k * IOVIRT_SG_WIRE_SIZE;
+			if (ld16(w + 14)) {
+				b.fail_gpa = ld64(w);
+				err = IOVIRT_EINVAL;
+				break;
+			}
+			err = vb_add(&b, ld64(w), ld32(w + 8), ld16(w + 12));
+		}
+		i += n;
+	}
+	return vb_finish(&b, err ? err : (int)b.nout, IOVIRT_WHERE_LIST, res);
+}

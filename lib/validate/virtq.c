@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio 1.x split virtqueues, device side: chain walking with the checks the
+ * specification asks of a device, on private snapshots of the guest's bytes.
+ *
+ * Layout (little-endian):
+ *   descriptor  { le64 addr; le32 len; le16 flags; le16 next; }   16 bytes
+ *   avail ring  { le16 flags; le16 idx; le16 ring[num]; ... }
+ *   used ring   { le16 flags; le16 idx; { le32 id; le32 len; } ring[num]; ... }
+ */
+#include <string.h>
+
+#include "validate/internal.h"
+
+#define DESC_SIZE 16u
+#define USED_ELEM 8u
+
+_Static_assert(sizeof(uint64_t) + 2 * sizeof(uint32_t) == DESC_SIZE, "descriptor layout");
+
+struct iovirt_vq {
+	const struct iovirt_host_ops *ops;
+	void *host;
+	uint32_t guest, num, flags, max_ind;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint16_t last_avail; /* next ring slot the device takes (free-running) */
+	uint16_t avail_idx;  /* the driver's idx as last read */
+	uint16_t used_idx;
+	/* A descriptor index is in the current walk when its stamp equals gen;
+	 * stamps avoid clearing a bitmap of num bits for every chain. */
+	uint32_t gen;
+	uint32_t *stamp;     /* num entries */
+	uint32_t *ind_stamp; /* max_ind entries */
+	uint8_t *table;      /* snapshot of one indirect table: max_ind * 16 bytes */
+	size_t scratch_bytes;
+};
+
+int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
+		     const struct iovirt_vq_params *p, struct iovirt_vq **out)
+{
+	uint64_t end;
+	if (!ops || !p || !out ||
+	    p->size < offsetof(struct iovirt_vq_params, used_gpa) + sizeof(p->used_gpa))
+		return IOVIRT_EINVAL;
+	if (p->num == 0 || p->num > IOVIRT_VQ_MAX_SIZE || (p->num & (p->num - 1)) ||
+	    p->max_indirect > IOVIRT_VQ_MAX_SIZE || (p->flags & ~IOVIRT_VQ_F_INDIRECT))
+		return IOVIRT_EINVAL;
+	if (!iovirt_is_aligned(p->desc_gpa, 16) || !iovirt_is_aligned(p->avail_gpa, 2) ||
+	    !iovirt_is_aligned(p->used_gpa, 4))
+		return IOVIRT_EALIGN;
+	if (!iovirt_add_ok(p->desc_gpa, (uint64_t)p->num * DESC_SIZE, &end) ||
+	    !iovirt_add_ok(p->avail_gpa, 6 + 2 * (uint64_t)p->num, &end) ||
+	    !iovirt_add_ok(p->used_gpa, 6 + USED_ELEM * (uint64_t)p->num, &end))
+		return IOVIRT_EOVERFLOW;
+	if (!iovirt_host_ops_ok(ops) || !IOVIRT_HOST_HAS(ops, guest_read) ||
+	    !IOVIRT_HOST_HAS(ops, guest_write))
+		return IOVIRT_ENOSYS;
+	uint32_t max_ind = p->max_indirect ? p->max_indirect : p->num;
+	struct iovirt_vq *vq = ops->mem_alloc(host, sizeof(*vq), _Alignof(struct iovirt_vq));
+	if (!vq)
+		return IOVIRT_ENOMEM;
+	size_t bytes = (size_t)p->num * 4 + (size_t)max_ind * (4 + DESC_SIZE);
+	bytes = (bytes + 63) & ~(size_t)63; /* a multiple of the alignment, see gmap.c */
+	uint8_t *scratch = ops->mem_alloc(host, bytes, 64);
+	if (!scratch) {
+		ops->mem_free(host, vq, sizeof(*vq));
+		return IOVIRT_ENOMEM;
+	}
+	*vq = (struct iovirt_vq){
+		.ops = ops, .host = host, .guest = p->guest, .num = p->num,
+		.flags = p->flags, .max_ind = max_ind, .desc_gpa = p->desc_gpa,
+		.avail_gpa = p->avail_gpa, .used_gpa = p->used_gpa,
+		.table = scratch,
+		.stamp = (uint32_t *)(scratch + (size_t)max_ind * DESC_SIZE),
+		.scratch_bytes = bytes,
+	};
+	vq->ind_stamp = vq->stamp + p->num;
+	*out = vq;
+	return 0;
+}
+
+void iovirt_vq_destroy(struct iovirt_vq *vq)
+{
+	if (!vq)
+		return;
+	vq->ops->mem_free(vq->host, vq->table, vq->scratch_bytes);
+	vq->ops->mem_free(vq->host, vq, sizeof(*vq));
+}
+
+uint16_t iovirt_vq_last_avail(const struct iovirt_vq *vq)
+{
+	return vq->last_avail;
+}
+
+uint16_t iovirt_vq_used_idx(const struct iovirt_vq *vq)
+{
+	return vq->used_idx;
+}
+
+void iovirt_vq_set_cursors(struct iovirt_vq *vq, uint16_t last_avail, uint16_t used_idx)
+{
+	vq->last_avail = vq->avail_idx = last_avail;
+	vq->used_idx = used_idx;
+}
+
+static int gread(struct iovirt_vq *vq, uint64_t gpa, void *dst, size_t len)
+{
+	return vq->ops->guest_read(vq->host, vq->guest, gpa, dst, len) ? IOVIRT_EGUEST : 0;
+}
+
+int iovirt_vq_avail(struct iovirt_vq *vq)
+{
+	uint8_t b[2];
+	if (gread(vq, vq->avail_gpa + 2, b, sizeof(b)))
+		return IOVIRT_EGUEST;
+	uint16_t idx = ld16(b);
+	/* free-running 16-bit indices: the difference is right across wrap-around */
+	uint16_t n = (uint16_t)(idx - vq->last_avail);
+	if (n > vq->num)
+		return IOVIRT_EINDEX;
+	vq->avail_idx = idx;
+	return n;
+}
+
+/* Starts a walk: a fresh stamp value (stamps are cleared once every 2^32 walks). */
+static uint32_t walk_gen(struct iovirt_vq *vq)
+{
+	if (IOVIRT_UNLIKELY(++vq->gen == 0)) {
+		memset(vq->stamp, 0, ((size_t)vq->num + vq->max_ind) * sizeof(uint32_t));
+		vq->gen = 1;
+	}
+	return vq->gen;
+}
+
+struct walk {
+	struct vbuild b;
+	uint32_t where, desc;
+	bool seen_write;
+};
+
+/* One buffer descriptor (not the one naming an indirect table). */
+static int walk_buf(struct walk *w, uint64_t addr, uint32_t len, uint16_t flags)
+{
+	uint32_t dir;
+	if (flags & IOVIRT_VIRTQ_DESC_F_WRITE) {
+		dir = IOVIRT_DEV_WRITE;
+		w->seen_write = true;
+	} else {
+		if (w->seen_write) {
+			w->b.fail_gpa = addr;
+			return IOVIRT_EORDER;
+		}
+		dir = IOVIRT_DEV_READ;
+	}
+	return vb_add(&w->b, addr, len, dir);
+}
+
+/* Walks the indirect table that descriptor d (already snapshotted) names. */
+static int walk_indirect(struct iovirt_vq *vq, struct walk *w, const uint8_t *d,
+			 uint32_t *count, uint32_t gen)
+{
+	uint64_t addr = ld64(d);
+	uint32_t len = ld32(d + 8);
+	uint16_t flags = ld16(d + 12);
+	const struct snap_ent *e;
+	w->b.fail_gpa = addr;
+	if (!(vq->flags & IOVIRT_VQ_F_INDIRECT) || (flags & IOVIRT_VIRTQ_DESC_F_NEXT) ||
+	    len == 0 || len % DESC_SIZE || len / DESC_SIZE > vq->max_ind)
+		return IOVIRT_EINDIRECT;
+	/* the table is guest memory the device reads: it must be allowed to */
+	int err = vb_check(&w->b, addr, len, IOVIRT_DEV_READ, &e);
+	if (err)
+		return err;
+	if (gread(vq, addr, vq->table, len))
+		return IOVIRT_EGUEST;
+	uint32_t n = len / DESC_SIZE, j = 0;
+	w->where = IOVIRT_WHERE_INDIRECT;
+	for (;;) {
+		w->desc = j;
+		if (j >= n)
+			return IOVIRT_EINDEX;
+		if (vq->ind_stamp[j] == gen)
+			return IOVIRT_ELOOP;
+		vq->ind_stamp[j] = gen;
+		if (++*count > vq->num)
+			return IOVIRT_ECHAIN;
+		const uint8_t *t = vq->table + (size_t)j * DESC_SIZE;
+		uint16_t f = ld16(t + 12);
+		if (f & IOVIRT_VIRTQ_DESC_F_INDIRECT) {
+			w->b.fail_gpa = ld64(t);
+			return IOVIRT_ENESTED;
+		}
+		err = walk_buf(w, ld64(t), ld32(t + 8), f);
+		if (err)
+			return err;
+		if (!(f & IOVIRT_VIRTQ_DESC_F_NEXT))
+			return 0;
+		j = ld16(t + 14);
+	}
+}
+
+static int walk_chain(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+		      const struct vpol *vp, uint32_t head, struct iovirt_host_seg *out,
+		      uint32_t cap, struct iovirt_dma_result *res)
+{
+	struct walk w = { .where = IOVIRT_WHERE_TABLE, .desc = head };
+	struct vpol p = *vp;
+	/* the specification bounds a chain's bytes by 2^32 */
+	if (p.max_total > UINT32_MAX)
+		p.max_total = UINT32_MAX;
+	vb_init(&w.b, map, &p, out, cap);
+	uint32_t gen = walk_gen(vq), count = 0, i = head;
+	uint8_t d[DESC_SIZE];
+	int err;
+	for (;;) {
+		w.desc = i;
+		if (i >= vq->num) {
+			err = IOVIRT_EINDEX;
+			break;
+		}
+		if (vq->stamp[i] == gen) {
+			err = IOVIRT_ELOOP;
+			break;
+		}
+		vq->stamp[i] = gen;
+		if (++count > vq->num) {
+			err = IOVIRT_ECHAIN;
+			break;
+		}
+		if ((err = gread(vq, vq->desc_gpa + (uint64_t)i * DESC_SIZE, d, DESC_SIZE)))
+			break;
+		uint16_t flags = ld16(d + 12);
+		if (flags & IOVIRT_VIRTQ_DESC_F_INDIRECT) {
+			/* an indirect descriptor ends the chain (it may not have NEXT);
+			 * it names buffers but is none, so only the table's entries count */
+			count--;
+			err = walk_indirect(vq, &w, d, &count, gen);
+			break;
+		}
+		if ((err = walk_buf(&w, ld64(d), ld32(d + 8), flags)))
+			break;
+		if (!(flags & IOVIRT_VIRTQ_DESC_F_NEXT))
+			break;
+		i = ld16(d + 14);
+	}
+	int ret = vb_finish(&w.b, err ? err : (int)w.b.nout, w.where, res);
+	if (res) {
+		res->head = head;
+		res->desc = err ? w.desc : 0;
+	}
+	return ret;
+}
+
+int iovirt_vq_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+		   const struct iovirt_sg_policy *pol, uint32_t head,
+		   struct iovirt_host_seg *out, uint32_t out_cap,
+		   struct iovirt_dma_result *res)
+{
+	struct vpol vp;
+	if (!vq || !map || !out || vpol_load(pol, &vp)) {
+		if (res)
+			*res = (struct iovirt_dma_result){ .err = IOVIRT_EINVAL };
+		return IOVIRT_EINVAL;
+	}
+	return walk_chain(vq, map, &vp, head, out, out_cap, res);
+}
+
+int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+		  const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out,
+		  uint32_t out_cap, struct iovirt_dma_result *res)
+{
+	struct vpol vp;
+	uint8_t b[2];
+	int err = 0;
+	if (!vq || !map || !out || vpol_load(pol, &vp)) {
+		err = IOVIRT_EINVAL;
+		goto fail;
+	}
+	if (vq->avail_idx == vq->last_avail) {
+		int n = iovirt_vq_avail(vq);
+		if (n <= 0) {
+			err = n;
+			if (!n && res)
+				*res = (struct iovirt_dma_result){ 0 };
+			if (!n)
+				return 0;
+			goto fail;
+		}
+	}
+	uint64_t slot = vq->avail_gpa + 4 + 2 * (uint64_t)(vq->last_avail & (vq->num - 1));
+	if (gread(vq, slot, b, sizeof(b))) {
+		err = IOVIRT_EGUEST;
+		goto fail;
+	}
+	uint16_t head = ld16(b);
+	if (head >= vq->num) {
+		if (res)
+			*res = (struct iovirt_dma_result){ .err = IOVIRT_EINDEX, .gpa = slot,
+							   .where = IOVIRT_WHERE_RING,
+							   .desc = head, .head = head };
+		return IOVIRT_EINDEX;
+	}
+	int ret = walk_chain(vq, map, &vp, head, out, out_cap, res);
+	if (ret > 0)
+		vq->last_avail++;
+	return ret;
+fail:
+	if (res)
+		*res = (struct iovirt_dma_result){ .err = err, .where = IOVIRT_WHERE_RING };
+	return err;
+}
+
+int iovirt_vq_skip(struct iovirt_vq *vq)
+{
+	if (vq->avail_idx == vq->last_avail)
+		return IOVIRT_ENOENT;
+	vq->last_avail++;
+	return 0;
+}
+
+int iovirt_vq_push_used(struct iovirt_vq *vq, uint32_t id, uint32_t len)
+{
+	uint8_t e[USED_ELEM], idx[2];
+	if (id >= vq->num)
+		return IOVIRT_EINDEX;
+	st32(e, id);
+	st32(e + 4, len);
+	uint64_t at = vq->used_gpa + 4 + USED_ELEM * (uint64_t)(vq->used_idx & (vq->num - 1));
+	if (vq->ops->guest_write(vq->host, vq->guest, at, e, sizeof(e)))
+		return IOVIRT_EGUEST;
+	/* the element must be visible before the index that publishes it */
+	atomic_thread_fence(memory_order_release);
+	st16(idx, (uint16_t)(vq->used_idx + 1));
+	if (vq->ops->guest_write(vq->host, vq->guest, vq->used_gpa + 2, idx, sizeof(idx)))
+		return IOVIRT_EGUEST;
+	vq->used_idx++;
+	return 0;
+}
