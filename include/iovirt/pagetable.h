@@ -138,6 +138,36 @@ int64_t iovirt_pt_unmap(struct iovirt_iommu *iommu, uint32_t asid, uint64_t iova
 			uint64_t size);
 
 /*
+ * Batched invalidation (like Linux's iotlb_gather): unmaps that clear entries
+ * now and leave the IOTLB invalidation to one flush for all of them.
+ *
+ *   struct iovirt_pt_gather g;
+ *   iovirt_pt_gather_init(&g, asid);
+ *   iovirt_pt_unmap_gather(io, asid, a, n, &g);   ... more unmaps of asid ...
+ *   iovirt_pt_gather_flush(io, &g);               one invalidation, then tables go
+ *
+ * Until the flush the hardware may still use the old translations: the caller
+ * must not release or reuse the memory they pointed to, nor map those iovas
+ * again, before it. The gather holds unlinked tables; it must be flushed.
+ */
+struct iovirt_pt_gather {
+	uint32_t asid;    /* set by iovirt_pt_gather_init */
+	uint32_t pending; /* unmaps that cleared something since the last flush */
+	uint64_t priv_[5]; /* private */
+};
+
+void iovirt_pt_gather_init(struct iovirt_pt_gather *g, uint32_t asid);
+
+/* As iovirt_pt_unmap, without the invalidation: what it cleared joins g.
+ * IOVIRT_EINVAL also when asid is not the gather's. */
+int64_t iovirt_pt_unmap_gather(struct iovirt_iommu *iommu, uint32_t asid, uint64_t iova,
+			       uint64_t size, struct iovirt_pt_gather *g);
+
+/* One IOTLB invalidation covering everything gathered (none when nothing
+ * was), then the gathered tables are released (or retired). g is empty after. */
+void iovirt_pt_gather_flush(struct iovirt_iommu *iommu, struct iovirt_pt_gather *g);
+
+/*
  * Splits the large page that contains iova into pages of the next smaller size
  * (1 GiB -> 2 MiB, 2 MiB -> 4 KiB) with the same translation and permissions.
  * The new table is filled completely, then swapped in atomically: a concurrent

@@ -64,13 +64,33 @@ struct pt_space {
 	struct pt_space *next; /* retire list */
 };
 
+/* What unmaps (or a map's rollback) cleared and not yet invalidated. */
+struct pt_clear {
+	uint64_t lo, hi;      /* iova range of cleared entries (hi inclusive; lo > hi: none) */
+	uint64_t bytes;       /* bytes of leaves cleared */
+	bool tables;          /* a table entry was cleared too */
+	struct pt_node *dead; /* unlinked nodes, to retire after the invalidation */
+};
+
+static inline void pt_clear_init(struct pt_clear *cl)
+{
+	cl->lo = UINT64_MAX;
+	cl->hi = 0;
+	cl->bytes = 0;
+	cl->tables = false;
+	cl->dead = NULL;
+}
+
+/* One invalidation for everything cl holds, then its unlinked tables are retired. */
+void pt_clear_flush(struct iovirt_iommu *io, uint32_t asid, struct pt_clear *cl);
+
 /* Operations a format's walker provides (one instance per entry format). */
 struct pt_impl {
 	unsigned (*levels_for_width)(unsigned width);
 	int (*map)(struct iovirt_iommu *io, struct pt_space *s, uint64_t iova,
 		   uint64_t pa, uint64_t size, unsigned prot);
-	int64_t (*unmap)(struct iovirt_iommu *io, struct pt_space *s, uint64_t iova,
-			 uint64_t size);
+	/* Clears [iova, iova + size) into cl without invalidating; bytes or ESPLIT. */
+	int64_t (*unmap)(struct pt_space *s, uint64_t iova, uint64_t size, struct pt_clear *cl);
 	int (*split)(struct iovirt_iommu *io, struct pt_space *s, uint64_t iova);
 	int (*translate)(const struct pt_space *s, uint64_t iova, unsigned access,
 			 struct iovirt_xlate *out);

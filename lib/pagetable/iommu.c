@@ -5,6 +5,7 @@
  * public entry point before the format's walker runs.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -80,6 +81,16 @@ void pt_inval(struct iovirt_iommu *io, uint32_t asid, uint32_t kind, uint64_t io
 	};
 	io->ops->iotlb_inval(io->host, &inv);
 	atomic_fetch_add_explicit(&io->ninval, 1, memory_order_relaxed);
+}
+
+void pt_clear_flush(struct iovirt_iommu *io, uint32_t asid, struct pt_clear *cl)
+{
+	if (cl->hi < cl->lo)
+		return; /* nothing was cleared: nothing to invalidate */
+	pt_inval(io, asid, IOVIRT_INVAL_RANGE, cl->lo, cl->hi - cl->lo + 1, !cl->tables);
+	if (cl->dead)
+		pt_retire(io, cl->dead);
+	pt_clear_init(cl);
 }
 
 /* ---- ASID directory ---- */
@@ -336,7 +347,66 @@ int64_t iovirt_pt_unmap(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, u
 	int r = check_range(s, iova, size);
 	if (r)
 		return r;
-	return io->impl->unmap(io, s, iova, size);
+	struct pt_clear cl;
+	pt_clear_init(&cl);
+	int64_t bytes = io->impl->unmap(s, iova, size, &cl);
+	pt_clear_flush(io, asid, &cl);
+	return bytes;
+}
+
+/* The public gather mirrors struct pt_clear field for field. */
+_Static_assert(sizeof(((struct iovirt_pt_gather *)0)->priv_) >= sizeof(struct pt_clear),
+	       "iovirt_pt_gather must hold a pt_clear");
+
+/* The gather's private words hold a struct pt_clear; copied, not cast, to keep aliasing rules. */
+static void gather_get(const struct iovirt_pt_gather *g, struct pt_clear *cl)
+{
+	memcpy(cl, g->priv_, sizeof(*cl));
+}
+
+static void gather_put(struct iovirt_pt_gather *g, const struct pt_clear *cl)
+{
+	memcpy(g->priv_, cl, sizeof(*cl));
+}
+
+void iovirt_pt_gather_init(struct iovirt_pt_gather *g, uint32_t asid)
+{
+	struct pt_clear cl;
+	pt_clear_init(&cl);
+	g->asid = asid;
+	g->pending = 0;
+	gather_put(g, &cl);
+}
+
+int64_t iovirt_pt_unmap_gather(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_t size,
+			       struct iovirt_pt_gather *g)
+{
+	if (!io || !g)
+		return IOVIRT_EINVAL;
+	struct pt_space *s = space_get(io, asid);
+	if (!s)
+		return IOVIRT_ENOASID;
+	if (asid != g->asid)
+		return IOVIRT_EINVAL;
+	int r = check_range(s, iova, size);
+	if (r)
+		return r;
+	struct pt_clear cl;
+	gather_get(g, &cl);
+	int64_t bytes = io->impl->unmap(s, iova, size, &cl);
+	gather_put(g, &cl);
+	if (bytes > 0)
+		g->pending++;
+	return bytes;
+}
+
+void iovirt_pt_gather_flush(struct iovirt_iommu *io, struct iovirt_pt_gather *g)
+{
+	struct pt_clear cl;
+	gather_get(g, &cl);
+	pt_clear_flush(io, g->asid, &cl);
+	gather_put(g, &cl);
+	g->pending = 0;
 }
 
 int iovirt_pt_split(struct iovirt_iommu *io, uint32_t asid, uint64_t iova)

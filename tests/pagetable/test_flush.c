@@ -146,3 +146,40 @@ Test(pt_flush, split_invalidates)
 	cr_assert_eq(invals, 1);
 	pt_fix_done(&f);
 }
+
+/* Gathered unmaps make no invalidation until the flush, which makes one covering them all;
+ * tables unlinked by them are released only after it. */
+Test(pt_flush, gather_batches_invalidations)
+{
+	struct pt_fix f;
+	pt_fix_init(&f, IOVIRT_RECLAIM_AFTER_INVAL);
+	pt_fix_space(&f, 1, 48, 0);
+	pt_fix_space(&f, 2, 48, 0);
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(iovirt_pt_map(f.io, 1, MiB(2) * (uint64_t)i, GiB(1), KiB(4), RW), 0);
+	nspans = 0;
+	cr_assert_eq(iovirt_pt_foreach_table(f.io, 1, note_table, NULL), 0);
+	cr_assert_eq(iovirt_posix_log_enable(f.posix, MAXEV), 0);
+	struct iovirt_pt_gather g;
+	iovirt_pt_gather_init(&g, 1);
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(iovirt_pt_unmap_gather(f.io, 1, MiB(2) * (uint64_t)i, KiB(4), &g), KiB(4));
+	cr_assert_eq(iovirt_pt_unmap_gather(f.io, 1, GiB(3), KiB(4), &g), 0, "a hole adds nothing");
+	cr_assert_eq(iovirt_pt_unmap_gather(f.io, 2, 0, KiB(4), &g), IOVIRT_EINVAL, "another ASID");
+	cr_assert_eq(g.pending, 8);
+	cr_assert_eq(iovirt_posix_count(f.posix, IOVIRT_CB_IOTLB_INVAL), 0, "nothing invalidated yet");
+	cr_assert_eq(iovirt_posix_count(f.posix, IOVIRT_CB_TABLE_FREE), 0, "nothing released yet");
+	struct iovirt_xlate x;
+	cr_assert_eq(iovirt_pt_translate(f.io, 1, 0, 1, &x), IOVIRT_ENOENT, "the entries are gone already");
+	iovirt_pt_gather_flush(f.io, &g);
+	uint64_t lo, hi;
+	bool leaf_only;
+	cr_assert_eq(check_log(f.posix, &lo, &hi, &leaf_only), 1);
+	cr_assert(lo <= 0 && MiB(14) + KiB(4) <= hi);
+	cr_assert_not(leaf_only);
+	cr_assert_gt(iovirt_posix_count(f.posix, IOVIRT_CB_TABLE_FREE), 0);
+	cr_assert_eq(g.pending, 0);
+	iovirt_pt_gather_flush(f.io, &g);
+	cr_assert_eq(iovirt_posix_count(f.posix, IOVIRT_CB_IOTLB_INVAL), 1, "an empty flush invalidates nothing");
+	pt_fix_done(&f);
+}
