@@ -7,6 +7,7 @@
 #include "iovirt/host.h"
 #include "iovirt/irqpoll.h"
 #include "iovirt/pagetable.h"
+#include "iovirt/pin.h"
 #include "iovirt/sriov.h"
 #include "iovirt/validate.h"
 

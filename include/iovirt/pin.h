@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pinning: validate a guest's DMA descriptor and pin every page it names as
+ * one step, and persistent IOMMU mappings built on the same pins.
+ *
+ * A pin domain belongs to one guest memory map (one guest). It keeps:
+ *  - a pin count per guest page (host->pin is called only on a page's 0 -> 1,
+ *    host->unpin only on 1 -> 0, one call per contiguous run of pages);
+ *  - handles {index, generation}: each live DMA or mapping holds its pages'
+ *    counts and a hold (iovirt_gmap_region_get) on every region it touches,
+ *    so that region cannot be removed or shrunk (IOVIRT_EBUSY) until the
+ *    handle is completed or unmapped;
+ *  - per-ASID bus-address allocators for mappings whose caller does not
+ *    choose the address.
+ *
+ * No time-of-check/time-of-use gap: the descriptor is copied once into the
+ * domain's private memory; the regions the copy names are held first, then
+ * the copy is validated (against a snapshot that necessarily contains the
+ * held regions, since they can no longer leave the map), then pinned. The
+ * returned host list, the holds and the pins all come from that one copy.
+ *
+ * All or nothing: every allocation happens before the first count changes;
+ * when a host pin call fails or a limit is reached half-way, everything that
+ * call pinned is unpinned again and all counts are exactly as before.
+ *
+ * Unpin ordering: for a mapping, unmap first removes the translation with
+ * iovirt_pt_unmap, which returns only after its IOTLB invalidation; the pages
+ * are unpinned after that (strict mode), or later by a flush (batched mode).
+ *
+ * Threads: calls on one domain must be serialized by the caller (a domain is
+ * per guest, usually per vCPU-less I/O thread). Writers of the gmap (remove,
+ * shrink, add) may run on other threads at any time.
+ *
+ * Host callbacks: mem_alloc/mem_free (create, and when the count structure or
+ * an allocator grows), pin/unpin, guest_read (iovirt_pin_sg_guest), and what
+ * iovirt_pt_map/unmap call (table_alloc/free, iotlb_inval).
+ */
+#ifndef IOVIRT_PIN_H
+#define IOVIRT_PIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iovirt/error.h"
+#include "iovirt/host.h"
+#include "iovirt/pagetable.h"
+#include "iovirt/validate.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IOVIRT_PIN_DEFAULT_MAX_HANDLES 1024u
+#define IOVIRT_PIN_DEFAULT_MAX_SEGS 16u
+#define IOVIRT_PIN_MAX_HANDLES (1u << 20)
+#define IOVIRT_PIN_MAX_SEGS 1024u
+/* Default bus-address window of the allocator: [1 MiB, 2^39). */
+#define IOVIRT_PIN_DEFAULT_IOVA_BASE (UINT64_C(1) << 20)
+#define IOVIRT_PIN_DEFAULT_IOVA_END (UINT64_C(1) << 39)
+
+struct iovirt_pin_params {
+	size_t size;          /* sizeof(struct iovirt_pin_params) */
+	uint32_t max_handles; /* live handles (DMAs and mappings); 0: default; <= 2^20 */
+	uint32_t max_segs;    /* guest segments per DMA; 0: default; <= 1024 */
+	uint64_t max_pinned;  /* distinct guest pages pinned at the host; 0: no limit */
+	uint32_t batch;       /* 0: strict unmap (unpin right after the invalidation);
+	                       * n > 0: unmaps queue their unpins, flushed when n
+	                       * entries wait or on iovirt_pin_flush */
+	uint32_t reserved;
+	uint64_t iova_base;   /* allocator window, 4 KiB aligned; 0/0: the defaults */
+	uint64_t iova_end;
+};
+
+/* A DMA or a mapping. Compare with iovirt_pin_complete's rules, not by value. */
+struct iovirt_pin_handle {
+	uint32_t index; /* slot in the domain */
+	uint32_t gen;   /* slot generation when handed out (never 0) */
+	uint32_t guest; /* the domain's guest */
+	uint32_t tag;   /* tells domains of the same guest apart */
+};
+
+struct iovirt_pin_domain;
+
+/*
+ * Creates a domain for map's guest. host_ops needs mem_alloc, mem_free, pin
+ * and unpin. Every slot (max_handles x max_segs) is allocated now. params may
+ * be NULL (defaults). Returns 0; IOVIRT_EINVAL (NULL ops/map/out, bad size,
+ * limits out of range, iova window empty or misaligned), IOVIRT_ENOSYS,
+ * IOVIRT_ENOMEM. *out untouched on failure.
+ */
+int iovirt_pin_domain_create(const struct iovirt_host_ops *host_ops, void *host,
+			     struct iovirt_gmap *map, const struct iovirt_pin_params *params,
+			     struct iovirt_pin_domain **out);
+
+/*
+ * Flushes deferred unmaps, then frees the domain. Returns 0, or IOVIRT_EBUSY
+ * (a DMA or mapping is live; only the flush happened).
+ */
+int iovirt_pin_domain_destroy(struct iovirt_pin_domain *dom);
+
+/*
+ * Validates segs[0 .. nsegs) (copied once into the domain first) as
+ * iovirt_sg_validate does with pol, pins every page they name and holds
+ * every region they touch. Writes the host list to out[0 .. out_cap) and the
+ * handle to *h. Returns the number of host entries (> 0), or:
+ *   the iovirt_sg_validate refusals (res says which segment);
+ *   IOVIRT_EINVAL    NULL arguments, nsegs 0
+ *   IOVIRT_ETOOMANY  nsegs above the domain's max_segs
+ *   IOVIRT_EBUSY     a region is being removed or shrunk at this moment
+ *   IOVIRT_ELIMIT    max_handles live, or max_pinned would be passed
+ *   IOVIRT_ENOMEM    the count structure could not grow
+ *   IOVIRT_EHOST     the host's pin callback failed
+ * On failure nothing changed (counts, holds, handles; out may hold partial
+ * entries).
+ */
+int iovirt_pin_sg(struct iovirt_pin_domain *dom, const struct iovirt_sg_policy *pol,
+		  const struct iovirt_seg *segs, uint32_t nsegs,
+		  struct iovirt_host_seg *out, uint32_t out_cap,
+		  struct iovirt_dma_result *res, struct iovirt_pin_handle *h);
+
+/*
+ * The same for a list of nsegs IOVIRT_SG_WIRE_SIZE-byte entries at list_gpa
+ * in guest memory, read once (one guest_read) before anything is decided.
+ * Additional errors: IOVIRT_ENOSYS (no guest_read), IOVIRT_EGUEST,
+ * IOVIRT_EOVERFLOW (the list's range wraps), IOVIRT_EINVAL (reserved bits set).
+ */
+int iovirt_pin_sg_guest(struct iovirt_pin_domain *dom, const struct iovirt_sg_policy *pol,
+			uint64_t list_gpa, uint32_t nsegs,
+			struct iovirt_host_seg *out, uint32_t out_cap,
+			struct iovirt_dma_result *res, struct iovirt_pin_handle *h);
+
+/*
+ * Pins a host list that an earlier validation produced (iovirt_vq_pop,
+ * iovirt_vq_walk, iovirt_sg_validate): the list is copied, the regions it
+ * names are held, and its segments are validated again under the holds; the
+ * result must be the very same list, else the map changed in between and the
+ * call fails with IOVIRT_ESTALE (validate again and retry; counts and holds
+ * are as before, though the host may have seen a pin and its unpin). n is
+ * bounded by max_segs. Other errors and guarantees as iovirt_pin_sg.
+ */
+int iovirt_pin_validated(struct iovirt_pin_domain *dom, const struct iovirt_sg_policy *pol,
+			 const struct iovirt_host_seg *sg, uint32_t n,
+			 struct iovirt_pin_handle *h);
+
+/*
+ * Ends a DMA: unpins its pages (host->unpin for pages whose count drops to 0)
+ * and drops its region holds. Returns 0, or (nothing changed):
+ *   IOVIRT_EINVAL  NULL arguments, or the handle names a mapping (use unmap)
+ *   IOVIRT_EOWNER  the handle belongs to another guest or domain
+ *   IOVIRT_ESTALE  index out of range, or the slot has been reused since
+ *   IOVIRT_EDONE   already completed (and the slot not yet reused)
+ */
+int iovirt_pin_complete(struct iovirt_pin_domain *dom, struct iovirt_pin_handle h);
+
+/* iovirt_pin_map flags */
+#define IOVIRT_PIN_MAP_FIXED 1u /* *iova is an input: map there (outside the allocator window) */
+
+/*
+ * Maps the guest range [gpa, gpa + len) into address space asid of iommu with
+ * prot (IOVIRT_PROT_*): validates it as one segment (device direction from
+ * prot), holds its region, pins its pages, then installs the translation with
+ * iovirt_pt_map. The region must give host physical addresses. Without
+ * IOVIRT_PIN_MAP_FIXED the bus address comes from the domain's allocator for
+ * asid (naturally aligned power-of-two blocks; O(1) amortized) and is stored
+ * in *iova. Returns 0 and *h, or (nothing changed):
+ *   IOVIRT_EINVAL    NULL arguments, len 0, prot 0 or unknown bits, unknown flags,
+ *                    a region without host physical addresses
+ *   IOVIRT_EALIGN    gpa, len or a fixed iova not 4 KiB aligned
+ *   IOVIRT_ERANGE    a fixed iova inside the allocator window, or the window is full
+ *   the iovirt_sg_validate refusals, IOVIRT_EBUSY, IOVIRT_ELIMIT, IOVIRT_ENOMEM,
+ *   IOVIRT_EHOST as iovirt_pin_sg, and the iovirt_pt_map errors (EEXIST, ENOASID...).
+ */
+int iovirt_pin_map(struct iovirt_pin_domain *dom, struct iovirt_iommu *iommu,
+		   uint32_t asid, uint64_t gpa, uint64_t len, unsigned prot,
+		   unsigned flags, uint64_t *iova, struct iovirt_pin_handle *h);
+
+/*
+ * Removes a mapping: iovirt_pt_unmap (one IOTLB invalidation, done when it
+ * returns), then, in strict mode, unpins its pages, drops its hold and frees
+ * its bus address. In batched mode those wait in a queue until it holds
+ * `batch` entries or iovirt_pin_flush. Returns 0, the handle errors of
+ * iovirt_pin_complete (EINVAL when the handle names a DMA), or an
+ * iovirt_pt_unmap error (nothing changed). A space already destroyed
+ * (IOVIRT_ENOASID) counts as unmapped: its destroy invalidated the ASID.
+ */
+int iovirt_pin_unmap(struct iovirt_pin_domain *dom, struct iovirt_pin_handle h);
+
+/* Unpins everything queued by batched unmaps. Returns the entries flushed. */
+uint32_t iovirt_pin_flush(struct iovirt_pin_domain *dom);
+
+/* The pin count of the guest page containing gpa (for tests and audits). */
+uint32_t iovirt_pin_count(const struct iovirt_pin_domain *dom, uint64_t gpa);
+
+struct iovirt_pin_stats {
+	uint64_t pinned_pages;   /* distinct guest pages pinned at the host now */
+	uint64_t page_refs;      /* sum of all per-page counts */
+	uint64_t live_dmas;      /* DMA handles not yet completed */
+	uint64_t live_maps;      /* mappings not yet unmapped */
+	uint64_t host_pins;      /* host pin calls made (successful) */
+	uint64_t host_unpins;    /* host unpin calls made */
+	uint64_t leaves;         /* count-structure leaves in use (512 pages each) */
+	uint64_t meta_bytes;     /* bookkeeping bytes held */
+	/* Batched teardown: the exposure window (unmapped, not yet unpinned). */
+	uint64_t deferred_entries;
+	uint64_t deferred_pages;
+	uint64_t max_deferred_entries;
+	uint64_t max_deferred_pages;
+	uint64_t flushes;
+};
+void iovirt_pin_stats(const struct iovirt_pin_domain *dom, struct iovirt_pin_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

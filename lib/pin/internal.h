@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/* lib/pin internals: the per-page count structure, slots, allocators. */
+#ifndef IOVIRT_PIN_INTERNAL_H
+#define IOVIRT_PIN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/checked.h"
+#include "iovirt/pin.h"
+
+/*
+ * Per-page counts: leaves of 512 pages (one 2 MiB stretch of guest pages)
+ * found through an open-addressing hash keyed by gfn >> 9. Compact for the
+ * usual few hot areas, O(1) per page, and a 1 GiB run touches 512 leaves.
+ */
+#define PIN_LEAF_SHIFT 9u
+#define PIN_LEAF_PAGES (1u << PIN_LEAF_SHIFT)
+#define PIN_SPARE_MAX 16u /* empty leaves kept, in the table and on the spare list */
+
+struct pin_leaf {
+	uint64_t key;           /* gfn >> PIN_LEAF_SHIFT */
+	uint32_t used;          /* pages of the leaf with a count > 0 */
+	uint32_t pad;
+	struct pin_leaf *next;  /* spare list */
+	uint32_t cnt[PIN_LEAF_PAGES];
+};
+
+struct pin_counts {
+	struct pin_leaf **tab; /* cap slots, NULL = empty */
+	uint32_t cap;          /* power of two, 0 before first use */
+	uint32_t n;            /* leaves in tab */
+	uint32_t nempty;       /* leaves in tab whose pages are all at 0 */
+	struct pin_leaf *spare;
+	uint32_t nspare;
+};
+
+/* One guest segment as a page range. */
+struct pin_range {
+	uint64_t first; /* gfn */
+	uint64_t npages;
+};
+
+enum slot_state { SLOT_FREE = 0, SLOT_DMA, SLOT_MAP, SLOT_DEFERRED };
+
+struct pin_slot {
+	uint32_t gen;
+	uint32_t state;
+	uint32_t nsegs;
+	uint32_t nregs;   /* regions held (one hold per distinct region) */
+	uint32_t next;    /* free list / deferred queue; UINT32_MAX = end */
+	/* mappings */
+	struct iovirt_iommu *iommu;
+	uint32_t asid;
+	uint32_t from_alloc; /* the iova came from the allocator */
+	uint64_t iova;
+	uint64_t size;       /* mapped bytes */
+	uint64_t block;      /* allocator block bytes (power of two) */
+};
+
+/* Per-ASID bus-address allocator: a bump pointer and, per power-of-two
+ * block size, a stack of freed blocks. Stack capacity is reserved when a block
+ * is first bumped, so returning a block never allocates. */
+#define PIN_IOVA_CLASSES 52u
+struct pin_iova_class {
+	uint64_t *v;
+	uint32_t n, cap, bumped;
+};
+struct pin_iova {
+	uint32_t asid;
+	uint64_t next;
+	struct pin_iova_class cls[PIN_IOVA_CLASSES];
+};
+
+struct iovirt_pin_domain {
+	const struct iovirt_host_ops *ops;
+	void *host;
+	struct iovirt_gmap *map;
+	uint32_t guest, tag;
+	uint32_t max_handles, max_segs, batch;
+	uint64_t max_pinned;
+	uint64_t iova_base, iova_end;
+
+	struct pin_slot *slots;           /* max_handles */
+	struct pin_range *ranges;         /* max_handles * max_segs */
+	struct iovirt_gmap_region **regs; /* max_handles * max_segs */
+	uint32_t free_head, free_tail;    /* FIFO: a completed slot is reused last */
+	uint32_t defer_head, defer_tail;
+
+	struct iovirt_seg *scratch;       /* max_segs: the private copy of a descriptor */
+	struct pin_span { uint64_t lo, hi; } *held; /* max_segs: held regions' ranges */
+	uint8_t *wire;                    /* max_segs * 16: raw guest list bytes */
+	struct iovirt_host_seg *given;    /* max_segs: iovirt_pin_validated's copy */
+	struct iovirt_host_seg *again;    /* max_segs: ... and its re-validation */
+
+	struct pin_counts counts;
+	struct pin_iova **iova;           /* per-ASID allocators */
+	uint32_t niova, iova_cap;
+
+	struct iovirt_pin_stats st;
+};
+
+/* counts.c */
+int pin_counts_reserve(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n);
+int pin_counts_inc(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n);
+void pin_counts_dec(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n);
+uint32_t pin_counts_get(const struct pin_counts *c, uint64_t gfn);
+void pin_counts_free(struct iovirt_pin_domain *d);
+
+/* pin.c */
+#define PIN_PIECE_PAGES 64u
+#define PIN_PIECE_BYTES ((uint64_t)PIN_PIECE_PAGES << IOVIRT_PAGE_SHIFT)
+int pin_validate_map(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
+		     struct iovirt_dma_result *res);
+int pin_take(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol, uint32_t n,
+	     struct iovirt_host_seg *out, uint32_t out_cap, struct iovirt_dma_result *res,
+	     uint32_t *slot);
+void pin_release(struct iovirt_pin_domain *d, uint32_t idx);
+int pin_check(const struct iovirt_pin_domain *d, struct iovirt_pin_handle h);
+struct iovirt_pin_handle pin_handle(const struct iovirt_pin_domain *d, uint32_t idx);
+
+/* map.c */
+void pin_iova_free_all(struct iovirt_pin_domain *d);
+void pin_iova_put(struct iovirt_pin_domain *d, uint32_t asid, uint64_t iova, uint64_t block);
+
+#endif

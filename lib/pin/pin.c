@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: MIT */
+/* Pin domains, DMA handles, validate+pin as one step. */
+#include <string.h>
+
+#include "pin/internal.h"
+
+#define NIL UINT32_MAX
+
+static void *zalloc(struct iovirt_pin_domain *d, size_t size)
+{
+	/* 8: all our fields need; no over-alignment a sized free could miss */
+	void *p = d->ops->mem_alloc(d->host, size, 8);
+	if (p)
+		d->st.meta_bytes += size;
+	return p;
+}
+
+static void zfree(struct iovirt_pin_domain *d, void *p, size_t size)
+{
+	if (!p)
+		return;
+	d->ops->mem_free(d->host, p, size);
+	d->st.meta_bytes -= size;
+}
+
+static size_t per_slot(const struct iovirt_pin_domain *d)
+{
+	return (size_t)d->max_handles * d->max_segs;
+}
+
+static void free_arrays(struct iovirt_pin_domain *d)
+{
+	zfree(d, d->slots, (size_t)d->max_handles * sizeof(*d->slots));
+	zfree(d, d->ranges, per_slot(d) * sizeof(*d->ranges));
+	zfree(d, d->regs, per_slot(d) * sizeof(*d->regs));
+	zfree(d, d->scratch, (size_t)d->max_segs * sizeof(*d->scratch));
+	zfree(d, d->wire, (size_t)d->max_segs * IOVIRT_SG_WIRE_SIZE);
+	zfree(d, d->held, (size_t)d->max_segs * sizeof(*d->held));
+	zfree(d, d->given, (size_t)d->max_segs * sizeof(*d->given));
+	zfree(d, d->again, (size_t)d->max_segs * sizeof(*d->again));
+}
+
+int iovirt_pin_domain_create(const struct iovirt_host_ops *ops, void *host,
+			     struct iovirt_gmap *map, const struct iovirt_pin_params *params,
+			     struct iovirt_pin_domain **out)
+{
+	if (!ops || !map || !out || ops->size < offsetof(struct iovirt_host_ops, table_alloc))
+		return IOVIRT_EINVAL;
+	if (!ops->mem_alloc || !ops->mem_free || !IOVIRT_HOST_HAS(ops, pin) ||
+	    !IOVIRT_HOST_HAS(ops, unpin))
+		return IOVIRT_ENOSYS;
+	struct iovirt_pin_params p = { .size = sizeof(p) };
+	if (params) {
+		if (params->size < sizeof(p))
+			return IOVIRT_EINVAL;
+		p = *params;
+	}
+	if (!p.max_handles)
+		p.max_handles = IOVIRT_PIN_DEFAULT_MAX_HANDLES;
+	if (!p.max_segs)
+		p.max_segs = IOVIRT_PIN_DEFAULT_MAX_SEGS;
+	if (!p.iova_base && !p.iova_end) {
+		p.iova_base = IOVIRT_PIN_DEFAULT_IOVA_BASE;
+		p.iova_end = IOVIRT_PIN_DEFAULT_IOVA_END;
+	}
+	/* Bounds keep every page count below 2^32: handles x segs <= 2^30. */
+	if (p.max_handles > IOVIRT_PIN_MAX_HANDLES || p.max_segs > IOVIRT_PIN_MAX_SEGS ||
+	    (uint64_t)p.max_handles * p.max_segs > (UINT64_C(1) << 30) ||
+	    p.iova_base >= p.iova_end || !iovirt_is_aligned(p.iova_base, IOVIRT_PAGE_SIZE) ||
+	    !iovirt_is_aligned(p.iova_end, IOVIRT_PAGE_SIZE) || p.reserved)
+		return IOVIRT_EINVAL;
+
+	struct iovirt_pin_domain *d = ops->mem_alloc(host, sizeof(*d), 8);
+	if (!d)
+		return IOVIRT_ENOMEM;
+	d->ops = ops;
+	d->host = host;
+	d->map = map;
+	d->guest = iovirt_gmap_guest(map);
+	/* Tells two domains of one guest apart; not a secret, only a check. */
+	d->tag = (uint32_t)(((uintptr_t)d >> 6) * 0x9e3779b1u) | 1u;
+	d->max_handles = p.max_handles;
+	d->max_segs = p.max_segs;
+	d->max_pinned = p.max_pinned;
+	d->batch = p.batch;
+	d->iova_base = p.iova_base;
+	d->iova_end = p.iova_end;
+	d->st.meta_bytes = sizeof(*d);
+	d->slots = zalloc(d, (size_t)d->max_handles * sizeof(*d->slots));
+	d->ranges = zalloc(d, per_slot(d) * sizeof(*d->ranges));
+	d->regs = zalloc(d, per_slot(d) * sizeof(*d->regs));
+	d->scratch = zalloc(d, (size_t)d->max_segs * sizeof(*d->scratch));
+	d->wire = zalloc(d, (size_t)d->max_segs * IOVIRT_SG_WIRE_SIZE);
+	d->held = zalloc(d, (size_t)d->max_segs * sizeof(*d->held));
+	d->given = zalloc(d, (size_t)d->max_segs * sizeof(*d->given));
+	d->again = zalloc(d, (size_t)d->max_segs * sizeof(*d->again));
+	if (!d->slots || !d->ranges || !d->regs || !d->scratch || !d->wire || !d->held ||
+	    !d->given || !d->again) {
+		free_arrays(d);
+		ops->mem_free(host, d, sizeof(*d));
+		return IOVIRT_ENOMEM;
+	}
+	for (uint32_t i = 0; i < d->max_handles; i++) {
+		d->slots[i].gen = 1;
+		d->slots[i].next = i + 1 < d->max_handles ? i + 1 : NIL;
+	}
+	d->free_head = 0;
+	d->free_tail = d->max_handles - 1;
+	d->defer_head = d->defer_tail = NIL;
+	*out = d;
+	return 0;
+}
+
+int iovirt_pin_domain_destroy(struct iovirt_pin_domain *d)
+{
+	if (!d)
+		return 0;
+	iovirt_pin_flush(d);
+	if (d->st.live_dmas || d->st.live_maps)
+		return IOVIRT_EBUSY;
+	pin_iova_free_all(d);
+	pin_counts_free(d);
+	free_arrays(d);
+	d->ops->mem_free(d->host, d, sizeof(*d));
+	return 0;
+}
+
+struct iovirt_pin_handle pin_handle(const struct iovirt_pin_domain *d, uint32_t idx)
+{
+	return (struct iovirt_pin_handle){ .index = idx, .gen = d->slots[idx].gen,
+					   .guest = d->guest, .tag = d->tag };
+}
+
+static void put_holds(struct iovirt_pin_domain *d, struct iovirt_gmap_region **regs, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		iovirt_gmap_region_put(d->map, regs[i]);
+}
+
+/*
+ * A mapping's single segment may need one host entry per page (a region
+ * given by page_hpa), so it is validated in pieces that each fit a small
+ * buffer. Every entry must carry a host physical address for the IOMMU.
+ */
+int pin_validate_map(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
+		     struct iovirt_dma_result *res)
+{
+	struct iovirt_host_seg buf[PIN_PIECE_PAGES];
+	const struct iovirt_seg seg = d->scratch[0];
+	for (uint64_t off = 0; off < seg.len; off += PIN_PIECE_BYTES) {
+		uint64_t left = seg.len - off;
+		struct iovirt_seg s = { .gpa = seg.gpa + off, .dir = seg.dir,
+					.len = left < PIN_PIECE_BYTES ? left : PIN_PIECE_BYTES };
+		int r = iovirt_sg_validate(d->map, pol, &s, 1, buf, PIN_PIECE_PAGES, res);
+		if (r < 0)
+			return r;
+		for (int i = 0; i < r; i++)
+			if (buf[i].hpa == IOVIRT_HPA_NONE)
+				return IOVIRT_EINVAL;
+	}
+	return 1;
+}
+
+/*
+ * The core of every pin: d->scratch[0 .. n) is the private copy. Holds the
+ * regions first, so the validation that follows sees them and no other
+ * region at those addresses; then reserves memory, then pins. On success the
+ * slot is taken (state still SLOT_FREE: the caller sets it) and returned.
+ */
+int pin_take(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol, uint32_t n,
+	     struct iovirt_host_seg *out, uint32_t out_cap, struct iovirt_dma_result *res,
+	     uint32_t *slot)
+{
+	if (d->free_head == NIL)
+		return IOVIRT_ELIMIT;
+	uint32_t idx = d->free_head;
+	struct iovirt_gmap_region **regs = d->regs + (size_t)idx * d->max_segs;
+	struct pin_range *rg = d->ranges + (size_t)idx * d->max_segs;
+	uint32_t held = 0;
+	int err = 0;
+	/* One hold per distinct region: segments of a region already held
+	 * need none (the hold covers the whole region). */
+	for (uint32_t i = 0; i < n && !err; i++) {
+		uint64_t gpa = d->scratch[i].gpa;
+		bool have = false;
+		for (uint32_t j = 0; j < held && !have; j++)
+			have = gpa >= d->held[j].lo && gpa < d->held[j].hi;
+		if (have)
+			continue;
+		err = iovirt_gmap_region_get(d->map, gpa, &regs[held]);
+		if (!err && i + 1 == n) {
+			held++; /* the last segment: its range is not needed */
+		} else if (!err) {
+			struct iovirt_region ri;
+			iovirt_gmap_region_info(regs[held], &ri);
+			d->held[held].lo = ri.gpa;
+			d->held[held].hi = ri.gpa + ri.length;
+			held++;
+		}
+	}
+	int r = out ? iovirt_sg_validate(d->map, pol, d->scratch, n, out, out_cap, res)
+		    : pin_validate_map(d, pol, res);
+	if (r < 0 || err) {
+		put_holds(d, regs, held);
+		/* Validation names the precise refusal; a hold failure without one
+		 * is a region going away right now (EBUSY) or the hold limit. */
+		return r < 0 ? r : err;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		/* validate checked len > 0 and no wrap */
+		uint64_t first = d->scratch[i].gpa >> IOVIRT_PAGE_SHIFT;
+		uint64_t last = (d->scratch[i].gpa + d->scratch[i].len - 1) >> IOVIRT_PAGE_SHIFT;
+		rg[i] = (struct pin_range){ first, last - first + 1 };
+	}
+	err = pin_counts_reserve(d, rg, n);
+	if (!err)
+		err = pin_counts_inc(d, rg, n);
+	if (err) {
+		put_holds(d, regs, held);
+		if (res)
+			res->err = err;
+		return err;
+	}
+	struct pin_slot *s = &d->slots[idx];
+	d->free_head = s->next;
+	if (d->free_head == NIL)
+		d->free_tail = NIL;
+	s->next = NIL;
+	s->nsegs = n;
+	s->nregs = held;
+	/* A new generation per use: handles of earlier uses become ESTALE. */
+	s->gen = s->gen + 1 ? s->gen + 1 : 1;
+	*slot = idx;
+	return r;
+}
+
+/* Returns a slot's pins and holds and puts it at the end of the free list. */
+void pin_release(struct iovirt_pin_domain *d, uint32_t idx)
+{
+	struct pin_slot *s = &d->slots[idx];
+	pin_counts_dec(d, d->ranges + (size_t)idx * d->max_segs, s->nsegs);
+	put_holds(d, d->regs + (size_t)idx * d->max_segs, s->nregs);
+	s->state = SLOT_FREE;
+	s->next = NIL;
+	/* FIFO reuse: a completed handle answers EDONE for as long as possible
+	 * (until its slot is handed out again, then ESTALE). */
+	if (d->free_tail == NIL)
+		d->free_head = idx;
+	else
+		d->slots[d->free_tail].next = idx;
+	d->free_tail = idx;
+}
+
+/* 0 when h names a live slot of d; the specific refusal otherwise. */
+int pin_check(const struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
+{
+	if (h.guest != d->guest || h.tag != d->tag)
+		return IOVIRT_EOWNER;
+	if (h.index >= d->max_handles || h.gen != d->slots[h.index].gen)
+		return IOVIRT_ESTALE;
+	uint32_t st = d->slots[h.index].state;
+	if (st == SLOT_FREE || st == SLOT_DEFERRED)
+		return IOVIRT_EDONE;
+	return 0;
+}
+
+static int pin_finish(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
+		      uint32_t n, struct iovirt_host_seg *out, uint32_t out_cap,
+		      struct iovirt_dma_result *res, struct iovirt_pin_handle *h)
+{
+	uint32_t idx;
+	int r = pin_take(d, pol, n, out, out_cap, res, &idx);
+	if (r < 0)
+		return r;
+	struct pin_slot *s = &d->slots[idx];
+	s->state = SLOT_DMA;
+	d->st.live_dmas++;
+	*h = pin_handle(d, idx);
+	return r;
+}
+
+int iovirt_pin_sg(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
+		  const struct iovirt_seg *segs, uint32_t nsegs,
+		  struct iovirt_host_seg *out, uint32_t out_cap,
+		  struct iovirt_dma_result *res, struct iovirt_pin_handle *h)
+{
+	if (!d || !segs || !out || !h || !nsegs)
+		return IOVIRT_EINVAL;
+	if (nsegs > d->max_segs)
+		return IOVIRT_ETOOMANY;
+	/* Read once: the caller's array may be shared with the guest. */
+	memcpy(d->scratch, segs, (size_t)nsegs * sizeof(*segs));
+	return pin_finish(d, pol, nsegs, out, out_cap, res, h);
+}
+
+static inline uint64_t le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int iovirt_pin_sg_guest(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
+			uint64_t list_gpa, uint32_t nsegs,
+			struct iovirt_host_seg *out, uint32_t out_cap,
+			struct iovirt_dma_result *res, struct iovirt_pin_handle *h)
+{
+	if (!d || !out || !h || !nsegs)
+		return IOVIRT_EINVAL;
+	if (nsegs > d->max_segs)
+		return IOVIRT_ETOOMANY;
+	if (!IOVIRT_HOST_HAS(d->ops, guest_read))
+		return IOVIRT_ENOSYS;
+	uint64_t bytes = (uint64_t)nsegs * IOVIRT_SG_WIRE_SIZE, end;
+	if (!iovirt_add_ok(list_gpa, bytes, &end))
+		return IOVIRT_EOVERFLOW;
+	if (d->ops->guest_read(d->host, d->guest, list_gpa, d->wire, (size_t)bytes) < 0)
+		return IOVIRT_EGUEST;
+	for (uint32_t i = 0; i < nsegs; i++) {
+		const uint8_t *w = d->wire + (size_t)i * IOVIRT_SG_WIRE_SIZE;
+		uint64_t hi = le64(w + 8);
+		if (hi >> 48)
+			return IOVIRT_EINVAL; /* the reserved le16 is not zero */
+		d->scratch[i] = (struct iovirt_seg){ .gpa = le64(w), .len = hi & 0xffffffffu,
+						     .dir = (uint32_t)(hi >> 32) & 0xffffu };
+	}
+	return pin_finish(d, pol, nsegs, out, out_cap, res, h);
+}
+
+static bool same_seg(const struct iovirt_host_seg *a, const struct iovirt_host_seg *b)
+{
+	return a->hva == b->hva && a->hpa == b->hpa && a->gpa == b->gpa && a->len == b->len &&
+	       a->dir == b->dir;
+}
+
+int iovirt_pin_validated(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
+			 const struct iovirt_host_seg *sg, uint32_t n,
+			 struct iovirt_pin_handle *h)
+{
+	if (!d || !sg || !h || !n)
+		return IOVIRT_EINVAL;
+	if (n > d->max_segs)
+		return IOVIRT_ETOOMANY;
+	/* Copy once: the comparison below must be with what we pin. */
+	memcpy(d->given, sg, (size_t)n * sizeof(*sg));
+	for (uint32_t i = 0; i < n; i++)
+		d->scratch[i] = (struct iovirt_seg){ .gpa = d->given[i].gpa, .len = d->given[i].len,
+						     .dir = d->given[i].dir };
+	struct iovirt_pin_handle nh;
+	int r = pin_finish(d, pol, n, d->again, d->max_segs, NULL, &nh);
+	if (r < 0)
+		return r;
+	bool same = (uint32_t)r == n;
+	for (uint32_t i = 0; same && i < n; i++)
+		same = same_seg(&d->given[i], &d->again[i]);
+	if (!same) {
+		/* The list no longer describes the map: undo the pin entirely. */
+		(void)iovirt_pin_complete(d, nh);
+		return IOVIRT_ESTALE;
+	}
+	*h = nh;
+	return (int)n;
+}
+
+int iovirt_pin_complete(struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
+{
+	if (!d)
+		return IOVIRT_EINVAL;
+	int err = pin_check(d, h);
+	if (err)
+		return err;
+	if (d->slots[h.index].state != SLOT_DMA)
+		return IOVIRT_EINVAL;
+	pin_release(d, h.index);
+	d->st.live_dmas--;
+	return 0;
+}
+
+uint32_t iovirt_pin_count(const struct iovirt_pin_domain *d, uint64_t gpa)
+{
+	return d ? pin_counts_get(&d->counts, gpa >> IOVIRT_PAGE_SHIFT) : 0;
+}
+
+void iovirt_pin_stats(const struct iovirt_pin_domain *d, struct iovirt_pin_stats *out)
+{
+	if (d && out)
+		*out = d->st;
+}

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Validate+pin against a hostile guest, for ThreadSanitizer. The DMA thread
+ * reads a descriptor list from guest memory, pins it, "does the DMA" (writes
+ * every byte of the host list) and completes it. The guest rewrites the list
+ * the moment it has been read (a read hook on the DMA thread), and another
+ * thread keeps removing region B and adding it back on other host memory
+ * ("remap"), and shrinking it. Checked: every DMA wrote only memory that was
+ * the guest's for the whole DMA, the host list matches the descriptor that
+ * was read, and at the end every count is zero.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iovirt/iovirt.h"
+#include "iovirt/posix.h"
+
+#define GUEST 3u
+#define A_GPA 0x100000ull
+#define A_PAGES 16u
+#define B_GPA 0x800000ull
+#define B_PAGES 16u
+#define NBACK 3 /* host buffers region B moves between */
+#define ITERS 50000
+#define NSEG 4
+
+static struct iovirt_posix *p;
+static struct iovirt_gmap *map;
+static uint8_t *mem_a;
+static uint8_t *back[NBACK];
+/* 1 while back[i] is region B's memory (set before add, cleared after remove). */
+static atomic_int owned[NBACK];
+static atomic_int stop;
+static atomic_ulong errors, dmas, refused, removed, busy;
+static uint8_t snap[NSEG * 16]; /* the list as read, kept by the hook (DMA thread only) */
+static uint64_t hook_rng = 88172645463325252ull;
+
+static void fail(const char *what, uint64_t a)
+{
+	fprintf(stderr, "FAIL: %s (%#llx)\n", what, (unsigned long long)a);
+	atomic_fetch_add(&errors, 1);
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* A random segment: inside A's DMA pages, inside B, straddling B's end, or nowhere. */
+static void write_entry(uint8_t *w, uint64_t r)
+{
+	uint64_t gpa, len = 1 + (r >> 8) % 8192;
+	switch (r & 7) {
+	case 0: case 1: case 2: gpa = A_GPA + 4 * 4096 + (r >> 20) % (8 * 4096); break;
+	case 3: case 4: case 5: gpa = B_GPA + (r >> 20) % ((B_PAGES - 2) * 4096); break;
+	case 6: gpa = B_GPA + B_PAGES * 4096 - 100; break;
+	default: gpa = 0x40000000ull + (r >> 20) % 4096; break;
+	}
+	uint64_t hi = len | (uint64_t)IOVIRT_DEV_WRITE << 32;
+	memcpy(w, &gpa, 8);
+	memcpy(w + 8, &hi, 8);
+}
+
+/* The guest rewrites its list right after iovirt read it (same thread: the
+ * bytes change between the read and every later check). */
+static void hook(void *arg, uint32_t guest, uint64_t gpa, size_t len)
+{
+	(void)arg;
+	(void)guest;
+	if (gpa != A_GPA || len > sizeof(snap))
+		return;
+	memcpy(snap, mem_a, len);
+	for (size_t i = 0; i < NSEG; i++)
+		write_entry(mem_a + i * 16, rnd(&hook_rng));
+}
+
+static int backing_of(const void *hva)
+{
+	for (int i = 0; i < NBACK; i++)
+		if ((const uint8_t *)hva >= back[i] && (const uint8_t *)hva < back[i] + B_PAGES * 4096)
+			return i;
+	return -1;
+}
+
+static void *dma_thread(void *arg)
+{
+	struct iovirt_pin_domain *dom = arg;
+	struct iovirt_host_seg out[64];
+	uint64_t s = 0x1234567;
+	for (int it = 0; it < ITERS; it++) {
+		uint32_t n = 1 + (uint32_t)(rnd(&s) % NSEG);
+		struct iovirt_pin_handle h;
+		int r = iovirt_pin_sg_guest(dom, NULL, A_GPA, n, out, 64, NULL, &h);
+		if (r < 0) {
+			atomic_fetch_add(&refused, 1);
+			continue;
+		}
+		/* The host list describes the snapshot that was read, segment by segment. */
+		uint64_t first_gpa;
+		memcpy(&first_gpa, snap, 8);
+		if (out[0].gpa != first_gpa)
+			fail("host list does not match the read descriptor", out[0].gpa);
+		int bk[64];
+		for (int i = 0; i < r; i++) {
+			uint64_t gfirst = out[i].gpa & ~4095ull;
+			if (iovirt_pin_count(dom, gfirst) == 0)
+				fail("page not pinned", gfirst);
+			bk[i] = -1;
+			if (out[i].gpa >= B_GPA && out[i].gpa < B_GPA + B_PAGES * 4096) {
+				bk[i] = backing_of(out[i].hva);
+				if (bk[i] < 0 || !atomic_load(&owned[bk[i]]))
+					fail("DMA into memory that is not the guest's", out[i].gpa);
+				struct iovirt_region now;
+				if (iovirt_gmap_lookup(map, out[i].gpa, &now) ||
+				    (uint8_t *)now.hva + (out[i].gpa - now.gpa) != out[i].hva)
+					fail("region changed under a pinned DMA", out[i].gpa);
+			} else if (out[i].hva != mem_a + (out[i].gpa - A_GPA)) {
+				fail("A entry points elsewhere", out[i].gpa);
+			}
+			memset(out[i].hva, it & 0xff, out[i].len); /* the device's DMA */
+		}
+		for (int i = 0; i < r; i++)
+			if (bk[i] >= 0 && !atomic_load(&owned[bk[i]]))
+				fail("memory left the guest during the DMA", out[i].gpa);
+		if (iovirt_pin_complete(dom, h))
+			fail("complete", h.index);
+		atomic_fetch_add(&dmas, 1);
+	}
+	atomic_store(&stop, 1);
+	return NULL;
+}
+
+static struct iovirt_region region_b(int k, uint64_t pages)
+{
+	return (struct iovirt_region){ .size = sizeof(struct iovirt_region), .gpa = B_GPA,
+				       .length = pages * 4096, .kind = IOVIRT_REGION_RAM,
+				       .access = IOVIRT_DEV_READ | IOVIRT_DEV_WRITE, .owner = GUEST,
+				       .hva = back[k] };
+}
+
+static void *guest_thread(void *arg)
+{
+	(void)arg;
+	int cur = 0;
+	uint64_t s = 0x9999;
+	/* Bounded: replaced snapshots wait for the reclaim at the end. */
+	for (int ops = 0; ops < 100000 && !atomic_load(&stop); ops++) {
+		if (ops % 64 == 0)
+			sched_yield();
+		if (rnd(&s) % 4 == 0) {
+			int r = iovirt_gmap_shrink(map, B_GPA, (B_PAGES / 2) * 4096);
+			if (r == IOVIRT_EBUSY)
+				atomic_fetch_add(&busy, 1);
+			/* a shrunk region is put back whole below */
+		}
+		int r = iovirt_gmap_remove(map, B_GPA);
+		if (r == IOVIRT_EBUSY) {
+			atomic_fetch_add(&busy, 1);
+			continue;
+		}
+		if (r) {
+			fail("remove", (uint64_t)-r);
+			break;
+		}
+		atomic_store(&owned[cur], 0);
+		atomic_fetch_add(&removed, 1);
+		cur = (cur + 1) % NBACK;
+		atomic_store(&owned[cur], 1);
+		struct iovirt_region b = region_b(cur, B_PAGES);
+		if (iovirt_gmap_add(map, &b)) {
+			fail("re-add", 0);
+			break;
+		}
+	}
+	return NULL;
+}
+
+int main(void)
+{
+	p = iovirt_posix_create();
+	const struct iovirt_host_ops *ops = iovirt_posix_ops();
+	mem_a = aligned_alloc(4096, A_PAGES * 4096);
+	for (int i = 0; i < NBACK; i++)
+		back[i] = aligned_alloc(4096, B_PAGES * 4096);
+	memset(mem_a, 0, A_PAGES * 4096);
+	iovirt_posix_guest_add(p, GUEST, A_GPA, mem_a, A_PAGES * 4096);
+	struct iovirt_gmap_params gp = { sizeof(gp), GUEST, 0 };
+	if (iovirt_gmap_create(ops, p, &gp, &map))
+		return 2;
+	struct iovirt_region a = { .size = sizeof(a), .gpa = A_GPA, .length = A_PAGES * 4096,
+				   .kind = IOVIRT_REGION_RAM,
+				   .access = IOVIRT_DEV_READ | IOVIRT_DEV_WRITE, .owner = GUEST,
+				   .hva = mem_a };
+	atomic_store(&owned[0], 1);
+	struct iovirt_region b = region_b(0, B_PAGES);
+	if (iovirt_gmap_add(map, &a) || iovirt_gmap_add(map, &b))
+		return 2;
+	for (int i = 0; i < NSEG; i++)
+		write_entry(mem_a + i * 16, rnd(&hook_rng));
+	iovirt_posix_set_read_hook(p, hook, NULL);
+	struct iovirt_pin_domain *dom;
+	if (iovirt_pin_domain_create(ops, p, map, NULL, &dom))
+		return 2;
+
+	pthread_t t1, t2;
+	pthread_create(&t2, NULL, guest_thread, NULL);
+	pthread_create(&t1, NULL, dma_thread, dom);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+
+	/* Quiescent: every count back to zero, no hold left. */
+	struct iovirt_pin_stats st;
+	iovirt_pin_stats(dom, &st);
+	if (st.pinned_pages || st.page_refs || st.live_dmas || st.leaves > 16 /* cached empty */)
+		fail("counts not zero", st.page_refs);
+	if (iovirt_posix_pinned_pages(p))
+		fail("host pages left pinned", (uint64_t)iovirt_posix_pinned_pages(p));
+	if (iovirt_gmap_in_use(map, A_GPA) || iovirt_gmap_in_use(map, B_GPA) > 0)
+		fail("holds left", 0);
+	if (iovirt_pin_domain_destroy(dom))
+		fail("destroy", 0);
+	iovirt_gmap_reclaim(map);
+	if (iovirt_gmap_destroy(map))
+		fail("gmap destroy", 0);
+	if (iovirt_posix_live_mem(p))
+		fail("leak", (uint64_t)iovirt_posix_live_mem(p));
+	iovirt_posix_destroy(p);
+	free(mem_a);
+	for (int i = 0; i < NBACK; i++)
+		free(back[i]);
+	unsigned long e = atomic_load(&errors);
+	printf("%lu DMAs pinned and checked, %lu refused, %lu remaps, %lu busy refusals, %lu errors\n",
+	       atomic_load(&dmas), atomic_load(&refused), atomic_load(&removed), atomic_load(&busy), e);
+	return e ? 1 : 0;
+}
