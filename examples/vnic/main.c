@@ -77,8 +77,19 @@ int main(int argc, char **argv)
 			packets = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--out") && i + 1 < argc)
 			dir = argv[++i];
-		else {
-			fprintf(stderr, "usage: %s [--long] [--packets N] [--out DIR]\n", argv[0]);
+		else if (!strcmp(argv[i], "--only") && i + 2 < argc) {
+			/* One strategy and size, for profiling: vnic --only iommu-persistent 1500 */
+			struct vn_config cfg = { .packet_bytes = (uint32_t)atoi(argv[i + 2]), .ring_size = 256,
+						 .packets = packets, .budget = 64 };
+			while (cfg.strategy < VN_NSTRATEGIES && strcmp(vn_strategy_name(cfg.strategy), argv[i + 1]))
+				cfg.strategy++;
+			struct vn_result r;
+			int e = vn_run(&cfg, &r);
+			printf("%s %u B: %s, %.1f ns/packet, %llu delivered\n", argv[i + 1], cfg.packet_bytes,
+			       iovirt_err_name(e), (double)r.ns / (double)packets, (unsigned long long)r.delivered);
+			return e || r.delivered != packets;
+		} else {
+			fprintf(stderr, "usage: %s [--long] [--packets N] [--out DIR] [--only STRATEGY BYTES]\n", argv[0]);
 			return 2;
 		}
 	}

@@ -9,11 +9,22 @@
 
 #define SNAP_ALIGN 64
 
+/* Buckets of a snapshot of n regions: at most twice n, a power of two, so
+ * that evenly spread regions get about one boundary per bucket. */
+static uint64_t bkt_max(uint32_t n)
+{
+	uint64_t t = 2;
+	while (t < 2 * (uint64_t)n)
+		t <<= 1;
+	return t;
+}
+
 /* Rounded to the alignment: a host allocator may size-class an aligned block
  * by its size alone when it is freed (jemalloc's sdallocx does). */
 static size_t snap_bytes(uint32_t n)
 {
-	size_t b = sizeof(struct gsnap) + (size_t)n * (sizeof(uint64_t) + sizeof(struct snap_ent));
+	size_t b = sizeof(struct gsnap) + (size_t)n * (sizeof(struct snap_ent) + sizeof(uint64_t)) +
+		   (size_t)bkt_max(n) * sizeof(struct snap_bkt);
 	return (b + SNAP_ALIGN - 1) & ~(size_t)(SNAP_ALIGN - 1);
 }
 
@@ -26,10 +37,44 @@ static struct gsnap *snap_alloc(struct iovirt_gmap *map, uint32_t n)
 	s->link.bytes = bytes;
 	s->link.type = RETIRED_SNAP;
 	s->n = n;
-	/* entries first: they are 64 bytes each and stay cache-line aligned */
-	s->ent = (struct snap_ent *)(s + 1);
-	s->base = (uint64_t *)(s->ent + n);
+	/* entries first, right after the header: 64 bytes each, cache-line aligned */
+	s->base = (uint64_t *)(snap_ents(s) + n);
+	s->bkt = (struct snap_bkt *)(s->base + n);
 	return s;
+}
+
+/* Fills base[] and the bucket index from the (sorted, disjoint) entries; the
+ * last step before a snapshot is published. O(n + buckets). */
+static void snap_seal(struct gsnap *s)
+{
+	const struct snap_ent *e = snap_ents(s);
+	uint32_t n = s->n, j = 0, shift = 0;
+	for (uint32_t i = 0; i < n; i++)
+		s->base[i] = e[i].gpa;
+	s->lo = s->span = 0;
+	s->shift = 0;
+	s->bkt[0] = (struct snap_bkt){ 0, 0 };
+	if (n == 0)
+		return;
+	s->lo = e[0].gpa;
+	s->span = e[n - 1].last - e[0].gpa;
+	uint64_t target = bkt_max(n);
+	while ((s->span >> shift) >= target)
+		shift++;
+	s->shift = shift;
+	uint64_t nb = (s->span >> shift) + 1; /* <= target */
+	for (uint64_t k = 0; k < nb; k++) {
+		/* from the last region starting at or before the bucket's first
+		 * byte to the last one starting at or before its last byte */
+		uint64_t first = s->lo + (k << shift);
+		uint64_t last = k + 1 < nb ? first + ((UINT64_C(1) << shift) - 1) : e[n - 1].last;
+		while (j + 1 < n && s->base[j + 1] <= first)
+			j++;
+		uint32_t h = j;
+		while (h + 1 < n && s->base[h + 1] <= last)
+			h++;
+		s->bkt[k] = (struct snap_bkt){ j, h - j + 1 };
+	}
 }
 
 static void snap_free(struct iovirt_gmap *map, struct gsnap *s)
@@ -55,9 +100,12 @@ static void retire(struct iovirt_gmap *map, struct retired *o)
 	atomic_fetch_add_explicit(&map->retired_bytes, o->bytes, memory_order_relaxed);
 }
 
-static void ent_fill(struct snap_ent *e, struct iovirt_gmap_region *r)
+static void ent_fill(const struct iovirt_gmap *map, struct snap_ent *e,
+		     struct iovirt_gmap_region *r)
 {
 	const struct iovirt_region *d = &r->desc;
+	bool fast = d->kind == IOVIRT_REGION_RAM && d->owner == map->guest &&
+		    !(d->flags & IOVIRT_REGION_HPA_PAGES);
 	*e = (struct snap_ent){
 		.gpa = d->gpa,
 		.last = d->gpa + (d->length - 1),
@@ -68,6 +116,7 @@ static void ent_fill(struct snap_ent *e, struct iovirt_gmap_region *r)
 		.kind = d->kind,
 		.access = d->access,
 		.owner = d->owner,
+		.fast = fast ? d->access : 0,
 	};
 }
 
@@ -122,6 +171,7 @@ int iovirt_gmap_create(const struct iovirt_host_ops *ops, void *host,
 		ops->mem_free(host, map, sizeof(*map));
 		return IOVIRT_ENOMEM;
 	}
+	snap_seal(s);
 	atomic_init(&map->cur, s);
 	atomic_init(&map->retired, NULL);
 	*out = map;
@@ -139,11 +189,11 @@ int iovirt_gmap_destroy(struct iovirt_gmap *map)
 		return 0;
 	struct gsnap *s = atomic_load(&map->cur);
 	for (uint32_t i = 0; i < s->n; i++)
-		if (atomic_load(&s->ent[i].node->users) != 0)
+		if (atomic_load(&snap_ents(s)[i].node->users) != 0)
 			return IOVIRT_EBUSY;
 	iovirt_gmap_reclaim(map);
 	for (uint32_t i = 0; i < s->n; i++)
-		node_free(map, s->ent[i].node);
+		node_free(map, snap_ents(s)[i].node);
 	snap_free(map, s);
 	map->ops->mem_free(map->host, map, sizeof(*map));
 	return 0;
@@ -258,8 +308,8 @@ int iovirt_gmap_add(struct iovirt_gmap *map, const struct iovirt_region *d)
 		struct gsnap *cur = (struct gsnap *)gmap_snap(map);
 		uint32_t at = snap_upper(cur, d->gpa);
 		/* neighbours: the one before must end before gpa, the next start after last */
-		if ((at > 0 && cur->ent[at - 1].last >= d->gpa) ||
-		    (at < cur->n && cur->ent[at].gpa <= last)) {
+		if ((at > 0 && snap_ents(cur)[at - 1].last >= d->gpa) ||
+		    (at < cur->n && snap_ents(cur)[at].gpa <= last)) {
 			err = IOVIRT_EOVERLAP;
 			break;
 		}
@@ -276,11 +326,10 @@ int iovirt_gmap_add(struct iovirt_gmap *map, const struct iovirt_region *d)
 			err = IOVIRT_ENOMEM;
 			break;
 		}
-		memcpy(next->ent, cur->ent, at * sizeof(*cur->ent));
-		ent_fill(&next->ent[at], node);
-		memcpy(next->ent + at + 1, cur->ent + at, (cur->n - at) * sizeof(*cur->ent));
-		for (uint32_t i = 0; i < next->n; i++)
-			next->base[i] = next->ent[i].gpa;
+		memcpy(snap_ents(next), snap_ents(cur), at * sizeof(*snap_ents(cur)));
+		ent_fill(map, &snap_ents(next)[at], node);
+		memcpy(snap_ents(next) + at + 1, snap_ents(cur) + at, (cur->n - at) * sizeof(*snap_ents(cur)));
+		snap_seal(next);
 		if (publish(map, cur, next))
 			return 0;
 		snap_free(map, next);
@@ -294,7 +343,7 @@ int iovirt_gmap_add(struct iovirt_gmap *map, const struct iovirt_region *d)
 static int64_t snap_exact(const struct gsnap *s, uint64_t gpa)
 {
 	uint32_t at = snap_upper(s, gpa);
-	return at > 0 && s->ent[at - 1].gpa == gpa ? (int64_t)at - 1 : -1;
+	return at > 0 && snap_ents(s)[at - 1].gpa == gpa ? (int64_t)at - 1 : -1;
 }
 
 /* Marks a region as going away; false when it is held. */
@@ -320,7 +369,7 @@ int iovirt_gmap_remove(struct iovirt_gmap *map, uint64_t gpa)
 		int64_t at = snap_exact(cur, gpa);
 		if (at < 0)
 			return IOVIRT_ENOENT;
-		struct iovirt_gmap_region *node = cur->ent[at].node;
+		struct iovirt_gmap_region *node = snap_ents(cur)[at].node;
 		struct gsnap *next = snap_alloc(map, cur->n - 1);
 		if (!next)
 			return IOVIRT_ENOMEM;
@@ -328,10 +377,9 @@ int iovirt_gmap_remove(struct iovirt_gmap *map, uint64_t gpa)
 			snap_free(map, next);
 			return IOVIRT_EBUSY;
 		}
-		memcpy(next->ent, cur->ent, (size_t)at * sizeof(*cur->ent));
-		memcpy(next->ent + at, cur->ent + at + 1, (cur->n - at - 1) * sizeof(*cur->ent));
-		for (uint32_t i = 0; i < next->n; i++)
-			next->base[i] = next->ent[i].gpa;
+		memcpy(snap_ents(next), snap_ents(cur), (size_t)at * sizeof(*snap_ents(cur)));
+		memcpy(snap_ents(next) + at, snap_ents(cur) + at + 1, (cur->n - at - 1) * sizeof(*snap_ents(cur)));
+		snap_seal(next);
 		if (publish(map, cur, next)) {
 			retire(map, &node->link);
 			return 0;
@@ -352,7 +400,7 @@ int iovirt_gmap_shrink(struct iovirt_gmap *map, uint64_t gpa, uint64_t new_lengt
 		int64_t at = snap_exact(cur, gpa);
 		if (at < 0)
 			return IOVIRT_ENOENT;
-		struct iovirt_gmap_region *old = cur->ent[at].node;
+		struct iovirt_gmap_region *old = snap_ents(cur)[at].node;
 		if (new_length == 0 || new_length >= old->desc.length)
 			return IOVIRT_EINVAL;
 		struct iovirt_region d = old->desc;
@@ -371,9 +419,9 @@ int iovirt_gmap_shrink(struct iovirt_gmap *map, uint64_t gpa, uint64_t new_lengt
 			node_free(map, node);
 			return IOVIRT_EBUSY;
 		}
-		memcpy(next->ent, cur->ent, cur->n * sizeof(*cur->ent));
-		ent_fill(&next->ent[at], node);
-		memcpy(next->base, cur->base, cur->n * sizeof(*cur->base));
+		memcpy(snap_ents(next), snap_ents(cur), cur->n * sizeof(*snap_ents(cur)));
+		ent_fill(map, &snap_ents(next)[at], node);
+		snap_seal(next);
 		if (publish(map, cur, next)) {
 			retire(map, &old->link);
 			return 0;

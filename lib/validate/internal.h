@@ -4,6 +4,7 @@
 #define IOVIRT_VALIDATE_INTERNAL_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -35,23 +36,51 @@ struct iovirt_gmap_region {
 	size_t pages_bytes;
 };
 
-/* A snapshot entry: the hot fields of a region, next to each other. */
+/* A snapshot entry: the fields a check reads, in one 64-byte cache line
+ * (entries are 64-byte aligned); the region's cold description is in node. */
 struct snap_ent {
 	uint64_t gpa, last; /* inclusive last byte: a region may end at 2^64 */
 	uint8_t *hva;
 	uint64_t hpa;          /* IOVIRT_HPA_NONE unless IOVIRT_REGION_HPA */
 	const uint64_t *pages; /* IOVIRT_REGION_HPA_PAGES */
 	struct iovirt_gmap_region *node;
-	uint32_t kind, access, owner, pad;
+	uint32_t kind, access, owner;
+	/* Directions the inline fast path may accept without the full check: the
+	 * region's access bits when it is RAM of the map's own guest with one
+	 * contiguous host range (no page list); 0 otherwise. A subset of what
+	 * vb_check accepts under any policy. */
+	uint32_t fast;
+};
+_Static_assert(sizeof(struct snap_ent) == 64, "one snapshot entry per cache line");
+
+/* The candidates of one bucket: entries first .. first + count - 1. */
+struct snap_bkt {
+	uint32_t first, count;
 };
 
-/* An immutable sorted array of regions; base[] alone is searched. */
+/*
+ * An immutable sorted array of regions. base[] and bkt[] alone are searched.
+ * bkt[] is a bucket index over [lo, lo + span]: bucket k covers
+ * lo + [k << shift, (k + 1) << shift), and names the entries that hold a byte
+ * of it. For evenly spread regions (the usual guest map) that is one region,
+ * sometimes two, so a lookup costs the same for 1 and 1,000 regions; for
+ * clustered ones it is a binary search of the cluster, never worse than
+ * O(log n).
+ */
 struct gsnap {
-	struct retired link;
-	uint32_t n;
+	_Alignas(64) struct retired link; /* first: a retired pointer is the snapshot */
+	uint32_t n, shift;
+	uint64_t lo, span;    /* base[0] and ent[n - 1].last - base[0] */
+	struct snap_bkt *bkt; /* (span >> shift) + 1 buckets */
 	uint64_t *base;
-	struct snap_ent *ent;
+	/* then the entries, right after this one-line header: 64-byte aligned */
 };
+_Static_assert(sizeof(struct gsnap) == 64, "the snapshot header is one cache line");
+
+static inline struct snap_ent *snap_ents(const struct gsnap *s)
+{
+	return (struct snap_ent *)(s + 1);
+}
 
 struct iovirt_gmap {
 	const struct iovirt_host_ops *ops;
@@ -64,19 +93,22 @@ struct iovirt_gmap {
 	_Atomic uint64_t nretired, retired_bytes;
 };
 
-/* Finds the entry containing gpa: O(log n), no branch on the data in the loop. */
+/* Finds the entry containing gpa: bucket, then a binary search of the bucket's
+ * few candidates with no branch on the data in the loop. */
 static inline const struct snap_ent *snap_find(const struct gsnap *s, uint64_t gpa)
 {
-	uint32_t n = s->n, lo = 0;
-	if (IOVIRT_UNLIKELY(n == 0 || gpa < s->base[0]))
+	uint64_t off = gpa - s->lo; /* wraps (and so is refused) below lo */
+	if (IOVIRT_UNLIKELY(s->n == 0 || off > s->span))
 		return NULL;
+	struct snap_bkt k = s->bkt[off >> s->shift];
+	uint32_t lo = k.first, n = k.count;
 	const uint64_t *b = s->base;
 	while (n > 1) {
 		uint32_t half = n / 2;
 		lo = b[lo + half] <= gpa ? lo + half : lo;
 		n -= half;
 	}
-	const struct snap_ent *e = &s->ent[lo];
+	const struct snap_ent *e = snap_ents(s) + lo;
 	return gpa <= e->last ? e : NULL;
 }
 
@@ -92,29 +124,174 @@ struct vpol {
 	uint64_t max_total; /* UINT64_MAX: no limit */
 	uint64_t amask, lmask;
 };
-VINTERNAL int vpol_load(const struct iovirt_sg_policy *pol, struct vpol *out);
 
-/* Builds a host list from segments, one at a time. */
+/* Loads pol (NULL: defaults); 0 or IOVIRT_EINVAL. */
+static inline int vpol_load(const struct iovirt_sg_policy *pol, struct vpol *out)
+{
+	*out = (struct vpol){ IOVIRT_SG_DEFAULT_MAX_SEGS, 0, UINT64_MAX, 0, 0 };
+	if (!pol)
+		return 0;
+	if (pol->size < offsetof(struct iovirt_sg_policy, len_align) + sizeof(pol->len_align) ||
+	    (pol->flags & ~(IOVIRT_POLICY_ALLOW_MMIO | IOVIRT_POLICY_ALLOW_P2P)) ||
+	    (pol->addr_align & (pol->addr_align - 1)) || (pol->len_align & (pol->len_align - 1)))
+		return IOVIRT_EINVAL;
+	if (pol->max_segs)
+		out->max_segs = pol->max_segs;
+	out->flags = pol->flags;
+	if (pol->max_total)
+		out->max_total = pol->max_total;
+	out->amask = pol->addr_align ? pol->addr_align - 1 : 0;
+	out->lmask = pol->len_align ? pol->len_align - 1 : 0;
+	return 0;
+}
+
+/*
+ * Builds a host list from segments, one at a time.
+ *
+ * Callers keep their vbuild a local whose address no out-of-line call takes
+ * (vb_init, vb_add_fast and vb_finish are inline; vb_check and vb_add are
+ * called through the vb_*_copy wrappers): the compiler can then hold it in
+ * registers, and stores into out[] need not reload it.
+ */
 struct vbuild {
 	const struct gsnap *snap;
 	struct vpol pol;
 	uint32_t guest;
 	struct iovirt_host_seg *out;
 	uint32_t cap, nout, nsegs;
-	const struct snap_ent *last_ent; /* region of out[nout - 1] */
-	uint64_t total, rbytes, wbytes;
+	const struct snap_ent *last_ent; /* region of out[nout - 1]; NULL while nout == 0 */
+	uint64_t total, rbytes, wbytes;  /* total <= pol.max_total */
+	uint64_t exposed;                /* sum of out[0 .. nout).exposed */
 	uint64_t fail_gpa;
 };
 
-VINTERNAL void vb_init(struct vbuild *b, const struct iovirt_gmap *map, const struct vpol *pol,
-	     struct iovirt_host_seg *out, uint32_t cap);
+/* Bytes of other data in the first and last 4 KiB page of [gpa, gpa + len). */
+static inline uint32_t seg_exposed(uint64_t gpa, uint64_t len)
+{
+	return (uint32_t)((gpa & IOVIRT_PAGE_MASK) + ((0 - (gpa + len)) & IOVIRT_PAGE_MASK));
+}
+
+static inline void vb_init(struct vbuild *b, const struct iovirt_gmap *map,
+			   const struct vpol *pol, struct iovirt_host_seg *out, uint32_t cap)
+{
+	*b = (struct vbuild){
+		.snap = gmap_snap(map), /* one snapshot for the whole descriptor */
+		.pol = *pol,
+		.guest = map->guest,
+		.out = out,
+		.cap = cap,
+	};
+}
+
 /* Checks one segment against the snapshot; 0 and *ep, or the refusal (fail_gpa set). */
 VINTERNAL int vb_check(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir,
-	     const struct snap_ent **ep);
+		       const struct snap_ent **ep);
 /* Checks a segment and appends it to the host list. */
 VINTERNAL int vb_add(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir);
-/* Fills res (exposure included) on success or refusal; returns ret. */
-VINTERNAL int vb_finish(struct vbuild *b, int ret, uint32_t where, struct iovirt_dma_result *res);
+
+/* The same on a copy of *b (see struct vbuild). */
+static inline int vb_check_copy(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir,
+				const struct snap_ent **ep)
+{
+	struct vbuild t = *b;
+	int err = vb_check(&t, gpa, len, dir, ep);
+	*b = t;
+	return err;
+}
+
+static inline int vb_add_copy(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir)
+{
+	struct vbuild t = *b;
+	int err = vb_add(&t, gpa, len, dir);
+	*b = t;
+	return err;
+}
+
+/* Fills res on success or refusal; returns ret. (Each entry's exposure was
+ * set as it was written, see vb_emit: no second pass over out[].) */
+static inline int vb_finish(const struct vbuild *b, int ret, uint32_t where,
+			    struct iovirt_dma_result *res)
+{
+	if (res) {
+		*res = (struct iovirt_dma_result){
+			.err = ret < 0 ? ret : 0,
+			.seg = b->nsegs,
+			.gpa = ret < 0 ? b->fail_gpa : 0,
+			.where = ret < 0 ? where : IOVIRT_WHERE_NONE,
+			.nsegs = b->nsegs,
+			.nout = ret < 0 ? 0 : b->nout,
+			.total = b->total,
+			.read_bytes = b->rbytes,
+			.write_bytes = b->wbytes,
+			.exposed = ret < 0 ? 0 : b->exposed,
+		};
+	}
+	return ret;
+}
+
+/*
+ * vb_add for the common case, inlined into the callers' loops: a segment
+ * wholly inside one region whose fast mask allows its direction (RAM of the
+ * map's guest, one contiguous host range, the permission given), within the
+ * total limit and the policy's alignment. Each condition implies
+ * that the matching check of vb_check passes (a RAM region is never MMIO,
+ * SHARED or RESERVED, so the policy's ALLOW flags do not matter), so the
+ * result is exactly vb_add's. false, with nothing changed, for anything else
+ * and for an append to a full host list: the caller then calls vb_add, which
+ * checks from scratch, in the documented order. The caller has made sure that
+ * b->nsegs < b->pol.max_segs (vb_add's first check).
+ */
+static inline bool vb_try_fast(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir)
+{
+	const struct snap_ent *e = snap_find(b->snap, gpa);
+	if (IOVIRT_UNLIKELY(!e))
+		return false;
+	/* 0 < len <= room: no zero length, no wrap, no byte past the region
+	 * (room is never 0: a region is shorter than 2^64) */
+	uint64_t room = e->last - gpa + 1;
+	if (IOVIRT_UNLIKELY(len - 1 >= room || !dir || (dir & ~e->fast) ||
+			    ((gpa & b->pol.amask) | (len & b->pol.lmask)) ||
+			    len > b->pol.max_total - b->total))
+		return false;
+	uint64_t off = gpa - e->gpa;
+	/* last_ent is set only with an entry: out[nout - 1] exists. Same region
+	 * and continuing guest addresses: the host range (one contiguous range in
+	 * such a region) continues too. */
+	struct iovirt_host_seg *p = b->last_ent == e ? &b->out[b->nout - 1] : NULL;
+	if (p && p->dir == dir && p->gpa + p->len == gpa) {
+		p->len += len;
+		uint32_t x = seg_exposed(p->gpa, p->len);
+		b->exposed += (uint64_t)x - p->exposed;
+		p->exposed = x;
+	} else {
+		if (IOVIRT_UNLIKELY(b->nout == b->cap))
+			return false;
+		uint32_t x = seg_exposed(gpa, len);
+		b->out[b->nout++] = (struct iovirt_host_seg){
+			.hva = e->hva ? e->hva + off : NULL,
+			.hpa = e->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : e->hpa + off,
+			.gpa = gpa,
+			.len = len,
+			.dir = dir,
+			.exposed = x,
+		};
+		b->exposed += x;
+		b->last_ent = e;
+	}
+	b->total += len;
+	b->rbytes += (dir & IOVIRT_DEV_READ) ? len : 0;
+	b->wbytes += (dir & IOVIRT_DEV_WRITE) ? len : 0;
+	b->nsegs++;
+	return true;
+}
+
+/* vb_add: the fast path inline, the rest out of line. */
+static inline int vb_add_fast(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir)
+{
+	if (IOVIRT_LIKELY(b->nsegs < b->pol.max_segs && vb_try_fast(b, gpa, len, dir)))
+		return 0;
+	return vb_add_copy(b, gpa, len, dir);
+}
 
 /* Little-endian loads from a byte snapshot. */
 static inline uint16_t ld16(const uint8_t *p)

@@ -7,39 +7,6 @@
 
 #include "validate/internal.h"
 
-int vpol_load(const struct iovirt_sg_policy *pol, struct vpol *out)
-{
-	*out = (struct vpol){ IOVIRT_SG_DEFAULT_MAX_SEGS, 0, UINT64_MAX, 0, 0 };
-	if (!pol)
-		return 0;
-	if (pol->size < offsetof(struct iovirt_sg_policy, len_align) + sizeof(pol->len_align) ||
-	    (pol->flags & ~(IOVIRT_POLICY_ALLOW_MMIO | IOVIRT_POLICY_ALLOW_P2P)) ||
-	    (pol->addr_align & (pol->addr_align - 1)) || (pol->len_align & (pol->len_align - 1)))
-		return IOVIRT_EINVAL;
-	if (pol->max_segs)
-		out->max_segs = pol->max_segs;
-	out->flags = pol->flags;
-	if (pol->max_total)
-		out->max_total = pol->max_total;
-	out->amask = pol->addr_align ? pol->addr_align - 1 : 0;
-	out->lmask = pol->len_align ? pol->len_align - 1 : 0;
-	return 0;
-}
-
-void vb_init(struct vbuild *b, const struct iovirt_gmap *map, const struct vpol *pol,
-	     struct iovirt_host_seg *out, uint32_t cap)
-{
-	b->snap = gmap_snap(map); /* one snapshot for the whole descriptor */
-	b->pol = *pol;
-	b->guest = map->guest;
-	b->out = out;
-	b->cap = cap;
-	b->nout = b->nsegs = 0;
-	b->last_ent = NULL;
-	b->total = b->rbytes = b->wbytes = 0;
-	b->fail_gpa = 0;
-}
-
 int vb_check(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir,
 	     const struct snap_ent **ep)
 {
@@ -98,6 +65,9 @@ static inline int vb_emit(struct vbuild *b, const struct snap_ent *e, uint64_t g
 		if (b->last_ent == e && p->dir == dir && p->gpa + p->len == gpa &&
 		    (hpa == IOVIRT_HPA_NONE || p->hpa + p->len == hpa)) {
 			p->len += len;
+			uint32_t x = seg_exposed(p->gpa, p->len);
+			b->exposed += (uint64_t)x - p->exposed;
+			p->exposed = x;
 			return 0;
 		}
 	}
@@ -109,7 +79,9 @@ static inline int vb_emit(struct vbuild *b, const struct snap_ent *e, uint64_t g
 		.gpa = gpa,
 		.len = len,
 		.dir = dir,
+		.exposed = seg_exposed(gpa, len),
 	};
+	b->exposed += seg_exposed(gpa, len);
 	b->last_ent = e;
 	return 0;
 }
@@ -161,35 +133,6 @@ int vb_add(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir)
 	return 0;
 }
 
-int vb_finish(struct vbuild *b, int ret, uint32_t where, struct iovirt_dma_result *res)
-{
-	uint64_t exposed = 0;
-	if (ret >= 0) {
-		for (uint32_t i = 0; i < b->nout; i++) {
-			struct iovirt_host_seg *s = &b->out[i];
-			uint32_t x = (uint32_t)((s->gpa & IOVIRT_PAGE_MASK) +
-						((0 - (s->gpa + s->len)) & IOVIRT_PAGE_MASK));
-			s->exposed = x;
-			exposed += x;
-		}
-	}
-	if (res) {
-		*res = (struct iovirt_dma_result){
-			.err = ret < 0 ? ret : 0,
-			.seg = b->nsegs,
-			.gpa = ret < 0 ? b->fail_gpa : 0,
-			.where = ret < 0 ? where : IOVIRT_WHERE_NONE,
-			.nsegs = b->nsegs,
-			.nout = ret < 0 ? 0 : b->nout,
-			.total = b->total,
-			.read_bytes = b->rbytes,
-			.write_bytes = b->wbytes,
-			.exposed = exposed,
-		};
-	}
-	return ret;
-}
-
 static int result_einval(struct iovirt_dma_result *res, int err)
 {
 	if (res)
@@ -203,17 +146,26 @@ int iovirt_sg_validate(const struct iovirt_gmap *map, const struct iovirt_sg_pol
 		       struct iovirt_dma_result *res)
 {
 	struct vpol vp;
-	struct vbuild b;
+	struct vbuild f;
 	if (!map || (nsegs && (!segs || !out)) || vpol_load(pol, &vp))
 		return result_einval(res, IOVIRT_EINVAL);
-	vb_init(&b, map, &vp, out, out_cap);
-	int err = 0;
+	vb_init(&f, map, &vp, out, out_cap);
 	if (nsegs > vp.max_segs) {
-		b.nsegs = vp.max_segs;
-		b.fail_gpa = segs[vp.max_segs].gpa;
-		err = IOVIRT_ETOOMANY;
+		f.nsegs = vp.max_segs;
+		f.fail_gpa = segs[vp.max_segs].gpa;
+		return vb_finish(&f, IOVIRT_ETOOMANY, IOVIRT_WHERE_LIST, res);
 	}
-	for (uint32_t i = 0; i < nsegs && !err; i++)
+	/* f's address is never passed to a call: the compiler keeps it in
+	 * registers. nsegs <= max_segs, as vb_try_fast needs. */
+	uint32_t i = 0;
+	while (i < nsegs && vb_try_fast(&f, segs[i].gpa, segs[i].len, segs[i].dir))
+		i++;
+	if (IOVIRT_LIKELY(i == nsegs))
+		return vb_finish(&f, (int)f.nout, IOVIRT_WHERE_LIST, res);
+	/* the rest (from the first segment the fast path declined) on a copy */
+	struct vbuild b = f;
+	int err = 0;
+	for (; i < nsegs && !err; i++)
 		err = vb_add(&b, segs[i].gpa, segs[i].len, segs[i].dir);
 	return vb_finish(&b, err ? err : (int)b.nout, IOVIRT_WHERE_LIST, res);
 }
@@ -263,7 +215,7 @@ int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
 				err = IOVIRT_EINVAL;
 				break;
 			}
-			err = vb_add(&b, ld64(w), ld32(w + 8), ld16(w + 12));
+			err = vb_add_fast(&b, ld64(w), ld32(w + 8), ld16(w + 12));
 		}
 		i += n;
 	}

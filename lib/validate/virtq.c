@@ -151,7 +151,7 @@ static int walk_buf(struct walk *w, uint64_t addr, uint32_t len, uint16_t flags)
 		}
 		dir = IOVIRT_DEV_READ;
 	}
-	return vb_add(&w->b, addr, len, dir);
+	return vb_add_fast(&w->b, addr, len, dir);
 }
 
 /* Walks the indirect table that descriptor d (already snapshotted) names. */
@@ -167,7 +167,7 @@ static int walk_indirect(struct iovirt_vq *vq, struct walk *w, const uint8_t *d,
 	    len == 0 || len % DESC_SIZE || len / DESC_SIZE > vq->max_ind)
 		return IOVIRT_EINDIRECT;
 	/* the table is guest memory the device reads: it must be allowed to */
-	int err = vb_check(&w->b, addr, len, IOVIRT_DEV_READ, &e);
+	int err = vb_check_copy(&w->b, addr, len, IOVIRT_DEV_READ, &e);
 	if (err)
 		return err;
 	if (gread(vq, addr, vq->table, len))
