@@ -17,6 +17,7 @@
 
 void vn_tlb_flush(struct vn_tlb *t, uint64_t iova, uint64_t size)
 {
+	t->gen++;
 	const uint64_t first = iova >> 12, last = size ? (iova + size - 1) >> 12 : first;
 	if (size == UINT64_MAX || last - first >= VN_TLB) {
 		for (unsigned i = 0; i < VN_TLB; i++)
@@ -30,7 +31,7 @@ void vn_tlb_flush(struct vn_tlb *t, uint64_t iova, uint64_t size)
 }
 
 /* The device's view of [iova, iova + len) inside one page, translated for access. */
-static uint8_t *dev_page(struct vn_world *w, struct vn_guest *g, uint64_t iova, unsigned access, int *err)
+static inline uint8_t *dev_page(struct vn_world *w, struct vn_guest *g, uint64_t iova, unsigned access, int *err)
 {
 	const uint64_t page = iova >> 12;
 	struct vn_tlb *t = &g->tlb;
@@ -97,33 +98,37 @@ static void native_give(struct vn_guest *g, struct vn_ring *r, const struct vn_d
 
 /* ---- IOMMU: every device access translated ---- */
 
-/* Reads len bytes at iova (within a page) into dst, through the IOMMU. */
-static int dma_read(struct vn_world *w, struct vn_guest *g, uint64_t iova, void *dst, size_t len)
+/* The ring's pages as the device sees them through the IOMMU, translated once
+ * and kept until the device's IOTLB is flushed (a ring fits in three pages:
+ * descriptors, available ring, used ring, each within one page). */
+static int ring_view(struct vn_world *w, struct vn_guest *g, struct vn_ring *r)
 {
-	int err = 0;
-	const uint8_t *p = dev_page(w, g, iova, IOVIRT_PROT_READ, &err);
-	if (!p)
-		return err;
-	memcpy(dst, p, len);
+	if (r->view.gen == g->tlb.gen)
+		return 0;
+	int e = 0;
+	r->view.desc = dev_page(w, g, r->desc_gpa, IOVIRT_PROT_READ, &e);
+	r->view.avail = dev_page(w, g, r->avail_gpa, IOVIRT_PROT_READ, &e);
+	r->view.used = dev_page(w, g, r->used_gpa, IOVIRT_PROT_READ | IOVIRT_PROT_WRITE, &e);
+	if (!r->view.desc || !r->view.avail || !r->view.used)
+		return e;
+	r->view.gen = g->tlb.gen;
 	return 0;
 }
 
 static int iommu_take(struct vn_world *w, struct vn_guest *g, struct vn_ring *r, unsigned access, struct vn_dma *d)
 {
-	uint16_t idx = 0, head = 0;
+	uint16_t head;
 	uint8_t desc[16];
 	int e;
 	/* The ring lives at bus address = guest address (mapped once). */
-	if ((e = dma_read(w, g, r->avail_gpa + 2, &idx, 2)))
+	if ((e = ring_view(w, g, r)))
 		return e;
-	idx = __atomic_load_n(&idx, __ATOMIC_ACQUIRE);
+	const uint16_t idx = __atomic_load_n((const uint16_t *)(const void *)(r->view.avail + 2), __ATOMIC_ACQUIRE);
 	if (idx == r->last_avail)
 		return 0;
-	if ((e = dma_read(w, g, r->avail_gpa + 4 + 2u * (r->last_avail % r->num), &head, 2)))
-		return e;
+	memcpy(&head, r->view.avail + 4 + 2u * (r->last_avail % r->num), 2);
 	/* The descriptor is read once, into the device's own copy. */
-	if ((e = dma_read(w, g, r->desc_gpa + 16u * (head % r->num), desc, 16)))
-		return e;
+	memcpy(desc, r->view.desc + 16u * (head % r->num), 16);
 	r->last_avail++;
 	uint64_t addr;
 	uint32_t len;
@@ -158,14 +163,12 @@ static int iommu_take(struct vn_world *w, struct vn_guest *g, struct vn_ring *r,
 static int iommu_give(struct vn_world *w, struct vn_guest *g, struct vn_ring *r, const struct vn_dma *d,
 		      uint32_t written)
 {
-	int e = 0;
-	uint8_t *slot = dev_page(w, g, r->used_gpa + 4 + 8u * (r->used_idx % r->num), IOVIRT_PROT_WRITE, &e);
-	uint8_t *idx = dev_page(w, g, r->used_gpa + 2, IOVIRT_PROT_WRITE, &e);
-	if (!slot || !idx)
+	int e = ring_view(w, g, r);
+	if (e)
 		return e;
 	uint32_t ent[2] = { d->head, written };
-	memcpy(slot, ent, 8);
-	__atomic_store_n((uint16_t *)(void *)idx, ++r->used_idx, __ATOMIC_RELEASE);
+	memcpy(r->view.used + 4 + 8u * (r->used_idx % r->num), ent, 8);
+	__atomic_store_n((uint16_t *)(void *)(r->view.used + 2), ++r->used_idx, __ATOMIC_RELEASE);
 	return 0;
 }
 

@@ -43,6 +43,7 @@ struct vn_world;
  * The host's iotlb_inval callback drops entries, as hardware must. */
 #define VN_TLB 4096
 struct vn_tlb {
+	uint64_t gen;          /* bumped by every flush: cached ring views check it */
 	uint64_t page[VN_TLB]; /* iova >> 12, or UINT64_MAX */
 	uint8_t *hva[VN_TLB];
 	uint32_t prot[VN_TLB];
@@ -56,6 +57,12 @@ struct vn_ring {
 	/* driver side */
 	uint16_t avail_idx, used_seen;
 	struct iovirt_vq *vq; /* device side through iovirt (copy, validate, pin) */
+	/* IOMMU strategies: the device's translated view of the ring's three pages,
+	 * valid while its IOTLB has not been flushed since (gen). */
+	struct {
+		uint64_t gen;
+		uint8_t *desc, *avail, *used;
+	} view;
 };
 
 struct vn_slot {
@@ -87,7 +94,7 @@ struct vn_world {
 	const struct iovirt_host_ops *pops;
 	struct iovirt_host_ops ops; /* ours: posix for memory, direct guest memory, the NIC's registers */
 	struct vn_mem mem[8];
-	int nmem;
+	int nmem, last_mem;
 	/* A read hook for the attack that rewrites descriptors after they are read. */
 	void (*after_read)(struct vn_world *w, uint32_t guest, uint64_t gpa, size_t len);
 	void *after_read_arg;

@@ -65,13 +65,21 @@ static void h_iotlb_inval(void *h, const struct iovirt_inval *inv)
 		}
 }
 
+static inline bool mem_has(const struct vn_mem *m, uint32_t guest, uint64_t gpa, uint64_t len)
+{
+	return m->guest == guest && gpa >= m->gpa && gpa - m->gpa <= m->len && len <= m->len - (gpa - m->gpa);
+}
+
 uint8_t *vn_gpa_to_hva(struct vn_world *w, uint32_t guest, uint64_t gpa, uint64_t len)
 {
-	for (int i = 0; i < w->nmem; i++) {
-		const struct vn_mem *m = &w->mem[i];
-		if (m->guest == guest && gpa >= m->gpa && gpa - m->gpa <= m->len && len <= m->len - (gpa - m->gpa))
-			return m->hva + (gpa - m->gpa);
-	}
+	/* Ring traffic alternates between two guests' RAM: try the last hit first. */
+	if (mem_has(&w->mem[w->last_mem], guest, gpa, len))
+		return w->mem[w->last_mem].hva + (gpa - w->mem[w->last_mem].gpa);
+	for (int i = 0; i < w->nmem; i++)
+		if (mem_has(&w->mem[i], guest, gpa, len)) {
+			w->last_mem = i;
+			return w->mem[i].hva + (gpa - w->mem[i].gpa);
+		}
 	return NULL;
 }
 
