@@ -13,14 +13,7 @@
 #include "../tests/pagetable/ptmodel.h"
 #include "iovirt/posix.h"
 
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fprintf(stderr, "\n");                                 \
-			abort();                                               \
-		}                                                              \
-	} while (0)
+#include "check.h"
 
 static struct ptm model;
 static struct iovirt_posix_event events[4096];

@@ -14,14 +14,7 @@
 #include "../tests/validate/model.h"
 #include "iovirt/posix.h"
 
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fprintf(stderr, "\n");                                 \
-			abort();                                               \
-		}                                                              \
-	} while (0)
+#include "check.h"
 
 #define GUEST 9u
 #define GPA 0x10000ull
