@@ -95,8 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!model.pg && !ptm_init(&model, IOVIRT_PAGES_ALL))
 		abort();
-	memset(model.pg, 0, PTM_PAGES * sizeof(*model.pg));
-	model.mapped = 0;
+	ptm_reset(&model, IOVIRT_PAGES_ALL);
 
 	struct iovirt_posix *p = iovirt_posix_create();
 	struct iovirt_iommu *io = NULL;
