@@ -93,6 +93,10 @@ static void check_all(struct iovirt_posix *p, struct iovirt_pin_domain *dom,
 	struct iovirt_pin_stats st;
 	iovirt_pin_stats(dom, &st);
 	CHECK(st.page_refs == refs && st.pinned_pages == (uint64_t)distinct, "stats");
+	/* one ASID, never destroyed: every queued unmap waits for its invalidation */
+	CHECK(st.deferred_entries == ndeferred && st.deferred_invals == ndeferred,
+	      "deferred %llu/%llu, model %u", (unsigned long long)st.deferred_entries,
+	      (unsigned long long)st.deferred_invals, ndeferred);
 	if (b_present)
 		CHECK(iovirt_gmap_in_use(map, B_GPA) == b_holds(), "holds on B %lld, model %lld",
 		      (long long)iovirt_gmap_in_use(map, B_GPA), (long long)b_holds());
@@ -199,14 +203,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (hs[k].live == 1) {
 				CHECK(iovirt_pin_complete(dom, hs[k].h) == 0, "complete");
 			} else if (hs[k].live == 2) {
+				uint64_t inv0 = iovirt_posix_count(p, IOVIRT_CB_IOTLB_INVAL);
 				CHECK(iovirt_pin_unmap(dom, hs[k].h) == 0, "unmap");
+				uint64_t inv = iovirt_posix_count(p, IOVIRT_CB_IOTLB_INVAL) - inv0;
 				if (pp.batch) {
-					/* pins and hold stay until the flush (by count here) */
+					/* pins, hold and invalidation stay until the flush (by
+					 * count here), which invalidates once for the ASID */
 					hs[k].live = 3;
-					if (++ndeferred >= pp.batch)
+					if (++ndeferred >= pp.batch) {
+						CHECK(inv == 1, "batched flush: %llu invalidations",
+						      (unsigned long long)inv);
 						release_deferred();
+					} else {
+						CHECK(inv == 0, "batched unmap invalidated");
+					}
 					break;
 				}
+				CHECK(inv == 1, "strict unmap: %llu invalidations", (unsigned long long)inv);
 			} else {
 				break;
 			}
@@ -255,7 +268,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 7: {
 			iovirt_posix_fail_pin_at(p, 0);
 			iovirt_posix_fail_alloc_at(p, 0);
+			uint64_t inv0 = iovirt_posix_count(p, IOVIRT_CB_IOTLB_INVAL);
 			CHECK(iovirt_pin_flush(dom) == ndeferred, "flush count");
+			CHECK(iovirt_posix_count(p, IOVIRT_CB_IOTLB_INVAL) - inv0 == (ndeferred != 0),
+			      "flush: one invalidation when anything was queued");
 			release_deferred();
 			break;
 		}

@@ -2,51 +2,115 @@
  * The pin/unmap/invalidate protocol of lib/pin (iovirt_pin_unmap and
  * iovirt_pin_flush), checked exhaustively with SPIN.
  *
- * One guest page is pinned and mapped in an IOMMU address space. The unmapper
- * follows the code's steps: iovirt_pt_unmap clears the entry (CLEARED) and
- * returns only after its IOTLB invalidation (INVALIDATED); then, in strict
- * mode, the page is unpinned (UNPINNED), or, in batched mode, it waits in the
- * deferred queue (DEFERRED) until a flush unpins it. Once unpinned, the
- * host may hand the page to another guest. A device keeps doing DMA through
- * its IOTLB and refills it by walking the table. The property: the device
- * never reaches a page that is no longer the guest's.
+ * Two guest pages are pinned and mapped in one IOMMU address space. Each
+ * mapping goes MAPPED -> CLEARED -> INVALIDATED -> UNPINNED, as the code:
+ *  - strict mode: iovirt_pt_unmap clears the entry (CLEARED) and returns only
+ *    after its own IOTLB invalidation (INVALIDATED); then the page is unpinned
+ *    (UNPINNED) before the next unmap;
+ *  - batched mode: iovirt_pt_unmap_gather clears the entry (CLEARED) and the
+ *    unmap is queued; the flush, by count (both queued) or on demand (after
+ *    the first), issues ONE invalidation for everything the gather cleared
+ *    (every queued mapping INVALIDATED), and only then unpins them in order.
+ * Once unpinned, the host may hand the page to another guest. A device keeps
+ * doing DMA through its IOTLB and refills it by walking the table. The
+ * property: the device never reaches a page that is no longer the guest's.
+ * The unmapper also asserts the code's order: a page is unpinned only in
+ * state INVALIDATED.
  */
 #define GUEST 1
 #define OTHER 2
+#define N 2
 
-mtype = { MAPPED, CLEARED, INVALIDATED, DEFERRED, UNPINNED };
-mtype st = MAPPED;
+mtype = { MAPPED, CLEARED, INVALIDATED, UNPINNED };
+mtype st[N];
 
-bool pte = true;    /* the page-table entry is present */
-bool tlb = false;   /* the device's IOTLB holds the translation */
-bool pinned = true; /* pin count > 0 */
-byte owner = GUEST; /* whose page it is */
+bool pte[N];    /* the page-table entry is present */
+bool tlb[N];    /* the device's IOTLB holds the translation */
+bool pinned[N]; /* pin count > 0 */
+byte owner[N];  /* whose page it is */
 
-active proctype device()
+init {
+	byte i;
+	for (i : 0 .. N - 1) {
+		st[i] = MAPPED; pte[i] = true; tlb[i] = false;
+		pinned[i] = true; owner[i] = GUEST
+	}
+	atomic { run device(); run unmapper(); run host() }
+}
+
+proctype device()
 {
+	byte i;
 	do
-	:: atomic { pte -> tlb = true }      /* a walk fills the IOTLB */
+	:: select(i : 0 .. N - 1);                  /* a walk fills the IOTLB */
+	   atomic { if :: pte[i] -> tlb[i] = true :: else fi }
 	/* a DMA through the IOTLB; an invalidation returns only once in-flight
 	 * DMAs that used the old entry are done, hence atomic */
-	:: atomic { tlb -> assert(owner == GUEST) }
+	:: select(i : 0 .. N - 1);
+	   atomic { if :: tlb[i] -> assert(owner[i] == GUEST) :: else fi }
 	:: break
 	od
 }
 
-active proctype unmapper()
+/* One invalidation of the ASID's gathered range: every cleared entry. */
+inline invalidate()
 {
-	pte = false;            /* iovirt_pt_unmap clears the entry ... */
-	st = CLEARED;
-	tlb = false;            /* ... and invalidates before returning */
-	st = INVALIDATED;
+	atomic {
+		for (j : 0 .. N - 1) {
+			if
+			:: st[j] == CLEARED -> tlb[j] = false; st[j] = INVALIDATED
+			:: else
+			fi
+		}
+	}
+}
+
+inline unpin(k)
+{
+	assert(st[k] == INVALIDATED);
+	pinned[k] = false;
+	st[k] = UNPINNED
+}
+
+/* iovirt_pin_flush: the gather's one invalidation, THEN the unpins. */
+inline flush()
+{
+	invalidate();
+	for (j : 0 .. N - 1) {
+		if
+		:: st[j] == INVALIDATED -> unpin(j)
+		:: else
+		fi
+	}
+}
+
+proctype unmapper()
+{
+	byte i, j;
 	if
-	:: pinned = false; st = UNPINNED   /* strict mode */
-	:: st = DEFERRED;                  /* batched mode: queued */
-	   pinned = false; st = UNPINNED   /* iovirt_pin_flush */
+	:: /* strict mode */
+	   for (i : 0 .. N - 1) {
+		pte[i] = false; st[i] = CLEARED;   /* iovirt_pt_unmap clears ... */
+		invalidate();                      /* ... and invalidates before returning */
+		unpin(i)
+	   }
+	:: /* batched mode, batch = N */
+	   pte[0] = false; st[0] = CLEARED;        /* iovirt_pt_unmap_gather: no invalidation */
+	   if
+	   :: flush()                              /* iovirt_pin_flush on demand */
+	   :: skip
+	   fi;
+	   pte[1] = false; st[1] = CLEARED;
+	   flush()                                 /* the batch is full */
 	fi
 }
 
-active proctype host()
+proctype host()
 {
-	!pinned -> owner = OTHER  /* the page may go to another guest */
+	byte i;
+	do
+	:: select(i : 0 .. N - 1);                  /* may go to another guest */
+	   atomic { if :: !pinned[i] -> owner[i] = OTHER :: else fi }
+	:: break
+	od
 }

@@ -23,9 +23,12 @@
  * when a host pin call fails or a limit is reached half-way, everything that
  * call pinned is unpinned again and all counts are exactly as before.
  *
- * Unpin ordering: for a mapping, unmap first removes the translation with
- * iovirt_pt_unmap, which returns only after its IOTLB invalidation; the pages
- * are unpinned after that (strict mode), or later by a flush (batched mode).
+ * Unpin ordering: a page is unpinned only after the IOTLB invalidation that
+ * covers its last translation. Strict mode: unmap removes the translation
+ * with iovirt_pt_unmap, which returns only after its invalidation, then
+ * unpins. Batched mode: unmap clears the translation (iovirt_pt_unmap_gather,
+ * no invalidation yet) and queues the rest; a flush issues one invalidation
+ * per address space involved, and only then unpins.
  *
  * Threads: calls on one domain must be serialized by the caller (a domain is
  * per guest, usually per vCPU-less I/O thread). Writers of the gmap (remove,
@@ -63,8 +66,9 @@ struct iovirt_pin_params {
 	uint32_t max_handles; /* live handles (DMAs and mappings); 0: default; <= 2^20 */
 	uint32_t max_segs;    /* guest segments per DMA; 0: default; <= 1024 */
 	uint64_t max_pinned;  /* distinct guest pages pinned at the host; 0: no limit */
-	uint32_t batch;       /* 0: strict unmap (unpin right after the invalidation);
-	                       * n > 0: unmaps queue their unpins, flushed when n
+	uint32_t batch;       /* 0: strict unmap (one invalidation per unmap, unpin
+	                       * right after it); n > 0: unmaps clear translations
+	                       * and queue invalidation and unpin, flushed when n
 	                       * entries wait or on iovirt_pin_flush */
 	uint32_t reserved;
 	uint64_t iova_base;   /* allocator window, 4 KiB aligned; 0/0: the defaults */
@@ -94,7 +98,9 @@ int iovirt_pin_domain_create(const struct iovirt_host_ops *host_ops, void *host,
 
 /*
  * Flushes deferred unmaps, then frees the domain. Returns 0, or IOVIRT_EBUSY
- * (a DMA or mapping is live; only the flush happened).
+ * (a DMA or mapping is live; only the flush happened). In batched mode the
+ * flush calls into the iommus of the queued unmaps: destroy (or flush) the
+ * domain before destroying an iommu it mapped into.
  */
 int iovirt_pin_domain_destroy(struct iovirt_pin_domain *dom);
 
@@ -106,7 +112,8 @@ int iovirt_pin_domain_destroy(struct iovirt_pin_domain *dom);
  *   the iovirt_sg_validate refusals (res says which segment);
  *   IOVIRT_EINVAL    NULL arguments, nsegs 0
  *   IOVIRT_ETOOMANY  nsegs above the domain's max_segs
- *   IOVIRT_EBUSY     a region is being removed or shrunk at this moment
+ *   IOVIRT_EBUSY     a region is being removed or shrunk at this moment, or
+ *                    its removal is pending (iovirt_pin_remove_deferred)
  *   IOVIRT_ELIMIT    max_handles live, or max_pinned would be passed
  *   IOVIRT_ENOMEM    the count structure could not grow
  *   IOVIRT_EHOST     the host's pin callback failed
@@ -175,18 +182,54 @@ int iovirt_pin_map(struct iovirt_pin_domain *dom, struct iovirt_iommu *iommu,
 		   unsigned flags, uint64_t *iova, struct iovirt_pin_handle *h);
 
 /*
- * Removes a mapping: iovirt_pt_unmap (one IOTLB invalidation, done when it
- * returns), then, in strict mode, unpins its pages, drops its hold and frees
- * its bus address. In batched mode those wait in a queue until it holds
- * `batch` entries or iovirt_pin_flush. Returns 0, the handle errors of
- * iovirt_pin_complete (EINVAL when the handle names a DMA), or an
- * iovirt_pt_unmap error (nothing changed). A space already destroyed
- * (IOVIRT_ENOASID) counts as unmapped: its destroy invalidated the ASID.
+ * Removes a mapping.
+ * Strict mode: iovirt_pt_unmap (one IOTLB invalidation, done when it
+ * returns), then unpins its pages, drops its hold and frees its bus address.
+ * Batched mode: iovirt_pt_unmap_gather clears the translation without an
+ * invalidation; the invalidation, the unpin, the hold drop and the address
+ * free wait in a queue until it holds `batch` entries or iovirt_pin_flush.
+ * The domain keeps a few gathers (one per iommu and ASID); an unmap in a
+ * further address space flushes the queue first. Never allocates.
+ * Returns 0, the handle errors of iovirt_pin_complete (EINVAL when the handle
+ * names a DMA), or an iovirt_pt_unmap error (nothing changed for the handle;
+ * a flush may have happened). A space already destroyed (IOVIRT_ENOASID)
+ * counts as unmapped: its destroy invalidated the ASID.
  */
 int iovirt_pin_unmap(struct iovirt_pin_domain *dom, struct iovirt_pin_handle h);
 
-/* Unpins everything queued by batched unmaps. Returns the entries flushed. */
+/*
+ * Completes the batched unmaps queued so far: one IOTLB invalidation per
+ * address space with cleared translations (iovirt_pt_gather_flush), then,
+ * after all of them, the unpins, hold drops and bus-address frees.
+ * Returns the entries flushed.
+ */
 uint32_t iovirt_pin_flush(struct iovirt_pin_domain *dom);
+
+/*
+ * Removes the region that starts at gpa from the domain's map, now or, when
+ * this domain still pins pages in it, as soon as it no longer does.
+ *  - The domain holds no page of that region (or no region starts at gpa):
+ *    iovirt_gmap_remove runs now, done(arg, its result) is called before this
+ *    returns, and the return value is 0.
+ *  - Otherwise the request is recorded and IOVIRT_PIN_REMOVE_PENDING (> 0) is
+ *    returned. From then on new DMAs and mappings touching the region are
+ *    refused with IOVIRT_EBUSY (nothing changed). The call that drops this
+ *    domain's last hold on the region (iovirt_pin_complete, a strict
+ *    iovirt_pin_unmap, iovirt_pin_flush or domain destroy's flush) runs
+ *    iovirt_gmap_remove and then done(arg, result) before it returns.
+ * done is called exactly once per accepted request. Its result is
+ * iovirt_gmap_remove's: 0, or e.g. IOVIRT_EBUSY when another party (another
+ * domain, any iovirt_gmap_region_get caller) still holds the region, or
+ * IOVIRT_ENOENT when no region starts at gpa. done must not call functions of
+ * this domain. Only this domain's holds are waited for.
+ * Errors (done is not called, nothing changed): IOVIRT_EINVAL (NULL dom or
+ * done), IOVIRT_EBUSY (a removal of this region is already pending here),
+ * IOVIRT_ELIMIT (8 removals already pending in this domain).
+ * Host callbacks: mem_alloc/mem_free through iovirt_gmap_remove.
+ */
+#define IOVIRT_PIN_REMOVE_PENDING 1
+int iovirt_pin_remove_deferred(struct iovirt_pin_domain *dom, uint64_t gpa,
+			       void (*done)(void *arg, int result), void *arg);
 
 /* The pin count of the guest page containing gpa (for tests and audits). */
 uint32_t iovirt_pin_count(const struct iovirt_pin_domain *dom, uint64_t gpa);
@@ -206,6 +249,11 @@ struct iovirt_pin_stats {
 	uint64_t max_deferred_entries;
 	uint64_t max_deferred_pages;
 	uint64_t flushes;
+	/* ... and its IOTLB side: unmaps whose translation is cleared but whose
+	 * invalidation waits for the flush (the device may still use it). */
+	uint64_t deferred_invals;
+	uint64_t max_deferred_invals;
+	uint64_t flush_invals;   /* IOTLB invalidations issued by flushes */
 };
 void iovirt_pin_stats(const struct iovirt_pin_domain *dom, struct iovirt_pin_stats *out);
 

@@ -39,6 +39,19 @@ static struct pin_leaf *leaf_find(const struct pin_counts *c, uint64_t key)
 	}
 }
 
+/* leaf_find through the one-leaf cache: the pages of consecutive DMAs are
+ * mostly in the same 2 MiB stretch, so the hash is rarely probed. */
+static inline struct pin_leaf *leaf_lookup(struct pin_counts *c, uint64_t key)
+{
+	struct pin_leaf *l = c->last;
+	if (l && l->key == key)
+		return l;
+	l = leaf_find(c, key);
+	if (l)
+		c->last = l;
+	return l;
+}
+
 static void leaf_insert(struct pin_counts *c, struct pin_leaf *l)
 {
 	uint32_t i = slot_of(l->key, c->cap);
@@ -67,6 +80,8 @@ static void leaf_release(struct iovirt_pin_domain *d, struct pin_leaf *l)
 			i = j;
 		}
 	}
+	if (c->last == l)
+		c->last = NULL;
 	c->n--;
 	c->nempty--;
 	d->st.leaves--;
@@ -82,7 +97,7 @@ static void leaf_release(struct iovirt_pin_domain *d, struct pin_leaf *l)
 static struct pin_leaf *leaf_get(struct iovirt_pin_domain *d, uint64_t key)
 {
 	struct pin_counts *c = &d->counts;
-	struct pin_leaf *l = leaf_find(c, key);
+	struct pin_leaf *l = leaf_lookup(c, key);
 	if (l)
 		return l;
 	/* pin_counts_reserve guaranteed a spare and table room. */
@@ -93,6 +108,7 @@ static struct pin_leaf *leaf_get(struct iovirt_pin_domain *d, uint64_t key)
 	l->key = key;
 	l->used = 0;
 	leaf_insert(c, l);
+	c->last = l;
 	c->nempty++;
 	d->st.leaves++;
 	return l;
@@ -130,7 +146,7 @@ int pin_counts_reserve(struct iovirt_pin_domain *d, const struct pin_range *r, u
 		uint64_t k0 = r[i].first >> PIN_LEAF_SHIFT;
 		uint64_t k1 = (r[i].first + r[i].npages - 1) >> PIN_LEAF_SHIFT;
 		for (uint64_t k = k0; k <= k1; k++)
-			need += !leaf_find(c, k);
+			need += !leaf_lookup(c, k);
 	}
 	if (!need)
 		return 0;
@@ -171,7 +187,7 @@ struct run {
 	uint64_t start, len;
 };
 
-static int run_pin(struct iovirt_pin_domain *d, struct run *run)
+static inline int run_pin(struct iovirt_pin_domain *d, struct run *run)
 {
 	if (!run->len)
 		return 0;
@@ -185,7 +201,7 @@ static int run_pin(struct iovirt_pin_domain *d, struct run *run)
 	return 0;
 }
 
-static void run_unpin(struct iovirt_pin_domain *d, struct run *run)
+static inline void run_unpin(struct iovirt_pin_domain *d, struct run *run)
 {
 	if (!run->len)
 		return;
@@ -204,7 +220,7 @@ static void dec_prefix(struct iovirt_pin_domain *d, const struct pin_range *r, u
 	for (uint32_t i = 0; i < n && limit; i++) {
 		uint64_t gfn = r[i].first, left = r[i].npages;
 		while (left && limit) {
-			struct pin_leaf *l = leaf_find(&d->counts, gfn >> PIN_LEAF_SHIFT);
+			struct pin_leaf *l = leaf_lookup(&d->counts, gfn >> PIN_LEAF_SHIFT);
 			uint32_t off = (uint32_t)(gfn & (PIN_LEAF_PAGES - 1));
 			uint64_t k = PIN_LEAF_PAGES - off;
 			k = k < left ? k : left;
@@ -236,7 +252,7 @@ static void dec_prefix(struct iovirt_pin_domain *d, const struct pin_range *r, u
 static void undo_run(struct iovirt_pin_domain *d, const struct run *run)
 {
 	for (uint64_t p = run->start; p < run->start + run->len; p++) {
-		struct pin_leaf *l = leaf_find(&d->counts, p >> PIN_LEAF_SHIFT);
+		struct pin_leaf *l = leaf_lookup(&d->counts, p >> PIN_LEAF_SHIFT);
 		l->cnt[p & (PIN_LEAF_PAGES - 1)] = 0;
 		d->st.page_refs--;
 		leaf_dec_used(&d->counts, l);
@@ -294,9 +310,40 @@ fail:
 	return err;
 }
 
+/* dec_prefix of everything, without the limit bookkeeping (every complete). */
 void pin_counts_dec(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n)
 {
-	dec_prefix(d, r, n, UINT64_MAX);
+	struct run run = { 0, 0 };
+	uint64_t refs = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t gfn = r[i].first, left = r[i].npages;
+		refs += left;
+		while (left) {
+			struct pin_leaf *l = leaf_lookup(&d->counts, gfn >> PIN_LEAF_SHIFT);
+			uint32_t off = (uint32_t)(gfn & (PIN_LEAF_PAGES - 1));
+			uint32_t k = PIN_LEAF_PAGES - off;
+			k = k < left ? k : (uint32_t)left;
+			uint32_t *cnt = l->cnt + off;
+			for (uint32_t j = 0; j < k; j++) {
+				if (--cnt[j])
+					continue;
+				leaf_dec_used(&d->counts, l);
+				if (run.len && run.start + run.len == gfn + j) {
+					run.len++;
+				} else {
+					run_unpin(d, &run);
+					run.start = gfn + j;
+					run.len = 1;
+				}
+			}
+			gfn += k;
+			left -= k;
+		}
+	}
+	d->st.page_refs -= refs;
+	run_unpin(d, &run);
+	if (d->counts.nempty > PIN_SPARE_MAX)
+		leaf_sweep(d);
 }
 
 uint32_t pin_counts_get(const struct pin_counts *c, uint64_t gfn)

@@ -27,6 +27,7 @@ struct pin_leaf {
 };
 
 struct pin_counts {
+	struct pin_leaf *last; /* the leaf found last (NULL: none); DMAs reuse hot pages */
 	struct pin_leaf **tab; /* cap slots, NULL = empty */
 	uint32_t cap;          /* power of two, 0 before first use */
 	uint32_t n;            /* leaves in tab */
@@ -72,6 +73,24 @@ struct pin_iova {
 	struct pin_iova_class cls[PIN_IOVA_CLASSES];
 };
 
+/* Batched unmaps gather their cleared translations per (iommu, ASID); a fixed
+ * few, so that an unmap never allocates. An unmap in a further space flushes. */
+#define PIN_GATHERS 4u
+struct pin_gather {
+	struct iovirt_iommu *iommu;
+	struct iovirt_pt_gather g;
+};
+
+/* A region removal waiting for this domain's last hold on it to drop. */
+#define PIN_REMOVALS 8u
+struct pin_removal {
+	struct iovirt_gmap_region *reg; /* stays valid: our holds keep it in the map */
+	uint64_t gpa;
+	uint32_t holds;                 /* this domain's holds on reg still out */
+	void (*done)(void *arg, int result);
+	void *arg;
+};
+
 struct iovirt_pin_domain {
 	const struct iovirt_host_ops *ops;
 	void *host;
@@ -86,6 +105,10 @@ struct iovirt_pin_domain {
 	struct iovirt_gmap_region **regs; /* max_handles * max_segs */
 	uint32_t free_head, free_tail;    /* FIFO: a completed slot is reused last */
 	uint32_t defer_head, defer_tail;
+	struct pin_gather gath[PIN_GATHERS];
+	uint32_t ngath;                   /* gathers in use, gath[0 .. ngath) */
+	struct pin_removal rm[PIN_REMOVALS];
+	uint32_t nrm;                     /* pending removals, rm[0 .. nrm) */
 
 	struct iovirt_seg *scratch;       /* max_segs: the private copy of a descriptor */
 	struct pin_span { uint64_t lo, hi; } *held; /* max_segs: held regions' ranges */
@@ -100,27 +123,39 @@ struct iovirt_pin_domain {
 	struct iovirt_pin_stats st;
 };
 
+/* Internal functions are not exported: calls between our files then need no
+ * PLT hop in the shared library (they are on every pin and complete). */
+#define PIN_HIDDEN __attribute__((visibility("hidden")))
+
 /* counts.c */
-int pin_counts_reserve(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n);
-int pin_counts_inc(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n);
-void pin_counts_dec(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n);
-uint32_t pin_counts_get(const struct pin_counts *c, uint64_t gfn);
-void pin_counts_free(struct iovirt_pin_domain *d);
+PIN_HIDDEN int pin_counts_reserve(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n);
+PIN_HIDDEN int pin_counts_inc(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n);
+PIN_HIDDEN void pin_counts_dec(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n);
+PIN_HIDDEN uint32_t pin_counts_get(const struct pin_counts *c, uint64_t gfn);
+PIN_HIDDEN void pin_counts_free(struct iovirt_pin_domain *d);
 
 /* pin.c */
 #define PIN_PIECE_PAGES 64u
 #define PIN_PIECE_BYTES ((uint64_t)PIN_PIECE_PAGES << IOVIRT_PAGE_SHIFT)
-int pin_validate_map(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
+PIN_HIDDEN int pin_validate_map(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
 		     struct iovirt_dma_result *res);
-int pin_take(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol, uint32_t n,
+PIN_HIDDEN int pin_take(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol, uint32_t n,
 	     struct iovirt_host_seg *out, uint32_t out_cap, struct iovirt_dma_result *res,
 	     uint32_t *slot);
-void pin_release(struct iovirt_pin_domain *d, uint32_t idx);
-int pin_check(const struct iovirt_pin_domain *d, struct iovirt_pin_handle h);
-struct iovirt_pin_handle pin_handle(const struct iovirt_pin_domain *d, uint32_t idx);
+PIN_HIDDEN void pin_release(struct iovirt_pin_domain *d, uint32_t idx);
+PIN_HIDDEN int pin_check(const struct iovirt_pin_domain *d, struct iovirt_pin_handle h);
+PIN_HIDDEN struct iovirt_pin_handle pin_handle(const struct iovirt_pin_domain *d, uint32_t idx);
+
+/* remove.c */
+PIN_HIDDEN bool pin_removal_pending(const struct iovirt_pin_domain *d,
+				    const struct iovirt_gmap_region *reg);
+PIN_HIDDEN void pin_removal_put(struct iovirt_pin_domain *d, const struct iovirt_gmap_region *reg);
+PIN_HIDDEN void pin_removals_fire(struct iovirt_pin_domain *d);
 
 /* map.c */
-void pin_iova_free_all(struct iovirt_pin_domain *d);
-void pin_iova_put(struct iovirt_pin_domain *d, uint32_t asid, uint64_t iova, uint64_t block);
+PIN_HIDDEN void pin_iova_free_all(struct iovirt_pin_domain *d);
+PIN_HIDDEN void pin_iova_put(struct iovirt_pin_domain *d, uint32_t asid, uint64_t iova, uint64_t block);
+PIN_HIDDEN bool pin_deferred_overlap(const struct iovirt_pin_domain *d, struct iovirt_iommu *iommu,
+			  uint32_t asid, uint64_t iova, uint64_t len);
 
 #endif

@@ -162,6 +162,10 @@ int iovirt_pin_map(struct iovirt_pin_domain *d, struct iovirt_iommu *iommu,
 		 * hands out a range that is already in use. */
 		if (at < d->iova_end && end > d->iova_base)
 			return IOVIRT_ERANGE;
+		/* A batched unmap of this range may still sit in the IOTLB: the
+		 * gather's contract forbids mapping it again before its flush. */
+		if (d->defer_head != NIL && pin_deferred_overlap(d, iommu, asid, at, len))
+			iovirt_pin_flush(d);
 	}
 	d->scratch[0] = (struct iovirt_seg){
 		.gpa = gpa, .len = len,
@@ -208,6 +212,28 @@ static void unmap_finish(struct iovirt_pin_domain *d, uint32_t idx)
 	pin_release(d, idx);
 }
 
+/* The gather of (iommu, asid), taking a free one if needed; NULL when all
+ * PIN_GATHERS are in use by other spaces (the caller flushes, then retries). */
+static struct iovirt_pt_gather *gather_for(struct iovirt_pin_domain *d,
+					   struct iovirt_iommu *iommu, uint32_t asid)
+{
+	for (uint32_t i = 0; i < d->ngath; i++)
+		if (d->gath[i].iommu == iommu && d->gath[i].g.asid == asid)
+			return &d->gath[i].g;
+	if (d->ngath == PIN_GATHERS)
+		return NULL;
+	struct pin_gather *pg = &d->gath[d->ngath++];
+	pg->iommu = iommu;
+	iovirt_pt_gather_init(&pg->g, asid);
+	return &pg->g;
+}
+
+static void stat_max(uint64_t v, uint64_t *max)
+{
+	if (v > *max)
+		*max = v;
+}
+
 int iovirt_pin_unmap(struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
 {
 	if (!d)
@@ -218,16 +244,26 @@ int iovirt_pin_unmap(struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
 	struct pin_slot *s = &d->slots[h.index];
 	if (s->state != SLOT_MAP)
 		return IOVIRT_EINVAL;
-	/* Returns after the IOTLB invalidation: only then may the pages go. */
-	int64_t r = iovirt_pt_unmap(s->iommu, s->asid, s->iova, s->size);
-	if (r < 0 && r != IOVIRT_ENOASID)
-		return (int)r;
-	d->st.live_maps--;
 	if (!d->batch) {
+		/* Returns after the IOTLB invalidation: only then may the pages go. */
+		int64_t r = iovirt_pt_unmap(s->iommu, s->asid, s->iova, s->size);
+		if (r < 0 && r != IOVIRT_ENOASID)
+			return (int)r;
+		d->st.live_maps--;
 		unmap_finish(d, h.index);
 		return 0;
 	}
-	/* Batched: the translation is gone and invalidated; the unpin waits. */
+	/* Batched: clear the translation now; the invalidation, and after it
+	 * the unpin, hold drop and address free, wait for the flush. */
+	struct iovirt_pt_gather *g = gather_for(d, s->iommu, s->asid);
+	if (!g) {
+		iovirt_pin_flush(d);
+		g = gather_for(d, s->iommu, s->asid);
+	}
+	int64_t r = iovirt_pt_unmap_gather(s->iommu, s->asid, s->iova, s->size, g);
+	if (r < 0 && r != IOVIRT_ENOASID)
+		return (int)r;
+	d->st.live_maps--;
 	s->state = SLOT_DEFERRED;
 	s->next = NIL;
 	if (d->defer_tail == NIL)
@@ -237,19 +273,42 @@ int iovirt_pin_unmap(struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
 	d->defer_tail = h.index;
 	d->st.deferred_entries++;
 	d->st.deferred_pages += s->size >> IOVIRT_PAGE_SHIFT;
-	if (d->st.deferred_entries > d->st.max_deferred_entries)
-		d->st.max_deferred_entries = d->st.deferred_entries;
-	if (d->st.deferred_pages > d->st.max_deferred_pages)
-		d->st.max_deferred_pages = d->st.deferred_pages;
+	d->st.deferred_invals += r > 0; /* ENOASID: the destroy invalidated already */
+	stat_max(d->st.deferred_entries, &d->st.max_deferred_entries);
+	stat_max(d->st.deferred_pages, &d->st.max_deferred_pages);
+	stat_max(d->st.deferred_invals, &d->st.max_deferred_invals);
 	if (d->st.deferred_entries >= d->batch)
 		iovirt_pin_flush(d);
 	return 0;
 }
 
+/* True when a queued (cleared, maybe not yet invalidated) unmap overlaps
+ * [iova, iova + len) of (iommu, asid). */
+bool pin_deferred_overlap(const struct iovirt_pin_domain *d, struct iovirt_iommu *iommu,
+			  uint32_t asid, uint64_t iova, uint64_t len)
+{
+	for (uint32_t i = d->defer_head; i != NIL; i = d->slots[i].next) {
+		const struct pin_slot *s = &d->slots[i];
+		if (s->iommu == iommu && s->asid == asid && iova < s->iova + s->size &&
+		    s->iova < iova + len)
+			return true;
+	}
+	return false;
+}
+
 uint32_t iovirt_pin_flush(struct iovirt_pin_domain *d)
 {
-	if (!d || d->defer_head == NIL)
+	if (!d || (d->defer_head == NIL && !d->ngath))
 		return 0;
+	/* First every invalidation (one per space with cleared entries) ... */
+	for (uint32_t i = 0; i < d->ngath; i++) {
+		d->st.flush_invals += d->gath[i].g.pending != 0;
+		iovirt_pt_gather_flush(d->gath[i].iommu, &d->gath[i].g);
+	}
+	d->ngath = 0;
+	if (d->defer_head == NIL)
+		return 0; /* only a gather whose unmap failed: nothing cleared */
+	/* ... then, no translation left in any IOTLB, the pages may go. */
 	uint32_t n = 0;
 	for (uint32_t i = d->defer_head; i != NIL;) {
 		uint32_t next = d->slots[i].next;
@@ -260,6 +319,7 @@ uint32_t iovirt_pin_flush(struct iovirt_pin_domain *d)
 	d->defer_head = d->defer_tail = NIL;
 	d->st.deferred_entries = 0;
 	d->st.deferred_pages = 0;
+	d->st.deferred_invals = 0;
 	d->st.flushes++;
 	return n;
 }

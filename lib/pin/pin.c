@@ -131,10 +131,24 @@ struct iovirt_pin_handle pin_handle(const struct iovirt_pin_domain *d, uint32_t 
 					   .guest = d->guest, .tag = d->tag };
 }
 
+/* Drops the holds a failing pin_take just took (none counted by a removal:
+ * pins of a region whose removal is pending are refused). */
 static void put_holds(struct iovirt_pin_domain *d, struct iovirt_gmap_region **regs, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
 		iovirt_gmap_region_put(d->map, regs[i]);
+}
+
+/* Drops a slot's holds; a pending removal of a region counts them down (it
+ * fires later, from pin_release, once the slot is consistent again). */
+static void put_slot_holds(struct iovirt_pin_domain *d, struct iovirt_gmap_region **regs,
+			   uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		iovirt_gmap_region_put(d->map, regs[i]);
+		if (d->nrm)
+			pin_removal_put(d, regs[i]);
+	}
 }
 
 /*
@@ -188,7 +202,11 @@ int pin_take(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol, ui
 		if (have)
 			continue;
 		err = iovirt_gmap_region_get(d->map, gpa, &regs[held]);
-		if (!err && i + 1 == n) {
+		if (!err && d->nrm && pin_removal_pending(d, regs[held])) {
+			/* Its removal waits for our last pin: no new ones. */
+			held++;
+			err = IOVIRT_EBUSY;
+		} else if (!err && i + 1 == n) {
 			held++; /* the last segment: its range is not needed */
 		} else if (!err) {
 			struct iovirt_region ri;
@@ -206,13 +224,18 @@ int pin_take(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol, ui
 		 * is a region going away right now (EBUSY) or the hold limit. */
 		return r < 0 ? r : err;
 	}
+	/* Pages all in the cached leaf (the usual small DMA) need no reserve. */
+	const struct pin_leaf *cl = d->counts.last;
+	uint64_t ckey = cl ? cl->key : UINT64_MAX;
+	bool cached = cl != NULL;
 	for (uint32_t i = 0; i < n; i++) {
 		/* validate checked len > 0 and no wrap */
 		uint64_t first = d->scratch[i].gpa >> IOVIRT_PAGE_SHIFT;
 		uint64_t last = (d->scratch[i].gpa + d->scratch[i].len - 1) >> IOVIRT_PAGE_SHIFT;
 		rg[i] = (struct pin_range){ first, last - first + 1 };
+		cached &= (first >> PIN_LEAF_SHIFT) == ckey && (last >> PIN_LEAF_SHIFT) == ckey;
 	}
-	err = pin_counts_reserve(d, rg, n);
+	err = cached ? 0 : pin_counts_reserve(d, rg, n);
 	if (!err)
 		err = pin_counts_inc(d, rg, n);
 	if (err) {
@@ -239,7 +262,7 @@ void pin_release(struct iovirt_pin_domain *d, uint32_t idx)
 {
 	struct pin_slot *s = &d->slots[idx];
 	pin_counts_dec(d, d->ranges + (size_t)idx * d->max_segs, s->nsegs);
-	put_holds(d, d->regs + (size_t)idx * d->max_segs, s->nregs);
+	put_slot_holds(d, d->regs + (size_t)idx * d->max_segs, s->nregs);
 	s->state = SLOT_FREE;
 	s->next = NIL;
 	/* FIFO reuse: a completed handle answers EDONE for as long as possible
@@ -249,6 +272,8 @@ void pin_release(struct iovirt_pin_domain *d, uint32_t idx)
 	else
 		d->slots[d->free_tail].next = idx;
 	d->free_tail = idx;
+	if (d->nrm)
+		pin_removals_fire(d);
 }
 
 /* 0 when h names a live slot of d; the specific refusal otherwise. */

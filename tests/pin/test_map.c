@@ -130,7 +130,7 @@ Test(pin_map, region_without_hpa)
 	pt_fini(&t);
 }
 
-/* Batched teardown: unmap invalidates at once but defers the unpin; the exposure window is reported; a flush (by count or on demand) unpins after the invalidation. */
+/* Batched teardown: unmap clears the translation at once but defers invalidation and unpin; the exposure window is reported; a flush (by count or on demand) invalidates, then unpins. */
 Test(pin_map, batched_teardown)
 {
 	struct pt t;
@@ -148,10 +148,14 @@ Test(pin_map, batched_teardown)
 	cr_assert_eq(iovirt_pt_translate(t.io, PT_ASID, iova[0], IOVIRT_PROT_READ, &x), IOVIRT_ENOENT);
 	cr_assert_eq(iovirt_posix_pinned_pages(t.p), 8, "unpins wait for the flush");
 	cr_assert_eq(iovirt_posix_count(t.p, IOVIRT_CB_UNPIN), 0);
+	struct iovirt_posix_event ev0[256];
+	size_t n0 = iovirt_posix_log_read(t.p, ev0, 256);
+	cr_assert_eq(find_ev(ev0, n0, 0, IOVIRT_CB_IOTLB_INVAL), -1, "the invalidation waits too");
 	struct iovirt_pin_stats st;
 	iovirt_pin_stats(t.dom, &st);
 	cr_assert_eq(st.deferred_entries, 2);
 	cr_assert_eq(st.deferred_pages, 4);
+	cr_assert_eq(st.deferred_invals, 2);
 	cr_assert_eq(iovirt_pin_unmap(t.dom, h[0]), IOVIRT_EDONE);
 	cr_assert_eq(iovirt_pin_unmap(t.dom, h[2]), 0); /* third entry: flush by count */
 	iovirt_pin_stats(t.dom, &st);
