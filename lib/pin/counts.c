@@ -6,23 +6,6 @@
  */
 #include "pin/internal.h"
 
-static void *meta_alloc(struct iovirt_pin_domain *d, size_t size)
-{
-	/* 8: all our fields need; no over-alignment a sized free could miss */
-	void *p = d->ops->mem_alloc(d->host, size, 8);
-	if (p)
-		d->st.meta_bytes += size;
-	return p;
-}
-
-static void meta_free(struct iovirt_pin_domain *d, void *p, size_t size)
-{
-	if (!p)
-		return;
-	d->ops->mem_free(d->host, p, size);
-	d->st.meta_bytes -= size;
-}
-
 static inline uint32_t slot_of(uint64_t key, uint32_t cap)
 {
 	return (uint32_t)((key * UINT64_C(0x9e3779b97f4a7c15)) >> 32) & (cap - 1);

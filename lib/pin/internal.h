@@ -158,4 +158,22 @@ PIN_HIDDEN void pin_iova_put(struct iovirt_pin_domain *d, uint32_t asid, uint64_
 PIN_HIDDEN bool pin_deferred_overlap(const struct iovirt_pin_domain *d, struct iovirt_iommu *iommu,
 			  uint32_t asid, uint64_t iova, uint64_t len);
 
+/* The domain's bookkeeping memory, counted in its stats. 8-byte alignment:
+ * all our fields need, and no over-alignment that a sized free could miss. */
+static inline void *meta_alloc(struct iovirt_pin_domain *d, size_t size)
+{
+	void *p = d->ops->mem_alloc(d->host, size, 8);
+	if (p)
+		d->st.meta_bytes += size;
+	return p;
+}
+
+static inline void meta_free(struct iovirt_pin_domain *d, void *p, size_t size)
+{
+	if (!p)
+		return;
+	d->ops->mem_free(d->host, p, size);
+	d->st.meta_bytes -= size;
+}
+
 #endif

@@ -13,23 +13,6 @@ static struct pin_iova *iova_find(const struct iovirt_pin_domain *d, uint32_t as
 	return NULL;
 }
 
-static void *meta_alloc(struct iovirt_pin_domain *d, size_t size)
-{
-	/* 8: all our fields need; no over-alignment a sized free could miss */
-	void *p = d->ops->mem_alloc(d->host, size, 8);
-	if (p)
-		d->st.meta_bytes += size;
-	return p;
-}
-
-static void meta_free(struct iovirt_pin_domain *d, void *p, size_t size)
-{
-	if (!p)
-		return;
-	d->ops->mem_free(d->host, p, size);
-	d->st.meta_bytes -= size;
-}
-
 /* Smallest power of two >= size (size > 0, <= 2^62). */
 static uint64_t pow2_up(uint64_t size)
 {
