@@ -101,10 +101,8 @@ static void native_give(struct vn_guest *g, struct vn_ring *r, const struct vn_d
 /* The ring's pages as the device sees them through the IOMMU, translated once
  * and kept until the device's IOTLB is flushed (a ring fits in three pages:
  * descriptors, available ring, used ring, each within one page). */
-static int ring_view(struct vn_world *w, struct vn_guest *g, struct vn_ring *r)
+static int ring_view_fill(struct vn_world *w, struct vn_guest *g, struct vn_ring *r)
 {
-	if (r->view.gen == g->tlb.gen)
-		return 0;
 	int e = 0;
 	r->view.desc = dev_page(w, g, r->desc_gpa, IOVIRT_PROT_READ, &e);
 	r->view.avail = dev_page(w, g, r->avail_gpa, IOVIRT_PROT_READ, &e);
@@ -113,6 +111,11 @@ static int ring_view(struct vn_world *w, struct vn_guest *g, struct vn_ring *r)
 		return e;
 	r->view.gen = g->tlb.gen;
 	return 0;
+}
+
+static inline int ring_view(struct vn_world *w, struct vn_guest *g, struct vn_ring *r)
+{
+	return r->view.gen == g->tlb.gen ? 0 : ring_view_fill(w, g, r);
 }
 
 static int iommu_take(struct vn_world *w, struct vn_guest *g, struct vn_ring *r, unsigned access, struct vn_dma *d)

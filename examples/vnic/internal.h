@@ -94,7 +94,8 @@ struct vn_world {
 	const struct iovirt_host_ops *pops;
 	struct iovirt_host_ops ops; /* ours: posix for memory, direct guest memory, the NIC's registers */
 	struct vn_mem mem[8];
-	int nmem, last_mem;
+	int nmem;
+	int ram_mem[VN_GUESTS]; /* index in mem[] of each guest's RAM */
 	/* A read hook for the attack that rewrites descriptors after they are read. */
 	void (*after_read)(struct vn_world *w, uint32_t guest, uint64_t gpa, size_t len);
 	void *after_read_arg;

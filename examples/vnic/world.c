@@ -72,14 +72,15 @@ static inline bool mem_has(const struct vn_mem *m, uint32_t guest, uint64_t gpa,
 
 uint8_t *vn_gpa_to_hva(struct vn_world *w, uint32_t guest, uint64_t gpa, uint64_t len)
 {
-	/* Ring traffic alternates between two guests' RAM: try the last hit first. */
-	if (mem_has(&w->mem[w->last_mem], guest, gpa, len))
-		return w->mem[w->last_mem].hva + (gpa - w->mem[w->last_mem].gpa);
+	/* Rings and buffers are in the guest's RAM: try that range first. */
+	if (guest - 1 < VN_GUESTS) {
+		const struct vn_mem *m = &w->mem[w->ram_mem[guest - 1]];
+		if (mem_has(m, guest, gpa, len))
+			return m->hva + (gpa - m->gpa);
+	}
 	for (int i = 0; i < w->nmem; i++)
-		if (mem_has(&w->mem[i], guest, gpa, len)) {
-			w->last_mem = i;
+		if (mem_has(&w->mem[i], guest, gpa, len))
 			return w->mem[i].hva + (gpa - w->mem[i].gpa);
-		}
 	return NULL;
 }
 
@@ -190,6 +191,7 @@ static int guest_init(struct vn_world *w, int i)
 	memset(g->ram, 0, VN_RAM_LEN);
 	memset(g->rom, 0xea, VN_ROM_LEN);
 	vn_tlb_flush(&g->tlb, 0, UINT64_MAX);
+	w->ram_mem[i] = w->nmem;
 	w->mem[w->nmem++] = (struct vn_mem){ g->id, VN_RAM_GPA, VN_RAM_LEN, g->ram };
 	w->mem[w->nmem++] = (struct vn_mem){ g->id, VN_ROM_GPA, VN_ROM_LEN, g->rom };
 
