@@ -46,12 +46,13 @@ static int b_present;
 static int64_t b_holds(void)
 {
 	int64_t n = 0;
-	/* one hold per handle that touches B */
+	/* the domain takes one hold on B while any of its handles touches B
+	 * (two regions: its hold table never overflows here) */
 	for (int i = 0; i < MAXH; i++) {
 		int touches = 0;
 		for (uint32_t s = 0; hs[i].live && s < hs[i].nsegs; s++)
 			touches |= hs[i].first[s] >= 32;
-		n += touches;
+		n |= touches;
 	}
 	return n;
 }

@@ -7,14 +7,18 @@
  *  - a pin count per guest page (host->pin is called only on a page's 0 -> 1,
  *    host->unpin only on 1 -> 0, one call per contiguous run of pages);
  *  - handles {index, generation}: each live DMA or mapping holds its pages'
- *    counts and a hold (iovirt_gmap_region_get) on every region it touches,
- *    so that region cannot be removed or shrunk (IOVIRT_EBUSY) until the
- *    handle is completed or unmapped;
+ *    counts and uses a hold (iovirt_gmap_region_get) on every region it
+ *    touches, so that region cannot be removed or shrunk (IOVIRT_EBUSY)
+ *    until the handle is completed or unmapped. The domain takes one hold
+ *    per region while any of its handles uses it (iovirt_gmap_in_use counts
+ *    it once; past 8 such regions a handle holds the further ones itself),
+ *    so a DMA in a region the domain uses already takes no new hold;
  *  - per-ASID bus-address allocators for mappings whose caller does not
  *    choose the address.
  *
  * No time-of-check/time-of-use gap: the descriptor is copied once into the
- * domain's private memory; the regions the copy names are held first, then
+ * domain's private memory; the regions the copy names are held first (or are
+ * held by the domain since an earlier call), then
  * the copy is validated (against a snapshot that necessarily contains the
  * held regions, since they can no longer leave the map), then pinned. The
  * returned host list, the holds and the pins all come from that one copy.

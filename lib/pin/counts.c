@@ -115,12 +115,6 @@ static void leaf_sweep(struct iovirt_pin_domain *d)
 	}
 }
 
-static inline void leaf_dec_used(struct pin_counts *c, struct pin_leaf *l)
-{
-	if (--l->used == 0)
-		c->nempty++;
-}
-
 int pin_counts_reserve(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n)
 {
 	struct pin_counts *c = &d->counts;
@@ -164,34 +158,6 @@ int pin_counts_reserve(struct iovirt_pin_domain *d, const struct pin_range *r, u
 		c->nspare++;
 	}
 	return 0;
-}
-
-struct run {
-	uint64_t start, len;
-};
-
-static inline int run_pin(struct iovirt_pin_domain *d, struct run *run)
-{
-	if (!run->len)
-		return 0;
-	if (d->max_pinned && d->st.pinned_pages + run->len > d->max_pinned)
-		return IOVIRT_ELIMIT;
-	if (d->ops->pin(d->host, d->guest, run->start << IOVIRT_PAGE_SHIFT, run->len) < 0)
-		return IOVIRT_EHOST;
-	d->st.pinned_pages += run->len;
-	d->st.host_pins++;
-	run->len = 0;
-	return 0;
-}
-
-static inline void run_unpin(struct iovirt_pin_domain *d, struct run *run)
-{
-	if (!run->len)
-		return;
-	d->ops->unpin(d->host, d->guest, run->start << IOVIRT_PAGE_SHIFT, run->len);
-	d->st.pinned_pages -= run->len;
-	d->st.host_unpins++;
-	run->len = 0;
 }
 
 /* Decrements the first `limit` page references of r in order; pages that drop
@@ -347,4 +313,18 @@ void pin_counts_free(struct iovirt_pin_domain *d)
 		meta_free(d, l, sizeof(*l));
 	}
 	*c = (struct pin_counts){ 0 };
+}
+
+/* The rollback of a failed increment (see pin_counts_inc): the last
+ * run.len references went 0 -> 1 without a pin, `done` references in all. */
+void pin_counts_inc_undo(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n,
+			 const struct run *run, uint64_t done)
+{
+	undo_run(d, run);
+	dec_prefix(d, r, n, done - run->len);
+}
+
+void pin_counts_sweep(struct iovirt_pin_domain *d)
+{
+	leaf_sweep(d);
 }

@@ -50,6 +50,8 @@ struct pin_slot {
 	uint32_t nsegs;
 	uint32_t nregs;   /* regions held (one hold per distinct region) */
 	uint32_t next;    /* free list / deferred queue; UINT32_MAX = end */
+	struct pin_leaf *leaf; /* every page in this leaf (complete's fast path), or NULL;
+	                        * a leaf with counts > 0 is never freed */
 	/* mappings */
 	struct iovirt_iommu *iommu;
 	uint32_t asid;
@@ -91,6 +93,31 @@ struct pin_removal {
 	void *arg;
 };
 
+/*
+ * The domain's own region holds: ONE iovirt_gmap_region_get per region while
+ * any of its slots (live DMA, mapping, queued unmap) uses the region, dropped
+ * by the slot release that ends the last use. Calls on a domain are
+ * serialized, so `users` is a plain counter and a DMA in a region the domain
+ * already holds takes no atomic. An entry is free when users == 0 (then
+ * lo == hi == 0, so no address matches it). When all PIN_HOLDS entries are in
+ * use, a slot holds further regions itself (a tagged entry in its regs[],
+ * one hold per segment): correct, only slower.
+ */
+#define PIN_HOLDS 8u
+_Static_assert(PIN_HOLDS <= 32, "hold_used / hold_known are 32-bit masks");
+struct pin_hold {
+	uint64_t lo, hi;                /* the region's range: fixed while held */
+	struct iovirt_gmap_region *reg;
+	uint32_t users;                 /* slots whose regs[] name reg (untagged) */
+};
+/* regs[] entries: a region held through d->hold[] (plain pointer) or by the
+ * slot itself (pointer | PIN_REG_OWN). */
+#define PIN_REG_OWN ((uintptr_t)1)
+static inline struct iovirt_gmap_region *pin_reg_ptr(struct iovirt_gmap_region *r)
+{
+	return (struct iovirt_gmap_region *)((uintptr_t)r & ~PIN_REG_OWN);
+}
+
 struct iovirt_pin_domain {
 	const struct iovirt_host_ops *ops;
 	void *host;
@@ -107,11 +134,13 @@ struct iovirt_pin_domain {
 	uint32_t defer_head, defer_tail;
 	struct pin_gather gath[PIN_GATHERS];
 	uint32_t ngath;                   /* gathers in use, gath[0 .. ngath) */
+	struct pin_hold hold[PIN_HOLDS];  /* the domain's region holds (above) */
+	uint32_t hold_hint;               /* the entry that matched last */
+	uint32_t hold_used, hold_known;   /* bit i: hold[i] has users / its range is set */
 	struct pin_removal rm[PIN_REMOVALS];
 	uint32_t nrm;                     /* pending removals, rm[0 .. nrm) */
 
 	struct iovirt_seg *scratch;       /* max_segs: the private copy of a descriptor */
-	struct pin_span { uint64_t lo, hi; } *held; /* max_segs: held regions' ranges */
 	uint8_t *wire;                    /* max_segs * 16: raw guest list bytes */
 	struct iovirt_host_seg *given;    /* max_segs: iovirt_pin_validated's copy */
 	struct iovirt_host_seg *again;    /* max_segs: ... and its re-validation */
@@ -131,6 +160,13 @@ struct iovirt_pin_domain {
 PIN_HIDDEN int pin_counts_reserve(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n);
 PIN_HIDDEN int pin_counts_inc(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n);
 PIN_HIDDEN void pin_counts_dec(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n);
+/* A run of 0 -> 1 (or 1 -> 0) pages waiting for its one host call. */
+struct run {
+	uint64_t start, len;
+};
+PIN_HIDDEN void pin_counts_inc_undo(struct iovirt_pin_domain *d, const struct pin_range *r,
+				    uint32_t n, const struct run *run, uint64_t done);
+PIN_HIDDEN void pin_counts_sweep(struct iovirt_pin_domain *d);
 PIN_HIDDEN uint32_t pin_counts_get(const struct pin_counts *c, uint64_t gfn);
 PIN_HIDDEN void pin_counts_free(struct iovirt_pin_domain *d);
 
@@ -174,6 +210,39 @@ static inline void meta_free(struct iovirt_pin_domain *d, void *p, size_t size)
 		return;
 	d->ops->mem_free(d->host, p, size);
 	d->st.meta_bytes -= size;
+}
+
+
+/* Host pin/unpin of a run, with the domain's accounting (inlined into the
+ * count loops of counts.c and pin.c). */
+static inline int run_pin(struct iovirt_pin_domain *d, struct run *run)
+{
+	if (!run->len)
+		return 0;
+	if (d->max_pinned && d->st.pinned_pages + run->len > d->max_pinned)
+		return IOVIRT_ELIMIT;
+	if (d->ops->pin(d->host, d->guest, run->start << IOVIRT_PAGE_SHIFT, run->len) < 0)
+		return IOVIRT_EHOST;
+	d->st.pinned_pages += run->len;
+	d->st.host_pins++;
+	run->len = 0;
+	return 0;
+}
+
+static inline void run_unpin(struct iovirt_pin_domain *d, struct run *run)
+{
+	if (!run->len)
+		return;
+	d->ops->unpin(d->host, d->guest, run->start << IOVIRT_PAGE_SHIFT, run->len);
+	d->st.pinned_pages -= run->len;
+	d->st.host_unpins++;
+	run->len = 0;
+}
+
+static inline void leaf_dec_used(struct pin_counts *c, struct pin_leaf *l)
+{
+	if (--l->used == 0)
+		c->nempty++;
 }
 
 #endif

@@ -35,7 +35,6 @@ static void free_arrays(struct iovirt_pin_domain *d)
 	zfree(d, d->regs, per_slot(d) * sizeof(*d->regs));
 	zfree(d, d->scratch, (size_t)d->max_segs * sizeof(*d->scratch));
 	zfree(d, d->wire, (size_t)d->max_segs * IOVIRT_SG_WIRE_SIZE);
-	zfree(d, d->held, (size_t)d->max_segs * sizeof(*d->held));
 	zfree(d, d->given, (size_t)d->max_segs * sizeof(*d->given));
 	zfree(d, d->again, (size_t)d->max_segs * sizeof(*d->again));
 }
@@ -91,11 +90,9 @@ int iovirt_pin_domain_create(const struct iovirt_host_ops *ops, void *host,
 	d->regs = zalloc(d, per_slot(d) * sizeof(*d->regs));
 	d->scratch = zalloc(d, (size_t)d->max_segs * sizeof(*d->scratch));
 	d->wire = zalloc(d, (size_t)d->max_segs * IOVIRT_SG_WIRE_SIZE);
-	d->held = zalloc(d, (size_t)d->max_segs * sizeof(*d->held));
 	d->given = zalloc(d, (size_t)d->max_segs * sizeof(*d->given));
 	d->again = zalloc(d, (size_t)d->max_segs * sizeof(*d->again));
-	if (!d->slots || !d->ranges || !d->regs || !d->scratch || !d->wire || !d->held ||
-	    !d->given || !d->again) {
+	if (!d->slots || !d->ranges || !d->regs || !d->scratch || !d->wire || !d->given || !d->again) {
 		free_arrays(d);
 		ops->mem_free(host, d, sizeof(*d));
 		return IOVIRT_ENOMEM;
@@ -131,12 +128,133 @@ struct iovirt_pin_handle pin_handle(const struct iovirt_pin_domain *d, uint32_t 
 					   .guest = d->guest, .tag = d->tag };
 }
 
+/* The domain's hold entry whose (known) range covers gpa, or NULL. */
+static inline struct pin_hold *hold_find(struct iovirt_pin_domain *d, uint64_t gpa)
+{
+	struct pin_hold *e = &d->hold[d->hold_hint];
+	if (IOVIRT_LIKELY(gpa >= e->lo && gpa < e->hi))
+		return e;
+	for (uint32_t m = d->hold_known; m; m &= m - 1) {
+		uint32_t i = (uint32_t)__builtin_ctz(m);
+		e = &d->hold[i];
+		if (gpa >= e->lo && gpa < e->hi) {
+			d->hold_hint = i;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/* hold_add without a known entry: takes a hold with iovirt_gmap_region_get. */
+static __attribute__((noinline)) int hold_add_slow(struct iovirt_pin_domain *d, uint64_t gpa,
+						   struct iovirt_gmap_region **regs,
+						   uint32_t *held, bool more)
+{
+	struct iovirt_gmap_region *reg;
+	int err = iovirt_gmap_region_get(d->map, gpa, &reg);
+	if (err)
+		return err;
+	if (d->nrm && pin_removal_pending(d, reg)) {
+		/* Its removal waits for our last pin: no new ones. */
+		iovirt_gmap_region_put(d->map, reg);
+		return IOVIRT_EBUSY;
+	}
+	for (uint32_t m = d->hold_used; m; m &= m - 1) {
+		uint32_t i = (uint32_t)__builtin_ctz(m);
+		struct pin_hold *e = &d->hold[i];
+		if (e->reg != reg)
+			continue;
+		/* The domain holds reg already (its range not yet learnt: the
+		 * first user needs none): that hold is enough. */
+		iovirt_gmap_region_put(d->map, reg);
+		if (!(d->hold_known & (1u << i))) {
+			struct iovirt_region ri;
+			iovirt_gmap_region_info(reg, &ri);
+			e->lo = ri.gpa;
+			e->hi = ri.gpa + ri.length;
+			d->hold_known |= 1u << i;
+		}
+		d->hold_hint = i;
+		for (uint32_t j = 0; j < *held; j++)
+			if (regs[j] == reg)
+				return 0;
+		e->users++;
+		regs[(*held)++] = reg;
+		return 0;
+	}
+	uint32_t freem = ~d->hold_used & ((1u << PIN_HOLDS) - 1);
+	if (freem) {
+		/* Range unknown (lo == hi == 0) until a second use comes, unless
+		 * further segments of this DMA may need it at once. */
+		uint32_t i = (uint32_t)__builtin_ctz(freem);
+		d->hold[i] = (struct pin_hold){ .reg = reg, .users = 1 };
+		d->hold_used |= 1u << i;
+		if (more) {
+			struct iovirt_region ri;
+			iovirt_gmap_region_info(reg, &ri);
+			d->hold[i].lo = ri.gpa;
+			d->hold[i].hi = ri.gpa + ri.length;
+			d->hold_known |= 1u << i;
+		}
+		d->hold_hint = i;
+		regs[(*held)++] = reg;
+	} else {
+		regs[(*held)++] = (struct iovirt_gmap_region *)((uintptr_t)reg | PIN_REG_OWN);
+	}
+	return 0;
+}
+
+/*
+ * Adds the region containing gpa to the slot's regs[0 .. *held): through the
+ * domain's hold on it (taken now, with iovirt_gmap_region_get, if the domain
+ * has none), once per slot; or, when every hold entry is in use, by a hold of
+ * the slot's own. A region whose removal is pending here is refused (EBUSY)
+ * and nothing is added.
+ */
+static inline int hold_add(struct iovirt_pin_domain *d, uint64_t gpa,
+			   struct iovirt_gmap_region **regs, uint32_t *held, bool more)
+{
+	struct pin_hold *e = hold_find(d, gpa);
+	if (!e)
+		return hold_add_slow(d, gpa, regs, held, more);
+	/* Held since an earlier call: it cannot have left the map, nor shrunk. */
+	if (d->nrm && pin_removal_pending(d, e->reg))
+		return IOVIRT_EBUSY;
+	for (uint32_t j = 0; j < *held; j++)
+		if (regs[j] == e->reg)
+			return 0;
+	e->users++;
+	regs[(*held)++] = e->reg;
+	return 0;
+}
+
+/* Drops one regs[] entry: the slot's own hold, or one use of the domain's
+ * hold, which goes when its last user does. */
+static inline void hold_drop(struct iovirt_pin_domain *d, struct iovirt_gmap_region *r)
+{
+	if (IOVIRT_UNLIKELY((uintptr_t)r & PIN_REG_OWN)) {
+		iovirt_gmap_region_put(d->map, pin_reg_ptr(r));
+		return;
+	}
+	uint32_t i = d->hold_hint;
+	if (d->hold[i].reg != r)
+		for (i = 0; d->hold[i].reg != r; i++)
+			; /* r is in the table: it has a user */
+	struct pin_hold *e = &d->hold[i];
+	if (--e->users == 0) {
+		iovirt_gmap_region_put(d->map, r);
+		*e = (struct pin_hold){ 0 };
+		d->hold_used &= ~(1u << i);
+		d->hold_known &= ~(1u << i);
+	}
+}
+
 /* Drops the holds a failing pin_take just took (none counted by a removal:
  * pins of a region whose removal is pending are refused). */
 static void put_holds(struct iovirt_pin_domain *d, struct iovirt_gmap_region **regs, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
-		iovirt_gmap_region_put(d->map, regs[i]);
+		hold_drop(d, regs[i]);
 }
 
 /* Drops a slot's holds; a pending removal of a region counts them down (it
@@ -145,9 +263,9 @@ static void put_slot_holds(struct iovirt_pin_domain *d, struct iovirt_gmap_regio
 			   uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
-		iovirt_gmap_region_put(d->map, regs[i]);
+		hold_drop(d, regs[i]);
 		if (d->nrm)
-			pin_removal_put(d, regs[i]);
+			pin_removal_put(d, pin_reg_ptr(regs[i]));
 	}
 }
 
@@ -176,69 +294,153 @@ int pin_validate_map(struct iovirt_pin_domain *d, const struct iovirt_sg_policy 
 }
 
 /*
- * The core of every pin: d->scratch[0 .. n) is the private copy. Holds the
- * regions first, so the validation that follows sees them and no other
- * region at those addresses; then reserves memory, then pins. On success the
- * slot is taken (state still SLOT_FREE: the caller sets it) and returned.
+ * pin_counts_inc for the usual small DMA, all of whose pages lie in leaf l
+ * (the cached one), inlined: the same order, the same runs (a page that
+ * cannot extend the run pins it before being counted) and the same rollback,
+ * without a lookup. Pages counted already (a ring buffer pinned by earlier
+ * or concurrent DMAs) cost an increment.
  */
-int pin_take(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol, uint32_t n,
-	     struct iovirt_host_seg *out, uint32_t out_cap, struct iovirt_dma_result *res,
-	     uint32_t *slot)
+static inline int inc_leaf(struct iovirt_pin_domain *d, struct pin_leaf *l,
+			   const struct pin_range *r, uint32_t n)
 {
-	if (d->free_head == NIL)
+	uint64_t base = l->key << PIN_LEAF_SHIFT, done = 0;
+	struct run run = { 0, 0 };
+	int err;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t *cnt = l->cnt + (r[i].first - base);
+		uint32_t k = (uint32_t)r[i].npages;
+		for (uint32_t j = 0; j < k; j++) {
+			if (IOVIRT_UNLIKELY(cnt[j] == 0)) {
+				uint64_t p = r[i].first + j;
+				if (run.len && run.start + run.len == p) {
+					run.len++;
+				} else {
+					if ((err = run_pin(d, &run)))
+						goto fail;
+					run.start = p;
+					run.len = 1;
+				}
+				if (l->used++ == 0)
+					d->counts.nempty--;
+			} else if (IOVIRT_UNLIKELY(run.len)) {
+				if ((err = run_pin(d, &run)))
+					goto fail;
+			}
+			cnt[j]++;
+			done++;
+		}
+	}
+	if ((err = run_pin(d, &run)))
+		goto fail;
+	d->st.page_refs += done;
+	return 0;
+fail:
+	d->st.page_refs += done;
+	pin_counts_inc_undo(d, r, n, &run, done);
+	return err;
+}
+
+/* pin_counts_dec when every page of r lies in leaf l (still in the table:
+ * it holds counts > 0), inlined. */
+static inline void dec_leaf(struct iovirt_pin_domain *d, struct pin_leaf *l,
+			    const struct pin_range *r, uint32_t n)
+{
+	uint64_t base = l->key << PIN_LEAF_SHIFT, refs = 0;
+	struct run run = { 0, 0 };
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t *cnt = l->cnt + (r[i].first - base);
+		uint32_t k = (uint32_t)r[i].npages;
+		refs += k;
+		for (uint32_t j = 0; j < k; j++) {
+			if (IOVIRT_LIKELY(--cnt[j]))
+				continue;
+			leaf_dec_used(&d->counts, l);
+			uint64_t p = r[i].first + j;
+			if (run.len && run.start + run.len == p) {
+				run.len++;
+			} else {
+				run_unpin(d, &run);
+				run.start = p;
+				run.len = 1;
+			}
+		}
+	}
+	d->st.page_refs -= refs;
+	run_unpin(d, &run);
+	if (IOVIRT_UNLIKELY(d->counts.nempty > PIN_SPARE_MAX))
+		pin_counts_sweep(d);
+}
+
+/*
+ * The core of every pin: d->scratch[0 .. n) is the private copy. Holds the
+ * regions first (or finds them held by the domain already), so the
+ * validation that follows sees them and no other region at those addresses;
+ * then reserves memory, then pins. On success the slot is taken (state still
+ * SLOT_FREE: the caller sets it) and returned.
+ */
+#define PIN_INLINE static inline __attribute__((always_inline))
+
+PIN_INLINE int take(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol, uint32_t n,
+		    struct iovirt_host_seg *out, uint32_t out_cap, struct iovirt_dma_result *res,
+		    uint32_t *slot)
+{
+	if (IOVIRT_UNLIKELY(d->free_head == NIL))
 		return IOVIRT_ELIMIT;
 	uint32_t idx = d->free_head;
 	struct iovirt_gmap_region **regs = d->regs + (size_t)idx * d->max_segs;
 	struct pin_range *rg = d->ranges + (size_t)idx * d->max_segs;
 	uint32_t held = 0;
 	int err = 0;
-	/* One hold per distinct region: segments of a region already held
-	 * need none (the hold covers the whole region). */
-	for (uint32_t i = 0; i < n && !err; i++) {
-		uint64_t gpa = d->scratch[i].gpa;
-		bool have = false;
-		for (uint32_t j = 0; j < held && !have; j++)
-			have = gpa >= d->held[j].lo && gpa < d->held[j].hi;
-		if (have)
-			continue;
-		err = iovirt_gmap_region_get(d->map, gpa, &regs[held]);
-		if (!err && d->nrm && pin_removal_pending(d, regs[held])) {
-			/* Its removal waits for our last pin: no new ones. */
-			held++;
-			err = IOVIRT_EBUSY;
-		} else if (!err && i + 1 == n) {
-			held++; /* the last segment: its range is not needed */
-		} else if (!err) {
-			struct iovirt_region ri;
-			iovirt_gmap_region_info(regs[held], &ri);
-			d->held[held].lo = ri.gpa;
-			d->held[held].hi = ri.gpa + ri.length;
-			held++;
-		}
-	}
+	/* One hold per distinct region, taken before the validation or held
+	 * by the domain since an earlier call: the snapshot validated below
+	 * then necessarily contains these regions with these bounds. */
+	for (uint32_t i = 0; i < n && !err; i++)
+		err = hold_add(d, d->scratch[i].gpa, regs, &held, i + 1 < n);
 	int r = out ? iovirt_sg_validate(d->map, pol, d->scratch, n, out, out_cap, res)
 		    : pin_validate_map(d, pol, res);
-	if (r < 0 || err) {
+	if (IOVIRT_UNLIKELY(r < 0 || err)) {
 		put_holds(d, regs, held);
 		/* Validation names the precise refusal; a hold failure without one
 		 * is a region going away right now (EBUSY) or the hold limit. */
 		return r < 0 ? r : err;
 	}
-	/* Pages all in the cached leaf (the usual small DMA) need no reserve. */
-	const struct pin_leaf *cl = d->counts.last;
-	uint64_t ckey = cl ? cl->key : UINT64_MAX;
-	bool cached = cl != NULL;
+	/* Pages all in one leaf (the usual small DMA): when it is the cached
+	 * leaf, no reserve and no lookup; either way complete is fast. */
+	uint64_t key0 = d->scratch[0].gpa >> (IOVIRT_PAGE_SHIFT + PIN_LEAF_SHIFT);
+	bool one = true;
 	for (uint32_t i = 0; i < n; i++) {
 		/* validate checked len > 0 and no wrap */
 		uint64_t first = d->scratch[i].gpa >> IOVIRT_PAGE_SHIFT;
 		uint64_t last = (d->scratch[i].gpa + d->scratch[i].len - 1) >> IOVIRT_PAGE_SHIFT;
 		rg[i] = (struct pin_range){ first, last - first + 1 };
-		cached &= (first >> PIN_LEAF_SHIFT) == ckey && (last >> PIN_LEAF_SHIFT) == ckey;
+		/* both ends: a later segment may start in an earlier leaf */
+		one &= (first >> PIN_LEAF_SHIFT) == key0 && (last >> PIN_LEAF_SHIFT) == key0;
 	}
-	err = cached ? 0 : pin_counts_reserve(d, rg, n);
-	if (!err)
-		err = pin_counts_inc(d, rg, n);
-	if (err) {
+	struct pin_leaf *cl = d->counts.last;
+	if (one && cl && cl->key == key0) {
+		if (n == 1 && rg[0].npages == 1) {
+			/* One page: pinned already (the steady state of a ring
+			 * buffer), or a run of one to pin before it is counted. */
+			uint32_t *c1 = &cl->cnt[rg[0].first & (PIN_LEAF_PAGES - 1)];
+			struct run run = { rg[0].first, 1 };
+			if (!*c1 && !(err = run_pin(d, &run)) && cl->used++ == 0)
+				d->counts.nempty--;
+			if (!err) {
+				++*c1;
+				d->st.page_refs++;
+			}
+		} else {
+			err = inc_leaf(d, cl, rg, n);
+		}
+	} else {
+		err = pin_counts_reserve(d, rg, n);
+		if (!err)
+			err = pin_counts_inc(d, rg, n);
+		/* After an inc of one leaf's pages that leaf is the cached one. */
+		cl = d->counts.last;
+		one &= cl && cl->key == key0;
+	}
+	if (IOVIRT_UNLIKELY(err)) {
 		put_holds(d, regs, held);
 		if (res)
 			res->err = err;
@@ -248,20 +450,45 @@ int pin_take(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol, ui
 	d->free_head = s->next;
 	if (d->free_head == NIL)
 		d->free_tail = NIL;
-	s->next = NIL;
 	s->nsegs = n;
 	s->nregs = held;
+	s->leaf = one ? cl : NULL;
 	/* A new generation per use: handles of earlier uses become ESTALE. */
 	s->gen = s->gen + 1 ? s->gen + 1 : 1;
 	*slot = idx;
 	return r;
 }
 
+int pin_take(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol, uint32_t n,
+	     struct iovirt_host_seg *out, uint32_t out_cap, struct iovirt_dma_result *res,
+	     uint32_t *slot)
+{
+	return take(d, pol, n, out, out_cap, res, slot);
+}
+
 /* Returns a slot's pins and holds and puts it at the end of the free list. */
-void pin_release(struct iovirt_pin_domain *d, uint32_t idx)
+PIN_INLINE void release(struct iovirt_pin_domain *d, uint32_t idx)
 {
 	struct pin_slot *s = &d->slots[idx];
-	pin_counts_dec(d, d->ranges + (size_t)idx * d->max_segs, s->nsegs);
+	const struct pin_range *rg = d->ranges + (size_t)idx * d->max_segs;
+	if (s->leaf) {
+		if (s->nsegs == 1 && rg[0].npages == 1) {
+			/* One page: still pinned by other DMAs, or its 1 -> 0. */
+			struct pin_leaf *l = s->leaf;
+			d->st.page_refs--;
+			if (!--l->cnt[rg[0].first & (PIN_LEAF_PAGES - 1)]) {
+				struct run run = { rg[0].first, 1 };
+				leaf_dec_used(&d->counts, l);
+				run_unpin(d, &run);
+				if (IOVIRT_UNLIKELY(d->counts.nempty > PIN_SPARE_MAX))
+					pin_counts_sweep(d);
+			}
+		} else {
+			dec_leaf(d, s->leaf, rg, s->nsegs);
+		}
+	} else {
+		pin_counts_dec(d, rg, s->nsegs);
+	}
 	put_slot_holds(d, d->regs + (size_t)idx * d->max_segs, s->nregs);
 	s->state = SLOT_FREE;
 	s->next = NIL;
@@ -272,8 +499,13 @@ void pin_release(struct iovirt_pin_domain *d, uint32_t idx)
 	else
 		d->slots[d->free_tail].next = idx;
 	d->free_tail = idx;
-	if (d->nrm)
+	if (IOVIRT_UNLIKELY(d->nrm))
 		pin_removals_fire(d);
+}
+
+void pin_release(struct iovirt_pin_domain *d, uint32_t idx)
+{
+	release(d, idx);
 }
 
 /* 0 when h names a live slot of d; the specific refusal otherwise. */
@@ -289,12 +521,12 @@ int pin_check(const struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
 	return 0;
 }
 
-static int pin_finish(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
-		      uint32_t n, struct iovirt_host_seg *out, uint32_t out_cap,
-		      struct iovirt_dma_result *res, struct iovirt_pin_handle *h)
+PIN_INLINE int pin_finish(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
+			  uint32_t n, struct iovirt_host_seg *out, uint32_t out_cap,
+			  struct iovirt_dma_result *res, struct iovirt_pin_handle *h)
 {
-	uint32_t idx;
-	int r = pin_take(d, pol, n, out, out_cap, res, &idx);
+	uint32_t idx = 0;
+	int r = take(d, pol, n, out, out_cap, res, &idx);
 	if (r < 0)
 		return r;
 	struct pin_slot *s = &d->slots[idx];
@@ -314,7 +546,10 @@ int iovirt_pin_sg(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *po
 	if (nsegs > d->max_segs)
 		return IOVIRT_ETOOMANY;
 	/* Read once: the caller's array may be shared with the guest. */
-	memcpy(d->scratch, segs, (size_t)nsegs * sizeof(*segs));
+	if (nsegs == 1)
+		d->scratch[0] = segs[0];
+	else
+		memcpy(d->scratch, segs, (size_t)nsegs * sizeof(*segs));
 	return pin_finish(d, pol, nsegs, out, out_cap, res, h);
 }
 
@@ -397,7 +632,7 @@ int iovirt_pin_complete(struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
 		return err;
 	if (d->slots[h.index].state != SLOT_DMA)
 		return IOVIRT_EINVAL;
-	pin_release(d, h.index);
+	release(d, h.index);
 	d->st.live_dmas--;
 	return 0;
 }

@@ -48,7 +48,7 @@ static uint32_t holds_of(const struct iovirt_pin_domain *d, const struct iovirt_
 			continue;
 		struct iovirt_gmap_region *const *regs = d->regs + (size_t)i * d->max_segs;
 		for (uint32_t j = 0; j < s->nregs; j++)
-			k += regs[j] == reg;
+			k += pin_reg_ptr(regs[j]) == reg; /* own holds too */
 	}
 	return k;
 }

@@ -5,9 +5,12 @@
  * every byte of the host list) and completes it. The guest rewrites the list
  * the moment it has been read (a read hook on the DMA thread), and another
  * thread keeps removing region B and adding it back on other host memory
- * ("remap"), and shrinking it. Checked: every DMA wrote only memory that was
- * the guest's for the whole DMA, the host list matches the descriptor that
- * was read, and at the end every count is zero.
+ * ("remap"), and shrinking it. Up to INFLIGHT DMAs are live at once, so
+ * later ones find region B held by the domain already (no new gmap hold).
+ * Checked: every DMA wrote only memory that was the guest's for the whole
+ * DMA (again just before its complete), its region did not change while it
+ * was live, the host list matches the descriptor that was read, and at the
+ * end every count is zero.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -90,15 +93,49 @@ static int backing_of(const void *hva)
 	return -1;
 }
 
+/* DMAs in flight at once: later DMAs in region B then find it held by the
+ * domain already (no new gmap hold) while the other thread removes and
+ * shrinks it, and each DMA is checked again just before its complete. */
+#define INFLIGHT 3
+struct live {
+	struct iovirt_pin_handle h;
+	struct iovirt_host_seg out[64];
+	int bk[64];
+	int n;
+};
+
+/* At completion: the DMA's memory stayed the guest's, its region unchanged,
+ * its pages pinned; then complete. */
+static void finish(struct iovirt_pin_domain *dom, struct live *l)
+{
+	for (int i = 0; i < l->n; i++) {
+		if (iovirt_pin_count(dom, l->out[i].gpa & ~4095ull) == 0)
+			fail("page unpinned before complete", l->out[i].gpa);
+		if (l->bk[i] < 0)
+			continue;
+		if (!atomic_load(&owned[l->bk[i]]))
+			fail("memory left the guest during the DMA", l->out[i].gpa);
+		struct iovirt_region now;
+		if (iovirt_gmap_lookup(map, l->out[i].gpa, &now) ||
+		    (uint8_t *)now.hva + (l->out[i].gpa - now.gpa) != l->out[i].hva)
+			fail("region changed under a live DMA", l->out[i].gpa);
+	}
+	if (iovirt_pin_complete(dom, l->h))
+		fail("complete", l->h.index);
+	atomic_fetch_add(&dmas, 1);
+}
+
 static void *dma_thread(void *arg)
 {
 	struct iovirt_pin_domain *dom = arg;
-	struct iovirt_host_seg out[64];
+	static struct live ring[INFLIGHT];
+	int head = 0, nlive = 0;
 	uint64_t s = 0x1234567;
 	for (int it = 0; it < ITERS; it++) {
 		uint32_t n = 1 + (uint32_t)(rnd(&s) % NSEG);
-		struct iovirt_pin_handle h;
-		int r = iovirt_pin_sg_guest(dom, NULL, A_GPA, n, out, 64, NULL, &h);
+		struct live *l = &ring[(head + nlive) % INFLIGHT];
+		struct iovirt_host_seg *out = l->out;
+		int r = iovirt_pin_sg_guest(dom, NULL, A_GPA, n, out, 64, NULL, &l->h);
 		if (r < 0) {
 			atomic_fetch_add(&refused, 1);
 			continue;
@@ -108,7 +145,8 @@ static void *dma_thread(void *arg)
 		memcpy(&first_gpa, snap, 8);
 		if (out[0].gpa != first_gpa)
 			fail("host list does not match the read descriptor", out[0].gpa);
-		int bk[64];
+		int *bk = l->bk;
+		l->n = r;
 		for (int i = 0; i < r; i++) {
 			uint64_t gfirst = out[i].gpa & ~4095ull;
 			if (iovirt_pin_count(dom, gfirst) == 0)
@@ -130,10 +168,14 @@ static void *dma_thread(void *arg)
 		for (int i = 0; i < r; i++)
 			if (bk[i] >= 0 && !atomic_load(&owned[bk[i]]))
 				fail("memory left the guest during the DMA", out[i].gpa);
-		if (iovirt_pin_complete(dom, h))
-			fail("complete", h.index);
-		atomic_fetch_add(&dmas, 1);
+		if (++nlive == INFLIGHT) {
+			finish(dom, &ring[head]);
+			head = (head + 1) % INFLIGHT;
+			nlive--;
+		}
 	}
+	for (; nlive; nlive--, head = (head + 1) % INFLIGHT)
+		finish(dom, &ring[head]);
 	atomic_store(&stop, 1);
 	return NULL;
 }
