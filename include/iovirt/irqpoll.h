@@ -31,7 +31,9 @@ extern "C" {
 
 enum iovirt_irqpoll_mode {
 	IOVIRT_IRQPOLL_NAPI = 0, /* interrupt, then poll with a budget until idle or timeout */
-	IOVIRT_IRQPOLL_IRQ = 1,  /* one batch per interrupt, interrupt re-armed after each */
+	IOVIRT_IRQPOLL_IRQ = 1,  /* one batch per interrupt, interrupt re-armed after each; work
+	                          * found by the re-check counts as the interrupt firing again
+	                          * (level-triggered) */
 	IOVIRT_IRQPOLL_POLL = 2, /* never interrupts; the driver polls all the time */
 };
 

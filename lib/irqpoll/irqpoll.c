@@ -197,7 +197,10 @@ enum iovirt_irqpoll_next iovirt_irqpoll_recheck(struct iovirt_irqpoll *ip, int w
 						     memory_order_acquire))
 		return IOVIRT_IRQPOLL_IDLE;
 	atomic_store_explicit(&ip->deadline, UINT64_MAX, memory_order_relaxed);
-	bump(&ip->races_closed, 1);
+	if (ip->p.mode == IOVIRT_IRQPOLL_IRQ)
+		bump(&ip->irqs, 1); /* level-triggered: work left means the interrupt fires again */
+	else
+		bump(&ip->races_closed, 1);
 	ip->poll_start_ns = now;
 	return IOVIRT_IRQPOLL_AGAIN;
 }

@@ -98,6 +98,12 @@ Test(irqpoll, irq_and_poll_modes)
 	cr_assert_eq(iovirt_irqpoll_notify(a, 20, 0), 1);
 	iovirt_irqpoll_irq(a, 1);
 	cr_assert_eq(iovirt_irqpoll_polled(a, 8, 2), IOVIRT_IRQPOLL_REARM, "even with a full budget");
+	cr_assert_eq(iovirt_irqpoll_recheck(a, 1, 3), IOVIRT_IRQPOLL_AGAIN, "work left: the line fires again");
+	cr_assert_eq(iovirt_irqpoll_polled(a, 8, 4), IOVIRT_IRQPOLL_REARM);
+	struct iovirt_irqpoll_stats sa;
+	iovirt_irqpoll_stats(a, &sa);
+	cr_assert_eq(sa.irqs, 2, "one interrupt per batch");
+	cr_assert_eq(sa.races_closed, 0);
 	struct iovirt_irqpoll *b = make(IOVIRT_IRQPOLL_POLL, 8, 0, 0, 0, 0);
 	for (int i = 0; i < 10; i++)
 		cr_assert_eq(iovirt_irqpoll_notify(b, 1, (uint64_t)i), 0);
