@@ -21,23 +21,22 @@ void vn_tlb_flush(struct vn_tlb *t, uint64_t iova, uint64_t size)
 	const uint64_t first = iova >> 12, last = size ? (iova + size - 1) >> 12 : first;
 	if (size == UINT64_MAX || last - first >= VN_TLB) {
 		for (unsigned i = 0; i < VN_TLB; i++)
-			t->page[i] = UINT64_MAX;
+			t->e[i].page = UINT64_MAX;
 		return;
 	}
-	/* Direct-mapped: only the slots these pages can occupy. */
+	/* Only the slots these pages can occupy. */
 	for (uint64_t pg = first; pg <= last; pg++)
-		if (t->page[pg % VN_TLB] == pg)
-			t->page[pg % VN_TLB] = UINT64_MAX;
+		if (t->e[vn_tlb_slot(pg)].page == pg)
+			t->e[vn_tlb_slot(pg)].page = UINT64_MAX;
 }
 
 /* The device's view of [iova, iova + len) inside one page, translated for access. */
 static inline uint8_t *dev_page(struct vn_world *w, struct vn_guest *g, uint64_t iova, unsigned access, int *err)
 {
 	const uint64_t page = iova >> 12;
-	struct vn_tlb *t = &g->tlb;
-	const unsigned i = (unsigned)(page % VN_TLB);
-	if (t->page[i] == page && (t->prot[i] & access) == access)
-		return t->hva[i] + (iova & 4095);
+	struct vn_tlb_entry *e = &g->tlb.e[vn_tlb_slot(page)];
+	if (e->page == page && (e->prot & access) == access)
+		return e->hva + (iova & 4095);
 	struct iovirt_xlate x;
 	w->tlb_misses++;
 	int r = iovirt_sriov_dma_translate(w->sr, g->rid, iova & ~UINT64_C(4095), access, &x);
@@ -45,10 +44,10 @@ static inline uint8_t *dev_page(struct vn_world *w, struct vn_guest *g, uint64_t
 		*err = r;
 		return NULL;
 	}
-	t->page[i] = page;
-	t->hva[i] = (uint8_t *)(uintptr_t)(x.pa - VN_PA_OFF);
-	t->prot[i] = x.prot;
-	return t->hva[i] + (iova & 4095);
+	e->page = page;
+	e->hva = (uint8_t *)(uintptr_t)(x.pa - VN_PA_OFF);
+	e->prot = x.prot;
+	return e->hva + (iova & 4095);
 }
 
 /* A DMA's view of one descriptor's buffer: up to 4 host pieces. */
@@ -76,8 +75,8 @@ static int native_take(struct vn_guest *g, struct vn_ring *r, struct vn_dma *d)
 		return 0;
 	uint16_t head;
 	uint8_t desc[16];
-	memcpy(&head, native_ptr(g, r->avail_gpa + 4 + 2u * (r->last_avail % r->num)), 2);
-	memcpy(desc, native_ptr(g, r->desc_gpa + 16u * (head % r->num)), 16);
+	memcpy(&head, native_ptr(g, r->avail_gpa + 4 + 2u * (r->last_avail & (r->num - 1))), 2);
+	memcpy(desc, native_ptr(g, r->desc_gpa + 16u * (head & (r->num - 1))), 16);
 	uint64_t addr;
 	memcpy(&addr, desc, 8);
 	memcpy(&d->len[0], desc + 8, 4);
@@ -92,7 +91,7 @@ static int native_take(struct vn_guest *g, struct vn_ring *r, struct vn_dma *d)
 static void native_give(struct vn_guest *g, struct vn_ring *r, const struct vn_dma *d, uint32_t written)
 {
 	uint32_t e[2] = { d->head, written };
-	memcpy(native_ptr(g, r->used_gpa + 4 + 8u * (r->used_idx % r->num)), e, 8);
+	memcpy(native_ptr(g, r->used_gpa + 4 + 8u * (r->used_idx & (r->num - 1))), e, 8);
 	__atomic_store_n((uint16_t *)(void *)native_ptr(g, r->used_gpa + 2), ++r->used_idx, __ATOMIC_RELEASE);
 }
 
@@ -129,15 +128,15 @@ static int iommu_take(struct vn_world *w, struct vn_guest *g, struct vn_ring *r,
 	const uint16_t idx = __atomic_load_n((const uint16_t *)(const void *)(r->view.avail + 2), __ATOMIC_ACQUIRE);
 	if (idx == r->last_avail)
 		return 0;
-	memcpy(&head, r->view.avail + 4 + 2u * (r->last_avail % r->num), 2);
+	memcpy(&head, r->view.avail + 4 + 2u * (r->last_avail & (r->num - 1)), 2);
 	/* The descriptor is read once, into the device's own copy. */
-	memcpy(desc, r->view.desc + 16u * (head % r->num), 16);
+	memcpy(desc, r->view.desc + 16u * (head & (r->num - 1)), 16);
 	r->last_avail++;
 	uint64_t addr;
 	uint32_t len;
 	memcpy(&addr, desc, 8);
 	memcpy(&len, desc + 8, 4);
-	d->head = head % r->num;
+	d->head = head & (r->num - 1);
 	d->n = 0;
 	d->total = 0;
 	if (len == 0 || len > VN_SLOT || addr + len < addr)
@@ -170,7 +169,7 @@ static int iommu_give(struct vn_world *w, struct vn_guest *g, struct vn_ring *r,
 	if (e)
 		return e;
 	uint32_t ent[2] = { d->head, written };
-	memcpy(r->view.used + 4 + 8u * (r->used_idx % r->num), ent, 8);
+	memcpy(r->view.used + 4 + 8u * (r->used_idx & (r->num - 1)), ent, 8);
 	__atomic_store_n((uint16_t *)(void *)(r->view.used + 2), ++r->used_idx, __ATOMIC_RELEASE);
 	return 0;
 }

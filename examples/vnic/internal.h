@@ -41,16 +41,25 @@ struct vn_world;
 
 /* A tiny device IOTLB: what the emulated NIC caches of IOMMU translations.
  * The host's iotlb_inval callback drops entries, as hardware must. */
-#define VN_TLB 4096
+#define VN_TLB 1024
+struct vn_tlb_entry {
+	uint64_t page; /* iova >> 12, or UINT64_MAX */
+	uint8_t *hva;
+	uint32_t prot;
+};
 struct vn_tlb {
-	uint64_t gen;          /* bumped by every flush: cached ring views check it */
-	uint64_t page[VN_TLB]; /* iova >> 12, or UINT64_MAX */
-	uint8_t *hva[VN_TLB];
-	uint32_t prot[VN_TLB];
+	uint64_t gen; /* bumped by every flush: cached ring views check it */
+	struct vn_tlb_entry e[VN_TLB];
 };
 
+/* The slot of a page: hashed, so that buffers spaced by a power of two do not collide. */
+static inline unsigned vn_tlb_slot(uint64_t page)
+{
+	return (unsigned)((page * UINT64_C(0x9e3779b97f4a7c15)) >> 54); /* 10 bits */
+}
+
 struct vn_ring {
-	uint32_t num;
+	uint32_t num; /* a power of two: indices wrap with num - 1 */
 	uint64_t desc_gpa, avail_gpa, used_gpa;
 	/* device side (raw reader for native and IOMMU strategies) */
 	uint16_t last_avail, used_idx;

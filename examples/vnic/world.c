@@ -441,7 +441,7 @@ void vn_drv_post_raw(struct vn_guest *g, struct vn_ring *r, uint16_t slot, uint6
 	wr16(d + 14, next);
 	if (!publish)
 		return;
-	wr16(ram(g, r->avail_gpa + 4 + 2u * (r->avail_idx % r->num)), slot);
+	wr16(ram(g, r->avail_gpa + 4 + 2u * (r->avail_idx & (r->num - 1))), slot);
 	publish16(ram(g, r->avail_gpa + 2), ++r->avail_idx);
 }
 
@@ -483,7 +483,7 @@ int vn_drv_post_tx(struct vn_world *w, struct vn_guest *g)
 	struct vn_ring *r = &g->tx;
 	if ((uint16_t)(r->avail_idx - r->used_seen) >= r->num)
 		return IOVIRT_ENOBUF; /* every slot in flight */
-	const uint16_t slot = r->avail_idx % r->num;
+	const uint16_t slot = r->avail_idx & (r->num - 1);
 	const uint64_t gpa = vn_tx_buf_gpa(w, slot);
 	uint64_t addr;
 	vn_fill_packet(ram(g, gpa), w->packet_bytes, g->id, g->tx_seq);
@@ -518,7 +518,7 @@ uint32_t vn_drv_reap_tx(struct vn_world *w, struct vn_guest *g)
 	uint32_t n = 0;
 	while (r->used_seen != used) {
 		uint32_t id;
-		memcpy(&id, ram(g, r->used_gpa + 4 + 8u * (r->used_seen % r->num)), 4);
+		memcpy(&id, ram(g, r->used_gpa + 4 + 8u * (r->used_seen & (r->num - 1))), 4);
 		if (id < r->num)
 			buffer_done(w, g, &g->txs[id]);
 		r->used_seen++;
@@ -540,7 +540,7 @@ uint32_t vn_drv_poll_rx(struct vn_world *w, struct vn_guest *g, uint32_t budget)
 	uint32_t n = 0;
 	while (r->used_seen != used && n < budget) {
 		uint32_t e[2];
-		memcpy(e, ram(g, r->used_gpa + 4 + 8u * (r->used_seen % r->num)), 8);
+		memcpy(e, ram(g, r->used_gpa + 4 + 8u * (r->used_seen & (r->num - 1))), 8);
 		const uint32_t id = e[0], len = e[1];
 		r->used_seen++;
 		n++;
