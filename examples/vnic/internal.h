@@ -41,7 +41,7 @@ struct vn_world;
 
 /* A tiny device IOTLB: what the emulated NIC caches of IOMMU translations.
  * The host's iotlb_inval callback drops entries, as hardware must. */
-#define VN_TLB 1024
+#define VN_TLB 4096
 struct vn_tlb_entry {
 	uint64_t page; /* iova >> 12, or UINT64_MAX */
 	uint8_t *hva;
@@ -55,7 +55,7 @@ struct vn_tlb {
 /* The slot of a page: hashed, so that buffers spaced by a power of two do not collide. */
 static inline unsigned vn_tlb_slot(uint64_t page)
 {
-	return (unsigned)((page * UINT64_C(0x9e3779b97f4a7c15)) >> 54); /* 10 bits */
+	return (unsigned)((page * UINT64_C(0x9e3779b97f4a7c15)) >> 52); /* 12 bits: VN_TLB */
 }
 
 struct vn_ring {
