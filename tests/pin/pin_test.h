@@ -113,4 +113,35 @@ static inline void pt_snap_same(const struct pt_snap *x, const struct pt_snap *y
 	cr_assert_eq(x->st.live_maps, y->st.live_maps);
 }
 
+/*
+ * Pins segs with the host's pin callback failing at its 1st, 2nd, ... call in
+ * turn, until a run succeeds (its handle in *h). Each failure must return
+ * IOVIRT_EHOST, leave every count and hold as before, and unpin exactly the
+ * runs pinned before it. Returns how many failures fired.
+ */
+static inline int pt_fail_each_pin(struct pt *t, const struct iovirt_seg *segs, uint32_t nsegs,
+				   struct iovirt_host_seg *out, uint32_t out_cap, struct iovirt_pin_handle *h)
+{
+	struct pt_snap a, b;
+	int fired = 0;
+	for (uint64_t n = 1;; n++) {
+		pt_snap_take(t, &a);
+		uint64_t unpins = iovirt_posix_count(t->p, IOVIRT_CB_UNPIN);
+		iovirt_posix_fail_pin_at(t->p, n);
+		int r = iovirt_pin_sg(t->dom, NULL, segs, nsegs, out, out_cap, NULL, h);
+		bool f = iovirt_posix_fail_fired(t->p);
+		iovirt_posix_fail_pin_at(t->p, 0);
+		if (!f) {
+			cr_assert_gt(r, 0);
+			return fired;
+		}
+		fired++;
+		cr_assert_eq(r, IOVIRT_EHOST, "n=%llu r=%d", (unsigned long long)n, r);
+		pt_snap_take(t, &b);
+		pt_snap_same(&a, &b);
+		/* exactly the runs pinned before the failure were unpinned */
+		cr_assert_eq(iovirt_posix_count(t->p, IOVIRT_CB_UNPIN) - unpins, n - 1);
+	}
+}
+
 #endif

@@ -207,26 +207,7 @@ Test(pin_holds, leaf_path_pin_fails_at_every_position)
 	/* all in region A's leaf: runs [0,2) [3,5) [6,7) [8,10) [20,22): five pins */
 	struct iovirt_seg s[3] = { pt_seg(PT_GPA, 5 * 4096), pt_seg(PT_GPA + 6 * 4096, 4 * 4096),
 				   pt_seg(PT_GPA + 20 * 4096, 2 * 4096) };
-	struct pt_snap a, b;
-	int fired = 0;
-	for (uint64_t n = 1;; n++) {
-		pt_snap_take(&t, &a);
-		uint64_t unpins = iovirt_posix_count(t.p, IOVIRT_CB_UNPIN);
-		iovirt_posix_fail_pin_at(t.p, n);
-		int r = iovirt_pin_sg(t.dom, NULL, s, 3, out, 64, NULL, &h);
-		bool f = iovirt_posix_fail_fired(t.p);
-		iovirt_posix_fail_pin_at(t.p, 0);
-		if (!f) {
-			cr_assert_gt(r, 0);
-			break;
-		}
-		fired++;
-		cr_assert_eq(r, IOVIRT_EHOST, "n=%llu r=%d", (unsigned long long)n, r);
-		pt_snap_take(&t, &b);
-		pt_snap_same(&a, &b);
-		cr_assert_eq(iovirt_posix_count(t.p, IOVIRT_CB_UNPIN) - unpins, n - 1);
-	}
-	cr_assert_eq(fired, 5);
+	cr_assert_eq(pt_fail_each_pin(&t, s, 3, out, 64, &h), 5);
 	cr_assert_eq(iovirt_posix_pinned_pages(t.p), 11);
 	cr_assert_eq(iovirt_pin_complete(t.dom, h), 0);
 	cr_assert_eq(iovirt_pin_complete(t.dom, pre[0]), 0);
