@@ -18,7 +18,7 @@
 #define NW 2          /* writers */
 #define NR 2          /* readers */
 #define WINDOW_PAGES 2048 /* 8 MiB shared by the writers, page p owned by writer p % NW */
-#define ROUNDS 300
+#define ROUNDS 600
 #define STABLE (UINT64_C(64) << 30) /* 1 GiB pages mapped for the whole run */
 #define NSTABLE 2
 
@@ -26,6 +26,28 @@ static struct iovirt_iommu *io;
 static atomic_int writers_left;
 static atomic_ulong checks, errors;
 static _Atomic uint64_t hot = STABLE; /* the page being split now: readers aim there */
+
+static uint64_t root_pa;
+static unsigned root_levels;
+
+/* What the hardware sees: a walk through the table entries alone (no child
+ * pointers), reaching table pages by their fake physical addresses. */
+static uint64_t hw_walk(uint64_t iova)
+{
+	uint64_t table = root_pa;
+	for (unsigned l = root_levels; l >= 1; l--) {
+		const unsigned shift = 12 + 9 * (l - 1);
+		const uint64_t *page = (const uint64_t *)(uintptr_t)(table - IOVIRT_POSIX_PA_OFFSET);
+		const uint64_t e = __atomic_load_n(&page[(iova >> shift) & 511], __ATOMIC_ACQUIRE);
+		if (!(e & 3))
+			return ~UINT64_C(0);
+		const uint64_t addr = e & 0x000ffffffffff000ull;
+		if (l == 1 || (e & (1u << 7)))
+			return (addr & ~((UINT64_C(1) << shift) - 1)) | (iova & ((UINT64_C(1) << shift) - 1));
+		table = addr;
+	}
+	return ~UINT64_C(0);
+}
 
 static uint64_t pa_of(uint64_t iova)
 {
@@ -64,13 +86,19 @@ static void *writer(void *arg)
 			if (r != 4096)
 				fail("unmap", iova, (int)r);
 		}
-		/* Now and then a far range of its own, 2 MiB pages in a fresh table. */
-		uint64_t far = (UINT64_C(1) << 40) + ((uint64_t)k << 32) + ((rnd(&s) % 64) << 21);
-		int r = iovirt_pt_map(io, 1, far, pa_of(far) & ~((UINT64_C(1) << 21) - 1), 2u << 21, IOVIRT_PROT_READ);
-		if (r)
-			fail("map far", far, r);
-		if (iovirt_pt_unmap(io, 1, far, 2u << 21) != (2 << 21))
-			fail("unmap far", far, 0);
+		/* Far ranges of its own, 2 MiB pages in tables that the writers create and
+		 * unlink under each other's feet; once map returns, the hardware must see it. */
+		for (int rep = 0; rep < 4; rep++) {
+			uint64_t far = (UINT64_C(1) << 40) + ((uint64_t)k << 32) + ((rnd(&s) % 64) << 21);
+			uint64_t pa = pa_of(far) & ~((UINT64_C(1) << 21) - 1);
+			int r = iovirt_pt_map(io, 1, far, pa, 2u << 21, IOVIRT_PROT_READ);
+			if (r)
+				fail("map far", far, r);
+			else if (hw_walk(far + 0x1234) != pa + 0x1234 || hw_walk(far + (3u << 20)) != pa + (3u << 20))
+				fail("mapped, yet not reachable through the table entries", far, 0);
+			if (iovirt_pt_unmap(io, 1, far, 2u << 21) != (2 << 21))
+				fail("unmap far", far, 0);
+		}
 	}
 	atomic_fetch_sub(&writers_left, 1);
 	return NULL;
@@ -122,6 +150,8 @@ int main(void)
 	struct iovirt_posix *p = iovirt_posix_create();
 	struct iovirt_iommu_params params = { .size = sizeof(params), .reclaim = IOVIRT_RECLAIM_DEFERRED };
 	if (!p || iovirt_iommu_create(iovirt_posix_ops(), p, &params, &io) || iovirt_pt_space_create(io, 1, NULL))
+		return 2;
+	if (iovirt_pt_root(io, 1, &root_pa, &root_levels))
 		return 2;
 	int r = iovirt_pt_map(io, 1, STABLE, pa_of(STABLE), (uint64_t)NSTABLE << 30,
 			      IOVIRT_PROT_READ | IOVIRT_PROT_WRITE);
