@@ -5,6 +5,15 @@
  * are popped; each outcome is compared with an independent slow walker below
  * (plain recursion over a private copy, the rules written out once more) and,
  * when accepted, with the slow segment model of tests/validate/model.h.
+ *
+ * Input: data[0] queue size (% 6) and, above, a choice of params size;
+ * data[1] bit 0 indirect, bits 1-2 policy flags, bit 3 "rings placed by the
+ * input", bits 4-7 max_indirect; data[2..3] the start cursor. With bit 3, three
+ * le16 words follow that place the descriptor table, available ring and used
+ * ring anywhere around the map (RAM, ROM, RESERVED, another guest's RAM,
+ * SHARED, MMIO, nowhere, across two regions, misaligned); create with the map
+ * must then agree with the slow model, hold one region per ring while the
+ * queue lives, and leave no hold when it refuses. Guest memory follows.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,6 +31,8 @@
 #define DESC (GPA + 0x0)
 #define AVAIL (GPA + 0x1000)
 #define USED (GPA + 0x1800)
+#define MMIO_GPA 0x7000000ull
+#define NREGS 6
 
 static uint8_t *mem, copy[BYTES];
 
@@ -35,6 +46,7 @@ static uint64_t rd(const uint8_t *p, unsigned n)
 
 /* The slow walker: refusal or the segment list, from the private copy. */
 struct sw {
+	uint64_t desc;
 	uint32_t num, max_ind;
 	bool indirect_ok;
 	const struct m_map *mm;
@@ -86,7 +98,7 @@ static int sw_walk(struct sw *w, uint32_t head)
 		seen[i] = true;
 		if (++w->count > w->num)
 			return IOVIRT_ECHAIN;
-		const uint8_t *d = at(DESC + 16ull * i, 16);
+		const uint8_t *d = at(w->desc + 16ull * i, 16);
 		if (!d)
 			return IOVIRT_EGUEST;
 		uint64_t addr = rd(d, 8);
@@ -137,6 +149,44 @@ static int sw_walk(struct sw *w, uint32_t head)
 	}
 }
 
+/* A ring address from an input word: bit 15 picks the MMIO neighbourhood,
+ * bit 14 misaligns by 2, the rest is an offset in units of unit bytes. */
+static uint64_t place(const uint8_t *w, uint64_t unit, uint16_t mask)
+{
+	uint16_t v = (uint16_t)rd(w, 2);
+	uint64_t base = (v & 0x8000) ? MMIO_GPA - 0x1000 : GPA - 0x1000;
+	return base + (v & mask) * unit + ((v & 0x4000) ? 2 : 0);
+}
+
+/* The refusal create must give for rings placed at r[3] (desc, avail, used), or 0. */
+static int want_create(const struct m_map *mm, const struct m_pol *pol, const uint64_t r[3],
+		       uint32_t num)
+{
+	if (r[0] % 16 || r[1] % 2 || r[2] % 4)
+		return IOVIRT_EALIGN;
+	const struct iovirt_seg ring[3] = {
+		{ r[0], 16ull * num, IOVIRT_DEV_READ, 0 },
+		{ r[1], 6 + 2ull * num, IOVIRT_DEV_READ, 0 },
+		{ r[2], 6 + 8ull * num, IOVIRT_DEV_WRITE, 0 },
+	};
+	for (int k = 0; k < 3; k++) {
+		uint64_t fail;
+		const struct iovirt_region *reg;
+		int e = m_check_seg(mm, pol, &ring[k], &fail, &reg);
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
+static int64_t holds(const struct iovirt_gmap *map, const struct iovirt_region *regs)
+{
+	int64_t n = 0;
+	for (int i = 0; i < NREGS; i++)
+		n += iovirt_gmap_in_use(map, regs[i].gpa);
+	return n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 4)
@@ -144,12 +194,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!mem)
 		mem = aligned_alloc(4096, BYTES);
 	uint32_t num = 1u << (data[0] % 6); /* 1 .. 32 */
+	bool full_size = (data[0] / 6) & 1;
 	uint32_t vflags = data[1] & 1;
 	uint32_t max_ind = data[1] >> 4; /* 0: num */
 	uint32_t pflags = (data[1] >> 1) & 3;
+	bool placed = data[1] & 8;
 	uint16_t start = (uint16_t)(data[2] | data[3] << 8);
+	uint64_t ring[3] = { DESC, AVAIL, USED };
+	size_t hdr = 4;
+	if (placed) {
+		if (size < 10)
+			return 0;
+		ring[0] = place(data + 4, 16, 0x0fff);
+		ring[1] = place(data + 6, 4, 0x3fff);
+		ring[2] = place(data + 8, 4, 0x3fff);
+		hdr = 10;
+	}
 	memset(mem, 0, BYTES);
-	memcpy(mem, data + 4, size - 4 < BYTES ? size - 4 : BYTES);
+	memcpy(mem, data + hdr, size - hdr < BYTES ? size - hdr : BYTES);
 	memcpy(copy, mem, BYTES);
 
 	struct iovirt_posix *p = iovirt_posix_create();
@@ -158,73 +220,120 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct iovirt_gmap *map;
 	struct iovirt_gmap_params gp = { sizeof(gp), GUEST, 0 };
 	CHECK(!iovirt_gmap_create(iovirt_posix_ops(), p, &gp, &map), "create");
-	/* pages 0-5 RAM, page 6 ROM, page 7 reserved; 0x7000000 beyond: MMIO */
-	struct iovirt_region regs[4] = {
+	/* pages 0-5 RAM, page 6 ROM, page 7 reserved, page 8 another guest's RAM,
+	 * page 9 SHARED (8 and 9 not in the adapter's guest memory); 0x7000000: MMIO */
+	struct iovirt_region regs[NREGS] = {
 		{ sizeof(struct iovirt_region), GPA, 6 * 4096, IOVIRT_REGION_RAM, 3, GUEST, 0, mem, 0, NULL },
 		{ sizeof(struct iovirt_region), GPA + 6 * 4096, 4096, IOVIRT_REGION_ROM, 1, GUEST, 0,
 		  mem + 6 * 4096, 0, NULL },
 		{ sizeof(struct iovirt_region), GPA + 7 * 4096, 4096, IOVIRT_REGION_RESERVED, 3, GUEST,
 		  0, NULL, 0, NULL },
-		{ sizeof(struct iovirt_region), 0x7000000, 4096, IOVIRT_REGION_MMIO, 3, GUEST,
+		{ sizeof(struct iovirt_region), MMIO_GPA, 4096, IOVIRT_REGION_MMIO, 3, GUEST,
 		  IOVIRT_REGION_HPA, NULL, 0xfe000000, NULL },
+		{ sizeof(struct iovirt_region), GPA + 8 * 4096, 4096, IOVIRT_REGION_RAM, 3, GUEST + 1,
+		  IOVIRT_REGION_HPA, NULL, 0x80000000, NULL },
+		{ sizeof(struct iovirt_region), GPA + 9 * 4096, 4096, IOVIRT_REGION_SHARED, 3, GUEST + 1,
+		  IOVIRT_REGION_HPA, NULL, 0x80001000, NULL },
 	};
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < NREGS; i++)
 		CHECK(!iovirt_gmap_add(map, &regs[i]), "add");
-	struct m_map mm = { regs, 4, GUEST };
+	struct m_map mm = { regs, NREGS, GUEST };
 	struct iovirt_sg_policy pol = { .size = sizeof(pol), .flags = pflags };
 
-	struct iovirt_vq *vq;
+	struct iovirt_vq *vq = NULL;
 	struct iovirt_vq_params vp = { .size = sizeof(vp), .guest = GUEST, .num = num,
 				       .flags = vflags, .max_indirect = max_ind,
-				       .desc_gpa = DESC, .avail_gpa = AVAIL, .used_gpa = USED };
-	CHECK(!iovirt_vq_create(iovirt_posix_ops(), p, &vp, &vq), "vq create");
+				       .desc_gpa = ring[0], .avail_gpa = ring[1], .used_gpa = ring[2],
+				       .map = map, .pol = &pol };
+	/* an older caller's size: the map is ignored */
+	if (!placed && !full_size)
+		vp.size = IOVIRT_VQ_PARAMS_SIZE_V1;
+	int64_t live = iovirt_posix_live_mem(p);
+	int cr = iovirt_vq_create(iovirt_posix_ops(), p, &vp, &vq);
+	struct m_pol mpol = m_pol_of(&pol);
+	int want = vp.size == sizeof(vp) ? want_create(&mm, &mpol, ring, num) : 0;
+	CHECK(cr == want, "create: %s, model %s", iovirt_err_name(cr), iovirt_err_name(want));
+	if (cr) {
+		CHECK(!vq, "refused create set *out");
+		CHECK(holds(map, regs) == 0, "refused create left a hold");
+		CHECK(iovirt_posix_live_mem(p) == live, "refused create allocated");
+		goto done;
+	}
+	CHECK(holds(map, regs) == (vp.size == sizeof(vp) ? 3 : 0), "holds: %lld",
+	      (long long)holds(map, regs));
 	iovirt_vq_set_cursors(vq, start, start);
 
 	static struct iovirt_host_seg out[4096];
+	const uint64_t used_len = 6 + 8ull * num;
+	uint16_t seen = start; /* the driver's idx as the device last read it */
 	for (int round = 0; round < 4; round++) {
 		struct iovirt_dma_result res;
 		uint16_t last = iovirt_vq_last_avail(vq);
 		int r = iovirt_vq_pop(vq, map, &pol, out, 4096, &res);
-		/* expected, from the copy */
-		uint16_t idx = (uint16_t)rd(copy + 0x1000 + 2, 2);
-		uint16_t avail = (uint16_t)(idx - last);
-		if (avail > num) {
-			CHECK(r == IOVIRT_EINDEX, "avail overrun: %s", iovirt_err_name(r));
-			break;
+		/* expected, from the copy: idx is read again only once the heads it
+		 * announced are taken */
+		if (seen == last) {
+			const uint8_t *ip = at(ring[1] + 2, 2);
+			if (!ip) {
+				CHECK(r == IOVIRT_EGUEST, "avail idx unreadable: %s", iovirt_err_name(r));
+				break;
+			}
+			uint16_t avail = (uint16_t)((uint16_t)rd(ip, 2) - last);
+			if (avail > num) {
+				CHECK(r == IOVIRT_EINDEX, "avail overrun: %s", iovirt_err_name(r));
+				break;
+			}
+			if (avail == 0) {
+				CHECK(r == 0, "empty ring: %s", iovirt_err_name(r));
+				break;
+			}
+			seen = (uint16_t)rd(ip, 2);
 		}
-		if (avail == 0) {
-			CHECK(r == 0, "empty ring: %s", iovirt_err_name(r));
-			break;
+		const uint8_t *hp = at(ring[1] + 4 + 2ull * (last & (num - 1)), 2);
+		if (!hp) {
+			CHECK(r == IOVIRT_EGUEST, "ring slot unreadable: %s", iovirt_err_name(r));
+			CHECK(!iovirt_vq_skip(vq), "skip");
+			continue;
 		}
-		uint16_t head = (uint16_t)rd(copy + 0x1000 + 4 + 2 * (last & (num - 1)), 2);
+		uint16_t head = (uint16_t)rd(hp, 2);
 		if (head >= num) {
 			CHECK(r == IOVIRT_EINDEX && res.where == IOVIRT_WHERE_RING, "bad head: %s",
 			      iovirt_err_name(r));
 			iovirt_vq_skip(vq);
 			continue;
 		}
-		struct sw w = { .num = num, .max_ind = max_ind ? max_ind : num,
+		struct sw w = { .desc = ring[0], .num = num, .max_ind = max_ind ? max_ind : num,
 				.indirect_ok = vflags, .mm = &mm, .pol = m_pol_of(&pol) };
 		if (w.pol.max_total > UINT32_MAX)
 			w.pol.max_total = UINT32_MAX;
-		int want = sw_walk(&w, head);
-		CHECK(want ? r == want : r > 0, "chain at %u: %s, slow walker %s", head,
-		      iovirt_err_name(r), iovirt_err_name(want));
-		if (!want) {
+		int want_r = sw_walk(&w, head);
+		CHECK(want_r ? r == want_r : r > 0, "chain at %u: %s, slow walker %s", head,
+		      iovirt_err_name(r), iovirt_err_name(want_r));
+		if (!want_r) {
 			CHECK(res.head == head && res.nsegs == w.n, "chain result");
 			const char *why = m_verify(&mm, w.segs, w.n, out, (uint32_t)r);
 			CHECK(!why, "host list: %s", why);
 			CHECK(iovirt_vq_last_avail(vq) == (uint16_t)(last + 1), "cursor");
-			CHECK(!iovirt_vq_push_used(vq, head, (uint32_t)res.write_bytes), "push used");
+			uint16_t u = iovirt_vq_used_idx(vq);
+			bool ok = at(ring[2] + 4 + 8ull * (u & (num - 1)), 8) && at(ring[2] + 2, 2);
+			int pr = iovirt_vq_push_used(vq, head, (uint32_t)res.write_bytes);
+			CHECK(ok ? pr == 0 : pr == IOVIRT_EGUEST, "push used: %s", iovirt_err_name(pr));
 		} else {
 			CHECK(iovirt_vq_last_avail(vq) == last, "refusal moved the cursor");
 			iovirt_vq_skip(vq);
 		}
-		/* the device only ever wrote the used ring */
-		memcpy(copy + 0x1800, mem + 0x1800, 0x800);
+		/* the device only ever wrote the used ring (which may overlap the others:
+		 * the copy takes its new bytes, as the guest would see them) */
+		for (uint64_t b = 0; b < used_len; b++) {
+			uint64_t g = ring[2] + b;
+			if (g >= GPA && g - GPA < BYTES)
+				copy[g - GPA] = mem[g - GPA];
+		}
 		CHECK(!memcmp(copy, mem, BYTES), "guest memory changed outside the used ring");
 	}
 	iovirt_vq_destroy(vq);
+	CHECK(holds(map, regs) == 0, "destroy left a hold");
+done:
 	CHECK(!iovirt_gmap_destroy(map), "destroy");
 	CHECK(iovirt_posix_live_mem(p) == 0, "leak");
 	iovirt_posix_destroy(p);

@@ -147,6 +147,23 @@ int vn_attacks(struct vn_attack *out, int max, bool *victim_ok, bool *clean)
 		    err, err == IOVIRT_EREADONLY && rom_intact);
 	}
 
+	/* A used ring in read-only memory: every completion would write firmware.
+	 * The guest's rings are given where the queue is created, and checked there. */
+	if ((w = begin(&c, VN_VALIDATE))) {
+		struct vn_guest *h = &w->g[0];
+		struct iovirt_vq *vq = NULL;
+		struct iovirt_vq_params p = {
+			.size = sizeof(p), .guest = h->id, .num = h->tx.num, .desc_gpa = h->tx.desc_gpa,
+			.avail_gpa = h->tx.avail_gpa, .used_gpa = VN_ROM_GPA, .map = h->gmap,
+		};
+		err = iovirt_vq_create(&w->ops, w, &p, &vq);
+		if (!err)
+			iovirt_vq_destroy(vq);
+		const bool none_held = iovirt_gmap_in_use(h->gmap, VN_ROM_GPA) == 0;
+		end(&c, w, "used ring in read-only memory", "ring placement: the used ring must be writable",
+		    err, err == IOVIRT_EREADONLY && !vq && none_held);
+	}
+
 	/* A guest write to a register of the privileged side. */
 	if ((w = begin(&c, VN_VALIDATE))) {
 		uint64_t before;
@@ -201,19 +218,22 @@ int vn_attacks(struct vn_attack *out, int max, bool *victim_ok, bool *clean)
 		    err == IOVIRT_EREENTRANT && decodes);
 	}
 
-	/* Taking memory away while the device still uses it. */
+	/* Taking memory away while the device still uses it: a DMA reads the guest's
+	 * firmware (a region no ring lives in), and the region is removed under it. */
 	if ((w = begin(&c, VN_PIN))) {
 		struct vn_guest *h = &w->g[0];
-		struct iovirt_seg seg = { .gpa = vn_tx_buf_gpa(w, 0), .len = 1500, .dir = IOVIRT_DEV_READ };
+		struct iovirt_seg seg = { .gpa = VN_ROM_GPA, .len = 1500, .dir = IOVIRT_DEV_READ };
 		struct iovirt_host_seg out[4];
 		struct iovirt_pin_handle dma;
 		int n = iovirt_pin_sg(h->pin, &w->pol, &seg, 1, out, 4, NULL, &dma); /* a DMA in flight */
-		err = iovirt_gmap_remove(h->gmap, VN_RAM_GPA);
-		int shrink = iovirt_gmap_shrink(h->gmap, VN_RAM_GPA, 0x1000);
-		if (n > 0)
-			iovirt_pin_complete(h->pin, dma);
+		err = iovirt_gmap_remove(h->gmap, VN_ROM_GPA);
+		int shrink = iovirt_gmap_shrink(h->gmap, VN_ROM_GPA, 0x1000);
+		/* Once the DMA completes, the same removal goes through: the pin was what stopped it. */
+		int after = n > 0 ? iovirt_pin_complete(h->pin, dma) : -1;
+		if (!after)
+			after = iovirt_gmap_remove(h->gmap, VN_ROM_GPA);
 		end(&c, w, "removing memory while a DMA still uses it", "pinning: the region is held (busy)", err,
-		    n > 0 && err == IOVIRT_EBUSY && shrink == IOVIRT_EBUSY);
+		    n > 0 && err == IOVIRT_EBUSY && shrink == IOVIRT_EBUSY && after == 0);
 	}
 
 	/* Unmapping a buffer the device has cached a translation of. */

@@ -169,9 +169,13 @@ static int ring_init(struct vn_world *w, struct vn_guest *g, struct vn_ring *r, 
 	r->desc_gpa = base;
 	r->avail_gpa = base + 0x4000;
 	r->used_gpa = base + 0x5000;
+	/* With the guest's map: the rings must lie in its memory, the used ring
+	 * where the device may write, and their regions stay held until the
+	 * queue is destroyed. */
 	struct iovirt_vq_params p = {
 		.size = sizeof(p), .guest = g->id, .num = r->num,
 		.desc_gpa = r->desc_gpa, .avail_gpa = r->avail_gpa, .used_gpa = r->used_gpa,
+		.map = g->gmap,
 	};
 	return iovirt_vq_create(&w->ops, w, &p, &r->vq);
 }

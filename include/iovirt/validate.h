@@ -14,7 +14,8 @@
  *    and turned into a host scatter-gather list.
  *  - iovirt_vq: the virtio 1.x split virtqueue (descriptor table, available
  *    and used rings in guest memory): chain walking with every check the
- *    specification asks of a device, results as above.
+ *    specification asks of a device, results as above; given the map, the
+ *    rings' own placement is checked at create and their regions held.
  *  - iovirt_bounce: a fixed pool of hypervisor-owned buffers for the copy
  *    approach.
  *
@@ -38,7 +39,7 @@
  *
  * Host callbacks: the map and the bounce pool use mem_alloc/mem_free at
  * create and on map changes only, never on the validation path. Virtqueues
- * use guest_read/guest_write; iovirt_sg_validate_guest uses guest_read;
+ * use mem_alloc/mem_free at create and destroy, guest_read/guest_write otherwise; iovirt_sg_validate_guest uses guest_read;
  * bounce copies use guest_read/guest_write only for regions without a host
  * pointer.
  */
@@ -325,20 +326,58 @@ struct iovirt_vq_params {
 	uint64_t desc_gpa;     /* descriptor table, 16-byte aligned */
 	uint64_t avail_gpa;    /* available ring, 2-byte aligned */
 	uint64_t used_gpa;     /* used ring, 4-byte aligned */
+	/* Appended; read only when size covers both (an older, smaller size
+	 * means no map: the rings are not checked, as before). */
+	struct iovirt_gmap *map; /* the guest's map: the rings are checked against
+	                          * it and their regions held; NULL: no check */
+	const struct iovirt_sg_policy *pol; /* with map: only its flags count
+	                                     * (ALLOW_MMIO, ALLOW_P2P); NULL: neither */
 };
+/* The size of iovirt_vq_params before map and pol were appended. */
+#define IOVIRT_VQ_PARAMS_SIZE_V1 (offsetof(struct iovirt_vq_params, used_gpa) + sizeof(uint64_t))
+
+/* Bytes of each ring for a queue of num entries (the spec's layout, with the
+ * used_event / avail_event words). */
+#define IOVIRT_VQ_DESC_BYTES(num) (16 * (uint64_t)(num))
+#define IOVIRT_VQ_AVAIL_BYTES(num) (6 + 2 * (uint64_t)(num))
+#define IOVIRT_VQ_USED_BYTES(num) (6 + 8 * (uint64_t)(num))
 
 struct iovirt_vq;
 
 /*
  * Creates a queue's device-side state (its cursors and the private buffers
  * that hold snapshots). host_ops needs mem_alloc, mem_free, guest_read and
- * guest_write. Returns 0; IOVIRT_EINVAL (num not a power of two in range,
- * max_indirect above 32768, bad size, unknown flags), IOVIRT_EALIGN (a ring
- * misaligned), IOVIRT_EOVERFLOW (a ring's range wraps), IOVIRT_ENOSYS,
- * IOVIRT_ENOMEM. One thread at a time may use a queue.
+ * guest_write. One thread at a time may use a queue.
+ *
+ * With params->map, the rings are checked as iovirt_sg_validate checks a
+ * segment (against the map's current snapshot, under pol's ALLOW flags): the
+ * descriptor table (IOVIRT_VQ_DESC_BYTES) and the available ring
+ * (IOVIRT_VQ_AVAIL_BYTES) as device reads, the used ring (IOVIRT_VQ_USED_BYTES)
+ * as a device write, each inside one region. The regions are then held
+ * (iovirt_gmap_region_get, one hold per ring) until iovirt_vq_destroy, so they
+ * cannot be removed or shrunk (IOVIRT_EBUSY) while the queue exists; destroy
+ * the queue before the map (iovirt_gmap_destroy refuses while held). A driver
+ * that moves its rings resets the queue first (virtio): destroy the queue and
+ * create it again at the new addresses. Without a map nothing ties the rings
+ * to the guest's memory map: guest_read/guest_write alone decide.
+ *
+ * Returns 0; IOVIRT_EINVAL (num not a power of two in range, max_indirect
+ * above 32768, bad size, unknown flags, a bad pol, map of another guest than
+ * params->guest), IOVIRT_EALIGN (a ring misaligned), IOVIRT_EOVERFLOW (a ring's
+ * range wraps), IOVIRT_ENOSYS; with a map, checked in the order descriptor
+ * table, available ring, used ring: IOVIRT_ENOREGION, IOVIRT_ECROSS,
+ * IOVIRT_ERESERVED, IOVIRT_EMMIO, IOVIRT_EP2P, IOVIRT_EFOREIGN,
+ * IOVIRT_EREADONLY (used ring in ROM or without IOVIRT_DEV_WRITE), IOVIRT_EPERM
+ * (table or available ring without IOVIRT_DEV_READ), and IOVIRT_EBUSY (a
+ * ring's region is being removed or shrunk at this moment), IOVIRT_ELIMIT
+ * (the region has 2^31 - 1 holders); then IOVIRT_ENOMEM. On failure *out is
+ * untouched, nothing is allocated and no hold is left. Lock-free against the
+ * map's writers, as iovirt_gmap_region_get; a create with a map is a reader of
+ * the map for iovirt_gmap_reclaim's grace period.
  */
 int iovirt_vq_create(const struct iovirt_host_ops *host_ops, void *host,
 		     const struct iovirt_vq_params *params, struct iovirt_vq **out);
+/* Frees the queue and drops its holds on the map's regions (if it has a map). */
 void iovirt_vq_destroy(struct iovirt_vq *vq);
 
 /*

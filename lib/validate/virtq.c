@@ -32,38 +32,99 @@ struct iovirt_vq {
 	uint32_t *ind_stamp; /* max_ind entries */
 	uint8_t *table;      /* snapshot of one indirect table: max_ind * 16 bytes */
 	size_t scratch_bytes;
+	/* With a map at create: the regions of the descriptor table, available
+	 * ring and used ring, held until destroy. */
+	struct iovirt_gmap *map;
+	struct iovirt_gmap_region *hold[3];
 };
+
+enum { RING_DESC, RING_AVAIL, RING_USED, NRINGS };
+
+/* Drops the first n holds. */
+static void rings_put(struct iovirt_gmap *map, struct iovirt_gmap_region **hold, int n)
+{
+	while (n--)
+		iovirt_gmap_region_put(map, hold[n]);
+}
+
+/*
+ * Holds each ring's region, then checks the ring against a snapshot loaded
+ * after the hold: a held region cannot be removed or shrunk, so that
+ * snapshot still has it, and the check and the hold are of one region. All
+ * or nothing: on failure no hold is left.
+ */
+static int rings_hold(const struct iovirt_vq_params *p, const struct vpol *vp,
+		      struct iovirt_gmap_region **hold)
+{
+	const struct { uint64_t gpa, len; uint32_t dir; } ring[NRINGS] = {
+		{ p->desc_gpa, IOVIRT_VQ_DESC_BYTES(p->num), IOVIRT_DEV_READ },
+		{ p->avail_gpa, IOVIRT_VQ_AVAIL_BYTES(p->num), IOVIRT_DEV_READ },
+		{ p->used_gpa, IOVIRT_VQ_USED_BYTES(p->num), IOVIRT_DEV_WRITE },
+	};
+	for (int k = 0; k < NRINGS; k++) {
+		int err = iovirt_gmap_region_get(p->map, ring[k].gpa, &hold[k]);
+		if (!err) {
+			struct vbuild b;
+			const struct snap_ent *e;
+			vb_init(&b, p->map, vp, NULL, 0);
+			err = vb_check(&b, ring[k].gpa, ring[k].len, ring[k].dir, &e);
+			/* another region at the same place: the map changed between the two */
+			if (!err && e->node != hold[k])
+				err = IOVIRT_EBUSY;
+			if (err)
+				iovirt_gmap_region_put(p->map, hold[k]);
+		}
+		if (err) {
+			rings_put(p->map, hold, k);
+			return err;
+		}
+	}
+	return 0;
+}
 
 int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 		     const struct iovirt_vq_params *p, struct iovirt_vq **out)
 {
 	uint64_t end;
-	if (!ops || !p || !out ||
-	    p->size < offsetof(struct iovirt_vq_params, used_gpa) + sizeof(p->used_gpa))
+	struct vpol vp = { 0 };
+	if (!ops || !p || !out || p->size < IOVIRT_VQ_PARAMS_SIZE_V1)
 		return IOVIRT_EINVAL;
+	/* an older caller's struct ends before map: no map */
+	struct iovirt_gmap *map =
+		p->size >= offsetof(struct iovirt_vq_params, pol) + sizeof(p->pol) ? p->map : NULL;
 	if (p->num == 0 || p->num > IOVIRT_VQ_MAX_SIZE || (p->num & (p->num - 1)) ||
 	    p->max_indirect > IOVIRT_VQ_MAX_SIZE || (p->flags & ~IOVIRT_VQ_F_INDIRECT))
 		return IOVIRT_EINVAL;
+	if (map) {
+		/* rings are not buffers: of the policy only the ALLOW flags apply */
+		if (vpol_load(p->pol, &vp) || iovirt_gmap_guest(map) != p->guest)
+			return IOVIRT_EINVAL;
+		vp = (struct vpol){ .max_segs = 1, .flags = vp.flags, .max_total = UINT64_MAX };
+	}
 	if (!iovirt_is_aligned(p->desc_gpa, 16) || !iovirt_is_aligned(p->avail_gpa, 2) ||
 	    !iovirt_is_aligned(p->used_gpa, 4))
 		return IOVIRT_EALIGN;
-	if (!iovirt_add_ok(p->desc_gpa, (uint64_t)p->num * DESC_SIZE, &end) ||
-	    !iovirt_add_ok(p->avail_gpa, 6 + 2 * (uint64_t)p->num, &end) ||
-	    !iovirt_add_ok(p->used_gpa, 6 + USED_ELEM * (uint64_t)p->num, &end))
+	if (!iovirt_add_ok(p->desc_gpa, IOVIRT_VQ_DESC_BYTES(p->num), &end) ||
+	    !iovirt_add_ok(p->avail_gpa, IOVIRT_VQ_AVAIL_BYTES(p->num), &end) ||
+	    !iovirt_add_ok(p->used_gpa, IOVIRT_VQ_USED_BYTES(p->num), &end))
 		return IOVIRT_EOVERFLOW;
 	if (!iovirt_host_ops_ok(ops) || !IOVIRT_HOST_HAS(ops, guest_read) ||
 	    !IOVIRT_HOST_HAS(ops, guest_write))
 		return IOVIRT_ENOSYS;
+	struct iovirt_gmap_region *hold[NRINGS] = { NULL };
+	int err;
+	if (map && (err = rings_hold(p, &vp, hold)))
+		return err;
 	uint32_t max_ind = p->max_indirect ? p->max_indirect : p->num;
 	struct iovirt_vq *vq = ops->mem_alloc(host, sizeof(*vq), _Alignof(struct iovirt_vq));
 	if (!vq)
-		return IOVIRT_ENOMEM;
+		goto nomem;
 	size_t bytes = (size_t)p->num * 4 + (size_t)max_ind * (4 + DESC_SIZE);
 	bytes = (bytes + 63) & ~(size_t)63; /* a multiple of the alignment, see gmap.c */
 	uint8_t *scratch = ops->mem_alloc(host, bytes, 64);
 	if (!scratch) {
 		ops->mem_free(host, vq, sizeof(*vq));
-		return IOVIRT_ENOMEM;
+		goto nomem;
 	}
 	*vq = (struct iovirt_vq){
 		.ops = ops, .host = host, .guest = p->guest, .num = p->num,
@@ -72,16 +133,24 @@ int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 		.table = scratch,
 		.stamp = (uint32_t *)(scratch + (size_t)max_ind * DESC_SIZE),
 		.scratch_bytes = bytes,
+		.map = map,
+		.hold = { hold[0], hold[1], hold[2] },
 	};
 	vq->ind_stamp = vq->stamp + p->num;
 	*out = vq;
 	return 0;
+nomem:
+	if (map)
+		rings_put(map, hold, NRINGS);
+	return IOVIRT_ENOMEM;
 }
 
 void iovirt_vq_destroy(struct iovirt_vq *vq)
 {
 	if (!vq)
 		return;
+	if (vq->map)
+		rings_put(vq->map, vq->hold, NRINGS);
 	vq->ops->mem_free(vq->host, vq->table, vq->scratch_bytes);
 	vq->ops->mem_free(vq->host, vq, sizeof(*vq));
 }

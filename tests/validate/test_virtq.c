@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* virtio split virtqueues: chains, indirect tables, ring wrap-around, refusals, read-once. */
+/* virtio split virtqueues: chains, indirect tables, ring wrap-around, refusals, read-once,
+ * ring placement checked against the map and held. */
 #include "vt.h"
 
 #define G(x) (VT_GPA + (x) * 4096ull)
@@ -54,7 +55,7 @@ static void q_init(struct q *q, uint32_t flags)
 	vt_add(&q->t, G(50), 4096, IOVIRT_REGION_ROM, DR);
 	struct iovirt_vq_params p = { .size = sizeof(p), .guest = VT_GUEST, .num = NUM,
 				      .flags = flags, .desc_gpa = DESC, .avail_gpa = AVAIL,
-				      .used_gpa = USED };
+				      .used_gpa = USED, .map = q->t.map };
 	cr_assert_eq(iovirt_vq_create(q->t.ops, q->t.p, &p, &q->vq), 0);
 	q->drv_idx = 0;
 }
@@ -357,5 +358,235 @@ Test(virtq, create)
 	cr_assert_null(vq);
 	cr_assert_eq(iovirt_vq_create(t.ops, t.p, &p, &vq), 0);
 	iovirt_vq_destroy(vq);
+	vt_fini(&t);
+}
+
+/* ---- ring placement (params.map) ---- */
+
+#define OTHER_GUEST (VT_GUEST + 1)
+
+/* RAM G(0..48) and G(48), ROM G(50), MMIO with a host address G(52), RESERVED
+ * G(54), another guest's RAM G(56), SHARED G(58), write-only RAM G(60), read-only
+ * RAM G(62); nothing from G(64) on. */
+static void ring_map(struct vt *t)
+{
+	vt_init(t);
+	vt_add(t, G(0), 48 * 4096, IOVIRT_REGION_RAM, RW);
+	vt_add(t, G(48), 4096, IOVIRT_REGION_RAM, RW);
+	vt_add(t, G(50), 4096, IOVIRT_REGION_ROM, DR);
+	vt_add(t, G(52), 4096, IOVIRT_REGION_MMIO, RW);
+	vt_add(t, G(54), 4096, IOVIRT_REGION_RESERVED, RW);
+	struct iovirt_region r = vt_region(t, G(56), 4096, IOVIRT_REGION_RAM, RW);
+	r.owner = OTHER_GUEST;
+	cr_assert_eq(iovirt_gmap_add(t->map, &r), 0);
+	r = vt_region(t, G(58), 4096, IOVIRT_REGION_SHARED, RW);
+	r.owner = OTHER_GUEST;
+	cr_assert_eq(iovirt_gmap_add(t->map, &r), 0);
+	vt_add(t, G(60), 4096, IOVIRT_REGION_RAM, DW);
+	vt_add(t, G(62), 4096, IOVIRT_REGION_RAM, DR);
+}
+
+static const uint64_t ring_regions[] = { G(0), G(48), G(50), G(52), G(54), G(56), G(58), G(60), G(62) };
+
+static void assert_no_hold(struct vt *t, const char *what)
+{
+	for (size_t i = 0; i < sizeof(ring_regions) / sizeof(ring_regions[0]); i++)
+		cr_assert_eq(iovirt_gmap_in_use(t->map, ring_regions[i]), 0, "%s: region %zu held", what, i);
+}
+
+struct ring_case {
+	const char *what;
+	uint64_t desc, avail, used;
+	uint32_t pol_flags;
+	int err;
+};
+
+// Each ring must lie in one region the device may use that way; every refusal is sg_validate's code.
+Test(virtq, ring_placement)
+{
+	struct vt t;
+	ring_map(&t);
+	const struct ring_case cases[] = {
+		{ "all in RAM", DESC, AVAIL, USED, 0, 0 },
+		{ "used ring in ROM", DESC, AVAIL, G(50), 0, IOVIRT_EREADONLY },
+		{ "used ring in read-only RAM", DESC, AVAIL, G(62), 0, IOVIRT_EREADONLY },
+		{ "used ring in MMIO", DESC, AVAIL, G(52), 0, IOVIRT_EMMIO },
+		{ "used ring in MMIO, allowed", DESC, AVAIL, G(52), IOVIRT_POLICY_ALLOW_MMIO, 0 },
+		{ "used ring in RESERVED", DESC, AVAIL, G(54), 0, IOVIRT_ERESERVED },
+		{ "used ring crossing two regions", DESC, AVAIL, G(48) - 8, 0, IOVIRT_ECROSS },
+		{ "used ring running out of the map", DESC, AVAIL, G(63) + 4096 - 8, 0, IOVIRT_ENOREGION },
+		{ "used ring outside", DESC, AVAIL, G(70), 0, IOVIRT_ENOREGION },
+		{ "used ring in another guest's RAM", DESC, AVAIL, G(56), 0, IOVIRT_EFOREIGN },
+		{ "used ring in SHARED", DESC, AVAIL, G(58), 0, IOVIRT_EP2P },
+		{ "used ring in SHARED, allowed", DESC, AVAIL, G(58), IOVIRT_POLICY_ALLOW_P2P, 0 },
+		{ "used ring in write-only RAM", DESC, AVAIL, G(60), 0, 0 },
+		{ "table in ROM", G(50), AVAIL, USED, 0, 0 },
+		{ "table in write-only RAM", G(60), AVAIL, USED, 0, IOVIRT_EPERM },
+		{ "table in RESERVED", G(54), AVAIL, USED, 0, IOVIRT_ERESERVED },
+		{ "table outside", G(70), AVAIL, USED, 0, IOVIRT_ENOREGION },
+		{ "table crossing", G(48) - 16, AVAIL, USED, 0, IOVIRT_ECROSS },
+		{ "avail ring in ROM", DESC, G(50), USED, 0, 0 },
+		{ "avail ring in MMIO", DESC, G(52), USED, 0, IOVIRT_EMMIO },
+		{ "avail ring in another guest's RAM", DESC, G(56), USED, 0, IOVIRT_EFOREIGN },
+		{ "avail ring in write-only RAM", DESC, G(60), USED, 0, IOVIRT_EPERM },
+		{ "avail ring crossing", DESC, G(48) - 2, USED, 0, IOVIRT_ECROSS },
+		/* the first bad ring decides, in the order table, available, used */
+		{ "table and used bad", G(54), AVAIL, G(50), 0, IOVIRT_ERESERVED },
+		{ "avail and used bad", DESC, G(56), G(50), 0, IOVIRT_EFOREIGN },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct ring_case *c = &cases[i];
+		struct iovirt_sg_policy pol = { .size = sizeof(pol), .flags = c->pol_flags };
+		struct iovirt_vq_params p = { .size = sizeof(p), .guest = VT_GUEST, .num = NUM,
+					      .desc_gpa = c->desc, .avail_gpa = c->avail,
+					      .used_gpa = c->used, .map = t.map, .pol = &pol };
+		struct iovirt_vq *vq = NULL;
+		int64_t mem = iovirt_posix_live_mem(t.p);
+		int r = iovirt_vq_create(t.ops, t.p, &p, &vq);
+		cr_assert_eq(r, c->err, "%s: got %s", c->what, iovirt_err_name(r));
+		if (r) {
+			cr_assert_null(vq, "%s", c->what);
+			cr_assert_eq(iovirt_posix_live_mem(t.p), mem, "%s: allocated", c->what);
+			assert_no_hold(&t, c->what);
+			continue;
+		}
+		/* one hold per ring */
+		int64_t held = 0;
+		for (size_t k = 0; k < sizeof(ring_regions) / sizeof(ring_regions[0]); k++)
+			held += iovirt_gmap_in_use(t.map, ring_regions[k]);
+		cr_assert_eq(held, 3, "%s", c->what);
+		iovirt_vq_destroy(vq);
+		assert_no_hold(&t, c->what);
+	}
+	vt_fini(&t);
+}
+
+// Parameters of the map check: a map of another guest or a bad policy is EINVAL; nothing held.
+Test(virtq, ring_map_params)
+{
+	struct vt t;
+	ring_map(&t);
+	struct iovirt_vq *vq = NULL;
+	struct iovirt_vq_params p = { .size = sizeof(p), .guest = OTHER_GUEST, .num = NUM,
+				      .desc_gpa = DESC, .avail_gpa = AVAIL, .used_gpa = USED,
+				      .map = t.map };
+	cr_assert_eq(iovirt_vq_create(t.ops, t.p, &p, &vq), IOVIRT_EINVAL, "map of another guest");
+	struct iovirt_sg_policy bad = { .size = 1 };
+	p.guest = VT_GUEST;
+	p.pol = &bad;
+	cr_assert_eq(iovirt_vq_create(t.ops, t.p, &p, &vq), IOVIRT_EINVAL, "bad policy");
+	/* the buffer limits of a policy do not apply to rings */
+	struct iovirt_sg_policy tight = { .size = sizeof(tight), .max_segs = 1, .max_total = 1,
+					  .addr_align = 4096, .len_align = 4096 };
+	p.pol = &tight;
+	cr_assert_eq(iovirt_vq_create(t.ops, t.p, &p, &vq), 0);
+	iovirt_vq_destroy(vq);
+	vq = NULL;
+	/* the ring checks come after the existing parameter checks */
+	p.pol = NULL;
+	p.used_gpa = G(50) + 2;
+	cr_assert_eq(iovirt_vq_create(t.ops, t.p, &p, &vq), IOVIRT_EALIGN);
+	cr_assert_null(vq);
+	assert_no_hold(&t, "params");
+	vt_fini(&t);
+}
+
+// The rings' regions are held while the queue lives: remove and shrink are EBUSY until destroy.
+Test(virtq, ring_hold)
+{
+	struct q q;
+	q_init(&q, 0);
+	struct vt *t = &q.t;
+	vt_add(t, G(48), 4096, IOVIRT_REGION_RAM, RW);
+	struct iovirt_vq *vq2;
+	struct iovirt_vq_params p = { .size = sizeof(p), .guest = VT_GUEST, .num = NUM,
+				      .desc_gpa = DESC, .avail_gpa = AVAIL, .used_gpa = G(48),
+				      .map = t->map };
+	cr_assert_eq(iovirt_vq_create(t->ops, t->p, &p, &vq2), 0);
+	cr_assert_eq(iovirt_gmap_in_use(t->map, G(0)), 3 + 2, "q's three rings, vq2's table and avail");
+	cr_assert_eq(iovirt_gmap_in_use(t->map, G(48)), 1, "vq2's used ring");
+	cr_assert_eq(iovirt_gmap_remove(t->map, G(48)), IOVIRT_EBUSY);
+	cr_assert_eq(iovirt_gmap_shrink(t->map, G(0), 4096), IOVIRT_EBUSY);
+	cr_assert_eq(iovirt_gmap_remove(t->map, G(0)), IOVIRT_EBUSY);
+	cr_assert_eq(iovirt_gmap_destroy(t->map), IOVIRT_EBUSY, "the map outlives its queues");
+	/* the queue still works */
+	put_desc(&q, 0, G(1), 64, F_WRITE, 0);
+	offer(&q, 0);
+	struct iovirt_host_seg out[16];
+	struct iovirt_dma_result res;
+	cr_assert_eq(iovirt_vq_pop(vq2, t->map, NULL, out, 16, &res), 1);
+	cr_assert_eq(iovirt_vq_push_used(vq2, 0, 64), 0);
+	uint16_t uidx;
+	memcpy(&uidx, gmem(&q, G(48)) + 2, 2);
+	cr_assert_eq(uidx, 1);
+	iovirt_vq_destroy(vq2);
+	cr_assert_eq(iovirt_gmap_in_use(t->map, G(0)), 3);
+	cr_assert_eq(iovirt_gmap_remove(t->map, G(48)), 0, "released at destroy");
+	cr_assert_eq(iovirt_gmap_shrink(t->map, G(0), 4096), IOVIRT_EBUSY, "q still holds it");
+	iovirt_vq_destroy(q.vq);
+	q.vq = NULL;
+	cr_assert_eq(iovirt_gmap_in_use(t->map, G(0)), 0);
+	cr_assert_eq(iovirt_gmap_shrink(t->map, G(0), 44 * 4096), 0);
+	iovirt_gmap_reclaim(t->map);
+	vt_fini(t);
+}
+
+// Older callers (a size that ends before map) get today's behaviour: no check, no hold.
+Test(virtq, ring_old_size)
+{
+	struct vt t;
+	ring_map(&t);
+	const size_t sizes[] = { IOVIRT_VQ_PARAMS_SIZE_V1,
+				 offsetof(struct iovirt_vq_params, map) + sizeof(void *),
+				 offsetof(struct iovirt_vq_params, pol) + sizeof(void *) - 1 };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		/* the map field is there in memory but not covered by size: ignored */
+		struct iovirt_vq_params p = { .size = sizes[i], .guest = VT_GUEST, .num = NUM,
+					      .desc_gpa = DESC, .avail_gpa = AVAIL, .used_gpa = G(50),
+					      .map = t.map };
+		struct iovirt_vq *vq = NULL;
+		cr_assert_eq(iovirt_vq_create(t.ops, t.p, &p, &vq), 0, "size %zu", sizes[i]);
+		assert_no_hold(&t, "old size");
+		/* as before: guest_write alone decides (the test guest's buffer backs G(50)) */
+		cr_assert_eq(iovirt_vq_push_used(vq, 1, 7), 0);
+		iovirt_vq_destroy(vq);
+	}
+	struct iovirt_vq_params p = { .size = IOVIRT_VQ_PARAMS_SIZE_V1 - 1, .guest = VT_GUEST,
+				      .num = NUM, .desc_gpa = DESC, .avail_gpa = AVAIL,
+				      .used_gpa = USED };
+	struct iovirt_vq *vq = NULL;
+	cr_assert_eq(iovirt_vq_create(t.ops, t.p, &p, &vq), IOVIRT_EINVAL, "size below the first version");
+	vt_fini(&t);
+}
+
+// Failing the Nth allocation of a create with a map, for every N: ENOMEM, nothing leaked, no hold.
+Test(virtq, ring_alloc_fail)
+{
+	struct vt t;
+	ring_map(&t);
+	struct iovirt_vq_params p = { .size = sizeof(p), .guest = VT_GUEST, .num = 256,
+				      .desc_gpa = DESC, .avail_gpa = AVAIL, .used_gpa = G(48),
+				      .map = t.map };
+	struct iovirt_vq *vq = NULL;
+	int64_t mem = iovirt_posix_live_mem(t.p);
+	uint64_t n;
+	for (n = 1;; n++) {
+		cr_assert_lt(n, 100, "create never completed");
+		iovirt_posix_fail_alloc_at(t.p, n);
+		int r = iovirt_vq_create(t.ops, t.p, &p, &vq);
+		iovirt_posix_fail_alloc_at(t.p, 0);
+		if (!r)
+			break;
+		cr_assert_eq(r, IOVIRT_ENOMEM, "N = %llu: %s", (unsigned long long)n, iovirt_err_name(r));
+		cr_assert_null(vq);
+		cr_assert_eq(iovirt_posix_live_mem(t.p), mem, "N = %llu: leak", (unsigned long long)n);
+		assert_no_hold(&t, "ENOMEM");
+	}
+	cr_assert_eq(n, 3, "two allocations");
+	cr_assert_eq(iovirt_gmap_in_use(t.map, G(0)), 2);
+	cr_assert_eq(iovirt_gmap_in_use(t.map, G(48)), 1);
+	iovirt_vq_destroy(vq);
+	assert_no_hold(&t, "destroyed");
+	cr_assert_eq(iovirt_posix_live_mem(t.p), mem);
 	vt_fini(&t);
 }
