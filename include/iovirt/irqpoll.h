@@ -14,7 +14,10 @@
  * Threads: one device-side thread (notify, tick) and one driver-side thread
  * (irq, budget, polled, recheck) may run at once; the hand-over between them
  * (armed -> fired -> polling -> armed) is a compare-and-swap, so exactly one
- * interrupt is raised per arming and none is lost.
+ * interrupt is raised per arming and none is lost. The device calls notify
+ * after its work is visible in the ring; the driver looks at the ring for
+ * recheck after polled returned REARM: notify and the re-arm carry the full
+ * barriers that keep either side from missing the other's store.
  */
 #ifndef IOVIRT_IRQPOLL_H
 #define IOVIRT_IRQPOLL_H

@@ -113,6 +113,10 @@ static uint64_t adapt(struct iovirt_irqpoll *ip, uint64_t now)
 
 int iovirt_irqpoll_notify(struct iovirt_irqpoll *ip, uint32_t items, uint64_t now)
 {
+	/* The device published its work, then reads the state; the driver re-arms,
+	 * then reads the ring. Without a full barrier on both sides each could miss
+	 * the other's store (store buffering) and the work would wait for ever. */
+	atomic_thread_fence(memory_order_seq_cst);
 	bump(&ip->notified, items);
 	const uint64_t delay = adapt(ip, now);
 	ip->last_notify_ns = now;
@@ -182,7 +186,8 @@ enum iovirt_irqpoll_next iovirt_irqpoll_polled(struct iovirt_irqpoll *ip, uint32
 	}
 	bump(&ip->rearms, 1);
 	atomic_store_explicit(&ip->pending, 0, memory_order_relaxed);
-	atomic_store_explicit(&ip->state, ARMED, memory_order_release);
+	atomic_store_explicit(&ip->state, ARMED, memory_order_seq_cst);
+	atomic_thread_fence(memory_order_seq_cst); /* the caller's re-check reads the ring after this */
 	return IOVIRT_IRQPOLL_REARM;
 }
 
