@@ -235,6 +235,37 @@ uint32_t iovirt_pin_flush(struct iovirt_pin_domain *dom);
 int iovirt_pin_remove_deferred(struct iovirt_pin_domain *dom, uint64_t gpa,
 			       void (*done)(void *arg, int result), void *arg);
 
+/*
+ * Shrinks the region that starts at gpa to new_length, now or, when this
+ * domain still pins pages in it, as soon as it no longer does. The same
+ * machinery as iovirt_pin_remove_deferred (one pending table for both):
+ *  - The domain holds no page of that region (or no region starts at gpa):
+ *    iovirt_gmap_shrink runs now, done(arg, its result) is called before this
+ *    returns, and the return value is 0.
+ *  - Otherwise the request is recorded and IOVIRT_PIN_SHRINK_PENDING (the
+ *    same value as IOVIRT_PIN_REMOVE_PENDING, > 0) is returned. From then on
+ *    new DMAs and mappings touching ANY part of the region (not only the
+ *    part being cut off) are refused with IOVIRT_EBUSY (nothing changed), as
+ *    for a pending removal. The call that drops this domain's last hold on
+ *    the region runs iovirt_gmap_shrink and then done(arg, result) before it
+ *    returns.
+ * done is called exactly once per accepted request, with iovirt_gmap_shrink's
+ * result (0, IOVIRT_EBUSY when another party still holds the region...). done
+ * must not call functions of this domain. Only this domain's holds are
+ * waited for.
+ * Errors (done is not called, nothing changed): IOVIRT_EINVAL (NULL dom or
+ * done, new_length 0, or a region starts at gpa and new_length is not below
+ * its length), IOVIRT_EALIGN (new_length not a 4 KiB multiple; both as
+ * iovirt_gmap_shrink), IOVIRT_EBUSY (a removal or shrink of this region is
+ * already pending here; likewise iovirt_pin_remove_deferred is refused while
+ * a shrink is pending), IOVIRT_ELIMIT (8 removals and shrinks already pending
+ * in this domain).
+ * Host callbacks: mem_alloc/mem_free through iovirt_gmap_shrink.
+ */
+#define IOVIRT_PIN_SHRINK_PENDING IOVIRT_PIN_REMOVE_PENDING
+int iovirt_pin_shrink_deferred(struct iovirt_pin_domain *dom, uint64_t gpa, uint64_t new_length,
+			       void (*done)(void *arg, int result), void *arg);
+
 /* The pin count of the guest page containing gpa (for tests and audits). */
 uint32_t iovirt_pin_count(const struct iovirt_pin_domain *dom, uint64_t gpa);
 

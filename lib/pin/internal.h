@@ -83,12 +83,17 @@ struct pin_gather {
 	struct iovirt_pt_gather g;
 };
 
-/* A region removal waiting for this domain's last hold on it to drop. */
+/* A region change (removal or shrink) waiting for this domain's last hold on
+ * the region to drop. One table and one code path serve both kinds; at most
+ * one request per region. */
 #define PIN_REMOVALS 8u
+enum pin_op { PIN_OP_REMOVE = 0, PIN_OP_SHRINK };
 struct pin_removal {
 	struct iovirt_gmap_region *reg; /* stays valid: our holds keep it in the map */
 	uint64_t gpa;
+	uint64_t new_length;            /* PIN_OP_SHRINK: the length to shrink to */
 	uint32_t holds;                 /* this domain's holds on reg still out */
+	uint32_t op;                    /* enum pin_op */
 	void (*done)(void *arg, int result);
 	void *arg;
 };
@@ -138,7 +143,7 @@ struct iovirt_pin_domain {
 	uint32_t hold_hint;               /* the entry that matched last */
 	uint32_t hold_used, hold_known;   /* bit i: hold[i] has users / its range is set */
 	struct pin_removal rm[PIN_REMOVALS];
-	uint32_t nrm;                     /* pending removals, rm[0 .. nrm) */
+	uint32_t nrm;                     /* pending removals and shrinks, rm[0 .. nrm) */
 
 	struct iovirt_seg *scratch;       /* max_segs: the private copy of a descriptor */
 	uint8_t *wire;                    /* max_segs * 16: raw guest list bytes */

@@ -155,7 +155,7 @@ static __attribute__((noinline)) int hold_add_slow(struct iovirt_pin_domain *d, 
 	if (err)
 		return err;
 	if (d->nrm && pin_removal_pending(d, reg)) {
-		/* Its removal waits for our last pin: no new ones. */
+		/* Its removal or shrink waits for our last pin: no new ones. */
 		iovirt_gmap_region_put(d->map, reg);
 		return IOVIRT_EBUSY;
 	}
@@ -208,8 +208,8 @@ static __attribute__((noinline)) int hold_add_slow(struct iovirt_pin_domain *d, 
  * Adds the region containing gpa to the slot's regs[0 .. *held): through the
  * domain's hold on it (taken now, with iovirt_gmap_region_get, if the domain
  * has none), once per slot; or, when every hold entry is in use, by a hold of
- * the slot's own. A region whose removal is pending here is refused (EBUSY)
- * and nothing is added.
+ * the slot's own. A region whose removal or shrink is pending here is
+ * refused (EBUSY) and nothing is added.
  */
 static inline int hold_add(struct iovirt_pin_domain *d, uint64_t gpa,
 			   struct iovirt_gmap_region **regs, uint32_t *held, bool more)
