@@ -123,6 +123,7 @@ struct vn_world {
 	bool verify;
 	struct iovirt_sg_policy pol;
 	uint64_t tlb_misses;
+	uint64_t quiesce_unmaps; /* mappings the VF resets' quiesce hook took down */
 };
 
 /* world.c */

@@ -78,5 +78,6 @@ int vn_run(const struct vn_config *cfg, struct vn_result *out)
 	out->invalidations = iovirt_posix_count(w->posix, IOVIRT_CB_IOTLB_INVAL) - inval0;
 	out->device_tlb_misses = w->tlb_misses - miss0;
 	vn_world_fini(w, &out->left_pinned, &out->left_tables, &out->left_mem, &out->left_maps);
+	out->quiesce_unmaps = w->quiesce_unmaps;
 	return 0;
 }

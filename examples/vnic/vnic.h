@@ -52,6 +52,7 @@ struct vn_result {
 	uint64_t interrupts, polls;      /* receive side */
 	uint64_t invalidations;          /* IOTLB invalidations the host saw */
 	uint64_t device_tlb_misses;      /* translations the device looked up in the IOMMU */
+	uint64_t quiesce_unmaps;         /* mappings taken down by the VF reset's quiesce step */
 	/* After teardown: what was left behind (all must be 0). */
 	int64_t left_pinned, left_tables, left_mem, left_maps;
 };

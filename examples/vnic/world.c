@@ -21,6 +21,8 @@ static const struct iovirt_sriov_reg vn_regmap[] = {
 
 #define VN_VF_BAR_BASE UINT64_C(0xd0000000) /* host bus address of VF 0's registers */
 
+static void vn_quiesce(void *arg, uint32_t vf, uint16_t rid, uint32_t asid);
+
 /* ---- host callbacks: posix for memory and pins, direct guest memory, the NIC's registers ---- */
 
 #define W(h) ((struct vn_world *)(h))
@@ -312,6 +314,8 @@ int vn_world_init(struct vn_world *w, enum vn_strategy s, uint32_t packet_bytes,
 		.regs = vn_regmap,
 	};
 	sp.bars[0] = (struct iovirt_sriov_bar){ .size = VN_VF_REGS };
+	sp.dma_quiesce = vn_quiesce;
+	sp.hook_arg = w;
 	sp.pf_windows[0] = (struct iovirt_sriov_window){ UINT64_C(0xc0000000), 0x100000 };
 	if ((r = iovirt_sriov_create(&w->ops, w, &sp, &w->sr)))
 		return r;
@@ -334,26 +338,50 @@ int vn_world_init(struct vn_world *w, enum vn_strategy s, uint32_t packet_bytes,
 	return 0;
 }
 
+/* Unmaps everything the guest's pin domain mapped for its VF (strict: each
+ * unmap invalidates, then unpins) and flushes what batched unmaps queued. */
+static uint32_t guest_unmap_all(struct vn_guest *g)
+{
+	uint32_t n = 0;
+	for (uint32_t s = 0; s < VN_MAX_RING; s++) {
+		if (g->txs[s].mapped && !iovirt_pin_unmap(g->pin, g->txs[s].map))
+			g->txs[s].mapped = false, n++;
+		if (g->rxs[s].mapped && !iovirt_pin_unmap(g->pin, g->rxs[s].map))
+			g->rxs[s].mapped = false, n++;
+	}
+	if (g->ring_mapped && !iovirt_pin_unmap(g->pin, g->ringmap))
+		g->ring_mapped = false, n++;
+	iovirt_pin_flush(g->pin);
+	return n;
+}
+
+/* The SR-IOV reset's quiesce step (params.dma_quiesce): before the VF's ASID is
+ * emptied, its DMA mappings are taken down through the pin domain, so every
+ * page is unpinned after its invalidation and nothing stays pinned. (This
+ * device completes its DMAs synchronously: none is in flight here.) */
+static void vn_quiesce(void *arg, uint32_t vf, uint16_t rid, uint32_t asid)
+{
+	struct vn_world *w = arg;
+	(void)rid;
+	for (int i = 0; i < VN_GUESTS; i++)
+		if (w->g[i].pin && w->g[i].vf == vf && w->g[i].asid == asid)
+			w->quiesce_unmaps += guest_unmap_all(&w->g[i]);
+}
+
 static void guest_fini(struct vn_world *w, struct vn_guest *g, int64_t *maps)
 {
+	/* Function-level reset, in its safe order: the VF stops translating; the
+	 * quiesce hook takes its mappings down (unpinning after invalidation); its
+	 * ASID is emptied and invalidated; its registers go back to their reset
+	 * values. Whatever the guest still had mapped goes with it. */
+	if (w->sr && g->id)
+		iovirt_sriov_vf_reset(w->sr, g->vf);
 	if (g->pin) {
-		for (uint32_t s = 0; s < VN_MAX_RING; s++) {
-			if (g->txs[s].mapped && !iovirt_pin_unmap(g->pin, g->txs[s].map))
-				g->txs[s].mapped = false;
-			if (g->rxs[s].mapped && !iovirt_pin_unmap(g->pin, g->rxs[s].map))
-				g->rxs[s].mapped = false;
-		}
-		if (g->ring_mapped && !iovirt_pin_unmap(g->pin, g->ringmap))
-			g->ring_mapped = false;
-		iovirt_pin_flush(g->pin);
+		guest_unmap_all(g); /* a guest whose VF was never bound */
 		struct iovirt_pin_stats st;
 		iovirt_pin_stats(g->pin, &st);
 		*maps += (int64_t)(st.live_maps + st.live_dmas);
 	}
-	/* Function-level reset: the VF stops translating, its ASID is emptied and
-	 * invalidated, its registers go back to their reset values. */
-	if (w->sr && g->id)
-		iovirt_sriov_vf_reset(w->sr, g->vf);
 	if (g->pin)
 		iovirt_pin_domain_destroy(g->pin);
 	if (g->tx.vq)

@@ -23,6 +23,11 @@ static void run(enum vn_strategy s, uint32_t bytes)
 	cr_assert_eq(r.left_mem, 0, "bookkeeping left");
 	cr_assert_eq(r.left_maps, 0, "mappings or DMAs left");
 	cr_assert_gt(r.interrupts, 0, "the receiver was interrupted");
+	/* Teardown resets both VFs with mappings still live (at least the rings): the
+	 * reset's quiesce step took them down, and nothing was left (asserted above). */
+	cr_assert_geq(r.quiesce_unmaps, 2, "each VF reset quiesced its ring mapping");
+	if (s == VN_IOMMU_PERSISTENT)
+		cr_assert_eq(r.quiesce_unmaps, 2 * (2 * 64 + 1), "and every persistent buffer mapping");
 	if (s == VN_IOMMU_STRICT)
 		cr_assert_geq(r.invalidations, 2 * 700, "strict: an invalidation per unmap, two per packet");
 	if (s == VN_IOMMU_BATCHED)
