@@ -177,13 +177,7 @@ static void dec_prefix(struct iovirt_pin_domain *d, const struct pin_range *r, u
 			for (uint64_t j = 0; j < k; j++) {
 				if (--l->cnt[off + j] == 0) {
 					leaf_dec_used(&d->counts, l);
-					if (run.len && run.start + run.len == gfn + j) {
-						run.len++;
-					} else {
-						run_unpin(d, &run);
-						run.start = gfn + j;
-						run.len = 1;
-					}
+					run_unpin_add(d, &run, gfn + j);
 				}
 			}
 			d->st.page_refs -= k;
@@ -277,13 +271,7 @@ void pin_counts_dec(struct iovirt_pin_domain *d, const struct pin_range *r, uint
 				if (--cnt[j])
 					continue;
 				leaf_dec_used(&d->counts, l);
-				if (run.len && run.start + run.len == gfn + j) {
-					run.len++;
-				} else {
-					run_unpin(d, &run);
-					run.start = gfn + j;
-					run.len = 1;
-				}
+				run_unpin_add(d, &run, gfn + j);
 			}
 			gfn += k;
 			left -= k;

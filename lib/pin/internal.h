@@ -244,6 +244,19 @@ static inline void run_unpin(struct iovirt_pin_domain *d, struct run *run)
 	run->len = 0;
 }
 
+/* Page p's count dropped to 0: it joins the unpin run, or the run so far is
+ * unpinned and a new one starts at p (one host call per contiguous run). */
+static inline void run_unpin_add(struct iovirt_pin_domain *d, struct run *run, uint64_t p)
+{
+	if (run->len && run->start + run->len == p) {
+		run->len++;
+		return;
+	}
+	run_unpin(d, run);
+	run->start = p;
+	run->len = 1;
+}
+
 static inline void leaf_dec_used(struct pin_counts *c, struct pin_leaf *l)
 {
 	if (--l->used == 0)

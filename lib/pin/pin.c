@@ -355,14 +355,7 @@ static inline void dec_leaf(struct iovirt_pin_domain *d, struct pin_leaf *l,
 			if (IOVIRT_LIKELY(--cnt[j]))
 				continue;
 			leaf_dec_used(&d->counts, l);
-			uint64_t p = r[i].first + j;
-			if (run.len && run.start + run.len == p) {
-				run.len++;
-			} else {
-				run_unpin(d, &run);
-				run.start = p;
-				run.len = 1;
-			}
+			run_unpin_add(d, &run, r[i].first + j);
 		}
 	}
 	d->st.page_refs -= refs;
