@@ -70,3 +70,65 @@ Test(posix, log_and_guest_memory)
 	cr_assert_eq(ev[3].c, IOVIRT_INVAL_RANGE | 1u << 8);
 	th_posix_done(p);
 }
+
+/* The log is a ring: it keeps the newest events, can be cleared, resized and turned off. */
+Test(posix, log_ring)
+{
+	struct iovirt_posix *p = th_posix();
+	const struct iovirt_host_ops *ops = iovirt_posix_ops();
+	struct iovirt_posix_event ev[4];
+	cr_assert_eq(iovirt_posix_log_enable(p, 2), 0);
+	for (uint32_t i = 0; i < 3; i++)
+		ops->iotlb_inval(p, &(struct iovirt_inval){ .asid = i, .kind = IOVIRT_INVAL_ASID });
+	cr_assert_eq(iovirt_posix_log_read(p, ev, 4), 2, "capacity 2");
+	cr_assert_eq(ev[0].id, 1, "the oldest was dropped");
+	cr_assert_eq(ev[1].id, 2);
+	cr_assert_eq(iovirt_posix_log_read(p, ev, 1), 1, "max bounds the copy");
+	iovirt_posix_log_clear(p);
+	cr_assert_eq(iovirt_posix_log_read(p, ev, 4), 0);
+	cr_assert_eq(iovirt_posix_log_enable(p, 0), 0, "off");
+	ops->iotlb_inval(p, &(struct iovirt_inval){ .asid = 9, .kind = IOVIRT_INVAL_ASID });
+	cr_assert_eq(iovirt_posix_log_read(p, ev, 4), 0);
+	cr_assert_eq(iovirt_posix_count(p, IOVIRT_CB_IOTLB_INVAL), 4, "still counted");
+	cr_assert_eq(iovirt_posix_count(p, IOVIRT_CB_COUNT_), 0, "out of range");
+	th_posix_done(p);
+}
+
+/* Guest ranges and device registers: refused arguments, the table limits, widths and bounds. */
+Test(posix, ranges_and_registers)
+{
+	struct iovirt_posix *p = th_posix();
+	const struct iovirt_host_ops *ops = iovirt_posix_ops();
+	static uint8_t mem[16];
+	cr_assert_lt(iovirt_posix_guest_add(p, 1, 0, NULL, 16), 0);
+	cr_assert_lt(iovirt_posix_guest_add(p, 1, 0, mem, 0), 0);
+	cr_assert_lt(iovirt_posix_guest_add(p, 1, UINT64_MAX - 4, mem, 16), 0, "wraps");
+	int added = 0;
+	while (iovirt_posix_guest_add(p, 1, (uint64_t)added << 12, mem, sizeof(mem)) == 0)
+		added++;
+	cr_assert_eq(added, 256, "a fixed table of guest ranges");
+	uint8_t b[4];
+	cr_assert_lt(ops->guest_write(p, 1, 0x10, b, 4), 0, "past the range");
+	cr_assert_eq(ops->guest_write(p, 1, 0x4, "abcd", 4), 0);
+	cr_assert_eq(memcmp(mem + 4, "abcd", 4), 0);
+
+	uint8_t regs[16] = { 0 };
+	uint64_t v = 0;
+	cr_assert_lt(iovirt_posix_dev_add(p, 1, NULL, 16), 0);
+	cr_assert_lt(iovirt_posix_dev_add(p, 1, regs, 0), 0);
+	added = 0;
+	while (iovirt_posix_dev_add(p, (uint32_t)added, regs, sizeof(regs)) == 0)
+		added++;
+	cr_assert_eq(added, 64, "a fixed table of devices");
+	cr_assert_lt(ops->reg_read(p, 0, 0, 3, &v), 0, "width 3");
+	cr_assert_lt(ops->reg_read(p, 0, 12, 8, &v), 0, "crosses the end");
+	cr_assert_lt(ops->reg_read(p, 0, 16, 1, &v), 0, "past the end");
+	cr_assert_lt(ops->reg_read(p, 99, 0, 4, &v), 0, "no such device");
+	for (unsigned w = 1; w <= 8; w *= 2) {
+		cr_assert_eq(ops->reg_write(p, 0, 8, w, 0x1122334455667788ull), 0);
+		cr_assert_eq(ops->reg_read(p, 0, 8, w, &v), 0);
+		cr_assert_eq(v, 0x1122334455667788ull & (w == 8 ? ~0ull : (1ull << (8 * w)) - 1), "width %u", w);
+	}
+	cr_assert_lt(ops->reg_write(p, 0, 16, 4, 0), 0);
+	th_posix_done(p);
+}

@@ -176,3 +176,67 @@ Test(irqpoll, params_and_alloc_failure)
 	cr_assert_eq(iovirt_irqpoll_budget(ip), 64);
 	iovirt_irqpoll_destroy(ip);
 }
+
+/* Missing arguments and a host without memory callbacks are refused; destroy(NULL) is a no-op. */
+Test(irqpoll, create_refusals)
+{
+	struct iovirt_irqpoll *ip = NULL;
+	struct iovirt_irqpoll_params p = { .size = sizeof(p), .adaptive = 2 };
+	cr_assert_eq(iovirt_irqpoll_create(NULL, host, NULL, &ip), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_irqpoll_create(iovirt_posix_ops(), host, NULL, NULL), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_irqpoll_create(iovirt_posix_ops(), host, &p, &ip), IOVIRT_EINVAL, "adaptive is 0 or 1");
+	struct iovirt_host_ops small = *iovirt_posix_ops();
+	small.size = offsetof(struct iovirt_host_ops, mem_alloc); /* a host older than mem_alloc */
+	cr_assert_eq(iovirt_irqpoll_create(&small, host, NULL, &ip), IOVIRT_ENOSYS);
+	small = *iovirt_posix_ops();
+	small.mem_free = NULL;
+	cr_assert_eq(iovirt_irqpoll_create(&small, host, NULL, &ip), IOVIRT_ENOSYS);
+	cr_assert_null(ip);
+	iovirt_irqpoll_destroy(NULL);
+}
+
+/* A moderation deadline that passes while the driver polls raises nothing and is dropped. */
+Test(irqpoll, tick_while_polling)
+{
+	struct iovirt_irqpoll *ip = make(IOVIRT_IRQPOLL_NAPI, 8, 100, 1000, 16, 0);
+	cr_assert_eq(iovirt_irqpoll_notify(ip, 1, 10), 0, "moderated");
+	cr_assert_eq(iovirt_irqpoll_deadline(ip), 110);
+	iovirt_irqpoll_irq(ip, 20); /* the host raised it another way */
+	cr_assert_eq(iovirt_irqpoll_tick(ip, 200), 0, "polling: no interrupt owed");
+	cr_assert_eq(iovirt_irqpoll_deadline(ip), UINT64_MAX, "deadline dropped");
+	struct iovirt_irqpoll_stats st;
+	iovirt_irqpoll_stats(ip, &st);
+	cr_assert_eq(st.deferred_irqs, 0);
+	iovirt_irqpoll_destroy(ip);
+}
+
+/* A deadline past the end of time saturates instead of wrapping to an early one. */
+Test(irqpoll, deadline_saturates)
+{
+	struct iovirt_irqpoll *ip = make(IOVIRT_IRQPOLL_NAPI, 8, 1000, 1000, 16, 0);
+	cr_assert_eq(iovirt_irqpoll_notify(ip, 1, UINT64_MAX - 10), 0);
+	cr_assert_eq(iovirt_irqpoll_deadline(ip), UINT64_MAX - 1);
+	cr_assert_eq(iovirt_irqpoll_tick(ip, UINT64_MAX - 2), 0);
+	cr_assert_eq(iovirt_irqpoll_tick(ip, UINT64_MAX - 1), 1, "fires at the saturated deadline");
+	iovirt_irqpoll_destroy(ip);
+}
+
+/* Adaptation: no maximum means the minimum; time going backwards and a product that
+ * overflows leave the delay at the minimum instead of a wrapped value. */
+Test(irqpoll, adaptive_edges)
+{
+	struct iovirt_irqpoll_stats st;
+	struct iovirt_irqpoll *ip = make(IOVIRT_IRQPOLL_NAPI, 8, 0, 0, 16, 1);
+	cr_assert_eq(iovirt_irqpoll_notify(ip, 1, 100), 1, "no maximum: no delay");
+	iovirt_irqpoll_destroy(ip);
+
+	ip = make(IOVIRT_IRQPOLL_NAPI, 8, 10, 1000, 16, 1);
+	iovirt_irqpoll_notify(ip, 1, 1000);
+	iovirt_irqpoll_notify(ip, 1, 500); /* a clock step backwards: no sample */
+	iovirt_irqpoll_stats(ip, &st);
+	cr_assert_eq(st.coalesce_ns, 10);
+	iovirt_irqpoll_notify(ip, 1, UINT64_MAX / 4); /* a gap whose product with 16 overflows */
+	iovirt_irqpoll_stats(ip, &st);
+	cr_assert_eq(st.coalesce_ns, 10);
+	iovirt_irqpoll_destroy(ip);
+}
