@@ -211,3 +211,76 @@ Test(bounce, threads)
 	cr_assert_eq(iovirt_bounce_destroy(r.b), 0);
 	vt_fini(&t);
 }
+
+// Every malformed argument of the pool's calls is EINVAL (or ENOSYS for a host without memory), touching nothing.
+Test(bounce, argument_refusals)
+{
+	struct vt t;
+	vt_init(&t);
+	vt_add(&t, G(0), 4 * 4096, IOVIRT_REGION_RAM, RW);
+	struct iovirt_bounce *b = NULL;
+	struct iovirt_bounce_params bp = { sizeof(bp), 2, 0, 64 };
+	cr_assert_eq(iovirt_bounce_create(NULL, t.p, &bp, &b), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_bounce_create(t.ops, t.p, NULL, &b), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_bounce_create(t.ops, t.p, &bp, NULL), IOVIRT_EINVAL);
+	bp.size = 4;
+	cr_assert_eq(iovirt_bounce_create(t.ops, t.p, &bp, &b), IOVIRT_EINVAL, "params too small");
+	bp = (struct iovirt_bounce_params){ sizeof(bp), (1u << 24) + 1, 0, 64 };
+	cr_assert_eq(iovirt_bounce_create(t.ops, t.p, &bp, &b), IOVIRT_EINVAL, "too many buffers");
+	bp = (struct iovirt_bounce_params){ sizeof(bp), 2, 0, ((size_t)1 << 30) + 1 };
+	cr_assert_eq(iovirt_bounce_create(t.ops, t.p, &bp, &b), IOVIRT_EINVAL, "buffer too large");
+	struct iovirt_host_ops small = *t.ops;
+	small.mem_alloc = NULL;
+	bp = (struct iovirt_bounce_params){ sizeof(bp), 2, 0, 64 };
+	cr_assert_eq(iovirt_bounce_create(&small, t.p, &bp, &b), IOVIRT_ENOSYS);
+	cr_assert_null(b);
+	cr_assert_eq(iovirt_bounce_destroy(NULL), 0);
+
+	b = mkpool(&t, 2, 64);
+	cr_assert_null(iovirt_bounce_data(b, -1));
+	cr_assert_null(iovirt_bounce_data(b, 2));
+	cr_assert_eq(iovirt_bounce_buf_size(b), 64);
+	int32_t id = iovirt_bounce_get(b);
+	struct iovirt_seg seg = { G(1), 32, RW, 0 };
+	struct iovirt_host_seg sg;
+	cr_assert_eq(iovirt_sg_validate(t.map, NULL, &seg, 1, &sg, 1, NULL), 1);
+	struct iovirt_dma_result res;
+	cr_assert_eq(iovirt_bounce_copy_in(NULL, id, t.map, &sg, 1), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_bounce_copy_in(b, id, NULL, &sg, 1), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_bounce_copy_in(b, id, t.map, NULL, 1), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_bounce_copy_in(b, -1, t.map, &sg, 1), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_bounce_copy_in(b, id, t.map, NULL, 0), 0, "an empty list");
+	cr_assert_eq(iovirt_bounce_copy_out(NULL, id, t.map, NULL, &sg, 1, 8, &res), IOVIRT_EINVAL);
+	cr_assert_eq(res.err, IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_bounce_copy_out(b, id, NULL, NULL, &sg, 1, 8, NULL), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_bounce_copy_out(b, id, t.map, NULL, NULL, 1, 8, NULL), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_bounce_copy_out(b, 5, t.map, NULL, &sg, 1, 8, NULL), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_bounce_copy_out(b, id, t.map, NULL, &sg, 1, 65, NULL), IOVIRT_ETOOBIG,
+		     "more than a buffer");
+	cr_assert_eq(iovirt_bounce_copy_out(b, id, t.map, NULL, &sg, 1, 33, NULL), IOVIRT_ETOOBIG,
+		     "more than the list takes");
+	cr_assert_eq(iovirt_bounce_put(b, id), 0);
+	cr_assert_eq(iovirt_bounce_destroy(b), 0);
+	vt_fini(&t);
+}
+
+// A region copied through the host whose guest_read/guest_write fail (or are absent) gives EGUEST.
+Test(bounce, host_copy_failures)
+{
+	struct vt t;
+	vt_init(&t);
+	/* a region outside the buffer the host backs: no hva, and the host's copy fails */
+	struct iovirt_region r = vt_region(&t, 0x10000000, 4 * 4096, IOVIRT_REGION_RAM, RW);
+	cr_assert_null(r.hva);
+	cr_assert_eq(iovirt_gmap_add(t.map, &r), 0);
+	struct iovirt_bounce *b = mkpool(&t, 1, 4096);
+	struct iovirt_seg segs[2] = { { 0x10000000, 64, DR, 0 }, { 0x10001000, 64, DW, 0 } };
+	struct iovirt_host_seg sg[2];
+	cr_assert_eq(iovirt_sg_validate(t.map, NULL, segs, 2, sg, 2, NULL), 2);
+	int32_t id = iovirt_bounce_get(b);
+	cr_assert_eq(iovirt_bounce_copy_in(b, id, t.map, sg, 2), IOVIRT_EGUEST);
+	cr_assert_eq(iovirt_bounce_copy_out(b, id, t.map, NULL, sg, 2, 64, NULL), IOVIRT_EGUEST);
+	iovirt_bounce_put(b, id);
+	iovirt_bounce_destroy(b);
+	vt_fini(&t);
+}
