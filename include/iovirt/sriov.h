@@ -26,6 +26,7 @@
 #ifndef IOVIRT_SRIOV_H
 #define IOVIRT_SRIOV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,9 +67,15 @@ extern "C" {
 #define IOVIRT_SRIOV_CTRL_VFMIE 0x0004 /* VF Migration Interrupt Enable */
 #define IOVIRT_SRIOV_CTRL_MSE 0x0008   /* VF Memory Space Enable */
 #define IOVIRT_SRIOV_CTRL_ARI 0x0010   /* ARI Capable Hierarchy */
+#define IOVIRT_SRIOV_CTRL_VF10BIT 0x0020 /* VF 10-Bit Tag Requester Enable */
 
 /* SR-IOV Capabilities bits. */
-#define IOVIRT_SRIOV_CAPS_VFM 0x00000001 /* VF Migration Capable */
+#define IOVIRT_SRIOV_CAPS_VFM 0x00000001     /* VF Migration Capable */
+#define IOVIRT_SRIOV_CAPS_ARIP 0x00000002    /* ARI Capable Hierarchy Preserved */
+#define IOVIRT_SRIOV_CAPS_VF10BIT 0x00000004 /* VF 10-Bit Tag Requester Supported */
+
+/* Supported Page Sizes every PF must offer: 4K, 8K, 64K, 256K, 1M and 4M. */
+#define IOVIRT_SRIOV_PGSIZES_REQUIRED 0x553u
 
 #define IOVIRT_SRIOV_NBARS 6
 #define IOVIRT_SRIOV_MAX_REGS 4096      /* register map entries */
@@ -115,6 +122,9 @@ struct iovirt_sriov_window {
 enum iovirt_sriov_event_kind {
 	IOVIRT_SRIOV_EV_SENSITIVE = 1, /* guest access to a sensitive register refused */
 	IOVIRT_SRIOV_EV_DMA_ADDR = 2,  /* guest DMA address refused (err says why) */
+	IOVIRT_SRIOV_EV_OTHER = 3,     /* access refused for its VF, owner, width, place or
+	                                * shape (ENOVF, EOWNER, EINVAL, ERANGE, ERESERVED, EALIGN) */
+	IOVIRT_SRIOV_EV_HOST = 4,      /* the host's reg callback failed (EHOST): not the guest's fault */
 };
 struct iovirt_sriov_event {
 	uint32_t kind;  /* enum iovirt_sriov_event_kind */
@@ -322,6 +332,26 @@ int iovirt_sriov_mmio_read(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf,
 			   uint64_t offset, unsigned width, uint64_t *val);
 int iovirt_sriov_mmio_write(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf,
 			    uint64_t offset, unsigned width, uint64_t val);
+
+/*
+ * ARI Capable Hierarchy for a PF created with IOVIRT_SRIOV_ARI_READONLY (not
+ * the lowest PF of its device). The spec lets only the lowest PF's bit be
+ * written and applies it to every PF; this PF's own bit stays read-only 0.
+ * The privileged side calls this whenever the lowest PF's bit changes (it
+ * sees that write), so this PF's VFs follow it: on selects the ARI pair
+ * (params.vf_offset_ari, vf_stride_ari), off the other pair, in the First VF
+ * Offset and VF Stride registers at once and in the VFs' RIDs from the next
+ * VF Enable. This PF's reset (iovirt_sriov_pf_reset) keeps the value (it is
+ * the lowest PF's); save/restore carry it.
+ * Returns 0 (also when the value is unchanged, VF Enable set or not);
+ *   IOVIRT_EINVAL  sr NULL; the PF is not ARI_READONLY (its bit is its own:
+ *                  written through iovirt_sriov_cfg_write); or on and params
+ *                  gave no ARI pair (vf_offset_ari 0)
+ *   IOVIRT_EBUSY   a change while VF Enable is set (the spec leaves it
+ *                  undefined: RIDs of live VFs would move)
+ * Nothing changes on failure. Serialized with the other device-model calls.
+ */
+int iovirt_sriov_set_ari_hierarchy(struct iovirt_sriov *sr, bool on);
 
 /* ---- reset ---- */
 

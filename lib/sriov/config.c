@@ -363,3 +363,10 @@ int iovirt_sriov_bar_decode(const struct iovirt_sriov *sr, uint64_t addr, uint32
 	}
 	return IOVIRT_ENOENT;
 }
+
+int iovirt_sriov_set_ari_hierarchy(struct iovirt_sriov *sr, bool on)
+{
+	(void)sr;
+	(void)on;
+	return IOVIRT_ENOSYS; /* stub: test first */
+}
