@@ -281,6 +281,8 @@ Test(sriov_mmio, every_refusal_reported)
 	refused(&f, &l, true, G, 2, R_WB, 4, 0x100000, IOVIRT_EPERM, D, "device would write read-only");
 	refused(&f, &l, true, G, 2, R_RING, 8, 0x300000, IOVIRT_EREENTRANT, D, "onto a VF BAR");
 	refused(&f, &l, true, G, 2, R_RING, 8, UINT64_MAX - 0x10, IOVIRT_EOVERFLOW, D, "wraps");
+	refused(&f, &l, true, G, 2, R_RING, 8, UINT64_C(1) << 52, IOVIRT_ERANGE, D,
+		"beyond the ASID's 48 bits (ERANGE, but of kind DMA_ADDR)");
 	/* accepted accesses are not reported */
 	int n = l.n;
 	uint64_t v;
