@@ -64,6 +64,7 @@ int vn_run(const struct vn_config *cfg, struct vn_result *out)
 			}
 		}
 		vn_drv_reap_tx(w, a);
+		iovirt_pt_reclaim(w->io); /* a quiescent point: no translation or writer runs */
 		if (posted == 0 && !vn_drv_rx_pending(w, b))
 			break; /* nothing moves any more: a broken strategy, stop */
 	}

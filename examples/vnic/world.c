@@ -301,7 +301,9 @@ int vn_world_init(struct vn_world *w, enum vn_strategy s, uint32_t packet_bytes,
 		.guest_read = h_guest_read, .guest_write = h_guest_write, .pin = h_pin, .unpin = h_unpin,
 		.reg_read = h_reg_read, .reg_write = h_reg_write,
 	};
-	struct iovirt_iommu_params ip = { .size = sizeof(ip), .reclaim = IOVIRT_RECLAIM_AFTER_INVAL };
+	/* Deferred reclaim (SR-IOV refuses AFTER_INVAL: its DMA translation runs beside VF
+	 * resets); vn_run reclaims between rounds, when nothing translates. */
+	struct iovirt_iommu_params ip = { .size = sizeof(ip), .reclaim = IOVIRT_RECLAIM_DEFERRED };
 	if ((r = iovirt_iommu_create(&w->ops, w, &ip, &w->io)))
 		return r;
 

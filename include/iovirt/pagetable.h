@@ -60,6 +60,7 @@ enum iovirt_reclaim {
 	/* Released right after the invalidation: for hosts whose only walkers are
 	 * hardware, or whose translate and writers never overlap in time. */
 	IOVIRT_RECLAIM_AFTER_INVAL = 1,
+	/* (iovirt_sriov_create refuses an iommu in this mode: its dma_translate runs beside VF resets.) */
 };
 
 struct iovirt_iommu_params {
@@ -264,6 +265,8 @@ size_t iovirt_pt_reclaim(struct iovirt_iommu *iommu);
 #define IOVIRT_VTD_SL_X (UINT64_C(1) << 2)
 #define IOVIRT_VTD_SL_PS (UINT64_C(1) << 7)
 #define IOVIRT_VTD_SL_ADDR_MASK UINT64_C(0x000ffffffffff000)
+
+int iovirt_iommu_reclaim_mode(const struct iovirt_iommu *iommu);
 
 #ifdef __cplusplus
 }

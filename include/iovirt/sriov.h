@@ -12,6 +12,11 @@
  *  - iovirt_sriov_rid_lookup and iovirt_sriov_dma_translate take no lock and
  *    may run on any thread at any time between create and destroy, beside
  *    every other call (they read only atomics and lock-free page tables).
+ *    That is why create refuses an iommu in IOVIRT_RECLAIM_AFTER_INVAL mode:
+ *    there a VF reset would free table pages under a translation that passed
+ *    the context check just before. In deferred mode a dma_translate counts
+ *    as a translate for iovirt_pt_reclaim: reclaim only when none that began
+ *    before the reclaim is still running.
  *  - Every other call on one object (config accesses, mmio, bind, reset,
  *    save/restore, info) must be serialized by the caller: they are the
  *    "device model" side, which a hypervisor runs under one device lock.
@@ -26,6 +31,7 @@
 #ifndef IOVIRT_SRIOV_H
 #define IOVIRT_SRIOV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,9 +72,15 @@ extern "C" {
 #define IOVIRT_SRIOV_CTRL_VFMIE 0x0004 /* VF Migration Interrupt Enable */
 #define IOVIRT_SRIOV_CTRL_MSE 0x0008   /* VF Memory Space Enable */
 #define IOVIRT_SRIOV_CTRL_ARI 0x0010   /* ARI Capable Hierarchy */
+#define IOVIRT_SRIOV_CTRL_VF10BIT 0x0020 /* VF 10-Bit Tag Requester Enable */
 
 /* SR-IOV Capabilities bits. */
-#define IOVIRT_SRIOV_CAPS_VFM 0x00000001 /* VF Migration Capable */
+#define IOVIRT_SRIOV_CAPS_VFM 0x00000001     /* VF Migration Capable */
+#define IOVIRT_SRIOV_CAPS_ARIP 0x00000002    /* ARI Capable Hierarchy Preserved */
+#define IOVIRT_SRIOV_CAPS_VF10BIT 0x00000004 /* VF 10-Bit Tag Requester Supported */
+
+/* Supported Page Sizes every PF must offer: 4K, 8K, 64K, 256K, 1M and 4M. */
+#define IOVIRT_SRIOV_PGSIZES_REQUIRED 0x553u
 
 #define IOVIRT_SRIOV_NBARS 6
 #define IOVIRT_SRIOV_MAX_REGS 4096      /* register map entries */
@@ -115,6 +127,9 @@ struct iovirt_sriov_window {
 enum iovirt_sriov_event_kind {
 	IOVIRT_SRIOV_EV_SENSITIVE = 1, /* guest access to a sensitive register refused */
 	IOVIRT_SRIOV_EV_DMA_ADDR = 2,  /* guest DMA address refused (err says why) */
+	IOVIRT_SRIOV_EV_OTHER = 3,     /* access refused for its VF, owner, width, place or
+	                                * shape (ENOVF, EOWNER, EINVAL, ERANGE, ERESERVED, EALIGN) */
+	IOVIRT_SRIOV_EV_HOST = 4,      /* the host's reg callback failed (EHOST): not the guest's fault */
 };
 struct iovirt_sriov_event {
 	uint32_t kind;  /* enum iovirt_sriov_event_kind */
@@ -128,7 +143,9 @@ struct iovirt_sriov_event {
 	uint32_t reserved;
 };
 
-#define IOVIRT_SRIOV_ARI_READONLY 0x1 /* not the lowest PF: ARI Capable Hierarchy is RO 0 */
+/* Not the lowest PF: ARI Capable Hierarchy is RO 0 here; the VFs follow the
+ * lowest PF's bit as told by iovirt_sriov_set_ari_hierarchy. */
+#define IOVIRT_SRIOV_ARI_READONLY 0x1
 
 struct iovirt_sriov_params {
 	size_t size; /* sizeof(struct iovirt_sriov_params) */
@@ -139,13 +156,16 @@ struct iovirt_sriov_params {
 	uint8_t bus_last;       /* last bus number VFs may use (>= the PF's bus) */
 	uint8_t fdl;            /* Function Dependency Link */
 	uint16_t total_vfs;     /* 1 .. 65535 */
-	uint16_t initial_vfs;   /* <= total_vfs */
+	uint16_t initial_vfs;   /* == total_vfs, or <= it with IOVIRT_SRIOV_CAPS_VFM */
 	uint16_t vf_offset, vf_stride;         /* ARI Capable Hierarchy clear */
-	uint16_t vf_offset_ari, vf_stride_ari; /* ARI Capable Hierarchy set */
+	uint16_t vf_offset_ari, vf_stride_ari; /* ARI Capable Hierarchy set (an
+	                                        * ARI_READONLY PF may give 0, 0: no pair) */
 	uint16_t vf_device_id;
 	uint16_t next_cap;      /* next extended capability offset (12 bits) */
-	uint32_t caps;          /* SR-IOV Capabilities register value */
-	uint32_t sup_pgsizes;   /* Supported Page Sizes; must include 4 KiB (bit 0) */
+	uint32_t caps;          /* SR-IOV Capabilities register value; CAPS_VFM and
+	                         * CAPS_VF10BIT make their Control bits RW */
+	uint32_t sup_pgsizes;   /* Supported Page Sizes; must include
+	                         * IOVIRT_SRIOV_PGSIZES_REQUIRED (0x553) */
 	uint32_t flags;         /* IOVIRT_SRIOV_ARI_READONLY */
 	struct iovirt_sriov_bar bars[IOVIRT_SRIOV_NBARS];
 
@@ -165,7 +185,9 @@ struct iovirt_sriov_params {
 	 * and return only when none is left. May be NULL (nothing is pinned).
 	 */
 	void (*dma_quiesce)(void *arg, uint32_t vf, uint16_t rid, uint32_t asid);
-	/* Told of every refused guest access (may be NULL). */
+	/* Told of every guest access (mmio_read/mmio_write) that fails, once, with
+	 * its error: refusals (kinds SENSITIVE, DMA_ADDR, OTHER) and host callback
+	 * failures (kind HOST). Not of the caller's errors (sr or val NULL). May be NULL. */
 	void (*report)(void *arg, const struct iovirt_sriov_event *ev);
 	void *hook_arg;
 };
@@ -176,8 +198,10 @@ struct iovirt_sriov;
  * Creates the PF's SR-IOV state, the capability at its reset values (VF
  * Enable clear, NumVFs 0, System Page Size 4 KiB, VF BARs 0).
  * host_ops needs mem_alloc, mem_free and iotlb_inval, and reg_read/reg_write
- * when nregs > 0.
- * Returns 0; IOVIRT_EINVAL (bad params: see docs/sriov.md for each rule),
+ * when nregs > 0. params.iommu must be in IOVIRT_RECLAIM_DEFERRED mode.
+ * Returns 0; IOVIRT_EINVAL (bad params: see docs/sriov.md for each rule; among
+ * them the PCIe rules InitialVFs == TotalVFs without VF Migration Capable and
+ * Supported Page Sizes including 0x553, and an iommu in AFTER_INVAL mode),
  * IOVIRT_EOVERLAP (two registers overlap), IOVIRT_ENOSYS (needed callback
  * absent), IOVIRT_ENOMEM. On failure *out is untouched and nothing is held.
  */
@@ -213,6 +237,10 @@ int iovirt_sriov_cfg_read(const struct iovirt_sriov *sr, uint32_t offset,
  *   IOVIRT_EOVERFLOW VF Enable set while the last VF's RID would pass 0xFFFF
  *   IOVIRT_ERANGE    ... or would lie on a bus past params.bus_last
  * Clearing VF Enable resets every VF (see iovirt_sriov_vf_reset) first.
+ * Control bits writable: VF Enable, VF MSE; ARI Capable Hierarchy unless
+ * IOVIRT_SRIOV_ARI_READONLY; VF Migration Enable and its Interrupt Enable with
+ * IOVIRT_SRIOV_CAPS_VFM; VF 10-Bit Tag Requester Enable with
+ * IOVIRT_SRIOV_CAPS_VF10BIT (at any time: nothing here depends on it). Others read 0.
  */
 int iovirt_sriov_cfg_write(struct iovirt_sriov *sr, uint32_t offset,
 			   unsigned width, uint32_t val);
@@ -230,8 +258,9 @@ int iovirt_sriov_vf_rid(const struct iovirt_sriov *sr, uint32_t vf, uint16_t *ri
 
 /*
  * Which VF BAR decodes bus address addr (VF Enable and VF MSE set, BAR
- * assigned). Returns 0 with *vf, *bar and *off (offset in that VF's BAR);
- * IOVIRT_ENOENT when nothing decodes it.
+ * assigned, the whole VF array inside the address space: a 64-bit array may
+ * end exactly at 2^64, a 32-bit one at 4 GiB). Returns 0 with *vf, *bar and
+ * *off (offset in that VF's BAR); IOVIRT_ENOENT when nothing decodes it.
  */
 int iovirt_sriov_bar_decode(const struct iovirt_sriov *sr, uint64_t addr,
 			    uint32_t *vf, unsigned *bar, uint64_t *off);
@@ -316,12 +345,35 @@ int iovirt_sriov_dma_translate(const struct iovirt_sriov *sr, uint16_t rid,
  *                      mapped in the VF's ASID with the register's access for
  *                      its whole dma_len, or it targets a register window
  *   IOVIRT_EHOST       the host callback failed
- * A refused access never reaches the device.
+ * A refused access never reaches the device. Every error but the caller's
+ * (sr or val NULL: IOVIRT_EINVAL) is told to params.report, once, with the
+ * error, the access (value masked to width; 0 for reads; an offset past
+ * 4 GiB told as 0xFFFFFFFF) and its kind.
  */
 int iovirt_sriov_mmio_read(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf,
 			   uint64_t offset, unsigned width, uint64_t *val);
 int iovirt_sriov_mmio_write(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf,
 			    uint64_t offset, unsigned width, uint64_t val);
+
+/*
+ * ARI Capable Hierarchy for a PF created with IOVIRT_SRIOV_ARI_READONLY (not
+ * the lowest PF of its device). The spec lets only the lowest PF's bit be
+ * written and applies it to every PF; this PF's own bit stays read-only 0.
+ * The privileged side calls this whenever the lowest PF's bit changes (it
+ * sees that write), so this PF's VFs follow it: on selects the ARI pair
+ * (params.vf_offset_ari, vf_stride_ari), off the other pair, in the First VF
+ * Offset and VF Stride registers at once and in the VFs' RIDs from the next
+ * VF Enable. This PF's reset (iovirt_sriov_pf_reset) keeps the value (it is
+ * the lowest PF's); save/restore carry it.
+ * Returns 0 (also when the value is unchanged, VF Enable set or not);
+ *   IOVIRT_EINVAL  sr NULL; the PF is not ARI_READONLY (its bit is its own:
+ *                  written through iovirt_sriov_cfg_write); or on and params
+ *                  gave no ARI pair (vf_offset_ari 0)
+ *   IOVIRT_EBUSY   a change while VF Enable is set (the spec leaves it
+ *                  undefined: RIDs of live VFs would move)
+ * Nothing changes on failure. Serialized with the other device-model calls.
+ */
+int iovirt_sriov_set_ari_hierarchy(struct iovirt_sriov *sr, bool on);
 
 /* ---- reset ---- */
 
@@ -340,8 +392,9 @@ int iovirt_sriov_vf_reset(struct iovirt_sriov *sr, uint32_t vf);
 size_t iovirt_sriov_save_size(const struct iovirt_sriov *sr);
 
 /*
- * Saves the capability and every VF's binding (not the device's register
- * contents) as a versioned little-endian blob. Returns the bytes written;
+ * Saves the capability, the followed ARI hierarchy (set_ari_hierarchy) and
+ * every VF's binding (not the device's register contents) as a versioned
+ * little-endian blob. Returns the bytes written;
  * IOVIRT_EINVAL (len below iovirt_sriov_save_size).
  */
 int64_t iovirt_sriov_save(const struct iovirt_sriov *sr, void *buf, size_t len);
@@ -352,7 +405,8 @@ int64_t iovirt_sriov_save(const struct iovirt_sriov *sr, void *buf, size_t len);
  * fields equal to this PF's, every config rule, every binding: enabled VF,
  * existing and unique ASID) before anything changes. Returns 0;
  *   IOVIRT_EBUSY  VF Enable is set here (reset the PF first)
- *   IOVIRT_EINVAL the blob is malformed, foreign or inconsistent
+ *   IOVIRT_EINVAL the blob is malformed, foreign or inconsistent (a blob
+ *                 following an ARI hierarchy, on a PF that cannot follow one)
  *   the errors of cfg_write's rules, IOVIRT_ENOASID, IOVIRT_EDUP
  * Nothing changes on failure.
  */

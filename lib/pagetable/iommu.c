@@ -523,3 +523,5 @@ int pt_space_info(const struct iovirt_iommu *io, uint32_t asid, uint32_t *width,
 	*pgsizes = s->pgsizes;
 	return 0;
 }
+
+int iovirt_iommu_reclaim_mode(const struct iovirt_iommu *iommu) { return (int)iommu->reclaim; }

@@ -60,11 +60,14 @@ void sriov_regs_reset(const struct iovirt_sriov *sr, struct sriov_regs *r)
 uint8_t sriov_wmask(const struct iovirt_sriov *sr, unsigned off)
 {
 	if (off == IOVIRT_SRIOV_CTRL) {
+		/* every bit the Capabilities (and the PF's place) make RW, no other */
 		uint8_t m = IOVIRT_SRIOV_CTRL_VFE | IOVIRT_SRIOV_CTRL_MSE;
 		if (!(sr->p.flags & IOVIRT_SRIOV_ARI_READONLY))
 			m |= IOVIRT_SRIOV_CTRL_ARI;
 		if (sr->p.caps & IOVIRT_SRIOV_CAPS_VFM)
 			m |= IOVIRT_SRIOV_CTRL_VFM | IOVIRT_SRIOV_CTRL_VFMIE;
+		if (sr->p.caps & IOVIRT_SRIOV_CAPS_VF10BIT)
+			m |= IOVIRT_SRIOV_CTRL_VF10BIT;
 		return m;
 	}
 	if (off >= IOVIRT_SRIOV_NUM_VFS && off < IOVIRT_SRIOV_NUM_VFS + 2)
@@ -83,6 +86,12 @@ uint8_t sriov_wmask(const struct iovirt_sriov *sr, unsigned off)
 	return 0;
 }
 
+/* ARI Capable Hierarchy in force: this PF's bit, or the lowest PF's it follows. */
+static bool regs_ari(const struct sriov_regs *r)
+{
+	return (regs_get(r, IOVIRT_SRIOV_CTRL, 2) & IOVIRT_SRIOV_CTRL_ARI) || r->ari_lowest;
+}
+
 /*
  * Makes the fields that follow from other fields agree with them: First VF
  * Offset and VF Stride from ARI Capable Hierarchy, VF BAR flag bits and the
@@ -92,7 +101,7 @@ uint8_t sriov_wmask(const struct iovirt_sriov *sr, unsigned off)
 void sriov_regs_normalize(const struct iovirt_sriov *sr, struct sriov_regs *r)
 {
 	const struct iovirt_sriov_params *p = &sr->p;
-	bool ari = regs_get(r, IOVIRT_SRIOV_CTRL, 2) & IOVIRT_SRIOV_CTRL_ARI;
+	bool ari = regs_ari(r);
 	regs_put(r, IOVIRT_SRIOV_VF_OFFSET, 2, ari ? p->vf_offset_ari : p->vf_offset);
 	regs_put(r, IOVIRT_SRIOV_VF_STRIDE, 2, ari ? p->vf_stride_ari : p->vf_stride);
 
@@ -131,7 +140,7 @@ int sriov_derive(const struct iovirt_sriov *sr, const struct sriov_regs *r,
 		return IOVIRT_EINVAL;
 	n.pgsize = regs_pgsize(r);
 
-	bool ari = ctrl & IOVIRT_SRIOV_CTRL_ARI;
+	bool ari = regs_ari(r);
 	n.offset = ari ? p->vf_offset_ari : p->vf_offset;
 	n.stride = ari ? p->vf_stride_ari : p->vf_stride;
 	n.enabled = ctrl & IOVIRT_SRIOV_CTRL_VFE;
@@ -164,12 +173,15 @@ int sriov_derive(const struct iovirt_sriov *sr, const struct sriov_regs *r,
 		w->base = regs_get(r, off, 4) & ~(uint64_t)BAR_FLAG_BITS;
 		if (b->flags & IOVIRT_SRIOV_BAR_64)
 			w->base |= (uint64_t)regs_get(r, off + 4, 4) << 32;
-		uint64_t span, end;
+		uint64_t span, last;
 		/* A BAR whose VF range wraps (or leaves 4 GiB for a 32-bit BAR)
-		 * cannot be placed: it does not decode rather than alias. */
-		bool fits = iovirt_mul_ok(w->size, n.nvfs, &span) &&
-			    iovirt_add_ok(w->base, span, &end) &&
-			    ((b->flags & IOVIRT_SRIOV_BAR_64) || end <= (UINT64_C(1) << 32));
+		 * cannot be placed: it does not decode rather than alias. The
+		 * range may end exactly at 2^64 (or 4 GiB): judged by its last
+		 * byte, since its end is not representable. span is 0 only
+		 * when VF Enable is clear, and then nothing decodes anyway. */
+		bool fits = iovirt_mul_ok(w->size, n.nvfs, &span) && span != 0 &&
+			    iovirt_add_ok(w->base, span - 1, &last) &&
+			    ((b->flags & IOVIRT_SRIOV_BAR_64) || last <= UINT32_MAX);
 		/* base 0 means "not assigned" (no OS assigns it) */
 		w->decode = n.enabled && mse && w->base != 0 && fits;
 	}
@@ -189,26 +201,26 @@ uint16_t sriov_rid_of(const struct iovirt_sriov *sr, const struct sriov_derived 
  */
 static void publish_windows(struct iovirt_sriov *sr, const struct sriov_derived *d)
 {
-	uint64_t st[SRIOV_NWIN], en[SRIOV_NWIN];
+	uint64_t st[SRIOV_NWIN], la[SRIOV_NWIN];
 	uint32_t n = 0;
 	for (unsigned i = 0; i < IOVIRT_SRIOV_NBARS; i++) {
 		const struct sriov_barwin *w = &d->bar[i];
 		if (w->decode && d->nvfs) {
 			st[n] = w->base;
-			en[n++] = w->base + w->size * d->nvfs; /* derive checked it fits */
+			la[n++] = w->base + (w->size * d->nvfs - 1); /* derive checked it fits */
 		}
 	}
 	for (unsigned i = 0; i < IOVIRT_SRIOV_PF_WINDOWS; i++) {
 		const struct iovirt_sriov_window *w = &sr->p.pf_windows[i];
 		if (w->size) {
 			st[n] = w->base;
-			en[n++] = w->base + w->size; /* create checked it fits */
+			la[n++] = w->base + (w->size - 1); /* create checked it fits */
 		}
 	}
 	uint64_t lo = UINT64_MAX, hi = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		lo = st[i] < lo ? st[i] : lo;
-		hi = en[i] > hi ? en[i] : hi;
+		hi = la[i] > hi ? la[i] : hi;
 	}
 	uint32_t s = atomic_load_explicit(&sr->win_seq, memory_order_relaxed);
 	atomic_store_explicit(&sr->win_seq, s + 1, memory_order_relaxed);
@@ -216,7 +228,7 @@ static void publish_windows(struct iovirt_sriov *sr, const struct sriov_derived 
 	 * a reader that sees any new value also sees the odd count */
 	for (uint32_t i = 0; i < n; i++) {
 		atomic_store_explicit(&sr->win[i].start, st[i], memory_order_release);
-		atomic_store_explicit(&sr->win[i].end, en[i], memory_order_release);
+		atomic_store_explicit(&sr->win[i].last, la[i], memory_order_release);
 	}
 	atomic_store_explicit(&sr->win_n, n, memory_order_release);
 	atomic_store_explicit(&sr->win_lo, lo, memory_order_release);
@@ -319,6 +331,9 @@ void iovirt_sriov_pf_reset(struct iovirt_sriov *sr)
 	struct sriov_regs n;
 	struct sriov_derived d;
 	sriov_regs_reset(sr, &n);
+	/* the followed ARI hierarchy is the lowest PF's: this PF's reset keeps it */
+	n.ari_lowest = sr->regs.ari_lowest;
+	sriov_regs_normalize(sr, &n);
 	/* reset values always derive: VF Enable clear, 4 KiB required at create */
 	int r = sriov_derive(sr, &n, &d);
 	(void)r;
@@ -362,4 +377,27 @@ int iovirt_sriov_bar_decode(const struct iovirt_sriov *sr, uint64_t addr, uint32
 		return 0;
 	}
 	return IOVIRT_ENOENT;
+}
+
+int iovirt_sriov_set_ari_hierarchy(struct iovirt_sriov *sr, bool on)
+{
+	if (!sr || !(sr->p.flags & IOVIRT_SRIOV_ARI_READONLY))
+		return IOVIRT_EINVAL;
+	if (on && !sriov_has_ari_pair(&sr->p))
+		return IOVIRT_EINVAL;
+	if (sr->regs.ari_lowest == on)
+		return 0;
+	/* Offset and Stride give the RIDs of live VFs */
+	if (sr->d.enabled)
+		return IOVIRT_EBUSY;
+	struct sriov_regs n = sr->regs;
+	n.ari_lowest = on;
+	sriov_regs_normalize(sr, &n);
+	struct sriov_derived d;
+	/* VF Enable is clear: nothing depends on the RIDs yet, so this derives */
+	int r = sriov_derive(sr, &n, &d);
+	if (r)
+		return r;
+	sriov_commit(sr, &n, &d);
+	return 0;
 }

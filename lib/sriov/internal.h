@@ -10,16 +10,21 @@
 #include "common/checked.h"
 #include "iovirt/sriov.h"
 
-/* The capability's register file, byte for byte as a guest sees it. */
+/*
+ * The capability's register file, byte for byte as a guest sees it, and the
+ * one input of the derived state a guest cannot see: the lowest PF's ARI
+ * Capable Hierarchy, which an ARI_READONLY PF follows (set_ari_hierarchy).
+ */
 struct sriov_regs {
 	uint8_t b[IOVIRT_SRIOV_CAP_SIZE];
+	bool ari_lowest; /* always false unless IOVIRT_SRIOV_ARI_READONLY */
 };
 
 /* One VF BAR slot as the registers make it decode. */
 struct sriov_barwin {
 	uint64_t base;  /* VF 0's address */
 	uint64_t size;  /* per VF: max(declared size, System Page Size); 0 if absent */
-	bool decode;    /* VF Enable, VF MSE, base assigned, no wrap */
+	bool decode;    /* VF Enable, VF MSE, base assigned, last byte does not wrap */
 };
 
 /*
@@ -52,10 +57,13 @@ struct sriov_vf {
 	uint64_t resets, host_errors;
 };
 
-/* A DMA-refusing window, published to lock-free readers under a sequence count. */
+/*
+ * A DMA-refusing window, published to lock-free readers under a sequence
+ * count. Inclusive bounds: a window may end exactly at 2^64.
+ */
 #define SRIOV_NWIN (IOVIRT_SRIOV_NBARS + IOVIRT_SRIOV_PF_WINDOWS)
 struct sriov_win {
-	_Atomic uint64_t start, end; /* [start, end); end == 0: unused */
+	_Atomic uint64_t start, last; /* [start, last] */
 };
 
 struct iovirt_sriov {
@@ -74,7 +82,7 @@ struct iovirt_sriov {
 
 	_Atomic uint32_t win_seq;      /* odd while windows change */
 	_Atomic uint32_t win_n;        /* used entries of win, packed at the front */
-	_Atomic uint64_t win_lo, win_hi; /* hull of all windows: most DMA misses it at once */
+	_Atomic uint64_t win_lo, win_hi; /* hull [lo, hi] of all windows: most DMA misses it at once */
 	struct sriov_win win[SRIOV_NWIN];
 };
 
@@ -105,6 +113,7 @@ uint16_t sriov_rid_of(const struct iovirt_sriov *sr, const struct sriov_derived 
 		      uint32_t vf);
 
 /* sriov.c */
+bool sriov_has_ari_pair(const struct iovirt_sriov_params *p);
 void sriov_vfs_reset(struct iovirt_sriov *sr, uint32_t first, uint32_t count);
 bool sriov_reentrant(const struct iovirt_sriov *sr, uint64_t first, uint64_t last);
 

@@ -21,22 +21,31 @@ static const struct iovirt_sriov_reg *reg_find(const struct iovirt_sriov *sr, ui
 	return NULL;
 }
 
+/*
+ * Tells the report hook of a failed guest access. An offset past 4 GiB (always
+ * outside the window, which is at most 4 GiB) is told as 0xFFFFFFFF.
+ */
 static void report(struct iovirt_sriov *sr, uint32_t kind, uint32_t vf, uint32_t guest,
 		   uint64_t off, unsigned width, uint64_t val, int err, bool is_write)
 {
 	if (!sr->p.report)
 		return;
 	struct iovirt_sriov_event ev = {
-		.kind = kind, .vf = vf, .guest = guest, .offset = (uint32_t)off,
+		.kind = kind, .vf = vf, .guest = guest,
+		.offset = off > UINT32_MAX ? UINT32_MAX : (uint32_t)off,
 		.value = val, .width = width, .err = err, .is_write = is_write,
 	};
 	sr->p.report(sr->p.hook_arg, &ev);
 }
 
-/* Checks shared by reads and writes; *reg is the register the access lies in. */
+/*
+ * Checks shared by reads and writes; *reg is the register the access lies in.
+ * A refusal leaves its event kind in *kind (the caller reports it).
+ */
 static int access_check(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf, uint64_t off,
-			unsigned width, const struct iovirt_sriov_reg **reg)
+			unsigned width, const struct iovirt_sriov_reg **reg, uint32_t *kind)
 {
+	*kind = IOVIRT_SRIOV_EV_OTHER;
 	if (vf >= sr->d.nvfs)
 		return IOVIRT_ENOVF;
 	struct sriov_vf *v = &sr->vfs[vf];
@@ -85,49 +94,55 @@ static int dma_range_ok(const struct iovirt_sriov *sr, uint32_t asid, uint64_t i
 	}
 }
 
-int iovirt_sriov_mmio_read(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf, uint64_t offset,
-			   unsigned width, uint64_t *val)
+static int mmio_read(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf, uint64_t offset,
+		     unsigned width, uint64_t *val, uint32_t *kind)
 {
-	if (!sr || !val)
-		return IOVIRT_EINVAL;
 	const struct iovirt_sriov_reg *g;
-	int r = access_check(sr, guest, vf, offset, width, &g);
+	int r = access_check(sr, guest, vf, offset, width, &g, kind);
 	if (r)
 		return r;
 	struct sriov_vf *v = &sr->vfs[vf];
 	if (g->cls == IOVIRT_SRIOV_REG_SENSITIVE) {
 		/* reads too: privileged state can leak what other VFs do */
 		v->refused_sensitive++;
-		report(sr, IOVIRT_SRIOV_EV_SENSITIVE, vf, guest, offset, width, 0,
-		       IOVIRT_ESENSITIVE, false);
+		*kind = IOVIRT_SRIOV_EV_SENSITIVE;
 		return IOVIRT_ESENSITIVE;
 	}
 	uint64_t x = 0;
 	if (sr->ops->reg_read(sr->host, sr->p.vf_reg_dev, (uint64_t)vf * sr->p.vf_regs_size + offset,
-			      width, &x))
+			      width, &x)) {
+		*kind = IOVIRT_SRIOV_EV_HOST;
 		return IOVIRT_EHOST;
+	}
 	v->mmio_reads++;
 	*val = width == 8 ? x : x & ((UINT64_C(1) << (8 * width)) - 1);
 	return 0;
 }
 
-int iovirt_sriov_mmio_write(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf, uint64_t offset,
-			    unsigned width, uint64_t val)
+int iovirt_sriov_mmio_read(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf, uint64_t offset,
+			   unsigned width, uint64_t *val)
 {
-	if (!sr)
-		return IOVIRT_EINVAL;
+	if (!sr || !val)
+		return IOVIRT_EINVAL; /* the caller's error, not a guest access */
+	uint32_t kind;
+	int r = mmio_read(sr, guest, vf, offset, width, val, &kind);
+	if (r)
+		report(sr, kind, vf, guest, offset, width, 0, r, false);
+	return r;
+}
+
+static int mmio_write(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf, uint64_t offset,
+		      unsigned width, uint64_t val, uint32_t *kind)
+{
 	const struct iovirt_sriov_reg *g;
-	int r = access_check(sr, guest, vf, offset, width, &g);
+	int r = access_check(sr, guest, vf, offset, width, &g, kind);
 	if (r)
 		return r;
 	struct sriov_vf *v = &sr->vfs[vf];
-	if (width < 8)
-		val &= (UINT64_C(1) << (8 * width)) - 1;
 	switch (g->cls) {
 	case IOVIRT_SRIOV_REG_SENSITIVE:
 		v->refused_sensitive++;
-		report(sr, IOVIRT_SRIOV_EV_SENSITIVE, vf, guest, offset, width, val,
-		       IOVIRT_ESENSITIVE, true);
+		*kind = IOVIRT_SRIOV_EV_SENSITIVE;
 		return IOVIRT_ESENSITIVE;
 	case IOVIRT_SRIOV_REG_DMA_ADDR:
 		/* a half-written address would reach the device unchecked */
@@ -138,7 +153,7 @@ int iovirt_sriov_mmio_write(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf
 		r = dma_range_ok(sr, v->asid, val, g->dma_len ? g->dma_len : 1, g->access);
 		if (r) {
 			v->refused_dma++;
-			report(sr, IOVIRT_SRIOV_EV_DMA_ADDR, vf, guest, offset, width, val, r, true);
+			*kind = IOVIRT_SRIOV_EV_DMA_ADDR;
 			return r;
 		}
 		break;
@@ -146,8 +161,25 @@ int iovirt_sriov_mmio_write(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf
 		break;
 	}
 	if (sr->ops->reg_write(sr->host, sr->p.vf_reg_dev, (uint64_t)vf * sr->p.vf_regs_size + offset,
-			       width, val))
+			       width, val)) {
+		*kind = IOVIRT_SRIOV_EV_HOST;
 		return IOVIRT_EHOST;
+	}
 	v->mmio_writes++;
 	return 0;
+}
+
+int iovirt_sriov_mmio_write(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf, uint64_t offset,
+			    unsigned width, uint64_t val)
+{
+	if (!sr)
+		return IOVIRT_EINVAL; /* the caller's error, not a guest access */
+	/* what the guest meant: the register sees only width bytes of it */
+	if (width < 8)
+		val &= (UINT64_C(1) << (8 * width)) - 1;
+	uint32_t kind;
+	int r = mmio_write(sr, guest, vf, offset, width, val, &kind);
+	if (r)
+		report(sr, kind, vf, guest, offset, width, val, r, true);
+	return r;
 }

@@ -73,27 +73,44 @@ static int check_regs(const struct iovirt_sriov_params *p)
 	return 0;
 }
 
+/* Does the PF have an ARI (Offset, Stride) pair? The lowest PF must; another may. */
+bool sriov_has_ari_pair(const struct iovirt_sriov_params *p)
+{
+	return !(p->flags & IOVIRT_SRIOV_ARI_READONLY) || p->vf_offset_ari != 0;
+}
+
 static int check_params(const struct iovirt_sriov_params *p)
 {
 	if (p->size < sizeof(*p) || !p->iommu)
 		return IOVIRT_EINVAL;
+	/* a VF reset frees table pages at once in that mode, under a lock-free
+	 * dma_translate that passed the context check just before */
+	if (iovirt_iommu_reclaim_mode(p->iommu) == IOVIRT_RECLAIM_AFTER_INVAL)
+		return IOVIRT_EINVAL;
 	if (p->total_vfs == 0 || p->initial_vfs > p->total_vfs)
+		return IOVIRT_EINVAL;
+	/* the spec: without VF Migration Capable, InitialVFs equals TotalVFs
+	 * (and PF drivers refuse a device where it does not) */
+	if (!(p->caps & IOVIRT_SRIOV_CAPS_VFM) && p->initial_vfs != p->total_vfs)
 		return IOVIRT_EINVAL;
 	if ((p->pf_rid >> 8) > p->bus_last || p->next_cap > 0xfff)
 		return IOVIRT_EINVAL;
 	/* VFs follow the PF and have distinct RIDs in both configurations */
 	if (p->vf_offset == 0 || (p->total_vfs > 1 && p->vf_stride == 0))
 		return IOVIRT_EINVAL;
-	if (!(p->flags & IOVIRT_SRIOV_ARI_READONLY) &&
+	if (sriov_has_ari_pair(p) &&
 	    (p->vf_offset_ari == 0 || (p->total_vfs > 1 && p->vf_stride_ari == 0)))
 		return IOVIRT_EINVAL;
 	if (p->flags & ~(uint32_t)IOVIRT_SRIOV_ARI_READONLY)
 		return IOVIRT_EINVAL;
-	if (!(p->sup_pgsizes & 1))
+	/* every size the spec requires of a PF: a host of any of them can enable VFs */
+	if ((p->sup_pgsizes & IOVIRT_SRIOV_PGSIZES_REQUIRED) != IOVIRT_SRIOV_PGSIZES_REQUIRED)
 		return IOVIRT_EINVAL;
 	for (unsigned i = 0; i < IOVIRT_SRIOV_PF_WINDOWS; i++) {
-		uint64_t end;
-		if (!iovirt_add_ok(p->pf_windows[i].base, p->pf_windows[i].size, &end))
+		/* a window may end exactly at 2^64: its last byte must not wrap */
+		uint64_t last;
+		if (p->pf_windows[i].size &&
+		    !iovirt_add_ok(p->pf_windows[i].base, p->pf_windows[i].size - 1, &last))
 			return IOVIRT_EINVAL;
 	}
 	int r = check_bars(p);
@@ -104,7 +121,7 @@ static int check_params(const struct iovirt_sriov_params *p)
 static uint32_t ctx_span(const struct iovirt_sriov_params *p)
 {
 	uint64_t a = p->vf_offset + (uint64_t)(p->total_vfs - 1) * p->vf_stride + 1;
-	if (!(p->flags & IOVIRT_SRIOV_ARI_READONLY)) {
+	if (sriov_has_ari_pair(p)) {
 		uint64_t b = p->vf_offset_ari + (uint64_t)(p->total_vfs - 1) * p->vf_stride_ari + 1;
 		if (b > a)
 			a = b;
@@ -199,7 +216,7 @@ int iovirt_sriov_create(const struct iovirt_host_ops *ops, void *host,
 	atomic_init(&sr->win_hi, 0);
 	for (unsigned i = 0; i < SRIOV_NWIN; i++) {
 		atomic_init(&sr->win[i].start, 0);
-		atomic_init(&sr->win[i].end, 0);
+		atomic_init(&sr->win[i].last, 0);
 	}
 	/* reset values: VF Enable clear, so commit touches no VF */
 	struct sriov_regs regs;
@@ -338,16 +355,16 @@ static bool windows_hit(const struct iovirt_sriov *sr, uint64_t first, uint64_t 
 		if (!(s1 & 1)) {
 			uint64_t lo = atomic_load_explicit(&w->win_lo, memory_order_acquire);
 			uint64_t hi = atomic_load_explicit(&w->win_hi, memory_order_acquire);
-			if (lo <= last && first < hi) {
+			if (lo <= last && first <= hi) {
 				uint32_t n = atomic_load_explicit(&w->win_n, memory_order_acquire);
 				if (n > SRIOV_NWIN)
 					n = SRIOV_NWIN; /* cannot happen; keeps the loop in bounds */
 				for (uint32_t i = 0; i < n; i++) {
 					uint64_t s = atomic_load_explicit(&w->win[i].start,
 									  memory_order_acquire);
-					uint64_t e = atomic_load_explicit(&w->win[i].end,
+					uint64_t e = atomic_load_explicit(&w->win[i].last,
 									  memory_order_acquire);
-					if (s <= last && first < e)
+					if (s <= last && first <= e)
 						hit = true;
 				}
 			}

@@ -2,7 +2,8 @@
 /*
  * Save and restore of the PF + VF state as a plain little-endian blob:
  *   0  u32 magic "IOVS"     4  u32 version (1)     8  u32 blob length
- *   12 u16 TotalVFs         14 u16 0
+ *   12 u16 TotalVFs         14 u16 flags: bit 0 the lowest PF's ARI Capable
+ *                              Hierarchy, followed (ARI_READONLY PFs only)
  *   16 the capability's 64 bytes
  *   80 per VF (TotalVFs): u32 flags (bit 0 bound), u32 guest, u32 asid
  *   .. u32 FNV-1a of everything before it
@@ -16,6 +17,7 @@
 #define STATE_HDR 16u
 #define STATE_VF 12u
 #define STATE_VF_BOUND 1u
+#define STATE_ARI_LOWEST 1u
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -52,7 +54,7 @@ int64_t iovirt_sriov_save(const struct iovirt_sriov *sr, void *buf, size_t len)
 	put32(b, STATE_MAGIC);
 	put32(b + 4, STATE_VERSION);
 	put32(b + 8, (uint32_t)need);
-	put32(b + 12, sr->p.total_vfs);
+	put32(b + 12, sr->p.total_vfs | (sr->regs.ari_lowest ? STATE_ARI_LOWEST : 0u) << 16);
 	memcpy(b + STATE_HDR, sr->regs.b, IOVIRT_SRIOV_CAP_SIZE);
 	uint8_t *vp = b + STATE_HDR + IOVIRT_SRIOV_CAP_SIZE;
 	for (uint32_t v = 0; v < sr->p.total_vfs; v++, vp += STATE_VF) {
@@ -81,13 +83,20 @@ int iovirt_sriov_restore(struct iovirt_sriov *sr, const void *buf, size_t len)
 	size_t need = iovirt_sriov_save_size(sr);
 	const uint8_t *b = buf;
 	if (len != need || get32(b) != STATE_MAGIC || get32(b + 4) != STATE_VERSION ||
-	    get32(b + 8) != need || get32(b + 12) != sr->p.total_vfs ||
+	    get32(b + 8) != need || (get32(b + 12) & 0xffff) != sr->p.total_vfs ||
 	    get32(b + need - 4) != fnv1a(b, need - 4))
+		return IOVIRT_EINVAL;
+	/* only a PF that follows the lowest PF's ARI hierarchy, and can, carries it */
+	uint32_t hflags = get32(b + 12) >> 16;
+	if ((hflags & ~STATE_ARI_LOWEST) ||
+	    ((hflags & STATE_ARI_LOWEST) && (!(sr->p.flags & IOVIRT_SRIOV_ARI_READONLY) ||
+					     !sriov_has_ari_pair(&sr->p))))
 		return IOVIRT_EINVAL;
 
 	/* the capability: read-only bits are this PF's, derived bits agree, rules hold */
 	struct sriov_regs n, reset;
 	memcpy(n.b, b + STATE_HDR, IOVIRT_SRIOV_CAP_SIZE);
+	n.ari_lowest = hflags & STATE_ARI_LOWEST;
 	sriov_regs_reset(sr, &reset);
 	for (unsigned i = 0; i < IOVIRT_SRIOV_CAP_SIZE; i++)
 		if (!derived_byte(i) && ((n.b[i] ^ reset.b[i]) & ~sriov_wmask(sr, i)))

@@ -202,3 +202,74 @@ Test(sriov_bar, range_past_4g_does_not_decode)
 	cr_assert_eq(iovirt_sriov_bar_decode(f.sr, 0x40000000u + 15 * FX_BAR0, NULL, NULL, NULL), 0);
 	fx_done(&f);
 }
+
+/* Decodes addr to (vf, bar, off) or asserts it decodes nothing. */
+static void expect_decode(struct fx *f, uint64_t addr, int err, uint32_t vf, unsigned bar, uint64_t off)
+{
+	uint32_t v = 99;
+	unsigned b = 99;
+	uint64_t o = 99;
+	int r = iovirt_sriov_bar_decode(f->sr, addr, &v, &b, &o);
+	cr_assert_eq(r, err, "%#llx: %s", (unsigned long long)addr, iovirt_err_name(r));
+	if (err)
+		return;
+	cr_assert_eq(v, vf, "%#llx: VF %u", (unsigned long long)addr, v);
+	cr_assert_eq(b, bar);
+	cr_assert_eq(o, off);
+}
+
+/* Item 17: a VF BAR array ending exactly at 2^64 (64-bit) or 4 GiB (32-bit) decodes to its last byte. */
+Test(sriov_bar, arrays_ending_at_the_top_edges)
+{
+	struct fx f;
+	fx_setup(&f, 16);
+	const uint32_t n = 16;
+	const uint64_t b0 = (UINT64_C(1) << 32) - n * FX_BAR0;  /* 32-bit: ends at 4 GiB */
+	const uint64_t b2 = (uint64_t)0 - (uint64_t)n * FX_BAR2; /* 64-bit: ends at 2^64 */
+	cr_assert_eq(fx_wr(&f, IOVIRT_SRIOV_VF_BAR0, 4, (uint32_t)b0), 0);
+	cr_assert_eq(fx_wr(&f, IOVIRT_SRIOV_VF_BAR0 + 8, 4, (uint32_t)b2), 0);
+	cr_assert_eq(fx_wr(&f, IOVIRT_SRIOV_VF_BAR0 + 12, 4, (uint32_t)(b2 >> 32)), 0);
+	cr_assert_eq(fx_wr(&f, IOVIRT_SRIOV_NUM_VFS, 2, n), 0);
+	cr_assert_eq(fx_wr(&f, IOVIRT_SRIOV_CTRL, 2, VFE | MSE), 0);
+
+	struct iovirt_sriov_vf_info info;
+	cr_assert_eq(iovirt_sriov_vf_info(f.sr, n - 1, &info), 0);
+	cr_assert_eq(info.bar[0], (UINT64_C(1) << 32) - FX_BAR0);
+	cr_assert_eq(info.bar[2], (uint64_t)0 - FX_BAR2, "the last VF's 64-bit BAR is placed");
+	/* first and last byte of the last VF's BAR, the first VF's first byte */
+	expect_decode(&f, (UINT64_C(1) << 32) - FX_BAR0, 0, n - 1, 0, 0);
+	expect_decode(&f, UINT32_MAX, 0, n - 1, 0, FX_BAR0 - 1);
+	expect_decode(&f, b0, 0, 0, 0, 0);
+	expect_decode(&f, (uint64_t)0 - FX_BAR2, 0, n - 1, 2, 0);
+	expect_decode(&f, UINT64_MAX, 0, n - 1, 2, FX_BAR2 - 1);
+	expect_decode(&f, b2, 0, 0, 2, 0);
+	/* one past the end and one below the start decode nothing */
+	expect_decode(&f, UINT64_C(1) << 32, IOVIRT_ENOENT, 0, 0, 0);
+	expect_decode(&f, b0 - 1, IOVIRT_ENOENT, 0, 0, 0);
+	expect_decode(&f, b2 - 1, IOVIRT_ENOENT, 0, 0, 0);
+
+	/* one VF more would pass the edge: then neither array decodes (no aliasing) */
+	cr_assert_eq(fx_wr(&f, IOVIRT_SRIOV_CTRL, 2, MSE), 0);
+	cr_assert_eq(fx_wr(&f, IOVIRT_SRIOV_NUM_VFS, 2, n), 0);
+	cr_assert_eq(fx_wr(&f, IOVIRT_SRIOV_VF_BAR0, 4, (uint32_t)(b0 + FX_BAR0)), 0);
+	cr_assert_eq(fx_wr(&f, IOVIRT_SRIOV_VF_BAR0 + 8, 4, (uint32_t)(b2 + FX_BAR2)), 0);
+	cr_assert_eq(fx_wr(&f, IOVIRT_SRIOV_CTRL, 2, VFE | MSE), 0);
+	expect_decode(&f, UINT32_MAX, IOVIRT_ENOENT, 0, 0, 0);
+	expect_decode(&f, UINT64_MAX, IOVIRT_ENOENT, 0, 0, 0);
+	expect_decode(&f, b2 + FX_BAR2, IOVIRT_ENOENT, 0, 0, 0);
+	fx_done(&f);
+}
+
+/* Item 17: a PF register window ending exactly at 2^64 is accepted at create and refused past it. */
+Test(sriov_bar, pf_window_ending_at_2_64)
+{
+	struct fx f;
+	fx_host(&f, 4);
+	f.prm.pf_windows[1] = (struct iovirt_sriov_window){ (uint64_t)0 - 0x1000, 0x1000 };
+	cr_assert_eq(iovirt_sriov_create(iovirt_posix_ops(), f.p, &f.prm, &f.sr), 0);
+	iovirt_sriov_destroy(f.sr);
+	f.prm.pf_windows[1] = (struct iovirt_sriov_window){ (uint64_t)0 - 0x1000, 0x1001 };
+	f.sr = NULL;
+	cr_assert_eq(iovirt_sriov_create(iovirt_posix_ops(), f.p, &f.prm, &f.sr), IOVIRT_EINVAL);
+	fx_done(&f);
+}

@@ -2,7 +2,10 @@
 /*
  * Stress: DMA translation and RID lookups on several threads, lock-free,
  * while one control thread binds, resets and re-binds VFs, toggles VF MSE
- * (republishing the register windows) and disables/re-enables all VFs.
+ * (republishing the register windows) and disables/re-enables all VFs,
+ * switching between them the ARI hierarchy the PF (not the lowest) follows,
+ * which moves every VF to its other RID. The two RID sets are disjoint, so a
+ * translator tries both: each RID belongs to one VF or to none.
  * Checks (exit 1 when any fails):
  *  - a translation that succeeds for VF n's RID lands in VF n's own memory
  *    (never another VF's), and a lookup gives VF n's own ASID;
@@ -29,7 +32,7 @@
 static struct iovirt_posix *px;
 static struct iovirt_iommu *io;
 static struct iovirt_sriov *sr;
-static uint16_t rids[NVF];
+static uint16_t rids[2][NVF]; /* [ARI hierarchy followed][vf] */
 static _Atomic uint64_t epoch[NVF]; /* odd: reset returned, not re-bound yet */
 static _Atomic bool stop;
 static _Atomic uint64_t failures, translated, faulted;
@@ -52,12 +55,14 @@ static void *translator(void *arg)
 {
 	uint64_t s = (uintptr_t)arg * 0x9e3779b97f4a7c15ull + 1;
 	while (!atomic_load(&stop)) {
-		uint32_t n = (uint32_t)(rnd(&s) % NVF);
+		uint64_t k = rnd(&s);
+		uint32_t n = (uint32_t)(k % NVF);
+		uint16_t rid = rids[(k >> 32) & 1][n];
 		uint64_t e1 = atomic_load(&epoch[n]);
 		struct iovirt_xlate x;
-		int r = iovirt_sriov_dma_translate(sr, rids[n], IOVA + 8, IOVIRT_PROT_READ, &x);
+		int r = iovirt_sriov_dma_translate(sr, rid, IOVA + 8, IOVIRT_PROT_READ, &x);
 		uint32_t vf = 0, asid = 0;
-		int lr = iovirt_sriov_rid_lookup(sr, rids[n], &vf, &asid);
+		int lr = iovirt_sriov_rid_lookup(sr, rid, &vf, &asid);
 		uint64_t e2 = atomic_load(&epoch[n]);
 		if (r == 0) {
 			atomic_fetch_add_explicit(&translated, 1, memory_order_relaxed);
@@ -97,20 +102,35 @@ int main(void)
 	p.initial_vfs = NVF;
 	p.vf_offset = 4;
 	p.vf_stride = 2;
-	p.vf_offset_ari = 1;
-	p.vf_stride_ari = 1;
+	p.vf_offset_ari = 0x40; /* RIDs 0x240.. : apart from the non-ARI 0x204.. */
+	p.vf_stride_ari = 2;
+	p.flags = IOVIRT_SRIOV_ARI_READONLY;
 	p.sup_pgsizes = 0x553;
 	p.bars[0] = (struct iovirt_sriov_bar){ .size = 0x1000 };
 	if (iovirt_sriov_create(iovirt_posix_ops(), px, &p, &sr))
 		return 1;
 	if (iovirt_sriov_cfg_write(sr, IOVIRT_SRIOV_VF_BAR0, 4, 0xd0000000))
 		return 1;
-	enable();
+	/* both RID sets, before any translator runs */
+	for (int ari = 1; ari >= 0; ari--) {
+		if (iovirt_sriov_set_ari_hierarchy(sr, ari))
+			return 1;
+		enable();
+		for (uint32_t n = 0; n < NVF; n++)
+			if (iovirt_sriov_vf_rid(sr, n, &rids[ari][n]))
+				return 1;
+		if (ari && iovirt_sriov_cfg_write(sr, IOVIRT_SRIOV_CTRL, 2, 0))
+			return 1;
+	}
 	for (uint32_t n = 0; n < NVF; n++) {
-		if (iovirt_sriov_vf_rid(sr, n, &rids[n]) || iovirt_pt_space_create(io, 100 + n, NULL))
+		for (uint32_t m = 0; m < NVF; m++)
+			if (rids[0][n] == rids[1][m])
+				return 1; /* the check relies on disjoint sets */
+		if (iovirt_pt_space_create(io, 100 + n, NULL))
 			return 1;
 		atomic_init(&epoch[n], 1); /* unbound */
 	}
+	int ari = 0;
 
 	pthread_t t[NTHREADS];
 	for (uintptr_t i = 0; i < NTHREADS; i++)
@@ -130,6 +150,10 @@ int main(void)
 					bound[v] = false;
 					atomic_fetch_add(&epoch[v], 1);
 				}
+			/* the lowest PF's ARI Capable Hierarchy changed: follow it */
+			ari = !ari;
+			if (iovirt_sriov_set_ari_hierarchy(sr, ari))
+				FAIL("set_ari_hierarchy failed\n");
 			enable();
 		} else if (what < 10) {
 			/* republish the windows while translators read them */
@@ -149,7 +173,7 @@ int main(void)
 			atomic_fetch_add(&epoch[n], 1); /* odd: reset has returned */
 			bound[n] = false;
 			struct iovirt_xlate x;
-			if (iovirt_sriov_dma_translate(sr, rids[n], IOVA, IOVIRT_PROT_READ, &x) != IOVIRT_ENOASID)
+			if (iovirt_sriov_dma_translate(sr, rids[ari][n], IOVA, IOVIRT_PROT_READ, &x) != IOVIRT_ENOASID)
 				FAIL("VF %u translates after its reset\n", n);
 			if (iovirt_pt_translate(io, 100 + n, IOVA, IOVIRT_PROT_READ, &x) != IOVIRT_ENOENT)
 				FAIL("VF %u's ASID still mapped after reset\n", n);
