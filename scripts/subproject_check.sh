@@ -7,6 +7,7 @@
 #     installed headers, libraries and pkg-config files (iovirt, iovirt-posix), and run.
 # Works in a temporary directory, removed at the end; prints the logs when a step fails.
 set -uo pipefail
+[ -n "${IOVIRT_SUBPROJECT_DEBUG:-}" ] && set -x
 cd "$(dirname "$0")/.."
 root=$PWD
 tmp=$(mktemp -d /tmp/iovirt-subproject.XXXXXX)
@@ -23,7 +24,7 @@ cd "$tmp/consumer"
 CC=${CC:-gcc} meson setup build --prefix=/usr --force-fallback-for=iovirt-posix >"$tmp/setup.log" 2>&1 ||
 	{ show "$tmp/setup.log"; fail "configure of the consumer failed"; }
 log=build/meson-logs/meson-log.txt
-grep -q "Executing subproject iovirt" "$log" || fail "iovirt was not used as a subproject (see $log)"
+grep -q "Executing subproject iovirt" "$log" || { show "$log"; fail "iovirt was not used as a subproject"; }
 looked=$(grep -inE 'criterion|judy|glib-2\.0' "$log")
 if [ -n "$looked" ]; then
 	printf '%s\n' "$looked" | head -n 20 >&2
@@ -43,11 +44,13 @@ pcdir=$(dirname "$(find "$tmp/dest" -name iovirt-posix.pc | head -n 1)")
 [ -f "$pcdir/iovirt.pc" ] || fail "iovirt.pc not installed"
 # The .pc files say prefix=/usr; point it into the destdir (Requires: iovirt follows).
 pc() { PKG_CONFIG_PATH="$pcdir" pkg-config --define-variable=prefix="$tmp/dest/usr" "$@"; }
-flags=$(pc --cflags --libs iovirt-posix iovirt) || fail "pkg-config cannot resolve iovirt-posix iovirt"
+flags=$(pc --cflags --libs iovirt-posix) || fail "pkg-config cannot resolve iovirt-posix"
 ${CC:-gcc} -std=c11 -Wall -Wextra -Werror main.c $flags -o consumer-installed >"$tmp/cc.log" 2>&1 ||
 	{ echo "flags: $flags" >&2; show "$tmp/cc.log"; fail "the consumer does not compile against the installed files"; }
 libdir=$(pc --variable=libdir iovirt)
 out=$(LD_LIBRARY_PATH="$libdir" ./consumer-installed) || { echo "$out" >&2; fail "the consumer (installed) failed"; }
-LD_LIBRARY_PATH="$libdir" ldd ./consumer-installed 2>/dev/null | grep -q "$tmp/dest" ||
+# (ldd's output captured first: grep -q closing the pipe early would fail it under pipefail)
+loaded=$(LD_LIBRARY_PATH="$libdir" ldd ./consumer-installed 2>/dev/null)
+grep -q "$tmp/dest.*libiovirt.so" <<<"$loaded" ||
 	fail "the installed consumer did not load the installed libiovirt"
 echo "install: $out (pkg-config: $flags)"
