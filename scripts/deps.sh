@@ -17,6 +17,7 @@ iovirt_install_deps() {
 	pkg-config --exists glib-2.0 2>/dev/null || need libglib2.0-dev
 	[ -e /usr/include/Judy.h ] || need libjudy-dev
 	command -v spin >/dev/null || need spin
+	command -v abidiff >/dev/null || need abigail-tools
 	if [ ${#pkgs[@]} -gt 0 ]; then
 		echo "== installing: ${pkgs[*]}"
 		if [ "$(id -u)" -ne 0 ]; then

@@ -107,6 +107,12 @@ if ls models/*.pml >/dev/null 2>&1; then
 	done
 fi
 
+note "API surface: exported symbols, ABI against abi/, use as a subproject and installed"
+# Each a single pass/fail; they read the gcc build above (build/).
+if scripts/symbols_check.sh build; then ok; else bad "exported symbols (only iovirt_*)"; fi
+if scripts/abi_check.sh build; then ok; else bad "abi (abidiff against abi/*.abi)"; fi
+if scripts/subproject_check.sh; then ok; else bad "subproject and install"; fi
+
 echo
 [ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
 echo "$passed passed, $failed failed"
