@@ -79,12 +79,19 @@ struct iovirt_pin_params {
 	uint64_t iova_end;
 };
 
-/* A DMA or a mapping. Compare with iovirt_pin_complete's rules, not by value. */
+/*
+ * A DMA or a mapping. Compare with iovirt_pin_complete's rules, not by value.
+ * tag names the issuing domain: every domain created in the process gets its
+ * own, never reused (a 64-bit counter), so a handle is refused (EOWNER) by
+ * every other domain: of another guest, of another map of the same guest, or
+ * created later at the same address. Within the domain, {index, gen} is
+ * unique until the slot has been handed out 2^32 - 1 more times (the
+ * generation then wraps; 0 is skipped).
+ */
 struct iovirt_pin_handle {
 	uint32_t index; /* slot in the domain */
 	uint32_t gen;   /* slot generation when handed out (never 0) */
-	uint32_t guest; /* the domain's guest */
-	uint32_t tag;   /* tells domains of the same guest apart */
+	uint64_t tag;   /* the issuing domain (never 0) */
 };
 
 struct iovirt_pin_domain;
@@ -157,7 +164,8 @@ int iovirt_pin_validated(struct iovirt_pin_domain *dom, const struct iovirt_sg_p
  * Ends a DMA: unpins its pages (host->unpin for pages whose count drops to 0)
  * and drops its region holds. Returns 0, or (nothing changed):
  *   IOVIRT_EINVAL  NULL arguments, or the handle names a mapping (use unmap)
- *   IOVIRT_EOWNER  the handle belongs to another guest or domain
+ *   IOVIRT_EOWNER  another domain issued the handle (of any guest or map,
+ *                  alive or destroyed, even one at this domain's address)
  *   IOVIRT_ESTALE  index out of range, or the slot has been reused since
  *   IOVIRT_EDONE   already completed (and the slot not yet reused)
  */

@@ -127,7 +127,8 @@ struct iovirt_pin_domain {
 	const struct iovirt_host_ops *ops;
 	void *host;
 	struct iovirt_gmap *map;
-	uint32_t guest, tag;
+	uint32_t guest;
+	uint64_t tag;                     /* unique in the process, never reused (pin.c) */
 	uint32_t max_handles, max_segs, batch;
 	uint64_t max_pinned;
 	uint64_t iova_base, iova_end;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Pin domains, DMA handles, validate+pin as one step. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "pin/internal.h"
@@ -39,6 +40,22 @@ static void free_arrays(struct iovirt_pin_domain *d)
 	zfree(d, d->again, (size_t)d->max_segs * sizeof(*d->again));
 }
 
+/*
+ * Domain ids: one 64-bit counter for the whole process, so that no two
+ * domains ever share a tag, whatever their address, map, guest or host
+ * context (a per-map or per-context counter would repeat across maps and
+ * contexts). It is the one piece of static state of the module: it holds no
+ * resource, is never reset, and a relaxed atomic increment is all it needs
+ * (only uniqueness matters, not order). At 10^9 creations a second it wraps
+ * after 584 years; 0 is never handed out.
+ */
+static _Atomic uint64_t pin_next_tag = 1;
+
+static uint64_t pin_new_tag(void)
+{
+	return atomic_fetch_add_explicit(&pin_next_tag, 1, memory_order_relaxed);
+}
+
 int iovirt_pin_domain_create(const struct iovirt_host_ops *ops, void *host,
 			     struct iovirt_gmap *map, const struct iovirt_pin_params *params,
 			     struct iovirt_pin_domain **out)
@@ -76,8 +93,7 @@ int iovirt_pin_domain_create(const struct iovirt_host_ops *ops, void *host,
 	d->host = host;
 	d->map = map;
 	d->guest = iovirt_gmap_guest(map);
-	/* Tells two domains of one guest apart; not a secret, only a check. */
-	d->tag = (uint32_t)(((uintptr_t)d >> 6) * 0x9e3779b1u) | 1u;
+	d->tag = pin_new_tag();
 	d->max_handles = p.max_handles;
 	d->max_segs = p.max_segs;
 	d->max_pinned = p.max_pinned;
@@ -124,8 +140,7 @@ int iovirt_pin_domain_destroy(struct iovirt_pin_domain *d)
 
 struct iovirt_pin_handle pin_handle(const struct iovirt_pin_domain *d, uint32_t idx)
 {
-	return (struct iovirt_pin_handle){ .index = idx, .gen = d->slots[idx].gen,
-					   .guest = d->guest, .tag = d->tag };
+	return (struct iovirt_pin_handle){ .index = idx, .gen = d->slots[idx].gen, .tag = d->tag };
 }
 
 /* The domain's hold entry whose (known) range covers gpa, or NULL. */
@@ -504,7 +519,9 @@ void pin_release(struct iovirt_pin_domain *d, uint32_t idx)
 /* 0 when h names a live slot of d; the specific refusal otherwise. */
 int pin_check(const struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
 {
-	if (h.guest != d->guest || h.tag != d->tag)
+	/* Tags are never reused: a handle of any other domain (of this guest or
+	 * another, alive or destroyed, at this address or not) is refused. */
+	if (h.tag != d->tag)
 		return IOVIRT_EOWNER;
 	if (h.index >= d->max_handles || h.gen != d->slots[h.index].gen)
 		return IOVIRT_ESTALE;
