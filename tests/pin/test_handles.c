@@ -383,8 +383,19 @@ Test(pin_handles, validated_list_outgrowing_max_segs_is_stale)
 	for (uint32_t i = 0; i < 16; i++)
 		segs[i] = pt_seg(PT_GPA_B + i * 3 * 4096ull, 2 * 4096);
 	cr_assert_eq(iovirt_sg_validate(t.map, NULL, segs, 16, list, 16, NULL), 16);
-	/* the list pins as long as the map is the same */
+	/* and 4 one-page segments, whose entries keep their number but not
+	 * their host addresses */
+	struct iovirt_seg one[4];
+	struct iovirt_host_seg list1[4];
+	for (uint32_t i = 0; i < 4; i++)
+		one[i] = pt_seg(PT_GPA_B + i * 2 * 4096ull, 4096);
+	cr_assert_eq(iovirt_sg_validate(t.map, NULL, one, 4, list1, 4, NULL), 4);
+	/* a policy that admits fewer segments than the list has: ETOOMANY, as
+	 * the contract says (the list itself is too long for it) */
 	struct iovirt_pin_handle h;
+	struct iovirt_sg_policy few = { .size = sizeof(few), .max_segs = 2 };
+	cr_assert_eq(iovirt_pin_validated(t.dom, &few, list, 16, &h), IOVIRT_ETOOMANY);
+	/* the list pins as long as the map is the same */
 	cr_assert_eq(iovirt_pin_validated(t.dom, NULL, list, 16, &h), 16);
 	cr_assert_eq(iovirt_pin_complete(t.dom, h), 0);
 	/* the twin mirrors that success */
@@ -409,9 +420,16 @@ Test(pin_handles, validated_list_outgrowing_max_segs_is_stale)
 	pt_snap_take(&t, &sb);
 	pt_snap_same(&sa, &sb);
 	twin_same(&w, "stale list", 1);
-	/* a list that differs within max_segs entries: ESTALE, nothing changed */
+	/* a list that outgrows its own length (2 entries for 1): the same */
 	cr_assert_eq(iovirt_pin_validated(t.dom, NULL, list, 1, &h), IOVIRT_ESTALE);
 	twin_same(&w, "stale short list", 2);
+	/* as many entries as given, other host addresses: ESTALE after the pin
+	 * is undone, and still no handle changed */
+	pt_snap_take(&t, &sa);
+	cr_assert_eq(iovirt_pin_validated(t.dom, NULL, list1, 4, &h), IOVIRT_ESTALE);
+	pt_snap_take(&t, &sb);
+	pt_snap_same(&sa, &sb);
+	twin_same(&w, "stale one-page list", 3);
 	/* validated again, the list pins */
 	struct iovirt_host_seg again[32];
 	cr_assert_eq(iovirt_sg_validate(t.map, NULL, segs, 8, again, 32, NULL), 16);
