@@ -128,8 +128,8 @@ int iovirt_pin_domain_destroy(struct iovirt_pin_domain *dom);
  *   IOVIRT_ELIMIT    max_handles live, or max_pinned would be passed
  *   IOVIRT_ENOMEM    the count structure could not grow
  *   IOVIRT_EHOST     the host's pin callback failed
- * On failure nothing changed (counts, holds, handles; out may hold partial
- * entries).
+ * On failure nothing changed (counts, holds, handles: free slots and their
+ * generations; out may hold partial entries).
  */
 int iovirt_pin_sg(struct iovirt_pin_domain *dom, const struct iovirt_sg_policy *pol,
 		  const struct iovirt_seg *segs, uint32_t nsegs,
@@ -152,9 +152,14 @@ int iovirt_pin_sg_guest(struct iovirt_pin_domain *dom, const struct iovirt_sg_po
  * iovirt_vq_walk, iovirt_sg_validate): the list is copied, the regions it
  * names are held, and its segments are validated again under the holds; the
  * result must be the very same list, else the map changed in between and the
- * call fails with IOVIRT_ESTALE (validate again and retry; counts and holds
- * are as before, though the host may have seen a pin and its unpin). n is
- * bounded by max_segs. Other errors and guarantees as iovirt_pin_sg.
+ * call fails with IOVIRT_ESTALE (validate again and retry; counts, holds and
+ * handles are as before, though the host may have seen a pin and its unpin).
+ * A re-validation that needs more than n entries (a region replaced by one
+ * whose pages are not contiguous) is such a change: IOVIRT_ESTALE.
+ * IOVIRT_ETOOMANY means the list itself is too long: n above the domain's
+ * max_segs or above pol's max_segs. A refusal of the re-validation (the map
+ * no longer allows the list) is returned as iovirt_sg_validate gives it.
+ * Other errors and guarantees as iovirt_pin_sg.
  */
 int iovirt_pin_validated(struct iovirt_pin_domain *dom, const struct iovirt_sg_policy *pol,
 			 const struct iovirt_host_seg *sg, uint32_t n,
@@ -188,6 +193,9 @@ int iovirt_pin_complete(struct iovirt_pin_domain *dom, struct iovirt_pin_handle 
  *   IOVIRT_ERANGE    a fixed iova inside the allocator window, or the window is full
  *   the iovirt_sg_validate refusals, IOVIRT_EBUSY, IOVIRT_ELIMIT, IOVIRT_ENOMEM,
  *   IOVIRT_EHOST as iovirt_pin_sg, and the iovirt_pt_map errors (EEXIST, ENOASID...).
+ * "Nothing changed" includes the handles: the slot is taken only once the
+ * translation is installed, so after a failure every earlier handle answers
+ * as before and the next handle handed out is the same.
  */
 int iovirt_pin_map(struct iovirt_pin_domain *dom, struct iovirt_iommu *iommu,
 		   uint32_t asid, uint64_t gpa, uint64_t len, unsigned prot,
