@@ -36,7 +36,10 @@
  *
  * Threads: calls on one domain must be serialized by the caller (a domain is
  * per guest, usually per vCPU-less I/O thread). Writers of the gmap (remove,
- * shrink, add) may run on other threads at any time.
+ * shrink, add) may run on other threads at any time. Different domains (of
+ * one map or not) may be created, used and destroyed on different threads
+ * at once: the one datum they share, the counter their tags come from, is
+ * atomic.
  *
  * Host callbacks: mem_alloc/mem_free (create, and when the count structure or
  * an allocator grows), pin/unpin, guest_read (iovirt_pin_sg_guest), and what
