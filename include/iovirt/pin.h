@@ -198,7 +198,10 @@ int iovirt_pin_complete(struct iovirt_pin_domain *dom, struct iovirt_pin_handle 
  *   IOVIRT_EHOST as iovirt_pin_sg, and the iovirt_pt_map errors (EEXIST, ENOASID...).
  * "Nothing changed" includes the handles: the slot is taken only once the
  * translation is installed, so after a failure every earlier handle answers
- * as before and the next handle handed out is the same.
+ * as before and the next handle handed out is the same. One exception, done
+ * before anything is checked against the map: a FIXED range that overlaps a
+ * batched unmap still queued flushes the queue first (as iovirt_pin_flush;
+ * the queued handles answer IOVIRT_EDONE before and after).
  */
 int iovirt_pin_map(struct iovirt_pin_domain *dom, struct iovirt_iommu *iommu,
 		   uint32_t asid, uint64_t gpa, uint64_t len, unsigned prot,
