@@ -36,7 +36,10 @@
  *
  * Threads: calls on one domain must be serialized by the caller (a domain is
  * per guest, usually per vCPU-less I/O thread). Writers of the gmap (remove,
- * shrink, add) may run on other threads at any time.
+ * shrink, add) may run on other threads at any time. Different domains (of
+ * one map or not) may be created, used and destroyed on different threads
+ * at once: the one datum they share, the counter their tags come from, is
+ * atomic.
  *
  * Host callbacks: mem_alloc/mem_free (create, and when the count structure or
  * an allocator grows), pin/unpin, guest_read (iovirt_pin_sg_guest), and what
@@ -79,12 +82,19 @@ struct iovirt_pin_params {
 	uint64_t iova_end;
 };
 
-/* A DMA or a mapping. Compare with iovirt_pin_complete's rules, not by value. */
+/*
+ * A DMA or a mapping. Compare with iovirt_pin_complete's rules, not by value.
+ * tag names the issuing domain: every domain created in the process gets its
+ * own, never reused (a 64-bit counter), so a handle is refused (EOWNER) by
+ * every other domain: of another guest, of another map of the same guest, or
+ * created later at the same address. Within the domain, {index, gen} is
+ * unique until the slot has been handed out 2^32 - 1 more times (the
+ * generation then wraps; 0 is skipped).
+ */
 struct iovirt_pin_handle {
 	uint32_t index; /* slot in the domain */
 	uint32_t gen;   /* slot generation when handed out (never 0) */
-	uint32_t guest; /* the domain's guest */
-	uint32_t tag;   /* tells domains of the same guest apart */
+	uint64_t tag;   /* the issuing domain (never 0) */
 };
 
 struct iovirt_pin_domain;
@@ -121,8 +131,8 @@ int iovirt_pin_domain_destroy(struct iovirt_pin_domain *dom);
  *   IOVIRT_ELIMIT    max_handles live, or max_pinned would be passed
  *   IOVIRT_ENOMEM    the count structure could not grow
  *   IOVIRT_EHOST     the host's pin callback failed
- * On failure nothing changed (counts, holds, handles; out may hold partial
- * entries).
+ * On failure nothing changed (counts, holds, handles: free slots and their
+ * generations; out may hold partial entries).
  */
 int iovirt_pin_sg(struct iovirt_pin_domain *dom, const struct iovirt_sg_policy *pol,
 		  const struct iovirt_seg *segs, uint32_t nsegs,
@@ -145,9 +155,14 @@ int iovirt_pin_sg_guest(struct iovirt_pin_domain *dom, const struct iovirt_sg_po
  * iovirt_vq_walk, iovirt_sg_validate): the list is copied, the regions it
  * names are held, and its segments are validated again under the holds; the
  * result must be the very same list, else the map changed in between and the
- * call fails with IOVIRT_ESTALE (validate again and retry; counts and holds
- * are as before, though the host may have seen a pin and its unpin). n is
- * bounded by max_segs. Other errors and guarantees as iovirt_pin_sg.
+ * call fails with IOVIRT_ESTALE (validate again and retry; counts, holds and
+ * handles are as before, though the host may have seen a pin and its unpin).
+ * A re-validation that needs more than n entries (a region replaced by one
+ * whose pages are not contiguous) is such a change: IOVIRT_ESTALE.
+ * IOVIRT_ETOOMANY means the list itself is too long: n above the domain's
+ * max_segs or above pol's max_segs. A refusal of the re-validation (the map
+ * no longer allows the list) is returned as iovirt_sg_validate gives it.
+ * Other errors and guarantees as iovirt_pin_sg.
  */
 int iovirt_pin_validated(struct iovirt_pin_domain *dom, const struct iovirt_sg_policy *pol,
 			 const struct iovirt_host_seg *sg, uint32_t n,
@@ -157,7 +172,8 @@ int iovirt_pin_validated(struct iovirt_pin_domain *dom, const struct iovirt_sg_p
  * Ends a DMA: unpins its pages (host->unpin for pages whose count drops to 0)
  * and drops its region holds. Returns 0, or (nothing changed):
  *   IOVIRT_EINVAL  NULL arguments, or the handle names a mapping (use unmap)
- *   IOVIRT_EOWNER  the handle belongs to another guest or domain
+ *   IOVIRT_EOWNER  another domain issued the handle (of any guest or map,
+ *                  alive or destroyed, even one at this domain's address)
  *   IOVIRT_ESTALE  index out of range, or the slot has been reused since
  *   IOVIRT_EDONE   already completed (and the slot not yet reused)
  */
@@ -180,6 +196,12 @@ int iovirt_pin_complete(struct iovirt_pin_domain *dom, struct iovirt_pin_handle 
  *   IOVIRT_ERANGE    a fixed iova inside the allocator window, or the window is full
  *   the iovirt_sg_validate refusals, IOVIRT_EBUSY, IOVIRT_ELIMIT, IOVIRT_ENOMEM,
  *   IOVIRT_EHOST as iovirt_pin_sg, and the iovirt_pt_map errors (EEXIST, ENOASID...).
+ * "Nothing changed" includes the handles: the slot is taken only once the
+ * translation is installed, so after a failure every earlier handle answers
+ * as before and the next handle handed out is the same. One exception, done
+ * before anything is checked against the map: a FIXED range that overlaps a
+ * batched unmap still queued flushes the queue first (as iovirt_pin_flush;
+ * the queued handles answer IOVIRT_EDONE before and after).
  */
 int iovirt_pin_map(struct iovirt_pin_domain *dom, struct iovirt_iommu *iommu,
 		   uint32_t asid, uint64_t gpa, uint64_t len, unsigned prot,

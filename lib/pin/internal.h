@@ -127,7 +127,8 @@ struct iovirt_pin_domain {
 	const struct iovirt_host_ops *ops;
 	void *host;
 	struct iovirt_gmap *map;
-	uint32_t guest, tag;
+	uint32_t guest;
+	uint64_t tag;                     /* unique in the process, never reused (pin.c) */
 	uint32_t max_handles, max_segs, batch;
 	uint64_t max_pinned;
 	uint64_t iova_base, iova_end;
@@ -180,9 +181,18 @@ PIN_HIDDEN void pin_counts_free(struct iovirt_pin_domain *d);
 #define PIN_PIECE_BYTES ((uint64_t)PIN_PIECE_PAGES << IOVIRT_PAGE_SHIFT)
 PIN_HIDDEN int pin_validate_map(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
 		     struct iovirt_dma_result *res);
-PIN_HIDDEN int pin_take(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol, uint32_t n,
-	     struct iovirt_host_seg *out, uint32_t out_cap, struct iovirt_dma_result *res,
-	     uint32_t *slot);
+/* A pin done but its slot not yet taken (pin.c: prepare, commit). */
+struct pin_prep {
+	uint32_t idx;          /* the free-list head, whose arrays hold ranges and holds */
+	uint32_t n;            /* segments */
+	uint32_t held;         /* regs[] entries */
+	struct pin_leaf *leaf; /* every page in this leaf, or NULL */
+};
+PIN_HIDDEN int pin_prepare(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
+			   uint32_t n, struct iovirt_host_seg *out, uint32_t out_cap,
+			   struct iovirt_dma_result *res, struct pin_prep *pp);
+PIN_HIDDEN uint32_t pin_commit(struct iovirt_pin_domain *d, const struct pin_prep *pp);
+PIN_HIDDEN void pin_unprepare(struct iovirt_pin_domain *d, const struct pin_prep *pp);
 PIN_HIDDEN void pin_release(struct iovirt_pin_domain *d, uint32_t idx);
 PIN_HIDDEN int pin_check(const struct iovirt_pin_domain *d, struct iovirt_pin_handle h);
 PIN_HIDDEN struct iovirt_pin_handle pin_handle(const struct iovirt_pin_domain *d, uint32_t idx);

@@ -154,8 +154,11 @@ int iovirt_pin_map(struct iovirt_pin_domain *d, struct iovirt_iommu *iommu,
 		.gpa = gpa, .len = len,
 		.dir = ((prot & IOVIRT_PROT_READ) ? IOVIRT_DEV_READ : 0) |
 		       ((prot & IOVIRT_PROT_WRITE) ? IOVIRT_DEV_WRITE : 0) };
-	uint32_t idx;
-	int err = pin_take(d, NULL, 1, NULL, 0, NULL, &idx);
+	/* Pin first, take the slot last: every failure below undoes the pin
+	 * before any slot or generation changed (all or nothing, handles
+	 * included). */
+	struct pin_prep pp = { 0 };
+	int err = pin_prepare(d, NULL, 1, NULL, 0, NULL, &pp);
 	if (err < 0)
 		return err;
 	err = 0;
@@ -170,9 +173,10 @@ int iovirt_pin_map(struct iovirt_pin_domain *d, struct iovirt_iommu *iommu,
 	if (err) {
 		if (block)
 			pin_iova_put(d, asid, at, block);
-		pin_release(d, idx);
+		pin_unprepare(d, &pp);
 		return err;
 	}
+	uint32_t idx = pin_commit(d, &pp);
 	struct pin_slot *s = &d->slots[idx];
 	s->state = SLOT_MAP;
 	s->iommu = iommu;

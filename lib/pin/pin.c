@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Pin domains, DMA handles, validate+pin as one step. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "pin/internal.h"
@@ -39,6 +40,22 @@ static void free_arrays(struct iovirt_pin_domain *d)
 	zfree(d, d->again, (size_t)d->max_segs * sizeof(*d->again));
 }
 
+/*
+ * Domain ids: one 64-bit counter for the whole process, so that no two
+ * domains ever share a tag, whatever their address, map, guest or host
+ * context (a per-map or per-context counter would repeat across maps and
+ * contexts). It is the one piece of static state of the module: it holds no
+ * resource, is never reset, and a relaxed atomic increment is all it needs
+ * (only uniqueness matters, not order). At 10^9 creations a second it wraps
+ * after 584 years; 0 is never handed out.
+ */
+static _Atomic uint64_t pin_next_tag = 1;
+
+static uint64_t pin_new_tag(void)
+{
+	return atomic_fetch_add_explicit(&pin_next_tag, 1, memory_order_relaxed);
+}
+
 int iovirt_pin_domain_create(const struct iovirt_host_ops *ops, void *host,
 			     struct iovirt_gmap *map, const struct iovirt_pin_params *params,
 			     struct iovirt_pin_domain **out)
@@ -76,8 +93,7 @@ int iovirt_pin_domain_create(const struct iovirt_host_ops *ops, void *host,
 	d->host = host;
 	d->map = map;
 	d->guest = iovirt_gmap_guest(map);
-	/* Tells two domains of one guest apart; not a secret, only a check. */
-	d->tag = (uint32_t)(((uintptr_t)d >> 6) * 0x9e3779b1u) | 1u;
+	d->tag = pin_new_tag();
 	d->max_handles = p.max_handles;
 	d->max_segs = p.max_segs;
 	d->max_pinned = p.max_pinned;
@@ -124,8 +140,7 @@ int iovirt_pin_domain_destroy(struct iovirt_pin_domain *d)
 
 struct iovirt_pin_handle pin_handle(const struct iovirt_pin_domain *d, uint32_t idx)
 {
-	return (struct iovirt_pin_handle){ .index = idx, .gen = d->slots[idx].gen,
-					   .guest = d->guest, .tag = d->tag };
+	return (struct iovirt_pin_handle){ .index = idx, .gen = d->slots[idx].gen, .tag = d->tag };
 }
 
 /* The domain's hold entry whose (known) range covers gpa, or NULL. */
@@ -365,17 +380,23 @@ static inline void dec_leaf(struct iovirt_pin_domain *d, struct pin_leaf *l,
 }
 
 /*
- * The core of every pin: d->scratch[0 .. n) is the private copy. Holds the
- * regions first (or finds them held by the domain already), so the
- * validation that follows sees them and no other region at those addresses;
- * then reserves memory, then pins. On success the slot is taken (state still
- * SLOT_FREE: the caller sets it) and returned.
+ * The core of every pin, in two steps so that a failure after the pin (a
+ * mapping's address allocation or page-table map, a re-validation that gives
+ * another list) leaves the handle state exactly as it was.
+ *
+ * prepare: d->scratch[0 .. n) is the private copy. Holds the regions first
+ * (or finds them held by the domain already), so the validation that follows
+ * sees them and no other region at those addresses; then reserves memory,
+ * then pins. The ranges and holds are written into the arrays of the slot at
+ * the head of the free list, but the slot is NOT taken: free list and
+ * generations are untouched, and nothing that can fail comes after this step
+ * in commit. On failure nothing changed.
  */
 #define PIN_INLINE static inline __attribute__((always_inline))
 
-PIN_INLINE int take(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol, uint32_t n,
-		    struct iovirt_host_seg *out, uint32_t out_cap, struct iovirt_dma_result *res,
-		    uint32_t *slot)
+PIN_INLINE int prepare(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
+		       uint32_t n, struct iovirt_host_seg *out, uint32_t out_cap,
+		       struct iovirt_dma_result *res, struct pin_prep *pp)
 {
 	if (IOVIRT_UNLIKELY(d->free_head == NIL))
 		return IOVIRT_ELIMIT;
@@ -439,49 +460,79 @@ PIN_INLINE int take(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *
 			res->err = err;
 		return err;
 	}
-	struct pin_slot *s = &d->slots[idx];
-	d->free_head = s->next;
-	if (d->free_head == NIL)
-		d->free_tail = NIL;
-	s->nsegs = n;
-	s->nregs = held;
-	s->leaf = one ? cl : NULL;
-	/* A new generation per use: handles of earlier uses become ESTALE. */
-	s->gen = s->gen + 1 ? s->gen + 1 : 1;
-	*slot = idx;
+	*pp = (struct pin_prep){ .idx = idx, .n = n, .held = held, .leaf = one ? cl : NULL };
 	return r;
 }
 
-int pin_take(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol, uint32_t n,
-	     struct iovirt_host_seg *out, uint32_t out_cap, struct iovirt_dma_result *res,
-	     uint32_t *slot)
+/* Gives back a prepared pin's counts: one leaf's pages (leaf != NULL) on the
+ * inlined paths, else through the count structure. */
+PIN_INLINE void counts_drop(struct iovirt_pin_domain *d, const struct pin_range *rg, uint32_t n,
+			    struct pin_leaf *l)
 {
-	return take(d, pol, n, out, out_cap, res, slot);
+	if (!l) {
+		pin_counts_dec(d, rg, n);
+		return;
+	}
+	if (n == 1 && rg[0].npages == 1) {
+		/* One page: still pinned by other DMAs, or its 1 -> 0. */
+		d->st.page_refs--;
+		if (!--l->cnt[rg[0].first & (PIN_LEAF_PAGES - 1)]) {
+			struct run run = { rg[0].first, 1 };
+			leaf_dec_used(&d->counts, l);
+			run_unpin(d, &run);
+			if (IOVIRT_UNLIKELY(d->counts.nempty > PIN_SPARE_MAX))
+				pin_counts_sweep(d);
+		}
+	} else {
+		dec_leaf(d, l, rg, n);
+	}
+}
+
+/* commit: takes the prepared slot (cannot fail). A new generation per use:
+ * handles of earlier uses become ESTALE. The caller sets the state. */
+PIN_INLINE uint32_t commit(struct iovirt_pin_domain *d, const struct pin_prep *pp)
+{
+	uint32_t idx = pp->idx;
+	struct pin_slot *s = &d->slots[idx];
+	/* idx is still the free-list head: prepare wrote into it, and nothing
+	 * between prepare and commit takes or frees a slot (calls on a domain
+	 * are serialized; a mapping's allocation and page-table map do not). */
+	d->free_head = s->next;
+	if (d->free_head == NIL)
+		d->free_tail = NIL;
+	s->nsegs = pp->n;
+	s->nregs = pp->held;
+	s->leaf = pp->leaf;
+	s->gen = s->gen + 1 ? s->gen + 1 : 1;
+	return idx;
+}
+
+int pin_prepare(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol, uint32_t n,
+		struct iovirt_host_seg *out, uint32_t out_cap, struct iovirt_dma_result *res,
+		struct pin_prep *pp)
+{
+	return prepare(d, pol, n, out, out_cap, res, pp);
+}
+
+uint32_t pin_commit(struct iovirt_pin_domain *d, const struct pin_prep *pp)
+{
+	return commit(d, pp);
+}
+
+/* Undoes a prepared pin that is not committed: counts and holds as before
+ * prepare (the host may have seen a pin and its unpin); the slot was never
+ * taken, so free list and generations are as they were. */
+void pin_unprepare(struct iovirt_pin_domain *d, const struct pin_prep *pp)
+{
+	counts_drop(d, d->ranges + (size_t)pp->idx * d->max_segs, pp->n, pp->leaf);
+	put_holds(d, d->regs + (size_t)pp->idx * d->max_segs, pp->held);
 }
 
 /* Returns a slot's pins and holds and puts it at the end of the free list. */
 PIN_INLINE void release(struct iovirt_pin_domain *d, uint32_t idx)
 {
 	struct pin_slot *s = &d->slots[idx];
-	const struct pin_range *rg = d->ranges + (size_t)idx * d->max_segs;
-	if (s->leaf) {
-		if (s->nsegs == 1 && rg[0].npages == 1) {
-			/* One page: still pinned by other DMAs, or its 1 -> 0. */
-			struct pin_leaf *l = s->leaf;
-			d->st.page_refs--;
-			if (!--l->cnt[rg[0].first & (PIN_LEAF_PAGES - 1)]) {
-				struct run run = { rg[0].first, 1 };
-				leaf_dec_used(&d->counts, l);
-				run_unpin(d, &run);
-				if (IOVIRT_UNLIKELY(d->counts.nempty > PIN_SPARE_MAX))
-					pin_counts_sweep(d);
-			}
-		} else {
-			dec_leaf(d, s->leaf, rg, s->nsegs);
-		}
-	} else {
-		pin_counts_dec(d, rg, s->nsegs);
-	}
+	counts_drop(d, d->ranges + (size_t)idx * d->max_segs, s->nsegs, s->leaf);
 	put_slot_holds(d, d->regs + (size_t)idx * d->max_segs, s->nregs);
 	s->state = SLOT_FREE;
 	s->next = NIL;
@@ -504,7 +555,9 @@ void pin_release(struct iovirt_pin_domain *d, uint32_t idx)
 /* 0 when h names a live slot of d; the specific refusal otherwise. */
 int pin_check(const struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
 {
-	if (h.guest != d->guest || h.tag != d->tag)
+	/* Tags are never reused: a handle of any other domain (of this guest or
+	 * another, alive or destroyed, at this address or not) is refused. */
+	if (h.tag != d->tag)
 		return IOVIRT_EOWNER;
 	if (h.index >= d->max_handles || h.gen != d->slots[h.index].gen)
 		return IOVIRT_ESTALE;
@@ -518,10 +571,11 @@ PIN_INLINE int pin_finish(struct iovirt_pin_domain *d, const struct iovirt_sg_po
 			  uint32_t n, struct iovirt_host_seg *out, uint32_t out_cap,
 			  struct iovirt_dma_result *res, struct iovirt_pin_handle *h)
 {
-	uint32_t idx = 0;
-	int r = take(d, pol, n, out, out_cap, res, &idx);
+	struct pin_prep pp = { 0 };
+	int r = prepare(d, pol, n, out, out_cap, res, &pp);
 	if (r < 0)
 		return r;
+	uint32_t idx = commit(d, &pp);
 	struct pin_slot *s = &d->slots[idx];
 	s->state = SLOT_DMA;
 	d->st.live_dmas++;
@@ -581,6 +635,13 @@ int iovirt_pin_sg_guest(struct iovirt_pin_domain *d, const struct iovirt_sg_poli
 	return pin_finish(d, pol, nsegs, out, out_cap, res, h);
 }
 
+/* The policy's segment bound as iovirt_sg_validate applies it. Read only
+ * after a validation accepted pol (its size covers max_segs then). */
+static uint32_t sg_policy_max_segs(const struct iovirt_sg_policy *pol)
+{
+	return pol && pol->max_segs ? pol->max_segs : IOVIRT_SG_DEFAULT_MAX_SEGS;
+}
+
 static bool same_seg(const struct iovirt_host_seg *a, const struct iovirt_host_seg *b)
 {
 	return a->hva == b->hva && a->hpa == b->hpa && a->gpa == b->gpa && a->len == b->len &&
@@ -600,19 +661,31 @@ int iovirt_pin_validated(struct iovirt_pin_domain *d, const struct iovirt_sg_pol
 	for (uint32_t i = 0; i < n; i++)
 		d->scratch[i] = (struct iovirt_seg){ .gpa = d->given[i].gpa, .len = d->given[i].len,
 						     .dir = d->given[i].dir };
-	struct iovirt_pin_handle nh;
-	int r = pin_finish(d, pol, n, d->again, d->max_segs, NULL, &nh);
+	/* Room for n entries: a re-validation that needs more is not the same
+	 * list. */
+	struct pin_prep pp = { 0 };
+	int r = pin_prepare(d, pol, n, d->again, n, NULL, &pp);
+	if (r == IOVIRT_ETOOMANY && n <= sg_policy_max_segs(pol))
+		/* The policy admits n segments, so the refusal is the list
+		 * growing past n entries: the map changed since the validation
+		 * (regions replaced, now split in more pieces). Retrying after
+		 * validating again is right, as for any other difference. */
+		return IOVIRT_ESTALE;
 	if (r < 0)
 		return r;
 	bool same = (uint32_t)r == n;
 	for (uint32_t i = 0; same && i < n; i++)
 		same = same_seg(&d->given[i], &d->again[i]);
 	if (!same) {
-		/* The list no longer describes the map: undo the pin entirely. */
-		(void)iovirt_pin_complete(d, nh);
+		/* The list no longer describes the map: undo the pin before its
+		 * slot is taken, so no handle changes. */
+		pin_unprepare(d, &pp);
 		return IOVIRT_ESTALE;
 	}
-	*h = nh;
+	uint32_t idx = commit(d, &pp);
+	d->slots[idx].state = SLOT_DMA;
+	d->st.live_dmas++;
+	*h = pin_handle(d, idx);
 	return (int)n;
 }
 

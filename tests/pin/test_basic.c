@@ -122,7 +122,7 @@ Test(pin_basic, double_stale_foreign_completion)
 	bad.index = 99;
 	cr_assert_eq(iovirt_pin_complete(t.dom, bad), IOVIRT_ESTALE);
 	bad = h3;
-	bad.guest = PT_GUEST + 1;
+	bad.tag ^= 1; /* another domain's tag */
 	cr_assert_eq(iovirt_pin_complete(t.dom, bad), IOVIRT_EOWNER);
 	/* a second domain of the same guest refuses this domain's handle */
 	struct iovirt_pin_domain *other;

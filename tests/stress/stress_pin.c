@@ -11,6 +11,10 @@
  * DMA (again just before its complete), its region did not change while it
  * was live, the host list matches the descriptor that was read, and at the
  * end every count is zero.
+ * Second phase (domain ids): TAG_THREADS threads create and destroy domains
+ * of the same map at once; every domain's tag must be new (the process-wide
+ * counter), and the handle another thread's domain handed out is refused
+ * with EOWNER by this thread's domain.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -225,6 +229,70 @@ static void *guest_thread(void *arg)
 	return NULL;
 }
 
+#define TAG_THREADS 4
+#define TAG_LOOPS 2000
+static _Atomic uint64_t last_tag[TAG_THREADS]; /* each thread's latest domain tag */
+static uint64_t tags[TAG_THREADS][TAG_LOOPS];
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void *tag_thread(void *arg)
+{
+	int me = (int)(intptr_t)arg;
+	const struct iovirt_host_ops *ops = iovirt_posix_ops();
+	struct iovirt_pin_params pp = { .size = sizeof(pp), .max_handles = 2, .max_segs = 1 };
+	struct iovirt_seg s = { .gpa = A_GPA + (uint64_t)me * 4096, .len = 4096,
+				.dir = IOVIRT_DEV_READ };
+	struct iovirt_host_seg out[1];
+	for (int i = 0; i < TAG_LOOPS; i++) {
+		struct iovirt_pin_domain *d;
+		struct iovirt_pin_handle h;
+		if (iovirt_pin_domain_create(ops, p, map, &pp, &d)) {
+			fail("tag phase: create", (uint64_t)i);
+			return NULL;
+		}
+		if (iovirt_pin_sg(d, NULL, &s, 1, out, 1, NULL, &h) != 1) {
+			fail("tag phase: pin", (uint64_t)i);
+		} else {
+			tags[me][i] = h.tag;
+			atomic_store(&last_tag[me], h.tag);
+			/* a live-looking handle of the next thread's latest domain:
+			 * slot 0 at its first generation, as that domain's first pin */
+			uint64_t other = atomic_load(&last_tag[(me + 1) % TAG_THREADS]);
+			struct iovirt_pin_handle x = { .index = h.index, .gen = h.gen, .tag = other };
+			if (other && iovirt_pin_complete(d, x) != IOVIRT_EOWNER)
+				fail("tag phase: another domain's handle accepted", other);
+			if (iovirt_pin_complete(d, h))
+				fail("tag phase: complete", h.tag);
+		}
+		if (iovirt_pin_domain_destroy(d))
+			fail("tag phase: destroy", (uint64_t)i);
+	}
+	return NULL;
+}
+
+/* Tags handed out at once by several threads: all distinct, none 0. */
+static void tag_phase(void)
+{
+	pthread_t t[TAG_THREADS];
+	for (int i = 0; i < TAG_THREADS; i++)
+		pthread_create(&t[i], NULL, tag_thread, (void *)(intptr_t)i);
+	for (int i = 0; i < TAG_THREADS; i++)
+		pthread_join(t[i], NULL);
+	uint64_t *all = &tags[0][0];
+	size_t n = (size_t)TAG_THREADS * TAG_LOOPS;
+	qsort(all, n, sizeof(*all), cmp_u64);
+	if (!all[0])
+		fail("tag phase: tag 0 (or a pin failed)", 0);
+	for (size_t i = 1; i < n; i++)
+		if (all[i] == all[i - 1])
+			fail("tag phase: a tag handed out twice", all[i]);
+}
+
 int main(void)
 {
 	p = iovirt_posix_create();
@@ -269,6 +337,9 @@ int main(void)
 		fail("holds left", 0);
 	if (iovirt_pin_domain_destroy(dom))
 		fail("destroy", 0);
+	tag_phase();
+	if (iovirt_posix_pinned_pages(p))
+		fail("tag phase: host pages left pinned", (uint64_t)iovirt_posix_pinned_pages(p));
 	iovirt_gmap_reclaim(map);
 	if (iovirt_gmap_destroy(map))
 		fail("gmap destroy", 0);
@@ -279,7 +350,9 @@ int main(void)
 	for (int i = 0; i < NBACK; i++)
 		free(back[i]);
 	unsigned long e = atomic_load(&errors);
-	printf("%lu DMAs pinned and checked, %lu refused, %lu remaps, %lu busy refusals, %lu errors\n",
-	       atomic_load(&dmas), atomic_load(&refused), atomic_load(&removed), atomic_load(&busy), e);
+	printf("%lu DMAs pinned and checked, %lu refused, %lu remaps, %lu busy refusals, "
+	       "%d domains from %d threads with distinct tags, %lu errors\n",
+	       atomic_load(&dmas), atomic_load(&refused), atomic_load(&removed), atomic_load(&busy),
+	       TAG_THREADS * TAG_LOOPS, TAG_THREADS, e);
 	return e ? 1 : 0;
 }
