@@ -454,7 +454,9 @@ int iovirt_vq_skip(struct iovirt_vq *vq);
 
 /*
  * Walks the chain at head: each descriptor and each indirect table is read
- * once; the segments are validated as iovirt_sg_validate. An indirect table
+ * once; the segments are validated as iovirt_sg_validate. walk reads no ring
+ * index: a host that takes heads from the available ring itself orders those
+ * reads itself (iovirt_vq_avail's fence). An indirect table
  * is not a buffer: it is checked for its placement only, before it is read
  * (inside one region the device may read, of the map's guest or SHARED as the
  * policy allows P2P, never MMIO whatever the policy, never RESERVED:
