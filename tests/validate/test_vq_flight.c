@@ -399,6 +399,7 @@ Test(vq_flight, concurrent_driver)
 	atomic_store(&m.stop, 1);
 	pthread_join(th, NULL);
 	cr_assert_eq(bad, 0, "chain %u not as published", bad - 1);
+	cr_assert_eq(seq, MP_CHAINS);
 	cr_assert_eq(in_flight(&q), 0);
 	q_fini(&q);
 }
