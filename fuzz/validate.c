@@ -5,6 +5,10 @@
  * iovirt_sg_validate_guest. Every outcome is re-checked by the slow model of
  * tests/validate/model.h: the same refusal (code, segment, address), or an
  * accepted host list whose every byte is where the model says. Nothing leaks.
+ * The guest list's own page is a region whose kind comes from the input (the
+ * region-count byte / 12): RAM, RESERVED, MMIO, device-write-only RAM or none;
+ * a list placed where the model refuses it must be refused the same way
+ * before anything is read.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,10 +61,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct iovirt_gmap_params gp = { sizeof(gp), GUEST, 0 };
 	CHECK(!iovirt_gmap_create(iovirt_posix_ops(), p, &gp, &map), "create");
 
-	/* the map: up to 12 regions, added in input order (overlaps refused) */
-	struct iovirt_region regs[12];
+	/* the map: up to 12 regions, added in input order (overlaps refused),
+	 * and the list's page */
+	struct iovirt_region regs[13];
 	size_t nr = 0;
-	unsigned want = 1 + take(&in, 1) % 12;
+	unsigned first = (unsigned)take(&in, 1);
+	unsigned want = 1 + first % 12;
 	for (unsigned i = 0; i < want; i++) {
 		uint64_t v = take(&in, 3);
 		uint64_t pg = v % PAGES, len = 1 + (v >> 6) % 6;
@@ -82,6 +88,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(!iovirt_gmap_lookup(map, r.gpa, &regs[nr]), "lookup after add");
 			nr++;
 		}
+	}
+	struct iovirt_region lr = { .size = sizeof(lr), .gpa = LIST_GPA, .length = 4096,
+				    .kind = IOVIRT_REGION_RAM, .access = 3, .owner = GUEST,
+				    .hva = mem + PAGES * 4096 };
+	switch ((first / 12) % 8) {
+	case 4: lr.kind = IOVIRT_REGION_RESERVED; lr.hva = NULL; break;
+	case 5: lr.kind = IOVIRT_REGION_MMIO; lr.flags = IOVIRT_REGION_HPA; lr.hpa = 0xfe000000; break;
+	case 6: lr.access = IOVIRT_DEV_WRITE; break;
+	case 7: lr.length = 0; break; /* no region */
+	default: break;
+	}
+	if (lr.length) {
+		CHECK(!iovirt_gmap_add(map, &lr), "add the list's region");
+		CHECK(!iovirt_gmap_lookup(map, lr.gpa, &regs[nr]), "lookup after add");
+		nr++;
 	}
 	struct m_map mm = { regs, nr, GUEST };
 
@@ -148,9 +169,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	int r2 = iovirt_sg_validate_guest(map, iovirt_posix_ops(), p, &pol, LIST_GPA, nw, out2,
 					  MAXSEG * 32, &res2);
-	want_err = m_check(&mm, &mp, segs, nw, &mseg, &mfail);
+	/* bounded first, then the list's own placement, then its entries */
+	uint64_t pfail = 0;
+	int placed = nw && nw <= mp.max_segs ?
+			     m_check_placement(&mm, pol.flags, LIST_GPA, nw * 16ull, &pfail) : 0;
+	want_err = placed ? placed : m_check(&mm, &mp, segs, nw, &mseg, &mfail);
 	CHECK(want_err ? r2 == want_err : (r2 > 0 || nw == 0), "guest list %s, model %s",
 	      iovirt_err_name(r2), iovirt_err_name(want_err));
+	if (placed) {
+		CHECK(res2.err == r2 && res2.where == IOVIRT_WHERE_LIST && res2.seg == 0 &&
+		      res2.gpa == pfail, "list placement details");
+		CHECK(iovirt_posix_count(p, IOVIRT_CB_GUEST_READ) == 0, "refused list was read");
+	}
 	if (!want_err && r2 > 0) {
 		const char *why = m_verify(&mm, segs, nw, out2, (uint32_t)r2);
 		CHECK(!why, "guest list host list: %s", why);

@@ -6,14 +6,23 @@
  * (plain recursion over a private copy, the rules written out once more) and,
  * when accepted, with the slow segment model of tests/validate/model.h.
  *
- * Input: data[0] queue size (% 6) and, above, a choice of params size;
- * data[1] bit 0 indirect, bits 1-2 policy flags, bit 3 "rings placed by the
- * input", bits 4-7 max_indirect; data[2..3] the start cursor. With bit 3, three
+ * Input: data[0] queue size (% 6) and, above, a choice of params size
+ * ((data[0] / 6) & 1), a buffer alignment policy of 64 bytes
+ * ((data[0] / 12) % 4 == 3: indirect tables are placed without it) and
+ * "skip first" ((data[0] / 48) & 1: the first take is a skip, without a prior
+ * pop); data[1] bit 0 indirect, bits 1-2 policy flags, bit 3 "rings placed by the
+ * input", bits 4-7 max_indirect; data[2..3] the start cursor (last_avail; used_idx
+ * is the same, or, when the top two bits of data[3] are set, (data[3] >> 4) & 3
+ * less: a restored state with that many chains in flight). With bit 3, three
  * le16 words follow that place the descriptor table, available ring and used
  * ring anywhere around the map (RAM, ROM, RESERVED, another guest's RAM,
  * SHARED, MMIO, nowhere, across two regions, misaligned); create with the map
  * must then agree with the slow model, hold one region per ring while the
  * queue lives, and leave no hold when it refuses. Guest memory follows.
+ * The target also counts the chains in flight itself (taken by pop or skip,
+ * completed by push; a refused chain is skipped, then completed with length 0)
+ * and checks the library's count, (u16)(last_avail - used_idx), against it,
+ * and that a take with num in flight is IOVIRT_EOVERRUN and changes nothing.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -109,10 +118,9 @@ static int sw_walk(struct sw *w, uint32_t head)
 			if (!w->indirect_ok || (flags & 1) || len == 0 || len % 16 ||
 			    len / 16 > w->max_ind)
 				return IOVIRT_EINDIRECT;
-			struct iovirt_seg t = { addr, len, IOVIRT_DEV_READ, 0 };
+			/* placed, not aligned: the table is no buffer */
 			uint64_t fail;
-			const struct iovirt_region *r;
-			int e = m_check_seg(w->mm, &w->pol, &t, &fail, &r);
+			int e = m_check_placement(w->mm, w->pol.flags, addr, len, &fail);
 			if (e)
 				return e;
 			const uint8_t *tab = at(addr, len);
@@ -195,11 +203,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mem = aligned_alloc(4096, BYTES);
 	uint32_t num = 1u << (data[0] % 6); /* 1 .. 32 */
 	bool full_size = (data[0] / 6) & 1;
+	uint64_t align = (data[0] / 12) % 4 == 3 ? 64 : 0;
+	bool skip_first = (data[0] / 48) & 1;
 	uint32_t vflags = data[1] & 1;
 	uint32_t max_ind = data[1] >> 4; /* 0: num */
 	uint32_t pflags = (data[1] >> 1) & 3;
 	bool placed = data[1] & 8;
 	uint16_t start = (uint16_t)(data[2] | data[3] << 8);
+	uint32_t restored = (data[3] & 0xc0) == 0xc0 ? (data[3] >> 4) & 3 : 0;
 	uint64_t ring[3] = { DESC, AVAIL, USED };
 	size_t hdr = 4;
 	if (placed) {
@@ -238,7 +249,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int i = 0; i < NREGS; i++)
 		CHECK(!iovirt_gmap_add(map, &regs[i]), "add");
 	struct m_map mm = { regs, NREGS, GUEST };
-	struct iovirt_sg_policy pol = { .size = sizeof(pol), .flags = pflags };
+	struct iovirt_sg_policy pol = { .size = sizeof(pol), .flags = pflags, .addr_align = align,
+					.len_align = align };
 
 	struct iovirt_vq *vq = NULL;
 	struct iovirt_vq_params vp = { .size = sizeof(vp), .guest = GUEST, .num = num,
@@ -250,7 +262,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		vp.size = IOVIRT_VQ_PARAMS_SIZE_V1;
 	int64_t live = iovirt_posix_live_mem(p);
 	int cr = iovirt_vq_create(iovirt_posix_ops(), p, &vp, &vq);
-	struct m_pol mpol = m_pol_of(&pol);
+	/* rings are not buffers: of the policy only the ALLOW flags apply */
+	const struct m_pol mpol = { 1, pol.flags, UINT64_MAX, 1, 1 };
 	int want = vp.size == sizeof(vp) ? want_create(&mm, &mpol, ring, num) : 0;
 	CHECK(cr == want, "create: %s, model %s", iovirt_err_name(cr), iovirt_err_name(want));
 	if (cr) {
@@ -261,17 +274,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	CHECK(holds(map, regs) == (vp.size == sizeof(vp) ? 3 : 0), "holds: %lld",
 	      (long long)holds(map, regs));
-	iovirt_vq_set_cursors(vq, start, start);
+	iovirt_vq_set_cursors(vq, start, (uint16_t)(start - restored));
 
 	static struct iovirt_host_seg out[4096];
 	const uint64_t used_len = 6 + 8ull * num;
 	uint16_t seen = start; /* the driver's idx as the device last read it */
+	uint32_t flight = restored; /* chains taken (pop, skip) and not completed (push) */
 	for (int round = 0; round < 4; round++) {
 		struct iovirt_dma_result res;
+		bool skip_only = skip_first && round == 0;
 		uint16_t last = iovirt_vq_last_avail(vq);
-		int r = iovirt_vq_pop(vq, map, &pol, out, 4096, &res);
+		int r = skip_only ? iovirt_vq_skip(vq) : iovirt_vq_pop(vq, map, &pol, out, 4096, &res);
 		/* expected, from the copy: idx is read again only once the heads it
-		 * announced are taken */
+		 * announced are taken (a fresh cursor counts as all taken) */
 		if (seen == last) {
 			const uint8_t *ip = at(ring[1] + 2, 2);
 			if (!ip) {
@@ -284,22 +299,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				break;
 			}
 			if (avail == 0) {
-				CHECK(r == 0, "empty ring: %s", iovirt_err_name(r));
+				CHECK(r == (skip_only ? IOVIRT_ENOENT : 0), "empty ring: %s",
+				      iovirt_err_name(r));
 				break;
 			}
 			seen = (uint16_t)rd(ip, 2);
+		}
+		/* the bound on chains in flight comes before the ring entry is read */
+		if (flight >= num) {
+			CHECK(r == IOVIRT_EOVERRUN, "take with %u in flight: %s", flight,
+			      iovirt_err_name(r));
+			CHECK(skip_only || (res.err == r && res.where == IOVIRT_WHERE_RING), "overrun result");
+			CHECK(iovirt_vq_last_avail(vq) == last, "overrun moved the cursor");
+			CHECK(!memcmp(copy, mem, BYTES), "overrun wrote guest memory");
+			break;
+		}
+		if (skip_only) {
+			CHECK(r == 0 && iovirt_vq_last_avail(vq) == (uint16_t)(last + 1), "skip: %s",
+			      iovirt_err_name(r));
+			flight++; /* taken, never completed: counts against the bound */
+			continue;
 		}
 		const uint8_t *hp = at(ring[1] + 4 + 2ull * (last & (num - 1)), 2);
 		if (!hp) {
 			CHECK(r == IOVIRT_EGUEST, "ring slot unreadable: %s", iovirt_err_name(r));
 			CHECK(!iovirt_vq_skip(vq), "skip");
+			flight++;
 			continue;
 		}
 		uint16_t head = (uint16_t)rd(hp, 2);
 		if (head >= num) {
 			CHECK(r == IOVIRT_EINDEX && res.where == IOVIRT_WHERE_RING, "bad head: %s",
 			      iovirt_err_name(r));
-			iovirt_vq_skip(vq);
+			CHECK(!iovirt_vq_skip(vq), "skip");
+			flight++;
 			continue;
 		}
 		struct sw w = { .desc = ring[0], .num = num, .max_ind = max_ind ? max_ind : num,
@@ -309,19 +342,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int want_r = sw_walk(&w, head);
 		CHECK(want_r ? r == want_r : r > 0, "chain at %u: %s, slow walker %s", head,
 		      iovirt_err_name(r), iovirt_err_name(want_r));
+		uint32_t done_len = 0;
 		if (!want_r) {
 			CHECK(res.head == head && res.nsegs == w.n, "chain result");
 			const char *why = m_verify(&mm, w.segs, w.n, out, (uint32_t)r);
 			CHECK(!why, "host list: %s", why);
 			CHECK(iovirt_vq_last_avail(vq) == (uint16_t)(last + 1), "cursor");
-			uint16_t u = iovirt_vq_used_idx(vq);
-			bool ok = at(ring[2] + 4 + 8ull * (u & (num - 1)), 8) && at(ring[2] + 2, 2);
-			int pr = iovirt_vq_push_used(vq, head, (uint32_t)res.write_bytes);
-			CHECK(ok ? pr == 0 : pr == IOVIRT_EGUEST, "push used: %s", iovirt_err_name(pr));
+			done_len = (uint32_t)res.write_bytes;
 		} else {
 			CHECK(iovirt_vq_last_avail(vq) == last, "refusal moved the cursor");
-			iovirt_vq_skip(vq);
+			/* drop it: skip, then return it to the driver with length 0 */
+			CHECK(!iovirt_vq_skip(vq), "skip a refused chain");
 		}
+		flight++;
+		uint16_t u = iovirt_vq_used_idx(vq);
+		bool ok = at(ring[2] + 4 + 8ull * (u & (num - 1)), 8) && at(ring[2] + 2, 2);
+		int pr = iovirt_vq_push_used(vq, head, done_len);
+		CHECK(ok ? pr == 0 : pr == IOVIRT_EGUEST, "push used: %s", iovirt_err_name(pr));
+		flight -= !pr;
+		CHECK((uint16_t)(iovirt_vq_last_avail(vq) - iovirt_vq_used_idx(vq)) == flight,
+		      "in flight %u, library %u", flight,
+		      (uint16_t)(iovirt_vq_last_avail(vq) - iovirt_vq_used_idx(vq)));
 		/* the device only ever wrote the used ring (which may overlap the others:
 		 * the copy takes its new bytes, as the guest would see them) */
 		for (uint64_t b = 0; b < used_len; b++) {
@@ -331,6 +372,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		CHECK(!memcmp(copy, mem, BYTES), "guest memory changed outside the used ring");
 	}
+	CHECK(flight <= num || flight <= restored, "more than num in flight");
+	/* completions never outnumber takes */
+	if (!flight)
+		CHECK(iovirt_vq_push_used(vq, 0, 0) == IOVIRT_ENOENT, "push with none in flight");
 	iovirt_vq_destroy(vq);
 	CHECK(holds(map, regs) == 0, "destroy left a hold");
 done:

@@ -55,7 +55,8 @@ extern "C" {
 	X(ENOVF, 38, "no such virtual function")                                \
 	X(EDUP, 39, "object already exists")                                        \
 	X(ERESERVED, 40, "reserved address or field")                           \
-	X(EDENIED, 41, "refused by policy")
+	X(EDENIED, 41, "refused by policy")                                     \
+	X(EOVERRUN, 42, "more chains in flight than the queue holds")
 
 enum iovirt_error {
 	IOVIRT_OK = 0,

@@ -21,7 +21,9 @@
  *
  * Guest-controlled bytes (lists, descriptors, ring entries, indirect tables)
  * are read once through host->guest_read into a private snapshot; every check
- * and every result uses only that snapshot.
+ * and every result uses only that snapshot. A structure the library reads
+ * itself (a guest segment list, an indirect table) is checked against the map
+ * before it is read: never from MMIO or RESERVED memory.
  *
  * Threads and memory reclamation (gmap):
  *  - Lookups, validation, iovirt_gmap_region_get/put take no lock and may run
@@ -295,9 +297,20 @@ int iovirt_sg_validate(const struct iovirt_gmap *map, const struct iovirt_sg_pol
  * The same for a list of nsegs IOVIRT_SG_WIRE_SIZE-byte entries at list_gpa in
  * the map's guest memory, read once through host->guest_read (in pieces of a
  * few entries, each byte once). nsegs is bounded by the policy before any read.
- * Additional errors: IOVIRT_ENOSYS (no guest_read), IOVIRT_EGUEST (the read
- * failed), IOVIRT_EOVERFLOW (the list's own address range wraps),
- * IOVIRT_EINVAL (an entry's reserved field is not zero).
+ * Before the first read the list's own bytes [list_gpa, list_gpa + 16 * nsegs)
+ * are checked against the same snapshot, as an indirect table is: inside one
+ * region the device may read, of the map's guest (SHARED only as the policy
+ * allows P2P), never MMIO (whatever the policy: reading device registers can
+ * have side effects) nor RESERVED; the policy's alignment does not apply to
+ * the list. A list refused there is not read at all (res->seg 0, res->gpa the
+ * address concerned). An empty list is neither checked nor read.
+ * Additional errors, in this order: IOVIRT_ENOSYS (no guest_read),
+ * IOVIRT_ETOOMANY (nsegs above max_segs), IOVIRT_EOVERFLOW (the list's own
+ * address range wraps); the list's placement: IOVIRT_ENOREGION, IOVIRT_ECROSS,
+ * IOVIRT_ERESERVED, IOVIRT_EMMIO, IOVIRT_EP2P, IOVIRT_EFOREIGN, IOVIRT_EPERM
+ * (the region is not device-readable); then IOVIRT_EGUEST (the read failed),
+ * IOVIRT_EINVAL (an entry's reserved field is not zero) and the segments'
+ * refusals.
  */
 int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
 			     const struct iovirt_host_ops *host_ops, void *host,
@@ -383,33 +396,76 @@ void iovirt_vq_destroy(struct iovirt_vq *vq);
 /*
  * Reads the available ring's idx (once) and returns how many heads the driver
  * has made available beyond the device's cursor (16-bit wrap-around handled).
- * Returns that count (0 .. num); IOVIRT_EGUEST; IOVIRT_EINDEX (the driver
- * claims more than num, which a correct driver never does; nothing changed).
+ * The read is followed by an acquire fence (virtio's read barrier after
+ * reading avail->idx): every ring entry and descriptor read later, by this
+ * or the following pops, is read after the idx that published it, whatever
+ * the host's guest_read is. Returns that count (0 .. num; the bound on
+ * chains in flight is pop's and skip's); IOVIRT_EGUEST; IOVIRT_EINDEX (the
+ * driver claims more than num, which a correct driver never does; nothing
+ * changed).
  */
 int iovirt_vq_avail(struct iovirt_vq *vq);
 
 /*
+ * Chains in flight: taken off the available ring (by pop or skip) and not yet
+ * completed (push_used); their count is (uint16_t)(last_avail - used_idx) of
+ * the cursors below. The specification allows at most num buffers
+ * outstanding, so at most num chains are ever in flight: a driver that posts
+ * heads the device still holds (CVE-2016-5403) is refused, not followed.
+ */
+
+/*
  * Takes the next available chain: reads idx when the last read showed no more
- * heads, reads the ring entry once, walks the chain as iovirt_vq_walk. Returns
- * the number of host entries (> 0), 0 when no chain is available, or an error
- * (as iovirt_vq_avail, plus IOVIRT_EINDEX for a head >= num with
- * res->where = IOVIRT_WHERE_RING, and those of iovirt_vq_walk). On success
- * the cursor advances and res->head names the chain; on an error it does not
- * (use iovirt_vq_skip to drop the chain, usually after completing it with
- * length 0, or mark the device broken).
+ * heads (also on a fresh queue and after set_cursors), checks the bound on
+ * chains in flight, reads the ring entry once, walks the chain as
+ * iovirt_vq_walk. Returns the number of host entries (> 0), 0 when no chain
+ * is available (also with num chains in flight), or an error, in this order:
+ * those of iovirt_vq_avail; IOVIRT_EOVERRUN (a chain is available but num
+ * chains are already in flight: the driver posted more buffers than the
+ * queue holds; res->where = IOVIRT_WHERE_RING); IOVIRT_EGUEST (the ring entry
+ * is unreadable); IOVIRT_EINDEX for a head >= num (res->where =
+ * IOVIRT_WHERE_RING); then those of iovirt_vq_walk. On success the cursor
+ * advances, the chain is in flight and res->head names it; on an error
+ * nothing changes (no cursor moves, nothing is written to the guest).
+ * After IOVIRT_EOVERRUN or IOVIRT_EINDEX at IOVIRT_WHERE_RING the driver
+ * broke the ring's rules: the device should treat the queue as broken, stop
+ * taking chains from it and ask for a reset (virtio "Device Status Field":
+ * set DEVICE_NEEDS_RESET and, when DRIVER_OK is set, send a configuration
+ * change notification). The library keeps no such state: further pops are
+ * refused the same way while the cause lasts (for IOVIRT_EOVERRUN, until
+ * completions bring the count below num). After a refusal of the chain
+ * itself (res->where TABLE or INDIRECT), the device may drop it:
+ * iovirt_vq_skip, then iovirt_vq_push_used(res->head, 0) to return it to the
+ * driver (in that order: the chain is in flight from the skip to the push).
  */
 int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		  const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out,
 		  uint32_t out_cap, struct iovirt_dma_result *res);
 
-/* Advances the cursor past the next available chain. 0 or IOVIRT_ENOENT (none). */
+/*
+ * Takes the next available chain without reading it: the cursor advances and
+ * the chain is in flight until completed with iovirt_vq_push_used. Reads idx
+ * (once, with the same acquire fence) when the last read showed no more heads,
+ * also on a fresh queue and after set_cursors. Returns 0; IOVIRT_ENOENT (no
+ * chain available); IOVIRT_EGUEST, IOVIRT_EINDEX (as iovirt_vq_avail);
+ * IOVIRT_EOVERRUN (num chains already in flight). Nothing changes on failure.
+ */
 int iovirt_vq_skip(struct iovirt_vq *vq);
 
 /*
  * Walks the chain at head: each descriptor and each indirect table is read
- * once; the segments are validated as iovirt_sg_validate (the indirect table
- * itself must be device-readable guest memory). Refusals, with res->desc and
- * res->where naming the descriptor:
+ * once; the segments are validated as iovirt_sg_validate. walk reads no ring
+ * index: a host that takes heads from the available ring itself orders those
+ * reads itself (iovirt_vq_avail's fence). An indirect table
+ * is not a buffer: it is checked for its placement only, before it is read
+ * (inside one region the device may read, of the map's guest or SHARED as the
+ * policy allows P2P, never MMIO whatever the policy, never RESERVED:
+ * IOVIRT_ENOREGION, IOVIRT_ECROSS, IOVIRT_EMMIO, IOVIRT_ERESERVED,
+ * IOVIRT_EP2P, IOVIRT_EFOREIGN, IOVIRT_EPERM, with res->where =
+ * IOVIRT_WHERE_TABLE naming the descriptor that points to it) and its own
+ * format (below); the policy's alignment and limits apply to the buffers it
+ * lists, not to the table. Refusals, with res->desc and res->where naming the
+ * descriptor:
  *   IOVIRT_EINDEX    head or a next index >= num (or >= the indirect table's entries)
  *   IOVIRT_ELOOP     a next index names a descriptor already in the chain
  *   IOVIRT_ECHAIN    more than num descriptors (indirect entries counted)
@@ -427,14 +483,22 @@ int iovirt_vq_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		   struct iovirt_dma_result *res);
 
 /*
- * Completes a chain: writes used ring element {id, len} at the device's used
- * index, then the incremented used idx (two guest_write calls, in that order;
- * a host whose guest_write does not order stores must add a write barrier).
- * Returns 0; IOVIRT_EINDEX (id >= num); IOVIRT_EGUEST (nothing advanced).
+ * Completes a chain in flight: writes used ring element {id, len} at the
+ * device's used index, a release fence (virtio's write barrier: the element
+ * is visible before the index that publishes it), then the incremented used
+ * idx (two guest_write calls, in that order). Returns 0; IOVIRT_EINDEX
+ * (id >= num); IOVIRT_ENOENT (no chain in flight: completions never
+ * outnumber the chains taken; nothing written); IOVIRT_EGUEST (the cursor
+ * does not advance; the element may have been written).
  */
 int iovirt_vq_push_used(struct iovirt_vq *vq, uint32_t id, uint32_t len);
 
-/* The device's cursors (for save and restore). */
+/* The device's cursors (for save and restore). set_cursors also restores the
+ * count of chains in flight, (uint16_t)(last_avail - used_idx): a saved state
+ * with more than num (or with used_idx past last_avail, read modulo 2^16 as
+ * far more than num) refuses every take with IOVIRT_EOVERRUN until
+ * completions or new cursors bring it to num or below. The next pop or skip
+ * reads avail idx again. */
 uint16_t iovirt_vq_last_avail(const struct iovirt_vq *vq);
 uint16_t iovirt_vq_used_idx(const struct iovirt_vq *vq);
 void iovirt_vq_set_cursors(struct iovirt_vq *vq, uint16_t last_avail, uint16_t used_idx);

@@ -207,6 +207,26 @@ static inline int vb_add_copy(struct vbuild *b, uint64_t gpa, uint64_t len, uint
 	return err;
 }
 
+/*
+ * Checks the placement of a structure the library itself reads from guest
+ * memory on the device's behalf (an indirect table, a guest segment list):
+ * [gpa, gpa + len) inside one region the device may read, of the map's guest
+ * (SHARED as the policy allows), never MMIO, whatever the policy says (reading
+ * device registers can have side effects), never RESERVED. The buffers'
+ * alignment and limits are not the structure's: they do not apply. 0 or the
+ * refusal, with b->fail_gpa set; nothing else of *b changes.
+ */
+static inline int vb_check_placement(struct vbuild *b, uint64_t gpa, uint64_t len)
+{
+	struct vbuild t = *b;
+	const struct snap_ent *e;
+	t.pol.amask = t.pol.lmask = 0;
+	t.pol.flags &= ~IOVIRT_POLICY_ALLOW_MMIO;
+	int err = vb_check(&t, gpa, len, IOVIRT_DEV_READ, &e);
+	b->fail_gpa = t.fail_gpa;
+	return err;
+}
+
 /* Fills res on success or refusal; returns ret. (Each entry's exposure was
  * set as it was written, see vb_emit: no second pass over out[].) */
 static inline int vb_finish(const struct vbuild *b, int ret, uint32_t where,

@@ -197,8 +197,12 @@ int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
 		b.fail_gpa = list_gpa;
 		return vb_finish(&b, IOVIRT_EOVERFLOW, IOVIRT_WHERE_LIST, res);
 	}
+	/* the list's own bytes first: nothing is read from memory the device could
+	 * not read, nor from device registers (a read can have side effects) */
+	int err = nsegs ? vb_check_placement(&b, list_gpa, bytes) : 0;
+	if (err)
+		return vb_finish(&b, err, IOVIRT_WHERE_LIST, res);
 	uint8_t snap[SG_CHUNK * IOVIRT_SG_WIRE_SIZE];
-	int err = 0;
 	for (uint32_t i = 0; i < nsegs && !err;) {
 		uint32_t n = nsegs - i < SG_CHUNK ? nsegs - i : SG_CHUNK;
 		uint64_t at = list_gpa + (uint64_t)i * IOVIRT_SG_WIRE_SIZE;

@@ -182,12 +182,45 @@ int iovirt_vq_avail(struct iovirt_vq *vq)
 	if (gread(vq, vq->avail_gpa + 2, b, sizeof(b)))
 		return IOVIRT_EGUEST;
 	uint16_t idx = ld16(b);
+	/* virtio's read barrier: the ring entries and descriptors this idx
+	 * publishes are read after it, whatever guest_read is (the driver writes
+	 * them before idx, behind its write barrier) */
+	atomic_thread_fence(memory_order_acquire);
 	/* free-running 16-bit indices: the difference is right across wrap-around */
 	uint16_t n = (uint16_t)(idx - vq->last_avail);
 	if (n > vq->num)
 		return IOVIRT_EINDEX;
 	vq->avail_idx = idx;
 	return n;
+}
+
+/* Chains in flight: taken off the available ring (pop, skip), not yet
+ * completed (push). The cursors are the count, so set_cursors restores it
+ * with them, as a device's saved state implies. */
+static uint16_t vq_in_flight(const struct iovirt_vq *vq)
+{
+	return (uint16_t)(vq->last_avail - vq->used_idx);
+}
+
+/*
+ * Before taking a chain (pop, skip): 1 when one is available and may be taken,
+ * 0 when none is, or the refusal. avail idx is read (once) only when the heads
+ * read last time are all taken: a cache that was never read (fresh queue,
+ * set_cursors) says "none" and is read.
+ */
+static int vq_can_take(struct iovirt_vq *vq)
+{
+	if (vq->avail_idx == vq->last_avail) {
+		int n = iovirt_vq_avail(vq);
+		if (n <= 0)
+			return n;
+	}
+	/* At most num buffers are outstanding (virtio): a driver posting a head
+	 * the device still holds makes the requests in flight grow without bound
+	 * (CVE-2016-5403). */
+	if (vq_in_flight(vq) >= vq->num)
+		return IOVIRT_EOVERRUN;
+	return 1;
 }
 
 /* Starts a walk: a fresh stamp value (stamps are cleared once every 2^32 walks). */
@@ -230,13 +263,13 @@ static int walk_indirect(struct iovirt_vq *vq, struct walk *w, const uint8_t *d,
 	uint64_t addr = ld64(d);
 	uint32_t len = ld32(d + 8);
 	uint16_t flags = ld16(d + 12);
-	const struct snap_ent *e;
 	w->b.fail_gpa = addr;
 	if (!(vq->flags & IOVIRT_VQ_F_INDIRECT) || (flags & IOVIRT_VIRTQ_DESC_F_NEXT) ||
 	    len == 0 || len % DESC_SIZE || len / DESC_SIZE > vq->max_ind)
 		return IOVIRT_EINDIRECT;
-	/* the table is guest memory the device reads: it must be allowed to */
-	int err = vb_check_copy(&w->b, addr, len, IOVIRT_DEV_READ, &e);
+	/* the table is guest memory the device reads: it must be allowed to. It
+	 * may sit anywhere (virtio): the buffers' alignment policy is not its. */
+	int err = vb_check_placement(&w->b, addr, len);
 	if (err)
 		return err;
 	if (gread(vq, addr, vq->table, len))
@@ -344,16 +377,14 @@ int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		err = IOVIRT_EINVAL;
 		goto fail;
 	}
-	if (vq->avail_idx == vq->last_avail) {
-		int n = iovirt_vq_avail(vq);
-		if (n <= 0) {
-			err = n;
-			if (!n && res)
-				*res = (struct iovirt_dma_result){ 0 };
-			if (!n)
-				return 0;
-			goto fail;
-		}
+	int can = vq_can_take(vq);
+	if (can <= 0) {
+		err = can;
+		if (!can && res)
+			*res = (struct iovirt_dma_result){ 0 };
+		if (!can)
+			return 0;
+		goto fail;
 	}
 	uint64_t slot = vq->avail_gpa + 4 + 2 * (uint64_t)(vq->last_avail & (vq->num - 1));
 	if (gread(vq, slot, b, sizeof(b))) {
@@ -380,8 +411,9 @@ fail:
 
 int iovirt_vq_skip(struct iovirt_vq *vq)
 {
-	if (vq->avail_idx == vq->last_avail)
-		return IOVIRT_ENOENT;
+	int can = vq_can_take(vq);
+	if (can <= 0)
+		return can ? can : IOVIRT_ENOENT;
 	vq->last_avail++;
 	return 0;
 }
@@ -391,6 +423,10 @@ int iovirt_vq_push_used(struct iovirt_vq *vq, uint32_t id, uint32_t len)
 	uint8_t e[USED_ELEM], idx[2];
 	if (id >= vq->num)
 		return IOVIRT_EINDEX;
+	/* completions never outnumber the chains taken: the in-flight count
+	 * stays what the cursors say */
+	if (vq_in_flight(vq) == 0)
+		return IOVIRT_ENOENT;
 	st32(e, id);
 	st32(e + 4, len);
 	uint64_t at = vq->used_gpa + 4 + USED_ELEM * (uint64_t)(vq->used_idx & (vq->num - 1));

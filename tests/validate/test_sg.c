@@ -348,7 +348,9 @@ Test(sg, guest_list_errors)
 	cr_assert_eq(iovirt_posix_count(t.p, IOVIRT_CB_GUEST_READ), reads, "read before bounding");
 	cr_assert_eq(iovirt_sg_validate_guest(t.map, t.ops, t.p, NULL, UINT64_MAX - 20, 2, out, 4,
 					      &res), IOVIRT_EOVERFLOW);
-	cr_assert_eq(iovirt_sg_validate_guest(t.map, t.ops, t.p, NULL, 0x10, 1, out, 4, &res),
+	/* in the map but not readable by the host: the read fails */
+	vt_add(&t, G(100), 4096, IOVIRT_REGION_RAM, RW);
+	cr_assert_eq(iovirt_sg_validate_guest(t.map, t.ops, t.p, NULL, G(100), 1, out, 4, &res),
 		     IOVIRT_EGUEST);
 	put_wire(t.mem + 5 * 4096, G(0), 16, DR);
 	t.mem[5 * 4096 + 15] = 1;
@@ -358,6 +360,71 @@ Test(sg, guest_list_errors)
 	struct iovirt_host_ops none = { .size = offsetof(struct iovirt_host_ops, guest_read) };
 	cr_assert_eq(iovirt_sg_validate_guest(t.map, &none, t.p, NULL, G(5), 1, out, 4, &res),
 		     IOVIRT_ENOSYS);
+	vt_fini(&t);
+}
+
+// A list in guest memory is checked for its own placement (its whole byte range, in one
+// region the device may read, never MMIO or RESERVED) before anything is read; the buffers'
+// alignment policy does not apply to it.
+Test(sg, guest_list_placement)
+{
+	struct vt t;
+	vt_init(&t);
+	std_map(&t);
+	struct iovirt_host_seg out[8];
+	struct iovirt_dma_result res;
+	const struct iovirt_sg_policy mmio = { .size = sizeof(mmio), .flags = IOVIRT_POLICY_ALLOW_MMIO };
+	const struct iovirt_sg_policy aligned = { .size = sizeof(aligned), .addr_align = 4096,
+						  .len_align = 4096 };
+	const struct {
+		const char *what;
+		uint64_t at;
+		uint32_t n;
+		const struct iovirt_sg_policy *pol;
+		int err;
+		uint64_t gpa;
+	} cases[] = {
+		{ "RESERVED", G(18) + 32, 2, NULL, IOVIRT_ERESERVED, G(18) + 32 },
+		{ "MMIO with a host address, MMIO buffers allowed", G(16), 1, &mmio, IOVIRT_EMMIO, G(16) },
+		{ "MMIO without a host address", G(17), 1, NULL, IOVIRT_EMMIO, G(17) },
+		{ "device-write-only RAM", G(13), 1, NULL, IOVIRT_EPERM, G(13) },
+		{ "another guest's RAM", G(20), 1, NULL, IOVIRT_EFOREIGN, G(20) },
+		{ "SHARED", G(19), 1, NULL, IOVIRT_EP2P, G(19) },
+		{ "outside every region", G(10) + 64, 1, NULL, IOVIRT_ENOREGION, G(10) + 64 },
+		{ "running out of the map", G(10) - 16, 2, NULL, IOVIRT_ENOREGION, G(10) },
+		{ "across two regions", G(8) - 16, 2, NULL, IOVIRT_ECROSS, G(8) },
+		{ "RAM, unaligned for the buffers' policy", G(5) + 16, 2, &aligned, 0, 0 },
+		{ "ROM", G(12) + 64, 2, NULL, 0, 0 },
+		{ "device-read-only RAM", G(14), 2, NULL, 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (uint32_t k = 0; k < cases[i].n; k++)
+			put_wire(t.mem + (cases[i].at - VT_GPA) + k * 16, G(k), 4096, DR);
+		uint64_t reads = iovirt_posix_count(t.p, IOVIRT_CB_GUEST_READ);
+		int r = iovirt_sg_validate_guest(t.map, t.ops, t.p, cases[i].pol, cases[i].at,
+						 cases[i].n, out, 8, &res);
+		if (!cases[i].err) {
+			cr_assert_gt(r, 0, "%s: %s", cases[i].what, iovirt_err_name(r));
+			cr_assert_eq(res.nsegs, cases[i].n, "%s", cases[i].what);
+			continue;
+		}
+		cr_assert_eq(r, cases[i].err, "%s: %s", cases[i].what, iovirt_err_name(r));
+		cr_assert_eq(res.err, r, "%s", cases[i].what);
+		cr_assert_eq(res.where, IOVIRT_WHERE_LIST, "%s", cases[i].what);
+		cr_assert_eq(res.seg, 0, "%s", cases[i].what);
+		cr_assert_eq(res.nsegs, 0, "%s", cases[i].what);
+		cr_assert_eq(res.gpa, cases[i].gpa, "%s", cases[i].what);
+		cr_assert_eq(iovirt_posix_count(t.p, IOVIRT_CB_GUEST_READ), reads,
+			     "%s: read before the placement check", cases[i].what);
+	}
+	/* SHARED where the policy allows peer memory */
+	const struct iovirt_sg_policy p2p = { .size = sizeof(p2p), .flags = IOVIRT_POLICY_ALLOW_P2P };
+	put_wire(t.mem + 19 * 4096, G(0), 64, DR);
+	cr_assert_eq(iovirt_sg_validate_guest(t.map, t.ops, t.p, &p2p, G(19), 1, out, 8, &res), 1);
+	/* an empty list is nothing to place or read */
+	uint64_t reads = iovirt_posix_count(t.p, IOVIRT_CB_GUEST_READ);
+	cr_assert_eq(iovirt_sg_validate_guest(t.map, t.ops, t.p, NULL, G(18), 0, out, 8, &res), 0);
+	cr_assert_eq(iovirt_posix_count(t.p, IOVIRT_CB_GUEST_READ), reads);
 	vt_fini(&t);
 }
 

@@ -1,75 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* virtio split virtqueues: chains, indirect tables, ring wrap-around, refusals, read-once,
  * ring placement checked against the map and held. */
-#include "vt.h"
-
-#define G(x) (VT_GPA + (x) * 4096ull)
-#define NUM 8u
-#define DESC G(40)
-#define AVAIL G(41)
-#define USED G(42)
-#define IND G(43) /* indirect tables live here */
-
-#define F_NEXT IOVIRT_VIRTQ_DESC_F_NEXT
-#define F_WRITE IOVIRT_VIRTQ_DESC_F_WRITE
-#define F_IND IOVIRT_VIRTQ_DESC_F_INDIRECT
-
-struct q {
-	struct vt t;
-	struct iovirt_vq *vq;
-	uint16_t drv_idx; /* the driver's avail idx */
-};
-
-static uint8_t *gmem(struct q *q, uint64_t gpa)
-{
-	return q->t.mem + (gpa - VT_GPA);
-}
-
-static void put_desc_at(struct q *q, uint64_t table, uint32_t i, uint64_t addr, uint32_t len,
-			uint16_t flags, uint16_t next)
-{
-	uint8_t *d = gmem(q, table) + i * 16;
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
-}
-
-static void put_desc(struct q *q, uint32_t i, uint64_t addr, uint32_t len, uint16_t flags,
-		     uint16_t next)
-{
-	put_desc_at(q, DESC, i, addr, len, flags, next);
-}
-
-static void offer(struct q *q, uint16_t head)
-{
-	memcpy(gmem(q, AVAIL) + 4 + 2 * (q->drv_idx % NUM), &head, 2);
-	q->drv_idx++;
-	memcpy(gmem(q, AVAIL) + 2, &q->drv_idx, 2);
-}
-
-static void q_init(struct q *q, uint32_t flags)
-{
-	vt_init(&q->t);
-	vt_add(&q->t, G(0), 48 * 4096, IOVIRT_REGION_RAM, RW);
-	vt_add(&q->t, G(50), 4096, IOVIRT_REGION_ROM, DR);
-	struct iovirt_vq_params p = { .size = sizeof(p), .guest = VT_GUEST, .num = NUM,
-				      .flags = flags, .desc_gpa = DESC, .avail_gpa = AVAIL,
-				      .used_gpa = USED, .map = q->t.map };
-	cr_assert_eq(iovirt_vq_create(q->t.ops, q->t.p, &p, &q->vq), 0);
-	q->drv_idx = 0;
-}
-
-static void q_fini(struct q *q)
-{
-	iovirt_vq_destroy(q->vq);
-	vt_fini(&q->t);
-}
-
-static int pop(struct q *q, struct iovirt_host_seg *out, struct iovirt_dma_result *res)
-{
-	return iovirt_vq_pop(q->vq, q->t.map, NULL, out, 16, res);
-}
+#include "vq.h"
 
 // A direct chain (readable then writable) becomes a host list; completion writes the used ring.
 Test(virtq, direct_chain)
@@ -134,13 +66,13 @@ Test(virtq, wrap_around)
 {
 	struct q q;
 	q_init(&q, 0);
-	q.drv_idx = 65533;
-	iovirt_vq_set_cursors(q.vq, 65533, 65534);
+	q.drv_idx = 65534;
+	iovirt_vq_set_cursors(q.vq, 65534, 65534);
 	for (uint16_t h = 0; h < 5; h++) {
 		put_desc(&q, h, G(h), 64 + h, 0, 0);
 		offer(&q, h);
 	}
-	cr_assert_eq(q.drv_idx, 2);
+	cr_assert_eq(q.drv_idx, 3);
 	cr_assert_eq(iovirt_vq_avail(q.vq), 5);
 	struct iovirt_host_seg out[16];
 	struct iovirt_dma_result res;
@@ -150,7 +82,7 @@ Test(virtq, wrap_around)
 		cr_assert_eq(out[0].len, 64 + h);
 		cr_assert_eq(iovirt_vq_push_used(q.vq, h, h), 0);
 	}
-	cr_assert_eq(iovirt_vq_last_avail(q.vq), 2);
+	cr_assert_eq(iovirt_vq_last_avail(q.vq), 3);
 	cr_assert_eq(iovirt_vq_used_idx(q.vq), 3);
 	uint16_t uidx;
 	memcpy(&uidx, gmem(&q, USED) + 2, 2);
@@ -159,7 +91,7 @@ Test(virtq, wrap_around)
 	memcpy(el, gmem(&q, USED) + 4 + 8 * (65535 % NUM), 8); /* the second completion went to slot 65535 */
 	cr_assert_eq(el[0], 1);
 	/* a driver claiming more than num new heads is refused */
-	q.drv_idx = (uint16_t)(2 + NUM + 1);
+	q.drv_idx = (uint16_t)(3 + NUM + 1);
 	memcpy(gmem(&q, AVAIL) + 2, &q.drv_idx, 2);
 	cr_assert_eq(iovirt_vq_avail(q.vq), IOVIRT_EINDEX);
 	cr_assert_eq(pop(&q, out, &res), IOVIRT_EINDEX);
@@ -266,6 +198,80 @@ Test(virtq, no_indirect_and_bad_head)
 	cr_assert_eq(iovirt_vq_skip(q.vq), 0);
 	cr_assert_eq(iovirt_vq_last_avail(q.vq), 1);
 	cr_assert_eq(iovirt_vq_skip(q.vq), IOVIRT_ENOENT);
+	q_fini(&q);
+}
+
+static int walk_pol(struct q *q, const struct iovirt_sg_policy *pol, uint32_t head,
+		    struct iovirt_dma_result *res)
+{
+	struct iovirt_host_seg out[16];
+	return iovirt_vq_walk(q->vq, q->t.map, pol, head, out, 16, res);
+}
+
+// An indirect table is checked for its placement only (one region, device-readable, not MMIO
+// even where the policy allows MMIO buffers, not RESERVED) and its own format, never with the
+// buffers' alignment policy; the buffers it names still are.
+Test(virtq, indirect_table_placement)
+{
+	struct q q;
+	q_init(&q, IOVIRT_VQ_F_INDIRECT);
+	vt_add(&q.t, G(48), 4096, IOVIRT_REGION_RAM, RW);
+	vt_add(&q.t, G(52), 4096, IOVIRT_REGION_MMIO, RW); /* with a host address */
+	vt_add(&q.t, G(54), 4096, IOVIRT_REGION_RESERVED, RW);
+	vt_add(&q.t, G(56), 4096, IOVIRT_REGION_RAM, DW);
+	struct iovirt_sg_policy pol = { .size = sizeof(pol), .flags = IOVIRT_POLICY_ALLOW_MMIO,
+					.addr_align = 512, .len_align = 512 };
+	struct iovirt_dma_result res;
+	/* a 48-byte table at a 16-byte offset; its buffers aligned as the policy asks */
+	const uint64_t tab = IND + 16;
+	put_desc(&q, 0, tab, 48, F_IND, 0);
+	put_desc_at(&q, tab, 0, G(1), 512, F_NEXT, 1);
+	put_desc_at(&q, tab, 1, G(2), 1024, F_NEXT | F_WRITE, 2);
+	put_desc_at(&q, tab, 2, G(3), 512, F_WRITE, 0);
+	int r = walk_pol(&q, &pol, 0, &res);
+	cr_assert_gt(r, 0, "48-byte table at a 16-byte offset: %s", iovirt_err_name(r));
+	cr_assert_eq(res.nsegs, 3);
+	/* the buffers keep the policy */
+	put_desc_at(&q, tab, 2, G(3), 100, F_WRITE, 0);
+	cr_assert_eq(walk_pol(&q, &pol, 0, &res), IOVIRT_EALIGN);
+	cr_assert_eq(res.where, IOVIRT_WHERE_INDIRECT);
+	cr_assert_eq(res.desc, 2);
+	put_desc_at(&q, tab, 2, G(52), 512, F_WRITE, 0);
+	cr_assert_gt(walk_pol(&q, &pol, 0, &res), 0, "an MMIO buffer the policy allows");
+	/* the table's own format: 16-byte entries, bounded */
+	put_desc(&q, 0, tab, 40, F_IND, 0);
+	cr_assert_eq(walk_pol(&q, &pol, 0, &res), IOVIRT_EINDIRECT);
+	/* placement: every refusal names the descriptor pointing at the table */
+	const struct {
+		const char *what;
+		uint64_t at;
+		int err;
+		uint64_t gpa;
+	} cases[] = {
+		{ "MMIO, though MMIO buffers are allowed", G(52) + 16, IOVIRT_EMMIO, G(52) + 16 },
+		{ "RESERVED", G(54), IOVIRT_ERESERVED, G(54) },
+		{ "device-write-only RAM", G(56) + 32, IOVIRT_EPERM, G(56) + 32 },
+		{ "across two regions", G(48) - 16, IOVIRT_ECROSS, G(48) },
+		{ "running out of the map", G(49) - 32, IOVIRT_ENOREGION, G(49) },
+		{ "outside", G(60), IOVIRT_ENOREGION, G(60) },
+		{ "ROM", G(50) + 48, 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		put_desc(&q, 0, cases[i].at, 48, F_IND, 0);
+		memcpy(gmem(&q, cases[i].at), gmem(&q, tab), 48);
+		uint64_t reads = iovirt_posix_count(q.t.p, IOVIRT_CB_GUEST_READ);
+		r = walk_pol(&q, &pol, 0, &res);
+		if (!cases[i].err) {
+			cr_assert_gt(r, 0, "%s: %s", cases[i].what, iovirt_err_name(r));
+			continue;
+		}
+		cr_assert_eq(r, cases[i].err, "%s: %s", cases[i].what, iovirt_err_name(r));
+		cr_assert_eq(res.where, IOVIRT_WHERE_TABLE, "%s", cases[i].what);
+		cr_assert_eq(res.desc, 0, "%s", cases[i].what);
+		cr_assert_eq(res.gpa, cases[i].gpa, "%s", cases[i].what);
+		cr_assert_eq(iovirt_posix_count(q.t.p, IOVIRT_CB_GUEST_READ), reads + 1,
+			     "%s: the table was read", cases[i].what);
+	}
 	q_fini(&q);
 }
 
@@ -547,7 +553,9 @@ Test(virtq, ring_old_size)
 		struct iovirt_vq *vq = NULL;
 		cr_assert_eq(iovirt_vq_create(t.ops, t.p, &p, &vq), 0, "size %zu", sizes[i]);
 		assert_no_hold(&t, "old size");
-		/* as before: guest_write alone decides (the test guest's buffer backs G(50)) */
+		/* as before: guest_write alone decides (the test guest's buffer backs G(50));
+		 * restored cursors put one chain in flight to complete */
+		iovirt_vq_set_cursors(vq, 1, 0);
 		cr_assert_eq(iovirt_vq_push_used(vq, 1, 7), 0);
 		iovirt_vq_destroy(vq);
 	}
