@@ -4,9 +4,11 @@
  * stack whose head carries a tag against ABA.
  *
  * An id is (use << index_bits) | index, where use counts the holds of that
- * buffer (mod 2^(31 - index_bits)). Each buffer's generation word gen is
- * 2 * use + 1 while held and even while free: get and put each bump it by
- * one, so an id stops working at its put, and the next holder's id differs.
+ * buffer modulo 2^(31 - index_bits). Each buffer's word is 2 * id + 1 while
+ * held under id and 2 * id + 2 once put: get and put each move it by one, so
+ * an id stops working at its put, and the next get hands out
+ * id + 2^index_bits (mod 2^31), the same index one use on. The word a put
+ * expects follows from the id alone: put is a single compare-and-swap.
  */
 #include <string.h>
 
@@ -16,19 +18,23 @@
 #define MAX_BUFS (UINT32_C(1) << 24)
 #define MAX_BUF_SIZE ((size_t)1 << 30)
 
+/* Per buffer; side by side so a get touches one cache line for both. */
+struct slot {
+	_Atomic uint32_t next; /* free-list link (+1 encoded, 0: end) */
+	_Atomic uint32_t word; /* 2 * id + 1 while held (see above) */
+};
+
 struct iovirt_bounce {
 	const struct iovirt_host_ops *ops;
 	void *host;
 	uint32_t nbufs;
-	uint32_t index_bits; /* bits of an id that name the buffer */
-	uint32_t index_mask; /* (1 << index_bits) - 1 */
-	uint32_t use_mask;   /* (1 << (31 - index_bits)) - 1: the id's use field */
+	uint32_t index_mask; /* (1 << index_bits) - 1: the bits of an id that name the buffer */
+	uint32_t step;       /* 1 << index_bits: one use on */
 	size_t buf_size, stride;
 	uint8_t *mem;
 	/* head: low 32 bits = top buffer + 1 (0: empty), high 32 bits = tag */
 	_Atomic uint64_t head;
-	_Atomic uint32_t *next; /* free-list link per buffer (+1 encoded) */
-	_Atomic uint32_t *gen;  /* per buffer: odd while held (see above) */
+	struct slot *slot;
 	size_t meta_bytes;
 };
 
@@ -50,15 +56,27 @@ static uint32_t index_bits_for(uint32_t n)
 
 /*
  * The first use count of a new pool's buffers: the pool counter times
- * 2^32 / golden ratio, top use bits kept (Fibonacci hashing). Consecutive
- * pools land far apart in the 2^(31 - index_bits) use space, the largest
- * gap a sequence can keep (three-distance theorem), so a few thousand holds
- * per buffer do not reach a recent pool's ids.
+ * 2^32 / golden ratio, top 31 - index_bits bits kept (Fibonacci hashing).
+ * Consecutive pools land far apart in the use space, about as far as any
+ * sequence can keep them (three-distance theorem): any 10,000 pools created
+ * in a row start at least 35,911 holds apart with 4 buffers (29 use bits),
+ * 561 with 256 (23 use bits).
  */
 static uint32_t first_use(uint32_t index_bits)
 {
 	uint32_t n = atomic_fetch_add_explicit(&pools_created, 1, memory_order_relaxed);
 	return (n * UINT32_C(0x9E3779B9)) >> (1 + index_bits);
+}
+
+/* Ids are 31-bit; words are 2 * id + 1 (held) or 2 * id + 2 (put). */
+#define ID_MASK UINT32_C(0x7fffffff)
+static uint32_t held_word(uint32_t id)
+{
+	return 2 * id + 1;
+}
+static uint32_t free_word(uint32_t id)
+{
+	return 2 * (id & ID_MASK) + 2;
 }
 
 int iovirt_bounce_create(const struct iovirt_host_ops *ops, void *host,
@@ -77,30 +95,29 @@ int iovirt_bounce_create(const struct iovirt_host_ops *ops, void *host,
 	struct iovirt_bounce *pool = ops->mem_alloc(host, sizeof(*pool), _Alignof(struct iovirt_bounce));
 	if (!pool)
 		return IOVIRT_ENOMEM;
-	size_t meta = (size_t)p->nbufs * (sizeof(_Atomic uint32_t) + sizeof(_Atomic uint32_t));
+	size_t meta = (size_t)p->nbufs * sizeof(struct slot);
 	pool->mem = ops->mem_alloc(host, (size_t)bytes, BUF_ALIGN);
-	pool->next = pool->mem ? ops->mem_alloc(host, meta, _Alignof(_Atomic uint32_t)) : NULL;
-	if (!pool->next) {
+	pool->slot = pool->mem ? ops->mem_alloc(host, meta, _Alignof(struct slot)) : NULL;
+	if (!pool->slot) {
 		if (pool->mem)
 			ops->mem_free(host, pool->mem, (size_t)bytes);
 		ops->mem_free(host, pool, sizeof(*pool));
 		return IOVIRT_ENOMEM;
 	}
-	pool->gen = pool->next + p->nbufs;
 	pool->ops = ops;
 	pool->host = host;
 	pool->nbufs = p->nbufs;
-	pool->index_bits = index_bits_for(p->nbufs);
-	pool->index_mask = (UINT32_C(1) << pool->index_bits) - 1;
-	pool->use_mask = (UINT32_C(1) << (31 - pool->index_bits)) - 1;
+	uint32_t bits = index_bits_for(p->nbufs);
+	pool->index_mask = (UINT32_C(1) << bits) - 1;
+	pool->step = UINT32_C(1) << bits;
 	pool->buf_size = p->buf_size;
 	pool->stride = stride;
 	pool->meta_bytes = meta;
-	/* even: free; the first hold makes it 2 * first + 1 (use = first) */
-	uint32_t gen0 = first_use(pool->index_bits) << 1;
+	/* each buffer free, as if put one use before its first hold (use = first) */
+	uint32_t first = first_use(bits) << bits;
 	for (uint32_t i = 0; i < p->nbufs; i++) {
-		atomic_init(&pool->next[i], i + 1 < p->nbufs ? i + 2 : 0);
-		atomic_init(&pool->gen[i], gen0);
+		atomic_init(&pool->slot[i].next, i + 1 < p->nbufs ? i + 2 : 0);
+		atomic_init(&pool->slot[i].word, free_word((first | i) - pool->step));
 	}
 	atomic_init(&pool->head, 1);
 	*out = pool;
@@ -112,9 +129,9 @@ int iovirt_bounce_destroy(struct iovirt_bounce *pool)
 	if (!pool)
 		return 0;
 	for (uint32_t i = 0; i < pool->nbufs; i++)
-		if (atomic_load(&pool->gen[i]) & 1)
+		if (atomic_load(&pool->slot[i].word) & 1)
 			return IOVIRT_EBUSY;
-	pool->ops->mem_free(pool->host, pool->next, pool->meta_bytes);
+	pool->ops->mem_free(pool->host, pool->slot, pool->meta_bytes);
 	pool->ops->mem_free(pool->host, pool->mem, pool->stride * pool->nbufs);
 	pool->ops->mem_free(pool->host, pool, sizeof(*pool));
 	return 0;
@@ -123,60 +140,67 @@ int iovirt_bounce_destroy(struct iovirt_bounce *pool)
 int32_t iovirt_bounce_get(struct iovirt_bounce *pool)
 {
 	uint64_t h = atomic_load_explicit(&pool->head, memory_order_acquire);
-	uint32_t top;
+	struct slot *s;
+	uint32_t id;
 	for (;;) {
-		top = (uint32_t)h;
+		uint32_t top = (uint32_t)h;
 		if (IOVIRT_UNLIKELY(!top))
 			return IOVIRT_ENOBUF;
-		uint32_t nx = atomic_load_explicit(&pool->next[top - 1], memory_order_relaxed);
+		s = &pool->slot[top - 1];
+		uint32_t nx = atomic_load_explicit(&s->next, memory_order_relaxed);
+		/* Read (and the id made) before the swap, off the path after it: a win
+		 * means the head did not move since it was read (its tag), so the
+		 * buffer stayed free and its word, which only get and a put of a held
+		 * word change, stayed as read. The word is 2 * last id + 2. */
+		uint32_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+		id = ((w >> 1) - 1 + pool->step) & ID_MASK;
 		uint64_t nh = (((h >> 32) + 1) << 32) | nx;
 		if (atomic_compare_exchange_weak_explicit(&pool->head, &h, nh, memory_order_acquire,
 							  memory_order_acquire))
 			break;
 	}
-	/* The popped buffer is ours alone, and put only moves an odd (held)
-	 * generation: no other writer, so load and store need no read-modify-write. */
-	uint32_t i = top - 1;
-	uint32_t g = atomic_load_explicit(&pool->gen[i], memory_order_relaxed) + 1;
-	atomic_store_explicit(&pool->gen[i], g, memory_order_relaxed);
-	return (int32_t)((((g >> 1) & pool->use_mask) << pool->index_bits) | i);
+	/* The popped buffer is ours alone: a plain store, no read-modify-write. */
+	atomic_store_explicit(&s->word, held_word(id), memory_order_relaxed);
+	return (int32_t)id;
+}
+
+/* The buffer index id names: 0; IOVIRT_EINVAL for a negative id or an index
+ * the pool does not have. */
+static int id_index(const struct iovirt_bounce *pool, int32_t id, uint32_t *idx)
+{
+	*idx = (uint32_t)id & pool->index_mask;
+	return IOVIRT_UNLIKELY(id < 0 || *idx >= pool->nbufs) ? IOVIRT_EINVAL : 0;
 }
 
 /*
- * Decodes id: 0 with *idx and *gen (the buffer's current generation) when id
- * names the buffer's current hold; IOVIRT_EINVAL for a negative id or an
- * index the pool does not have; IOVIRT_ESTALE when the buffer is free or held
- * under another use (a put id, another pool's id, an id never handed out).
+ * As id_index, and IOVIRT_ESTALE when id does not name the buffer's current
+ * hold: the buffer is free or held under another use (an id already put,
+ * another pool's id, an id never handed out).
  */
-static int id_check(const struct iovirt_bounce *pool, int32_t id, uint32_t *idx, uint32_t *gen)
+static int id_check(const struct iovirt_bounce *pool, int32_t id, uint32_t *idx)
 {
-	if (IOVIRT_UNLIKELY(id < 0))
-		return IOVIRT_EINVAL;
-	uint32_t i = (uint32_t)id & pool->index_mask;
-	if (IOVIRT_UNLIKELY(i >= pool->nbufs))
-		return IOVIRT_EINVAL;
-	uint32_t g = atomic_load_explicit(&pool->gen[i], memory_order_relaxed);
-	if (IOVIRT_UNLIKELY(!(g & 1) || ((g >> 1) & pool->use_mask) != (uint32_t)id >> pool->index_bits))
-		return IOVIRT_ESTALE;
-	*idx = i;
-	*gen = g;
-	return 0;
+	int err = id_index(pool, id, idx);
+	if (err)
+		return err;
+	uint32_t w = atomic_load_explicit(&pool->slot[*idx].word, memory_order_relaxed);
+	return IOVIRT_UNLIKELY(w != held_word((uint32_t)id)) ? IOVIRT_ESTALE : 0;
 }
 
 int iovirt_bounce_put(struct iovirt_bounce *pool, int32_t id)
 {
-	uint32_t i, g;
-	int err = id_check(pool, id, &i, &g);
+	uint32_t i;
+	int err = id_index(pool, id, &i);
 	if (err)
 		return err;
-	/* a racing second put of the same id loses here and is stale */
-	if (!atomic_compare_exchange_strong_explicit(&pool->gen[i], &g, g + 1, memory_order_relaxed,
-						     memory_order_relaxed))
+	/* one step: a stale id, or the loser of two racing puts, finds another word */
+	uint32_t w = held_word((uint32_t)id);
+	if (!atomic_compare_exchange_strong_explicit(&pool->slot[i].word, &w, w + 1,
+						     memory_order_relaxed, memory_order_relaxed))
 		return IOVIRT_ESTALE;
 	uint64_t h = atomic_load_explicit(&pool->head, memory_order_relaxed);
 	uint64_t nh;
 	do {
-		atomic_store_explicit(&pool->next[i], (uint32_t)h, memory_order_relaxed);
+		atomic_store_explicit(&pool->slot[i].next, (uint32_t)h, memory_order_relaxed);
 		nh = (((h >> 32) + 1) << 32) | (i + 1);
 	} while (!atomic_compare_exchange_weak_explicit(&pool->head, &h, nh, memory_order_release,
 							memory_order_relaxed));
@@ -185,8 +209,8 @@ int iovirt_bounce_put(struct iovirt_bounce *pool, int32_t id)
 
 void *iovirt_bounce_data(const struct iovirt_bounce *pool, int32_t id)
 {
-	uint32_t i, g;
-	if (id_check(pool, id, &i, &g))
+	uint32_t i;
+	if (id_check(pool, id, &i))
 		return NULL;
 	return pool->mem + (size_t)i * pool->stride;
 }
@@ -201,10 +225,10 @@ int64_t iovirt_bounce_copy_in(struct iovirt_bounce *pool, int32_t id,
 			      const struct iovirt_host_seg *sg, uint32_t n)
 {
 	uint64_t total = 0;
-	uint32_t idx, g;
+	uint32_t idx;
 	if (!pool || !map || (n && !sg))
 		return IOVIRT_EINVAL;
-	int err = id_check(pool, id, &idx, &g);
+	int err = id_check(pool, id, &idx);
 	if (err)
 		return err;
 	for (uint32_t i = 0; i < n; i++)
@@ -235,8 +259,8 @@ int64_t iovirt_bounce_copy_out(struct iovirt_bounce *pool, int32_t id,
 	struct vpol vp;
 	struct vbuild b;
 	const struct snap_ent *e;
-	uint32_t idx, g;
-	int err = !pool || !map || (n && !sg) ? IOVIRT_EINVAL : id_check(pool, id, &idx, &g);
+	uint32_t idx;
+	int err = !pool || !map || (n && !sg) ? IOVIRT_EINVAL : id_check(pool, id, &idx);
 	if (!err && vpol_load(pol, &vp))
 		err = IOVIRT_EINVAL;
 	if (err) {
