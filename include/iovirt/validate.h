@@ -517,6 +517,26 @@ struct iovirt_bounce_params {
 struct iovirt_bounce;
 
 /*
+ * Ids. iovirt_bounce_get hands out an id that names one hold of one buffer:
+ * (use << index_bits) | index, non-negative, where index_bits = bits needed
+ * for indices 0 .. nbufs - 1 (0 to 24) and use counts that buffer's holds
+ * modulo 2^(31 - index_bits), from a start that differs per pool created in
+ * the process. An id works from its get until its put; afterwards, and in any
+ * other pool (including one created later at the same address), put,
+ * copy_in and copy_out refuse it with IOVIRT_ESTALE and data returns NULL,
+ * changing nothing. So a late put or copy by a holder that already gave the
+ * buffer back (a device model's bug, a completion delivered twice) cannot
+ * touch the next holder's buffer.
+ * Bound: a stale id is caught unless its buffer was taken again a multiple
+ * of 2^(31 - index_bits) times since (2^23 holds for a 256-buffer pool, 2^7
+ * for 2^24 buffers); a pool's ids differ from those of the pools created just
+ * before it at least for as many holds (per buffer) as the three-distance
+ * spacing of docs/validate.md gives (35,911 for 4 buffers, 561 for 256, over
+ * 10,000 consecutive pools). A call racing with the put of the same id is the
+ * caller's data race: it may act on the buffer's next hold.
+ */
+
+/*
  * Allocates every buffer now (mem_alloc); nothing is allocated later.
  * Returns 0; IOVIRT_EINVAL, IOVIRT_ENOSYS, IOVIRT_ENOMEM.
  */
@@ -528,12 +548,17 @@ int iovirt_bounce_destroy(struct iovirt_bounce *pool);
 
 /*
  * Takes a buffer: O(1), lock-free, never waits or allocates. Returns its id
- * (>= 0) or IOVIRT_ENOBUF when every buffer is taken.
+ * (>= 0, see "Ids") or IOVIRT_ENOBUF when every buffer is taken.
  */
 int32_t iovirt_bounce_get(struct iovirt_bounce *pool);
-/* Returns a buffer. 0, or IOVIRT_EINVAL (id out of range or not taken). Lock-free. */
+/*
+ * Returns a buffer: O(1), lock-free. 0; IOVIRT_EINVAL (id negative, or its
+ * index not below nbufs); IOVIRT_ESTALE (id does not name the buffer's current
+ * hold: already put, from another pool, never handed out; of two puts of one
+ * id racing, one wins and the other gets ESTALE). Nothing changes on failure.
+ */
 int iovirt_bounce_put(struct iovirt_bounce *pool, int32_t id);
-/* The buffer's memory (NULL for a bad id) and the pool's buffer size. */
+/* The buffer's memory (NULL for an id put would refuse) and the pool's buffer size. */
 void *iovirt_bounce_data(const struct iovirt_bounce *pool, int32_t id);
 size_t iovirt_bounce_buf_size(const struct iovirt_bounce *pool);
 
@@ -541,7 +566,8 @@ size_t iovirt_bounce_buf_size(const struct iovirt_bounce *pool);
  * Copy in (before the device reads): concatenates the device-readable
  * entries of a validated host list into the buffer, from their host pointers
  * or, without one, through guest_read of the map's guest. Returns the bytes
- * copied; IOVIRT_EINVAL (bad id), IOVIRT_ETOOBIG (more than buf_size; nothing
+ * copied; IOVIRT_EINVAL (NULL pool/map/sg, or id as for put), IOVIRT_ESTALE
+ * (id as for put; nothing copied), IOVIRT_ETOOBIG (more than buf_size; nothing
  * copied), IOVIRT_EGUEST.
  */
 int64_t iovirt_bounce_copy_in(struct iovirt_bounce *pool, int32_t id,
@@ -553,7 +579,8 @@ int64_t iovirt_bounce_copy_in(struct iovirt_bounce *pool, int32_t id,
  * device-writable entries of sg, in order. Each entry that receives bytes is validated again
  * against the map's current snapshot (as a device write under pol) before any
  * byte is written, and written through the current region's host pointer or
- * guest_write. Returns the bytes written; IOVIRT_EINVAL (bad id), IOVIRT_ETOOBIG
+ * guest_write. Returns the bytes written; IOVIRT_EINVAL (NULL pool/map/sg, bad
+ * pol, or id as for put), IOVIRT_ESTALE (id as for put; nothing written), IOVIRT_ETOOBIG
  * (len above buf_size or above the writable bytes), the iovirt_sg_validate
  * refusals (res says which entry; nothing written), IOVIRT_EGUEST.
  */

@@ -24,20 +24,26 @@ Test(bounce, exhaustion)
 	int64_t mem = iovirt_posix_live_mem(t.p);
 	uint64_t allocs = iovirt_posix_count(t.p, IOVIRT_CB_MEM_ALLOC);
 	int32_t ids[4];
-	bool seen[4] = { 0 };
+	uint8_t *data[4];
 	for (int i = 0; i < 4; i++) {
 		ids[i] = iovirt_bounce_get(b);
-		cr_assert(ids[i] >= 0 && ids[i] < 4 && !seen[ids[i]]);
-		seen[ids[i]] = true;
-		cr_assert_eq((uintptr_t)iovirt_bounce_data(b, ids[i]) % 64, 0);
+		cr_assert_geq(ids[i], 0);
+		data[i] = iovirt_bounce_data(b, ids[i]);
+		cr_assert_eq((uintptr_t)data[i] % 64, 0);
+		for (int j = 0; j < i; j++)
+			cr_assert_neq(data[j], data[i], "one buffer handed out twice");
 	}
 	cr_assert_eq(iovirt_bounce_get(b), IOVIRT_ENOBUF);
 	cr_assert_eq(iovirt_bounce_destroy(b), IOVIRT_EBUSY);
+	void *d2 = iovirt_bounce_data(b, ids[2]);
 	cr_assert_eq(iovirt_bounce_put(b, ids[2]), 0);
-	cr_assert_eq(iovirt_bounce_put(b, ids[2]), IOVIRT_EINVAL, "double put");
-	cr_assert_eq(iovirt_bounce_put(b, 4), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_bounce_put(b, ids[2]), IOVIRT_ESTALE, "double put");
+	cr_assert_eq(iovirt_bounce_put(b, ids[0] ^ (1 << 30)), IOVIRT_ESTALE, "never handed out");
 	cr_assert_eq(iovirt_bounce_put(b, -1), IOVIRT_EINVAL);
-	cr_assert_eq(iovirt_bounce_get(b), ids[2]);
+	int32_t again = iovirt_bounce_get(b);
+	cr_assert_eq(iovirt_bounce_data(b, again), d2, "the buffer just put comes back first");
+	cr_assert_neq(again, ids[2], "under a new id");
+	ids[2] = again;
 	for (int i = 0; i < 4; i++)
 		cr_assert_eq(iovirt_bounce_put(b, ids[i]), 0);
 	cr_assert_eq(iovirt_posix_count(t.p, IOVIRT_CB_MEM_ALLOC), allocs, "no allocation after create");
@@ -97,7 +103,9 @@ Test(bounce, copy_in_out)
 	struct iovirt_seg big = { G(4), 2001, DR, 0 };
 	cr_assert_eq(iovirt_sg_validate(t.map, NULL, &big, 1, sg + 3, 1, NULL), 1);
 	cr_assert_eq(iovirt_bounce_copy_in(b, id, t.map, sg + 3, 1), IOVIRT_ETOOBIG);
-	cr_assert_eq(iovirt_bounce_copy_in(b, 1 - id, t.map, sg, 3), IOVIRT_EINVAL, "not taken");
+	int32_t free_id = iovirt_bounce_get(b);
+	cr_assert_eq(iovirt_bounce_put(b, free_id), 0);
+	cr_assert_eq(iovirt_bounce_copy_in(b, free_id, t.map, sg, 3), IOVIRT_ESTALE, "not taken");
 	cr_assert_eq(iovirt_bounce_put(b, id), 0);
 	cr_assert_eq(iovirt_bounce_destroy(b), 0);
 	vt_fini(&t);
@@ -184,13 +192,18 @@ static void *racer(void *arg)
 			atomic_fetch_add(&r->errors, 1);
 		if (a >= 0 && iovirt_bounce_put(r->b, a))
 			atomic_fetch_add(&r->errors, 1);
+		/* a late second put while another thread may already hold the buffer again:
+		 * refused, never a release of that holder's buffer */
+		if (a >= 0 && iovirt_bounce_put(r->b, a) != IOVIRT_ESTALE)
+			atomic_fetch_add(&r->errors, 1);
 		if (c >= 0 && iovirt_bounce_put(r->b, c))
 			atomic_fetch_add(&r->errors, 1);
 	}
 	return NULL;
 }
 
-// Gets and puts from several threads never hand one buffer to two holders and lose none.
+// Gets and puts from several threads never hand one buffer to two holders and lose none; a
+// late second put of an id is refused even when another thread holds its buffer again.
 Test(bounce, threads)
 {
 	struct vt t;
@@ -254,7 +267,7 @@ Test(bounce, argument_refusals)
 	cr_assert_eq(res.err, IOVIRT_EINVAL);
 	cr_assert_eq(iovirt_bounce_copy_out(b, id, NULL, NULL, &sg, 1, 8, NULL), IOVIRT_EINVAL);
 	cr_assert_eq(iovirt_bounce_copy_out(b, id, t.map, NULL, NULL, 1, 8, NULL), IOVIRT_EINVAL);
-	cr_assert_eq(iovirt_bounce_copy_out(b, 5, t.map, NULL, &sg, 1, 8, NULL), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_bounce_copy_out(b, -1, t.map, NULL, &sg, 1, 8, NULL), IOVIRT_EINVAL);
 	cr_assert_eq(iovirt_bounce_copy_out(b, id, t.map, NULL, &sg, 1, 65, NULL), IOVIRT_ETOOBIG,
 		     "more than a buffer");
 	cr_assert_eq(iovirt_bounce_copy_out(b, id, t.map, NULL, &sg, 1, 33, NULL), IOVIRT_ETOOBIG,
@@ -282,5 +295,192 @@ Test(bounce, host_copy_failures)
 	cr_assert_eq(iovirt_bounce_copy_out(b, id, t.map, NULL, sg, 2, 64, NULL), IOVIRT_EGUEST);
 	iovirt_bounce_put(b, id);
 	iovirt_bounce_destroy(b);
+	vt_fini(&t);
+}
+
+/* ---- ids unique across reuse (issue 10: every id handed out is unique) ---- */
+
+/* A guest with a readable page at G(1) (0x11 bytes) and a writable one at G(2); sg[0] reads
+ * 32 bytes of G(1), sg[1] receives up to 32 bytes at G(2). */
+static void stale_fixture(struct vt *t, struct iovirt_host_seg sg[2])
+{
+	vt_add(t, G(0), 4 * 4096, IOVIRT_REGION_RAM, RW);
+	memset(t->mem + 4096, 0x11, 4096);
+	struct iovirt_seg segs[2] = { { G(1), 32, DR, 0 }, { G(2), 32, DW, 0 } };
+	cr_assert_eq(iovirt_sg_validate(t->map, NULL, segs, 2, sg, 2, NULL), 2);
+}
+
+/* id no longer names a hold: put, copy_in, copy_out say ESTALE, data NULL. */
+static void assert_refused(struct vt *t, struct iovirt_bounce *b, int32_t id,
+			   const struct iovirt_host_seg sg[2])
+{
+	struct iovirt_dma_result res = { 0 };
+	cr_assert_geq(id, 0);
+	cr_assert_null(iovirt_bounce_data(b, id), "data of stale id %d", (int)id);
+	cr_assert_eq(iovirt_bounce_copy_in(b, id, t->map, sg, 2), IOVIRT_ESTALE, "copy_in %d", (int)id);
+	cr_assert_eq(iovirt_bounce_copy_out(b, id, t->map, NULL, sg, 2, 8, &res), IOVIRT_ESTALE,
+		     "copy_out %d", (int)id);
+	cr_assert_eq(res.err, IOVIRT_ESTALE);
+	cr_assert_eq(iovirt_bounce_put(b, id), IOVIRT_ESTALE, "put %d", (int)id);
+}
+
+/* id names a hold: data, copy_in and copy_out work on its buffer. */
+static void assert_works(struct vt *t, struct iovirt_bounce *b, int32_t id,
+			 const struct iovirt_host_seg sg[2])
+{
+	uint8_t *d = iovirt_bounce_data(b, id);
+	cr_assert_not_null(d, "data of live id %d", (int)id);
+	cr_assert_eq(iovirt_bounce_copy_in(b, id, t->map, sg, 2), 32);
+	cr_assert_eq(d[31], 0x11);
+	cr_assert_eq(iovirt_bounce_copy_out(b, id, t->map, NULL, sg, 2, 8, NULL), 8);
+	cr_assert_eq(t->mem[2 * 4096 + 7], 0x11);
+}
+
+#define LOOP_IDS 1000
+
+// get/put/get on one buffer: each id handed out is refused after its put by put, copy_in, copy_out
+// and data, changing nothing of the buffer's next holder, while the holder's own id works.
+Test(bounce, stale_ids_refused)
+{
+	struct vt t;
+	vt_init(&t);
+	struct iovirt_host_seg sg[2];
+	stale_fixture(&t, sg);
+	struct iovirt_bounce *b = mkpool(&t, 4, 64);
+	int32_t other = iovirt_bounce_get(b); /* a second holder, untouched throughout */
+	int32_t *ids = malloc(LOOP_IDS * sizeof(*ids));
+	cr_assert_not_null(ids);
+	for (int i = 0; i < LOOP_IDS; i++) {
+		int32_t id = ids[i] = iovirt_bounce_get(b);
+		cr_assert_geq(id, 0);
+		cr_assert_neq(id, other);
+		assert_works(&t, b, id, sg);
+		/* while this buffer is held again, every earlier id of it (and of the pool) is
+		 * refused and changes neither the holder's bytes nor guest memory nor the hold */
+		uint8_t *d = iovirt_bounce_data(b, id);
+		memset(d, 0xee, 64);
+		memset(t.mem + 2 * 4096, 0, 64);
+		for (int j = 0; j < i; j++) {
+			cr_assert_neq(ids[j], id, "id %d handed out twice (%d, %d)", (int)id, j, i);
+			assert_refused(&t, b, ids[j], sg);
+		}
+		for (int k = 0; k < 64; k++)
+			cr_assert_eq(d[k], 0xee, "a stale copy_in wrote the holder's buffer");
+		for (int k = 0; k < 64; k++)
+			cr_assert_eq(t.mem[2 * 4096 + k], 0, "a stale copy_out wrote guest memory");
+		cr_assert_eq(iovirt_bounce_put(b, id), 0, "a stale put released the holder's buffer");
+		assert_refused(&t, b, id, sg);
+	}
+	/* no stale put freed anything: the pool still holds exactly `other` */
+	int32_t got[3];
+	for (int i = 0; i < 3; i++)
+		cr_assert_geq(got[i] = iovirt_bounce_get(b), 0);
+	cr_assert_eq(iovirt_bounce_get(b), IOVIRT_ENOBUF);
+	assert_works(&t, b, other, sg);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(iovirt_bounce_put(b, got[i]), 0);
+	cr_assert_eq(iovirt_bounce_put(b, other), 0);
+	cr_assert_eq(iovirt_bounce_destroy(b), 0);
+	free(ids);
+	vt_fini(&t);
+}
+
+#define NPOOLS 10000
+#define PBUFS 4
+
+// Pools created and destroyed in a loop land at the same address; every id an earlier pool handed
+// out is refused by each later one, even while all the later pool's buffers are held.
+Test(bounce, ids_unique_across_pools, .timeout = 300)
+{
+	struct vt t;
+	vt_init(&t);
+	struct iovirt_host_seg sg[2];
+	stale_fixture(&t, sg);
+	int32_t(*ids)[PBUFS] = malloc(NPOOLS * sizeof(*ids));
+	cr_assert_not_null(ids);
+	void *prev = NULL;
+	int same = 0;
+	for (int j = 0; j < NPOOLS; j++) {
+		struct iovirt_bounce *b = mkpool(&t, PBUFS, 64);
+		same += (void *)b == prev;
+		prev = b;
+		/* a few rounds first, so pools differ in how far their buffers moved on */
+		for (int r = 0; r < j % 3; r++) {
+			int32_t x = iovirt_bounce_get(b);
+			cr_assert_eq(iovirt_bounce_put(b, x), 0);
+		}
+		for (int k = 0; k < PBUFS; k++) {
+			ids[j][k] = iovirt_bounce_get(b);
+			cr_assert_not_null(iovirt_bounce_data(b, ids[j][k]));
+		}
+		/* 2 * 10^8 calls in all: a plain loop, the assertion once per pool */
+		int accepted = -1;
+		const int32_t *flat = &ids[0][0];
+		for (int i = 0; i < j * PBUFS && accepted < 0; i++)
+			if (iovirt_bounce_data(b, flat[i]))
+				accepted = i;
+		cr_assert_lt(accepted, 0, "pool %d accepts id %d of pool %d", j,
+			     accepted < 0 ? 0 : (int)flat[accepted], accepted / PBUFS);
+		if (j)
+			for (int k = 0; k < PBUFS; k++)
+				assert_refused(&t, b, ids[j - 1][k], sg);
+		for (int k = 0; k < PBUFS; k++)
+			assert_works(&t, b, ids[j][k], sg);
+		for (int k = 0; k < PBUFS; k++)
+			cr_assert_eq(iovirt_bounce_put(b, ids[j][k]), 0);
+		cr_assert_eq(iovirt_bounce_destroy(b), 0);
+	}
+	cr_assert_gt(same, 0, "no pool landed where the previous one was: the test proves nothing");
+	free(ids);
+	vt_fini(&t);
+}
+
+// The header's bound: with index_bits = 17 (65537 buffers), one buffer's ids repeat only after
+// 2^(31 - 17) holds; every id before that is distinct, non-negative and names the same index.
+Test(bounce, id_bound)
+{
+	struct vt t;
+	vt_init(&t);
+	struct iovirt_bounce *b = mkpool(&t, 65537, 1);
+	int32_t first = iovirt_bounce_get(b);
+	cr_assert_geq(first, 0);
+	cr_assert_eq(iovirt_bounce_put(b, first), 0);
+	uint32_t idx = (uint32_t)first & ((1u << 17) - 1);
+	uint32_t holds = 1u << (31 - 17);
+	uint8_t *seen = calloc(holds, 1);
+	cr_assert_not_null(seen);
+	seen[(uint32_t)first >> 17] = 1;
+	for (uint32_t n = 1; n < holds; n++) {
+		int32_t id = iovirt_bounce_get(b); /* LIFO: the buffer just put */
+		cr_assert_geq(id, 0);
+		cr_assert_eq((uint32_t)id & ((1u << 17) - 1), idx);
+		cr_assert_eq(seen[(uint32_t)id >> 17], 0, "id %d repeats after %u holds", (int)id, n);
+		seen[(uint32_t)id >> 17] = 1;
+		cr_assert_eq(iovirt_bounce_put(b, id), 0);
+	}
+	cr_assert_eq(iovirt_bounce_get(b), first, "the bound is exact: the 2^14-th hold repeats");
+	cr_assert_eq(iovirt_bounce_put(b, first), 0);
+	free(seen);
+	cr_assert_eq(iovirt_bounce_destroy(b), 0);
+	vt_fini(&t);
+}
+
+// An index the pool does not have (the id's low index_bits >= nbufs) is EINVAL, not ESTALE.
+Test(bounce, id_index_out_of_range)
+{
+	struct vt t;
+	vt_init(&t);
+	struct iovirt_host_seg sg[2];
+	stale_fixture(&t, sg);
+	struct iovirt_bounce *b = mkpool(&t, 3, 64); /* index_bits 2: index 3 does not exist */
+	int32_t id = iovirt_bounce_get(b);
+	int32_t bad = (int32_t)(((uint32_t)id & ~3u) | 3u);
+	cr_assert_null(iovirt_bounce_data(b, bad));
+	cr_assert_eq(iovirt_bounce_put(b, bad), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_bounce_copy_in(b, bad, t.map, sg, 2), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_bounce_copy_out(b, bad, t.map, NULL, sg, 2, 8, NULL), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_bounce_put(b, INT32_MIN), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_bounce_put(b, id), 0);
+	cr_assert_eq(iovirt_bounce_destroy(b), 0);
 	vt_fini(&t);
 }
