@@ -224,3 +224,35 @@ Test(pin_map_edges, unmap_refused_by_page_table)
 		pt_fini(&t);
 	}
 }
+
+/* Many blocks of one size in one space: the allocator's per-size stack
+ * grows past its first capacity (at bump time, never at unmap), every block
+ * distinct; unmap never allocates, and every freed block is handed out again. */
+Test(pin_map_edges, allocator_stack_grows)
+{
+	struct pt t;
+	pt_init(&t);
+	struct iovirt_pin_handle h[20];
+	uint64_t iova[20];
+	for (int i = 0; i < 20; i++) {
+		cr_assert_eq(iovirt_pin_map(t.dom, t.io, PT_ASID, PT_GPA_B + i * PG, PG, PRW, 0, &iova[i],
+					    &h[i]), 0);
+		cr_assert_eq(iova[i], IOVIRT_PIN_DEFAULT_IOVA_BASE + i * PG, "bumped in order");
+	}
+	uint64_t allocs = iovirt_posix_count(t.p, IOVIRT_CB_MEM_ALLOC);
+	for (int i = 0; i < 20; i++)
+		cr_assert_eq(iovirt_pin_unmap(t.dom, h[i]), 0);
+	cr_assert_eq(iovirt_posix_count(t.p, IOVIRT_CB_MEM_ALLOC), allocs, "unmap never allocates");
+	uint64_t seen = 0;
+	for (int i = 0; i < 20; i++) {
+		uint64_t a;
+		cr_assert_eq(iovirt_pin_map(t.dom, t.io, PT_ASID, PT_GPA_B, PG, PRW, 0, &a, &h[i]), 0);
+		cr_assert_lt(a, IOVIRT_PIN_DEFAULT_IOVA_BASE + 20 * PG, "a freed block, not a new one");
+		uint64_t bit = 1ull << ((a - IOVIRT_PIN_DEFAULT_IOVA_BASE) / PG);
+		cr_assert_eq(seen & bit, 0, "no block handed out twice");
+		seen |= bit;
+	}
+	for (int i = 0; i < 20; i++)
+		cr_assert_eq(iovirt_pin_unmap(t.dom, h[i]), 0);
+	pt_fini(&t);
+}

@@ -26,14 +26,15 @@ Test(pin_refusals, domain_create)
 	ops.size = offsetof(struct iovirt_host_ops, table_alloc) - 1;
 	cr_assert_eq(iovirt_pin_domain_create(&ops, t.p, t.map, NULL, &d), IOVIRT_EINVAL);
 	/* each required callback missing in turn */
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 6; i++) {
 		ops = *t.ops;
 		switch (i) {
 		case 0: ops.mem_alloc = NULL; break;
 		case 1: ops.mem_free = NULL; break;
 		case 2: ops.pin = NULL; break;
 		case 3: ops.unpin = NULL; break;
-		default: ops.size = offsetof(struct iovirt_host_ops, pin); break; /* too old for pin */
+		case 4: ops.size = offsetof(struct iovirt_host_ops, pin); break; /* too old for pin */
+		default: ops.size = offsetof(struct iovirt_host_ops, unpin); break; /* ... for unpin */
 		}
 		cr_assert_eq(iovirt_pin_domain_create(&ops, t.p, t.map, NULL, &d), IOVIRT_ENOSYS, "i=%d", i);
 	}
