@@ -90,6 +90,9 @@ Test(sriov_edges, create_arguments)
 	ops.reg_write = NULL;
 	cr_assert_eq(iovirt_sriov_create(&ops, f.p, &f.prm, &sr), IOVIRT_ENOSYS);
 	ops = *iovirt_posix_ops();
+	ops.size = offsetof(struct iovirt_host_ops, reg_write); /* too old for reg_write */
+	cr_assert_eq(iovirt_sriov_create(&ops, f.p, &f.prm, &sr), IOVIRT_ENOSYS);
+	ops = *iovirt_posix_ops();
 	ops.reg_read = NULL;
 	cr_assert_eq(iovirt_sriov_create(&ops, f.p, &f.prm, &sr), IOVIRT_ENOSYS);
 	cr_assert_eq(sr, mark);
@@ -257,5 +260,91 @@ Test(sriov_edges, translate_beside_window_commits, .timeout = 60)
 	uint32_t ctrl = fx_rd(&f, IOVIRT_SRIOV_CTRL, 2);
 	int want = (ctrl & IOVIRT_SRIOV_CTRL_MSE) ? IOVIRT_EREENTRANT : 0;
 	cr_assert_eq(iovirt_sriov_dma_translate(f.sr, rc.rid, io_bar, IOVIRT_PROT_WRITE, &x), want);
+	fx_done(&f);
+}
+
+/*
+ * VF BARs at the top of the 64-bit space (a 2^62 BAR): the VFs' range decodes
+ * when it ends exactly at 2^64, and does not decode (no alias, no
+ * re-entrancy refusal) when its span or its end wraps. A BAR slot marked
+ * 64-bit with size 0 is unimplemented, and so is the slot after it.
+ */
+Test(sriov_edges, bar_ranges_that_wrap)
+{
+	struct fx f;
+	fx_host(&f, 4);
+	f.prm.bars[2].size = UINT64_C(1) << 62;
+	f.prm.bars[4] = (struct iovirt_sriov_bar){ .size = 0, .flags = IOVIRT_SRIOV_BAR_64 };
+	cr_assert_eq(iovirt_sriov_create(iovirt_posix_ops(), f.p, &f.prm, &f.sr), 0);
+	/* BAR5 (after the size-0 64-bit BAR4): reads 0, writes ignored */
+	cr_assert_eq(fx_wr(&f, IOVIRT_SRIOV_VF_BAR0 + 20, 4, 0xffffffffu), 0);
+	cr_assert_eq(fx_rd(&f, IOVIRT_SRIOV_VF_BAR0 + 20, 4), 0);
+	cr_assert_eq(fx_rd(&f, IOVIRT_SRIOV_VF_BAR0 + 16, 4), 0);
+	const uint64_t base = UINT64_C(3) << 62; /* 0xC000_0000_0000_0000 */
+	cr_assert_eq(fx_wr(&f, IOVIRT_SRIOV_VF_BAR0 + 8, 4, 0), 0);
+	cr_assert_eq(fx_wr(&f, IOVIRT_SRIOV_VF_BAR0 + 12, 4, (uint32_t)(base >> 32)), 0);
+	const struct { uint16_t nvfs; bool decodes; } cases[] = {
+		{ 1, true },  /* [3 * 2^62, 2^64): ends exactly at 2^64 */
+		{ 2, false }, /* its end wraps */
+		{ 4, false }, /* its span (2^64) wraps */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert_eq(fx_wr(&f, IOVIRT_SRIOV_NUM_VFS, 2, cases[i].nvfs), 0);
+		cr_assert_eq(fx_wr(&f, IOVIRT_SRIOV_CTRL, 2, IOVIRT_SRIOV_CTRL_VFE | IOVIRT_SRIOV_CTRL_MSE), 0);
+		uint32_t vf = 99;
+		unsigned bar = 99;
+		uint64_t off = 99;
+		int r = iovirt_sriov_bar_decode(f.sr, UINT64_MAX, &vf, &bar, &off);
+		cr_assert_eq(r, cases[i].decodes ? 0 : IOVIRT_ENOENT, "nvfs %u", cases[i].nvfs);
+		if (cases[i].decodes) {
+			cr_assert_eq(vf, 0);
+			cr_assert_eq(bar, 2);
+			cr_assert_eq(off, (UINT64_C(1) << 62) - 1);
+		}
+		struct iovirt_sriov_vf_info info;
+		cr_assert_eq(iovirt_sriov_vf_info(f.sr, 0, &info), 0);
+		cr_assert_eq(info.bar[2], cases[i].decodes ? base : 0);
+		cr_assert_eq(fx_wr(&f, IOVIRT_SRIOV_CTRL, 2, 0), 0);
+	}
+	fx_done(&f);
+}
+
+static uint32_t fnv1a(const uint8_t *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+/* A blob whose header flags carry unknown bits, or the followed ARI
+ * hierarchy for a PF that has no ARI pair to follow it with, is refused
+ * (EINVAL) with nothing changed, even when its checksum is right. */
+Test(sriov_edges, restore_header_flags)
+{
+	struct fx f;
+	fx_host(&f, 4);
+	f.prm.flags = IOVIRT_SRIOV_ARI_READONLY;
+	f.prm.vf_offset_ari = f.prm.vf_stride_ari = 0; /* no ARI pair */
+	cr_assert_eq(iovirt_sriov_create(iovirt_posix_ops(), f.p, &f.prm, &f.sr), 0);
+	cr_assert_eq(fx_wr(&f, IOVIRT_SRIOV_NUM_VFS, 2, 3), 0);
+	size_t len = iovirt_sriov_save_size(f.sr);
+	uint8_t *b = malloc(len), *c = malloc(len);
+	cr_assert_not_null(b);
+	cr_assert_not_null(c);
+	cr_assert_eq(iovirt_sriov_save(f.sr, b, len), (int64_t)len);
+	cr_assert_eq(iovirt_sriov_restore(f.sr, b, len), 0, "the blob as saved");
+	for (int k = 0; k < 2; k++) {
+		memcpy(c, b, len);
+		c[14] |= k ? 0x2 : 0x1; /* header flags (bits 16..31 of the dword at 12) */
+		uint32_t h = fnv1a(c, len - 4);
+		for (int i = 0; i < 4; i++)
+			c[len - 4 + i] = (uint8_t)(h >> (8 * i));
+		cr_assert_eq(fx_wr(&f, IOVIRT_SRIOV_NUM_VFS, 2, 2), 0);
+		cr_assert_eq(iovirt_sriov_restore(f.sr, c, len), IOVIRT_EINVAL, "k=%d", k);
+		cr_assert_eq(fx_rd(&f, IOVIRT_SRIOV_NUM_VFS, 2), 2, "nothing changed");
+	}
+	free(b);
+	free(c);
 	fx_done(&f);
 }
