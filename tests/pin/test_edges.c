@@ -631,3 +631,85 @@ Test(pin_edges, leaf_table_wraparound)
 	cr_assert_eq(iovirt_posix_pinned_pages(t.p), 0);
 	ex_fini(&t);
 }
+
+/* Sixteen empty leaves kept; the next leaf to empty sweeps them, whichever
+ * path empties it: a one-page unmap (strict and batched), a one-page map
+ * failing in the page table, a one-page validated list found stale. */
+Test(pin_edges, sweep_from_every_release_path)
+{
+	for (int path = 0; path < 4; path++) {
+		struct pt t;
+		struct iovirt_pin_params pp = { .size = sizeof(pp), .batch = path == 1 ? 4 : 0 };
+		ex_init(&t, &pp);
+		struct iovirt_pin_handle h;
+		uint64_t iova;
+		/* the path's page, pinned first so its leaf is in the table */
+		uint64_t g = C_GPA + 100 * LEAF;
+		if (path <= 1)
+			cr_assert_eq(iovirt_pin_map(t.dom, t.io, PT_ASID, g, PG, PRW, 0, &iova, &h), 0);
+		for (int i = 0; i < 16; i++) {
+			struct iovirt_pin_handle x;
+			pin1(&t, C_GPA + i * LEAF, PG, &x);
+			cr_assert_eq(iovirt_pin_complete(t.dom, x), 0);
+		}
+		struct iovirt_pin_stats st;
+		iovirt_pin_stats(t.dom, &st);
+		cr_assert_eq(st.leaves, path <= 1 ? 17 : 16, "empty leaves kept");
+		if (path <= 1) {
+			cr_assert_eq(iovirt_pin_unmap(t.dom, h), 0);
+			iovirt_pin_flush(t.dom);
+		} else if (path == 2) {
+			uint64_t at = 1ull << 40;
+			cr_assert_eq(iovirt_pt_map(t.io, PT_ASID, at, 0x9000000, PG, PRW), 0);
+			cr_assert_eq(iovirt_pin_map(t.dom, t.io, PT_ASID, g, PG, PRW, IOVIRT_PIN_MAP_FIXED,
+						    &at, &h), IOVIRT_EEXIST);
+		} else {
+			struct iovirt_host_seg w = { .hpa = C_HPA + 100 * LEAF + PG, .gpa = g, .len = PG,
+						     .dir = IOVIRT_DEV_READ };
+			cr_assert_eq(iovirt_pin_validated(t.dom, NULL, &w, 1, &h), IOVIRT_ESTALE);
+		}
+		iovirt_pin_stats(t.dom, &st);
+		cr_assert_leq(st.leaves, 1, "path %d: swept", path);
+		cr_assert_eq(st.page_refs, 0);
+		cr_assert_eq(iovirt_posix_pinned_pages(t.p), 0);
+		ex_fini(&t);
+	}
+}
+
+/* A validated list of several entries in one leaf, or whose entry the map
+ * now gives split (same count overall, another length), is ESTALE with
+ * nothing changed. */
+Test(pin_edges, validated_stale_multi_entry)
+{
+	struct pt t;
+	ex_init(&t, NULL);
+	struct iovirt_seg s[2] = { pt_seg(C_GPA + PG, PG), pt_seg(C_GPA + 5 * PG, PG) };
+	struct iovirt_host_seg v[2];
+	cr_assert_eq(iovirt_sg_validate(t.map, NULL, s, 2, v, 2, NULL), 2);
+	struct iovirt_pin_handle h0, h;
+	pin1(&t, C_GPA, PG, &h0); /* the leaf is the cached one */
+	v[1].hpa += PG;
+	struct ex_snap a, b;
+	ex_snap_take(&t, &a);
+	cr_assert_eq(iovirt_pin_validated(t.dom, NULL, v, 2, &h), IOVIRT_ESTALE);
+	ex_snap_take(&t, &b);
+	ex_snap_same(&a, &b);
+	/* region D page by page: [x: 8 KiB in D, y, z: adjacent in C] gives
+	 * [x0, x1, yz], three entries as three given, the first one shorter */
+	uint64_t pages[2] = { 0x7000000, 0x7002000 };
+	struct iovirt_region d = { .size = sizeof(d), .gpa = 0x40000000, .length = 2 * PG,
+				   .kind = IOVIRT_REGION_RAM, .access = RW, .owner = PT_GUEST,
+				   .flags = IOVIRT_REGION_HPA_PAGES, .page_hpa = pages };
+	cr_assert_eq(iovirt_gmap_add(t.map, &d), 0);
+	struct iovirt_host_seg w[3] = {
+		{ .hpa = pages[0], .gpa = d.gpa, .len = 2 * PG, .dir = IOVIRT_DEV_READ },
+		{ .hpa = C_HPA + 8 * PG, .gpa = C_GPA + 8 * PG, .len = PG, .dir = IOVIRT_DEV_READ },
+		{ .hpa = C_HPA + 9 * PG, .gpa = C_GPA + 9 * PG, .len = PG, .dir = IOVIRT_DEV_READ },
+	};
+	cr_assert_eq(iovirt_pin_validated(t.dom, NULL, w, 3, &h), IOVIRT_ESTALE);
+	ex_snap_take(&t, &b);
+	ex_snap_same(&a, &b);
+	cr_assert_eq(iovirt_gmap_in_use(t.map, d.gpa), 0);
+	cr_assert_eq(iovirt_pin_complete(t.dom, h0), 0);
+	ex_fini(&t);
+}
