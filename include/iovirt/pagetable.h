@@ -265,6 +265,13 @@ size_t iovirt_pt_reclaim(struct iovirt_iommu *iommu);
 #define IOVIRT_VTD_SL_PS (UINT64_C(1) << 7)
 #define IOVIRT_VTD_SL_ADDR_MASK UINT64_C(0x000ffffffffff000)
 
+/*
+ * The reclaim mode the iommu was created with (enum iovirt_reclaim), for
+ * modules that must refuse a mode (SR-IOV translates at any time, which only
+ * IOVIRT_RECLAIM_DEFERRED allows). Lock-free; never fails.
+ */
+int iovirt_iommu_reclaim_mode(const struct iovirt_iommu *iommu);
+
 #ifdef __cplusplus
 }
 #endif

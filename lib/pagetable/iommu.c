@@ -161,6 +161,11 @@ int iovirt_iommu_create(const struct iovirt_host_ops *ops, void *host,
 	return 0;
 }
 
+int iovirt_iommu_reclaim_mode(const struct iovirt_iommu *io)
+{
+	return (int)io->reclaim;
+}
+
 /* Unlinks and collects every node under n (n included) onto *list. */
 static void collect_nodes(struct pt_node *n, struct pt_node **list)
 {
