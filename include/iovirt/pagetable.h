@@ -7,21 +7,38 @@
  * second-stage entries, 3, 4 or 5 levels), so its root can be handed to a
  * spec-following walker (iovirt_pt_root).
  *
- * Threads and locks:
- *  - iovirt_pt_translate takes no lock and may run at any time, beside any
- *    writer, except iovirt_pt_space_destroy of its own ASID.
- *  - Writers (map, unmap, split) of disjoint ranges may run at once, in one
- *    space or in several. Writers of overlapping ranges must be serialized by
- *    the caller; iovirt then gives one of the orders, never a torn state.
+ * Threads and locks, in both reclaim modes:
+ *  - Writers (map, unmap, unmap_gather, gather_flush, split) of disjoint
+ *    ranges may run at once, in one space or in several; they never block
+ *    each other and never read a freed table page. Writers of overlapping
+ *    ranges must be serialized by the caller; iovirt then gives one of the
+ *    orders, never a torn state.
  *  - space_create/space_destroy of one ASID must not race other calls on that
  *    ASID (create and destroy of different ASIDs may run at once).
+ * What may run beside translate depends on the reclaim mode:
+ *  - IOVIRT_RECLAIM_DEFERRED (the default): iovirt_pt_translate takes no lock
+ *    and may run at any time, beside any writer, except
+ *    iovirt_pt_space_destroy of its own ASID. Unlinked table pages (and
+ *    destroyed spaces) wait on a list until iovirt_pt_reclaim, which the host
+ *    calls once no translate or writer that began before is still running
+ *    (its grace period); until then they cost memory.
+ *  - IOVIRT_RECLAIM_AFTER_INVAL: for hosts whose only walkers beside writers
+ *    are hardware. Writers still run at once as above; a table page unlinked
+ *    while other writers are inside is freed, after its invalidation, by the
+ *    last writer to leave (each writer call adds one shared atomic increment
+ *    and decrement). iovirt_pt_translate, iovirt_pt_foreach,
+ *    iovirt_pt_foreach_table and iovirt_pt_dump must NOT run beside any
+ *    writer of that space: they may read a page freed under them. Memory
+ *    cost: while writers overlap without a moment with none inside, unlinked
+ *    pages accumulate (counted in iovirt_pt_stats.retired) and go at the
+ *    first such moment, at iovirt_pt_reclaim or at iovirt_iommu_destroy.
+ *  - iovirt_pt_foreach/foreach_table/dump are never meant to run beside
+ *    writers of the same space (they give no consistent picture).
  *
  * Memory: table pages come from host->table_alloc, bookkeeping from
  * host->mem_alloc. A table page is released only after an IOTLB invalidation
- * that covers every entry it held; in IOVIRT_RECLAIM_DEFERRED mode (the
- * default) released pages wait on a list until iovirt_pt_reclaim, which the
- * host calls once no translate or writer that began before is still running
- * (its grace period), so that no software walker ever reads freed memory.
+ * that covers every entry it held, so a hardware walker (which the
+ * invalidation waits for) never reads a freed page.
  */
 #ifndef IOVIRT_PAGETABLE_H
 #define IOVIRT_PAGETABLE_H
@@ -55,10 +72,12 @@ enum iovirt_pt_format {
 };
 
 enum iovirt_reclaim {
-	/* Released table pages wait for iovirt_pt_reclaim (safe beside software walkers). */
+	/* Released table pages wait for iovirt_pt_reclaim (safe beside software
+	 * walkers: translate may run beside writers). */
 	IOVIRT_RECLAIM_DEFERRED = 0,
-	/* Released right after the invalidation: for hosts whose only walkers are
-	 * hardware, or whose translate and writers never overlap in time. */
+	/* Released after the invalidation, once no writer is inside: for hosts
+	 * whose only walkers are hardware, or whose translate and writers never
+	 * overlap in time (see "Threads and locks" above). */
 	IOVIRT_RECLAIM_AFTER_INVAL = 1,
 };
 
@@ -249,9 +268,11 @@ void iovirt_pt_stats(const struct iovirt_iommu *iommu, struct iovirt_pt_stats *o
 
 /*
  * Releases the table pages (and destroyed spaces) waiting since earlier
- * unmaps, splits and destroys. Call it when every translate and writer that
- * began before this call has returned. Returns the number of pages released.
- * Callers must not run two reclaims at once.
+ * unmaps, splits and destroys. Deferred mode: call it when every translate
+ * and writer that began before this call has returned; callers must not run
+ * two reclaims at once. AFTER_INVAL mode: frees the pages still pending
+ * (unlinked while writers overlapped) if no writer is inside at that moment;
+ * may run at any time. Returns the number of pages released.
  */
 size_t iovirt_pt_reclaim(struct iovirt_iommu *iommu);
 
