@@ -188,10 +188,12 @@ void iovirt_pt_gather_flush(struct iovirt_iommu *iommu, struct iovirt_pt_gather 
 
 /*
  * Splits the large page that contains iova into pages of the next smaller size
- * (1 GiB -> 2 MiB, 2 MiB -> 4 KiB) with the same translation and permissions.
- * The new table is filled completely, then swapped in atomically: a concurrent
- * walker sees the old or the new translation, never a hole. One invalidation
- * (leaf_only = 0) follows.
+ * the space allows (its pgsizes), with the same translation and permissions:
+ * 2 MiB -> 4 KiB; 1 GiB -> 2 MiB, or -> 4 KiB when the space has no 2 MiB
+ * pages (then one level-2 table of 512 full level-1 tables: 513 table pages).
+ * Every new table is allocated and filled first, then the subtree is swapped
+ * in with one atomic entry update: a concurrent walker sees the old or the
+ * new translation, never a hole. One invalidation (leaf_only = 0) follows.
  * Returns 0; IOVIRT_ENOENT (nothing mapped at iova), IOVIRT_EINVAL (iova is in
  * a 4 KiB page), IOVIRT_ERANGE, IOVIRT_ENOASID, IOVIRT_ENOMEM (nothing changed).
  */
