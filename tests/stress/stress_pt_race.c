@@ -17,6 +17,9 @@
  *    for walks in flight (an invalidation-wait), so only the library's own
  *    reads of freed memory can show. The writer's translate runs only right
  *    after its own map (the mapped page keeps its whole path alive).
+ * Beside them in both modes: a third writer that unmaps through a gather and
+ * maps, splits and unmaps a 2 MiB page under the same level-2 table, and two
+ * threads creating and destroying spaces of their own ASIDs.
  * A writer that makes no progress for HANG_SECONDS is reported as a hang.
  * Usage: stress_pt_race [seconds per mode] (default 1; IOVIRT_STRESS_SECONDS too).
  */
@@ -32,7 +35,9 @@
 #include "iovirt/iovirt.h"
 #include "iovirt/posix.h"
 
-#define NW 2
+#define NW 2 /* the two writers; one more (index NW) unmaps by gather and splits */
+#define NT (NW + 1)
+#define NS 2 /* threads that create and destroy spaces of their own ASIDs beside all that */
 #define NR 1
 #define BASE UINT64_C(0x18000000000)
 #define PARK_EVERY 2048 /* rounds between two parks (deferred mode) */
@@ -40,14 +45,15 @@
 
 static struct iovirt_iommu *io;
 static bool deferred;
+static unsigned long summary[2]; /* rounds per mode */
 static uint64_t root_pa;
 static unsigned root_levels;
 static atomic_bool stop, park;
 static atomic_int parked, finished;
-static atomic_ulong rounds[NW], checks, errors;
+static atomic_ulong rounds[NT], checks, errors;
 
 /* Per writer: odd while its hardware walk is in flight. */
-static _Atomic unsigned long walking[NW];
+static _Atomic unsigned long walking[NT];
 static struct iovirt_host_ops ops;
 static void (*posix_inval)(void *, const struct iovirt_inval *);
 
@@ -57,7 +63,7 @@ static void wait_inval(void *host, const struct iovirt_inval *inv)
 {
 	posix_inval(host, inv);
 	atomic_thread_fence(memory_order_seq_cst);
-	for (unsigned k = 0; k < NW; k++) {
+	for (unsigned k = 0; k < NT; k++) {
 		unsigned long g = atomic_load(&walking[k]);
 		while ((g & 1) && atomic_load(&walking[k]) == g)
 			sched_yield();
@@ -144,17 +150,92 @@ static void *writer(void *arg)
 	return NULL;
 }
 
+/* The third writer, on page 2 of the same leaf table and on the next 2 MiB
+ * of the same level-2 table: unmap through a gather, and map 2 MiB, split it
+ * (to 4 KiB) and unmap it, beside the two writers. */
+static void *gs_writer(void *arg)
+{
+	(void)arg;
+	const unsigned k = NW;
+	const uint64_t iova = BASE + ((uint64_t)k << 12), pa = pa_of(k);
+	const uint64_t big = BASE + (UINT64_C(1) << 21), bpa = UINT64_C(0x80000000);
+	struct iovirt_xlate x;
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		int r = iovirt_pt_map(io, 1, iova, pa, 4096, IOVIRT_PROT_READ);
+		if (r) {
+			fail("map", k, r);
+			break;
+		}
+		if (hw_walk(k, iova + 9) != pa + 9)
+			fail("mapped, yet the hardware tables do not translate it", k, 0);
+		struct iovirt_pt_gather g;
+		iovirt_pt_gather_init(&g, 1);
+		int64_t u = iovirt_pt_unmap_gather(io, 1, iova, 4096, &g);
+		if (u != 4096)
+			fail("gathered unmap", k, (long)u);
+		iovirt_pt_gather_flush(io, &g);
+		if (hw_walk(k, iova) != ~UINT64_C(0))
+			fail("unmapped by gather, yet the hardware tables translate it", k, 0);
+
+		if ((r = iovirt_pt_map(io, 1, big, bpa, UINT64_C(1) << 21, IOVIRT_PROT_READ))) {
+			fail("map 2M", k, r);
+			break;
+		}
+		if ((r = iovirt_pt_translate(io, 1, big + 0x1234, IOVIRT_PROT_READ, &x)) || x.page_size != (UINT64_C(1) << 21))
+			fail("mapped 2M, yet translate does not give a 2 MiB page", k, r);
+		if ((r = iovirt_pt_split(io, 1, big + 0x5000)))
+			fail("split", k, r);
+		if (hw_walk(k, big + 0x5007) != bpa + 0x5007)
+			fail("split, yet the hardware tables do not translate it", k, 0);
+		if ((r = iovirt_pt_translate(io, 1, big + 0x5007, IOVIRT_PROT_READ, &x)) || x.pa != bpa + 0x5007 ||
+		    x.page_size != 4096)
+			fail("split, yet translate does not give the 4 KiB page", k, r);
+		if ((u = iovirt_pt_unmap(io, 1, big, UINT64_C(1) << 21)) != (INT64_C(1) << 21))
+			fail("unmap of the split page", k, (long)u);
+		if (hw_walk(k, big + 0x5000) != ~UINT64_C(0))
+			fail("unmapped, yet the hardware tables translate the split page", k, 0);
+		atomic_fetch_add_explicit(&rounds[k], 1, memory_order_relaxed);
+		park_point();
+	}
+	atomic_fetch_add(&finished, 1);
+	return NULL;
+}
+
+/* Create, map, check, destroy one ASID of its own, in a loop (the header's
+ * "create and destroy of different ASIDs may run at once", beside writers). */
+static void *spacer(void *arg)
+{
+	const uint32_t asid = 100 + (uint32_t)(uintptr_t)arg;
+	struct iovirt_xlate x;
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		int r = iovirt_pt_space_create(io, asid, NULL);
+		if (r) {
+			fail("space create", asid, r);
+			break;
+		}
+		if ((r = iovirt_pt_map(io, asid, BASE, pa_of(asid), 4096, IOVIRT_PROT_READ)))
+			fail("map in a new space", asid, r);
+		if ((r = iovirt_pt_translate(io, asid, BASE + 1, IOVIRT_PROT_READ, &x)) || x.pa != pa_of(asid) + 1)
+			fail("translate in a new space", asid, r);
+		if ((r = iovirt_pt_space_destroy(io, asid)))
+			fail("space destroy", asid, r);
+		park_point();
+	}
+	atomic_fetch_add(&finished, 1);
+	return NULL;
+}
+
 static void *reader(void *arg)
 {
 	(void)arg;
 	struct iovirt_xlate x;
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		for (unsigned k = 0; k < NW; k++) {
+		for (unsigned k = 0; k < NT; k++) {
 			int r = iovirt_pt_translate(io, 1, BASE + ((uint64_t)k << 12) + 8, IOVIRT_PROT_READ, &x);
 			if ((r == 0 && x.pa != pa_of(k) + 8) || (r && r != IOVIRT_ENOENT))
 				fail("torn translation", k, r);
 		}
-		atomic_fetch_add_explicit(&checks, NW, memory_order_relaxed);
+		atomic_fetch_add_explicit(&checks, NT, memory_order_relaxed);
 		park_point();
 	}
 	atomic_fetch_add(&finished, 1);
@@ -177,7 +258,7 @@ static double now(void)
 static unsigned long total_rounds(void)
 {
 	unsigned long n = 0;
-	for (unsigned k = 0; k < NW; k++)
+	for (unsigned k = 0; k < NT; k++)
 		n += atomic_load(&rounds[k]);
 	return n;
 }
@@ -208,19 +289,22 @@ static int run(uint32_t reclaim, double seconds)
 	    iovirt_pt_root(io, 1, &root_pa, &root_levels))
 		return 2;
 	deferred = reclaim == IOVIRT_RECLAIM_DEFERRED;
-	const int nthreads = NW + (deferred ? NR : 0);
-	pthread_t t[NW + NR];
+	const int nthreads = NT + NS + (deferred ? NR : 0);
+	pthread_t t[NT + NS + NR];
 	atomic_store(&stop, false);
 	atomic_store(&park, false);
 	atomic_store(&finished, 0);
 	atomic_store(&checks, 0);
 	printf("%s mode, %.1f s\n", deferred ? "deferred" : "after_inval", seconds);
 	fflush(stdout);
-	for (unsigned k = 0; k < NW; k++)
+	for (unsigned k = 0; k < NT; k++)
 		atomic_store(&rounds[k], 0);
 	for (uintptr_t i = 0; i < NW; i++)
 		pthread_create(&t[i], NULL, writer, (void *)i);
-	for (uintptr_t i = NW; i < (uintptr_t)nthreads; i++)
+	pthread_create(&t[NW], NULL, gs_writer, NULL);
+	for (uintptr_t i = NT; i < NT + NS; i++)
+		pthread_create(&t[i], NULL, spacer, (void *)i);
+	for (uintptr_t i = NT + NS; i < (uintptr_t)nthreads; i++)
 		pthread_create(&t[i], NULL, reader, (void *)i);
 
 	const double start = now();
@@ -230,6 +314,8 @@ static int run(uint32_t reclaim, double seconds)
 	bool hung = false;
 	while (!atomic_load(&stop) && now() - start < seconds) {
 		nap(1000);
+		if (!deferred)
+			reclaimed += iovirt_pt_reclaim(io); /* allowed beside writers in this mode */
 		unsigned long n = total_rounds();
 		if (n != seen) {
 			seen = n;
@@ -272,7 +358,7 @@ static int run(uint32_t reclaim, double seconds)
 
 	/* Quiescent: both pages unmapped, every table but the root released. */
 	reclaimed += iovirt_pt_reclaim(io);
-	for (unsigned k = 0; k < NW; k++)
+	for (unsigned k = 0; k < NT; k++)
 		if (hw_walk_raw(BASE + ((uint64_t)k << 12)) != ~UINT64_C(0))
 			fail("left mapped in the hardware tables", k, 0);
 	struct iovirt_pt_stats st;
@@ -285,6 +371,7 @@ static int run(uint32_t reclaim, double seconds)
 	iovirt_posix_destroy(p);
 	printf("%s: %lu map/unmap rounds, %lu translations, %lu parks, %zu tables reclaimed\n",
 	       deferred ? "deferred" : "after_inval", total_rounds(), atomic_load(&checks), parks, reclaimed);
+	summary[deferred ? 0 : 1] = total_rounds();
 	return 0;
 }
 
@@ -299,6 +386,6 @@ int main(int argc, char **argv)
 	if (run(IOVIRT_RECLAIM_DEFERRED, seconds) || run(IOVIRT_RECLAIM_AFTER_INVAL, seconds))
 		return 2;
 	unsigned long e = atomic_load(&errors);
-	printf("%lu errors\n", e);
+	printf("%lu rounds deferred, %lu rounds after_inval, %lu errors\n", summary[0], summary[1], e);
 	return e ? 1 : 0;
 }
