@@ -262,7 +262,8 @@ int iovirt_pt_root(const struct iovirt_iommu *iommu, uint32_t asid,
 struct iovirt_pt_stats {
 	uint64_t spaces;        /* live address spaces */
 	uint64_t tables;        /* table pages in use (retired ones excluded) */
-	uint64_t retired;       /* table pages waiting for iovirt_pt_reclaim */
+	uint64_t retired;       /* table pages waiting for iovirt_pt_reclaim (AFTER_INVAL
+				 * mode: for the last writer inside to leave) */
 	uint64_t meta_bytes;    /* bookkeeping bytes beside the table pages */
 	uint64_t invalidations; /* IOTLB invalidation calls made */
 };
