@@ -287,6 +287,32 @@ Test(pt_basic, reclaim_mode)
 	pt_fix_done(&g);
 }
 
+static int stop_at_level1(void *arg, const struct iovirt_pt_table *t)
+{
+	(void)arg;
+	return t->level == 1 ? 42 : 0;
+}
+
+/* The remaining refusals: a gathered unmap checks its range like unmap; root, foreach_table
+ * answer ENOASID; foreach_table stops at a non-zero return deep in the walk and passes it on. */
+Test(pt_basic, small_refusals)
+{
+	uint64_t root;
+	unsigned lv;
+	struct iovirt_pt_gather g;
+	pt_fix_space(&f, 15, 39, 0);
+	iovirt_pt_gather_init(&g, 15);
+	cr_assert_eq(iovirt_pt_unmap_gather(f.io, 15, KiB(4) + 1, KiB(4), &g), IOVIRT_EALIGN);
+	cr_assert_eq(iovirt_pt_unmap_gather(f.io, 15, UINT64_C(1) << 39, KiB(4), &g), IOVIRT_ERANGE);
+	cr_assert_eq(iovirt_pt_unmap_gather(f.io, 16, 0, KiB(4), &g), IOVIRT_ENOASID);
+	cr_assert_eq(g.pending, 0);
+	iovirt_pt_gather_flush(f.io, &g);
+	cr_assert_eq(iovirt_pt_root(f.io, 16, &root, &lv), IOVIRT_ENOASID);
+	cr_assert_eq(iovirt_pt_foreach_table(f.io, 16, stop_at_level1, NULL), IOVIRT_ENOASID);
+	cr_assert_eq(iovirt_pt_map(f.io, 15, MiB(6), MiB(6), KiB(8), RW), 0);
+	cr_assert_eq(iovirt_pt_foreach_table(f.io, 15, stop_at_level1, NULL), 42);
+}
+
 /* ASIDs are sparse: 7 and 1,000,000 cost two directory chunks; the maximum works; duplicates fail. */
 Test(pt_basic, sparse_asids)
 {
@@ -407,6 +433,29 @@ Test(pt_basic, dump)
 	/* header + "tables:" + 3 tables + "mappings:" + 1 run + summary */
 	cr_assert_eq(lines, 8);
 	cr_assert_eq(iovirt_pt_dump(f.io, 16, count_lines, &lines), IOVIRT_ENOASID);
+}
+
+static void keep_lines(void *arg, const char *line)
+{
+	char *out = arg;
+	strncat(out, line, 4096 - strlen(out) - 2);
+	strcat(out, "\n");
+}
+
+/* The dump names the page sizes the space allows and each run's permissions as they are
+ * (read-only, write-only); without an emit function it refuses. */
+Test(pt_basic, dump_details)
+{
+	static char out[4096];
+	out[0] = 0;
+	pt_fix_space(&f, 17, 48, IOVIRT_PAGE_4K);
+	cr_assert_eq(iovirt_pt_map(f.io, 17, 0, 0, KiB(4), IOVIRT_PROT_READ), 0);
+	cr_assert_eq(iovirt_pt_map(f.io, 17, MiB(2), MiB(8), KiB(4), IOVIRT_PROT_WRITE), 0);
+	cr_assert_eq(iovirt_pt_dump(f.io, 17, keep_lines, out), 0);
+	cr_assert(strstr(out, "pages 4K\n"), "%s", out);
+	cr_assert(strstr(out, " r-  4 KiB"), "%s", out);
+	cr_assert(strstr(out, " -w  4 KiB"), "%s", out);
+	cr_assert_eq(iovirt_pt_dump(f.io, 17, NULL, out), IOVIRT_ENOASID);
 }
 
 /* A host without the needed callbacks, or an older ops size, is refused cleanly. */
