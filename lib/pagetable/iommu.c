@@ -95,7 +95,11 @@ void pt_leave_slow(struct iovirt_iommu *io)
 				return;
 			continue;
 		}
-		struct pt_node *list = atomic_exchange_explicit(&io->pending, NULL, memory_order_acq_rel);
+		/* Only we are inside, so only we could have pushed since: an empty list
+		 * needs no exchange (the common case: one atomic to leave). */
+		struct pt_node *list = atomic_load_explicit(&io->pending, memory_order_relaxed)
+					       ? atomic_exchange_explicit(&io->pending, NULL, memory_order_acq_rel)
+					       : NULL;
 		if (atomic_compare_exchange_strong_explicit(&io->inside, &c, 0, memory_order_seq_cst,
 							    memory_order_seq_cst)) {
 			atomic_fetch_sub_explicit(&io->nretired, free_list(io, list), memory_order_relaxed);
