@@ -7,16 +7,19 @@
  * the raw hardware tables (a walk from iovirt_pt_root through the entries
  * alone) and through iovirt_pt_translate; after every unmap both must say
  * unmapped.
- *  - deferred reclaim: readers translate exactly those two pages beside the
- *    writers; every few thousand rounds everyone parks and the main thread
- *    calls iovirt_pt_reclaim (the header's "translate beside anything").
+ *  - deferred reclaim: a reader translates exactly the writers' pages beside
+ *    them; every few thousand rounds everyone parks and the main thread
+ *    calls iovirt_pt_reclaim (the header's "translate beside any writer").
  *  - AFTER_INVAL: the two writers alone (the header's "disjoint writers at
  *    once" in that mode), with table pages freed as the writers go; a writer
  *    reading a freed page is AddressSanitizer's to see. The test's hardware
  *    walker is protected as a real IOMMU's is: the host's iotlb_inval waits
  *    for walks in flight (an invalidation-wait), so only the library's own
  *    reads of freed memory can show. The writer's translate runs only right
- *    after its own map (the mapped page keeps its whole path alive).
+ *    after its own map: the mapped page keeps its whole path alive, so it
+ *    reads no page another writer may free (the header keeps translate
+ *    beside writers to deferred mode in general); the main thread calls
+ *    iovirt_pt_reclaim beside the writers (allowed in that mode).
  * Beside them in both modes: a third writer that unmaps through a gather and
  * maps, splits and unmaps a 2 MiB page under the same level-2 table, and two
  * threads creating and destroying spaces of their own ASIDs.
