@@ -79,6 +79,25 @@ else
 	cat build-tsan.log; bad "tsan build"
 fi
 
+note "stress programs under AddressSanitizer + UndefinedBehaviorSanitizer"
+# A use-after-free in a race is ASan's to see (TSan does not report it).
+if setup build-asan-stress -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
+	-Dc_args=-fno-sanitize-recover=all -Dtests=false -Dbenches=false -Dexamples=false -Dstress=true &&
+	ninja -C build-asan-stress >build-asan-stress.log 2>&1; then
+	for exe in build-asan-stress/tests/stress/stress_*; do
+		[ -f "$exe" ] && [ -x "$exe" ] || continue
+		name=$(basename "$exe")
+		if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			timeout 300 "$exe" >"build-asan-stress/$name.out" 2>&1; then
+			ok; echo "$name: ok ($(tail -n 1 "build-asan-stress/$name.out"))"
+		else
+			tail -n 40 "build-asan-stress/$name.out"; bad "asan $name"
+		fi
+	done
+else
+	cat build-asan-stress.log; bad "asan stress build"
+fi
+
 note "fuzz targets, ${FUZZ_SECONDS}s each"
 if CC=clang setup build-fuzz -Dwerror=true -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
 	-Dc_args=-fno-sanitize-recover=all -Dtests=false -Dbenches=false -Dexamples=false -Dstress=false &&

@@ -7,21 +7,38 @@
  * second-stage entries, 3, 4 or 5 levels), so its root can be handed to a
  * spec-following walker (iovirt_pt_root).
  *
- * Threads and locks:
- *  - iovirt_pt_translate takes no lock and may run at any time, beside any
- *    writer, except iovirt_pt_space_destroy of its own ASID.
- *  - Writers (map, unmap, split) of disjoint ranges may run at once, in one
- *    space or in several. Writers of overlapping ranges must be serialized by
- *    the caller; iovirt then gives one of the orders, never a torn state.
+ * Threads and locks, in both reclaim modes:
+ *  - Writers (map, unmap, unmap_gather, gather_flush, split) of disjoint
+ *    ranges may run at once, in one space or in several; they never block
+ *    each other and never read a freed table page. Writers of overlapping
+ *    ranges must be serialized by the caller; iovirt then gives one of the
+ *    orders, never a torn state.
  *  - space_create/space_destroy of one ASID must not race other calls on that
  *    ASID (create and destroy of different ASIDs may run at once).
+ * What may run beside translate depends on the reclaim mode:
+ *  - IOVIRT_RECLAIM_DEFERRED (the default): iovirt_pt_translate takes no lock
+ *    and may run at any time, beside any writer, except
+ *    iovirt_pt_space_destroy of its own ASID. Unlinked table pages (and
+ *    destroyed spaces) wait on a list until iovirt_pt_reclaim, which the host
+ *    calls once no translate or writer that began before is still running
+ *    (its grace period); until then they cost memory.
+ *  - IOVIRT_RECLAIM_AFTER_INVAL: for hosts whose only walkers beside writers
+ *    are hardware. Writers still run at once as above; a table page unlinked
+ *    while other writers are inside is freed, after its invalidation, by the
+ *    last writer to leave (each writer call adds one shared atomic increment
+ *    and decrement). iovirt_pt_translate, iovirt_pt_foreach,
+ *    iovirt_pt_foreach_table and iovirt_pt_dump must NOT run beside any
+ *    writer of that space: they may read a page freed under them. Memory
+ *    cost: while writers overlap without a moment with none inside, unlinked
+ *    pages accumulate (counted in iovirt_pt_stats.retired) and go at the
+ *    first such moment, at iovirt_pt_reclaim or at iovirt_iommu_destroy.
+ *  - iovirt_pt_foreach/foreach_table/dump are never meant to run beside
+ *    writers of the same space (they give no consistent picture).
  *
  * Memory: table pages come from host->table_alloc, bookkeeping from
  * host->mem_alloc. A table page is released only after an IOTLB invalidation
- * that covers every entry it held; in IOVIRT_RECLAIM_DEFERRED mode (the
- * default) released pages wait on a list until iovirt_pt_reclaim, which the
- * host calls once no translate or writer that began before is still running
- * (its grace period), so that no software walker ever reads freed memory.
+ * that covers every entry it held, so a hardware walker (which the
+ * invalidation waits for) never reads a freed page.
  */
 #ifndef IOVIRT_PAGETABLE_H
 #define IOVIRT_PAGETABLE_H
@@ -55,10 +72,12 @@ enum iovirt_pt_format {
 };
 
 enum iovirt_reclaim {
-	/* Released table pages wait for iovirt_pt_reclaim (safe beside software walkers). */
+	/* Released table pages wait for iovirt_pt_reclaim (safe beside software
+	 * walkers: translate may run beside writers). */
 	IOVIRT_RECLAIM_DEFERRED = 0,
-	/* Released right after the invalidation: for hosts whose only walkers are
-	 * hardware, or whose translate and writers never overlap in time. */
+	/* Released after the invalidation, once no writer is inside: for hosts
+	 * whose only walkers are hardware, or whose translate and writers never
+	 * overlap in time (see "Threads and locks" above). */
 	IOVIRT_RECLAIM_AFTER_INVAL = 1,
 	/* (iovirt_sriov_create refuses an iommu in this mode: its dma_translate runs beside VF resets.) */
 };
@@ -170,10 +189,12 @@ void iovirt_pt_gather_flush(struct iovirt_iommu *iommu, struct iovirt_pt_gather 
 
 /*
  * Splits the large page that contains iova into pages of the next smaller size
- * (1 GiB -> 2 MiB, 2 MiB -> 4 KiB) with the same translation and permissions.
- * The new table is filled completely, then swapped in atomically: a concurrent
- * walker sees the old or the new translation, never a hole. One invalidation
- * (leaf_only = 0) follows.
+ * the space allows (its pgsizes), with the same translation and permissions:
+ * 2 MiB -> 4 KiB; 1 GiB -> 2 MiB, or -> 4 KiB when the space has no 2 MiB
+ * pages (then one level-2 table of 512 full level-1 tables: 513 table pages).
+ * Every new table is allocated and filled first, then the subtree is swapped
+ * in with one atomic entry update: a concurrent walker sees the old or the
+ * new translation, never a hole. One invalidation (leaf_only = 0) follows.
  * Returns 0; IOVIRT_ENOENT (nothing mapped at iova), IOVIRT_EINVAL (iova is in
  * a 4 KiB page), IOVIRT_ERANGE, IOVIRT_ENOASID, IOVIRT_ENOMEM (nothing changed).
  */
@@ -242,7 +263,8 @@ int iovirt_pt_root(const struct iovirt_iommu *iommu, uint32_t asid,
 struct iovirt_pt_stats {
 	uint64_t spaces;        /* live address spaces */
 	uint64_t tables;        /* table pages in use (retired ones excluded) */
-	uint64_t retired;       /* table pages waiting for iovirt_pt_reclaim */
+	uint64_t retired;       /* table pages waiting for iovirt_pt_reclaim (AFTER_INVAL
+				 * mode: for the last writer inside to leave) */
 	uint64_t meta_bytes;    /* bookkeeping bytes beside the table pages */
 	uint64_t invalidations; /* IOTLB invalidation calls made */
 };
@@ -250,9 +272,11 @@ void iovirt_pt_stats(const struct iovirt_iommu *iommu, struct iovirt_pt_stats *o
 
 /*
  * Releases the table pages (and destroyed spaces) waiting since earlier
- * unmaps, splits and destroys. Call it when every translate and writer that
- * began before this call has returned. Returns the number of pages released.
- * Callers must not run two reclaims at once.
+ * unmaps, splits and destroys. Deferred mode: call it when every translate
+ * and writer that began before this call has returned; callers must not run
+ * two reclaims at once. AFTER_INVAL mode: frees the pages still pending
+ * (unlinked while writers overlapped) if no writer is inside at that moment;
+ * may run at any time. Returns the number of pages released.
  */
 size_t iovirt_pt_reclaim(struct iovirt_iommu *iommu);
 
@@ -266,6 +290,11 @@ size_t iovirt_pt_reclaim(struct iovirt_iommu *iommu);
 #define IOVIRT_VTD_SL_PS (UINT64_C(1) << 7)
 #define IOVIRT_VTD_SL_ADDR_MASK UINT64_C(0x000ffffffffff000)
 
+/*
+ * The reclaim mode the iommu was created with (enum iovirt_reclaim), for
+ * modules that must refuse a mode (SR-IOV translates at any time, which only
+ * IOVIRT_RECLAIM_DEFERRED allows). Lock-free; never fails.
+ */
 int iovirt_iommu_reclaim_mode(const struct iovirt_iommu *iommu);
 
 #ifdef __cplusplus

@@ -114,6 +114,10 @@ struct iovirt_iommu {
 	_Atomic(struct pt_space *_Atomic *) dir[PT_DIR_SIZE];
 	_Atomic(struct pt_node *) retired;
 	_Atomic(struct pt_space *) retired_spaces;
+	/* AFTER_INVAL mode only: writers inside a walk now, and the nodes unlinked
+	 * and invalidated while some were; the last writer to leave frees them. */
+	_Atomic uint32_t inside;
+	_Atomic(struct pt_node *) pending;
 	_Atomic uint64_t nspaces, ntables, nretired, meta_bytes, ninval;
 };
 
@@ -124,8 +128,24 @@ struct pt_node *pt_node_alloc(struct iovirt_iommu *io, unsigned level);
 /* Frees a node that no walker can reach any more (never linked, or reclaimed). */
 void pt_node_free(struct iovirt_iommu *io, struct pt_node *n);
 /* Hands a list of unlinked nodes (linked by ->next) over after their invalidation:
- * freed now in AFTER_INVAL mode, kept for iovirt_pt_reclaim otherwise. */
+ * kept for iovirt_pt_reclaim in deferred mode; in AFTER_INVAL mode put on the
+ * pending list, which the last writer to leave (pt_leave) frees. */
 void pt_retire(struct iovirt_iommu *io, struct pt_node *list);
+
+/* A writer enters before it walks any table of io and leaves after (AFTER_INVAL
+ * mode: the count that tells when nobody can hold a pointer to a retired node;
+ * deferred mode: nothing). */
+static inline void pt_enter(struct iovirt_iommu *io)
+{
+	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL)
+		atomic_fetch_add_explicit(&io->inside, 1, memory_order_seq_cst);
+}
+void pt_leave_slow(struct iovirt_iommu *io);
+static inline void pt_leave(struct iovirt_iommu *io)
+{
+	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL)
+		pt_leave_slow(io);
+}
 /* Issues one IOTLB invalidation and counts it. */
 void pt_inval(struct iovirt_iommu *io, uint32_t asid, uint32_t kind, uint64_t iova,
 	      uint64_t size, bool leaf_only);

@@ -52,25 +52,62 @@ static size_t free_list(struct iovirt_iommu *io, struct pt_node *n)
 	return k;
 }
 
-void pt_retire(struct iovirt_iommu *io, struct pt_node *list)
+/* Pushes a list (linked by ->next) onto a lock-free stack with one CAS; returns its length. */
+static size_t push_list(_Atomic(struct pt_node *) *stack, struct pt_node *list)
 {
-	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL) {
-		free_list(io, list);
-		return;
-	}
-	/* Push the whole list onto the retired stack with one CAS. */
 	struct pt_node *last = list;
 	size_t k = 1;
 	while (last->next) {
 		last = last->next;
 		k++;
 	}
-	struct pt_node *head = atomic_load_explicit(&io->retired, memory_order_relaxed);
+	struct pt_node *head = atomic_load_explicit(stack, memory_order_relaxed);
 	do
 		last->next = head;
-	while (!atomic_compare_exchange_weak_explicit(&io->retired, &head, list, memory_order_release,
+	while (!atomic_compare_exchange_weak_explicit(stack, &head, list, memory_order_release,
 						      memory_order_relaxed));
+	return k;
+}
+
+void pt_retire(struct iovirt_iommu *io, struct pt_node *list)
+{
+	/* AFTER_INVAL: another writer may still hold a pointer into these nodes
+	 * (it loaded a child before the unlink); the last one to leave frees them. */
+	size_t k = push_list(io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL ? &io->pending : &io->retired, list);
 	atomic_fetch_add_explicit(&io->nretired, k, memory_order_relaxed);
+}
+
+/*
+ * Leaves a writer's walk (AFTER_INVAL mode). The last writer inside takes the
+ * pending list, then drops the count 1 -> 0: if that CAS wins, every writer
+ * that could have loaded a pointer to those nodes (one inside before their
+ * unlink) has left, and one entering later reads the tables after the unlink
+ * (its increment reads from this CAS, which follows the unlink), so the list
+ * is freed. If a writer entered in between, the list goes back for it.
+ */
+void pt_leave_slow(struct iovirt_iommu *io)
+{
+	uint32_t c = atomic_load_explicit(&io->inside, memory_order_seq_cst);
+	for (;;) {
+		if (c != 1) {
+			if (atomic_compare_exchange_weak_explicit(&io->inside, &c, c - 1, memory_order_seq_cst,
+								  memory_order_seq_cst))
+				return;
+			continue;
+		}
+		/* Only we are inside, so only we could have pushed since: an empty list
+		 * needs no exchange (the common case: one atomic to leave). */
+		struct pt_node *list = atomic_load_explicit(&io->pending, memory_order_relaxed)
+					       ? atomic_exchange_explicit(&io->pending, NULL, memory_order_acq_rel)
+					       : NULL;
+		if (atomic_compare_exchange_strong_explicit(&io->inside, &c, 0, memory_order_seq_cst,
+							    memory_order_seq_cst)) {
+			atomic_fetch_sub_explicit(&io->nretired, free_list(io, list), memory_order_relaxed);
+			return;
+		}
+		if (list)
+			push_list(&io->pending, list);
+	}
 }
 
 void pt_inval(struct iovirt_iommu *io, uint32_t asid, uint32_t kind, uint64_t iova, uint64_t size,
@@ -161,6 +198,11 @@ int iovirt_iommu_create(const struct iovirt_host_ops *ops, void *host,
 	return 0;
 }
 
+int iovirt_iommu_reclaim_mode(const struct iovirt_iommu *io)
+{
+	return (int)io->reclaim;
+}
+
 /* Unlinks and collects every node under n (n included) onto *list. */
 static void collect_nodes(struct pt_node *n, struct pt_node **list)
 {
@@ -217,6 +259,15 @@ void iovirt_iommu_destroy(struct iovirt_iommu *io)
 
 size_t iovirt_pt_reclaim(struct iovirt_iommu *io)
 {
+	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL) {
+		/* Pending nodes go when no writer is inside: an enter and a leave
+		 * frees them then, and is harmless beside writers. */
+		const uint64_t before = atomic_load_explicit(&io->nretired, memory_order_relaxed);
+		pt_enter(io);
+		pt_leave(io);
+		const uint64_t after = atomic_load_explicit(&io->nretired, memory_order_relaxed);
+		return before > after ? (size_t)(before - after) : 0;
+	}
 	struct pt_node *list = atomic_exchange_explicit(&io->retired, NULL, memory_order_acquire);
 	size_t k = free_list(io, list);
 	atomic_fetch_sub_explicit(&io->nretired, k, memory_order_relaxed);
@@ -296,7 +347,9 @@ int iovirt_pt_space_destroy(struct iovirt_iommu *io, uint32_t asid)
 	if (!atomic_compare_exchange_strong(&chunk[asid & (PT_DIR_SIZE - 1)], &s, NULL))
 		return IOVIRT_ENOASID;
 	atomic_fetch_sub_explicit(&io->nspaces, 1, memory_order_relaxed);
+	pt_enter(io);
 	space_teardown(io, s);
+	pt_leave(io);
 	return 0;
 }
 
@@ -334,7 +387,10 @@ int iovirt_pt_map(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_
 		return IOVIRT_EALIGN;
 	if (!iovirt_add_ok(pa, size, &pend))
 		return IOVIRT_EOVERFLOW;
-	return io->impl->map(io, s, iova, pa, size, prot);
+	pt_enter(io);
+	r = io->impl->map(io, s, iova, pa, size, prot);
+	pt_leave(io);
+	return r;
 }
 
 int64_t iovirt_pt_unmap(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_t size)
@@ -349,8 +405,10 @@ int64_t iovirt_pt_unmap(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, u
 		return r;
 	struct pt_clear cl;
 	pt_clear_init(&cl);
+	pt_enter(io);
 	int64_t bytes = io->impl->unmap(s, iova, size, &cl);
 	pt_clear_flush(io, asid, &cl);
+	pt_leave(io);
 	return bytes;
 }
 
@@ -393,7 +451,9 @@ int64_t iovirt_pt_unmap_gather(struct iovirt_iommu *io, uint32_t asid, uint64_t 
 		return r;
 	struct pt_clear cl;
 	gather_get(g, &cl);
+	pt_enter(io);
 	int64_t bytes = io->impl->unmap(s, iova, size, &cl);
+	pt_leave(io);
 	gather_put(g, &cl);
 	if (bytes > 0)
 		g->pending++;
@@ -404,7 +464,9 @@ void iovirt_pt_gather_flush(struct iovirt_iommu *io, struct iovirt_pt_gather *g)
 {
 	struct pt_clear cl;
 	gather_get(g, &cl);
+	pt_enter(io);
 	pt_clear_flush(io, g->asid, &cl);
+	pt_leave(io);
 	gather_put(g, &cl);
 	g->pending = 0;
 }
@@ -418,7 +480,10 @@ int iovirt_pt_split(struct iovirt_iommu *io, uint32_t asid, uint64_t iova)
 		return IOVIRT_ENOASID;
 	if (iova >= s->limit)
 		return IOVIRT_ERANGE;
-	return io->impl->split(io, s, iova);
+	pt_enter(io);
+	int r = io->impl->split(io, s, iova);
+	pt_leave(io);
+	return r;
 }
 
 int iovirt_pt_translate(const struct iovirt_iommu *io, uint32_t asid, uint64_t iova, unsigned access,
@@ -523,5 +588,3 @@ int pt_space_info(const struct iovirt_iommu *io, uint32_t asid, uint32_t *width,
 	*pgsizes = s->pgsizes;
 	return 0;
 }
-
-int iovirt_iommu_reclaim_mode(const struct iovirt_iommu *iommu) { return (int)iommu->reclaim; }

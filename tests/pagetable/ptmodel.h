@@ -147,7 +147,8 @@ static inline int ptm_split(struct ptm *m, uint64_t iova)
 	if (g->size == 12)
 		return IOVIRT_EINVAL;
 	const uint64_t base = ptm_base(m, iova);
-	const unsigned old = g->size, sh = old == 30 ? 21 : 12;
+	/* The next smaller size the space allows (4 KiB always is). */
+	const unsigned old = g->size, sh = old == 30 && (m->pgsizes & IOVIRT_PAGE_2M) ? 21 : 12;
 	for (uint64_t o = 0; o < (UINT64_C(1) << old); o += 4096)
 		m->pg[(base + o) >> 12].size = sh;
 	return 0;

@@ -226,6 +226,93 @@ Test(pt_basic, split)
 	cr_assert_eq(iovirt_pt_unmap(f.io, 10, GiB(1), GiB(1)), GiB(1) - KiB(4));
 }
 
+/* Split goes to the next size the space allows: with 4K|1G, a 1 GiB page becomes 4 KiB pages
+ * (one level-2 table of 512 full level-1 tables), never a 2 MiB page the hardware may not support. */
+Test(pt_basic, split_follows_pgsizes)
+{
+	struct iovirt_xlate x;
+	struct iovirt_pt_stats st0, st;
+	pt_fix_space(&f, 12, 48, IOVIRT_PAGE_4K | IOVIRT_PAGE_1G);
+	cr_assert_eq(iovirt_pt_map(f.io, 12, GiB(3), GiB(5), GiB(1), RW), 0);
+	cr_assert_eq(iovirt_pt_translate(f.io, 12, GiB(3), 1, &x), 0);
+	cr_assert_eq(x.page_size, GiB(1));
+	iovirt_pt_stats(f.io, &st0);
+	cr_assert_eq(iovirt_pt_split(f.io, 12, GiB(3) + MiB(77)), 0);
+	iovirt_pt_stats(f.io, &st);
+	cr_assert_eq(st.tables - st0.tables, 513, "one level-2 table and 512 level-1 tables");
+	for (uint64_t o = 0; o < GiB(1); o += MiB(2) + KiB(4) * 3) {
+		cr_assert_eq(iovirt_pt_translate(f.io, 12, GiB(3) + o + 5, IOVIRT_PROT_WRITE, &x), 0);
+		cr_assert_eq(x.page_size, KiB(4), "offset 0x%llx", (unsigned long long)o);
+		cr_assert_eq(x.level, 1);
+		cr_assert_eq(x.pa, GiB(5) + o + 5);
+		cr_assert_eq(x.prot, RW);
+	}
+	cr_assert_eq(iovirt_pt_translate(f.io, 12, GiB(4) - 1, 1, &x), 0);
+	cr_assert_eq(x.pa, GiB(6) - 1);
+	cr_assert_eq(iovirt_pt_split(f.io, 12, GiB(3)), IOVIRT_EINVAL, "4K pages do not split");
+	/* A 4 KiB unmap anywhere in it works now, and the rest unmaps in one go. */
+	cr_assert_eq(iovirt_pt_unmap(f.io, 12, GiB(3) + MiB(300), KiB(4)), KiB(4));
+	cr_assert_eq(iovirt_pt_translate(f.io, 12, GiB(3) + MiB(300), 1, &x), IOVIRT_ENOENT);
+	cr_assert_eq(iovirt_pt_unmap(f.io, 12, GiB(3), GiB(1)), GiB(1) - KiB(4));
+	iovirt_pt_stats(f.io, &st);
+	cr_assert_eq(st.tables, st0.tables - 1, "the emptied tables went (the level-3 one too), the root stayed");
+}
+
+/* With 4K|2M|1G a 1 GiB page still splits into 2 MiB pages, and with 4K|2M a 2 MiB page into 4 KiB. */
+Test(pt_basic, split_next_allowed)
+{
+	struct iovirt_xlate x;
+	pt_fix_space(&f, 13, 48, 0);
+	pt_fix_space(&f, 14, 39, IOVIRT_PAGE_4K | IOVIRT_PAGE_2M);
+	cr_assert_eq(iovirt_pt_map(f.io, 13, GiB(1), GiB(1), GiB(1), RW), 0);
+	cr_assert_eq(iovirt_pt_split(f.io, 13, GiB(1)), 0);
+	cr_assert_eq(iovirt_pt_translate(f.io, 13, GiB(1), 1, &x), 0);
+	cr_assert_eq(x.page_size, MiB(2));
+	cr_assert_eq(iovirt_pt_map(f.io, 14, MiB(2), MiB(4), MiB(2), RW), 0);
+	cr_assert_eq(iovirt_pt_split(f.io, 14, MiB(3)), 0);
+	cr_assert_eq(iovirt_pt_translate(f.io, 14, MiB(3), 1, &x), 0);
+	cr_assert_eq(x.page_size, KiB(4));
+	cr_assert_eq(x.pa, MiB(5));
+}
+
+/* The reclaim mode getter answers the mode the iommu was created with. */
+Test(pt_basic, reclaim_mode)
+{
+	struct pt_fix g;
+	pt_fix_init(&g, IOVIRT_RECLAIM_AFTER_INVAL);
+	cr_assert_eq(iovirt_iommu_reclaim_mode(g.io), IOVIRT_RECLAIM_AFTER_INVAL);
+	pt_fix_done(&g);
+	pt_fix_init(&g, IOVIRT_RECLAIM_DEFERRED);
+	cr_assert_eq(iovirt_iommu_reclaim_mode(g.io), IOVIRT_RECLAIM_DEFERRED);
+	pt_fix_done(&g);
+}
+
+static int stop_at_level1(void *arg, const struct iovirt_pt_table *t)
+{
+	(void)arg;
+	return t->level == 1 ? 42 : 0;
+}
+
+/* The remaining refusals: a gathered unmap checks its range like unmap; root, foreach_table
+ * answer ENOASID; foreach_table stops at a non-zero return deep in the walk and passes it on. */
+Test(pt_basic, small_refusals)
+{
+	uint64_t root;
+	unsigned lv;
+	struct iovirt_pt_gather g;
+	pt_fix_space(&f, 15, 39, 0);
+	iovirt_pt_gather_init(&g, 15);
+	cr_assert_eq(iovirt_pt_unmap_gather(f.io, 15, KiB(4) + 1, KiB(4), &g), IOVIRT_EALIGN);
+	cr_assert_eq(iovirt_pt_unmap_gather(f.io, 15, UINT64_C(1) << 39, KiB(4), &g), IOVIRT_ERANGE);
+	cr_assert_eq(iovirt_pt_unmap_gather(f.io, 16, 0, KiB(4), &g), IOVIRT_ENOASID);
+	cr_assert_eq(g.pending, 0);
+	iovirt_pt_gather_flush(f.io, &g);
+	cr_assert_eq(iovirt_pt_root(f.io, 16, &root, &lv), IOVIRT_ENOASID);
+	cr_assert_eq(iovirt_pt_foreach_table(f.io, 16, stop_at_level1, NULL), IOVIRT_ENOASID);
+	cr_assert_eq(iovirt_pt_map(f.io, 15, MiB(6), MiB(6), KiB(8), RW), 0);
+	cr_assert_eq(iovirt_pt_foreach_table(f.io, 15, stop_at_level1, NULL), 42);
+}
+
 /* ASIDs are sparse: 7 and 1,000,000 cost two directory chunks; the maximum works; duplicates fail. */
 Test(pt_basic, sparse_asids)
 {
@@ -346,6 +433,29 @@ Test(pt_basic, dump)
 	/* header + "tables:" + 3 tables + "mappings:" + 1 run + summary */
 	cr_assert_eq(lines, 8);
 	cr_assert_eq(iovirt_pt_dump(f.io, 16, count_lines, &lines), IOVIRT_ENOASID);
+}
+
+static void keep_lines(void *arg, const char *line)
+{
+	char *out = arg;
+	strncat(out, line, 4096 - strlen(out) - 2);
+	strcat(out, "\n");
+}
+
+/* The dump names the page sizes the space allows and each run's permissions as they are
+ * (read-only, write-only); without an emit function it refuses. */
+Test(pt_basic, dump_details)
+{
+	static char out[4096];
+	out[0] = 0;
+	pt_fix_space(&f, 17, 48, IOVIRT_PAGE_4K);
+	cr_assert_eq(iovirt_pt_map(f.io, 17, 0, 0, KiB(4), IOVIRT_PROT_READ), 0);
+	cr_assert_eq(iovirt_pt_map(f.io, 17, MiB(2), MiB(8), KiB(4), IOVIRT_PROT_WRITE), 0);
+	cr_assert_eq(iovirt_pt_dump(f.io, 17, keep_lines, out), 0);
+	cr_assert(strstr(out, "pages 4K\n"), "%s", out);
+	cr_assert(strstr(out, " r-  4 KiB"), "%s", out);
+	cr_assert(strstr(out, " -w  4 KiB"), "%s", out);
+	cr_assert_eq(iovirt_pt_dump(f.io, 17, NULL, out), IOVIRT_ENOASID);
 }
 
 /* A host without the needed callbacks, or an older ops size, is refused cleanly. */

@@ -116,6 +116,42 @@ Test(pt_failure, split_every_n)
 	pt_fix_done(&f);
 }
 
+/* Split of a 1 GiB page in a 4K|1G space (513 new tables) with every allocation failing in turn:
+ * the 1 GiB page stays, nothing leaks; the run that completes gives 4 KiB pages. */
+Test(pt_failure, split_1g_to_4k_every_n)
+{
+	static struct digest before, after;
+	struct pt_fix f;
+	struct iovirt_xlate x;
+	pt_fix_init(&f, IOVIRT_RECLAIM_AFTER_INVAL);
+	pt_fix_space(&f, 4, 48, IOVIRT_PAGE_4K | IOVIRT_PAGE_1G);
+	cr_assert_eq(iovirt_pt_map(f.io, 4, GiB(2), GiB(6), GiB(1), RW), 0);
+	digest(&f, 4, &before);
+	int64_t live_tables = iovirt_posix_live_tables(f.posix), live_mem = iovirt_posix_live_mem(f.posix);
+	uint64_t inval = iovirt_posix_count(f.posix, IOVIRT_CB_IOTLB_INVAL);
+	uint64_t n;
+	for (n = 1;; n++) {
+		iovirt_posix_fail_alloc_at(f.posix, n);
+		int r = iovirt_pt_split(f.io, 4, GiB(2) + MiB(9));
+		if (r == 0)
+			break;
+		cr_assert_eq(r, IOVIRT_ENOMEM);
+		digest(&f, 4, &after);
+		assert_same(&before, &after, n);
+		cr_assert_eq(iovirt_posix_live_tables(f.posix), live_tables);
+		cr_assert_eq(iovirt_posix_live_mem(f.posix), live_mem);
+		cr_assert_eq(iovirt_posix_count(f.posix, IOVIRT_CB_IOTLB_INVAL), inval, "no invalidation on failure");
+		cr_assert_eq(iovirt_pt_translate(f.io, 4, GiB(2) + MiB(9), 1, &x), 0);
+		cr_assert_eq(x.page_size, GiB(1));
+	}
+	cr_assert_eq(n, 2 * 513 + 1, "every allocation of the 513 tables was failed once");
+	cr_assert_eq(iovirt_pt_translate(f.io, 4, GiB(2) + MiB(9) + 7, 1, &x), 0);
+	cr_assert_eq(x.page_size, KiB(4));
+	cr_assert_eq(x.pa, GiB(6) + MiB(9) + 7);
+	iovirt_posix_fail_alloc_at(f.posix, 0);
+	pt_fix_done(&f);
+}
+
 /* Creating an iommu and a space with every allocation failing in turn leaks nothing. */
 Test(pt_failure, create_every_n)
 {

@@ -110,3 +110,9 @@ Test(pt_model, space_32bit)
 {
 	run(0x3232, IOVIRT_PAGES_ALL, 32, 1000);
 }
+
+/* The same with 4K and 1G only: a split of a 1 GiB page gives 4 KiB pages (no 2 MiB page appears). */
+Test(pt_model, no_2m_48bit)
+{
+	run(0x41c, IOVIRT_PAGE_4K | IOVIRT_PAGE_1G, 48, 1500);
+}

@@ -1,0 +1,177 @@
+/*
+ * The install/kill protocol of one table slot in lib/pagetable/walk.inc,
+ * checked exhaustively with SPIN.
+ *
+ * One parent slot holds a leaf table: the hardware entry (`entry`, the node
+ * the entry points at, 0 = empty) and its software shadow (`child`). Two
+ * writers own neighbouring pages of that table (page k = writer k) and loop
+ * map/unmap ROUNDS times, as the issue's scenario; a walker translates and
+ * checks. Nodes are never reused (deferred reclaim: a dead node stays readable).
+ *  - map (pt_get_child + pt_map_range at level 1): load child; if set,
+ *    reserve an entry in it (cnt_add, refused once DEAD) or, if it is dead,
+ *    wait until child[] changes and start again. If child is 0: load the
+ *    entry; a table entry without child means "wait" (for either to change);
+ *    an empty entry: reserve in the parent (pcnt), CAS a fresh table into the
+ *    entry, store child. Then reserve in it as above and store the leaf.
+ *  - unmap (pt_unmap_small + pt_prune_path): find the table through child,
+ *    clear the leaf, drop cnt; whoever brings cnt to 0 loads child again and
+ *    tries the kill: CAS cnt 0 -> DEAD, then UNLINK, then the parent's count.
+ * Properties:
+ *  - when map returns, the writer's table is reachable through both views;
+ *  - whenever no writer is between its steps, the hardware view (entry) and
+ *    the software view (child) agree, the parent's count matches, no dead
+ *    node is reachable, and exactly the mapped pages are present;
+ *  - a translate (child first, the entry where child is 0, as FMT(translate))
+ *    finds every page that stayed mapped during the whole walk;
+ *  - no writer blocks forever (invalid end state).
+ * pt_table_broken.pml is the same with the old UNLINK order.
+ */
+/* One round each already holds the issue's race (a writer's install landing
+ * between the other's kill steps) in 350k states; 2 verifies too, in minutes. */
+#define ROUNDS 1
+#define NODES (4 * ROUNDS + 2) /* node 0 = none; installs <= 2 * ROUNDS plus one per kill */
+
+#define UNLINK(c) child = 0; entry = 0; pcnt--
+
+byte entry, child;      /* the parent slot: hardware entry and child[] */
+byte pcnt;              /* the parent's count of present entries */
+byte cnt[NODES];        /* each table's count of present entries */
+bool dead[NODES];       /* PT_DEAD */
+bool leaf[NODES * 2];   /* leaf[2 * node + k]: writer k's page is present in node */
+byte nxt = 1;           /* the next fresh node */
+byte busy;              /* writers between the first and last step of a map or unmap */
+bool mapped[2];         /* writer k's map returned and its unmap has not begun */
+byte gen[2];            /* unmaps begun by writer k */
+
+proctype writer(byte k)
+{
+	byte r, c, e, fresh;
+	bool ok;
+	for (r : 1 .. ROUNDS) {
+		/* ---- map ---- */
+		busy++;
+retry:
+		c = child;
+		if
+		:: c != 0 -> goto add
+		:: else
+		fi;
+		e = entry;
+		if
+		:: e != 0 -> (child != 0 || entry != e); goto retry /* installed or unlinked: wait */
+		:: else
+		fi;
+		pcnt++;
+		atomic {
+			if
+			:: entry == 0 -> fresh = nxt; nxt++; entry = fresh; ok = true
+			:: else -> ok = false
+			fi
+		}
+		if
+		:: !ok -> pcnt--; goto retry /* the other writer won the CAS: use theirs */
+		:: else
+		fi;
+		child = fresh;
+		c = fresh;
+add:
+		atomic {
+			if
+			:: !dead[c] -> cnt[c]++; ok = true
+			:: else -> ok = false
+			fi
+		}
+		if
+		:: !ok -> (child != c); goto retry /* died under us: wait for the unlink */
+		:: else
+		fi;
+		leaf[2 * c + k] = true;
+		atomic {
+			assert(entry == c && child == c); /* reachable by the hardware and by unmap */
+			mapped[k] = true;
+			busy--
+		}
+
+		/* ---- unmap ---- */
+		atomic { busy++; mapped[k] = false; gen[k]++ }
+		c = child;
+		assert(c != 0 && leaf[2 * c + k]); /* unmap finds the page it mapped */
+		leaf[2 * c + k] = false;
+		atomic { cnt[c]--; ok = (cnt[c] == 0) }
+		if
+		:: ok ->
+			c = child; /* pt_prune_path loads child[] again */
+			if
+			:: c != 0 ->
+				atomic {
+					if
+					:: cnt[c] == 0 && !dead[c] -> dead[c] = true; ok = true
+					:: else -> ok = false
+					fi
+				}
+				if
+				:: ok -> UNLINK(c)
+				:: else
+				fi
+			:: else
+			fi
+		:: else
+		fi;
+		busy--
+	}
+}
+
+/* The hardware and software views agree whenever no writer is between steps. */
+proctype monitor()
+{
+	byte q;
+end:
+	do
+	:: atomic {
+		busy == 0 ->
+		assert(entry == child);
+		assert(pcnt == (entry != 0 -> 1 : 0));
+		assert(entry == 0 || !dead[entry]);
+		for (q : 0 .. 1) {
+			assert(mapped[q] == (entry != 0 && leaf[2 * entry + q]))
+		}
+	   }
+	od
+}
+
+/* FMT(translate) on one slot: child first; where it is 0, the entry; a table
+ * entry without child means load child once more, else a hole. */
+proctype walker()
+{
+	byte k, c, e, g;
+	bool was, found, hw;
+end:
+	do
+	:: select(k : 0 .. 1);
+		atomic { was = mapped[k]; g = gen[k] }
+		e = entry; /* the hardware's walk */
+		hw = (e != 0 && leaf[2 * e + k]);
+		c = child;
+		if
+		:: c == 0 ->
+			e = entry;
+			if
+			:: e != 0 -> c = child
+			:: else
+			fi
+		:: else
+		fi;
+		found = (c != 0 && leaf[2 * c + k]);
+		atomic {
+			if
+			:: was && mapped[k] && gen[k] == g -> assert(found && hw)
+			:: else
+			fi;
+			k = 0; c = 0; e = 0; g = 0; was = false; found = false; hw = false /* fewer states */
+		}
+	od
+}
+
+init {
+	atomic { run writer(0); run writer(1); run monitor(); run walker() }
+}

@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The install/kill race of an emptied table, made common: two writers loop
+ * map/unmap of neighbouring 4 KiB pages of ONE leaf table (0x18000000000 and
+ * 0x18000001000), so that the table (and the tables above it) empties and
+ * refills all the time. After every map each writer checks its page through
+ * the raw hardware tables (a walk from iovirt_pt_root through the entries
+ * alone) and through iovirt_pt_translate; after every unmap both must say
+ * unmapped.
+ *  - deferred reclaim: a reader translates exactly the writers' pages beside
+ *    them; every few thousand rounds everyone parks and the main thread
+ *    calls iovirt_pt_reclaim (the header's "translate beside any writer").
+ *  - AFTER_INVAL: the two writers alone (the header's "disjoint writers at
+ *    once" in that mode), with table pages freed as the writers go; a writer
+ *    reading a freed page is AddressSanitizer's to see. The test's hardware
+ *    walker is protected as a real IOMMU's is: the host's iotlb_inval waits
+ *    for walks in flight (an invalidation-wait), so only the library's own
+ *    reads of freed memory can show. The writer's translate runs only right
+ *    after its own map: the mapped page keeps its whole path alive, so it
+ *    reads no page another writer may free (the header keeps translate
+ *    beside writers to deferred mode in general); the main thread calls
+ *    iovirt_pt_reclaim beside the writers (allowed in that mode).
+ * Beside them in both modes: a third writer that unmaps through a gather and
+ * maps, splits and unmaps a 2 MiB page under the same level-2 table, and two
+ * threads creating and destroying spaces of their own ASIDs.
+ * A writer that makes no progress for HANG_SECONDS is reported as a hang.
+ * Usage: stress_pt_race [seconds per mode] (default 1; IOVIRT_STRESS_SECONDS too).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include "iovirt/iovirt.h"
+#include "iovirt/posix.h"
+
+#define NW 2 /* the issue's two writers; one more (index NW) unmaps by gather and splits */
+#define NT (NW + 1)
+#define NS 2 /* threads that create and destroy spaces of their own ASIDs beside all that */
+#define NR 1
+#define BASE UINT64_C(0x18000000000)
+#define PARK_EVERY 2048 /* rounds between two parks (deferred mode) */
+#define HANG_SECONDS 20
+
+static struct iovirt_iommu *io;
+static bool deferred;
+static unsigned long summary[2]; /* rounds per mode */
+static uint64_t root_pa;
+static unsigned root_levels;
+static atomic_bool stop, park;
+static atomic_int parked, finished;
+static atomic_ulong rounds[NT], checks, errors;
+
+/* Per writer: odd while its hardware walk is in flight. */
+static _Atomic unsigned long walking[NT];
+static struct iovirt_host_ops ops;
+static void (*posix_inval)(void *, const struct iovirt_inval *);
+
+/* The IOMMU's invalidation-wait: returns once every hardware walk that may
+ * have read an entry cleared before this call has finished. */
+static void wait_inval(void *host, const struct iovirt_inval *inv)
+{
+	posix_inval(host, inv);
+	atomic_thread_fence(memory_order_seq_cst);
+	for (unsigned k = 0; k < NT; k++) {
+		unsigned long g = atomic_load(&walking[k]);
+		while ((g & 1) && atomic_load(&walking[k]) == g)
+			sched_yield();
+	}
+}
+
+static uint64_t hw_walk_raw(uint64_t iova)
+{
+	uint64_t table = root_pa;
+	for (unsigned l = root_levels; l >= 1; l--) {
+		const unsigned shift = 12 + 9 * (l - 1);
+		const uint64_t *page = (const uint64_t *)(uintptr_t)(table - IOVIRT_POSIX_PA_OFFSET);
+		const uint64_t e = __atomic_load_n(&page[(iova >> shift) & 511], __ATOMIC_ACQUIRE);
+		if (!(e & 3))
+			return ~UINT64_C(0);
+		const uint64_t addr = e & IOVIRT_VTD_SL_ADDR_MASK;
+		if (l == 1 || (e & IOVIRT_VTD_SL_PS))
+			return (addr & ~((UINT64_C(1) << shift) - 1)) | (iova & ((UINT64_C(1) << shift) - 1));
+		table = addr;
+	}
+	return ~UINT64_C(0);
+}
+
+static uint64_t hw_walk(unsigned k, uint64_t iova)
+{
+	atomic_fetch_add(&walking[k], 1);
+	atomic_thread_fence(memory_order_seq_cst);
+	uint64_t pa = hw_walk_raw(iova);
+	atomic_fetch_add(&walking[k], 1);
+	return pa;
+}
+
+static uint64_t pa_of(unsigned k)
+{
+	return UINT64_C(0x40000000) + ((uint64_t)k << 21);
+}
+
+static void fail(const char *what, unsigned k, long v)
+{
+	fprintf(stderr, "FAIL writer %u: %s (%ld)\n", k, what, v);
+	atomic_fetch_add(&errors, 1);
+	atomic_store(&stop, true);
+}
+
+/* Parks while the main thread reclaims. */
+static void park_point(void)
+{
+	if (!atomic_load_explicit(&park, memory_order_acquire))
+		return;
+	atomic_fetch_add(&parked, 1);
+	while (atomic_load_explicit(&park, memory_order_acquire) && !atomic_load(&stop))
+		sched_yield();
+	atomic_fetch_sub(&parked, 1);
+}
+
+static void *writer(void *arg)
+{
+	const unsigned k = (unsigned)(uintptr_t)arg;
+	const uint64_t iova = BASE + ((uint64_t)k << 12), pa = pa_of(k);
+	struct iovirt_xlate x;
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		int r = iovirt_pt_map(io, 1, iova, pa, 4096, IOVIRT_PROT_READ | IOVIRT_PROT_WRITE);
+		if (r) {
+			fail("map", k, r);
+			break;
+		}
+		if (hw_walk(k, iova + 0x123) != pa + 0x123)
+			fail("mapped, yet the hardware tables do not translate it", k, 0);
+		if ((r = iovirt_pt_translate(io, 1, iova + 0x123, IOVIRT_PROT_WRITE, &x)) || x.pa != pa + 0x123)
+			fail("mapped, yet iovirt_pt_translate does not find it", k, r);
+		int64_t u = iovirt_pt_unmap(io, 1, iova, 4096);
+		if (u != 4096)
+			fail("unmap of a mapped page", k, (long)u);
+		if (hw_walk(k, iova) != ~UINT64_C(0))
+			fail("unmapped, yet the hardware tables still translate it", k, 0);
+		/* The path may be going away under the other writer: software translate
+		 * beside writers is deferred mode's only. */
+		if (deferred && (r = iovirt_pt_translate(io, 1, iova, IOVIRT_PROT_READ, &x)) != IOVIRT_ENOENT)
+			fail("unmapped, yet iovirt_pt_translate finds it", k, r);
+		atomic_fetch_add_explicit(&rounds[k], 1, memory_order_relaxed);
+		park_point();
+	}
+	atomic_fetch_add(&finished, 1);
+	return NULL;
+}
+
+/* The third writer, on page 2 of the same leaf table and on the next 2 MiB
+ * of the same level-2 table: unmap through a gather, and map 2 MiB, split it
+ * (to 4 KiB) and unmap it, beside the two writers. */
+static void *gs_writer(void *arg)
+{
+	(void)arg;
+	const unsigned k = NW;
+	const uint64_t iova = BASE + ((uint64_t)k << 12), pa = pa_of(k);
+	const uint64_t big = BASE + (UINT64_C(1) << 21), bpa = UINT64_C(0x80000000);
+	struct iovirt_xlate x;
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		int r = iovirt_pt_map(io, 1, iova, pa, 4096, IOVIRT_PROT_READ);
+		if (r) {
+			fail("map", k, r);
+			break;
+		}
+		if (hw_walk(k, iova + 9) != pa + 9)
+			fail("mapped, yet the hardware tables do not translate it", k, 0);
+		struct iovirt_pt_gather g;
+		iovirt_pt_gather_init(&g, 1);
+		int64_t u = iovirt_pt_unmap_gather(io, 1, iova, 4096, &g);
+		if (u != 4096)
+			fail("gathered unmap", k, (long)u);
+		iovirt_pt_gather_flush(io, &g);
+		if (hw_walk(k, iova) != ~UINT64_C(0))
+			fail("unmapped by gather, yet the hardware tables translate it", k, 0);
+
+		if ((r = iovirt_pt_map(io, 1, big, bpa, UINT64_C(1) << 21, IOVIRT_PROT_READ))) {
+			fail("map 2M", k, r);
+			break;
+		}
+		if ((r = iovirt_pt_translate(io, 1, big + 0x1234, IOVIRT_PROT_READ, &x)) || x.page_size != (UINT64_C(1) << 21))
+			fail("mapped 2M, yet translate does not give a 2 MiB page", k, r);
+		if ((r = iovirt_pt_split(io, 1, big + 0x5000)))
+			fail("split", k, r);
+		if (hw_walk(k, big + 0x5007) != bpa + 0x5007)
+			fail("split, yet the hardware tables do not translate it", k, 0);
+		if ((r = iovirt_pt_translate(io, 1, big + 0x5007, IOVIRT_PROT_READ, &x)) || x.pa != bpa + 0x5007 ||
+		    x.page_size != 4096)
+			fail("split, yet translate does not give the 4 KiB page", k, r);
+		if ((u = iovirt_pt_unmap(io, 1, big, UINT64_C(1) << 21)) != (INT64_C(1) << 21))
+			fail("unmap of the split page", k, (long)u);
+		if (hw_walk(k, big + 0x5000) != ~UINT64_C(0))
+			fail("unmapped, yet the hardware tables translate the split page", k, 0);
+		atomic_fetch_add_explicit(&rounds[k], 1, memory_order_relaxed);
+		park_point();
+	}
+	atomic_fetch_add(&finished, 1);
+	return NULL;
+}
+
+/* Create, map, check, destroy one ASID of its own, in a loop (the header's
+ * "create and destroy of different ASIDs may run at once", beside writers). */
+static void *spacer(void *arg)
+{
+	const uint32_t asid = 100 + (uint32_t)(uintptr_t)arg;
+	struct iovirt_xlate x;
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		int r = iovirt_pt_space_create(io, asid, NULL);
+		if (r) {
+			fail("space create", asid, r);
+			break;
+		}
+		if ((r = iovirt_pt_map(io, asid, BASE, pa_of(asid), 4096, IOVIRT_PROT_READ)))
+			fail("map in a new space", asid, r);
+		if ((r = iovirt_pt_translate(io, asid, BASE + 1, IOVIRT_PROT_READ, &x)) || x.pa != pa_of(asid) + 1)
+			fail("translate in a new space", asid, r);
+		if ((r = iovirt_pt_space_destroy(io, asid)))
+			fail("space destroy", asid, r);
+		park_point();
+	}
+	atomic_fetch_add(&finished, 1);
+	return NULL;
+}
+
+static void *reader(void *arg)
+{
+	(void)arg;
+	struct iovirt_xlate x;
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		for (unsigned k = 0; k < NT; k++) {
+			int r = iovirt_pt_translate(io, 1, BASE + ((uint64_t)k << 12) + 8, IOVIRT_PROT_READ, &x);
+			if ((r == 0 && x.pa != pa_of(k) + 8) || (r && r != IOVIRT_ENOENT))
+				fail("torn translation", k, r);
+		}
+		atomic_fetch_add_explicit(&checks, NT, memory_order_relaxed);
+		park_point();
+	}
+	atomic_fetch_add(&finished, 1);
+	return NULL;
+}
+
+static void nap(long us)
+{
+	struct timespec t = { 0, us * 1000 };
+	nanosleep(&t, NULL);
+}
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static unsigned long total_rounds(void)
+{
+	unsigned long n = 0;
+	for (unsigned k = 0; k < NT; k++)
+		n += atomic_load(&rounds[k]);
+	return n;
+}
+
+/* Waits for n parked threads; false when the run stops (a failure) or hangs. */
+static bool wait_parked(int n, double *last)
+{
+	while (atomic_load(&parked) < n) {
+		if (atomic_load(&stop))
+			return false;
+		if (now() - *last > HANG_SECONDS) {
+			fprintf(stderr, "FAIL: threads do not reach the park point (hang)\n");
+			return false;
+		}
+		nap(100);
+	}
+	return true;
+}
+
+static int run(uint32_t reclaim, double seconds)
+{
+	struct iovirt_posix *p = iovirt_posix_create();
+	struct iovirt_iommu_params params = { .size = sizeof(params), .reclaim = reclaim };
+	ops = *iovirt_posix_ops();
+	posix_inval = ops.iotlb_inval;
+	ops.iotlb_inval = wait_inval;
+	if (!p || iovirt_iommu_create(&ops, p, &params, &io) || iovirt_pt_space_create(io, 1, NULL) ||
+	    iovirt_pt_root(io, 1, &root_pa, &root_levels))
+		return 2;
+	deferred = reclaim == IOVIRT_RECLAIM_DEFERRED;
+	const int nthreads = NT + NS + (deferred ? NR : 0);
+	pthread_t t[NT + NS + NR];
+	atomic_store(&stop, false);
+	atomic_store(&park, false);
+	atomic_store(&finished, 0);
+	atomic_store(&checks, 0);
+	printf("%s mode, %.1f s\n", deferred ? "deferred" : "after_inval", seconds);
+	fflush(stdout);
+	for (unsigned k = 0; k < NT; k++)
+		atomic_store(&rounds[k], 0);
+	for (uintptr_t i = 0; i < NW; i++)
+		pthread_create(&t[i], NULL, writer, (void *)i);
+	pthread_create(&t[NW], NULL, gs_writer, NULL);
+	for (uintptr_t i = NT; i < NT + NS; i++)
+		pthread_create(&t[i], NULL, spacer, (void *)i);
+	for (uintptr_t i = NT + NS; i < (uintptr_t)nthreads; i++)
+		pthread_create(&t[i], NULL, reader, (void *)i);
+
+	const double start = now();
+	double last = start;
+	unsigned long seen = 0, next_park = PARK_EVERY, parks = 0;
+	size_t reclaimed = 0;
+	bool hung = false;
+	while (!atomic_load(&stop) && now() - start < seconds) {
+		nap(1000);
+		if (!deferred)
+			reclaimed += iovirt_pt_reclaim(io); /* allowed beside writers in this mode */
+		unsigned long n = total_rounds();
+		if (n != seen) {
+			seen = n;
+			last = now();
+		} else if (now() - last > HANG_SECONDS) {
+			fprintf(stderr, "FAIL: no writer progress for %d s (a writer spins)\n", HANG_SECONDS);
+			hung = true;
+			break;
+		}
+		if (deferred && n >= next_park) {
+			atomic_store(&park, true);
+			if (!wait_parked(nthreads, &last)) {
+				hung = !atomic_load(&stop);
+				break;
+			}
+			reclaimed += iovirt_pt_reclaim(io);
+			parks++;
+			atomic_store(&park, false);
+			next_park = n + PARK_EVERY;
+		}
+	}
+	if (hung) {
+		/* The spinning writer never returns: report and leave without joining. */
+		fflush(stderr);
+		_exit(1);
+	}
+	atomic_store(&stop, true);
+	atomic_store(&park, false);
+	for (const double t0 = now(); !hung && atomic_load(&finished) < nthreads; nap(1000))
+		if (now() - t0 > HANG_SECONDS) {
+			fprintf(stderr, "FAIL: a thread does not return after the stop (a writer spins)\n");
+			hung = true;
+		}
+	if (hung) {
+		fflush(stderr);
+		_exit(1);
+	}
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(t[i], NULL);
+
+	/* Quiescent: both pages unmapped, every table but the root released. */
+	reclaimed += iovirt_pt_reclaim(io);
+	for (unsigned k = 0; k < NT; k++)
+		if (hw_walk_raw(BASE + ((uint64_t)k << 12)) != ~UINT64_C(0))
+			fail("left mapped in the hardware tables", k, 0);
+	struct iovirt_pt_stats st;
+	iovirt_pt_stats(io, &st);
+	if (st.tables != 1 || st.retired != 0)
+		fail("tables left beside the root", 0, (long)st.tables);
+	iovirt_iommu_destroy(io);
+	if (iovirt_posix_live_tables(p) || iovirt_posix_live_mem(p))
+		fail("leak", 0, 0);
+	iovirt_posix_destroy(p);
+	printf("%s: %lu map/unmap rounds, %lu translations, %lu parks, %zu tables reclaimed\n",
+	       deferred ? "deferred" : "after_inval", total_rounds(), atomic_load(&checks), parks, reclaimed);
+	summary[deferred ? 0 : 1] = total_rounds();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	double seconds = 1;
+	const char *env = getenv("IOVIRT_STRESS_SECONDS");
+	if (argc > 1)
+		seconds = atof(argv[1]);
+	else if (env)
+		seconds = atof(env);
+	if (run(IOVIRT_RECLAIM_DEFERRED, seconds) || run(IOVIRT_RECLAIM_AFTER_INVAL, seconds))
+		return 2;
+	unsigned long e = atomic_load(&errors);
+	printf("%lu rounds deferred, %lu rounds after_inval, %lu errors\n", summary[0], summary[1], e);
+	return e ? 1 : 0;
+}
