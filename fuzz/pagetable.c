@@ -225,7 +225,7 @@ static uint64_t size_of(uint64_t raw, unsigned sel)
 	case 1:
 	case 2:
 	case 3:
-		return ((raw % 64) + 1) << 12;
+		return ((raw % 32) + 1) << 12;
 	case 4:
 	case 5:
 		return ((raw % 3) + 1) << 21;
@@ -245,7 +245,7 @@ static uint64_t size_of(uint64_t raw, unsigned sel)
  * shares it, so it takes large pages (4 KiB ones only in a tail). Ranges of
  * 4 KiB entries that cross tables still come from the smaller sizes.
  */
-#define SMALL_BUDGET 512u
+#define SMALL_BUDGET 256u
 static uint64_t small_budget;
 
 static void place(uint64_t *iova, uint64_t *pa, uint64_t size)
