@@ -3,8 +3,18 @@
  * libFuzzer target: an operation sequence from the input (map, unmap, split,
  * translate, an injected allocation failure) run against the library and the
  * reference model of tests/pagetable/ptmodel.h. Every result must match the
- * model; every unmap must obey the flush discipline (one invalidation that
- * covers what it cleared, table pages released only after it); nothing leaks.
+ * model; after every operation the hardware tables over the range it covered
+ * (a page wider on each side) hold exactly the model's pages there; every
+ * unmap must obey the flush discipline (one invalidation that covers what it
+ * cleared, table pages released only after it, and only pages that were
+ * tables); at the end of the input the whole space matches the model and
+ * nothing leaks.
+ *
+ * Speed (it ran 400 inputs a second when the model was a 4 MiB array that
+ * every input reset and large maps filled page by page): the model is a
+ * sorted list of runs, emptied for free; checks read what an operation
+ * covered; the adapter and iommu live across inputs (a space per input);
+ * checking code carries no coverage instrumentation.
  */
 #include <stdio.h>
 #include <stdlib.h>
