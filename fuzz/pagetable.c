@@ -409,7 +409,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		default: {
 			struct iovirt_xlate a = { 0 }, b = { 0 };
-			uint64_t v = (rd(op + 2, 5) % PTM_WINDOW);
+			/* any byte of the areas the other operations use */
+			uint64_t v = addr(rd(op + 2, 4) << 12, 0) + (rd(op + 6, 2) & 4095);
 			unsigned acc = 1 + op[1] % 3;
 			int want = ptm_translate(&model, v, acc, &a);
 			int got = iovirt_pt_translate(io, 9, v, acc, &b);
