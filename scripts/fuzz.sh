@@ -2,6 +2,9 @@
 # A longer fuzz campaign: scripts/fuzz.sh [target|all] [seconds]
 # Keeps the corpus it grows under fuzz/corpus/<target>/ (new inputs are merged
 # back), and exits non-zero on any crash, leak or sanitizer report.
+# At the end, executions per second per target: a table, and one JSON line per
+# target (also in build-fuzz/fuzz.jsonl), e.g.
+#   {"bench":"fuzz","target":"pagetable","exec_per_sec":21000,"runs":6300000}
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -16,17 +19,30 @@ else
 fi
 ninja -C build-fuzz >/dev/null || exit 1
 rc=0
+table=()
+json=()
 for exe in build-fuzz/fuzz/fuzz_*; do
 	[ -f "$exe" ] && [ -x "$exe" ] || continue
 	name=${exe##*/fuzz_}
 	[ "$target" = all ] || [ "$target" = "$name" ] || continue
 	mkdir -p "fuzz/corpus/$name" "build-fuzz/new-$name"
 	echo "== fuzz $name for ${secs}s"
-	if ! ASAN_OPTIONS=detect_leaks=1 "$exe" -max_total_time="$secs" -rss_limit_mb=4096 \
-		-artifact_prefix="build-fuzz/" "build-fuzz/new-$name" "fuzz/corpus/$name"; then
+	log="build-fuzz/fuzz-$name.log"
+	ASAN_OPTIONS=detect_leaks=1 "$exe" -max_total_time="$secs" -rss_limit_mb=4096 -print_final_stats=1 \
+		-artifact_prefix="build-fuzz/" "build-fuzz/new-$name" "fuzz/corpus/$name" 2>&1 | tee "$log"
+	status=ok
+	if [ "${PIPESTATUS[0]}" -ne 0 ]; then
 		echo "fuzz $name FAILED (artifact under build-fuzz/)"
 		rc=1
+		status=FAILED
 	fi
+	eps=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
+	runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
+	table+=("$(printf '%-14s %12s %12s  %s' "$name" "${eps:-?}" "${runs:-?}" "$status")")
+	json+=("{\"bench\":\"fuzz\",\"target\":\"$name\",\"exec_per_sec\":${eps:-0},\"runs\":${runs:-0}}")
 	"$exe" -merge=1 "fuzz/corpus/$name" "build-fuzz/new-$name" >/dev/null 2>&1 || true
 done
+printf '%-14s %12s %12s  %s\n' target exec/s runs result
+printf '%s\n' "${table[@]}"
+printf '%s\n' "${json[@]}" | tee build-fuzz/fuzz.jsonl
 exit $rc

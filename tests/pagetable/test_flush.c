@@ -83,11 +83,7 @@ Test(pt_flush, unmap_discipline)
 		cr_assert_eq(iovirt_pt_foreach_table(f.io, 1, note_table, NULL), 0);
 		/* What the model says is mapped inside the range before the unmap. */
 		uint64_t first = UINT64_MAX, last = 0;
-		for (uint64_t v = iova; v < iova + size; v += KiB(4))
-			if (m.pg[v >> 12].size) {
-				first = first < v ? first : v;
-				last = v + KiB(4);
-			}
+		ptm_mapped_in(&m, iova, iova + size, &first, &last);
 		iovirt_posix_log_clear(f.posix);
 		int64_t got = iovirt_pt_unmap(f.io, 1, iova, size);
 		cr_assert_eq(got, ptm_unmap(&m, iova, size));
