@@ -14,7 +14,7 @@ secs=${2:-300}
 if [ -d build-fuzz/meson-private ]; then
 	CC=clang meson setup --reconfigure build-fuzz >/dev/null
 else
-	CC=clang meson setup build-fuzz -Dwerror=true -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+	CC=clang meson setup build-fuzz -Dwerror=true -Dfuzz=true -Db_sanitize=address,undefined -Dallocator=libc -Db_lundef=false \
 		-Dc_args=-fno-sanitize-recover=all -Dtests=false -Dbenches=false -Dexamples=false -Dstress=false >/dev/null
 fi
 ninja -C build-fuzz >/dev/null || exit 1

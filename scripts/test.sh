@@ -53,7 +53,7 @@ else
 fi
 
 note "build with AddressSanitizer + UndefinedBehaviorSanitizer"
-if setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
+if setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Dallocator=libc -Db_lundef=false \
 	-Dc_args=-fno-sanitize-recover=all -Dbenches=false -Dexamples=false -Dstress=false &&
 	ninja -C build-asan >build-asan.log 2>&1; then
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -63,7 +63,7 @@ else
 fi
 
 note "stress programs under ThreadSanitizer"
-if CC=clang setup build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false \
+if CC=clang setup build-tsan -Dwerror=true -Db_sanitize=thread -Dallocator=libc -Db_lundef=false \
 	-Dtests=false -Dbenches=false -Dexamples=false -Dstress=true &&
 	ninja -C build-tsan >build-tsan.log 2>&1; then
 	for exe in build-tsan/tests/stress/stress_*; do
@@ -81,7 +81,7 @@ fi
 
 note "stress programs under AddressSanitizer + UndefinedBehaviorSanitizer"
 # A use-after-free in a race is ASan's to see (TSan does not report it).
-if setup build-asan-stress -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
+if setup build-asan-stress -Dwerror=true -Db_sanitize=address,undefined -Dallocator=libc -Db_lundef=false \
 	-Dc_args=-fno-sanitize-recover=all -Dtests=false -Dbenches=false -Dexamples=false -Dstress=true &&
 	ninja -C build-asan-stress >build-asan-stress.log 2>&1; then
 	for exe in build-asan-stress/tests/stress/stress_*; do
@@ -99,7 +99,7 @@ else
 fi
 
 note "fuzz targets, ${FUZZ_SECONDS}s each"
-if CC=clang setup build-fuzz -Dwerror=true -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+if CC=clang setup build-fuzz -Dwerror=true -Dfuzz=true -Db_sanitize=address,undefined -Dallocator=libc -Db_lundef=false \
 	-Dc_args=-fno-sanitize-recover=all -Dtests=false -Dbenches=false -Dexamples=false -Dstress=false &&
 	ninja -C build-fuzz >build-fuzz.log 2>&1; then
 	for exe in build-fuzz/fuzz/fuzz_*; do
