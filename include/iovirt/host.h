@@ -79,6 +79,12 @@ struct iovirt_host_ops {
 	 * Guest memory, addressed by guest id and guest-physical address.
 	 * 0 on success, negative on failure (iovirt reports IOVIRT_EGUEST).
 	 * iovirt reads every guest-controlled byte once, into its own copy.
+	 * A naturally aligned access of 2, 4 or 8 bytes must be single-copy
+	 * atomic (one load or store of that width, as a virtio device's access
+	 * to a ring index is): the guest updates such fields while iovirt reads
+	 * them, and a torn index (a plain memcpy may load the two bytes of a
+	 * 16-bit field separately) looks like a driver that published 256 chains
+	 * at once, which iovirt refuses as a broken ring.
 	 */
 	int (*guest_read)(void *host, uint32_t guest, uint64_t gpa, void *dst,
 			  size_t len);
