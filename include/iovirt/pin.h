@@ -143,7 +143,9 @@ int iovirt_pin_sg(struct iovirt_pin_domain *dom, const struct iovirt_sg_policy *
  * The same for a list of nsegs IOVIRT_SG_WIRE_SIZE-byte entries at list_gpa
  * in guest memory, read once (one guest_read) before anything is decided.
  * Additional errors: IOVIRT_ENOSYS (no guest_read), IOVIRT_EGUEST,
- * IOVIRT_EOVERFLOW (the list's range wraps), IOVIRT_EINVAL (reserved bits set).
+ * IOVIRT_EOVERFLOW (the list's last byte lies past 2^64 - 1; a list ending
+ * exactly at 2^64 - 1 is read, as iovirt_sg_validate_guest reads it),
+ * IOVIRT_EINVAL (reserved bits set).
  */
 int iovirt_pin_sg_guest(struct iovirt_pin_domain *dom, const struct iovirt_sg_policy *pol,
 			uint64_t list_gpa, uint32_t nsegs,

@@ -306,7 +306,8 @@ int iovirt_sg_validate(const struct iovirt_gmap *map, const struct iovirt_sg_pol
  * address concerned). An empty list is neither checked nor read.
  * Additional errors, in this order: IOVIRT_ENOSYS (no guest_read),
  * IOVIRT_ETOOMANY (nsegs above max_segs), IOVIRT_EOVERFLOW (the list's own
- * address range wraps); the list's placement: IOVIRT_ENOREGION, IOVIRT_ECROSS,
+ * last byte lies past 2^64 - 1; a list ending exactly there is accepted); the
+ * list's placement: IOVIRT_ENOREGION, IOVIRT_ECROSS,
  * IOVIRT_ERESERVED, IOVIRT_EMMIO, IOVIRT_EP2P, IOVIRT_EFOREIGN, IOVIRT_EPERM
  * (the region is not device-readable); then IOVIRT_EGUEST (the read failed),
  * IOVIRT_EINVAL (an entry's reserved field is not zero) and the segments'

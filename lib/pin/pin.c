@@ -3,6 +3,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "common/wire.h"
 #include "pin/internal.h"
 
 #define NIL UINT32_MAX
@@ -600,14 +601,6 @@ int iovirt_pin_sg(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *po
 	return pin_finish(d, pol, nsegs, out, out_cap, res, h);
 }
 
-static inline uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 int iovirt_pin_sg_guest(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
 			uint64_t list_gpa, uint32_t nsegs,
 			struct iovirt_host_seg *out, uint32_t out_cap,
@@ -619,18 +612,17 @@ int iovirt_pin_sg_guest(struct iovirt_pin_domain *d, const struct iovirt_sg_poli
 		return IOVIRT_ETOOMANY;
 	if (!IOVIRT_HOST_HAS(d->ops, guest_read))
 		return IOVIRT_ENOSYS;
-	uint64_t bytes = (uint64_t)nsegs * IOVIRT_SG_WIRE_SIZE, end;
-	if (!iovirt_add_ok(list_gpa, bytes, &end))
+	uint64_t bytes;
+	if (!iovirt_wire_sg_list_fits(list_gpa, nsegs, &bytes))
 		return IOVIRT_EOVERFLOW;
 	if (d->ops->guest_read(d->host, d->guest, list_gpa, d->wire, (size_t)bytes) < 0)
 		return IOVIRT_EGUEST;
 	for (uint32_t i = 0; i < nsegs; i++) {
-		const uint8_t *w = d->wire + (size_t)i * IOVIRT_SG_WIRE_SIZE;
-		uint64_t hi = le64(w + 8);
-		if (hi >> 48)
-			return IOVIRT_EINVAL; /* the reserved le16 is not zero */
-		d->scratch[i] = (struct iovirt_seg){ .gpa = le64(w), .len = hi & 0xffffffffu,
-						     .dir = (uint32_t)(hi >> 32) & 0xffffu };
+		struct iovirt_wire_sg_entry w =
+			iovirt_wire_sg_entry_decode(d->wire + (size_t)i * IOVIRT_SG_WIRE_SIZE);
+		if (w.zero)
+			return IOVIRT_EINVAL;
+		d->scratch[i] = (struct iovirt_seg){ .gpa = w.gpa, .len = w.len, .dir = w.dir };
 	}
 	return pin_finish(d, pol, nsegs, out, out_cap, res, h);
 }

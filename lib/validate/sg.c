@@ -5,7 +5,10 @@
  */
 #include <string.h>
 
+#include "common/wire.h"
 #include "validate/internal.h"
+
+static_assert(IOVIRT_SG_WIRE_SIZE == IOVIRT_WIRE_SG_ENTRY_SIZE, "the public size is the wire size");
 
 int vb_check(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir,
 	     const struct snap_ent **ep)
@@ -180,7 +183,7 @@ int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
 {
 	struct vpol vp;
 	struct vbuild b;
-	uint64_t bytes, end;
+	uint64_t bytes = 0;
 	if (!map || !ops || (nsegs && !out) || vpol_load(pol, &vp))
 		return result_einval(res, IOVIRT_EINVAL);
 	if (!IOVIRT_HOST_HAS(ops, guest_read))
@@ -192,8 +195,7 @@ int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
 		b.fail_gpa = list_gpa;
 		return vb_finish(&b, IOVIRT_ETOOMANY, IOVIRT_WHERE_LIST, res);
 	}
-	bytes = (uint64_t)nsegs * IOVIRT_SG_WIRE_SIZE;
-	if (nsegs && !iovirt_add_ok(list_gpa, bytes - 1, &end)) {
+	if (nsegs && !iovirt_wire_sg_list_fits(list_gpa, nsegs, &bytes)) {
 		b.fail_gpa = list_gpa;
 		return vb_finish(&b, IOVIRT_EOVERFLOW, IOVIRT_WHERE_LIST, res);
 	}
@@ -213,13 +215,14 @@ int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
 		}
 		/* from here on only the snapshot counts */
 		for (uint32_t k = 0; k < n && !err; k++) {
-			const uint8_t *w = snap + k * IOVIRT_SG_WIRE_SIZE;
-			if (ld16(w + 14)) {
-				b.fail_gpa = ld64(w);
+			struct iovirt_wire_sg_entry w =
+				iovirt_wire_sg_entry_decode(snap + k * IOVIRT_SG_WIRE_SIZE);
+			if (w.zero) {
+				b.fail_gpa = w.gpa;
 				err = IOVIRT_EINVAL;
 				break;
 			}
-			err = vb_add_fast(&b, ld64(w), ld32(w + 8), ld16(w + 12));
+			err = vb_add_fast(&b, w.gpa, w.len, w.dir);
 		}
 		i += n;
 	}
