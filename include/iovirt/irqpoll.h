@@ -50,6 +50,8 @@ struct iovirt_irqpoll_params {
 	uint32_t coalesce_frames; /* raise at once when this many items are pending; 0 means 32 */
 	uint32_t adaptive;        /* 1: the delay follows the arrival rate between min and max */
 };
+/* Version 1: every field above (host.h: versioned structs). */
+#define IOVIRT_IRQPOLL_PARAMS_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_irqpoll_params, adaptive)
 
 /* What the driver does next. */
 enum iovirt_irqpoll_next {
@@ -73,7 +75,7 @@ struct iovirt_irqpoll_stats {
 struct iovirt_irqpoll;
 
 /* Creates one queue's interrupt/poll state (memory from host_ops->mem_alloc).
- * Returns 0, IOVIRT_EINVAL (bad params: unknown mode, min > max, size too small),
+ * Returns 0, IOVIRT_EINVAL (bad params: unknown mode, min > max, size below IOVIRT_IRQPOLL_PARAMS_SIZE_V1),
  * IOVIRT_ENOSYS (no mem_alloc), IOVIRT_ENOMEM. */
 int iovirt_irqpoll_create(const struct iovirt_host_ops *host_ops, void *host,
 			  const struct iovirt_irqpoll_params *params,

@@ -81,6 +81,8 @@ struct iovirt_pin_params {
 	uint64_t iova_base;   /* allocator window, 4 KiB aligned; 0/0: the defaults */
 	uint64_t iova_end;
 };
+/* Version 1: every field above (host.h: versioned structs). */
+#define IOVIRT_PIN_PARAMS_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_pin_params, iova_end)
 
 /*
  * A DMA or a mapping. Compare with iovirt_pin_complete's rules, not by value.
@@ -102,8 +104,8 @@ struct iovirt_pin_domain;
 /*
  * Creates a domain for map's guest. host_ops needs mem_alloc, mem_free, pin
  * and unpin. Every slot (max_handles x max_segs) is allocated now. params may
- * be NULL (defaults). Returns 0; IOVIRT_EINVAL (NULL ops/map/out, bad size,
- * limits out of range, iova window empty or misaligned), IOVIRT_ENOSYS,
+ * be NULL (defaults). Returns 0; IOVIRT_EINVAL (NULL ops/map/out, params->size
+ * below IOVIRT_PIN_PARAMS_SIZE_V1, limits out of range, iova window empty or misaligned), IOVIRT_ENOSYS,
  * IOVIRT_ENOMEM. *out untouched on failure.
  */
 int iovirt_pin_domain_create(const struct iovirt_host_ops *host_ops, void *host,

@@ -95,12 +95,16 @@ struct iovirt_region {
 	const uint64_t *page_hpa; /* with IOVIRT_REGION_HPA_PAGES: length / 4 KiB addresses,
 	                           * each 4 KiB aligned; copied by iovirt_gmap_add */
 };
+/* Version 1: every field above (host.h: versioned structs). */
+#define IOVIRT_REGION_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_region, page_hpa)
 
 struct iovirt_gmap_params {
 	size_t size;          /* sizeof(struct iovirt_gmap_params) */
 	uint32_t guest;       /* the guest this map belongs to */
 	uint32_t max_regions; /* 0: IOVIRT_GMAP_DEFAULT_MAX_REGIONS */
 };
+/* Version 1: every field above (host.h: versioned structs). */
+#define IOVIRT_GMAP_PARAMS_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_gmap_params, max_regions)
 #define IOVIRT_GMAP_DEFAULT_MAX_REGIONS 65536u
 
 struct iovirt_gmap;
@@ -221,6 +225,8 @@ struct iovirt_sg_policy {
 	uint64_t addr_align; /* each segment's gpa a multiple of this (power of two; 0 or 1: any) */
 	uint64_t len_align;  /* each segment's len a multiple of this (power of two; 0 or 1: any) */
 };
+/* Version 1: every field above (host.h: versioned structs). */
+#define IOVIRT_SG_POLICY_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_sg_policy, len_align)
 #define IOVIRT_SG_DEFAULT_MAX_SEGS 1024u
 
 /* One entry of the host scatter-gather list. */
@@ -348,7 +354,7 @@ struct iovirt_vq_params {
 	                                     * (ALLOW_MMIO, ALLOW_P2P); NULL: neither */
 };
 /* The size of iovirt_vq_params before map and pol were appended. */
-#define IOVIRT_VQ_PARAMS_SIZE_V1 (offsetof(struct iovirt_vq_params, used_gpa) + sizeof(uint64_t))
+#define IOVIRT_VQ_PARAMS_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_vq_params, used_gpa)
 
 /* Bytes of each ring for a queue of num entries (the spec's layout, with the
  * used_event / avail_event words). */
@@ -514,6 +520,8 @@ struct iovirt_bounce_params {
 	uint32_t reserved;
 	size_t buf_size; /* bytes each, 1 .. 2^30; buffers are 64-byte aligned */
 };
+/* Version 1: every field above (host.h: versioned structs). */
+#define IOVIRT_BOUNCE_PARAMS_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_bounce_params, buf_size)
 
 struct iovirt_bounce;
 

@@ -221,19 +221,12 @@ int pin_counts_inc(struct iovirt_pin_domain *d, const struct pin_range *r, uint3
 			uint64_t k = PIN_LEAF_PAGES - off;
 			k = k < left ? k : left;
 			for (uint64_t j = 0; j < k; j++) {
-				uint64_t p = gfn + j;
-				if (l->cnt[off + j] == 0 && run.len && run.start + run.len == p) {
-					run.len++;
-				} else {
-					err = run_pin(d, &run);
-					if (err) {
-						d->st.page_refs += j;
-						goto fail;
-					}
-					if (l->cnt[off + j] == 0) {
-						run.start = p;
-						run.len = 1;
-					}
+				/* a page counted already ends the run: pin it first */
+				err = l->cnt[off + j] == 0 ? run_pin_add(d, &run, gfn + j)
+							   : run_pin(d, &run);
+				if (err) {
+					d->st.page_refs += j;
+					goto fail;
 				}
 				if (l->cnt[off + j]++ == 0 && l->used++ == 0)
 					d->counts.nempty--;

@@ -254,6 +254,24 @@ static inline void run_unpin(struct iovirt_pin_domain *d, struct run *run)
 	run->len = 0;
 }
 
+/* Page p's count goes 0 -> 1: it joins the pin run, or the run so far is
+ * pinned and a new one starts at p (one host call per contiguous run). On
+ * failure run is the run whose pin failed: its pages' references are the last
+ * ones counted (see pin_counts_inc). */
+static inline int run_pin_add(struct iovirt_pin_domain *d, struct run *run, uint64_t p)
+{
+	if (run->len && run->start + run->len == p) {
+		run->len++;
+		return 0;
+	}
+	int err = run_pin(d, run);
+	if (err)
+		return err;
+	run->start = p;
+	run->len = 1;
+	return 0;
+}
+
 /* Page p's count dropped to 0: it joins the unpin run, or the run so far is
  * unpinned and a new one starts at p (one host call per contiguous run). */
 static inline void run_unpin_add(struct iovirt_pin_domain *d, struct run *run, uint64_t p)

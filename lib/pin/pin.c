@@ -8,23 +8,6 @@
 
 #define NIL UINT32_MAX
 
-static void *zalloc(struct iovirt_pin_domain *d, size_t size)
-{
-	/* 8: all our fields need; no over-alignment a sized free could miss */
-	void *p = d->ops->mem_alloc(d->host, size, 8);
-	if (p)
-		d->st.meta_bytes += size;
-	return p;
-}
-
-static void zfree(struct iovirt_pin_domain *d, void *p, size_t size)
-{
-	if (!p)
-		return;
-	d->ops->mem_free(d->host, p, size);
-	d->st.meta_bytes -= size;
-}
-
 static size_t per_slot(const struct iovirt_pin_domain *d)
 {
 	return (size_t)d->max_handles * d->max_segs;
@@ -32,13 +15,13 @@ static size_t per_slot(const struct iovirt_pin_domain *d)
 
 static void free_arrays(struct iovirt_pin_domain *d)
 {
-	zfree(d, d->slots, (size_t)d->max_handles * sizeof(*d->slots));
-	zfree(d, d->ranges, per_slot(d) * sizeof(*d->ranges));
-	zfree(d, d->regs, per_slot(d) * sizeof(*d->regs));
-	zfree(d, d->scratch, (size_t)d->max_segs * sizeof(*d->scratch));
-	zfree(d, d->wire, (size_t)d->max_segs * IOVIRT_SG_WIRE_SIZE);
-	zfree(d, d->given, (size_t)d->max_segs * sizeof(*d->given));
-	zfree(d, d->again, (size_t)d->max_segs * sizeof(*d->again));
+	meta_free(d, d->slots, (size_t)d->max_handles * sizeof(*d->slots));
+	meta_free(d, d->ranges, per_slot(d) * sizeof(*d->ranges));
+	meta_free(d, d->regs, per_slot(d) * sizeof(*d->regs));
+	meta_free(d, d->scratch, (size_t)d->max_segs * sizeof(*d->scratch));
+	meta_free(d, d->wire, (size_t)d->max_segs * IOVIRT_SG_WIRE_SIZE);
+	meta_free(d, d->given, (size_t)d->max_segs * sizeof(*d->given));
+	meta_free(d, d->again, (size_t)d->max_segs * sizeof(*d->again));
 }
 
 /*
@@ -68,9 +51,12 @@ int iovirt_pin_domain_create(const struct iovirt_host_ops *ops, void *host,
 		return IOVIRT_ENOSYS;
 	struct iovirt_pin_params p = { .size = sizeof(p) };
 	if (params) {
-		if (params->size < sizeof(p))
+		/* version 1: every field through iova_end; a field appended later
+		 * is read through IOVIRT_PARAMS_HAS, never past the caller's size */
+		if (!IOVIRT_PARAMS_HAS(params, iova_end))
 			return IOVIRT_EINVAL;
-		p = *params;
+		memcpy(&p, params, IOVIRT_PIN_PARAMS_SIZE_V1);
+		p.size = sizeof(p);
 	}
 	if (!p.max_handles)
 		p.max_handles = IOVIRT_PIN_DEFAULT_MAX_HANDLES;
@@ -102,13 +88,13 @@ int iovirt_pin_domain_create(const struct iovirt_host_ops *ops, void *host,
 	d->iova_base = p.iova_base;
 	d->iova_end = p.iova_end;
 	d->st.meta_bytes = sizeof(*d);
-	d->slots = zalloc(d, (size_t)d->max_handles * sizeof(*d->slots));
-	d->ranges = zalloc(d, per_slot(d) * sizeof(*d->ranges));
-	d->regs = zalloc(d, per_slot(d) * sizeof(*d->regs));
-	d->scratch = zalloc(d, (size_t)d->max_segs * sizeof(*d->scratch));
-	d->wire = zalloc(d, (size_t)d->max_segs * IOVIRT_SG_WIRE_SIZE);
-	d->given = zalloc(d, (size_t)d->max_segs * sizeof(*d->given));
-	d->again = zalloc(d, (size_t)d->max_segs * sizeof(*d->again));
+	d->slots = meta_alloc(d, (size_t)d->max_handles * sizeof(*d->slots));
+	d->ranges = meta_alloc(d, per_slot(d) * sizeof(*d->ranges));
+	d->regs = meta_alloc(d, per_slot(d) * sizeof(*d->regs));
+	d->scratch = meta_alloc(d, (size_t)d->max_segs * sizeof(*d->scratch));
+	d->wire = meta_alloc(d, (size_t)d->max_segs * IOVIRT_SG_WIRE_SIZE);
+	d->given = meta_alloc(d, (size_t)d->max_segs * sizeof(*d->given));
+	d->again = meta_alloc(d, (size_t)d->max_segs * sizeof(*d->again));
 	if (!d->slots || !d->ranges || !d->regs || !d->scratch || !d->wire || !d->given || !d->again) {
 		free_arrays(d);
 		ops->mem_free(host, d, sizeof(*d));
@@ -327,15 +313,8 @@ static inline int inc_leaf(struct iovirt_pin_domain *d, struct pin_leaf *l,
 		uint32_t k = (uint32_t)r[i].npages;
 		for (uint32_t j = 0; j < k; j++) {
 			if (IOVIRT_UNLIKELY(cnt[j] == 0)) {
-				uint64_t p = r[i].first + j;
-				if (run.len && run.start + run.len == p) {
-					run.len++;
-				} else {
-					if ((err = run_pin(d, &run)))
-						goto fail;
-					run.start = p;
-					run.len = 1;
-				}
+				if ((err = run_pin_add(d, &run, r[i].first + j)))
+					goto fail;
 				if (l->used++ == 0)
 					d->counts.nempty--;
 			} else if (IOVIRT_UNLIKELY(run.len)) {

@@ -84,7 +84,7 @@ int iovirt_bounce_create(const struct iovirt_host_ops *ops, void *host,
 {
 	uint64_t bytes;
 	if (!ops || !p || !out ||
-	    p->size < offsetof(struct iovirt_bounce_params, buf_size) + sizeof(p->buf_size) ||
+	    !IOVIRT_PARAMS_HAS(p, buf_size) /* version 1 */ ||
 	    p->nbufs == 0 || p->nbufs > MAX_BUFS || p->buf_size == 0 || p->buf_size > MAX_BUF_SIZE)
 		return IOVIRT_EINVAL;
 	if (!iovirt_host_ops_ok(ops))

@@ -153,7 +153,7 @@ int iovirt_gmap_create(const struct iovirt_host_ops *ops, void *host,
 		       const struct iovirt_gmap_params *params, struct iovirt_gmap **out)
 {
 	if (!ops || !out || !params ||
-	    params->size < offsetof(struct iovirt_gmap_params, max_regions) + sizeof(uint32_t) ||
+	    !IOVIRT_PARAMS_HAS(params, max_regions) /* version 1 */ ||
 	    ops->size < offsetof(struct iovirt_host_ops, table_alloc))
 		return IOVIRT_EINVAL;
 	if (!iovirt_host_ops_ok(ops))
@@ -230,7 +230,7 @@ void iovirt_gmap_stats(const struct iovirt_gmap *cmap, struct iovirt_gmap_stats 
 static int region_check(const struct iovirt_region *r)
 {
 	uint64_t end;
-	if (r->size < offsetof(struct iovirt_region, page_hpa) + sizeof(r->page_hpa))
+	if (!IOVIRT_PARAMS_HAS(r, page_hpa)) /* version 1 */
 		return IOVIRT_EINVAL;
 	if (r->length == 0 || r->kind < IOVIRT_REGION_RAM || r->kind > IOVIRT_REGION_SHARED ||
 	    (r->access & ~(IOVIRT_DEV_READ | IOVIRT_DEV_WRITE)) ||

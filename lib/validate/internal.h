@@ -131,7 +131,7 @@ static inline int vpol_load(const struct iovirt_sg_policy *pol, struct vpol *out
 	*out = (struct vpol){ IOVIRT_SG_DEFAULT_MAX_SEGS, 0, UINT64_MAX, 0, 0 };
 	if (!pol)
 		return 0;
-	if (pol->size < offsetof(struct iovirt_sg_policy, len_align) + sizeof(pol->len_align) ||
+	if (!IOVIRT_PARAMS_HAS(pol, len_align) /* version 1 */ ||
 	    (pol->flags & ~(IOVIRT_POLICY_ALLOW_MMIO | IOVIRT_POLICY_ALLOW_P2P)) ||
 	    (pol->addr_align & (pol->addr_align - 1)) || (pol->len_align & (pol->len_align - 1)))
 		return IOVIRT_EINVAL;

@@ -82,11 +82,11 @@ int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 {
 	uint64_t end;
 	struct vpol vp = { 0 };
-	if (!ops || !p || !out || p->size < IOVIRT_VQ_PARAMS_SIZE_V1)
+	/* version 1: every field through used_gpa; map and pol appended */
+	if (!ops || !p || !out || !IOVIRT_PARAMS_HAS(p, used_gpa))
 		return IOVIRT_EINVAL;
-	/* an older caller's struct ends before map: no map */
-	struct iovirt_gmap *map =
-		p->size >= offsetof(struct iovirt_vq_params, pol) + sizeof(p->pol) ? p->map : NULL;
+	/* an older caller's struct ends before map and pol: no map */
+	struct iovirt_gmap *map = IOVIRT_PARAMS_HAS(p, pol) ? p->map : NULL;
 	if (p->num == 0 || p->num > IOVIRT_VQ_MAX_SIZE || (p->num & (p->num - 1)) ||
 	    p->max_indirect > IOVIRT_VQ_MAX_SIZE || (p->flags & ~IOVIRT_VQ_F_INDIRECT))
 		return IOVIRT_EINVAL;

@@ -324,3 +324,32 @@ Test(pin_refusals, guest_list_at_top_of_address_space)
 	pt_snap_same(&a, &b);
 	pt_fini(&t);
 }
+
+/* pin_params at version 1 (IOVIRT_PIN_PARAMS_SIZE_V1, the caller's struct
+ * ending there) makes a domain with those values; one byte less is EINVAL;
+ * nothing past the caller's size is read (a heap block of exactly that size).
+ * A size larger than this header's (a newer caller) is not refused either. */
+Test(pin_refusals, params_version_1)
+{
+	struct pt t;
+	pt_init(&t);
+	struct iovirt_pin_params pp = { .size = sizeof(pp), .max_handles = 3, .max_segs = 2 };
+	struct iovirt_pin_params *v1 = th_truncated(&pp, IOVIRT_PIN_PARAMS_SIZE_V1);
+	struct iovirt_pin_domain *d = NULL;
+	cr_assert_eq(iovirt_pin_domain_create(t.ops, t.p, t.map, v1, &d), 0);
+	struct iovirt_seg s[3] = { pt_seg(PT_GPA, PG), pt_seg(PT_GPA + 2 * PG, PG), pt_seg(PT_GPA, PG) };
+	struct iovirt_pin_handle h;
+	cr_assert_eq(iovirt_pin_sg(d, NULL, s, 3, out, 64, NULL, &h), IOVIRT_ETOOMANY, "max_segs read");
+	cr_assert_eq(iovirt_pin_domain_destroy(d), 0);
+	v1->size--;
+	d = NULL;
+	cr_assert_eq(iovirt_pin_domain_create(t.ops, t.p, t.map, v1, &d), IOVIRT_EINVAL);
+	cr_assert_null(d);
+	free(v1);
+	/* a newer caller: its struct is larger, the appended bytes unknown here */
+	struct { struct iovirt_pin_params p; uint64_t later; } newer = { pp, 42 };
+	newer.p.size = sizeof(newer);
+	cr_assert_eq(iovirt_pin_domain_create(t.ops, t.p, t.map, &newer.p, &d), 0);
+	cr_assert_eq(iovirt_pin_domain_destroy(d), 0);
+	pt_fini(&t);
+}
