@@ -122,33 +122,54 @@ static int map_pieces(struct iovirt_pin_domain *d, struct iovirt_iommu *iommu, u
 	return err;
 }
 
-int iovirt_pin_map(struct iovirt_pin_domain *d, struct iovirt_iommu *iommu,
-		   uint32_t asid, uint64_t gpa, uint64_t len, unsigned prot,
-		   unsigned flags, uint64_t *iova, struct iovirt_pin_handle *h)
+/* The refusals of pin_map's own arguments (the address aside). */
+static int map_args_check(uint64_t gpa, uint64_t len, unsigned prot, unsigned flags)
 {
-	if (!d || !iommu || !iova || !h || !len || !prot ||
-	    (prot & ~(unsigned)(IOVIRT_PROT_READ | IOVIRT_PROT_WRITE)) ||
+	if (!len || !prot || (prot & ~(unsigned)(IOVIRT_PROT_READ | IOVIRT_PROT_WRITE)) ||
 	    (flags & ~IOVIRT_PIN_MAP_FIXED))
 		return IOVIRT_EINVAL;
 	if (!iovirt_is_aligned(gpa, IOVIRT_PAGE_SIZE) || !iovirt_is_aligned(len, IOVIRT_PAGE_SIZE))
 		return IOVIRT_EALIGN;
 	if (len > (UINT64_C(1) << 62))
 		return IOVIRT_ETOOBIG;
-	uint64_t at = 0, block = 0, end;
+	return 0;
+}
+
+/* A fixed address: aligned, no wrap, outside the allocator's window. Its one
+ * state change comes last: a queued unmap overlapping it is flushed. */
+static int map_fixed_check(struct iovirt_pin_domain *d, struct iovirt_iommu *iommu,
+			   uint32_t asid, uint64_t at, uint64_t len)
+{
+	uint64_t end;
+	if (!iovirt_is_aligned(at, IOVIRT_PAGE_SIZE))
+		return IOVIRT_EALIGN;
+	if (!iovirt_add_ok(at, len, &end))
+		return IOVIRT_EOVERFLOW;
+	/* Fixed addresses stay out of the window so the allocator never
+	 * hands out a range that is already in use. */
+	if (at < d->iova_end && end > d->iova_base)
+		return IOVIRT_ERANGE;
+	/* A batched unmap of this range may still sit in the IOTLB: the
+	 * gather's contract forbids mapping it again before its flush. */
+	if (d->defer_head != NIL && pin_deferred_overlap(d, iommu, asid, at, len))
+		iovirt_pin_flush(d);
+	return 0;
+}
+
+int iovirt_pin_map(struct iovirt_pin_domain *d, struct iovirt_iommu *iommu,
+		   uint32_t asid, uint64_t gpa, uint64_t len, unsigned prot,
+		   unsigned flags, uint64_t *iova, struct iovirt_pin_handle *h)
+{
+	if (!d || !iommu || !iova || !h)
+		return IOVIRT_EINVAL;
+	int err = map_args_check(gpa, len, prot, flags);
+	if (err)
+		return err;
+	uint64_t at = 0, block = 0;
 	if (flags & IOVIRT_PIN_MAP_FIXED) {
 		at = *iova;
-		if (!iovirt_is_aligned(at, IOVIRT_PAGE_SIZE))
-			return IOVIRT_EALIGN;
-		if (!iovirt_add_ok(at, len, &end))
-			return IOVIRT_EOVERFLOW;
-		/* Fixed addresses stay out of the window so the allocator never
-		 * hands out a range that is already in use. */
-		if (at < d->iova_end && end > d->iova_base)
-			return IOVIRT_ERANGE;
-		/* A batched unmap of this range may still sit in the IOTLB: the
-		 * gather's contract forbids mapping it again before its flush. */
-		if (d->defer_head != NIL && pin_deferred_overlap(d, iommu, asid, at, len))
-			iovirt_pin_flush(d);
+		if ((err = map_fixed_check(d, iommu, asid, at, len)))
+			return err;
 	}
 	d->scratch[0] = (struct iovirt_seg){
 		.gpa = gpa, .len = len,
@@ -158,7 +179,7 @@ int iovirt_pin_map(struct iovirt_pin_domain *d, struct iovirt_iommu *iommu,
 	 * before any slot or generation changed (all or nothing, handles
 	 * included). */
 	struct pin_prep pp = { 0 };
-	int err = pin_prepare(d, NULL, 1, NULL, 0, NULL, &pp);
+	err = pin_prepare(d, NULL, 1, NULL, 0, NULL, &pp);
 	if (err < 0)
 		return err;
 	err = 0;

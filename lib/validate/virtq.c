@@ -77,24 +77,25 @@ static int rings_hold(const struct iovirt_vq_params *p, const struct vpol *vp,
 	return 0;
 }
 
-int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
-		     const struct iovirt_vq_params *p, struct iovirt_vq **out)
+/* create's checks of p, in the order the header gives the errors; *map is
+ * the map to check the rings against (NULL: none), *vp the policy for it. */
+static int vq_params_check(const struct iovirt_host_ops *ops, const struct iovirt_vq_params *p,
+			   struct iovirt_gmap **map, struct vpol *vp)
 {
 	uint64_t end;
-	struct vpol vp = { 0 };
 	/* version 1: every field through used_gpa; map and pol appended */
-	if (!ops || !p || !out || !IOVIRT_PARAMS_HAS(p, used_gpa))
+	if (!IOVIRT_PARAMS_HAS(p, used_gpa))
 		return IOVIRT_EINVAL;
 	/* an older caller's struct ends before map and pol: no map */
-	struct iovirt_gmap *map = IOVIRT_PARAMS_HAS(p, pol) ? p->map : NULL;
+	*map = IOVIRT_PARAMS_HAS(p, pol) ? p->map : NULL;
 	if (p->num == 0 || p->num > IOVIRT_VQ_MAX_SIZE || (p->num & (p->num - 1)) ||
 	    p->max_indirect > IOVIRT_VQ_MAX_SIZE || (p->flags & ~IOVIRT_VQ_F_INDIRECT))
 		return IOVIRT_EINVAL;
-	if (map) {
+	if (*map) {
 		/* rings are not buffers: of the policy only the ALLOW flags apply */
-		if (vpol_load(p->pol, &vp) || iovirt_gmap_guest(map) != p->guest)
+		if (vpol_load(p->pol, vp) || iovirt_gmap_guest(*map) != p->guest)
 			return IOVIRT_EINVAL;
-		vp = (struct vpol){ .max_segs = 1, .flags = vp.flags, .max_total = UINT64_MAX };
+		*vp = (struct vpol){ .max_segs = 1, .flags = vp->flags, .max_total = UINT64_MAX };
 	}
 	if (!iovirt_is_aligned(p->desc_gpa, 16) || !iovirt_is_aligned(p->avail_gpa, 2) ||
 	    !iovirt_is_aligned(p->used_gpa, 4))
@@ -106,8 +107,20 @@ int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 	if (!iovirt_host_ops_ok(ops) || !IOVIRT_HOST_HAS(ops, guest_read) ||
 	    !IOVIRT_HOST_HAS(ops, guest_write))
 		return IOVIRT_ENOSYS;
+	return 0;
+}
+
+int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
+		     const struct iovirt_vq_params *p, struct iovirt_vq **out)
+{
+	struct vpol vp = { 0 };
+	struct iovirt_gmap *map;
+	if (!ops || !p || !out)
+		return IOVIRT_EINVAL;
+	int err = vq_params_check(ops, p, &map, &vp);
+	if (err)
+		return err;
 	struct iovirt_gmap_region *hold[NRINGS] = { NULL };
-	int err;
 	if (map && (err = rings_hold(p, &vp, hold)))
 		return err;
 	uint32_t max_ind = p->max_indirect ? p->max_indirect : p->num;
