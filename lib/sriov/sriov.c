@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "common/check.h"
 #include "sriov/internal.h"
 
 /* ---- create / destroy ---- */
@@ -81,7 +82,8 @@ bool sriov_has_ari_pair(const struct iovirt_sriov_params *p)
 
 static int check_params(const struct iovirt_sriov_params *p)
 {
-	if (p->size < sizeof(*p) || !p->iommu)
+	/* version 1: every field through hook_arg */
+	if (!IOVIRT_PARAMS_HAS(p, hook_arg) || !p->iommu)
 		return IOVIRT_EINVAL;
 	/* a VF reset frees table pages at once in that mode, under a lock-free
 	 * dma_translate that passed the context check just before */
@@ -175,7 +177,8 @@ int iovirt_sriov_create(const struct iovirt_host_ops *ops, void *host,
 		return IOVIRT_ENOMEM;
 	sr->ops = ops;
 	sr->host = host;
-	sr->p = *params;
+	/* the version-1 fields; a field appended later is read with IOVIRT_PARAMS_HAS */
+	memcpy(&sr->p, params, IOVIRT_SRIOV_PARAMS_SIZE_V1);
 	sr->p.size = sizeof(sr->p);
 	sr->p.regs = NULL;
 	uint32_t nregs = sr->p.nregs;
@@ -283,6 +286,29 @@ static _Atomic uint64_t *ctx_slot(const struct iovirt_sriov *sr, uint32_t vf)
 	return &sr->ctx[(uint16_t)(sriov_rid_of(sr, &sr->d, vf) - sr->p.pf_rid)];
 }
 
+int sriov_bind_check(const struct iovirt_sriov *sr, uint32_t guest, uint32_t asid)
+{
+	if (guest == IOVIRT_SRIOV_NO_GUEST || asid > IOVIRT_ASID_MAX)
+		return IOVIRT_EINVAL;
+	uint64_t root;
+	unsigned levels;
+	if (iovirt_pt_root(sr->p.iommu, asid, &root, &levels))
+		return IOVIRT_ENOASID;
+	return 0;
+}
+
+void sriov_bind_commit(struct iovirt_sriov *sr, uint32_t vf, uint32_t guest, uint32_t asid)
+{
+	struct sriov_vf *v = &sr->vfs[vf];
+	IOVIRT_CHECK(vf < sr->d.nvfs && !v->bound);
+	v->guest = guest;
+	v->asid = asid;
+	v->bound = true;
+	atomic_store_explicit(ctx_slot(sr, vf),
+			      CTX_BOUND | CTX_VF | (uint64_t)vf << CTX_VF_SHIFT | asid,
+			      memory_order_release);
+}
+
 int iovirt_sriov_vf_bind(struct iovirt_sriov *sr, uint32_t vf, uint32_t guest, uint32_t asid)
 {
 	if (!sr)
@@ -291,24 +317,14 @@ int iovirt_sriov_vf_bind(struct iovirt_sriov *sr, uint32_t vf, uint32_t guest, u
 		return IOVIRT_ENOVF;
 	if (sr->vfs[vf].bound)
 		return IOVIRT_EBUSY;
-	if (guest == IOVIRT_SRIOV_NO_GUEST || asid > IOVIRT_ASID_MAX)
-		return IOVIRT_EINVAL;
-	uint64_t root;
-	unsigned levels;
-	if (iovirt_pt_root(sr->p.iommu, asid, &root, &levels))
-		return IOVIRT_ENOASID;
+	int err = sriov_bind_check(sr, guest, asid);
+	if (err)
+		return err;
 	/* reset unmaps the ASID: sharing it would let one VF's reset cut another's DMA */
 	for (uint32_t i = 0; i < sr->d.nvfs; i++)
 		if (sr->vfs[i].bound && sr->vfs[i].asid == asid)
 			return IOVIRT_EDUP;
-
-	struct sriov_vf *v = &sr->vfs[vf];
-	v->guest = guest;
-	v->asid = asid;
-	v->bound = true;
-	atomic_store_explicit(ctx_slot(sr, vf),
-			      CTX_BOUND | CTX_VF | (uint64_t)vf << CTX_VF_SHIFT | asid,
-			      memory_order_release);
+	sriov_bind_commit(sr, vf, guest, asid);
 	return 0;
 }
 

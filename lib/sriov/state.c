@@ -122,12 +122,11 @@ int iovirt_sriov_restore(struct iovirt_sriov *sr, const void *buf, size_t len)
 				return IOVIRT_EINVAL;
 			continue;
 		}
-		if (v >= d.nvfs || guest == IOVIRT_SRIOV_NO_GUEST || asid > IOVIRT_ASID_MAX)
+		if (v >= d.nvfs)
 			return IOVIRT_EINVAL;
-		uint64_t root;
-		unsigned levels;
-		if (iovirt_pt_root(sr->p.iommu, asid, &root, &levels))
-			return IOVIRT_ENOASID;
+		int err = sriov_bind_check(sr, guest, asid);
+		if (err)
+			return err;
 		/* quadratic, but bounded by TotalVFs, which the host chose */
 		for (uint32_t w = 0; w < v; w++) {
 			const uint8_t *wp = vfs + (size_t)w * STATE_VF;
@@ -136,14 +135,12 @@ int iovirt_sriov_restore(struct iovirt_sriov *sr, const void *buf, size_t len)
 		}
 	}
 
-	/* commit: cannot fail from here */
+	/* commit: nothing fails from here (VF Enable was clear: no VF is bound) */
 	sriov_commit(sr, &n, &d);
 	for (uint32_t v = 0; v < d.nvfs; v++) {
 		const uint8_t *vp = vfs + (size_t)v * STATE_VF;
-		if (!get32(vp))
-			continue;
-		int br = iovirt_sriov_vf_bind(sr, v, get32(vp + 4), get32(vp + 8));
-		(void)br; /* every reason to refuse was checked above */
+		if (get32(vp))
+			sriov_bind_commit(sr, v, get32(vp + 4), get32(vp + 8));
 	}
 	return 0;
 }
