@@ -3,10 +3,10 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "common/check.h"
 #include "common/wire.h"
 #include "pin/internal.h"
 
-#define NIL UINT32_MAX
 
 static size_t per_slot(const struct iovirt_pin_domain *d)
 {
@@ -15,13 +15,13 @@ static size_t per_slot(const struct iovirt_pin_domain *d)
 
 static void free_arrays(struct iovirt_pin_domain *d)
 {
-	meta_free(d, d->slots, (size_t)d->max_handles * sizeof(*d->slots));
-	meta_free(d, d->ranges, per_slot(d) * sizeof(*d->ranges));
-	meta_free(d, d->regs, per_slot(d) * sizeof(*d->regs));
-	meta_free(d, d->scratch, (size_t)d->max_segs * sizeof(*d->scratch));
-	meta_free(d, d->wire, (size_t)d->max_segs * IOVIRT_SG_WIRE_SIZE);
-	meta_free(d, d->given, (size_t)d->max_segs * sizeof(*d->given));
-	meta_free(d, d->again, (size_t)d->max_segs * sizeof(*d->again));
+	pin_meta_free(d, d->slots, (size_t)d->max_handles * sizeof(*d->slots));
+	pin_meta_free(d, d->ranges, per_slot(d) * sizeof(*d->ranges));
+	pin_meta_free(d, d->regs, per_slot(d) * sizeof(*d->regs));
+	pin_meta_free(d, d->scratch, (size_t)d->max_segs * sizeof(*d->scratch));
+	pin_meta_free(d, d->wire, (size_t)d->max_segs * IOVIRT_SG_WIRE_SIZE);
+	pin_meta_free(d, d->given, (size_t)d->max_segs * sizeof(*d->given));
+	pin_meta_free(d, d->again, (size_t)d->max_segs * sizeof(*d->again));
 }
 
 /*
@@ -73,24 +73,24 @@ static int domain_params(const struct iovirt_pin_params *params, struct iovirt_p
 /* The slot table and the per-DMA arrays, every slot free (all or nothing). */
 static int domain_arrays(struct iovirt_pin_domain *d)
 {
-	d->slots = meta_alloc(d, (size_t)d->max_handles * sizeof(*d->slots));
-	d->ranges = meta_alloc(d, per_slot(d) * sizeof(*d->ranges));
-	d->regs = meta_alloc(d, per_slot(d) * sizeof(*d->regs));
-	d->scratch = meta_alloc(d, (size_t)d->max_segs * sizeof(*d->scratch));
-	d->wire = meta_alloc(d, (size_t)d->max_segs * IOVIRT_SG_WIRE_SIZE);
-	d->given = meta_alloc(d, (size_t)d->max_segs * sizeof(*d->given));
-	d->again = meta_alloc(d, (size_t)d->max_segs * sizeof(*d->again));
+	d->slots = pin_meta_alloc(d, (size_t)d->max_handles * sizeof(*d->slots));
+	d->ranges = pin_meta_alloc(d, per_slot(d) * sizeof(*d->ranges));
+	d->regs = pin_meta_alloc(d, per_slot(d) * sizeof(*d->regs));
+	d->scratch = pin_meta_alloc(d, (size_t)d->max_segs * sizeof(*d->scratch));
+	d->wire = pin_meta_alloc(d, (size_t)d->max_segs * IOVIRT_SG_WIRE_SIZE);
+	d->given = pin_meta_alloc(d, (size_t)d->max_segs * sizeof(*d->given));
+	d->again = pin_meta_alloc(d, (size_t)d->max_segs * sizeof(*d->again));
 	if (!d->slots || !d->ranges || !d->regs || !d->scratch || !d->wire || !d->given || !d->again) {
 		free_arrays(d);
 		return IOVIRT_ENOMEM;
 	}
 	for (uint32_t i = 0; i < d->max_handles; i++) {
 		d->slots[i].gen = 1;
-		d->slots[i].next = i + 1 < d->max_handles ? i + 1 : NIL;
+		d->slots[i].next = i + 1 < d->max_handles ? i + 1 : PIN_NIL;
 	}
 	d->free_head = 0;
 	d->free_tail = d->max_handles - 1;
-	d->defer_head = d->defer_tail = NIL;
+	d->defer_head = d->defer_tail = PIN_NIL;
 	return 0;
 }
 
@@ -260,7 +260,7 @@ static inline void hold_drop(struct iovirt_pin_domain *d, struct iovirt_gmap_reg
 	uint32_t i = d->hold_hint;
 	if (d->hold[i].reg != r)
 		for (i = 0; d->hold[i].reg != r; i++)
-			; /* r is in the table: it has a user */
+			IOVIRT_CHECK(i + 1 < PIN_HOLDS); /* r is in the table: it has a user */
 	struct pin_hold *e = &d->hold[i];
 	if (--e->users == 0) {
 		iovirt_gmap_region_put(d->map, r);
@@ -325,26 +325,26 @@ static inline int inc_leaf(struct iovirt_pin_domain *d, struct pin_leaf *l,
 			   const struct pin_range *r, uint32_t n)
 {
 	uint64_t base = l->key << PIN_LEAF_SHIFT, done = 0;
-	struct run run = { 0, 0 };
+	struct pin_run run = { 0, 0 };
 	int err;
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t *cnt = l->cnt + (r[i].first - base);
 		uint32_t k = (uint32_t)r[i].npages;
 		for (uint32_t j = 0; j < k; j++) {
 			if (IOVIRT_UNLIKELY(cnt[j] == 0)) {
-				if ((err = run_pin_add(d, &run, r[i].first + j)))
+				if ((err = pin_run_pin_add(d, &run, r[i].first + j)))
 					goto fail;
 				if (l->used++ == 0)
 					d->counts.nempty--;
 			} else if (IOVIRT_UNLIKELY(run.len)) {
-				if ((err = run_pin(d, &run)))
+				if ((err = pin_run_pin(d, &run)))
 					goto fail;
 			}
 			cnt[j]++;
 			done++;
 		}
 	}
-	if ((err = run_pin(d, &run)))
+	if ((err = pin_run_pin(d, &run)))
 		goto fail;
 	d->st.page_refs += done;
 	return 0;
@@ -360,7 +360,7 @@ static inline void dec_leaf(struct iovirt_pin_domain *d, struct pin_leaf *l,
 			    const struct pin_range *r, uint32_t n)
 {
 	uint64_t base = l->key << PIN_LEAF_SHIFT, refs = 0;
-	struct run run = { 0, 0 };
+	struct pin_run run = { 0, 0 };
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t *cnt = l->cnt + (r[i].first - base);
 		uint32_t k = (uint32_t)r[i].npages;
@@ -368,12 +368,12 @@ static inline void dec_leaf(struct iovirt_pin_domain *d, struct pin_leaf *l,
 		for (uint32_t j = 0; j < k; j++) {
 			if (IOVIRT_LIKELY(--cnt[j]))
 				continue;
-			leaf_dec_used(&d->counts, l);
-			run_unpin_add(d, &run, r[i].first + j);
+			pin_leaf_dec_used(&d->counts, l);
+			pin_run_unpin_add(d, &run, r[i].first + j);
 		}
 	}
 	d->st.page_refs -= refs;
-	run_unpin(d, &run);
+	pin_run_unpin(d, &run);
 	if (IOVIRT_UNLIKELY(d->counts.nempty > PIN_SPARE_MAX))
 		pin_counts_sweep(d);
 }
@@ -425,8 +425,8 @@ PIN_INLINE int inc_page(struct iovirt_pin_domain *d, struct pin_leaf *l, uint64_
 {
 	uint32_t *c = &l->cnt[gfn & (PIN_LEAF_PAGES - 1)];
 	if (!*c) {
-		struct run run = { gfn, 1 };
-		int err = run_pin(d, &run);
+		struct pin_run run = { gfn, 1 };
+		int err = pin_run_pin(d, &run);
 		if (err)
 			return err;
 		if (l->used++ == 0)
@@ -479,7 +479,7 @@ PIN_INLINE int prepare(struct iovirt_pin_domain *d, const struct iovirt_sg_polic
 		       uint32_t n, struct iovirt_host_seg *out, uint32_t out_cap,
 		       struct iovirt_dma_result *res, struct pin_prep *pp)
 {
-	if (IOVIRT_UNLIKELY(d->free_head == NIL))
+	if (IOVIRT_UNLIKELY(d->free_head == PIN_NIL))
 		return IOVIRT_ELIMIT;
 	uint32_t idx = d->free_head;
 	struct iovirt_gmap_region **regs = d->regs + (size_t)idx * d->max_segs;
@@ -519,9 +519,9 @@ PIN_INLINE void counts_drop(struct iovirt_pin_domain *d, const struct pin_range 
 		/* One page: still pinned by other DMAs, or its 1 -> 0. */
 		d->st.page_refs--;
 		if (!--l->cnt[rg[0].first & (PIN_LEAF_PAGES - 1)]) {
-			struct run run = { rg[0].first, 1 };
-			leaf_dec_used(&d->counts, l);
-			run_unpin(d, &run);
+			struct pin_run run = { rg[0].first, 1 };
+			pin_leaf_dec_used(&d->counts, l);
+			pin_run_unpin(d, &run);
 			if (IOVIRT_UNLIKELY(d->counts.nempty > PIN_SPARE_MAX))
 				pin_counts_sweep(d);
 		}
@@ -540,8 +540,8 @@ PIN_INLINE uint32_t commit(struct iovirt_pin_domain *d, const struct pin_prep *p
 	 * between prepare and commit takes or frees a slot (calls on a domain
 	 * are serialized; a mapping's allocation and page-table map do not). */
 	d->free_head = s->next;
-	if (d->free_head == NIL)
-		d->free_tail = NIL;
+	if (d->free_head == PIN_NIL)
+		d->free_tail = PIN_NIL;
 	s->nsegs = pp->n;
 	s->nregs = pp->held;
 	s->leaf = pp->leaf;
@@ -576,11 +576,11 @@ PIN_INLINE void release(struct iovirt_pin_domain *d, uint32_t idx)
 	struct pin_slot *s = &d->slots[idx];
 	counts_drop(d, d->ranges + (size_t)idx * d->max_segs, s->nsegs, s->leaf);
 	put_slot_holds(d, d->regs + (size_t)idx * d->max_segs, s->nregs);
-	s->state = SLOT_FREE;
-	s->next = NIL;
+	s->state = PIN_SLOT_FREE;
+	s->next = PIN_NIL;
 	/* FIFO reuse: a completed handle answers EDONE for as long as possible
 	 * (until its slot is handed out again, then ESTALE). */
-	if (d->free_tail == NIL)
+	if (d->free_tail == PIN_NIL)
 		d->free_head = idx;
 	else
 		d->slots[d->free_tail].next = idx;
@@ -604,7 +604,7 @@ int pin_check(const struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
 	if (h.index >= d->max_handles || h.gen != d->slots[h.index].gen)
 		return IOVIRT_ESTALE;
 	uint32_t st = d->slots[h.index].state;
-	if (st == SLOT_FREE || st == SLOT_DEFERRED)
+	if (st == PIN_SLOT_FREE || st == PIN_SLOT_DEFERRED)
 		return IOVIRT_EDONE;
 	return 0;
 }
@@ -619,7 +619,7 @@ PIN_INLINE int pin_finish(struct iovirt_pin_domain *d, const struct iovirt_sg_po
 		return r;
 	uint32_t idx = commit(d, &pp);
 	struct pin_slot *s = &d->slots[idx];
-	s->state = SLOT_DMA;
+	s->state = PIN_SLOT_DMA;
 	d->st.live_dmas++;
 	*h = pin_handle(d, idx);
 	return r;
@@ -716,7 +716,7 @@ int iovirt_pin_validated(struct iovirt_pin_domain *d, const struct iovirt_sg_pol
 		return IOVIRT_ESTALE;
 	}
 	uint32_t idx = commit(d, &pp);
-	d->slots[idx].state = SLOT_DMA;
+	d->slots[idx].state = PIN_SLOT_DMA;
 	d->st.live_dmas++;
 	*h = pin_handle(d, idx);
 	return (int)n;
@@ -729,7 +729,7 @@ int iovirt_pin_complete(struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
 	int err = pin_check(d, h);
 	if (err)
 		return err;
-	if (d->slots[h.index].state != SLOT_DMA)
+	if (d->slots[h.index].state != PIN_SLOT_DMA)
 		return IOVIRT_EINVAL;
 	release(d, h.index);
 	d->st.live_dmas--;

@@ -255,10 +255,10 @@ int64_t iovirt_bounce_copy_in(struct iovirt_bounce *pool, int32_t id,
  * of the device-writable ones) passes vb_check on b's snapshot, before any
  * byte is written, and len fits the buffer. 0, or the refusal with *at the
  * entry concerned. */
-static int copy_out_check(const struct iovirt_bounce *pool, struct vbuild *b,
+static int copy_out_check(const struct iovirt_bounce *pool, struct vb_build *b,
 			  const struct iovirt_host_seg *sg, uint32_t n, uint64_t len, uint32_t *at)
 {
-	const struct snap_ent *e;
+	const struct vb_snap_ent *e;
 	uint64_t left = len;
 	uint32_t i;
 	int err = 0;
@@ -278,11 +278,11 @@ static int copy_out_check(const struct iovirt_bounce *pool, struct vbuild *b,
 }
 
 /* copy_out, write: the entries copy_out_check passed, from src. */
-static int copy_out_write(const struct iovirt_bounce *pool, struct vbuild *b,
+static int copy_out_write(const struct iovirt_bounce *pool, struct vb_build *b,
 			  const struct iovirt_gmap *map, const struct iovirt_host_seg *sg,
 			  uint32_t n, uint64_t len, const uint8_t *src)
 {
-	const struct snap_ent *e = NULL;
+	const struct vb_snap_ent *e = NULL;
 	uint64_t left = len;
 	for (uint32_t i = 0; i < n && left; i++) {
 		if (!(sg[i].dir & IOVIRT_DEV_WRITE))
@@ -307,11 +307,11 @@ int64_t iovirt_bounce_copy_out(struct iovirt_bounce *pool, int32_t id,
 			       const struct iovirt_host_seg *sg, uint32_t n, uint64_t len,
 			       struct iovirt_dma_result *res)
 {
-	struct vpol vp;
-	struct vbuild b;
+	struct vb_policy vp;
+	struct vb_build b;
 	uint32_t idx, at;
 	int err = !pool || !map || (n && !sg) ? IOVIRT_EINVAL : id_check(pool, id, &idx);
-	if (!err && vpol_load(pol, &vp))
+	if (!err && vb_policy_load(pol, &vp))
 		err = IOVIRT_EINVAL;
 	if (err) {
 		if (res)

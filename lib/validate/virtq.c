@@ -48,7 +48,7 @@ static void rings_put(struct iovirt_gmap *map, struct iovirt_gmap_region **hold,
  * snapshot still has it, and the check and the hold are of one region. All
  * or nothing: on failure no hold is left.
  */
-static int rings_hold(const struct iovirt_vq_params *p, const struct vpol *vp,
+static int rings_hold(const struct iovirt_vq_params *p, const struct vb_policy *vp,
 		      struct iovirt_gmap_region **hold)
 {
 	const struct { uint64_t gpa, len; uint32_t dir; } ring[NRINGS] = {
@@ -59,8 +59,8 @@ static int rings_hold(const struct iovirt_vq_params *p, const struct vpol *vp,
 	for (int k = 0; k < NRINGS; k++) {
 		int err = iovirt_gmap_region_get(p->map, ring[k].gpa, &hold[k]);
 		if (!err) {
-			struct vbuild b;
-			const struct snap_ent *e;
+			struct vb_build b;
+			const struct vb_snap_ent *e;
 			vb_init(&b, p->map, vp, NULL, 0);
 			err = vb_check(&b, ring[k].gpa, ring[k].len, ring[k].dir, &e);
 			/* another region at the same place: the map changed between the two */
@@ -80,7 +80,7 @@ static int rings_hold(const struct iovirt_vq_params *p, const struct vpol *vp,
 /* create's checks of p, in the order the header gives the errors; *map is
  * the map to check the rings against (NULL: none), *vp the policy for it. */
 static int vq_params_check(const struct iovirt_host_ops *ops, const struct iovirt_vq_params *p,
-			   struct iovirt_gmap **map, struct vpol *vp)
+			   struct iovirt_gmap **map, struct vb_policy *vp)
 {
 	uint64_t end;
 	/* version 1: every field through used_gpa; map and pol appended */
@@ -93,9 +93,9 @@ static int vq_params_check(const struct iovirt_host_ops *ops, const struct iovir
 		return IOVIRT_EINVAL;
 	if (*map) {
 		/* rings are not buffers: of the policy only the ALLOW flags apply */
-		if (vpol_load(p->pol, vp) || iovirt_gmap_guest(*map) != p->guest)
+		if (vb_policy_load(p->pol, vp) || iovirt_gmap_guest(*map) != p->guest)
 			return IOVIRT_EINVAL;
-		*vp = (struct vpol){ .max_segs = 1, .flags = vp->flags, .max_total = UINT64_MAX };
+		*vp = (struct vb_policy){ .max_segs = 1, .flags = vp->flags, .max_total = UINT64_MAX };
 	}
 	if (!iovirt_is_aligned(p->desc_gpa, 16) || !iovirt_is_aligned(p->avail_gpa, 2) ||
 	    !iovirt_is_aligned(p->used_gpa, 4))
@@ -113,7 +113,7 @@ static int vq_params_check(const struct iovirt_host_ops *ops, const struct iovir
 int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 		     const struct iovirt_vq_params *p, struct iovirt_vq **out)
 {
-	struct vpol vp = { 0 };
+	struct vb_policy vp = { 0 };
 	struct iovirt_gmap *map;
 	if (!ops || !p || !out)
 		return IOVIRT_EINVAL;
@@ -242,7 +242,7 @@ static uint32_t walk_gen(struct iovirt_vq *vq)
 }
 
 struct walk {
-	struct vbuild b;
+	struct vb_build b;
 	uint32_t where, desc;
 	bool seen_write;
 };
@@ -308,11 +308,11 @@ static int walk_indirect(struct iovirt_vq *vq, struct walk *w,
 }
 
 static int walk_chain(struct iovirt_vq *vq, const struct iovirt_gmap *map,
-		      const struct vpol *vp, uint32_t head, struct iovirt_host_seg *out,
+		      const struct vb_policy *vp, uint32_t head, struct iovirt_host_seg *out,
 		      uint32_t cap, struct iovirt_dma_result *res)
 {
 	struct walk w = { .where = IOVIRT_WHERE_TABLE, .desc = head };
-	struct vpol p = *vp;
+	struct vb_policy p = *vp;
 	/* the specification bounds a chain's bytes by 2^32 */
 	if (p.max_total > UINT32_MAX)
 		p.max_total = UINT32_MAX;
@@ -364,8 +364,8 @@ int iovirt_vq_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		   struct iovirt_host_seg *out, uint32_t out_cap,
 		   struct iovirt_dma_result *res)
 {
-	struct vpol vp;
-	if (!vq || !map || !out || vpol_load(pol, &vp)) {
+	struct vb_policy vp;
+	if (!vq || !map || !out || vb_policy_load(pol, &vp)) {
 		if (res)
 			*res = (struct iovirt_dma_result){ .err = IOVIRT_EINVAL };
 		return IOVIRT_EINVAL;
@@ -377,10 +377,10 @@ int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		  const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out,
 		  uint32_t out_cap, struct iovirt_dma_result *res)
 {
-	struct vpol vp;
+	struct vb_policy vp;
 	uint8_t b[IOVIRT_WIRE_VQ_AVAIL_ELEM_SIZE];
 	int err = 0;
-	if (!vq || !map || !out || vpol_load(pol, &vp)) {
+	if (!vq || !map || !out || vb_policy_load(pol, &vp)) {
 		err = IOVIRT_EINVAL;
 		goto fail;
 	}
