@@ -159,6 +159,56 @@ static void free_all(struct iovirt_sriov *sr)
 	iovirt_host_free(ops, sr->host, sr, sizeof(*sr));
 }
 
+/* create, arrays: the VFs, the sorted copy of the register map and the
+ * context table. On failure sr holds only what exists (free_all frees it). */
+static int create_arrays(struct iovirt_sriov *sr, const struct iovirt_sriov_params *params)
+{
+	const struct iovirt_host_ops *ops = sr->ops;
+	uint32_t nregs = sr->p.nregs;
+	sr->p.regs = NULL;
+	sr->p.nregs = 0; /* free_all frees only what exists */
+	sr->p.total_vfs = 0;
+	sr->vfs = iovirt_host_alloc(ops, sr->host, params->total_vfs * sizeof(*sr->vfs),
+				    _Alignof(struct sriov_vf));
+	if (!sr->vfs)
+		return IOVIRT_ENOMEM;
+	sr->p.total_vfs = params->total_vfs;
+	if (nregs) {
+		sr->regmap = iovirt_host_alloc(ops, sr->host, nregs * sizeof(*sr->regmap),
+					       _Alignof(struct iovirt_sriov_reg));
+		if (!sr->regmap)
+			return IOVIRT_ENOMEM;
+		sr->p.nregs = nregs;
+		memcpy(sr->regmap, params->regs, nregs * sizeof(*sr->regmap));
+		int r = regmap_sort(sr->regmap, nregs);
+		if (r)
+			return r;
+	}
+	uint32_t span = ctx_span(params);
+	sr->ctx = iovirt_host_alloc(ops, sr->host, span * sizeof(*sr->ctx), _Alignof(_Atomic uint64_t));
+	if (!sr->ctx)
+		return IOVIRT_ENOMEM;
+	sr->ctx_len = span;
+	return 0;
+}
+
+/* create, state: no VF bound, no window, every context entry empty. */
+static void create_state(struct iovirt_sriov *sr)
+{
+	for (uint32_t i = 0; i < sr->ctx_len; i++)
+		atomic_init(&sr->ctx[i], 0);
+	for (uint32_t v = 0; v < sr->p.total_vfs; v++)
+		sr->vfs[v].guest = IOVIRT_SRIOV_NO_GUEST;
+	atomic_init(&sr->win_seq, 0);
+	atomic_init(&sr->win_n, 0);
+	atomic_init(&sr->win_lo, UINT64_MAX);
+	atomic_init(&sr->win_hi, 0);
+	for (unsigned i = 0; i < SRIOV_NWIN; i++) {
+		atomic_init(&sr->win[i].start, 0);
+		atomic_init(&sr->win[i].last, 0);
+	}
+}
+
 int iovirt_sriov_create(const struct iovirt_host_ops *ops, void *host,
 			const struct iovirt_sriov_params *params, struct iovirt_sriov **out)
 {
@@ -180,47 +230,11 @@ int iovirt_sriov_create(const struct iovirt_host_ops *ops, void *host,
 	/* the version-1 fields; a field appended later is read with IOVIRT_PARAMS_HAS */
 	memcpy(&sr->p, params, IOVIRT_SRIOV_PARAMS_SIZE_V1);
 	sr->p.size = sizeof(sr->p);
-	sr->p.regs = NULL;
-	uint32_t nregs = sr->p.nregs;
-	sr->p.nregs = 0; /* free_all frees only what exists */
-	sr->p.total_vfs = 0;
-
-	sr->vfs = iovirt_host_alloc(ops, host, params->total_vfs * sizeof(*sr->vfs),
-				    _Alignof(struct sriov_vf));
-	if (!sr->vfs)
-		goto nomem;
-	sr->p.total_vfs = params->total_vfs;
-	if (nregs) {
-		sr->regmap = iovirt_host_alloc(ops, host, nregs * sizeof(*sr->regmap),
-					       _Alignof(struct iovirt_sriov_reg));
-		if (!sr->regmap)
-			goto nomem;
-		sr->p.nregs = nregs;
-		memcpy(sr->regmap, params->regs, nregs * sizeof(*sr->regmap));
-		r = regmap_sort(sr->regmap, nregs);
-		if (r) {
-			free_all(sr);
-			return r;
-		}
+	if ((r = create_arrays(sr, params))) {
+		free_all(sr);
+		return r;
 	}
-	uint32_t span = ctx_span(params);
-	sr->ctx = iovirt_host_alloc(ops, host, span * sizeof(*sr->ctx), _Alignof(_Atomic uint64_t));
-	if (!sr->ctx)
-		goto nomem;
-	sr->ctx_len = span;
-	for (uint32_t i = 0; i < span; i++)
-		atomic_init(&sr->ctx[i], 0);
-
-	for (uint32_t v = 0; v < sr->p.total_vfs; v++)
-		sr->vfs[v].guest = IOVIRT_SRIOV_NO_GUEST;
-	atomic_init(&sr->win_seq, 0);
-	atomic_init(&sr->win_n, 0);
-	atomic_init(&sr->win_lo, UINT64_MAX);
-	atomic_init(&sr->win_hi, 0);
-	for (unsigned i = 0; i < SRIOV_NWIN; i++) {
-		atomic_init(&sr->win[i].start, 0);
-		atomic_init(&sr->win[i].last, 0);
-	}
+	create_state(sr);
 	/* reset values: VF Enable clear, so commit touches no VF */
 	struct sriov_regs regs;
 	struct sriov_derived d;
@@ -233,9 +247,6 @@ int iovirt_sriov_create(const struct iovirt_host_ops *ops, void *host,
 	sriov_commit(sr, &regs, &d);
 	*out = sr;
 	return 0;
-nomem:
-	free_all(sr);
-	return IOVIRT_ENOMEM;
 }
 
 void iovirt_sriov_destroy(struct iovirt_sriov *sr)
