@@ -44,6 +44,10 @@
  * use mem_alloc/mem_free at create and destroy, guest_read/guest_write otherwise; iovirt_sg_validate_guest uses guest_read;
  * bounce copies use guest_read/guest_write only for regions without a host
  * pointer.
+ *
+ * Each function's contract reads in one order: what it does; Returns; Errors;
+ * On failure; Threads (when other than the rules above); Host callbacks (when
+ * other than the rule above).
  */
 #ifndef IOVIRT_VALIDATE_H
 #define IOVIRT_VALIDATE_H
@@ -112,79 +116,116 @@ struct iovirt_gmap;
 struct iovirt_gmap_region;
 
 /*
- * Creates an empty map. host_ops needs mem_alloc and mem_free.
- * Returns 0; IOVIRT_EINVAL (NULL ops/out/params, params->size too small),
- * IOVIRT_ENOSYS (a needed callback absent), IOVIRT_ENOMEM. *out untouched on failure.
+ * Creates an empty map.
+ * Returns: 0 and *out.
+ * Errors:
+ *   IOVIRT_EINVAL  NULL ops, out or params; params->size below
+ *                  IOVIRT_GMAP_PARAMS_SIZE_V1; a host ops table too old
+ *   IOVIRT_ENOSYS  host_ops lacks mem_alloc or mem_free
+ *   IOVIRT_ENOMEM  an allocation failed
+ * On failure: nothing allocated, *out untouched.
  */
 int iovirt_gmap_create(const struct iovirt_host_ops *host_ops, void *host,
 		       const struct iovirt_gmap_params *params,
 		       struct iovirt_gmap **out);
 
 /*
- * Frees the map, its regions and everything waiting for reclaim. No other
- * call on the map may run or follow. Returns 0, or IOVIRT_EBUSY (a region is
- * held; nothing freed).
+ * Frees the map, its regions and everything waiting for reclaim.
+ * Returns: 0.
+ * Errors:
+ *   IOVIRT_EBUSY  a region is held
+ * On failure: nothing freed.
+ * Threads: no other call on the map may run or follow.
  */
 int iovirt_gmap_destroy(struct iovirt_gmap *map);
 
-/* The guest the map belongs to. */
+/* The guest the map belongs to. Cannot fail. */
 uint32_t iovirt_gmap_guest(const struct iovirt_gmap *map);
 
 /*
- * Adds a region. All or nothing. Returns 0;
- *   IOVIRT_EINVAL    bad size field, length 0, unknown kind/access/flags bits,
- *                    both HPA flags, page_hpa NULL with HPA_PAGES, RAM/ROM/SHARED
- *                    without hva or host physical address
+ * Adds a region.
+ * Returns: 0.
+ * Errors:
+ *   IOVIRT_EINVAL    size below IOVIRT_REGION_SIZE_V1, length 0, unknown
+ *                    kind/access/flags bits, both HPA flags, page_hpa NULL with
+ *                    HPA_PAGES, RAM/ROM/SHARED without hva or host physical address
  *   IOVIRT_EALIGN    gpa, length, hva, hpa or a page_hpa entry not 4 KiB aligned
  *   IOVIRT_EOVERFLOW gpa + length or hpa + length wraps
  *   IOVIRT_EOVERLAP  the range overlaps a region of the map
  *   IOVIRT_ELIMIT    the map holds max_regions regions
  *   IOVIRT_ENOMEM    allocation failed
+ * On failure: nothing changed (all or nothing).
  */
 int iovirt_gmap_add(struct iovirt_gmap *map, const struct iovirt_region *r);
 
 /*
- * Removes the region that starts at gpa. Returns 0; IOVIRT_ENOENT (no region
- * starts there), IOVIRT_EBUSY (the region is held), IOVIRT_ENOMEM. Nothing
- * changes on failure. The region's memory is released at a later reclaim.
+ * Removal and shrink (iovirt_gmap_remove, iovirt_gmap_shrink) share their
+ * rules: they act on the region that starts at gpa; a held region
+ * (iovirt_gmap_region_get) is refused; the new snapshot is published at once
+ * and the old one (and a removed region's memory) is released at a later
+ * iovirt_gmap_reclaim; on failure nothing changed. Errors common to both:
+ *   IOVIRT_ENOENT  no region starts at gpa
+ *   IOVIRT_EBUSY   the region is held
+ *   IOVIRT_ENOMEM  the new snapshot could not be allocated
+ */
+
+/*
+ * Removes the region that starts at gpa (the shared rules above).
+ * Returns: 0.
+ * Errors: the shared ones only.
  */
 int iovirt_gmap_remove(struct iovirt_gmap *map, uint64_t gpa);
 
 /*
- * Shrinks the region that starts at gpa to new_length (> 0, 4 KiB multiple,
- * smaller than its length). Returns 0; IOVIRT_ENOENT, IOVIRT_EINVAL (not a
- * shrink), IOVIRT_EALIGN, IOVIRT_EBUSY (held), IOVIRT_ENOMEM. All or nothing.
- * (Growing is adding a neighbouring region.)
+ * Shrinks the region that starts at gpa to new_length (the shared rules
+ * above). Growing is adding a neighbouring region.
+ * Returns: 0.
+ * Errors: the shared ones, and
+ *   IOVIRT_EINVAL  new_length 0 or not below the region's length
+ *   IOVIRT_EALIGN  new_length not a 4 KiB multiple
  */
 int iovirt_gmap_shrink(struct iovirt_gmap *map, uint64_t gpa, uint64_t new_length);
 
 /*
  * Copies the description of the region containing gpa into *out (page_hpa
  * then points to the map's own copy, valid until the region is removed and
- * reclaimed). Lock-free. Returns 0 or IOVIRT_ENOREGION.
+ * reclaimed).
+ * Returns: 0.
+ * Errors:
+ *   IOVIRT_ENOREGION  no region contains gpa
+ * On failure: *out untouched.
+ * Threads: lock-free.
  */
 int iovirt_gmap_lookup(const struct iovirt_gmap *map, uint64_t gpa,
 		       struct iovirt_region *out);
 
 /*
  * Holds the region containing gpa in use: until the matching put it cannot be
- * removed or shrunk (IOVIRT_EBUSY). Lock-free. Returns 0 and *out;
- * IOVIRT_ENOREGION (no region there), IOVIRT_EBUSY (the region is being
- * removed or shrunk at this moment), IOVIRT_ELIMIT (2^31 - 1 holders).
+ * removed or shrunk (IOVIRT_EBUSY).
+ * Returns: 0 and *out.
+ * Errors:
+ *   IOVIRT_ENOREGION  no region there
+ *   IOVIRT_EBUSY      the region is being removed or shrunk at this moment
+ *   IOVIRT_ELIMIT     2^31 - 1 holders
+ * On failure: no hold taken.
+ * Threads: lock-free.
  */
 int iovirt_gmap_region_get(struct iovirt_gmap *map, uint64_t gpa,
 			   struct iovirt_gmap_region **out);
-/* Drops one hold. */
+/* Drops one hold. Cannot fail. Lock-free. */
 void iovirt_gmap_region_put(struct iovirt_gmap *map, struct iovirt_gmap_region *reg);
-/* The held region's description (as iovirt_gmap_lookup). */
+/* The held region's description (as iovirt_gmap_lookup). Cannot fail. */
 void iovirt_gmap_region_info(const struct iovirt_gmap_region *reg, struct iovirt_region *out);
-/* Holds of the region containing gpa now, or IOVIRT_ENOREGION. */
+/* Returns: the holds of the region containing gpa now.
+ * Errors: IOVIRT_ENOREGION (no region contains gpa). */
 int64_t iovirt_gmap_in_use(const struct iovirt_gmap *map, uint64_t gpa);
 
 /*
- * Frees the snapshots and regions replaced or removed before this call. Call
- * it when every reader and writer of the map that began before has returned.
- * Two reclaims must not run at once. Returns the number of objects freed.
+ * Frees the snapshots and regions replaced or removed before this call.
+ * Returns: the number of objects freed. Cannot fail.
+ * Threads: call it when every reader and writer of the map that began before
+ * has returned; two reclaims must not run at once.
+ * Host callbacks: mem_free.
  */
 size_t iovirt_gmap_reclaim(struct iovirt_gmap *map);
 
