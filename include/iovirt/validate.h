@@ -313,9 +313,10 @@ struct iovirt_dma_result {
  * host list to out[0 .. out_cap). Segments follow in order; adjacent entries
  * of one region and direction whose host memory continues are merged; an
  * entry never spans two regions; a region given by page_hpa is split only
- * where its pages are not physically contiguous. pol may be NULL (defaults).
- * Returns the number of host entries (> 0 when nsegs > 0), or a refusal, with
- * res->seg and res->gpa saying which segment and where:
+ * where its pages are not physically contiguous. pol may be NULL (defaults);
+ * res may be NULL.
+ * Returns: the number of host entries (> 0 when nsegs > 0).
+ * Errors (res->seg and res->gpa say which segment and where):
  *   IOVIRT_EINVAL    bad arguments or policy; a segment's dir 0 or unknown bits
  *   IOVIRT_ETOOMANY  nsegs above the policy's max_segs, or the host list needs
  *                    more than out_cap entries
@@ -332,8 +333,9 @@ struct iovirt_dma_result {
  *   IOVIRT_EFOREIGN  the region belongs to another guest (and is not SHARED)
  *   IOVIRT_EREADONLY a device write into ROM or a region without IOVIRT_DEV_WRITE
  *   IOVIRT_EPERM     a device read of a region without IOVIRT_DEV_READ
- * On refusal out may hold partial entries; nothing else changed. res may be NULL.
- * Lock-free; no allocation; no host callback.
+ * On failure: out may hold partial entries; nothing else changed.
+ * Threads: lock-free; no allocation.
+ * Host callbacks: none.
  */
 int iovirt_sg_validate(const struct iovirt_gmap *map, const struct iovirt_sg_policy *pol,
 		       const struct iovirt_seg *segs, uint32_t nsegs,
@@ -351,14 +353,18 @@ int iovirt_sg_validate(const struct iovirt_gmap *map, const struct iovirt_sg_pol
  * have side effects) nor RESERVED; the policy's alignment does not apply to
  * the list. A list refused there is not read at all (res->seg 0, res->gpa the
  * address concerned). An empty list is neither checked nor read.
- * Additional errors, in this order: IOVIRT_ENOSYS (no guest_read),
- * IOVIRT_ETOOMANY (nsegs above max_segs), IOVIRT_EOVERFLOW (the list's own
- * last byte lies past 2^64 - 1; a list ending exactly there is accepted); the
- * list's placement: IOVIRT_ENOREGION, IOVIRT_ECROSS,
- * IOVIRT_ERESERVED, IOVIRT_EMMIO, IOVIRT_EP2P, IOVIRT_EFOREIGN, IOVIRT_EPERM
- * (the region is not device-readable); then IOVIRT_EGUEST (the read failed),
- * IOVIRT_EINVAL (an entry's reserved field is not zero) and the segments'
- * refusals.
+ * Returns: as iovirt_sg_validate.
+ * Errors, in this order: IOVIRT_EINVAL (bad arguments or policy),
+ * IOVIRT_ENOSYS (no guest_read), IOVIRT_ETOOMANY (nsegs above max_segs),
+ * IOVIRT_EOVERFLOW (the list's own last byte lies past 2^64 - 1; a list ending
+ * exactly there is accepted); the list's placement: IOVIRT_ENOREGION,
+ * IOVIRT_ECROSS, IOVIRT_ERESERVED, IOVIRT_EMMIO, IOVIRT_EP2P, IOVIRT_EFOREIGN,
+ * IOVIRT_EPERM (the region is not device-readable); then IOVIRT_EGUEST (the
+ * read failed), IOVIRT_EINVAL (an entry's reserved field is not zero) and the
+ * segments' refusals as iovirt_sg_validate.
+ * On failure: as iovirt_sg_validate.
+ * Threads: as iovirt_sg_validate.
+ * Host callbacks: guest_read.
  */
 int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
 			     const struct iovirt_host_ops *host_ops, void *host,
