@@ -593,38 +593,68 @@ struct iovirt_bounce;
  */
 
 /*
- * Allocates every buffer now (mem_alloc); nothing is allocated later.
- * Returns 0; IOVIRT_EINVAL, IOVIRT_ENOSYS, IOVIRT_ENOMEM.
+ * Creates a pool and allocates every buffer now; nothing is allocated later.
+ * Returns: 0 and *out.
+ * Errors:
+ *   IOVIRT_EINVAL  NULL ops, params or out; params->size below
+ *                  IOVIRT_BOUNCE_PARAMS_SIZE_V1; nbufs or buf_size out of range
+ *   IOVIRT_ENOSYS  host_ops lacks mem_alloc or mem_free
+ *   IOVIRT_ENOMEM  an allocation failed
+ * On failure: nothing allocated, *out untouched.
+ * Host callbacks: mem_alloc (mem_free on failure).
  */
 int iovirt_bounce_create(const struct iovirt_host_ops *host_ops, void *host,
 			 const struct iovirt_bounce_params *params,
 			 struct iovirt_bounce **out);
-/* Frees the pool. Returns 0 or IOVIRT_EBUSY (a buffer is still taken; nothing freed). */
+/*
+ * Frees the pool.
+ * Returns: 0.
+ * Errors: IOVIRT_EBUSY (a buffer is still taken).
+ * On failure: nothing freed.
+ * Host callbacks: mem_free.
+ */
 int iovirt_bounce_destroy(struct iovirt_bounce *pool);
 
 /*
- * Takes a buffer: O(1), lock-free, never waits or allocates. Returns its id
- * (>= 0, see "Ids") or IOVIRT_ENOBUF when every buffer is taken.
+ * Takes a buffer.
+ * Returns: its id (>= 0, see "Ids").
+ * Errors: IOVIRT_ENOBUF (every buffer is taken).
+ * On failure: nothing changed.
+ * Threads: O(1), lock-free, never waits or allocates.
+ * Host callbacks: none.
  */
 int32_t iovirt_bounce_get(struct iovirt_bounce *pool);
 /*
- * Returns a buffer: O(1), lock-free. 0; IOVIRT_EINVAL (id negative, or its
- * index not below nbufs); IOVIRT_ESTALE (id does not name the buffer's current
- * hold: already put, from another pool, never handed out; of two puts of one
- * id racing, one wins and the other gets ESTALE). Nothing changes on failure.
+ * Gives a buffer back.
+ * Returns: 0.
+ * Errors:
+ *   IOVIRT_EINVAL  id negative, or its index not below nbufs
+ *   IOVIRT_ESTALE  id does not name the buffer's current hold: already put,
+ *                  from another pool, never handed out (of two puts of one id
+ *                  racing, one wins and the other gets ESTALE)
+ * On failure: nothing changed.
+ * Threads: O(1), lock-free.
+ * Host callbacks: none.
  */
 int iovirt_bounce_put(struct iovirt_bounce *pool, int32_t id);
-/* The buffer's memory (NULL for an id put would refuse) and the pool's buffer size. */
+/* The buffer's memory (NULL for an id put would refuse) and the pool's buffer
+ * size. Cannot fail otherwise; no host callback. */
 void *iovirt_bounce_data(const struct iovirt_bounce *pool, int32_t id);
 size_t iovirt_bounce_buf_size(const struct iovirt_bounce *pool);
 
 /*
  * Copy in (before the device reads): concatenates the device-readable
  * entries of a validated host list into the buffer, from their host pointers
- * or, without one, through guest_read of the map's guest. Returns the bytes
- * copied; IOVIRT_EINVAL (NULL pool/map/sg, or id as for put), IOVIRT_ESTALE
- * (id as for put; nothing copied), IOVIRT_ETOOBIG (more than buf_size; nothing
- * copied), IOVIRT_EGUEST.
+ * or, without one, through guest_read of the map's guest.
+ * Returns: the bytes copied.
+ * Errors:
+ *   IOVIRT_EINVAL  NULL pool/map/sg, or id as for put
+ *   IOVIRT_ESTALE  id as for put
+ *   IOVIRT_ETOOBIG more than buf_size
+ *   IOVIRT_EGUEST  an entry without a host pointer, and guest_read absent or failing
+ * On failure: nothing copied for EINVAL, ESTALE and ETOOBIG; after EGUEST the
+ * buffer may hold part of the data. The guest is never written.
+ * Host callbacks: guest_read (entries without a host pointer).
  */
 int64_t iovirt_bounce_copy_in(struct iovirt_bounce *pool, int32_t id,
 			      const struct iovirt_gmap *map,
@@ -635,10 +665,17 @@ int64_t iovirt_bounce_copy_in(struct iovirt_bounce *pool, int32_t id,
  * device-writable entries of sg, in order. Each entry that receives bytes is validated again
  * against the map's current snapshot (as a device write under pol) before any
  * byte is written, and written through the current region's host pointer or
- * guest_write. Returns the bytes written; IOVIRT_EINVAL (NULL pool/map/sg, bad
- * pol, or id as for put), IOVIRT_ESTALE (id as for put; nothing written), IOVIRT_ETOOBIG
- * (len above buf_size or above the writable bytes), the iovirt_sg_validate
- * refusals (res says which entry; nothing written), IOVIRT_EGUEST.
+ * guest_write.
+ * Returns: the bytes written.
+ * Errors:
+ *   IOVIRT_EINVAL  NULL pool/map/sg, bad pol, or id as for put
+ *   IOVIRT_ESTALE  id as for put
+ *   IOVIRT_ETOOBIG len above buf_size or above the writable bytes
+ *   the iovirt_sg_validate refusals (res says which entry)
+ *   IOVIRT_EGUEST  an entry without a host pointer, and guest_write absent or failing
+ * On failure: nothing written, except after EGUEST (the entries before the
+ * failing one were written).
+ * Host callbacks: guest_write (entries without a host pointer).
  */
 int64_t iovirt_bounce_copy_out(struct iovirt_bounce *pool, int32_t id,
 			       const struct iovirt_gmap *map,
