@@ -13,7 +13,11 @@
 extern "C" {
 #endif
 
-/* X(name, value, message). Values are part of the ABI: append only. */
+/*
+ * X(name, value, message). Values are part of the ABI: append only, never
+ * renumber, and a removed code's value is never given to another. Reserved
+ * (removed): 41, EDENIED ("refused by policy"), which no function returned.
+ */
 #define IOVIRT_ERRORS(X)                                                        \
 	X(EINVAL, 1, "invalid argument")                                        \
 	X(ENOMEM, 2, "out of memory")                                           \
@@ -55,7 +59,6 @@ extern "C" {
 	X(ENOVF, 38, "no such virtual function")                                \
 	X(EDUP, 39, "object already exists")                                        \
 	X(ERESERVED, 40, "reserved address or field")                           \
-	X(EDENIED, 41, "refused by policy")                                     \
 	X(EOVERRUN, 42, "more chains in flight than the queue holds")
 
 enum iovirt_error {

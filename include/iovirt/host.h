@@ -30,6 +30,21 @@
 extern "C" {
 #endif
 
+/*
+ * One rule for every versioned struct (this table, the parameter structs,
+ * iovirt_region, iovirt_sg_policy): it starts with `size_t size`, the sizeof
+ * of the struct as the caller's header declared it, and fields are only ever
+ * appended. Each struct's header names its version 1 (IOVIRT_*_SIZE_V1); a
+ * smaller size is refused, a larger one never is. A field appended after
+ * version 1 is read only when the caller's size covers it:
+ *     IOVIRT_PARAMS_HAS(p, field)
+ * and is otherwise taken as its documented default (0, NULL).
+ */
+#define IOVIRT_PARAMS_SIZE_TO(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+#define IOVIRT_PARAMS_HAS(p, field)                                            \
+	((p)->size >= (size_t)((const char *)&(p)->field - (const char *)(p)) + \
+			      sizeof((p)->field))
+
 /* What an IOTLB invalidation covers. */
 enum iovirt_inval_kind {
 	IOVIRT_INVAL_ASID = 1,  /* every translation of the address space */

@@ -50,6 +50,8 @@ struct iovirt_irqpoll_params {
 	uint32_t coalesce_frames; /* raise at once when this many items are pending; 0 means 32 */
 	uint32_t adaptive;        /* 1: the delay follows the arrival rate between min and max */
 };
+/* Version 1: every field above (host.h: versioned structs). */
+#define IOVIRT_IRQPOLL_PARAMS_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_irqpoll_params, adaptive)
 
 /* What the driver does next. */
 enum iovirt_irqpoll_next {
@@ -72,12 +74,22 @@ struct iovirt_irqpoll_stats {
 
 struct iovirt_irqpoll;
 
-/* Creates one queue's interrupt/poll state (memory from host_ops->mem_alloc).
- * Returns 0, IOVIRT_EINVAL (bad params: unknown mode, min > max, size too small),
- * IOVIRT_ENOSYS (no mem_alloc), IOVIRT_ENOMEM. */
+/*
+ * Creates one queue's interrupt/poll state. params may be NULL (defaults).
+ * Returns: 0 and *out.
+ * Errors:
+ *   IOVIRT_EINVAL  NULL ops or out; params->size below
+ *                  IOVIRT_IRQPOLL_PARAMS_SIZE_V1; unknown mode; min > max;
+ *                  adaptive neither 0 nor 1
+ *   IOVIRT_ENOSYS  host_ops lacks mem_alloc or mem_free
+ *   IOVIRT_ENOMEM  the allocation failed
+ * On failure: nothing allocated, *out untouched.
+ * Host callbacks: mem_alloc (here), mem_free (destroy); no other call uses any.
+ */
 int iovirt_irqpoll_create(const struct iovirt_host_ops *host_ops, void *host,
 			  const struct iovirt_irqpoll_params *params,
 			  struct iovirt_irqpoll **out);
+/* Frees the state (NULL: nothing). Cannot fail. */
 void iovirt_irqpoll_destroy(struct iovirt_irqpoll *ip);
 
 /* ---- device side ---- */
@@ -113,6 +125,7 @@ enum iovirt_irqpoll_next iovirt_irqpoll_polled(struct iovirt_irqpoll *ip, uint32
 enum iovirt_irqpoll_next iovirt_irqpoll_recheck(struct iovirt_irqpoll *ip, int work_pending,
 						uint64_t now_ns);
 
+/* Copies the counters to *out. Cannot fail. */
 void iovirt_irqpoll_stats(const struct iovirt_irqpoll *ip, struct iovirt_irqpoll_stats *out);
 
 #ifdef __cplusplus

@@ -44,6 +44,9 @@
  * Host callbacks: mem_alloc/mem_free (create, and when the count structure or
  * an allocator grows), pin/unpin, guest_read (iovirt_pin_sg_guest), and what
  * iovirt_pt_map/unmap call (table_alloc/free, iotlb_inval).
+ *
+ * Each function's contract reads in one order: what it does; Returns; Errors;
+ * On failure; Threads (when other than the rule above); Host callbacks.
  */
 #ifndef IOVIRT_PIN_H
 #define IOVIRT_PIN_H
@@ -81,6 +84,8 @@ struct iovirt_pin_params {
 	uint64_t iova_base;   /* allocator window, 4 KiB aligned; 0/0: the defaults */
 	uint64_t iova_end;
 };
+/* Version 1: every field above (host.h: versioned structs). */
+#define IOVIRT_PIN_PARAMS_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_pin_params, iova_end)
 
 /*
  * A DMA or a mapping. Compare with iovirt_pin_complete's rules, not by value.
@@ -100,21 +105,31 @@ struct iovirt_pin_handle {
 struct iovirt_pin_domain;
 
 /*
- * Creates a domain for map's guest. host_ops needs mem_alloc, mem_free, pin
- * and unpin. Every slot (max_handles x max_segs) is allocated now. params may
- * be NULL (defaults). Returns 0; IOVIRT_EINVAL (NULL ops/map/out, bad size,
- * limits out of range, iova window empty or misaligned), IOVIRT_ENOSYS,
- * IOVIRT_ENOMEM. *out untouched on failure.
+ * Creates a domain for map's guest. Every slot (max_handles x max_segs) is
+ * allocated now. params may be NULL (defaults).
+ * Returns: 0 and *out.
+ * Errors:
+ *   IOVIRT_EINVAL  NULL ops, map or out; params->size below
+ *                  IOVIRT_PIN_PARAMS_SIZE_V1; limits out of range; the iova
+ *                  window empty or misaligned; reserved not 0
+ *   IOVIRT_ENOSYS  host_ops lacks mem_alloc, mem_free, pin or unpin
+ *   IOVIRT_ENOMEM  an allocation failed
+ * On failure: nothing allocated, *out untouched.
+ * Host callbacks: mem_alloc, mem_free.
  */
 int iovirt_pin_domain_create(const struct iovirt_host_ops *host_ops, void *host,
 			     struct iovirt_gmap *map, const struct iovirt_pin_params *params,
 			     struct iovirt_pin_domain **out);
 
 /*
- * Flushes deferred unmaps, then frees the domain. Returns 0, or IOVIRT_EBUSY
- * (a DMA or mapping is live; only the flush happened). In batched mode the
- * flush calls into the iommus of the queued unmaps: destroy (or flush) the
- * domain before destroying an iommu it mapped into.
+ * Flushes deferred unmaps, then frees the domain. In batched mode the flush
+ * calls into the iommus of the queued unmaps: destroy (or flush) the domain
+ * before destroying an iommu it mapped into.
+ * Returns: 0.
+ * Errors:
+ *   IOVIRT_EBUSY  a DMA or mapping is live
+ * On failure: only the flush happened; the domain lives on.
+ * Host callbacks: as iovirt_pin_flush; mem_free.
  */
 int iovirt_pin_domain_destroy(struct iovirt_pin_domain *dom);
 
@@ -122,7 +137,9 @@ int iovirt_pin_domain_destroy(struct iovirt_pin_domain *dom);
  * Validates segs[0 .. nsegs) (copied once into the domain first) as
  * iovirt_sg_validate does with pol, pins every page they name and holds
  * every region they touch. Writes the host list to out[0 .. out_cap) and the
- * handle to *h. Returns the number of host entries (> 0), or:
+ * handle to *h.
+ * Returns: the number of host entries (> 0).
+ * Errors:
  *   the iovirt_sg_validate refusals (res says which segment);
  *   IOVIRT_EINVAL    NULL arguments, nsegs 0
  *   IOVIRT_ETOOMANY  nsegs above the domain's max_segs
@@ -131,8 +148,9 @@ int iovirt_pin_domain_destroy(struct iovirt_pin_domain *dom);
  *   IOVIRT_ELIMIT    max_handles live, or max_pinned would be passed
  *   IOVIRT_ENOMEM    the count structure could not grow
  *   IOVIRT_EHOST     the host's pin callback failed
- * On failure nothing changed (counts, holds, handles: free slots and their
- * generations; out may hold partial entries).
+ * On failure: nothing changed (counts, holds, handles: free slots and their
+ * generations); out may hold partial entries.
+ * Host callbacks: pin (and unpin when a later run fails), mem_alloc.
  */
 int iovirt_pin_sg(struct iovirt_pin_domain *dom, const struct iovirt_sg_policy *pol,
 		  const struct iovirt_seg *segs, uint32_t nsegs,
@@ -140,10 +158,19 @@ int iovirt_pin_sg(struct iovirt_pin_domain *dom, const struct iovirt_sg_policy *
 		  struct iovirt_dma_result *res, struct iovirt_pin_handle *h);
 
 /*
- * The same for a list of nsegs IOVIRT_SG_WIRE_SIZE-byte entries at list_gpa
- * in guest memory, read once (one guest_read) before anything is decided.
- * Additional errors: IOVIRT_ENOSYS (no guest_read), IOVIRT_EGUEST,
- * IOVIRT_EOVERFLOW (the list's range wraps), IOVIRT_EINVAL (reserved bits set).
+ * iovirt_pin_sg for a list of nsegs IOVIRT_SG_WIRE_SIZE-byte entries at
+ * list_gpa in guest memory, read once (one guest_read) before anything is
+ * decided.
+ * Returns: as iovirt_pin_sg.
+ * Errors: those of iovirt_pin_sg, and
+ *   IOVIRT_ENOSYS     no guest_read
+ *   IOVIRT_EOVERFLOW  the list's last byte lies past 2^64 - 1 (a list ending
+ *                     exactly at 2^64 - 1 is read, as iovirt_sg_validate_guest
+ *                     reads it)
+ *   IOVIRT_EGUEST     the read failed
+ *   IOVIRT_EINVAL     an entry's reserved field is not zero
+ * On failure: as iovirt_pin_sg.
+ * Host callbacks: guest_read, and those of iovirt_pin_sg.
  */
 int iovirt_pin_sg_guest(struct iovirt_pin_domain *dom, const struct iovirt_sg_policy *pol,
 			uint64_t list_gpa, uint32_t nsegs,
@@ -154,15 +181,20 @@ int iovirt_pin_sg_guest(struct iovirt_pin_domain *dom, const struct iovirt_sg_po
  * Pins a host list that an earlier validation produced (iovirt_vq_pop,
  * iovirt_vq_walk, iovirt_sg_validate): the list is copied, the regions it
  * names are held, and its segments are validated again under the holds; the
- * result must be the very same list, else the map changed in between and the
- * call fails with IOVIRT_ESTALE (validate again and retry; counts, holds and
- * handles are as before, though the host may have seen a pin and its unpin).
- * A re-validation that needs more than n entries (a region replaced by one
- * whose pages are not contiguous) is such a change: IOVIRT_ESTALE.
- * IOVIRT_ETOOMANY means the list itself is too long: n above the domain's
- * max_segs or above pol's max_segs. A refusal of the re-validation (the map
- * no longer allows the list) is returned as iovirt_sg_validate gives it.
- * Other errors and guarantees as iovirt_pin_sg.
+ * result must be the very same list.
+ * Returns: n.
+ * Errors: those of iovirt_pin_sg, and
+ *   IOVIRT_ESTALE    the re-validation gives another list: the map changed in
+ *                    between (validate again and retry); a re-validation that
+ *                    needs more than n entries (a region replaced by one whose
+ *                    pages are not contiguous) is such a change
+ *   IOVIRT_ETOOMANY  the list itself is too long: n above the domain's
+ *                    max_segs or above pol's max_segs
+ *   a refusal of the re-validation (the map no longer allows the list), as
+ *   iovirt_sg_validate gives it.
+ * On failure: counts, holds and handles as before, though after ESTALE the
+ * host may have seen a pin and its unpin.
+ * Host callbacks: as iovirt_pin_sg.
  */
 int iovirt_pin_validated(struct iovirt_pin_domain *dom, const struct iovirt_sg_policy *pol,
 			 const struct iovirt_host_seg *sg, uint32_t n,
@@ -170,12 +202,17 @@ int iovirt_pin_validated(struct iovirt_pin_domain *dom, const struct iovirt_sg_p
 
 /*
  * Ends a DMA: unpins its pages (host->unpin for pages whose count drops to 0)
- * and drops its region holds. Returns 0, or (nothing changed):
+ * and drops its region holds; a deferred removal or shrink waiting for them
+ * runs now.
+ * Returns: 0.
+ * Errors:
  *   IOVIRT_EINVAL  NULL arguments, or the handle names a mapping (use unmap)
  *   IOVIRT_EOWNER  another domain issued the handle (of any guest or map,
  *                  alive or destroyed, even one at this domain's address)
  *   IOVIRT_ESTALE  index out of range, or the slot has been reused since
  *   IOVIRT_EDONE   already completed (and the slot not yet reused)
+ * On failure: nothing changed.
+ * Host callbacks: unpin; mem_free through a deferred iovirt_gmap_remove/shrink.
  */
 int iovirt_pin_complete(struct iovirt_pin_domain *dom, struct iovirt_pin_handle h);
 
@@ -189,19 +226,25 @@ int iovirt_pin_complete(struct iovirt_pin_domain *dom, struct iovirt_pin_handle 
  * iovirt_pt_map. The region must give host physical addresses. Without
  * IOVIRT_PIN_MAP_FIXED the bus address comes from the domain's allocator for
  * asid (naturally aligned power-of-two blocks; O(1) amortized) and is stored
- * in *iova. Returns 0 and *h, or (nothing changed):
+ * in *iova.
+ * Returns: 0 and *h.
+ * Errors:
  *   IOVIRT_EINVAL    NULL arguments, len 0, prot 0 or unknown bits, unknown flags,
  *                    a region without host physical addresses
  *   IOVIRT_EALIGN    gpa, len or a fixed iova not 4 KiB aligned
+ *   IOVIRT_ETOOBIG   len above 2^62
+ *   IOVIRT_EOVERFLOW a fixed range wraps past 2^64
  *   IOVIRT_ERANGE    a fixed iova inside the allocator window, or the window is full
  *   the iovirt_sg_validate refusals, IOVIRT_EBUSY, IOVIRT_ELIMIT, IOVIRT_ENOMEM,
  *   IOVIRT_EHOST as iovirt_pin_sg, and the iovirt_pt_map errors (EEXIST, ENOASID...).
- * "Nothing changed" includes the handles: the slot is taken only once the
- * translation is installed, so after a failure every earlier handle answers
- * as before and the next handle handed out is the same. One exception, done
- * before anything is checked against the map: a FIXED range that overlaps a
- * batched unmap still queued flushes the queue first (as iovirt_pin_flush;
- * the queued handles answer IOVIRT_EDONE before and after).
+ * On failure: nothing changed, handles included: the slot is taken only once
+ * the translation is installed, so every earlier handle answers as before and
+ * the next handle handed out is the same. One exception, done before anything
+ * is checked against the map: a FIXED range that overlaps a batched unmap
+ * still queued flushes the queue first (as iovirt_pin_flush; the queued
+ * handles answer IOVIRT_EDONE before and after).
+ * Host callbacks: pin/unpin, mem_alloc, and what iovirt_pt_map calls
+ * (table_alloc, table_free).
  */
 int iovirt_pin_map(struct iovirt_pin_domain *dom, struct iovirt_iommu *iommu,
 		   uint32_t asid, uint64_t gpa, uint64_t len, unsigned prot,
@@ -215,11 +258,14 @@ int iovirt_pin_map(struct iovirt_pin_domain *dom, struct iovirt_iommu *iommu,
  * invalidation; the invalidation, the unpin, the hold drop and the address
  * free wait in a queue until it holds `batch` entries or iovirt_pin_flush.
  * The domain keeps a few gathers (one per iommu and ASID); an unmap in a
- * further address space flushes the queue first. Never allocates.
- * Returns 0, the handle errors of iovirt_pin_complete (EINVAL when the handle
- * names a DMA), or an iovirt_pt_unmap error (nothing changed for the handle;
- * a flush may have happened). A space already destroyed (IOVIRT_ENOASID)
- * counts as unmapped: its destroy invalidated the ASID.
+ * further address space flushes the queue first. Never allocates. A space
+ * already destroyed (IOVIRT_ENOASID) counts as unmapped: its destroy
+ * invalidated the ASID.
+ * Returns: 0.
+ * Errors: the handle errors of iovirt_pin_complete (EINVAL when the handle
+ * names a DMA), or an iovirt_pt_unmap error.
+ * On failure: nothing changed for the handle; a flush may have happened.
+ * Host callbacks: iotlb_inval, table_free, unpin.
  */
 int iovirt_pin_unmap(struct iovirt_pin_domain *dom, struct iovirt_pin_handle h);
 
@@ -227,31 +273,42 @@ int iovirt_pin_unmap(struct iovirt_pin_domain *dom, struct iovirt_pin_handle h);
  * Completes the batched unmaps queued so far: one IOTLB invalidation per
  * address space with cleared translations (iovirt_pt_gather_flush), then,
  * after all of them, the unpins, hold drops and bus-address frees.
- * Returns the entries flushed.
+ * Returns: the entries flushed. Cannot fail.
+ * Host callbacks: iotlb_inval, table_free, unpin.
  */
 uint32_t iovirt_pin_flush(struct iovirt_pin_domain *dom);
 
 /*
- * Removes the region that starts at gpa from the domain's map, now or, when
- * this domain still pins pages in it, as soon as it no longer does.
- *  - The domain holds no page of that region (or no region starts at gpa):
- *    iovirt_gmap_remove runs now, done(arg, its result) is called before this
- *    returns, and the return value is 0.
+ * Deferred removal and shrink (iovirt_pin_remove_deferred,
+ * iovirt_pin_shrink_deferred) share one machinery and one pending table:
+ *  - The domain holds no page of the region that starts at gpa (or no region
+ *    starts there): the map operation (iovirt_gmap_remove or
+ *    iovirt_gmap_shrink) runs now, done(arg, its result) is called before the
+ *    call returns, and the call returns 0.
  *  - Otherwise the request is recorded and IOVIRT_PIN_REMOVE_PENDING (> 0) is
- *    returned. From then on new DMAs and mappings touching the region are
- *    refused with IOVIRT_EBUSY (nothing changed). The call that drops this
- *    domain's last hold on the region (iovirt_pin_complete, a strict
- *    iovirt_pin_unmap, iovirt_pin_flush or domain destroy's flush) runs
- *    iovirt_gmap_remove and then done(arg, result) before it returns.
- * done is called exactly once per accepted request. Its result is
- * iovirt_gmap_remove's: 0, or e.g. IOVIRT_EBUSY when another party (another
- * domain, any iovirt_gmap_region_get caller) still holds the region, or
- * IOVIRT_ENOENT when no region starts at gpa. done must not call functions of
- * this domain. Only this domain's holds are waited for.
- * Errors (done is not called, nothing changed): IOVIRT_EINVAL (NULL dom or
- * done), IOVIRT_EBUSY (a removal of this region is already pending here),
- * IOVIRT_ELIMIT (8 removals already pending in this domain).
- * Host callbacks: mem_alloc/mem_free through iovirt_gmap_remove.
+ *    returned. From then on new DMAs and mappings touching ANY part of the
+ *    region are refused with IOVIRT_EBUSY (nothing changed). The call that
+ *    drops this domain's last hold on the region (iovirt_pin_complete, a
+ *    strict iovirt_pin_unmap, iovirt_pin_flush or domain destroy's flush) runs
+ *    the map operation and then done(arg, result) before it returns.
+ *  - done is called exactly once per accepted request, with the map
+ *    operation's result: 0, or e.g. IOVIRT_EBUSY when another party (another
+ *    domain, any iovirt_gmap_region_get caller) still holds the region, or
+ *    IOVIRT_ENOENT when no region starts at gpa. done must not call functions
+ *    of this domain. Only this domain's holds are waited for.
+ *  - Errors common to both (done is not called, nothing changed):
+ *    IOVIRT_EINVAL (NULL dom or done), IOVIRT_EBUSY (a removal or shrink of
+ *    this region is already pending here), IOVIRT_ELIMIT (8 removals and
+ *    shrinks already pending in this domain).
+ *  - Host callbacks: mem_alloc/mem_free through the map operation.
+ */
+
+/*
+ * Removes the region that starts at gpa from the domain's map, now or, when
+ * this domain still pins pages in it, as soon as it no longer does (the
+ * shared rules above, with iovirt_gmap_remove).
+ * Returns: 0 (done already called) or IOVIRT_PIN_REMOVE_PENDING.
+ * Errors: the shared ones only.
  */
 #define IOVIRT_PIN_REMOVE_PENDING 1
 int iovirt_pin_remove_deferred(struct iovirt_pin_domain *dom, uint64_t gpa,
@@ -259,36 +316,21 @@ int iovirt_pin_remove_deferred(struct iovirt_pin_domain *dom, uint64_t gpa,
 
 /*
  * Shrinks the region that starts at gpa to new_length, now or, when this
- * domain still pins pages in it, as soon as it no longer does. The same
- * machinery as iovirt_pin_remove_deferred (one pending table for both):
- *  - The domain holds no page of that region (or no region starts at gpa):
- *    iovirt_gmap_shrink runs now, done(arg, its result) is called before this
- *    returns, and the return value is 0.
- *  - Otherwise the request is recorded and IOVIRT_PIN_SHRINK_PENDING (the
- *    same value as IOVIRT_PIN_REMOVE_PENDING, > 0) is returned. From then on
- *    new DMAs and mappings touching ANY part of the region (not only the
- *    part being cut off) are refused with IOVIRT_EBUSY (nothing changed), as
- *    for a pending removal. The call that drops this domain's last hold on
- *    the region runs iovirt_gmap_shrink and then done(arg, result) before it
- *    returns.
- * done is called exactly once per accepted request, with iovirt_gmap_shrink's
- * result (0, IOVIRT_EBUSY when another party still holds the region...). done
- * must not call functions of this domain. Only this domain's holds are
- * waited for.
- * Errors (done is not called, nothing changed): IOVIRT_EINVAL (NULL dom or
- * done, new_length 0, or a region starts at gpa and new_length is not below
- * its length), IOVIRT_EALIGN (new_length not a 4 KiB multiple; both as
- * iovirt_gmap_shrink), IOVIRT_EBUSY (a removal or shrink of this region is
- * already pending here; likewise iovirt_pin_remove_deferred is refused while
- * a shrink is pending), IOVIRT_ELIMIT (8 removals and shrinks already pending
- * in this domain).
- * Host callbacks: mem_alloc/mem_free through iovirt_gmap_shrink.
+ * domain still pins pages in it, as soon as it no longer does (the shared
+ * rules above, with iovirt_gmap_shrink; while pending, the whole region is
+ * refused, not only the part being cut off).
+ * Returns: 0 (done already called) or IOVIRT_PIN_SHRINK_PENDING (the same
+ * value as IOVIRT_PIN_REMOVE_PENDING).
+ * Errors: the shared ones, and, as iovirt_gmap_shrink: IOVIRT_EINVAL
+ * (new_length 0, or a region starts at gpa and new_length is not below its
+ * length), IOVIRT_EALIGN (new_length not a 4 KiB multiple).
  */
 #define IOVIRT_PIN_SHRINK_PENDING IOVIRT_PIN_REMOVE_PENDING
 int iovirt_pin_shrink_deferred(struct iovirt_pin_domain *dom, uint64_t gpa, uint64_t new_length,
 			       void (*done)(void *arg, int result), void *arg);
 
-/* The pin count of the guest page containing gpa (for tests and audits). */
+/* The pin count of the guest page containing gpa (for tests and audits).
+ * Returns: the count; 0 for a NULL dom. Cannot fail. */
 uint32_t iovirt_pin_count(const struct iovirt_pin_domain *dom, uint64_t gpa);
 
 struct iovirt_pin_stats {
@@ -312,6 +354,8 @@ struct iovirt_pin_stats {
 	uint64_t max_deferred_invals;
 	uint64_t flush_invals;   /* IOTLB invalidations issued by flushes */
 };
+/* Copies the domain's counters to *out (nothing when dom or out is NULL).
+ * Cannot fail. */
 void iovirt_pin_stats(const struct iovirt_pin_domain *dom, struct iovirt_pin_stats *out);
 
 #ifdef __cplusplus

@@ -88,7 +88,8 @@ size_t iovirt_posix_log_read(const struct iovirt_posix *p,
 			     struct iovirt_posix_event *out, size_t max);
 void iovirt_posix_log_clear(struct iovirt_posix *p);
 
-/* Guest memory: [gpa, gpa + len) of `guest` is backed by hva. Up to 256 ranges. */
+/* Guest memory: [gpa, gpa + len) of `guest` is backed by hva (it may end at
+ * 2^64; -1 when its last byte is past 2^64 - 1). Up to 256 ranges. */
 int iovirt_posix_guest_add(struct iovirt_posix *p, uint32_t guest, uint64_t gpa,
 			   void *hva, size_t len);
 /* Called after every guest_read, with the adapter's lock not held; a test may

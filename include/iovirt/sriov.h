@@ -190,7 +190,11 @@ struct iovirt_sriov_params {
 	 * failures (kind HOST). Not of the caller's errors (sr or val NULL). May be NULL. */
 	void (*report)(void *arg, const struct iovirt_sriov_event *ev);
 	void *hook_arg;
+	/* Fields appended after version 1 go here; iovirt reads them only
+	 * through IOVIRT_PARAMS_HAS (a smaller size: their defaults). */
 };
+/* Version 1: every field above (host.h: versioned structs). */
+#define IOVIRT_SRIOV_PARAMS_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_sriov_params, hook_arg)
 
 struct iovirt_sriov;
 

@@ -44,6 +44,10 @@
  * use mem_alloc/mem_free at create and destroy, guest_read/guest_write otherwise; iovirt_sg_validate_guest uses guest_read;
  * bounce copies use guest_read/guest_write only for regions without a host
  * pointer.
+ *
+ * Each function's contract reads in one order: what it does; Returns; Errors;
+ * On failure; Threads (when other than the rules above); Host callbacks (when
+ * other than the rule above).
  */
 #ifndef IOVIRT_VALIDATE_H
 #define IOVIRT_VALIDATE_H
@@ -95,12 +99,16 @@ struct iovirt_region {
 	const uint64_t *page_hpa; /* with IOVIRT_REGION_HPA_PAGES: length / 4 KiB addresses,
 	                           * each 4 KiB aligned; copied by iovirt_gmap_add */
 };
+/* Version 1: every field above (host.h: versioned structs). */
+#define IOVIRT_REGION_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_region, page_hpa)
 
 struct iovirt_gmap_params {
 	size_t size;          /* sizeof(struct iovirt_gmap_params) */
 	uint32_t guest;       /* the guest this map belongs to */
 	uint32_t max_regions; /* 0: IOVIRT_GMAP_DEFAULT_MAX_REGIONS */
 };
+/* Version 1: every field above (host.h: versioned structs). */
+#define IOVIRT_GMAP_PARAMS_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_gmap_params, max_regions)
 #define IOVIRT_GMAP_DEFAULT_MAX_REGIONS 65536u
 
 struct iovirt_gmap;
@@ -108,79 +116,116 @@ struct iovirt_gmap;
 struct iovirt_gmap_region;
 
 /*
- * Creates an empty map. host_ops needs mem_alloc and mem_free.
- * Returns 0; IOVIRT_EINVAL (NULL ops/out/params, params->size too small),
- * IOVIRT_ENOSYS (a needed callback absent), IOVIRT_ENOMEM. *out untouched on failure.
+ * Creates an empty map.
+ * Returns: 0 and *out.
+ * Errors:
+ *   IOVIRT_EINVAL  NULL ops, out or params; params->size below
+ *                  IOVIRT_GMAP_PARAMS_SIZE_V1; a host ops table too old
+ *   IOVIRT_ENOSYS  host_ops lacks mem_alloc or mem_free
+ *   IOVIRT_ENOMEM  an allocation failed
+ * On failure: nothing allocated, *out untouched.
  */
 int iovirt_gmap_create(const struct iovirt_host_ops *host_ops, void *host,
 		       const struct iovirt_gmap_params *params,
 		       struct iovirt_gmap **out);
 
 /*
- * Frees the map, its regions and everything waiting for reclaim. No other
- * call on the map may run or follow. Returns 0, or IOVIRT_EBUSY (a region is
- * held; nothing freed).
+ * Frees the map, its regions and everything waiting for reclaim.
+ * Returns: 0.
+ * Errors:
+ *   IOVIRT_EBUSY  a region is held
+ * On failure: nothing freed.
+ * Threads: no other call on the map may run or follow.
  */
 int iovirt_gmap_destroy(struct iovirt_gmap *map);
 
-/* The guest the map belongs to. */
+/* The guest the map belongs to. Cannot fail. */
 uint32_t iovirt_gmap_guest(const struct iovirt_gmap *map);
 
 /*
- * Adds a region. All or nothing. Returns 0;
- *   IOVIRT_EINVAL    bad size field, length 0, unknown kind/access/flags bits,
- *                    both HPA flags, page_hpa NULL with HPA_PAGES, RAM/ROM/SHARED
- *                    without hva or host physical address
+ * Adds a region.
+ * Returns: 0.
+ * Errors:
+ *   IOVIRT_EINVAL    size below IOVIRT_REGION_SIZE_V1, length 0, unknown
+ *                    kind/access/flags bits, both HPA flags, page_hpa NULL with
+ *                    HPA_PAGES, RAM/ROM/SHARED without hva or host physical address
  *   IOVIRT_EALIGN    gpa, length, hva, hpa or a page_hpa entry not 4 KiB aligned
  *   IOVIRT_EOVERFLOW gpa + length or hpa + length wraps
  *   IOVIRT_EOVERLAP  the range overlaps a region of the map
  *   IOVIRT_ELIMIT    the map holds max_regions regions
  *   IOVIRT_ENOMEM    allocation failed
+ * On failure: nothing changed (all or nothing).
  */
 int iovirt_gmap_add(struct iovirt_gmap *map, const struct iovirt_region *r);
 
 /*
- * Removes the region that starts at gpa. Returns 0; IOVIRT_ENOENT (no region
- * starts there), IOVIRT_EBUSY (the region is held), IOVIRT_ENOMEM. Nothing
- * changes on failure. The region's memory is released at a later reclaim.
+ * Removal and shrink (iovirt_gmap_remove, iovirt_gmap_shrink) share their
+ * rules: they act on the region that starts at gpa; a held region
+ * (iovirt_gmap_region_get) is refused; the new snapshot is published at once
+ * and the old one (and a removed region's memory) is released at a later
+ * iovirt_gmap_reclaim; on failure nothing changed. Errors common to both:
+ *   IOVIRT_ENOENT  no region starts at gpa
+ *   IOVIRT_EBUSY   the region is held
+ *   IOVIRT_ENOMEM  the new snapshot could not be allocated
+ */
+
+/*
+ * Removes the region that starts at gpa (the shared rules above).
+ * Returns: 0.
+ * Errors: the shared ones only.
  */
 int iovirt_gmap_remove(struct iovirt_gmap *map, uint64_t gpa);
 
 /*
- * Shrinks the region that starts at gpa to new_length (> 0, 4 KiB multiple,
- * smaller than its length). Returns 0; IOVIRT_ENOENT, IOVIRT_EINVAL (not a
- * shrink), IOVIRT_EALIGN, IOVIRT_EBUSY (held), IOVIRT_ENOMEM. All or nothing.
- * (Growing is adding a neighbouring region.)
+ * Shrinks the region that starts at gpa to new_length (the shared rules
+ * above). Growing is adding a neighbouring region.
+ * Returns: 0.
+ * Errors: the shared ones, and
+ *   IOVIRT_EINVAL  new_length 0 or not below the region's length
+ *   IOVIRT_EALIGN  new_length not a 4 KiB multiple
  */
 int iovirt_gmap_shrink(struct iovirt_gmap *map, uint64_t gpa, uint64_t new_length);
 
 /*
  * Copies the description of the region containing gpa into *out (page_hpa
  * then points to the map's own copy, valid until the region is removed and
- * reclaimed). Lock-free. Returns 0 or IOVIRT_ENOREGION.
+ * reclaimed).
+ * Returns: 0.
+ * Errors:
+ *   IOVIRT_ENOREGION  no region contains gpa
+ * On failure: *out untouched.
+ * Threads: lock-free.
  */
 int iovirt_gmap_lookup(const struct iovirt_gmap *map, uint64_t gpa,
 		       struct iovirt_region *out);
 
 /*
  * Holds the region containing gpa in use: until the matching put it cannot be
- * removed or shrunk (IOVIRT_EBUSY). Lock-free. Returns 0 and *out;
- * IOVIRT_ENOREGION (no region there), IOVIRT_EBUSY (the region is being
- * removed or shrunk at this moment), IOVIRT_ELIMIT (2^31 - 1 holders).
+ * removed or shrunk (IOVIRT_EBUSY).
+ * Returns: 0 and *out.
+ * Errors:
+ *   IOVIRT_ENOREGION  no region there
+ *   IOVIRT_EBUSY      the region is being removed or shrunk at this moment
+ *   IOVIRT_ELIMIT     2^31 - 1 holders
+ * On failure: no hold taken.
+ * Threads: lock-free.
  */
 int iovirt_gmap_region_get(struct iovirt_gmap *map, uint64_t gpa,
 			   struct iovirt_gmap_region **out);
-/* Drops one hold. */
+/* Drops one hold. Cannot fail. Lock-free. */
 void iovirt_gmap_region_put(struct iovirt_gmap *map, struct iovirt_gmap_region *reg);
-/* The held region's description (as iovirt_gmap_lookup). */
+/* The held region's description (as iovirt_gmap_lookup). Cannot fail. */
 void iovirt_gmap_region_info(const struct iovirt_gmap_region *reg, struct iovirt_region *out);
-/* Holds of the region containing gpa now, or IOVIRT_ENOREGION. */
+/* Returns: the holds of the region containing gpa now.
+ * Errors: IOVIRT_ENOREGION (no region contains gpa). */
 int64_t iovirt_gmap_in_use(const struct iovirt_gmap *map, uint64_t gpa);
 
 /*
- * Frees the snapshots and regions replaced or removed before this call. Call
- * it when every reader and writer of the map that began before has returned.
- * Two reclaims must not run at once. Returns the number of objects freed.
+ * Frees the snapshots and regions replaced or removed before this call.
+ * Returns: the number of objects freed. Cannot fail.
+ * Threads: call it when every reader and writer of the map that began before
+ * has returned; two reclaims must not run at once.
+ * Host callbacks: mem_free.
  */
 size_t iovirt_gmap_reclaim(struct iovirt_gmap *map);
 
@@ -221,6 +266,8 @@ struct iovirt_sg_policy {
 	uint64_t addr_align; /* each segment's gpa a multiple of this (power of two; 0 or 1: any) */
 	uint64_t len_align;  /* each segment's len a multiple of this (power of two; 0 or 1: any) */
 };
+/* Version 1: every field above (host.h: versioned structs). */
+#define IOVIRT_SG_POLICY_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_sg_policy, len_align)
 #define IOVIRT_SG_DEFAULT_MAX_SEGS 1024u
 
 /* One entry of the host scatter-gather list. */
@@ -266,9 +313,10 @@ struct iovirt_dma_result {
  * host list to out[0 .. out_cap). Segments follow in order; adjacent entries
  * of one region and direction whose host memory continues are merged; an
  * entry never spans two regions; a region given by page_hpa is split only
- * where its pages are not physically contiguous. pol may be NULL (defaults).
- * Returns the number of host entries (> 0 when nsegs > 0), or a refusal, with
- * res->seg and res->gpa saying which segment and where:
+ * where its pages are not physically contiguous. pol may be NULL (defaults);
+ * res may be NULL.
+ * Returns: the number of host entries (> 0 when nsegs > 0).
+ * Errors (res->seg and res->gpa say which segment and where):
  *   IOVIRT_EINVAL    bad arguments or policy; a segment's dir 0 or unknown bits
  *   IOVIRT_ETOOMANY  nsegs above the policy's max_segs, or the host list needs
  *                    more than out_cap entries
@@ -285,8 +333,9 @@ struct iovirt_dma_result {
  *   IOVIRT_EFOREIGN  the region belongs to another guest (and is not SHARED)
  *   IOVIRT_EREADONLY a device write into ROM or a region without IOVIRT_DEV_WRITE
  *   IOVIRT_EPERM     a device read of a region without IOVIRT_DEV_READ
- * On refusal out may hold partial entries; nothing else changed. res may be NULL.
- * Lock-free; no allocation; no host callback.
+ * On failure: out may hold partial entries; nothing else changed.
+ * Threads: lock-free; no allocation.
+ * Host callbacks: none.
  */
 int iovirt_sg_validate(const struct iovirt_gmap *map, const struct iovirt_sg_policy *pol,
 		       const struct iovirt_seg *segs, uint32_t nsegs,
@@ -304,13 +353,18 @@ int iovirt_sg_validate(const struct iovirt_gmap *map, const struct iovirt_sg_pol
  * have side effects) nor RESERVED; the policy's alignment does not apply to
  * the list. A list refused there is not read at all (res->seg 0, res->gpa the
  * address concerned). An empty list is neither checked nor read.
- * Additional errors, in this order: IOVIRT_ENOSYS (no guest_read),
- * IOVIRT_ETOOMANY (nsegs above max_segs), IOVIRT_EOVERFLOW (the list's own
- * address range wraps); the list's placement: IOVIRT_ENOREGION, IOVIRT_ECROSS,
- * IOVIRT_ERESERVED, IOVIRT_EMMIO, IOVIRT_EP2P, IOVIRT_EFOREIGN, IOVIRT_EPERM
- * (the region is not device-readable); then IOVIRT_EGUEST (the read failed),
- * IOVIRT_EINVAL (an entry's reserved field is not zero) and the segments'
- * refusals.
+ * Returns: as iovirt_sg_validate.
+ * Errors, in this order: IOVIRT_EINVAL (bad arguments or policy),
+ * IOVIRT_ENOSYS (no guest_read), IOVIRT_ETOOMANY (nsegs above max_segs),
+ * IOVIRT_EOVERFLOW (the list's own last byte lies past 2^64 - 1; a list ending
+ * exactly there is accepted); the list's placement: IOVIRT_ENOREGION,
+ * IOVIRT_ECROSS, IOVIRT_ERESERVED, IOVIRT_EMMIO, IOVIRT_EP2P, IOVIRT_EFOREIGN,
+ * IOVIRT_EPERM (the region is not device-readable); then IOVIRT_EGUEST (the
+ * read failed), IOVIRT_EINVAL (an entry's reserved field is not zero) and the
+ * segments' refusals as iovirt_sg_validate.
+ * On failure: as iovirt_sg_validate.
+ * Threads: as iovirt_sg_validate.
+ * Host callbacks: guest_read.
  */
 int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
 			     const struct iovirt_host_ops *host_ops, void *host,
@@ -347,7 +401,7 @@ struct iovirt_vq_params {
 	                                     * (ALLOW_MMIO, ALLOW_P2P); NULL: neither */
 };
 /* The size of iovirt_vq_params before map and pol were appended. */
-#define IOVIRT_VQ_PARAMS_SIZE_V1 (offsetof(struct iovirt_vq_params, used_gpa) + sizeof(uint64_t))
+#define IOVIRT_VQ_PARAMS_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_vq_params, used_gpa)
 
 /* Bytes of each ring for a queue of num entries (the spec's layout, with the
  * used_event / avail_event words). */
@@ -513,6 +567,8 @@ struct iovirt_bounce_params {
 	uint32_t reserved;
 	size_t buf_size; /* bytes each, 1 .. 2^30; buffers are 64-byte aligned */
 };
+/* Version 1: every field above (host.h: versioned structs). */
+#define IOVIRT_BOUNCE_PARAMS_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_bounce_params, buf_size)
 
 struct iovirt_bounce;
 
@@ -537,38 +593,68 @@ struct iovirt_bounce;
  */
 
 /*
- * Allocates every buffer now (mem_alloc); nothing is allocated later.
- * Returns 0; IOVIRT_EINVAL, IOVIRT_ENOSYS, IOVIRT_ENOMEM.
+ * Creates a pool and allocates every buffer now; nothing is allocated later.
+ * Returns: 0 and *out.
+ * Errors:
+ *   IOVIRT_EINVAL  NULL ops, params or out; params->size below
+ *                  IOVIRT_BOUNCE_PARAMS_SIZE_V1; nbufs or buf_size out of range
+ *   IOVIRT_ENOSYS  host_ops lacks mem_alloc or mem_free
+ *   IOVIRT_ENOMEM  an allocation failed
+ * On failure: nothing allocated, *out untouched.
+ * Host callbacks: mem_alloc (mem_free on failure).
  */
 int iovirt_bounce_create(const struct iovirt_host_ops *host_ops, void *host,
 			 const struct iovirt_bounce_params *params,
 			 struct iovirt_bounce **out);
-/* Frees the pool. Returns 0 or IOVIRT_EBUSY (a buffer is still taken; nothing freed). */
+/*
+ * Frees the pool.
+ * Returns: 0.
+ * Errors: IOVIRT_EBUSY (a buffer is still taken).
+ * On failure: nothing freed.
+ * Host callbacks: mem_free.
+ */
 int iovirt_bounce_destroy(struct iovirt_bounce *pool);
 
 /*
- * Takes a buffer: O(1), lock-free, never waits or allocates. Returns its id
- * (>= 0, see "Ids") or IOVIRT_ENOBUF when every buffer is taken.
+ * Takes a buffer.
+ * Returns: its id (>= 0, see "Ids").
+ * Errors: IOVIRT_ENOBUF (every buffer is taken).
+ * On failure: nothing changed.
+ * Threads: O(1), lock-free, never waits or allocates.
+ * Host callbacks: none.
  */
 int32_t iovirt_bounce_get(struct iovirt_bounce *pool);
 /*
- * Returns a buffer: O(1), lock-free. 0; IOVIRT_EINVAL (id negative, or its
- * index not below nbufs); IOVIRT_ESTALE (id does not name the buffer's current
- * hold: already put, from another pool, never handed out; of two puts of one
- * id racing, one wins and the other gets ESTALE). Nothing changes on failure.
+ * Gives a buffer back.
+ * Returns: 0.
+ * Errors:
+ *   IOVIRT_EINVAL  id negative, or its index not below nbufs
+ *   IOVIRT_ESTALE  id does not name the buffer's current hold: already put,
+ *                  from another pool, never handed out (of two puts of one id
+ *                  racing, one wins and the other gets ESTALE)
+ * On failure: nothing changed.
+ * Threads: O(1), lock-free.
+ * Host callbacks: none.
  */
 int iovirt_bounce_put(struct iovirt_bounce *pool, int32_t id);
-/* The buffer's memory (NULL for an id put would refuse) and the pool's buffer size. */
+/* The buffer's memory (NULL for an id put would refuse) and the pool's buffer
+ * size. Cannot fail otherwise; no host callback. */
 void *iovirt_bounce_data(const struct iovirt_bounce *pool, int32_t id);
 size_t iovirt_bounce_buf_size(const struct iovirt_bounce *pool);
 
 /*
  * Copy in (before the device reads): concatenates the device-readable
  * entries of a validated host list into the buffer, from their host pointers
- * or, without one, through guest_read of the map's guest. Returns the bytes
- * copied; IOVIRT_EINVAL (NULL pool/map/sg, or id as for put), IOVIRT_ESTALE
- * (id as for put; nothing copied), IOVIRT_ETOOBIG (more than buf_size; nothing
- * copied), IOVIRT_EGUEST.
+ * or, without one, through guest_read of the map's guest.
+ * Returns: the bytes copied.
+ * Errors:
+ *   IOVIRT_EINVAL  NULL pool/map/sg, or id as for put
+ *   IOVIRT_ESTALE  id as for put
+ *   IOVIRT_ETOOBIG more than buf_size
+ *   IOVIRT_EGUEST  an entry without a host pointer, and guest_read absent or failing
+ * On failure: nothing copied for EINVAL, ESTALE and ETOOBIG; after EGUEST the
+ * buffer may hold part of the data. The guest is never written.
+ * Host callbacks: guest_read (entries without a host pointer).
  */
 int64_t iovirt_bounce_copy_in(struct iovirt_bounce *pool, int32_t id,
 			      const struct iovirt_gmap *map,
@@ -579,10 +665,17 @@ int64_t iovirt_bounce_copy_in(struct iovirt_bounce *pool, int32_t id,
  * device-writable entries of sg, in order. Each entry that receives bytes is validated again
  * against the map's current snapshot (as a device write under pol) before any
  * byte is written, and written through the current region's host pointer or
- * guest_write. Returns the bytes written; IOVIRT_EINVAL (NULL pool/map/sg, bad
- * pol, or id as for put), IOVIRT_ESTALE (id as for put; nothing written), IOVIRT_ETOOBIG
- * (len above buf_size or above the writable bytes), the iovirt_sg_validate
- * refusals (res says which entry; nothing written), IOVIRT_EGUEST.
+ * guest_write.
+ * Returns: the bytes written.
+ * Errors:
+ *   IOVIRT_EINVAL  NULL pool/map/sg, bad pol, or id as for put
+ *   IOVIRT_ESTALE  id as for put
+ *   IOVIRT_ETOOBIG len above buf_size or above the writable bytes
+ *   the iovirt_sg_validate refusals (res says which entry)
+ *   IOVIRT_EGUEST  an entry without a host pointer, and guest_write absent or failing
+ * On failure: nothing written, except after EGUEST (the entries before the
+ * failing one were written).
+ * Host callbacks: guest_write (entries without a host pointer).
  */
 int64_t iovirt_bounce_copy_out(struct iovirt_bounce *pool, int32_t id,
 			       const struct iovirt_gmap *map,

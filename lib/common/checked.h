@@ -40,10 +40,7 @@ static inline bool iovirt_is_aligned(uint64_t v, uint64_t align)
  * The host filled ops->size with sizeof(struct iovirt_host_ops) as its header
  * declared it; a field is usable only when it lies inside that size and is set.
  */
-#define IOVIRT_HOST_HAS(ops, field)                                            \
-	((ops)->size >= offsetof(struct iovirt_host_ops, field) +              \
-				sizeof((ops)->field) &&                        \
-	 (ops)->field != NULL)
+#define IOVIRT_HOST_HAS(ops, field) (IOVIRT_PARAMS_HAS(ops, field) && (ops)->field != NULL)
 
 /* Allocation helpers through the host (zeroed memory). */
 static inline void *iovirt_host_alloc(const struct iovirt_host_ops *ops,

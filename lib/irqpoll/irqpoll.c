@@ -4,6 +4,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include "common/checked.h"
 
@@ -45,9 +46,12 @@ int iovirt_irqpoll_create(const struct iovirt_host_ops *ops, void *host,
 		return IOVIRT_ENOSYS;
 	struct iovirt_irqpoll_params p = { .size = sizeof(p) };
 	if (params) {
-		if (params->size < offsetof(struct iovirt_irqpoll_params, adaptive) + sizeof(params->adaptive))
+		/* version 1: every field through adaptive; a field appended later
+		 * is read through IOVIRT_PARAMS_HAS, never past the caller's size */
+		if (!IOVIRT_PARAMS_HAS(params, adaptive))
 			return IOVIRT_EINVAL;
-		p = *params;
+		memcpy(&p, params, IOVIRT_IRQPOLL_PARAMS_SIZE_V1);
+		p.size = sizeof(p);
 	}
 	if (p.mode > IOVIRT_IRQPOLL_POLL || p.coalesce_min_ns > p.coalesce_max_ns || p.adaptive > 1)
 		return IOVIRT_EINVAL;

@@ -73,7 +73,7 @@ static void leaf_release(struct iovirt_pin_domain *d, struct pin_leaf *l)
 		c->spare = l;
 		c->nspare++;
 	} else {
-		meta_free(d, l, sizeof(*l));
+		pin_meta_free(d, l, sizeof(*l));
 	}
 }
 
@@ -135,7 +135,7 @@ int pin_counts_reserve(struct iovirt_pin_domain *d, const struct pin_range *r, u
 		uint32_t cap = c->cap ? c->cap : 16;
 		while (cap < want)
 			cap *= 2;
-		struct pin_leaf **t = meta_alloc(d, (size_t)cap * sizeof(*t));
+		struct pin_leaf **t = pin_meta_alloc(d, (size_t)cap * sizeof(*t));
 		if (!t)
 			return IOVIRT_ENOMEM;
 		struct pin_leaf **old = c->tab;
@@ -146,11 +146,11 @@ int pin_counts_reserve(struct iovirt_pin_domain *d, const struct pin_range *r, u
 		for (uint32_t i = 0; i < oldcap; i++)
 			if (old[i])
 				leaf_insert(c, old[i]);
-		meta_free(d, old, (size_t)oldcap * sizeof(*old));
+		pin_meta_free(d, old, (size_t)oldcap * sizeof(*old));
 	}
 	/* Spare leaves stay with the domain when a later one fails: invisible. */
 	while (c->nspare < need) {
-		struct pin_leaf *l = meta_alloc(d, sizeof(*l));
+		struct pin_leaf *l = pin_meta_alloc(d, sizeof(*l));
 		if (!l)
 			return IOVIRT_ENOMEM;
 		l->next = c->spare;
@@ -165,7 +165,7 @@ int pin_counts_reserve(struct iovirt_pin_domain *d, const struct pin_range *r, u
 static void dec_prefix(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n,
 		       uint64_t limit)
 {
-	struct run run = { 0, 0 };
+	struct pin_run run = { 0, 0 };
 	for (uint32_t i = 0; i < n && limit; i++) {
 		uint64_t gfn = r[i].first, left = r[i].npages;
 		while (left && limit) {
@@ -176,8 +176,8 @@ static void dec_prefix(struct iovirt_pin_domain *d, const struct pin_range *r, u
 			k = k < limit ? k : limit;
 			for (uint64_t j = 0; j < k; j++) {
 				if (--l->cnt[off + j] == 0) {
-					leaf_dec_used(&d->counts, l);
-					run_unpin_add(d, &run, gfn + j);
+					pin_leaf_dec_used(&d->counts, l);
+					pin_run_unpin_add(d, &run, gfn + j);
 				}
 			}
 			d->st.page_refs -= k;
@@ -186,19 +186,19 @@ static void dec_prefix(struct iovirt_pin_domain *d, const struct pin_range *r, u
 			limit -= k;
 		}
 	}
-	run_unpin(d, &run);
+	pin_run_unpin(d, &run);
 	if (d->counts.nempty > PIN_SPARE_MAX)
 		leaf_sweep(d);
 }
 
 /* Drops the counts of a run that went 0 -> 1 but whose pin failed: no unpin. */
-static void undo_run(struct iovirt_pin_domain *d, const struct run *run)
+static void undo_run(struct iovirt_pin_domain *d, const struct pin_run *run)
 {
 	for (uint64_t p = run->start; p < run->start + run->len; p++) {
 		struct pin_leaf *l = leaf_lookup(&d->counts, p >> PIN_LEAF_SHIFT);
 		l->cnt[p & (PIN_LEAF_PAGES - 1)] = 0;
 		d->st.page_refs--;
-		leaf_dec_used(&d->counts, l);
+		pin_leaf_dec_used(&d->counts, l);
 	}
 }
 
@@ -210,7 +210,7 @@ static void undo_run(struct iovirt_pin_domain *d, const struct run *run)
  */
 int pin_counts_inc(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n)
 {
-	struct run run = { 0, 0 };
+	struct pin_run run = { 0, 0 };
 	uint64_t done = 0;
 	int err = 0;
 	for (uint32_t i = 0; i < n; i++) {
@@ -221,19 +221,12 @@ int pin_counts_inc(struct iovirt_pin_domain *d, const struct pin_range *r, uint3
 			uint64_t k = PIN_LEAF_PAGES - off;
 			k = k < left ? k : left;
 			for (uint64_t j = 0; j < k; j++) {
-				uint64_t p = gfn + j;
-				if (l->cnt[off + j] == 0 && run.len && run.start + run.len == p) {
-					run.len++;
-				} else {
-					err = run_pin(d, &run);
-					if (err) {
-						d->st.page_refs += j;
-						goto fail;
-					}
-					if (l->cnt[off + j] == 0) {
-						run.start = p;
-						run.len = 1;
-					}
+				/* a page counted already ends the run: pin it first */
+				err = l->cnt[off + j] == 0 ? pin_run_pin_add(d, &run, gfn + j)
+							   : pin_run_pin(d, &run);
+				if (err) {
+					d->st.page_refs += j;
+					goto fail;
 				}
 				if (l->cnt[off + j]++ == 0 && l->used++ == 0)
 					d->counts.nempty--;
@@ -244,7 +237,7 @@ int pin_counts_inc(struct iovirt_pin_domain *d, const struct pin_range *r, uint3
 			left -= k;
 		}
 	}
-	err = run_pin(d, &run);
+	err = pin_run_pin(d, &run);
 	if (!err)
 		return 0;
 fail:
@@ -256,7 +249,7 @@ fail:
 /* dec_prefix of everything, without the limit bookkeeping (every complete). */
 void pin_counts_dec(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n)
 {
-	struct run run = { 0, 0 };
+	struct pin_run run = { 0, 0 };
 	uint64_t refs = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t gfn = r[i].first, left = r[i].npages;
@@ -270,15 +263,15 @@ void pin_counts_dec(struct iovirt_pin_domain *d, const struct pin_range *r, uint
 			for (uint32_t j = 0; j < k; j++) {
 				if (--cnt[j])
 					continue;
-				leaf_dec_used(&d->counts, l);
-				run_unpin_add(d, &run, gfn + j);
+				pin_leaf_dec_used(&d->counts, l);
+				pin_run_unpin_add(d, &run, gfn + j);
 			}
 			gfn += k;
 			left -= k;
 		}
 	}
 	d->st.page_refs -= refs;
-	run_unpin(d, &run);
+	pin_run_unpin(d, &run);
 	if (d->counts.nempty > PIN_SPARE_MAX)
 		leaf_sweep(d);
 }
@@ -293,12 +286,12 @@ void pin_counts_free(struct iovirt_pin_domain *d)
 {
 	struct pin_counts *c = &d->counts;
 	for (uint32_t i = 0; i < c->cap; i++)
-		meta_free(d, c->tab[i], sizeof(struct pin_leaf));
-	meta_free(d, c->tab, (size_t)c->cap * sizeof(*c->tab));
+		pin_meta_free(d, c->tab[i], sizeof(struct pin_leaf));
+	pin_meta_free(d, c->tab, (size_t)c->cap * sizeof(*c->tab));
 	while (c->spare) {
 		struct pin_leaf *l = c->spare;
 		c->spare = l->next;
-		meta_free(d, l, sizeof(*l));
+		pin_meta_free(d, l, sizeof(*l));
 	}
 	*c = (struct pin_counts){ 0 };
 }
@@ -306,7 +299,7 @@ void pin_counts_free(struct iovirt_pin_domain *d)
 /* The rollback of a failed increment (see pin_counts_inc): the last
  * run.len references went 0 -> 1 without a pin, `done` references in all. */
 void pin_counts_inc_undo(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n,
-			 const struct run *run, uint64_t done)
+			 const struct pin_run *run, uint64_t done)
 {
 	undo_run(d, run);
 	dec_prefix(d, r, n, done - run->len);

@@ -14,6 +14,7 @@
  * found through an open-addressing hash keyed by gfn >> 9. Compact for the
  * usual few hot areas, O(1) per page, and a 1 GiB run touches 512 leaves.
  */
+#define PIN_NIL UINT32_MAX /* end of a slot list (free, deferred) */
 #define PIN_LEAF_SHIFT 9u
 #define PIN_LEAF_PAGES (1u << PIN_LEAF_SHIFT)
 #define PIN_SPARE_MAX 16u /* empty leaves kept, in the table and on the spare list */
@@ -42,7 +43,7 @@ struct pin_range {
 	uint64_t npages;
 };
 
-enum slot_state { SLOT_FREE = 0, SLOT_DMA, SLOT_MAP, SLOT_DEFERRED };
+enum pin_slot_state { PIN_SLOT_FREE = 0, PIN_SLOT_DMA, PIN_SLOT_MAP, PIN_SLOT_DEFERRED };
 
 struct pin_slot {
 	uint32_t gen;
@@ -167,11 +168,11 @@ PIN_HIDDEN int pin_counts_reserve(struct iovirt_pin_domain *d, const struct pin_
 PIN_HIDDEN int pin_counts_inc(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n);
 PIN_HIDDEN void pin_counts_dec(struct iovirt_pin_domain *d, const struct pin_range *r, uint32_t n);
 /* A run of 0 -> 1 (or 1 -> 0) pages waiting for its one host call. */
-struct run {
+struct pin_run {
 	uint64_t start, len;
 };
 PIN_HIDDEN void pin_counts_inc_undo(struct iovirt_pin_domain *d, const struct pin_range *r,
-				    uint32_t n, const struct run *run, uint64_t done);
+				    uint32_t n, const struct pin_run *run, uint64_t done);
 PIN_HIDDEN void pin_counts_sweep(struct iovirt_pin_domain *d);
 PIN_HIDDEN uint32_t pin_counts_get(const struct pin_counts *c, uint64_t gfn);
 PIN_HIDDEN void pin_counts_free(struct iovirt_pin_domain *d);
@@ -211,7 +212,7 @@ PIN_HIDDEN bool pin_deferred_overlap(const struct iovirt_pin_domain *d, struct i
 
 /* The domain's bookkeeping memory, counted in its stats. 8-byte alignment:
  * all our fields need, and no over-alignment that a sized free could miss. */
-static inline void *meta_alloc(struct iovirt_pin_domain *d, size_t size)
+static inline void *pin_meta_alloc(struct iovirt_pin_domain *d, size_t size)
 {
 	void *p = d->ops->mem_alloc(d->host, size, 8);
 	if (p)
@@ -219,7 +220,7 @@ static inline void *meta_alloc(struct iovirt_pin_domain *d, size_t size)
 	return p;
 }
 
-static inline void meta_free(struct iovirt_pin_domain *d, void *p, size_t size)
+static inline void pin_meta_free(struct iovirt_pin_domain *d, void *p, size_t size)
 {
 	if (!p)
 		return;
@@ -230,7 +231,7 @@ static inline void meta_free(struct iovirt_pin_domain *d, void *p, size_t size)
 
 /* Host pin/unpin of a run, with the domain's accounting (inlined into the
  * count loops of counts.c and pin.c). */
-static inline int run_pin(struct iovirt_pin_domain *d, struct run *run)
+static inline int pin_run_pin(struct iovirt_pin_domain *d, struct pin_run *run)
 {
 	if (!run->len)
 		return 0;
@@ -244,7 +245,7 @@ static inline int run_pin(struct iovirt_pin_domain *d, struct run *run)
 	return 0;
 }
 
-static inline void run_unpin(struct iovirt_pin_domain *d, struct run *run)
+static inline void pin_run_unpin(struct iovirt_pin_domain *d, struct pin_run *run)
 {
 	if (!run->len)
 		return;
@@ -254,20 +255,38 @@ static inline void run_unpin(struct iovirt_pin_domain *d, struct run *run)
 	run->len = 0;
 }
 
+/* Page p's count goes 0 -> 1: it joins the pin run, or the run so far is
+ * pinned and a new one starts at p (one host call per contiguous run). On
+ * failure run is the run whose pin failed: its pages' references are the last
+ * ones counted (see pin_counts_inc). */
+static inline int pin_run_pin_add(struct iovirt_pin_domain *d, struct pin_run *run, uint64_t p)
+{
+	if (run->len && run->start + run->len == p) {
+		run->len++;
+		return 0;
+	}
+	int err = pin_run_pin(d, run);
+	if (err)
+		return err;
+	run->start = p;
+	run->len = 1;
+	return 0;
+}
+
 /* Page p's count dropped to 0: it joins the unpin run, or the run so far is
  * unpinned and a new one starts at p (one host call per contiguous run). */
-static inline void run_unpin_add(struct iovirt_pin_domain *d, struct run *run, uint64_t p)
+static inline void pin_run_unpin_add(struct iovirt_pin_domain *d, struct pin_run *run, uint64_t p)
 {
 	if (run->len && run->start + run->len == p) {
 		run->len++;
 		return;
 	}
-	run_unpin(d, run);
+	pin_run_unpin(d, run);
 	run->start = p;
 	run->len = 1;
 }
 
-static inline void leaf_dec_used(struct pin_counts *c, struct pin_leaf *l)
+static inline void pin_leaf_dec_used(struct pin_counts *c, struct pin_leaf *l)
 {
 	if (--l->used == 0)
 		c->nempty++;

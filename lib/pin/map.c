@@ -3,7 +3,6 @@
  * batched teardown. */
 #include "pin/internal.h"
 
-#define NIL UINT32_MAX
 
 static struct pin_iova *iova_find(const struct iovirt_pin_domain *d, uint32_t asid)
 {
@@ -32,16 +31,16 @@ static int iova_get(struct iovirt_pin_domain *d, uint32_t asid, uint64_t block, 
 	if (!a) {
 		if (d->niova == d->iova_cap) {
 			uint32_t cap = d->iova_cap ? d->iova_cap * 2 : 4;
-			struct pin_iova **t = meta_alloc(d, cap * sizeof(*t));
+			struct pin_iova **t = pin_meta_alloc(d, cap * sizeof(*t));
 			if (!t)
 				return IOVIRT_ENOMEM;
 			for (uint32_t i = 0; i < d->niova; i++)
 				t[i] = d->iova[i];
-			meta_free(d, d->iova, d->iova_cap * sizeof(*t));
+			pin_meta_free(d, d->iova, d->iova_cap * sizeof(*t));
 			d->iova = t;
 			d->iova_cap = cap;
 		}
-		a = meta_alloc(d, sizeof(*a));
+		a = pin_meta_alloc(d, sizeof(*a));
 		if (!a)
 			return IOVIRT_ENOMEM;
 		a->asid = asid;
@@ -58,12 +57,12 @@ static int iova_get(struct iovirt_pin_domain *d, uint32_t asid, uint64_t block, 
 		return IOVIRT_ERANGE;
 	if (c->bumped == c->cap) {
 		uint32_t cap = c->cap ? c->cap * 2 : 8;
-		uint64_t *v = meta_alloc(d, cap * sizeof(*v));
+		uint64_t *v = pin_meta_alloc(d, cap * sizeof(*v));
 		if (!v)
 			return IOVIRT_ENOMEM;
 		for (uint32_t i = 0; i < c->n; i++)
 			v[i] = c->v[i];
-		meta_free(d, c->v, c->cap * sizeof(*v));
+		pin_meta_free(d, c->v, c->cap * sizeof(*v));
 		c->v = v;
 		c->cap = cap;
 	}
@@ -85,10 +84,10 @@ void pin_iova_free_all(struct iovirt_pin_domain *d)
 	for (uint32_t i = 0; i < d->niova; i++) {
 		struct pin_iova *a = d->iova[i];
 		for (uint32_t k = 0; k < PIN_IOVA_CLASSES; k++)
-			meta_free(d, a->cls[k].v, a->cls[k].cap * sizeof(uint64_t));
-		meta_free(d, a, sizeof(*a));
+			pin_meta_free(d, a->cls[k].v, a->cls[k].cap * sizeof(uint64_t));
+		pin_meta_free(d, a, sizeof(*a));
 	}
-	meta_free(d, d->iova, d->iova_cap * sizeof(*d->iova));
+	pin_meta_free(d, d->iova, d->iova_cap * sizeof(*d->iova));
 	d->iova = NULL;
 	d->niova = d->iova_cap = 0;
 }
@@ -122,33 +121,54 @@ static int map_pieces(struct iovirt_pin_domain *d, struct iovirt_iommu *iommu, u
 	return err;
 }
 
-int iovirt_pin_map(struct iovirt_pin_domain *d, struct iovirt_iommu *iommu,
-		   uint32_t asid, uint64_t gpa, uint64_t len, unsigned prot,
-		   unsigned flags, uint64_t *iova, struct iovirt_pin_handle *h)
+/* The refusals of pin_map's own arguments (the address aside). */
+static int map_args_check(uint64_t gpa, uint64_t len, unsigned prot, unsigned flags)
 {
-	if (!d || !iommu || !iova || !h || !len || !prot ||
-	    (prot & ~(unsigned)(IOVIRT_PROT_READ | IOVIRT_PROT_WRITE)) ||
+	if (!len || !prot || (prot & ~(unsigned)(IOVIRT_PROT_READ | IOVIRT_PROT_WRITE)) ||
 	    (flags & ~IOVIRT_PIN_MAP_FIXED))
 		return IOVIRT_EINVAL;
 	if (!iovirt_is_aligned(gpa, IOVIRT_PAGE_SIZE) || !iovirt_is_aligned(len, IOVIRT_PAGE_SIZE))
 		return IOVIRT_EALIGN;
 	if (len > (UINT64_C(1) << 62))
 		return IOVIRT_ETOOBIG;
-	uint64_t at = 0, block = 0, end;
+	return 0;
+}
+
+/* A fixed address: aligned, no wrap, outside the allocator's window. Its one
+ * state change comes last: a queued unmap overlapping it is flushed. */
+static int map_fixed_check(struct iovirt_pin_domain *d, struct iovirt_iommu *iommu,
+			   uint32_t asid, uint64_t at, uint64_t len)
+{
+	uint64_t end;
+	if (!iovirt_is_aligned(at, IOVIRT_PAGE_SIZE))
+		return IOVIRT_EALIGN;
+	if (!iovirt_add_ok(at, len, &end))
+		return IOVIRT_EOVERFLOW;
+	/* Fixed addresses stay out of the window so the allocator never
+	 * hands out a range that is already in use. */
+	if (at < d->iova_end && end > d->iova_base)
+		return IOVIRT_ERANGE;
+	/* A batched unmap of this range may still sit in the IOTLB: the
+	 * gather's contract forbids mapping it again before its flush. */
+	if (d->defer_head != PIN_NIL && pin_deferred_overlap(d, iommu, asid, at, len))
+		iovirt_pin_flush(d);
+	return 0;
+}
+
+int iovirt_pin_map(struct iovirt_pin_domain *d, struct iovirt_iommu *iommu,
+		   uint32_t asid, uint64_t gpa, uint64_t len, unsigned prot,
+		   unsigned flags, uint64_t *iova, struct iovirt_pin_handle *h)
+{
+	if (!d || !iommu || !iova || !h)
+		return IOVIRT_EINVAL;
+	int err = map_args_check(gpa, len, prot, flags);
+	if (err)
+		return err;
+	uint64_t at = 0, block = 0;
 	if (flags & IOVIRT_PIN_MAP_FIXED) {
 		at = *iova;
-		if (!iovirt_is_aligned(at, IOVIRT_PAGE_SIZE))
-			return IOVIRT_EALIGN;
-		if (!iovirt_add_ok(at, len, &end))
-			return IOVIRT_EOVERFLOW;
-		/* Fixed addresses stay out of the window so the allocator never
-		 * hands out a range that is already in use. */
-		if (at < d->iova_end && end > d->iova_base)
-			return IOVIRT_ERANGE;
-		/* A batched unmap of this range may still sit in the IOTLB: the
-		 * gather's contract forbids mapping it again before its flush. */
-		if (d->defer_head != NIL && pin_deferred_overlap(d, iommu, asid, at, len))
-			iovirt_pin_flush(d);
+		if ((err = map_fixed_check(d, iommu, asid, at, len)))
+			return err;
 	}
 	d->scratch[0] = (struct iovirt_seg){
 		.gpa = gpa, .len = len,
@@ -158,7 +178,7 @@ int iovirt_pin_map(struct iovirt_pin_domain *d, struct iovirt_iommu *iommu,
 	 * before any slot or generation changed (all or nothing, handles
 	 * included). */
 	struct pin_prep pp = { 0 };
-	int err = pin_prepare(d, NULL, 1, NULL, 0, NULL, &pp);
+	err = pin_prepare(d, NULL, 1, NULL, 0, NULL, &pp);
 	if (err < 0)
 		return err;
 	err = 0;
@@ -178,7 +198,7 @@ int iovirt_pin_map(struct iovirt_pin_domain *d, struct iovirt_iommu *iommu,
 	}
 	uint32_t idx = pin_commit(d, &pp);
 	struct pin_slot *s = &d->slots[idx];
-	s->state = SLOT_MAP;
+	s->state = PIN_SLOT_MAP;
 	s->iommu = iommu;
 	s->asid = asid;
 	s->iova = at;
@@ -229,7 +249,7 @@ int iovirt_pin_unmap(struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
 	if (err)
 		return err;
 	struct pin_slot *s = &d->slots[h.index];
-	if (s->state != SLOT_MAP)
+	if (s->state != PIN_SLOT_MAP)
 		return IOVIRT_EINVAL;
 	if (!d->batch) {
 		/* Returns after the IOTLB invalidation: only then may the pages go. */
@@ -251,9 +271,9 @@ int iovirt_pin_unmap(struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
 	if (r < 0 && r != IOVIRT_ENOASID)
 		return (int)r;
 	d->st.live_maps--;
-	s->state = SLOT_DEFERRED;
-	s->next = NIL;
-	if (d->defer_tail == NIL)
+	s->state = PIN_SLOT_DEFERRED;
+	s->next = PIN_NIL;
+	if (d->defer_tail == PIN_NIL)
 		d->defer_head = h.index;
 	else
 		d->slots[d->defer_tail].next = h.index;
@@ -274,7 +294,7 @@ int iovirt_pin_unmap(struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
 bool pin_deferred_overlap(const struct iovirt_pin_domain *d, struct iovirt_iommu *iommu,
 			  uint32_t asid, uint64_t iova, uint64_t len)
 {
-	for (uint32_t i = d->defer_head; i != NIL; i = d->slots[i].next) {
+	for (uint32_t i = d->defer_head; i != PIN_NIL; i = d->slots[i].next) {
 		const struct pin_slot *s = &d->slots[i];
 		if (s->iommu == iommu && s->asid == asid && iova < s->iova + s->size &&
 		    s->iova < iova + len)
@@ -285,7 +305,7 @@ bool pin_deferred_overlap(const struct iovirt_pin_domain *d, struct iovirt_iommu
 
 uint32_t iovirt_pin_flush(struct iovirt_pin_domain *d)
 {
-	if (!d || (d->defer_head == NIL && !d->ngath))
+	if (!d || (d->defer_head == PIN_NIL && !d->ngath))
 		return 0;
 	/* First every invalidation (one per space with cleared entries) ... */
 	for (uint32_t i = 0; i < d->ngath; i++) {
@@ -293,17 +313,17 @@ uint32_t iovirt_pin_flush(struct iovirt_pin_domain *d)
 		iovirt_pt_gather_flush(d->gath[i].iommu, &d->gath[i].g);
 	}
 	d->ngath = 0;
-	if (d->defer_head == NIL)
+	if (d->defer_head == PIN_NIL)
 		return 0; /* only a gather whose unmap failed: nothing cleared */
 	/* ... then, no translation left in any IOTLB, the pages may go. */
 	uint32_t n = 0;
-	for (uint32_t i = d->defer_head; i != NIL;) {
+	for (uint32_t i = d->defer_head; i != PIN_NIL;) {
 		uint32_t next = d->slots[i].next;
 		unmap_finish(d, i);
 		i = next;
 		n++;
 	}
-	d->defer_head = d->defer_tail = NIL;
+	d->defer_head = d->defer_tail = PIN_NIL;
 	d->st.deferred_entries = 0;
 	d->st.deferred_pages = 0;
 	d->st.deferred_invals = 0;

@@ -3,26 +3,10 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "common/check.h"
+#include "common/wire.h"
 #include "pin/internal.h"
 
-#define NIL UINT32_MAX
-
-static void *zalloc(struct iovirt_pin_domain *d, size_t size)
-{
-	/* 8: all our fields need; no over-alignment a sized free could miss */
-	void *p = d->ops->mem_alloc(d->host, size, 8);
-	if (p)
-		d->st.meta_bytes += size;
-	return p;
-}
-
-static void zfree(struct iovirt_pin_domain *d, void *p, size_t size)
-{
-	if (!p)
-		return;
-	d->ops->mem_free(d->host, p, size);
-	d->st.meta_bytes -= size;
-}
 
 static size_t per_slot(const struct iovirt_pin_domain *d)
 {
@@ -31,13 +15,13 @@ static size_t per_slot(const struct iovirt_pin_domain *d)
 
 static void free_arrays(struct iovirt_pin_domain *d)
 {
-	zfree(d, d->slots, (size_t)d->max_handles * sizeof(*d->slots));
-	zfree(d, d->ranges, per_slot(d) * sizeof(*d->ranges));
-	zfree(d, d->regs, per_slot(d) * sizeof(*d->regs));
-	zfree(d, d->scratch, (size_t)d->max_segs * sizeof(*d->scratch));
-	zfree(d, d->wire, (size_t)d->max_segs * IOVIRT_SG_WIRE_SIZE);
-	zfree(d, d->given, (size_t)d->max_segs * sizeof(*d->given));
-	zfree(d, d->again, (size_t)d->max_segs * sizeof(*d->again));
+	pin_meta_free(d, d->slots, (size_t)d->max_handles * sizeof(*d->slots));
+	pin_meta_free(d, d->ranges, per_slot(d) * sizeof(*d->ranges));
+	pin_meta_free(d, d->regs, per_slot(d) * sizeof(*d->regs));
+	pin_meta_free(d, d->scratch, (size_t)d->max_segs * sizeof(*d->scratch));
+	pin_meta_free(d, d->wire, (size_t)d->max_segs * IOVIRT_SG_WIRE_SIZE);
+	pin_meta_free(d, d->given, (size_t)d->max_segs * sizeof(*d->given));
+	pin_meta_free(d, d->again, (size_t)d->max_segs * sizeof(*d->again));
 }
 
 /*
@@ -56,6 +40,60 @@ static uint64_t pin_new_tag(void)
 	return atomic_fetch_add_explicit(&pin_next_tag, 1, memory_order_relaxed);
 }
 
+/* The caller's parameters (NULL: defaults) with the defaults filled in, or
+ * IOVIRT_EINVAL. */
+static int domain_params(const struct iovirt_pin_params *params, struct iovirt_pin_params *p)
+{
+	*p = (struct iovirt_pin_params){ .size = sizeof(*p) };
+	if (params) {
+		/* version 1: every field through iova_end; a field appended later
+		 * is read through IOVIRT_PARAMS_HAS, never past the caller's size */
+		if (!IOVIRT_PARAMS_HAS(params, iova_end))
+			return IOVIRT_EINVAL;
+		memcpy(p, params, IOVIRT_PIN_PARAMS_SIZE_V1);
+		p->size = sizeof(*p);
+	}
+	if (!p->max_handles)
+		p->max_handles = IOVIRT_PIN_DEFAULT_MAX_HANDLES;
+	if (!p->max_segs)
+		p->max_segs = IOVIRT_PIN_DEFAULT_MAX_SEGS;
+	if (!p->iova_base && !p->iova_end) {
+		p->iova_base = IOVIRT_PIN_DEFAULT_IOVA_BASE;
+		p->iova_end = IOVIRT_PIN_DEFAULT_IOVA_END;
+	}
+	/* Bounds keep every page count below 2^32: handles x segs <= 2^30. */
+	if (p->max_handles > IOVIRT_PIN_MAX_HANDLES || p->max_segs > IOVIRT_PIN_MAX_SEGS ||
+	    (uint64_t)p->max_handles * p->max_segs > (UINT64_C(1) << 30) ||
+	    p->iova_base >= p->iova_end || !iovirt_is_aligned(p->iova_base, IOVIRT_PAGE_SIZE) ||
+	    !iovirt_is_aligned(p->iova_end, IOVIRT_PAGE_SIZE) || p->reserved)
+		return IOVIRT_EINVAL;
+	return 0;
+}
+
+/* The slot table and the per-DMA arrays, every slot free (all or nothing). */
+static int domain_arrays(struct iovirt_pin_domain *d)
+{
+	d->slots = pin_meta_alloc(d, (size_t)d->max_handles * sizeof(*d->slots));
+	d->ranges = pin_meta_alloc(d, per_slot(d) * sizeof(*d->ranges));
+	d->regs = pin_meta_alloc(d, per_slot(d) * sizeof(*d->regs));
+	d->scratch = pin_meta_alloc(d, (size_t)d->max_segs * sizeof(*d->scratch));
+	d->wire = pin_meta_alloc(d, (size_t)d->max_segs * IOVIRT_SG_WIRE_SIZE);
+	d->given = pin_meta_alloc(d, (size_t)d->max_segs * sizeof(*d->given));
+	d->again = pin_meta_alloc(d, (size_t)d->max_segs * sizeof(*d->again));
+	if (!d->slots || !d->ranges || !d->regs || !d->scratch || !d->wire || !d->given || !d->again) {
+		free_arrays(d);
+		return IOVIRT_ENOMEM;
+	}
+	for (uint32_t i = 0; i < d->max_handles; i++) {
+		d->slots[i].gen = 1;
+		d->slots[i].next = i + 1 < d->max_handles ? i + 1 : PIN_NIL;
+	}
+	d->free_head = 0;
+	d->free_tail = d->max_handles - 1;
+	d->defer_head = d->defer_tail = PIN_NIL;
+	return 0;
+}
+
 int iovirt_pin_domain_create(const struct iovirt_host_ops *ops, void *host,
 			     struct iovirt_gmap *map, const struct iovirt_pin_params *params,
 			     struct iovirt_pin_domain **out)
@@ -65,27 +103,10 @@ int iovirt_pin_domain_create(const struct iovirt_host_ops *ops, void *host,
 	if (!ops->mem_alloc || !ops->mem_free || !IOVIRT_HOST_HAS(ops, pin) ||
 	    !IOVIRT_HOST_HAS(ops, unpin))
 		return IOVIRT_ENOSYS;
-	struct iovirt_pin_params p = { .size = sizeof(p) };
-	if (params) {
-		if (params->size < sizeof(p))
-			return IOVIRT_EINVAL;
-		p = *params;
-	}
-	if (!p.max_handles)
-		p.max_handles = IOVIRT_PIN_DEFAULT_MAX_HANDLES;
-	if (!p.max_segs)
-		p.max_segs = IOVIRT_PIN_DEFAULT_MAX_SEGS;
-	if (!p.iova_base && !p.iova_end) {
-		p.iova_base = IOVIRT_PIN_DEFAULT_IOVA_BASE;
-		p.iova_end = IOVIRT_PIN_DEFAULT_IOVA_END;
-	}
-	/* Bounds keep every page count below 2^32: handles x segs <= 2^30. */
-	if (p.max_handles > IOVIRT_PIN_MAX_HANDLES || p.max_segs > IOVIRT_PIN_MAX_SEGS ||
-	    (uint64_t)p.max_handles * p.max_segs > (UINT64_C(1) << 30) ||
-	    p.iova_base >= p.iova_end || !iovirt_is_aligned(p.iova_base, IOVIRT_PAGE_SIZE) ||
-	    !iovirt_is_aligned(p.iova_end, IOVIRT_PAGE_SIZE) || p.reserved)
-		return IOVIRT_EINVAL;
-
+	struct iovirt_pin_params p;
+	int err = domain_params(params, &p);
+	if (err)
+		return err;
 	struct iovirt_pin_domain *d = ops->mem_alloc(host, sizeof(*d), 8);
 	if (!d)
 		return IOVIRT_ENOMEM;
@@ -101,25 +122,10 @@ int iovirt_pin_domain_create(const struct iovirt_host_ops *ops, void *host,
 	d->iova_base = p.iova_base;
 	d->iova_end = p.iova_end;
 	d->st.meta_bytes = sizeof(*d);
-	d->slots = zalloc(d, (size_t)d->max_handles * sizeof(*d->slots));
-	d->ranges = zalloc(d, per_slot(d) * sizeof(*d->ranges));
-	d->regs = zalloc(d, per_slot(d) * sizeof(*d->regs));
-	d->scratch = zalloc(d, (size_t)d->max_segs * sizeof(*d->scratch));
-	d->wire = zalloc(d, (size_t)d->max_segs * IOVIRT_SG_WIRE_SIZE);
-	d->given = zalloc(d, (size_t)d->max_segs * sizeof(*d->given));
-	d->again = zalloc(d, (size_t)d->max_segs * sizeof(*d->again));
-	if (!d->slots || !d->ranges || !d->regs || !d->scratch || !d->wire || !d->given || !d->again) {
-		free_arrays(d);
+	if ((err = domain_arrays(d))) {
 		ops->mem_free(host, d, sizeof(*d));
-		return IOVIRT_ENOMEM;
+		return err;
 	}
-	for (uint32_t i = 0; i < d->max_handles; i++) {
-		d->slots[i].gen = 1;
-		d->slots[i].next = i + 1 < d->max_handles ? i + 1 : NIL;
-	}
-	d->free_head = 0;
-	d->free_tail = d->max_handles - 1;
-	d->defer_head = d->defer_tail = NIL;
 	*out = d;
 	return 0;
 }
@@ -160,6 +166,18 @@ static inline struct pin_hold *hold_find(struct iovirt_pin_domain *d, uint64_t g
 	return NULL;
 }
 
+/* Hold entry i learns its region's range (once), so hold_find finds it. */
+static void hold_learn(struct iovirt_pin_domain *d, uint32_t i)
+{
+	if (d->hold_known & (1u << i))
+		return;
+	struct iovirt_region ri;
+	iovirt_gmap_region_info(d->hold[i].reg, &ri);
+	d->hold[i].lo = ri.gpa;
+	d->hold[i].hi = ri.gpa + ri.length;
+	d->hold_known |= 1u << i;
+}
+
 /* hold_add without a known entry: takes a hold with iovirt_gmap_region_get. */
 static __attribute__((noinline)) int hold_add_slow(struct iovirt_pin_domain *d, uint64_t gpa,
 						   struct iovirt_gmap_region **regs,
@@ -176,24 +194,17 @@ static __attribute__((noinline)) int hold_add_slow(struct iovirt_pin_domain *d, 
 	}
 	for (uint32_t m = d->hold_used; m; m &= m - 1) {
 		uint32_t i = (uint32_t)__builtin_ctz(m);
-		struct pin_hold *e = &d->hold[i];
-		if (e->reg != reg)
+		if (d->hold[i].reg != reg)
 			continue;
 		/* The domain holds reg already (its range not yet learnt: the
 		 * first user needs none): that hold is enough. */
 		iovirt_gmap_region_put(d->map, reg);
-		if (!(d->hold_known & (1u << i))) {
-			struct iovirt_region ri;
-			iovirt_gmap_region_info(reg, &ri);
-			e->lo = ri.gpa;
-			e->hi = ri.gpa + ri.length;
-			d->hold_known |= 1u << i;
-		}
+		hold_learn(d, i);
 		d->hold_hint = i;
 		for (uint32_t j = 0; j < *held; j++)
 			if (regs[j] == reg)
 				return 0;
-		e->users++;
+		d->hold[i].users++;
 		regs[(*held)++] = reg;
 		return 0;
 	}
@@ -204,13 +215,8 @@ static __attribute__((noinline)) int hold_add_slow(struct iovirt_pin_domain *d, 
 		uint32_t i = (uint32_t)__builtin_ctz(freem);
 		d->hold[i] = (struct pin_hold){ .reg = reg, .users = 1 };
 		d->hold_used |= 1u << i;
-		if (more) {
-			struct iovirt_region ri;
-			iovirt_gmap_region_info(reg, &ri);
-			d->hold[i].lo = ri.gpa;
-			d->hold[i].hi = ri.gpa + ri.length;
-			d->hold_known |= 1u << i;
-		}
+		if (more)
+			hold_learn(d, i);
 		d->hold_hint = i;
 		regs[(*held)++] = reg;
 	} else {
@@ -254,7 +260,7 @@ static inline void hold_drop(struct iovirt_pin_domain *d, struct iovirt_gmap_reg
 	uint32_t i = d->hold_hint;
 	if (d->hold[i].reg != r)
 		for (i = 0; d->hold[i].reg != r; i++)
-			; /* r is in the table: it has a user */
+			IOVIRT_CHECK(i + 1 < PIN_HOLDS); /* r is in the table: it has a user */
 	struct pin_hold *e = &d->hold[i];
 	if (--e->users == 0) {
 		iovirt_gmap_region_put(d->map, r);
@@ -264,7 +270,7 @@ static inline void hold_drop(struct iovirt_pin_domain *d, struct iovirt_gmap_reg
 	}
 }
 
-/* Drops the holds a failing pin_take just took (none counted by a removal:
+/* Drops the holds a failing prepare just took (none counted by a removal:
  * pins of a region whose removal is pending are refused). */
 static void put_holds(struct iovirt_pin_domain *d, struct iovirt_gmap_region **regs, uint32_t n)
 {
@@ -319,33 +325,26 @@ static inline int inc_leaf(struct iovirt_pin_domain *d, struct pin_leaf *l,
 			   const struct pin_range *r, uint32_t n)
 {
 	uint64_t base = l->key << PIN_LEAF_SHIFT, done = 0;
-	struct run run = { 0, 0 };
+	struct pin_run run = { 0, 0 };
 	int err;
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t *cnt = l->cnt + (r[i].first - base);
 		uint32_t k = (uint32_t)r[i].npages;
 		for (uint32_t j = 0; j < k; j++) {
 			if (IOVIRT_UNLIKELY(cnt[j] == 0)) {
-				uint64_t p = r[i].first + j;
-				if (run.len && run.start + run.len == p) {
-					run.len++;
-				} else {
-					if ((err = run_pin(d, &run)))
-						goto fail;
-					run.start = p;
-					run.len = 1;
-				}
+				if ((err = pin_run_pin_add(d, &run, r[i].first + j)))
+					goto fail;
 				if (l->used++ == 0)
 					d->counts.nempty--;
 			} else if (IOVIRT_UNLIKELY(run.len)) {
-				if ((err = run_pin(d, &run)))
+				if ((err = pin_run_pin(d, &run)))
 					goto fail;
 			}
 			cnt[j]++;
 			done++;
 		}
 	}
-	if ((err = run_pin(d, &run)))
+	if ((err = pin_run_pin(d, &run)))
 		goto fail;
 	d->st.page_refs += done;
 	return 0;
@@ -361,7 +360,7 @@ static inline void dec_leaf(struct iovirt_pin_domain *d, struct pin_leaf *l,
 			    const struct pin_range *r, uint32_t n)
 {
 	uint64_t base = l->key << PIN_LEAF_SHIFT, refs = 0;
-	struct run run = { 0, 0 };
+	struct pin_run run = { 0, 0 };
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t *cnt = l->cnt + (r[i].first - base);
 		uint32_t k = (uint32_t)r[i].npages;
@@ -369,83 +368,89 @@ static inline void dec_leaf(struct iovirt_pin_domain *d, struct pin_leaf *l,
 		for (uint32_t j = 0; j < k; j++) {
 			if (IOVIRT_LIKELY(--cnt[j]))
 				continue;
-			leaf_dec_used(&d->counts, l);
-			run_unpin_add(d, &run, r[i].first + j);
+			pin_leaf_dec_used(&d->counts, l);
+			pin_run_unpin_add(d, &run, r[i].first + j);
 		}
 	}
 	d->st.page_refs -= refs;
-	run_unpin(d, &run);
+	pin_run_unpin(d, &run);
 	if (IOVIRT_UNLIKELY(d->counts.nempty > PIN_SPARE_MAX))
 		pin_counts_sweep(d);
 }
 
-/*
- * The core of every pin, in two steps so that a failure after the pin (a
- * mapping's address allocation or page-table map, a re-validation that gives
- * another list) leaves the handle state exactly as it was.
- *
- * prepare: d->scratch[0 .. n) is the private copy. Holds the regions first
- * (or finds them held by the domain already), so the validation that follows
- * sees them and no other region at those addresses; then reserves memory,
- * then pins. The ranges and holds are written into the arrays of the slot at
- * the head of the free list, but the slot is NOT taken: free list and
- * generations are untouched, and nothing that can fail comes after this step
- * in commit. On failure nothing changed.
- */
 #define PIN_INLINE static inline __attribute__((always_inline))
 
-PIN_INLINE int prepare(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
-		       uint32_t n, struct iovirt_host_seg *out, uint32_t out_cap,
-		       struct iovirt_dma_result *res, struct pin_prep *pp)
+/* prepare, holds: one hold per distinct region of the copy, taken before the
+ * validation or held by the domain since an earlier call, so that the
+ * snapshot validated next contains these regions with these bounds. Stops at
+ * the first failure; *held says how many were added either way. */
+PIN_INLINE int prep_holds(struct iovirt_pin_domain *d, uint32_t n,
+			  struct iovirt_gmap_region **regs, uint32_t *held)
 {
-	if (IOVIRT_UNLIKELY(d->free_head == NIL))
-		return IOVIRT_ELIMIT;
-	uint32_t idx = d->free_head;
-	struct iovirt_gmap_region **regs = d->regs + (size_t)idx * d->max_segs;
-	struct pin_range *rg = d->ranges + (size_t)idx * d->max_segs;
-	uint32_t held = 0;
 	int err = 0;
-	/* One hold per distinct region, taken before the validation or held
-	 * by the domain since an earlier call: the snapshot validated below
-	 * then necessarily contains these regions with these bounds. */
 	for (uint32_t i = 0; i < n && !err; i++)
-		err = hold_add(d, d->scratch[i].gpa, regs, &held, i + 1 < n);
-	int r = out ? iovirt_sg_validate(d->map, pol, d->scratch, n, out, out_cap, res)
-		    : pin_validate_map(d, pol, res);
-	if (IOVIRT_UNLIKELY(r < 0 || err)) {
-		put_holds(d, regs, held);
-		/* Validation names the precise refusal; a hold failure without one
-		 * is a region going away right now (EBUSY) or the hold limit. */
-		return r < 0 ? r : err;
-	}
-	/* Pages all in one leaf (the usual small DMA): when it is the cached
-	 * leaf, no reserve and no lookup; either way complete is fast. */
-	uint64_t key0 = d->scratch[0].gpa >> (IOVIRT_PAGE_SHIFT + PIN_LEAF_SHIFT);
+		err = hold_add(d, d->scratch[i].gpa, regs, held, i + 1 < n);
+	return err;
+}
+
+/* prepare, validate: the copy against the map (a DMA: into out; a mapping's
+ * single segment: in pieces, each needing a host physical address). */
+PIN_INLINE int prep_validate(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
+			     uint32_t n, struct iovirt_host_seg *out, uint32_t out_cap,
+			     struct iovirt_dma_result *res)
+{
+	return out ? iovirt_sg_validate(d->map, pol, d->scratch, n, out, out_cap, res)
+		   : pin_validate_map(d, pol, res);
+}
+
+/* The page ranges of the copy into rg; true when every page lies in the
+ * count leaf key0 (both ends: a later segment may start in an earlier leaf). */
+PIN_INLINE bool prep_ranges(const struct iovirt_pin_domain *d, uint32_t n, struct pin_range *rg,
+			    uint64_t key0)
+{
 	bool one = true;
 	for (uint32_t i = 0; i < n; i++) {
 		/* validate checked len > 0 and no wrap */
 		uint64_t first = d->scratch[i].gpa >> IOVIRT_PAGE_SHIFT;
 		uint64_t last = (d->scratch[i].gpa + d->scratch[i].len - 1) >> IOVIRT_PAGE_SHIFT;
 		rg[i] = (struct pin_range){ first, last - first + 1 };
-		/* both ends: a later segment may start in an earlier leaf */
 		one &= (first >> PIN_LEAF_SHIFT) == key0 && (last >> PIN_LEAF_SHIFT) == key0;
 	}
+	return one;
+}
+
+/* One page of leaf l: pinned already (the steady state of a ring buffer), or
+ * a run of one to pin before it is counted. */
+PIN_INLINE int inc_page(struct iovirt_pin_domain *d, struct pin_leaf *l, uint64_t gfn)
+{
+	uint32_t *c = &l->cnt[gfn & (PIN_LEAF_PAGES - 1)];
+	if (!*c) {
+		struct pin_run run = { gfn, 1 };
+		int err = pin_run_pin(d, &run);
+		if (err)
+			return err;
+		if (l->used++ == 0)
+			d->counts.nempty--;
+	}
+	++*c;
+	d->st.page_refs++;
+	return 0;
+}
+
+/* prepare, counts: one reference per page of rg, pinning the pages that go
+ * 0 -> 1 in runs; all or nothing. *leaf: the one count leaf holding every page
+ * when there is one (complete's fast path), else NULL. */
+PIN_INLINE int prep_counts(struct iovirt_pin_domain *d, uint32_t n, struct pin_range *rg,
+			   struct pin_leaf **leaf)
+{
+	uint64_t key0 = d->scratch[0].gpa >> (IOVIRT_PAGE_SHIFT + PIN_LEAF_SHIFT);
+	bool one = prep_ranges(d, n, rg, key0);
 	struct pin_leaf *cl = d->counts.last;
+	int err;
 	if (one && cl && cl->key == key0) {
-		if (n == 1 && rg[0].npages == 1) {
-			/* One page: pinned already (the steady state of a ring
-			 * buffer), or a run of one to pin before it is counted. */
-			uint32_t *c1 = &cl->cnt[rg[0].first & (PIN_LEAF_PAGES - 1)];
-			struct run run = { rg[0].first, 1 };
-			if (!*c1 && !(err = run_pin(d, &run)) && cl->used++ == 0)
-				d->counts.nempty--;
-			if (!err) {
-				++*c1;
-				d->st.page_refs++;
-			}
-		} else {
-			err = inc_leaf(d, cl, rg, n);
-		}
+		/* the cached leaf (the usual small DMA): no reserve, no lookup */
+		err = n == 1 && rg[0].npages == 1 ? inc_page(d, cl, rg[0].first)
+						  : inc_leaf(d, cl, rg, n);
 	} else {
 		err = pin_counts_reserve(d, rg, n);
 		if (!err)
@@ -454,13 +459,50 @@ PIN_INLINE int prepare(struct iovirt_pin_domain *d, const struct iovirt_sg_polic
 		cl = d->counts.last;
 		one &= cl && cl->key == key0;
 	}
+	*leaf = one ? cl : NULL;
+	return err;
+}
+
+/*
+ * The core of every pin, in two steps so that a failure after the pin (a
+ * mapping's address allocation or page-table map, a re-validation that gives
+ * another list) leaves the handle state exactly as it was.
+ *
+ * prepare: d->scratch[0 .. n) is the private copy. Its phases: holds (the
+ * regions first), validate (against a snapshot that has them), counts
+ * (reserve memory, then pin), claim (the slot at the head of the free list is
+ * recorded in pp, its arrays hold the ranges and holds, but it is NOT taken:
+ * free list and generations are untouched, and nothing that can fail comes
+ * after this step in commit). On failure nothing changed.
+ */
+PIN_INLINE int prepare(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
+		       uint32_t n, struct iovirt_host_seg *out, uint32_t out_cap,
+		       struct iovirt_dma_result *res, struct pin_prep *pp)
+{
+	if (IOVIRT_UNLIKELY(d->free_head == PIN_NIL))
+		return IOVIRT_ELIMIT;
+	uint32_t idx = d->free_head;
+	struct iovirt_gmap_region **regs = d->regs + (size_t)idx * d->max_segs;
+	struct pin_range *rg = d->ranges + (size_t)idx * d->max_segs;
+	uint32_t held = 0;
+	int err = prep_holds(d, n, regs, &held);
+	int r = prep_validate(d, pol, n, out, out_cap, res);
+	if (IOVIRT_UNLIKELY(r < 0 || err)) {
+		put_holds(d, regs, held);
+		/* Validation names the precise refusal; a hold failure without one
+		 * is a region going away right now (EBUSY) or the hold limit. */
+		return r < 0 ? r : err;
+	}
+	struct pin_leaf *leaf;
+	err = prep_counts(d, n, rg, &leaf);
 	if (IOVIRT_UNLIKELY(err)) {
 		put_holds(d, regs, held);
 		if (res)
 			res->err = err;
 		return err;
 	}
-	*pp = (struct pin_prep){ .idx = idx, .n = n, .held = held, .leaf = one ? cl : NULL };
+	/* claim */
+	*pp = (struct pin_prep){ .idx = idx, .n = n, .held = held, .leaf = leaf };
 	return r;
 }
 
@@ -477,9 +519,9 @@ PIN_INLINE void counts_drop(struct iovirt_pin_domain *d, const struct pin_range 
 		/* One page: still pinned by other DMAs, or its 1 -> 0. */
 		d->st.page_refs--;
 		if (!--l->cnt[rg[0].first & (PIN_LEAF_PAGES - 1)]) {
-			struct run run = { rg[0].first, 1 };
-			leaf_dec_used(&d->counts, l);
-			run_unpin(d, &run);
+			struct pin_run run = { rg[0].first, 1 };
+			pin_leaf_dec_used(&d->counts, l);
+			pin_run_unpin(d, &run);
 			if (IOVIRT_UNLIKELY(d->counts.nempty > PIN_SPARE_MAX))
 				pin_counts_sweep(d);
 		}
@@ -498,8 +540,8 @@ PIN_INLINE uint32_t commit(struct iovirt_pin_domain *d, const struct pin_prep *p
 	 * between prepare and commit takes or frees a slot (calls on a domain
 	 * are serialized; a mapping's allocation and page-table map do not). */
 	d->free_head = s->next;
-	if (d->free_head == NIL)
-		d->free_tail = NIL;
+	if (d->free_head == PIN_NIL)
+		d->free_tail = PIN_NIL;
 	s->nsegs = pp->n;
 	s->nregs = pp->held;
 	s->leaf = pp->leaf;
@@ -534,11 +576,11 @@ PIN_INLINE void release(struct iovirt_pin_domain *d, uint32_t idx)
 	struct pin_slot *s = &d->slots[idx];
 	counts_drop(d, d->ranges + (size_t)idx * d->max_segs, s->nsegs, s->leaf);
 	put_slot_holds(d, d->regs + (size_t)idx * d->max_segs, s->nregs);
-	s->state = SLOT_FREE;
-	s->next = NIL;
+	s->state = PIN_SLOT_FREE;
+	s->next = PIN_NIL;
 	/* FIFO reuse: a completed handle answers EDONE for as long as possible
 	 * (until its slot is handed out again, then ESTALE). */
-	if (d->free_tail == NIL)
+	if (d->free_tail == PIN_NIL)
 		d->free_head = idx;
 	else
 		d->slots[d->free_tail].next = idx;
@@ -562,7 +604,7 @@ int pin_check(const struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
 	if (h.index >= d->max_handles || h.gen != d->slots[h.index].gen)
 		return IOVIRT_ESTALE;
 	uint32_t st = d->slots[h.index].state;
-	if (st == SLOT_FREE || st == SLOT_DEFERRED)
+	if (st == PIN_SLOT_FREE || st == PIN_SLOT_DEFERRED)
 		return IOVIRT_EDONE;
 	return 0;
 }
@@ -577,7 +619,7 @@ PIN_INLINE int pin_finish(struct iovirt_pin_domain *d, const struct iovirt_sg_po
 		return r;
 	uint32_t idx = commit(d, &pp);
 	struct pin_slot *s = &d->slots[idx];
-	s->state = SLOT_DMA;
+	s->state = PIN_SLOT_DMA;
 	d->st.live_dmas++;
 	*h = pin_handle(d, idx);
 	return r;
@@ -600,14 +642,6 @@ int iovirt_pin_sg(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *po
 	return pin_finish(d, pol, nsegs, out, out_cap, res, h);
 }
 
-static inline uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 int iovirt_pin_sg_guest(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
 			uint64_t list_gpa, uint32_t nsegs,
 			struct iovirt_host_seg *out, uint32_t out_cap,
@@ -619,18 +653,17 @@ int iovirt_pin_sg_guest(struct iovirt_pin_domain *d, const struct iovirt_sg_poli
 		return IOVIRT_ETOOMANY;
 	if (!IOVIRT_HOST_HAS(d->ops, guest_read))
 		return IOVIRT_ENOSYS;
-	uint64_t bytes = (uint64_t)nsegs * IOVIRT_SG_WIRE_SIZE, end;
-	if (!iovirt_add_ok(list_gpa, bytes, &end))
+	uint64_t bytes;
+	if (!iovirt_wire_sg_list_fits(list_gpa, nsegs, &bytes))
 		return IOVIRT_EOVERFLOW;
 	if (d->ops->guest_read(d->host, d->guest, list_gpa, d->wire, (size_t)bytes) < 0)
 		return IOVIRT_EGUEST;
 	for (uint32_t i = 0; i < nsegs; i++) {
-		const uint8_t *w = d->wire + (size_t)i * IOVIRT_SG_WIRE_SIZE;
-		uint64_t hi = le64(w + 8);
-		if (hi >> 48)
-			return IOVIRT_EINVAL; /* the reserved le16 is not zero */
-		d->scratch[i] = (struct iovirt_seg){ .gpa = le64(w), .len = hi & 0xffffffffu,
-						     .dir = (uint32_t)(hi >> 32) & 0xffffu };
+		struct iovirt_wire_sg_entry w =
+			iovirt_wire_sg_entry_decode(d->wire + (size_t)i * IOVIRT_SG_WIRE_SIZE);
+		if (w.zero)
+			return IOVIRT_EINVAL;
+		d->scratch[i] = (struct iovirt_seg){ .gpa = w.gpa, .len = w.len, .dir = w.dir };
 	}
 	return pin_finish(d, pol, nsegs, out, out_cap, res, h);
 }
@@ -683,7 +716,7 @@ int iovirt_pin_validated(struct iovirt_pin_domain *d, const struct iovirt_sg_pol
 		return IOVIRT_ESTALE;
 	}
 	uint32_t idx = commit(d, &pp);
-	d->slots[idx].state = SLOT_DMA;
+	d->slots[idx].state = PIN_SLOT_DMA;
 	d->st.live_dmas++;
 	*h = pin_handle(d, idx);
 	return (int)n;
@@ -696,7 +729,7 @@ int iovirt_pin_complete(struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
 	int err = pin_check(d, h);
 	if (err)
 		return err;
-	if (d->slots[h.index].state != SLOT_DMA)
+	if (d->slots[h.index].state != PIN_SLOT_DMA)
 		return IOVIRT_EINVAL;
 	release(d, h.index);
 	d->st.live_dmas--;

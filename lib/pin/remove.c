@@ -54,7 +54,7 @@ static uint32_t holds_of(const struct iovirt_pin_domain *d, const struct iovirt_
 	uint32_t k = 0;
 	for (uint32_t i = 0; i < d->max_handles; i++) {
 		const struct pin_slot *s = &d->slots[i];
-		if (s->state == SLOT_FREE)
+		if (s->state == PIN_SLOT_FREE)
 			continue;
 		struct iovirt_gmap_region *const *regs = d->regs + (size_t)i * d->max_segs;
 		for (uint32_t j = 0; j < s->nregs; j++)

@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "common/check.h"
 #include "sriov/internal.h"
 
 #define BAR_FLAG_BITS 0xFu
@@ -336,7 +337,7 @@ void iovirt_sriov_pf_reset(struct iovirt_sriov *sr)
 	sriov_regs_normalize(sr, &n);
 	/* reset values always derive: VF Enable clear, 4 KiB required at create */
 	int r = sriov_derive(sr, &n, &d);
-	(void)r;
+	IOVIRT_CHECK(r == 0);
 	sriov_commit(sr, &n, &d);
 }
 

@@ -114,6 +114,12 @@ uint16_t sriov_rid_of(const struct iovirt_sriov *sr, const struct sriov_derived 
 
 /* sriov.c */
 bool sriov_has_ari_pair(const struct iovirt_sriov_params *p);
+/* The checks of one binding that iovirt_sriov_vf_bind and iovirt_sriov_restore
+ * share: guest and asid valid (IOVIRT_EINVAL), the ASID exists (IOVIRT_ENOASID).
+ * Each caller checks the VF and the ASID's uniqueness among its own bindings. */
+int sriov_bind_check(const struct iovirt_sriov *sr, uint32_t guest, uint32_t asid);
+/* Binds VF vf (enabled, unbound: checked) and publishes its context entry. */
+void sriov_bind_commit(struct iovirt_sriov *sr, uint32_t vf, uint32_t guest, uint32_t asid);
 void sriov_vfs_reset(struct iovirt_sriov *sr, uint32_t first, uint32_t count);
 bool sriov_reentrant(const struct iovirt_sriov *sr, uint64_t first, uint64_t last);
 

@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "common/check.h"
 #include "sriov/internal.h"
 
 /* ---- create / destroy ---- */
@@ -81,7 +82,8 @@ bool sriov_has_ari_pair(const struct iovirt_sriov_params *p)
 
 static int check_params(const struct iovirt_sriov_params *p)
 {
-	if (p->size < sizeof(*p) || !p->iommu)
+	/* version 1: every field through hook_arg */
+	if (!IOVIRT_PARAMS_HAS(p, hook_arg) || !p->iommu)
 		return IOVIRT_EINVAL;
 	/* a VF reset frees table pages at once in that mode, under a lock-free
 	 * dma_translate that passed the context check just before */
@@ -157,6 +159,56 @@ static void free_all(struct iovirt_sriov *sr)
 	iovirt_host_free(ops, sr->host, sr, sizeof(*sr));
 }
 
+/* create, arrays: the VFs, the sorted copy of the register map and the
+ * context table. On failure sr holds only what exists (free_all frees it). */
+static int create_arrays(struct iovirt_sriov *sr, const struct iovirt_sriov_params *params)
+{
+	const struct iovirt_host_ops *ops = sr->ops;
+	uint32_t nregs = sr->p.nregs;
+	sr->p.regs = NULL;
+	sr->p.nregs = 0; /* free_all frees only what exists */
+	sr->p.total_vfs = 0;
+	sr->vfs = iovirt_host_alloc(ops, sr->host, params->total_vfs * sizeof(*sr->vfs),
+				    _Alignof(struct sriov_vf));
+	if (!sr->vfs)
+		return IOVIRT_ENOMEM;
+	sr->p.total_vfs = params->total_vfs;
+	if (nregs) {
+		sr->regmap = iovirt_host_alloc(ops, sr->host, nregs * sizeof(*sr->regmap),
+					       _Alignof(struct iovirt_sriov_reg));
+		if (!sr->regmap)
+			return IOVIRT_ENOMEM;
+		sr->p.nregs = nregs;
+		memcpy(sr->regmap, params->regs, nregs * sizeof(*sr->regmap));
+		int r = regmap_sort(sr->regmap, nregs);
+		if (r)
+			return r;
+	}
+	uint32_t span = ctx_span(params);
+	sr->ctx = iovirt_host_alloc(ops, sr->host, span * sizeof(*sr->ctx), _Alignof(_Atomic uint64_t));
+	if (!sr->ctx)
+		return IOVIRT_ENOMEM;
+	sr->ctx_len = span;
+	return 0;
+}
+
+/* create, state: no VF bound, no window, every context entry empty. */
+static void create_state(struct iovirt_sriov *sr)
+{
+	for (uint32_t i = 0; i < sr->ctx_len; i++)
+		atomic_init(&sr->ctx[i], 0);
+	for (uint32_t v = 0; v < sr->p.total_vfs; v++)
+		sr->vfs[v].guest = IOVIRT_SRIOV_NO_GUEST;
+	atomic_init(&sr->win_seq, 0);
+	atomic_init(&sr->win_n, 0);
+	atomic_init(&sr->win_lo, UINT64_MAX);
+	atomic_init(&sr->win_hi, 0);
+	for (unsigned i = 0; i < SRIOV_NWIN; i++) {
+		atomic_init(&sr->win[i].start, 0);
+		atomic_init(&sr->win[i].last, 0);
+	}
+}
+
 int iovirt_sriov_create(const struct iovirt_host_ops *ops, void *host,
 			const struct iovirt_sriov_params *params, struct iovirt_sriov **out)
 {
@@ -175,49 +227,14 @@ int iovirt_sriov_create(const struct iovirt_host_ops *ops, void *host,
 		return IOVIRT_ENOMEM;
 	sr->ops = ops;
 	sr->host = host;
-	sr->p = *params;
+	/* the version-1 fields; a field appended later is read with IOVIRT_PARAMS_HAS */
+	memcpy(&sr->p, params, IOVIRT_SRIOV_PARAMS_SIZE_V1);
 	sr->p.size = sizeof(sr->p);
-	sr->p.regs = NULL;
-	uint32_t nregs = sr->p.nregs;
-	sr->p.nregs = 0; /* free_all frees only what exists */
-	sr->p.total_vfs = 0;
-
-	sr->vfs = iovirt_host_alloc(ops, host, params->total_vfs * sizeof(*sr->vfs),
-				    _Alignof(struct sriov_vf));
-	if (!sr->vfs)
-		goto nomem;
-	sr->p.total_vfs = params->total_vfs;
-	if (nregs) {
-		sr->regmap = iovirt_host_alloc(ops, host, nregs * sizeof(*sr->regmap),
-					       _Alignof(struct iovirt_sriov_reg));
-		if (!sr->regmap)
-			goto nomem;
-		sr->p.nregs = nregs;
-		memcpy(sr->regmap, params->regs, nregs * sizeof(*sr->regmap));
-		r = regmap_sort(sr->regmap, nregs);
-		if (r) {
-			free_all(sr);
-			return r;
-		}
+	if ((r = create_arrays(sr, params))) {
+		free_all(sr);
+		return r;
 	}
-	uint32_t span = ctx_span(params);
-	sr->ctx = iovirt_host_alloc(ops, host, span * sizeof(*sr->ctx), _Alignof(_Atomic uint64_t));
-	if (!sr->ctx)
-		goto nomem;
-	sr->ctx_len = span;
-	for (uint32_t i = 0; i < span; i++)
-		atomic_init(&sr->ctx[i], 0);
-
-	for (uint32_t v = 0; v < sr->p.total_vfs; v++)
-		sr->vfs[v].guest = IOVIRT_SRIOV_NO_GUEST;
-	atomic_init(&sr->win_seq, 0);
-	atomic_init(&sr->win_n, 0);
-	atomic_init(&sr->win_lo, UINT64_MAX);
-	atomic_init(&sr->win_hi, 0);
-	for (unsigned i = 0; i < SRIOV_NWIN; i++) {
-		atomic_init(&sr->win[i].start, 0);
-		atomic_init(&sr->win[i].last, 0);
-	}
+	create_state(sr);
 	/* reset values: VF Enable clear, so commit touches no VF */
 	struct sriov_regs regs;
 	struct sriov_derived d;
@@ -230,9 +247,6 @@ int iovirt_sriov_create(const struct iovirt_host_ops *ops, void *host,
 	sriov_commit(sr, &regs, &d);
 	*out = sr;
 	return 0;
-nomem:
-	free_all(sr);
-	return IOVIRT_ENOMEM;
 }
 
 void iovirt_sriov_destroy(struct iovirt_sriov *sr)
@@ -283,6 +297,29 @@ static _Atomic uint64_t *ctx_slot(const struct iovirt_sriov *sr, uint32_t vf)
 	return &sr->ctx[(uint16_t)(sriov_rid_of(sr, &sr->d, vf) - sr->p.pf_rid)];
 }
 
+int sriov_bind_check(const struct iovirt_sriov *sr, uint32_t guest, uint32_t asid)
+{
+	if (guest == IOVIRT_SRIOV_NO_GUEST || asid > IOVIRT_ASID_MAX)
+		return IOVIRT_EINVAL;
+	uint64_t root;
+	unsigned levels;
+	if (iovirt_pt_root(sr->p.iommu, asid, &root, &levels))
+		return IOVIRT_ENOASID;
+	return 0;
+}
+
+void sriov_bind_commit(struct iovirt_sriov *sr, uint32_t vf, uint32_t guest, uint32_t asid)
+{
+	struct sriov_vf *v = &sr->vfs[vf];
+	IOVIRT_CHECK(vf < sr->d.nvfs && !v->bound);
+	v->guest = guest;
+	v->asid = asid;
+	v->bound = true;
+	atomic_store_explicit(ctx_slot(sr, vf),
+			      CTX_BOUND | CTX_VF | (uint64_t)vf << CTX_VF_SHIFT | asid,
+			      memory_order_release);
+}
+
 int iovirt_sriov_vf_bind(struct iovirt_sriov *sr, uint32_t vf, uint32_t guest, uint32_t asid)
 {
 	if (!sr)
@@ -291,24 +328,14 @@ int iovirt_sriov_vf_bind(struct iovirt_sriov *sr, uint32_t vf, uint32_t guest, u
 		return IOVIRT_ENOVF;
 	if (sr->vfs[vf].bound)
 		return IOVIRT_EBUSY;
-	if (guest == IOVIRT_SRIOV_NO_GUEST || asid > IOVIRT_ASID_MAX)
-		return IOVIRT_EINVAL;
-	uint64_t root;
-	unsigned levels;
-	if (iovirt_pt_root(sr->p.iommu, asid, &root, &levels))
-		return IOVIRT_ENOASID;
+	int err = sriov_bind_check(sr, guest, asid);
+	if (err)
+		return err;
 	/* reset unmaps the ASID: sharing it would let one VF's reset cut another's DMA */
 	for (uint32_t i = 0; i < sr->d.nvfs; i++)
 		if (sr->vfs[i].bound && sr->vfs[i].asid == asid)
 			return IOVIRT_EDUP;
-
-	struct sriov_vf *v = &sr->vfs[vf];
-	v->guest = guest;
-	v->asid = asid;
-	v->bound = true;
-	atomic_store_explicit(ctx_slot(sr, vf),
-			      CTX_BOUND | CTX_VF | (uint64_t)vf << CTX_VF_SHIFT | asid,
-			      memory_order_release);
+	sriov_bind_commit(sr, vf, guest, asid);
 	return 0;
 }
 

@@ -74,44 +74,48 @@ static bool derived_byte(unsigned off)
 	       (off >= IOVIRT_SRIOV_VF_BAR0 && off < IOVIRT_SRIOV_VF_MIGR);
 }
 
-int iovirt_sriov_restore(struct iovirt_sriov *sr, const void *buf, size_t len)
+/* restore, header: size, magic, version, TotalVFs, checksum, and the ARI
+ * flag only where this PF follows the lowest PF's hierarchy and can. *hflags:
+ * the header's flags. */
+static int restore_header(const struct iovirt_sriov *sr, const uint8_t *b, size_t len,
+			  uint32_t *hflags)
 {
-	if (!sr || !buf)
-		return IOVIRT_EINVAL;
-	if (sr->d.enabled)
-		return IOVIRT_EBUSY;
 	size_t need = iovirt_sriov_save_size(sr);
-	const uint8_t *b = buf;
 	if (len != need || get32(b) != STATE_MAGIC || get32(b + 4) != STATE_VERSION ||
 	    get32(b + 8) != need || (get32(b + 12) & 0xffff) != sr->p.total_vfs ||
 	    get32(b + need - 4) != fnv1a(b, need - 4))
 		return IOVIRT_EINVAL;
-	/* only a PF that follows the lowest PF's ARI hierarchy, and can, carries it */
-	uint32_t hflags = get32(b + 12) >> 16;
-	if ((hflags & ~STATE_ARI_LOWEST) ||
-	    ((hflags & STATE_ARI_LOWEST) && (!(sr->p.flags & IOVIRT_SRIOV_ARI_READONLY) ||
-					     !sriov_has_ari_pair(&sr->p))))
+	*hflags = get32(b + 12) >> 16;
+	if ((*hflags & ~STATE_ARI_LOWEST) ||
+	    ((*hflags & STATE_ARI_LOWEST) && (!(sr->p.flags & IOVIRT_SRIOV_ARI_READONLY) ||
+					      !sriov_has_ari_pair(&sr->p))))
 		return IOVIRT_EINVAL;
+	return 0;
+}
 
-	/* the capability: read-only bits are this PF's, derived bits agree, rules hold */
-	struct sriov_regs n, reset;
-	memcpy(n.b, b + STATE_HDR, IOVIRT_SRIOV_CAP_SIZE);
-	n.ari_lowest = hflags & STATE_ARI_LOWEST;
+/* restore, capability: read-only bits are this PF's, derived bits agree,
+ * the rules hold; *n and *d what commit installs. */
+static int restore_cap(const struct iovirt_sriov *sr, const uint8_t *b, uint32_t hflags,
+		       struct sriov_regs *n, struct sriov_derived *d)
+{
+	struct sriov_regs reset;
+	memcpy(n->b, b + STATE_HDR, IOVIRT_SRIOV_CAP_SIZE);
+	n->ari_lowest = hflags & STATE_ARI_LOWEST;
 	sriov_regs_reset(sr, &reset);
 	for (unsigned i = 0; i < IOVIRT_SRIOV_CAP_SIZE; i++)
-		if (!derived_byte(i) && ((n.b[i] ^ reset.b[i]) & ~sriov_wmask(sr, i)))
+		if (!derived_byte(i) && ((n->b[i] ^ reset.b[i]) & ~sriov_wmask(sr, i)))
 			return IOVIRT_EINVAL;
-	struct sriov_regs norm = n;
+	struct sriov_regs norm = *n;
 	sriov_regs_normalize(sr, &norm);
-	if (memcmp(norm.b, n.b, sizeof(n.b)))
+	if (memcmp(norm.b, n->b, sizeof(n->b)))
 		return IOVIRT_EINVAL;
-	struct sriov_derived d;
-	int r = sriov_derive(sr, &n, &d);
-	if (r)
-		return r;
+	return sriov_derive(sr, n, d);
+}
 
-	/* bindings: only enabled VFs, existing ASIDs, each ASID once */
-	const uint8_t *vfs = b + STATE_HDR + IOVIRT_SRIOV_CAP_SIZE;
+/* restore, bindings: only enabled VFs (nvfs), the checks vf_bind makes, each
+ * ASID once. */
+static int restore_bindings(const struct iovirt_sriov *sr, const uint8_t *vfs, uint32_t nvfs)
+{
 	for (uint32_t v = 0; v < sr->p.total_vfs; v++) {
 		const uint8_t *vp = vfs + (size_t)v * STATE_VF;
 		uint32_t flags = get32(vp), guest = get32(vp + 4), asid = get32(vp + 8);
@@ -122,12 +126,11 @@ int iovirt_sriov_restore(struct iovirt_sriov *sr, const void *buf, size_t len)
 				return IOVIRT_EINVAL;
 			continue;
 		}
-		if (v >= d.nvfs || guest == IOVIRT_SRIOV_NO_GUEST || asid > IOVIRT_ASID_MAX)
+		if (v >= nvfs)
 			return IOVIRT_EINVAL;
-		uint64_t root;
-		unsigned levels;
-		if (iovirt_pt_root(sr->p.iommu, asid, &root, &levels))
-			return IOVIRT_ENOASID;
+		int err = sriov_bind_check(sr, guest, asid);
+		if (err)
+			return err;
 		/* quadratic, but bounded by TotalVFs, which the host chose */
 		for (uint32_t w = 0; w < v; w++) {
 			const uint8_t *wp = vfs + (size_t)w * STATE_VF;
@@ -135,15 +138,33 @@ int iovirt_sriov_restore(struct iovirt_sriov *sr, const void *buf, size_t len)
 				return IOVIRT_EDUP;
 		}
 	}
+	return 0;
+}
 
-	/* commit: cannot fail from here */
+int iovirt_sriov_restore(struct iovirt_sriov *sr, const void *buf, size_t len)
+{
+	if (!sr || !buf)
+		return IOVIRT_EINVAL;
+	if (sr->d.enabled)
+		return IOVIRT_EBUSY;
+	const uint8_t *b = buf;
+	const uint8_t *vfs = b + STATE_HDR + IOVIRT_SRIOV_CAP_SIZE;
+	uint32_t hflags;
+	struct sriov_regs n;
+	struct sriov_derived d;
+	int r = restore_header(sr, b, len, &hflags);
+	if (!r)
+		r = restore_cap(sr, b, hflags, &n, &d);
+	if (!r)
+		r = restore_bindings(sr, vfs, d.nvfs);
+	if (r)
+		return r;
+	/* commit: nothing fails from here (VF Enable was clear: no VF is bound) */
 	sriov_commit(sr, &n, &d);
 	for (uint32_t v = 0; v < d.nvfs; v++) {
 		const uint8_t *vp = vfs + (size_t)v * STATE_VF;
-		if (!get32(vp))
-			continue;
-		int br = iovirt_sriov_vf_bind(sr, v, get32(vp + 4), get32(vp + 8));
-		(void)br; /* every reason to refuse was checked above */
+		if (get32(vp))
+			sriov_bind_commit(sr, v, get32(vp + 4), get32(vp + 8));
 	}
 	return 0;
 }

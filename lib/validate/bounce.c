@@ -12,6 +12,7 @@
  */
 #include <string.h>
 
+#include "common/check.h"
 #include "validate/internal.h"
 
 #define BUF_ALIGN 64
@@ -84,7 +85,7 @@ int iovirt_bounce_create(const struct iovirt_host_ops *ops, void *host,
 {
 	uint64_t bytes;
 	if (!ops || !p || !out ||
-	    p->size < offsetof(struct iovirt_bounce_params, buf_size) + sizeof(p->buf_size) ||
+	    !IOVIRT_PARAMS_HAS(p, buf_size) /* version 1 */ ||
 	    p->nbufs == 0 || p->nbufs > MAX_BUFS || p->buf_size == 0 || p->buf_size > MAX_BUF_SIZE)
 		return IOVIRT_EINVAL;
 	if (!iovirt_host_ops_ok(ops))
@@ -250,52 +251,45 @@ int64_t iovirt_bounce_copy_in(struct iovirt_bounce *pool, int32_t id,
 	return (int64_t)total;
 }
 
-int64_t iovirt_bounce_copy_out(struct iovirt_bounce *pool, int32_t id,
-			       const struct iovirt_gmap *map,
-			       const struct iovirt_sg_policy *pol,
-			       const struct iovirt_host_seg *sg, uint32_t n, uint64_t len,
-			       struct iovirt_dma_result *res)
+/* copy_out, check: every entry that will receive bytes (the first len bytes
+ * of the device-writable ones) passes vb_check on b's snapshot, before any
+ * byte is written, and len fits the buffer. 0, or the refusal with *at the
+ * entry concerned. */
+static int copy_out_check(const struct iovirt_bounce *pool, struct vb_build *b,
+			  const struct iovirt_host_seg *sg, uint32_t n, uint64_t len, uint32_t *at)
 {
-	struct vpol vp;
-	struct vbuild b;
-	const struct snap_ent *e;
-	uint32_t idx;
-	int err = !pool || !map || (n && !sg) ? IOVIRT_EINVAL : id_check(pool, id, &idx);
-	if (!err && vpol_load(pol, &vp))
-		err = IOVIRT_EINVAL;
-	if (err) {
-		if (res)
-			*res = (struct iovirt_dma_result){ .err = err };
-		return err;
-	}
-	vb_init(&b, map, &vp, NULL, 0);
-	/* validate every entry that will receive bytes, before writing any */
+	const struct vb_snap_ent *e;
 	uint64_t left = len;
 	uint32_t i;
+	int err = 0;
 	for (i = 0; i < n && left; i++) {
 		if (!(sg[i].dir & IOVIRT_DEV_WRITE))
 			continue;
-		if ((err = vb_check(&b, sg[i].gpa, sg[i].len, IOVIRT_DEV_WRITE, &e)))
+		if ((err = vb_check(b, sg[i].gpa, sg[i].len, IOVIRT_DEV_WRITE, &e)))
 			break;
 		left -= sg[i].len < left ? sg[i].len : left;
 	}
 	if (!err && (left || len > pool->buf_size)) {
-		b.fail_gpa = 0;
+		b->fail_gpa = 0;
 		err = IOVIRT_ETOOBIG;
 	}
-	if (err) {
-		if (res)
-			*res = (struct iovirt_dma_result){ .err = err, .seg = i, .gpa = b.fail_gpa,
-							   .where = IOVIRT_WHERE_LIST };
-		return err;
-	}
-	const uint8_t *src = pool->mem + (size_t)idx * pool->stride;
-	left = len;
-	for (i = 0; i < n && left; i++) {
+	*at = i;
+	return err;
+}
+
+/* copy_out, write: the entries copy_out_check passed, from src. */
+static int copy_out_write(const struct iovirt_bounce *pool, struct vb_build *b,
+			  const struct iovirt_gmap *map, const struct iovirt_host_seg *sg,
+			  uint32_t n, uint64_t len, const uint8_t *src)
+{
+	const struct vb_snap_ent *e = NULL;
+	uint64_t left = len;
+	for (uint32_t i = 0; i < n && left; i++) {
 		if (!(sg[i].dir & IOVIRT_DEV_WRITE))
 			continue;
 		uint64_t k = sg[i].len < left ? sg[i].len : left;
-		vb_check(&b, sg[i].gpa, sg[i].len, IOVIRT_DEV_WRITE, &e); /* same snapshot: passes */
+		int err = vb_check(b, sg[i].gpa, sg[i].len, IOVIRT_DEV_WRITE, &e);
+		IOVIRT_CHECK(err == 0); /* the snapshot copy_out_check passed */
 		if (e->hva)
 			memcpy(e->hva + (sg[i].gpa - e->gpa), src, (size_t)k);
 		else if (!IOVIRT_HOST_HAS(pool->ops, guest_write) ||
@@ -304,6 +298,35 @@ int64_t iovirt_bounce_copy_out(struct iovirt_bounce *pool, int32_t id,
 		src += k;
 		left -= k;
 	}
+	return 0;
+}
+
+int64_t iovirt_bounce_copy_out(struct iovirt_bounce *pool, int32_t id,
+			       const struct iovirt_gmap *map,
+			       const struct iovirt_sg_policy *pol,
+			       const struct iovirt_host_seg *sg, uint32_t n, uint64_t len,
+			       struct iovirt_dma_result *res)
+{
+	struct vb_policy vp;
+	struct vb_build b;
+	uint32_t idx, at;
+	int err = !pool || !map || (n && !sg) ? IOVIRT_EINVAL : id_check(pool, id, &idx);
+	if (!err && vb_policy_load(pol, &vp))
+		err = IOVIRT_EINVAL;
+	if (err) {
+		if (res)
+			*res = (struct iovirt_dma_result){ .err = err };
+		return err;
+	}
+	vb_init(&b, map, &vp, NULL, 0);
+	if ((err = copy_out_check(pool, &b, sg, n, len, &at))) {
+		if (res)
+			*res = (struct iovirt_dma_result){ .err = err, .seg = at, .gpa = b.fail_gpa,
+							   .where = IOVIRT_WHERE_LIST };
+		return err;
+	}
+	if ((err = copy_out_write(pool, &b, map, sg, n, len, pool->mem + (size_t)idx * pool->stride)))
+		return err;
 	if (res)
 		*res = (struct iovirt_dma_result){ .total = len, .write_bytes = len };
 	return (int64_t)len;

@@ -23,37 +23,37 @@ static uint64_t bkt_max(uint32_t n)
  * by its size alone when it is freed (jemalloc's sdallocx does). */
 static size_t snap_bytes(uint32_t n)
 {
-	size_t b = sizeof(struct gsnap) + (size_t)n * (sizeof(struct snap_ent) + sizeof(uint64_t)) +
-		   (size_t)bkt_max(n) * sizeof(struct snap_bkt);
+	size_t b = sizeof(struct vb_snap) + (size_t)n * (sizeof(struct vb_snap_ent) + sizeof(uint64_t)) +
+		   (size_t)bkt_max(n) * sizeof(struct vb_snap_bkt);
 	return (b + SNAP_ALIGN - 1) & ~(size_t)(SNAP_ALIGN - 1);
 }
 
-static struct gsnap *snap_alloc(struct iovirt_gmap *map, uint32_t n)
+static struct vb_snap *snap_alloc(struct iovirt_gmap *map, uint32_t n)
 {
 	size_t bytes = snap_bytes(n);
-	struct gsnap *s = iovirt_host_alloc(map->ops, map->host, bytes, SNAP_ALIGN);
+	struct vb_snap *s = iovirt_host_alloc(map->ops, map->host, bytes, SNAP_ALIGN);
 	if (!s)
 		return NULL;
 	s->link.bytes = bytes;
-	s->link.type = RETIRED_SNAP;
+	s->link.type = VB_RETIRED_SNAP;
 	s->n = n;
 	/* entries first, right after the header: 64 bytes each, cache-line aligned */
-	s->base = (uint64_t *)(snap_ents(s) + n);
-	s->bkt = (struct snap_bkt *)(s->base + n);
+	s->base = (uint64_t *)(vb_snap_ents(s) + n);
+	s->bkt = (struct vb_snap_bkt *)(s->base + n);
 	return s;
 }
 
 /* Fills base[] and the bucket index from the (sorted, disjoint) entries; the
  * last step before a snapshot is published. O(n + buckets). */
-static void snap_seal(struct gsnap *s)
+static void snap_seal(struct vb_snap *s)
 {
-	const struct snap_ent *e = snap_ents(s);
+	const struct vb_snap_ent *e = vb_snap_ents(s);
 	uint32_t n = s->n, j = 0, shift = 0;
 	for (uint32_t i = 0; i < n; i++)
 		s->base[i] = e[i].gpa;
 	s->lo = s->span = 0;
 	s->shift = 0;
-	s->bkt[0] = (struct snap_bkt){ 0, 0 };
+	s->bkt[0] = (struct vb_snap_bkt){ 0, 0 };
 	if (n == 0)
 		return;
 	s->lo = e[0].gpa;
@@ -73,11 +73,11 @@ static void snap_seal(struct gsnap *s)
 		uint32_t h = j;
 		while (h + 1 < n && s->base[h + 1] <= last)
 			h++;
-		s->bkt[k] = (struct snap_bkt){ j, h - j + 1 };
+		s->bkt[k] = (struct vb_snap_bkt){ j, h - j + 1 };
 	}
 }
 
-static void snap_free(struct iovirt_gmap *map, struct gsnap *s)
+static void snap_free(struct iovirt_gmap *map, struct vb_snap *s)
 {
 	iovirt_host_free(map->ops, map->host, s, s->link.bytes);
 }
@@ -88,9 +88,9 @@ static void node_free(struct iovirt_gmap *map, struct iovirt_gmap_region *r)
 	iovirt_host_free(map->ops, map->host, r, sizeof(*r));
 }
 
-static void retire(struct iovirt_gmap *map, struct retired *o)
+static void retire(struct iovirt_gmap *map, struct vb_retired *o)
 {
-	struct retired *head = atomic_load_explicit(&map->retired, memory_order_relaxed);
+	struct vb_retired *head = atomic_load_explicit(&map->retired, memory_order_relaxed);
 	do
 		o->next = head;
 	while (!atomic_compare_exchange_weak_explicit(&map->retired, &head, o,
@@ -100,13 +100,13 @@ static void retire(struct iovirt_gmap *map, struct retired *o)
 	atomic_fetch_add_explicit(&map->retired_bytes, o->bytes, memory_order_relaxed);
 }
 
-static void ent_fill(const struct iovirt_gmap *map, struct snap_ent *e,
+static void ent_fill(const struct iovirt_gmap *map, struct vb_snap_ent *e,
 		     struct iovirt_gmap_region *r)
 {
 	const struct iovirt_region *d = &r->desc;
 	bool fast = d->kind == IOVIRT_REGION_RAM && d->owner == map->guest &&
 		    !(d->flags & IOVIRT_REGION_HPA_PAGES);
-	*e = (struct snap_ent){
+	*e = (struct vb_snap_ent){
 		.gpa = d->gpa,
 		.last = d->gpa + (d->length - 1),
 		.hva = d->hva,
@@ -121,7 +121,7 @@ static void ent_fill(const struct iovirt_gmap *map, struct snap_ent *e,
 }
 
 /* Index of the first entry whose base is > gpa (entries are sorted, disjoint). */
-static uint32_t snap_upper(const struct gsnap *s, uint64_t gpa)
+static uint32_t snap_upper(const struct vb_snap *s, uint64_t gpa)
 {
 	uint32_t lo = 0, hi = s->n;
 	while (lo < hi) {
@@ -138,7 +138,7 @@ static uint32_t snap_upper(const struct gsnap *s, uint64_t gpa)
  * Publishes next in place of cur. false when another writer published first;
  * the caller then frees next (never visible) and starts again.
  */
-static bool publish(struct iovirt_gmap *map, struct gsnap *cur, struct gsnap *next)
+static bool publish(struct iovirt_gmap *map, struct vb_snap *cur, struct vb_snap *next)
 {
 	if (!atomic_compare_exchange_strong_explicit(&map->cur, &cur, next,
 						     memory_order_acq_rel,
@@ -153,7 +153,7 @@ int iovirt_gmap_create(const struct iovirt_host_ops *ops, void *host,
 		       const struct iovirt_gmap_params *params, struct iovirt_gmap **out)
 {
 	if (!ops || !out || !params ||
-	    params->size < offsetof(struct iovirt_gmap_params, max_regions) + sizeof(uint32_t) ||
+	    !IOVIRT_PARAMS_HAS(params, max_regions) /* version 1 */ ||
 	    ops->size < offsetof(struct iovirt_host_ops, table_alloc))
 		return IOVIRT_EINVAL;
 	if (!iovirt_host_ops_ok(ops))
@@ -166,7 +166,7 @@ int iovirt_gmap_create(const struct iovirt_host_ops *ops, void *host,
 	map->guest = params->guest;
 	map->max_regions = params->max_regions ? params->max_regions
 					       : IOVIRT_GMAP_DEFAULT_MAX_REGIONS;
-	struct gsnap *s = snap_alloc(map, 0);
+	struct vb_snap *s = snap_alloc(map, 0);
 	if (!s) {
 		ops->mem_free(host, map, sizeof(*map));
 		return IOVIRT_ENOMEM;
@@ -187,13 +187,13 @@ int iovirt_gmap_destroy(struct iovirt_gmap *map)
 {
 	if (!map)
 		return 0;
-	struct gsnap *s = atomic_load(&map->cur);
+	struct vb_snap *s = atomic_load(&map->cur);
 	for (uint32_t i = 0; i < s->n; i++)
-		if (atomic_load(&snap_ents(s)[i].node->users) != 0)
+		if (atomic_load(&vb_snap_ents(s)[i].node->users) != 0)
 			return IOVIRT_EBUSY;
 	iovirt_gmap_reclaim(map);
 	for (uint32_t i = 0; i < s->n; i++)
-		node_free(map, snap_ents(s)[i].node);
+		node_free(map, vb_snap_ents(s)[i].node);
 	snap_free(map, s);
 	map->ops->mem_free(map->host, map, sizeof(*map));
 	return 0;
@@ -201,14 +201,14 @@ int iovirt_gmap_destroy(struct iovirt_gmap *map)
 
 size_t iovirt_gmap_reclaim(struct iovirt_gmap *map)
 {
-	struct retired *o = atomic_exchange_explicit(&map->retired, NULL, memory_order_acquire);
+	struct vb_retired *o = atomic_exchange_explicit(&map->retired, NULL, memory_order_acquire);
 	size_t n = 0;
 	while (o) {
-		struct retired *next = o->next;
+		struct vb_retired *next = o->next;
 		atomic_fetch_sub_explicit(&map->nretired, 1, memory_order_relaxed);
 		atomic_fetch_sub_explicit(&map->retired_bytes, o->bytes, memory_order_relaxed);
-		if (o->type == RETIRED_SNAP)
-			snap_free(map, (struct gsnap *)o);
+		if (o->type == VB_RETIRED_SNAP)
+			snap_free(map, (struct vb_snap *)o);
 		else
 			node_free(map, (struct iovirt_gmap_region *)o);
 		o = next;
@@ -220,7 +220,7 @@ size_t iovirt_gmap_reclaim(struct iovirt_gmap *map)
 void iovirt_gmap_stats(const struct iovirt_gmap *cmap, struct iovirt_gmap_stats *out)
 {
 	struct iovirt_gmap *map = (struct iovirt_gmap *)cmap;
-	out->regions = gmap_snap(map)->n;
+	out->regions = vb_gmap_snap(map)->n;
 	out->generation = atomic_load(&map->generation);
 	out->retired = atomic_load(&map->nretired);
 	out->retired_bytes = atomic_load(&map->retired_bytes);
@@ -230,7 +230,7 @@ void iovirt_gmap_stats(const struct iovirt_gmap *cmap, struct iovirt_gmap_stats 
 static int region_check(const struct iovirt_region *r)
 {
 	uint64_t end;
-	if (r->size < offsetof(struct iovirt_region, page_hpa) + sizeof(r->page_hpa))
+	if (!IOVIRT_PARAMS_HAS(r, page_hpa)) /* version 1 */
 		return IOVIRT_EINVAL;
 	if (r->length == 0 || r->kind < IOVIRT_REGION_RAM || r->kind > IOVIRT_REGION_SHARED ||
 	    (r->access & ~(IOVIRT_DEV_READ | IOVIRT_DEV_WRITE)) ||
@@ -273,7 +273,7 @@ static struct iovirt_gmap_region *node_new(struct iovirt_gmap *map, const struct
 	if (!r)
 		return NULL;
 	r->link.bytes = sizeof(*r);
-	r->link.type = RETIRED_NODE;
+	r->link.type = VB_RETIRED_NODE;
 	r->desc = *d;
 	r->desc.size = sizeof(r->desc);
 	r->desc.page_hpa = NULL;
@@ -305,11 +305,11 @@ int iovirt_gmap_add(struct iovirt_gmap *map, const struct iovirt_region *d)
 	uint64_t last = d->gpa + (d->length - 1);
 	struct iovirt_gmap_region *node = NULL;
 	for (;;) {
-		struct gsnap *cur = (struct gsnap *)gmap_snap(map);
+		struct vb_snap *cur = (struct vb_snap *)vb_gmap_snap(map);
 		uint32_t at = snap_upper(cur, d->gpa);
 		/* neighbours: the one before must end before gpa, the next start after last */
-		if ((at > 0 && snap_ents(cur)[at - 1].last >= d->gpa) ||
-		    (at < cur->n && snap_ents(cur)[at].gpa <= last)) {
+		if ((at > 0 && vb_snap_ents(cur)[at - 1].last >= d->gpa) ||
+		    (at < cur->n && vb_snap_ents(cur)[at].gpa <= last)) {
 			err = IOVIRT_EOVERLAP;
 			break;
 		}
@@ -321,14 +321,14 @@ int iovirt_gmap_add(struct iovirt_gmap *map, const struct iovirt_region *d)
 			err = IOVIRT_ENOMEM;
 			break;
 		}
-		struct gsnap *next = snap_alloc(map, cur->n + 1);
+		struct vb_snap *next = snap_alloc(map, cur->n + 1);
 		if (!next) {
 			err = IOVIRT_ENOMEM;
 			break;
 		}
-		memcpy(snap_ents(next), snap_ents(cur), at * sizeof(*snap_ents(cur)));
-		ent_fill(map, &snap_ents(next)[at], node);
-		memcpy(snap_ents(next) + at + 1, snap_ents(cur) + at, (cur->n - at) * sizeof(*snap_ents(cur)));
+		memcpy(vb_snap_ents(next), vb_snap_ents(cur), at * sizeof(*vb_snap_ents(cur)));
+		ent_fill(map, &vb_snap_ents(next)[at], node);
+		memcpy(vb_snap_ents(next) + at + 1, vb_snap_ents(cur) + at, (cur->n - at) * sizeof(*vb_snap_ents(cur)));
 		snap_seal(next);
 		if (publish(map, cur, next))
 			return 0;
@@ -340,17 +340,17 @@ int iovirt_gmap_add(struct iovirt_gmap *map, const struct iovirt_region *d)
 }
 
 /* Index of the entry starting exactly at gpa, or -1. */
-static int64_t snap_exact(const struct gsnap *s, uint64_t gpa)
+static int64_t snap_exact(const struct vb_snap *s, uint64_t gpa)
 {
 	uint32_t at = snap_upper(s, gpa);
-	return at > 0 && snap_ents(s)[at - 1].gpa == gpa ? (int64_t)at - 1 : -1;
+	return at > 0 && vb_snap_ents(s)[at - 1].gpa == gpa ? (int64_t)at - 1 : -1;
 }
 
 /* Marks a region as going away; false when it is held. */
 static bool node_kill(struct iovirt_gmap_region *r)
 {
 	uint32_t zero = 0;
-	return atomic_compare_exchange_strong_explicit(&r->users, &zero, NODE_DEAD,
+	return atomic_compare_exchange_strong_explicit(&r->users, &zero, VB_NODE_DEAD,
 						       memory_order_acq_rel,
 						       memory_order_relaxed);
 }
@@ -365,20 +365,20 @@ int iovirt_gmap_remove(struct iovirt_gmap *map, uint64_t gpa)
 	if (!map)
 		return IOVIRT_EINVAL;
 	for (;;) {
-		struct gsnap *cur = (struct gsnap *)gmap_snap(map);
+		struct vb_snap *cur = (struct vb_snap *)vb_gmap_snap(map);
 		int64_t at = snap_exact(cur, gpa);
 		if (at < 0)
 			return IOVIRT_ENOENT;
-		struct iovirt_gmap_region *node = snap_ents(cur)[at].node;
-		struct gsnap *next = snap_alloc(map, cur->n - 1);
+		struct iovirt_gmap_region *node = vb_snap_ents(cur)[at].node;
+		struct vb_snap *next = snap_alloc(map, cur->n - 1);
 		if (!next)
 			return IOVIRT_ENOMEM;
 		if (!node_kill(node)) {
 			snap_free(map, next);
 			return IOVIRT_EBUSY;
 		}
-		memcpy(snap_ents(next), snap_ents(cur), (size_t)at * sizeof(*snap_ents(cur)));
-		memcpy(snap_ents(next) + at, snap_ents(cur) + at + 1, (cur->n - at - 1) * sizeof(*snap_ents(cur)));
+		memcpy(vb_snap_ents(next), vb_snap_ents(cur), (size_t)at * sizeof(*vb_snap_ents(cur)));
+		memcpy(vb_snap_ents(next) + at, vb_snap_ents(cur) + at + 1, (cur->n - at - 1) * sizeof(*vb_snap_ents(cur)));
 		snap_seal(next);
 		if (publish(map, cur, next)) {
 			retire(map, &node->link);
@@ -396,11 +396,11 @@ int iovirt_gmap_shrink(struct iovirt_gmap *map, uint64_t gpa, uint64_t new_lengt
 	if (!iovirt_is_aligned(new_length, IOVIRT_PAGE_SIZE))
 		return IOVIRT_EALIGN;
 	for (;;) {
-		struct gsnap *cur = (struct gsnap *)gmap_snap(map);
+		struct vb_snap *cur = (struct vb_snap *)vb_gmap_snap(map);
 		int64_t at = snap_exact(cur, gpa);
 		if (at < 0)
 			return IOVIRT_ENOENT;
-		struct iovirt_gmap_region *old = snap_ents(cur)[at].node;
+		struct iovirt_gmap_region *old = vb_snap_ents(cur)[at].node;
 		if (new_length == 0 || new_length >= old->desc.length)
 			return IOVIRT_EINVAL;
 		struct iovirt_region d = old->desc;
@@ -409,7 +409,7 @@ int iovirt_gmap_shrink(struct iovirt_gmap *map, uint64_t gpa, uint64_t new_lengt
 		struct iovirt_gmap_region *node = node_new(map, &d);
 		if (!node)
 			return IOVIRT_ENOMEM;
-		struct gsnap *next = snap_alloc(map, cur->n);
+		struct vb_snap *next = snap_alloc(map, cur->n);
 		if (!next) {
 			node_free(map, node);
 			return IOVIRT_ENOMEM;
@@ -419,8 +419,8 @@ int iovirt_gmap_shrink(struct iovirt_gmap *map, uint64_t gpa, uint64_t new_lengt
 			node_free(map, node);
 			return IOVIRT_EBUSY;
 		}
-		memcpy(snap_ents(next), snap_ents(cur), cur->n * sizeof(*snap_ents(cur)));
-		ent_fill(map, &snap_ents(next)[at], node);
+		memcpy(vb_snap_ents(next), vb_snap_ents(cur), cur->n * sizeof(*vb_snap_ents(cur)));
+		ent_fill(map, &vb_snap_ents(next)[at], node);
 		snap_seal(next);
 		if (publish(map, cur, next)) {
 			retire(map, &old->link);
@@ -439,7 +439,7 @@ static void region_out(const struct iovirt_gmap_region *r, struct iovirt_region 
 
 int iovirt_gmap_lookup(const struct iovirt_gmap *map, uint64_t gpa, struct iovirt_region *out)
 {
-	const struct snap_ent *e = snap_find(gmap_snap(map), gpa);
+	const struct vb_snap_ent *e = vb_snap_find(vb_gmap_snap(map), gpa);
 	if (!e)
 		return IOVIRT_ENOREGION;
 	if (out)
@@ -449,15 +449,15 @@ int iovirt_gmap_lookup(const struct iovirt_gmap *map, uint64_t gpa, struct iovir
 
 int iovirt_gmap_region_get(struct iovirt_gmap *map, uint64_t gpa, struct iovirt_gmap_region **out)
 {
-	const struct gsnap *s = gmap_snap(map);
+	const struct vb_snap *s = vb_gmap_snap(map);
 	for (;;) {
-		const struct snap_ent *e = snap_find(s, gpa);
+		const struct vb_snap_ent *e = vb_snap_find(s, gpa);
 		if (!e)
 			return IOVIRT_ENOREGION;
 		struct iovirt_gmap_region *r = e->node;
 		uint32_t u = atomic_load_explicit(&r->users, memory_order_relaxed);
-		while (!(u & NODE_DEAD)) {
-			if (u == NODE_DEAD - 1)
+		while (!(u & VB_NODE_DEAD)) {
+			if (u == VB_NODE_DEAD - 1)
 				return IOVIRT_ELIMIT;
 			if (atomic_compare_exchange_weak_explicit(&r->users, &u, u + 1,
 								  memory_order_acquire,
@@ -467,7 +467,7 @@ int iovirt_gmap_region_get(struct iovirt_gmap *map, uint64_t gpa, struct iovirt_
 			}
 		}
 		/* Dead: removed already (a newer snapshot lacks it) or being removed now. */
-		const struct gsnap *now = gmap_snap(map);
+		const struct vb_snap *now = vb_gmap_snap(map);
 		if (now == s)
 			return IOVIRT_EBUSY;
 		s = now;
@@ -487,8 +487,8 @@ void iovirt_gmap_region_info(const struct iovirt_gmap_region *reg, struct iovirt
 
 int64_t iovirt_gmap_in_use(const struct iovirt_gmap *map, uint64_t gpa)
 {
-	const struct snap_ent *e = snap_find(gmap_snap(map), gpa);
+	const struct vb_snap_ent *e = vb_snap_find(vb_gmap_snap(map), gpa);
 	if (!e)
 		return IOVIRT_ENOREGION;
-	return atomic_load_explicit(&e->node->users, memory_order_relaxed) & ~NODE_DEAD;
+	return atomic_load_explicit(&e->node->users, memory_order_relaxed) & ~VB_NODE_DEAD;
 }

@@ -12,24 +12,24 @@
 #include "iovirt/validate.h"
 
 /* Shared between this module's files only: hidden, so calls skip the PLT. */
-#define VINTERNAL __attribute__((visibility("hidden")))
+#define VB_HIDDEN __attribute__((visibility("hidden")))
 
 /* Objects waiting for iovirt_gmap_reclaim; the link lives in the object so
  * that retiring, which follows a commit, never allocates. */
-enum { RETIRED_SNAP = 1, RETIRED_NODE = 2 };
-struct retired {
-	struct retired *next;
+enum { VB_RETIRED_SNAP = 1, VB_RETIRED_NODE = 2 };
+struct vb_retired {
+	struct vb_retired *next;
 	size_t bytes;
 	uint32_t type;
 };
 
 /* In-use count of a region; the top bit marks a region being or having been
  * removed, so that a get and a remove cannot both win. */
-#define NODE_DEAD (UINT32_C(1) << 31)
+#define VB_NODE_DEAD (UINT32_C(1) << 31)
 
 /* One region, allocated at add and immutable but for its in-use count. */
 struct iovirt_gmap_region {
-	struct retired link;
+	struct vb_retired link;
 	_Atomic uint32_t users;
 	struct iovirt_region desc; /* page_hpa points to pages below */
 	uint64_t *pages;           /* own copy of page_hpa, or NULL */
@@ -38,7 +38,7 @@ struct iovirt_gmap_region {
 
 /* A snapshot entry: the fields a check reads, in one 64-byte cache line
  * (entries are 64-byte aligned); the region's cold description is in node. */
-struct snap_ent {
+struct vb_snap_ent {
 	uint64_t gpa, last; /* inclusive last byte: a region may end at 2^64 */
 	uint8_t *hva;
 	uint64_t hpa;          /* IOVIRT_HPA_NONE unless IOVIRT_REGION_HPA */
@@ -51,10 +51,10 @@ struct snap_ent {
 	 * vb_check accepts under any policy. */
 	uint32_t fast;
 };
-_Static_assert(sizeof(struct snap_ent) == 64, "one snapshot entry per cache line");
+_Static_assert(sizeof(struct vb_snap_ent) == 64, "one snapshot entry per cache line");
 
 /* The candidates of one bucket: entries first .. first + count - 1. */
-struct snap_bkt {
+struct vb_snap_bkt {
 	uint32_t first, count;
 };
 
@@ -67,19 +67,19 @@ struct snap_bkt {
  * clustered ones it is a binary search of the cluster, never worse than
  * O(log n).
  */
-struct gsnap {
-	_Alignas(64) struct retired link; /* first: a retired pointer is the snapshot */
+struct vb_snap {
+	_Alignas(64) struct vb_retired link; /* first: a retired pointer is the snapshot */
 	uint32_t n, shift;
 	uint64_t lo, span;    /* base[0] and ent[n - 1].last - base[0] */
-	struct snap_bkt *bkt; /* (span >> shift) + 1 buckets */
+	struct vb_snap_bkt *bkt; /* (span >> shift) + 1 buckets */
 	uint64_t *base;
 	/* then the entries, right after this one-line header: 64-byte aligned */
 };
-_Static_assert(sizeof(struct gsnap) == 64, "the snapshot header is one cache line");
+_Static_assert(sizeof(struct vb_snap) == 64, "the snapshot header is one cache line");
 
-static inline struct snap_ent *snap_ents(const struct gsnap *s)
+static inline struct vb_snap_ent *vb_snap_ents(const struct vb_snap *s)
 {
-	return (struct snap_ent *)(s + 1);
+	return (struct vb_snap_ent *)(s + 1);
 }
 
 struct iovirt_gmap {
@@ -87,20 +87,20 @@ struct iovirt_gmap {
 	void *host;
 	uint32_t guest;
 	uint32_t max_regions;
-	_Atomic(struct gsnap *) cur;
-	_Atomic(struct retired *) retired;
+	_Atomic(struct vb_snap *) cur;
+	_Atomic(struct vb_retired *) retired;
 	_Atomic uint64_t generation;
 	_Atomic uint64_t nretired, retired_bytes;
 };
 
 /* Finds the entry containing gpa: bucket, then a binary search of the bucket's
  * few candidates with no branch on the data in the loop. */
-static inline const struct snap_ent *snap_find(const struct gsnap *s, uint64_t gpa)
+static inline const struct vb_snap_ent *vb_snap_find(const struct vb_snap *s, uint64_t gpa)
 {
 	uint64_t off = gpa - s->lo; /* wraps (and so is refused) below lo */
 	if (IOVIRT_UNLIKELY(s->n == 0 || off > s->span))
 		return NULL;
-	struct snap_bkt k = s->bkt[off >> s->shift];
+	struct vb_snap_bkt k = s->bkt[off >> s->shift];
 	uint32_t lo = k.first, n = k.count;
 	const uint64_t *b = s->base;
 	while (n > 1) {
@@ -108,17 +108,17 @@ static inline const struct snap_ent *snap_find(const struct gsnap *s, uint64_t g
 		lo = b[lo + half] <= gpa ? lo + half : lo;
 		n -= half;
 	}
-	const struct snap_ent *e = snap_ents(s) + lo;
+	const struct vb_snap_ent *e = vb_snap_ents(s) + lo;
 	return gpa <= e->last ? e : NULL;
 }
 
-static inline const struct gsnap *gmap_snap(const struct iovirt_gmap *map)
+static inline const struct vb_snap *vb_gmap_snap(const struct iovirt_gmap *map)
 {
 	return atomic_load_explicit(&((struct iovirt_gmap *)map)->cur, memory_order_acquire);
 }
 
 /* A policy in the form the checks use. */
-struct vpol {
+struct vb_policy {
 	uint32_t max_segs;
 	uint32_t flags;
 	uint64_t max_total; /* UINT64_MAX: no limit */
@@ -126,12 +126,12 @@ struct vpol {
 };
 
 /* Loads pol (NULL: defaults); 0 or IOVIRT_EINVAL. */
-static inline int vpol_load(const struct iovirt_sg_policy *pol, struct vpol *out)
+static inline int vb_policy_load(const struct iovirt_sg_policy *pol, struct vb_policy *out)
 {
-	*out = (struct vpol){ IOVIRT_SG_DEFAULT_MAX_SEGS, 0, UINT64_MAX, 0, 0 };
+	*out = (struct vb_policy){ IOVIRT_SG_DEFAULT_MAX_SEGS, 0, UINT64_MAX, 0, 0 };
 	if (!pol)
 		return 0;
-	if (pol->size < offsetof(struct iovirt_sg_policy, len_align) + sizeof(pol->len_align) ||
+	if (!IOVIRT_PARAMS_HAS(pol, len_align) /* version 1 */ ||
 	    (pol->flags & ~(IOVIRT_POLICY_ALLOW_MMIO | IOVIRT_POLICY_ALLOW_P2P)) ||
 	    (pol->addr_align & (pol->addr_align - 1)) || (pol->len_align & (pol->len_align - 1)))
 		return IOVIRT_EINVAL;
@@ -153,29 +153,29 @@ static inline int vpol_load(const struct iovirt_sg_policy *pol, struct vpol *out
  * called through the vb_*_copy wrappers): the compiler can then hold it in
  * registers, and stores into out[] need not reload it.
  */
-struct vbuild {
-	const struct gsnap *snap;
-	struct vpol pol;
+struct vb_build {
+	const struct vb_snap *snap;
+	struct vb_policy pol;
 	uint32_t guest;
 	struct iovirt_host_seg *out;
 	uint32_t cap, nout, nsegs;
-	const struct snap_ent *last_ent; /* region of out[nout - 1]; NULL while nout == 0 */
+	const struct vb_snap_ent *last_ent; /* region of out[nout - 1]; NULL while nout == 0 */
 	uint64_t total, rbytes, wbytes;  /* total <= pol.max_total */
 	uint64_t exposed;                /* sum of out[0 .. nout).exposed */
 	uint64_t fail_gpa;
 };
 
 /* Bytes of other data in the first and last 4 KiB page of [gpa, gpa + len). */
-static inline uint32_t seg_exposed(uint64_t gpa, uint64_t len)
+static inline uint32_t vb_seg_exposed(uint64_t gpa, uint64_t len)
 {
 	return (uint32_t)((gpa & IOVIRT_PAGE_MASK) + ((0 - (gpa + len)) & IOVIRT_PAGE_MASK));
 }
 
-static inline void vb_init(struct vbuild *b, const struct iovirt_gmap *map,
-			   const struct vpol *pol, struct iovirt_host_seg *out, uint32_t cap)
+static inline void vb_init(struct vb_build *b, const struct iovirt_gmap *map,
+			   const struct vb_policy *pol, struct iovirt_host_seg *out, uint32_t cap)
 {
-	*b = (struct vbuild){
-		.snap = gmap_snap(map), /* one snapshot for the whole descriptor */
+	*b = (struct vb_build){
+		.snap = vb_gmap_snap(map), /* one snapshot for the whole descriptor */
 		.pol = *pol,
 		.guest = map->guest,
 		.out = out,
@@ -184,24 +184,24 @@ static inline void vb_init(struct vbuild *b, const struct iovirt_gmap *map,
 }
 
 /* Checks one segment against the snapshot; 0 and *ep, or the refusal (fail_gpa set). */
-VINTERNAL int vb_check(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir,
-		       const struct snap_ent **ep);
+VB_HIDDEN int vb_check(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir,
+		       const struct vb_snap_ent **ep);
 /* Checks a segment and appends it to the host list. */
-VINTERNAL int vb_add(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir);
+VB_HIDDEN int vb_add(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir);
 
-/* The same on a copy of *b (see struct vbuild). */
-static inline int vb_check_copy(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir,
-				const struct snap_ent **ep)
+/* The same on a copy of *b (see struct vb_build). */
+static inline int vb_check_copy(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir,
+				const struct vb_snap_ent **ep)
 {
-	struct vbuild t = *b;
+	struct vb_build t = *b;
 	int err = vb_check(&t, gpa, len, dir, ep);
 	*b = t;
 	return err;
 }
 
-static inline int vb_add_copy(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir)
+static inline int vb_add_copy(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir)
 {
-	struct vbuild t = *b;
+	struct vb_build t = *b;
 	int err = vb_add(&t, gpa, len, dir);
 	*b = t;
 	return err;
@@ -216,10 +216,10 @@ static inline int vb_add_copy(struct vbuild *b, uint64_t gpa, uint64_t len, uint
  * alignment and limits are not the structure's: they do not apply. 0 or the
  * refusal, with b->fail_gpa set; nothing else of *b changes.
  */
-static inline int vb_check_placement(struct vbuild *b, uint64_t gpa, uint64_t len)
+static inline int vb_check_placement(struct vb_build *b, uint64_t gpa, uint64_t len)
 {
-	struct vbuild t = *b;
-	const struct snap_ent *e;
+	struct vb_build t = *b;
+	const struct vb_snap_ent *e;
 	t.pol.amask = t.pol.lmask = 0;
 	t.pol.flags &= ~IOVIRT_POLICY_ALLOW_MMIO;
 	int err = vb_check(&t, gpa, len, IOVIRT_DEV_READ, &e);
@@ -229,7 +229,7 @@ static inline int vb_check_placement(struct vbuild *b, uint64_t gpa, uint64_t le
 
 /* Fills res on success or refusal; returns ret. (Each entry's exposure was
  * set as it was written, see vb_emit: no second pass over out[].) */
-static inline int vb_finish(const struct vbuild *b, int ret, uint32_t where,
+static inline int vb_finish(const struct vb_build *b, int ret, uint32_t where,
 			    struct iovirt_dma_result *res)
 {
 	if (res) {
@@ -261,9 +261,9 @@ static inline int vb_finish(const struct vbuild *b, int ret, uint32_t where,
  * checks from scratch, in the documented order. The caller has made sure that
  * b->nsegs < b->pol.max_segs (vb_add's first check).
  */
-static inline bool vb_try_fast(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir)
+static inline bool vb_try_fast(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir)
 {
-	const struct snap_ent *e = snap_find(b->snap, gpa);
+	const struct vb_snap_ent *e = vb_snap_find(b->snap, gpa);
 	if (IOVIRT_UNLIKELY(!e))
 		return false;
 	/* 0 < len <= room: no zero length, no wrap, no byte past the region
@@ -280,13 +280,13 @@ static inline bool vb_try_fast(struct vbuild *b, uint64_t gpa, uint64_t len, uin
 	struct iovirt_host_seg *p = b->last_ent == e ? &b->out[b->nout - 1] : NULL;
 	if (p && p->dir == dir && p->gpa + p->len == gpa) {
 		p->len += len;
-		uint32_t x = seg_exposed(p->gpa, p->len);
+		uint32_t x = vb_seg_exposed(p->gpa, p->len);
 		b->exposed += (uint64_t)x - p->exposed;
 		p->exposed = x;
 	} else {
 		if (IOVIRT_UNLIKELY(b->nout == b->cap))
 			return false;
-		uint32_t x = seg_exposed(gpa, len);
+		uint32_t x = vb_seg_exposed(gpa, len);
 		b->out[b->nout++] = (struct iovirt_host_seg){
 			.hva = e->hva ? e->hva + off : NULL,
 			.hpa = e->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : e->hpa + off,
@@ -306,35 +306,11 @@ static inline bool vb_try_fast(struct vbuild *b, uint64_t gpa, uint64_t len, uin
 }
 
 /* vb_add: the fast path inline, the rest out of line. */
-static inline int vb_add_fast(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir)
+static inline int vb_add_fast(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir)
 {
 	if (IOVIRT_LIKELY(b->nsegs < b->pol.max_segs && vb_try_fast(b, gpa, len, dir)))
 		return 0;
 	return vb_add_copy(b, gpa, len, dir);
-}
-
-/* Little-endian loads from a byte snapshot. */
-static inline uint16_t ld16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (unsigned)p[1] << 8);
-}
-static inline uint32_t ld32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static inline uint64_t ld64(const uint8_t *p)
-{
-	return (uint64_t)ld32(p) | (uint64_t)ld32(p + 4) << 32;
-}
-static inline void st16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-static inline void st32(uint8_t *p, uint32_t v)
-{
-	st16(p, (uint16_t)v);
-	st16(p + 2, (uint16_t)(v >> 16));
 }
 
 #endif

@@ -5,10 +5,13 @@
  */
 #include <string.h>
 
+#include "common/wire.h"
 #include "validate/internal.h"
 
-int vb_check(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir,
-	     const struct snap_ent **ep)
+static_assert(IOVIRT_SG_WIRE_SIZE == IOVIRT_WIRE_SG_ENTRY_SIZE, "the public size is the wire size");
+
+int vb_check(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir,
+	     const struct vb_snap_ent **ep)
 {
 	uint64_t last;
 	b->fail_gpa = gpa;
@@ -20,12 +23,12 @@ int vb_check(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir,
 		return IOVIRT_EALIGN;
 	if (IOVIRT_UNLIKELY(!iovirt_add_ok(gpa, len - 1, &last)))
 		return IOVIRT_EOVERFLOW;
-	const struct snap_ent *e = snap_find(b->snap, gpa);
+	const struct vb_snap_ent *e = vb_snap_find(b->snap, gpa);
 	if (IOVIRT_UNLIKELY(!e))
 		return IOVIRT_ENOREGION;
 	if (IOVIRT_UNLIKELY(last > e->last)) {
 		b->fail_gpa = e->last + 1;
-		return snap_find(b->snap, e->last + 1) ? IOVIRT_ECROSS : IOVIRT_ENOREGION;
+		return vb_snap_find(b->snap, e->last + 1) ? IOVIRT_ECROSS : IOVIRT_ENOREGION;
 	}
 	if (IOVIRT_UNLIKELY(e->kind != IOVIRT_REGION_RAM)) {
 		switch (e->kind) {
@@ -57,7 +60,7 @@ int vb_check(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir,
 
 /* Appends one host-contiguous piece, merging it into the previous entry when
  * that entry is of the same region and direction and the host memory continues. */
-static inline int vb_emit(struct vbuild *b, const struct snap_ent *e, uint64_t gpa,
+static inline int vb_emit(struct vb_build *b, const struct vb_snap_ent *e, uint64_t gpa,
 			  uint64_t hpa, uint64_t len, uint32_t dir)
 {
 	if (b->nout) {
@@ -65,7 +68,7 @@ static inline int vb_emit(struct vbuild *b, const struct snap_ent *e, uint64_t g
 		if (b->last_ent == e && p->dir == dir && p->gpa + p->len == gpa &&
 		    (hpa == IOVIRT_HPA_NONE || p->hpa + p->len == hpa)) {
 			p->len += len;
-			uint32_t x = seg_exposed(p->gpa, p->len);
+			uint32_t x = vb_seg_exposed(p->gpa, p->len);
 			b->exposed += (uint64_t)x - p->exposed;
 			p->exposed = x;
 			return 0;
@@ -79,16 +82,16 @@ static inline int vb_emit(struct vbuild *b, const struct snap_ent *e, uint64_t g
 		.gpa = gpa,
 		.len = len,
 		.dir = dir,
-		.exposed = seg_exposed(gpa, len),
+		.exposed = vb_seg_exposed(gpa, len),
 	};
-	b->exposed += seg_exposed(gpa, len);
+	b->exposed += vb_seg_exposed(gpa, len);
 	b->last_ent = e;
 	return 0;
 }
 
-int vb_add(struct vbuild *b, uint64_t gpa, uint64_t len, uint32_t dir)
+int vb_add(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir)
 {
-	const struct snap_ent *e;
+	const struct vb_snap_ent *e;
 	uint64_t total;
 	if (IOVIRT_UNLIKELY(b->nsegs >= b->pol.max_segs)) {
 		b->fail_gpa = gpa;
@@ -145,9 +148,9 @@ int iovirt_sg_validate(const struct iovirt_gmap *map, const struct iovirt_sg_pol
 		       struct iovirt_host_seg *out, uint32_t out_cap,
 		       struct iovirt_dma_result *res)
 {
-	struct vpol vp;
-	struct vbuild f;
-	if (!map || (nsegs && (!segs || !out)) || vpol_load(pol, &vp))
+	struct vb_policy vp;
+	struct vb_build f;
+	if (!map || (nsegs && (!segs || !out)) || vb_policy_load(pol, &vp))
 		return result_einval(res, IOVIRT_EINVAL);
 	vb_init(&f, map, &vp, out, out_cap);
 	if (nsegs > vp.max_segs) {
@@ -163,7 +166,7 @@ int iovirt_sg_validate(const struct iovirt_gmap *map, const struct iovirt_sg_pol
 	if (IOVIRT_LIKELY(i == nsegs))
 		return vb_finish(&f, (int)f.nout, IOVIRT_WHERE_LIST, res);
 	/* the rest (from the first segment the fast path declined) on a copy */
-	struct vbuild b = f;
+	struct vb_build b = f;
 	int err = 0;
 	for (; i < nsegs && !err; i++)
 		err = vb_add(&b, segs[i].gpa, segs[i].len, segs[i].dir);
@@ -178,10 +181,10 @@ int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
 			     uint32_t nsegs, struct iovirt_host_seg *out, uint32_t out_cap,
 			     struct iovirt_dma_result *res)
 {
-	struct vpol vp;
-	struct vbuild b;
-	uint64_t bytes, end;
-	if (!map || !ops || (nsegs && !out) || vpol_load(pol, &vp))
+	struct vb_policy vp;
+	struct vb_build b;
+	uint64_t bytes = 0;
+	if (!map || !ops || (nsegs && !out) || vb_policy_load(pol, &vp))
 		return result_einval(res, IOVIRT_EINVAL);
 	if (!IOVIRT_HOST_HAS(ops, guest_read))
 		return result_einval(res, IOVIRT_ENOSYS);
@@ -192,8 +195,7 @@ int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
 		b.fail_gpa = list_gpa;
 		return vb_finish(&b, IOVIRT_ETOOMANY, IOVIRT_WHERE_LIST, res);
 	}
-	bytes = (uint64_t)nsegs * IOVIRT_SG_WIRE_SIZE;
-	if (nsegs && !iovirt_add_ok(list_gpa, bytes - 1, &end)) {
+	if (nsegs && !iovirt_wire_sg_list_fits(list_gpa, nsegs, &bytes)) {
 		b.fail_gpa = list_gpa;
 		return vb_finish(&b, IOVIRT_EOVERFLOW, IOVIRT_WHERE_LIST, res);
 	}
@@ -213,13 +215,14 @@ int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
 		}
 		/* from here on only the snapshot counts */
 		for (uint32_t k = 0; k < n && !err; k++) {
-			const uint8_t *w = snap + k * IOVIRT_SG_WIRE_SIZE;
-			if (ld16(w + 14)) {
-				b.fail_gpa = ld64(w);
+			struct iovirt_wire_sg_entry w =
+				iovirt_wire_sg_entry_decode(snap + k * IOVIRT_SG_WIRE_SIZE);
+			if (w.zero) {
+				b.fail_gpa = w.gpa;
 				err = IOVIRT_EINVAL;
 				break;
 			}
-			err = vb_add_fast(&b, ld64(w), ld32(w + 8), ld16(w + 12));
+			err = vb_add_fast(&b, w.gpa, w.len, w.dir);
 		}
 		i += n;
 	}

@@ -3,19 +3,14 @@
  * virtio 1.x split virtqueues, device side: chain walking with the checks the
  * specification asks of a device, on private snapshots of the guest's bytes.
  *
- * Layout (little-endian):
- *   descriptor  { le64 addr; le32 len; le16 flags; le16 next; }   16 bytes
- *   avail ring  { le16 flags; le16 idx; le16 ring[num]; ... }
- *   used ring   { le16 flags; le16 idx; { le32 id; le32 len; } ring[num]; ... }
+ * The wire layouts and their decoders are in common/wire.h.
  */
 #include <string.h>
 
+#include "common/wire.h"
 #include "validate/internal.h"
 
-#define DESC_SIZE 16u
-#define USED_ELEM 8u
-
-_Static_assert(sizeof(uint64_t) + 2 * sizeof(uint32_t) == DESC_SIZE, "descriptor layout");
+#define DESC_SIZE IOVIRT_WIRE_VQ_DESC_SIZE
 
 struct iovirt_vq {
 	const struct iovirt_host_ops *ops;
@@ -53,7 +48,7 @@ static void rings_put(struct iovirt_gmap *map, struct iovirt_gmap_region **hold,
  * snapshot still has it, and the check and the hold are of one region. All
  * or nothing: on failure no hold is left.
  */
-static int rings_hold(const struct iovirt_vq_params *p, const struct vpol *vp,
+static int rings_hold(const struct iovirt_vq_params *p, const struct vb_policy *vp,
 		      struct iovirt_gmap_region **hold)
 {
 	const struct { uint64_t gpa, len; uint32_t dir; } ring[NRINGS] = {
@@ -64,8 +59,8 @@ static int rings_hold(const struct iovirt_vq_params *p, const struct vpol *vp,
 	for (int k = 0; k < NRINGS; k++) {
 		int err = iovirt_gmap_region_get(p->map, ring[k].gpa, &hold[k]);
 		if (!err) {
-			struct vbuild b;
-			const struct snap_ent *e;
+			struct vb_build b;
+			const struct vb_snap_ent *e;
 			vb_init(&b, p->map, vp, NULL, 0);
 			err = vb_check(&b, ring[k].gpa, ring[k].len, ring[k].dir, &e);
 			/* another region at the same place: the map changed between the two */
@@ -82,24 +77,25 @@ static int rings_hold(const struct iovirt_vq_params *p, const struct vpol *vp,
 	return 0;
 }
 
-int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
-		     const struct iovirt_vq_params *p, struct iovirt_vq **out)
+/* create's checks of p, in the order the header gives the errors; *map is
+ * the map to check the rings against (NULL: none), *vp the policy for it. */
+static int vq_params_check(const struct iovirt_host_ops *ops, const struct iovirt_vq_params *p,
+			   struct iovirt_gmap **map, struct vb_policy *vp)
 {
 	uint64_t end;
-	struct vpol vp = { 0 };
-	if (!ops || !p || !out || p->size < IOVIRT_VQ_PARAMS_SIZE_V1)
+	/* version 1: every field through used_gpa; map and pol appended */
+	if (!IOVIRT_PARAMS_HAS(p, used_gpa))
 		return IOVIRT_EINVAL;
-	/* an older caller's struct ends before map: no map */
-	struct iovirt_gmap *map =
-		p->size >= offsetof(struct iovirt_vq_params, pol) + sizeof(p->pol) ? p->map : NULL;
+	/* an older caller's struct ends before map and pol: no map */
+	*map = IOVIRT_PARAMS_HAS(p, pol) ? p->map : NULL;
 	if (p->num == 0 || p->num > IOVIRT_VQ_MAX_SIZE || (p->num & (p->num - 1)) ||
 	    p->max_indirect > IOVIRT_VQ_MAX_SIZE || (p->flags & ~IOVIRT_VQ_F_INDIRECT))
 		return IOVIRT_EINVAL;
-	if (map) {
+	if (*map) {
 		/* rings are not buffers: of the policy only the ALLOW flags apply */
-		if (vpol_load(p->pol, &vp) || iovirt_gmap_guest(map) != p->guest)
+		if (vb_policy_load(p->pol, vp) || iovirt_gmap_guest(*map) != p->guest)
 			return IOVIRT_EINVAL;
-		vp = (struct vpol){ .max_segs = 1, .flags = vp.flags, .max_total = UINT64_MAX };
+		*vp = (struct vb_policy){ .max_segs = 1, .flags = vp->flags, .max_total = UINT64_MAX };
 	}
 	if (!iovirt_is_aligned(p->desc_gpa, 16) || !iovirt_is_aligned(p->avail_gpa, 2) ||
 	    !iovirt_is_aligned(p->used_gpa, 4))
@@ -111,8 +107,20 @@ int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 	if (!iovirt_host_ops_ok(ops) || !IOVIRT_HOST_HAS(ops, guest_read) ||
 	    !IOVIRT_HOST_HAS(ops, guest_write))
 		return IOVIRT_ENOSYS;
+	return 0;
+}
+
+int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
+		     const struct iovirt_vq_params *p, struct iovirt_vq **out)
+{
+	struct vb_policy vp = { 0 };
+	struct iovirt_gmap *map;
+	if (!ops || !p || !out)
+		return IOVIRT_EINVAL;
+	int err = vq_params_check(ops, p, &map, &vp);
+	if (err)
+		return err;
 	struct iovirt_gmap_region *hold[NRINGS] = { NULL };
-	int err;
 	if (map && (err = rings_hold(p, &vp, hold)))
 		return err;
 	uint32_t max_ind = p->max_indirect ? p->max_indirect : p->num;
@@ -179,9 +187,9 @@ static int gread(struct iovirt_vq *vq, uint64_t gpa, void *dst, size_t len)
 int iovirt_vq_avail(struct iovirt_vq *vq)
 {
 	uint8_t b[2];
-	if (gread(vq, vq->avail_gpa + 2, b, sizeof(b)))
+	if (gread(vq, vq->avail_gpa + IOVIRT_WIRE_VQ_RING_IDX_OFF, b, sizeof(b)))
 		return IOVIRT_EGUEST;
-	uint16_t idx = ld16(b);
+	uint16_t idx = iovirt_le16_load(b);
 	/* virtio's read barrier: the ring entries and descriptors this idx
 	 * publishes are read after it, whatever guest_read is (the driver writes
 	 * them before idx, behind its write barrier) */
@@ -234,7 +242,7 @@ static uint32_t walk_gen(struct iovirt_vq *vq)
 }
 
 struct walk {
-	struct vbuild b;
+	struct vb_build b;
 	uint32_t where, desc;
 	bool seen_write;
 };
@@ -257,14 +265,13 @@ static int walk_buf(struct walk *w, uint64_t addr, uint32_t len, uint16_t flags)
 }
 
 /* Walks the indirect table that descriptor d (already snapshotted) names. */
-static int walk_indirect(struct iovirt_vq *vq, struct walk *w, const uint8_t *d,
-			 uint32_t *count, uint32_t gen)
+static int walk_indirect(struct iovirt_vq *vq, struct walk *w,
+			 const struct iovirt_wire_vq_desc *d, uint32_t *count, uint32_t gen)
 {
-	uint64_t addr = ld64(d);
-	uint32_t len = ld32(d + 8);
-	uint16_t flags = ld16(d + 12);
+	uint64_t addr = d->addr;
+	uint32_t len = d->len;
 	w->b.fail_gpa = addr;
-	if (!(vq->flags & IOVIRT_VQ_F_INDIRECT) || (flags & IOVIRT_VIRTQ_DESC_F_NEXT) ||
+	if (!(vq->flags & IOVIRT_VQ_F_INDIRECT) || (d->flags & IOVIRT_VIRTQ_DESC_F_NEXT) ||
 	    len == 0 || len % DESC_SIZE || len / DESC_SIZE > vq->max_ind)
 		return IOVIRT_EINDIRECT;
 	/* the table is guest memory the device reads: it must be allowed to. It
@@ -285,33 +292,33 @@ static int walk_indirect(struct iovirt_vq *vq, struct walk *w, const uint8_t *d,
 		vq->ind_stamp[j] = gen;
 		if (++*count > vq->num)
 			return IOVIRT_ECHAIN;
-		const uint8_t *t = vq->table + (size_t)j * DESC_SIZE;
-		uint16_t f = ld16(t + 12);
-		if (f & IOVIRT_VIRTQ_DESC_F_INDIRECT) {
-			w->b.fail_gpa = ld64(t);
+		struct iovirt_wire_vq_desc t =
+			iovirt_wire_vq_desc_decode(vq->table + (size_t)j * DESC_SIZE);
+		if (t.flags & IOVIRT_VIRTQ_DESC_F_INDIRECT) {
+			w->b.fail_gpa = t.addr;
 			return IOVIRT_ENESTED;
 		}
-		err = walk_buf(w, ld64(t), ld32(t + 8), f);
+		err = walk_buf(w, t.addr, t.len, t.flags);
 		if (err)
 			return err;
-		if (!(f & IOVIRT_VIRTQ_DESC_F_NEXT))
+		if (!(t.flags & IOVIRT_VIRTQ_DESC_F_NEXT))
 			return 0;
-		j = ld16(t + 14);
+		j = t.next;
 	}
 }
 
 static int walk_chain(struct iovirt_vq *vq, const struct iovirt_gmap *map,
-		      const struct vpol *vp, uint32_t head, struct iovirt_host_seg *out,
+		      const struct vb_policy *vp, uint32_t head, struct iovirt_host_seg *out,
 		      uint32_t cap, struct iovirt_dma_result *res)
 {
 	struct walk w = { .where = IOVIRT_WHERE_TABLE, .desc = head };
-	struct vpol p = *vp;
+	struct vb_policy p = *vp;
 	/* the specification bounds a chain's bytes by 2^32 */
 	if (p.max_total > UINT32_MAX)
 		p.max_total = UINT32_MAX;
 	vb_init(&w.b, map, &p, out, cap);
 	uint32_t gen = walk_gen(vq), count = 0, i = head;
-	uint8_t d[DESC_SIZE];
+	uint8_t raw[DESC_SIZE];
 	int err;
 	for (;;) {
 		w.desc = i;
@@ -328,21 +335,21 @@ static int walk_chain(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 			err = IOVIRT_ECHAIN;
 			break;
 		}
-		if ((err = gread(vq, vq->desc_gpa + (uint64_t)i * DESC_SIZE, d, DESC_SIZE)))
+		if ((err = gread(vq, vq->desc_gpa + (uint64_t)i * DESC_SIZE, raw, DESC_SIZE)))
 			break;
-		uint16_t flags = ld16(d + 12);
-		if (flags & IOVIRT_VIRTQ_DESC_F_INDIRECT) {
+		struct iovirt_wire_vq_desc d = iovirt_wire_vq_desc_decode(raw);
+		if (d.flags & IOVIRT_VIRTQ_DESC_F_INDIRECT) {
 			/* an indirect descriptor ends the chain (it may not have NEXT);
 			 * it names buffers but is none, so only the table's entries count */
 			count--;
-			err = walk_indirect(vq, &w, d, &count, gen);
+			err = walk_indirect(vq, &w, &d, &count, gen);
 			break;
 		}
-		if ((err = walk_buf(&w, ld64(d), ld32(d + 8), flags)))
+		if ((err = walk_buf(&w, d.addr, d.len, d.flags)))
 			break;
-		if (!(flags & IOVIRT_VIRTQ_DESC_F_NEXT))
+		if (!(d.flags & IOVIRT_VIRTQ_DESC_F_NEXT))
 			break;
-		i = ld16(d + 14);
+		i = d.next;
 	}
 	int ret = vb_finish(&w.b, err ? err : (int)w.b.nout, w.where, res);
 	if (res) {
@@ -357,8 +364,8 @@ int iovirt_vq_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		   struct iovirt_host_seg *out, uint32_t out_cap,
 		   struct iovirt_dma_result *res)
 {
-	struct vpol vp;
-	if (!vq || !map || !out || vpol_load(pol, &vp)) {
+	struct vb_policy vp;
+	if (!vq || !map || !out || vb_policy_load(pol, &vp)) {
 		if (res)
 			*res = (struct iovirt_dma_result){ .err = IOVIRT_EINVAL };
 		return IOVIRT_EINVAL;
@@ -370,10 +377,10 @@ int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		  const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out,
 		  uint32_t out_cap, struct iovirt_dma_result *res)
 {
-	struct vpol vp;
-	uint8_t b[2];
+	struct vb_policy vp;
+	uint8_t b[IOVIRT_WIRE_VQ_AVAIL_ELEM_SIZE];
 	int err = 0;
-	if (!vq || !map || !out || vpol_load(pol, &vp)) {
+	if (!vq || !map || !out || vb_policy_load(pol, &vp)) {
 		err = IOVIRT_EINVAL;
 		goto fail;
 	}
@@ -386,12 +393,12 @@ int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 			return 0;
 		goto fail;
 	}
-	uint64_t slot = vq->avail_gpa + 4 + 2 * (uint64_t)(vq->last_avail & (vq->num - 1));
+	uint64_t slot = vq->avail_gpa + iovirt_wire_vq_avail_slot_off(vq->last_avail & (vq->num - 1));
 	if (gread(vq, slot, b, sizeof(b))) {
 		err = IOVIRT_EGUEST;
 		goto fail;
 	}
-	uint16_t head = ld16(b);
+	uint16_t head = iovirt_wire_vq_avail_elem_decode(b).head;
 	if (head >= vq->num) {
 		if (res)
 			*res = (struct iovirt_dma_result){ .err = IOVIRT_EINDEX, .gpa = slot,
@@ -420,22 +427,22 @@ int iovirt_vq_skip(struct iovirt_vq *vq)
 
 int iovirt_vq_push_used(struct iovirt_vq *vq, uint32_t id, uint32_t len)
 {
-	uint8_t e[USED_ELEM], idx[2];
+	uint8_t e[IOVIRT_WIRE_VQ_USED_ELEM_SIZE], idx[2];
 	if (id >= vq->num)
 		return IOVIRT_EINDEX;
 	/* completions never outnumber the chains taken: the in-flight count
 	 * stays what the cursors say */
 	if (vq_in_flight(vq) == 0)
 		return IOVIRT_ENOENT;
-	st32(e, id);
-	st32(e + 4, len);
-	uint64_t at = vq->used_gpa + 4 + USED_ELEM * (uint64_t)(vq->used_idx & (vq->num - 1));
+	iovirt_wire_vq_used_elem_encode(e, (struct iovirt_wire_vq_used_elem){ .id = id, .len = len });
+	uint64_t at = vq->used_gpa + iovirt_wire_vq_used_slot_off(vq->used_idx & (vq->num - 1));
 	if (vq->ops->guest_write(vq->host, vq->guest, at, e, sizeof(e)))
 		return IOVIRT_EGUEST;
 	/* the element must be visible before the index that publishes it */
 	atomic_thread_fence(memory_order_release);
-	st16(idx, (uint16_t)(vq->used_idx + 1));
-	if (vq->ops->guest_write(vq->host, vq->guest, vq->used_gpa + 2, idx, sizeof(idx)))
+	iovirt_le16_store(idx, (uint16_t)(vq->used_idx + 1));
+	if (vq->ops->guest_write(vq->host, vq->guest, vq->used_gpa + IOVIRT_WIRE_VQ_RING_IDX_OFF, idx,
+				 sizeof(idx)))
 		return IOVIRT_EGUEST;
 	vq->used_idx++;
 	return 0;

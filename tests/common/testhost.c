@@ -2,6 +2,8 @@
 #include "testhost.h"
 
 #include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
 
 struct iovirt_posix *th_posix(void)
 {
@@ -29,4 +31,14 @@ uint64_t th_rand(uint64_t *s)
 	x ^= x >> 27;
 	*s = x;
 	return x * 0x2545f4914f6cdd1dull;
+}
+
+void *th_truncated(const void *full, size_t size)
+{
+	cr_assert_geq(size, sizeof(size_t));
+	unsigned char *p = malloc(size);
+	cr_assert_not_null(p);
+	memcpy(p, full, size);
+	memcpy(p, &size, sizeof(size));
+	return p;
 }

@@ -17,4 +17,12 @@ void th_posix_done(struct iovirt_posix *p);
 /* Deterministic pseudo-random numbers (xorshift64*), seeded per test. */
 uint64_t th_rand(uint64_t *state);
 
+/*
+ * A versioned struct as a caller built against an older header passes it:
+ * the first size bytes of *full in a heap block of exactly size bytes (so a
+ * read past the caller's size is an ASan report), its size field set to size.
+ * Free with free().
+ */
+void *th_truncated(const void *full, size_t size);
+
 #endif

@@ -240,3 +240,21 @@ Test(irqpoll, adaptive_edges)
 	cr_assert_eq(st.coalesce_ns, 10);
 	iovirt_irqpoll_destroy(ip);
 }
+
+/* irqpoll_params at version 1 (IOVIRT_IRQPOLL_PARAMS_SIZE_V1, the struct ending
+ * there) is served with its values; one byte less is EINVAL; nothing past the
+ * caller's size is read (a heap block of exactly that size). */
+Test(irqpoll, params_version_1)
+{
+	struct iovirt_irqpoll_params p = { .size = sizeof(p), .budget = 7 };
+	struct iovirt_irqpoll_params *v1 = th_truncated(&p, IOVIRT_IRQPOLL_PARAMS_SIZE_V1);
+	struct iovirt_irqpoll *ip = NULL;
+	cr_assert_eq(iovirt_irqpoll_create(iovirt_posix_ops(), host, v1, &ip), 0);
+	cr_assert_eq(iovirt_irqpoll_budget(ip), 7);
+	iovirt_irqpoll_destroy(ip);
+	v1->size--;
+	ip = NULL;
+	cr_assert_eq(iovirt_irqpoll_create(iovirt_posix_ops(), host, v1, &ip), IOVIRT_EINVAL);
+	cr_assert_null(ip);
+	free(v1);
+}

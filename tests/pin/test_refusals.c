@@ -117,8 +117,8 @@ Test(pin_refusals, pin_arguments)
 	cr_assert_eq(iovirt_pin_sg_guest(t.dom, NULL, PT_GPA, 17, out, 64, NULL, &h), IOVIRT_ETOOMANY);
 	cr_assert_eq(iovirt_pin_sg_guest(t.dom, NULL, UINT64_MAX - 8, 1, out, 64, NULL, &h),
 		     IOVIRT_EOVERFLOW);
-	cr_assert_eq(iovirt_pin_sg_guest(t.dom, NULL, UINT64_MAX - 31, 2, out, 64, NULL, &h),
-		     IOVIRT_EOVERFLOW, "the end just past 2^64");
+	cr_assert_eq(iovirt_pin_sg_guest(t.dom, NULL, UINT64_MAX - 30, 2, out, 64, NULL, &h),
+		     IOVIRT_EOVERFLOW, "the last byte just past 2^64 - 1");
 	cr_assert_eq(iovirt_pin_validated(NULL, NULL, v, 1, &h), IOVIRT_EINVAL);
 	cr_assert_eq(iovirt_pin_validated(t.dom, NULL, NULL, 1, &h), IOVIRT_EINVAL);
 	cr_assert_eq(iovirt_pin_validated(t.dom, NULL, v, 1, NULL), IOVIRT_EINVAL);
@@ -281,5 +281,75 @@ Test(pin_refusals, pending_removal_elsewhere)
 	cr_assert_eq(result, 0, "B removed on its last complete");
 	cr_assert_eq(iovirt_pin_complete(t.dom, h1), 0);
 	iovirt_gmap_reclaim(t.map);
+	pt_fini(&t);
+}
+
+/* A guest list whose last byte is 2^64 - 1 is representable: pin_sg_guest
+ * reads and pins it, as iovirt_sg_validate_guest accepts it; one byte further
+ * is EOVERFLOW with no guest read and nothing changed. */
+Test(pin_refusals, guest_list_at_top_of_address_space)
+{
+	struct pt t;
+	pt_init(&t);
+	static uint8_t top[4096] __attribute__((aligned(4096)));
+	const uint64_t top_gpa = UINT64_MAX - 4095;
+	memset(top, 0, sizeof(top));
+	cr_assert_eq(iovirt_posix_guest_add(t.p, PT_GUEST, top_gpa, top, sizeof(top)), 0);
+	/* two entries in the last 32 bytes, each { le64 gpa; le32 len; le16 dir; le16 0 } */
+	for (int k = 0; k < 2; k++) {
+		uint8_t *w = top + 4096 - 32 + 16 * k;
+		uint64_t gpa = PT_GPA + (uint64_t)k * PG;
+		for (int i = 0; i < 8; i++)
+			w[i] = (uint8_t)(gpa >> (8 * i));
+		w[9] = 0x10; /* len 4096 */
+		w[12] = IOVIRT_DEV_READ;
+	}
+	struct iovirt_pin_handle h;
+	cr_assert_eq(iovirt_pin_sg_guest(t.dom, NULL, UINT64_MAX - 15, 1, out, 64, NULL, &h), 1,
+		     "one entry ending at 2^64 - 1");
+	cr_assert_eq(out[0].gpa, PT_GPA + PG);
+	cr_assert_eq(iovirt_pin_complete(t.dom, h), 0);
+	cr_assert_eq(iovirt_pin_sg_guest(t.dom, NULL, UINT64_MAX - 31, 2, out, 64, NULL, &h), 1,
+		     "two entries ending at 2^64 - 1 (adjacent: one host segment)");
+	cr_assert_eq(iovirt_pin_complete(t.dom, h), 0);
+	struct pt_snap a, b;
+	pt_snap_take(&t, &a);
+	uint64_t reads = iovirt_posix_count(t.p, IOVIRT_CB_GUEST_READ);
+	cr_assert_eq(iovirt_pin_sg_guest(t.dom, NULL, UINT64_MAX - 14, 1, out, 64, NULL, &h),
+		     IOVIRT_EOVERFLOW, "one byte past");
+	cr_assert_eq(iovirt_pin_sg_guest(t.dom, NULL, UINT64_MAX - 30, 2, out, 64, NULL, &h),
+		     IOVIRT_EOVERFLOW, "one byte past, two entries");
+	cr_assert_eq(iovirt_posix_count(t.p, IOVIRT_CB_GUEST_READ), reads, "no guest read");
+	pt_snap_take(&t, &b);
+	pt_snap_same(&a, &b);
+	pt_fini(&t);
+}
+
+/* pin_params at version 1 (IOVIRT_PIN_PARAMS_SIZE_V1, the caller's struct
+ * ending there) makes a domain with those values; one byte less is EINVAL;
+ * nothing past the caller's size is read (a heap block of exactly that size).
+ * A size larger than this header's (a newer caller) is not refused either. */
+Test(pin_refusals, params_version_1)
+{
+	struct pt t;
+	pt_init(&t);
+	struct iovirt_pin_params pp = { .size = sizeof(pp), .max_handles = 3, .max_segs = 2 };
+	struct iovirt_pin_params *v1 = th_truncated(&pp, IOVIRT_PIN_PARAMS_SIZE_V1);
+	struct iovirt_pin_domain *d = NULL;
+	cr_assert_eq(iovirt_pin_domain_create(t.ops, t.p, t.map, v1, &d), 0);
+	struct iovirt_seg s[3] = { pt_seg(PT_GPA, PG), pt_seg(PT_GPA + 2 * PG, PG), pt_seg(PT_GPA, PG) };
+	struct iovirt_pin_handle h;
+	cr_assert_eq(iovirt_pin_sg(d, NULL, s, 3, out, 64, NULL, &h), IOVIRT_ETOOMANY, "max_segs read");
+	cr_assert_eq(iovirt_pin_domain_destroy(d), 0);
+	v1->size--;
+	d = NULL;
+	cr_assert_eq(iovirt_pin_domain_create(t.ops, t.p, t.map, v1, &d), IOVIRT_EINVAL);
+	cr_assert_null(d);
+	free(v1);
+	/* a newer caller: its struct is larger, the appended bytes unknown here */
+	struct { struct iovirt_pin_params p; uint64_t later; } newer = { pp, 42 };
+	newer.p.size = sizeof(newer);
+	cr_assert_eq(iovirt_pin_domain_create(t.ops, t.p, t.map, &newer.p, &d), 0);
+	cr_assert_eq(iovirt_pin_domain_destroy(d), 0);
 	pt_fini(&t);
 }

@@ -325,3 +325,27 @@ Test(sriov_config, refused_write_changes_nothing)
 	cr_assert_arr_eq(before, after, 64);
 	fx_done(&f);
 }
+
+/* sriov_params at version 1 (IOVIRT_SRIOV_PARAMS_SIZE_V1, the caller's struct
+ * ending there, in a heap block of exactly that size) creates the PF; one byte
+ * less is EINVAL with nothing allocated; a newer, larger size is not refused. */
+Test(sriov_config, params_version_1)
+{
+	struct fx f;
+	fx_host(&f, 16);
+	struct iovirt_sriov_params *v1 = th_truncated(&f.prm, IOVIRT_SRIOV_PARAMS_SIZE_V1);
+	cr_assert_eq(iovirt_sriov_create(iovirt_posix_ops(), f.p, v1, &f.sr), 0);
+	cr_assert_eq(fx_rd(&f, IOVIRT_SRIOV_TOTAL_VFS, 2), 16);
+	iovirt_sriov_destroy(f.sr);
+	f.sr = NULL;
+	int64_t live = iovirt_posix_live_mem(f.p);
+	v1->size--;
+	cr_assert_eq(iovirt_sriov_create(iovirt_posix_ops(), f.p, v1, &f.sr), IOVIRT_EINVAL);
+	cr_assert_null(f.sr);
+	cr_assert_eq(iovirt_posix_live_mem(f.p), live);
+	free(v1);
+	struct { struct iovirt_sriov_params p; uint64_t later; } newer = { f.prm, 42 };
+	newer.p.size = sizeof(newer);
+	cr_assert_eq(iovirt_sriov_create(iovirt_posix_ops(), f.p, &newer.p, &f.sr), 0);
+	fx_done(&f);
+}

@@ -395,3 +395,64 @@ Test(gmap, concurrent_readers)
 	cr_assert_gt(atomic_load(&c.lookups), 0);
 	vt_fini(&t);
 }
+
+// Versioned structs of this module: a caller built against version 1 (size
+// IOVIRT_*_SIZE_V1, the struct ending there) is served; one byte less is EINVAL
+// with nothing created. Each create reads nothing past the caller's size (the
+// struct lies in a heap block of exactly that size: ASan would see it).
+Test(gmap, versioned_structs_at_version_1)
+{
+	struct vt t;
+	vt_init(&t);
+	struct iovirt_gmap *m = NULL;
+	struct iovirt_gmap_params gp = { .size = sizeof(gp), .guest = VT_GUEST, .max_regions = 4 };
+	struct iovirt_gmap_params *gv = th_truncated(&gp, IOVIRT_GMAP_PARAMS_SIZE_V1);
+	cr_assert_eq(iovirt_gmap_create(t.ops, t.p, gv, &m), 0, "gmap_params v1");
+	gv->size--;
+	struct iovirt_gmap *m2 = NULL;
+	cr_assert_eq(iovirt_gmap_create(t.ops, t.p, gv, &m2), IOVIRT_EINVAL);
+	cr_assert_null(m2);
+	free(gv);
+
+	struct iovirt_region r = vt_region(&t, G(0), 4096, IOVIRT_REGION_RAM, RW);
+	struct iovirt_region *rv = th_truncated(&r, IOVIRT_REGION_SIZE_V1);
+	cr_assert_eq(iovirt_gmap_add(m, rv), 0, "region v1");
+	rv->size--;
+	rv->gpa = G(2);
+	cr_assert_eq(iovirt_gmap_add(m, rv), IOVIRT_EINVAL);
+	free(rv);
+
+	struct iovirt_sg_policy pol = { .size = sizeof(pol), .max_segs = 2 };
+	struct iovirt_sg_policy *pv = th_truncated(&pol, IOVIRT_SG_POLICY_SIZE_V1);
+	struct iovirt_seg s = { .gpa = G(0), .len = 64, .dir = DR };
+	struct iovirt_host_seg out[2];
+	cr_assert_eq(iovirt_sg_validate(m, pv, &s, 1, out, 2, NULL), 1, "sg_policy v1");
+	pv->size--;
+	cr_assert_eq(iovirt_sg_validate(m, pv, &s, 1, out, 2, NULL), IOVIRT_EINVAL);
+	free(pv);
+
+	struct iovirt_bounce_params bp = { .size = sizeof(bp), .nbufs = 2, .buf_size = 4096 };
+	struct iovirt_bounce_params *bv = th_truncated(&bp, IOVIRT_BOUNCE_PARAMS_SIZE_V1);
+	struct iovirt_bounce *b = NULL, *b2 = NULL;
+	cr_assert_eq(iovirt_bounce_create(t.ops, t.p, bv, &b), 0, "bounce_params v1");
+	bv->size--;
+	cr_assert_eq(iovirt_bounce_create(t.ops, t.p, bv, &b2), IOVIRT_EINVAL);
+	cr_assert_null(b2);
+	free(bv);
+	cr_assert_eq(iovirt_bounce_destroy(b), 0);
+
+	/* vq_params version 1 ends at used_gpa: map and pol came later */
+	struct iovirt_vq_params vp = { .size = sizeof(vp), .guest = VT_GUEST, .num = 4,
+				       .desc_gpa = G(0), .avail_gpa = G(0) + 64,
+				       .used_gpa = G(0) + 128, .map = m };
+	struct iovirt_vq_params *vv = th_truncated(&vp, IOVIRT_VQ_PARAMS_SIZE_V1);
+	struct iovirt_vq *q = NULL, *q2 = NULL;
+	cr_assert_eq(iovirt_vq_create(t.ops, t.p, vv, &q), 0, "vq_params v1");
+	vv->size--;
+	cr_assert_eq(iovirt_vq_create(t.ops, t.p, vv, &q2), IOVIRT_EINVAL);
+	cr_assert_null(q2);
+	free(vv);
+	iovirt_vq_destroy(q);
+	cr_assert_eq(iovirt_gmap_destroy(m), 0);
+	vt_fini(&t);
+}

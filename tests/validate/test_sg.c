@@ -501,3 +501,36 @@ Test(sg, differential)
 	cr_assert_gt(accepted, 1000, "accepted %d", accepted);
 	vt_fini(&t);
 }
+
+// A guest list whose last byte is 2^64 - 1 is representable and accepted; one
+// byte further is EOVERFLOW, before any read (the same bound as pin_sg_guest).
+Test(sg, guest_list_at_top_of_address_space)
+{
+	struct vt t;
+	vt_init(&t);
+	std_map(&t);
+	static uint8_t top[4096] __attribute__((aligned(4096)));
+	const uint64_t top_gpa = UINT64_MAX - 4095;
+	memset(top, 0, sizeof(top));
+	cr_assert_eq(iovirt_posix_guest_add(t.p, VT_GUEST, top_gpa, top, sizeof(top)), 0);
+	struct iovirt_region r = { .size = sizeof(r), .gpa = top_gpa, .length = 4096,
+				   .kind = IOVIRT_REGION_RAM, .access = RW, .owner = VT_GUEST,
+				   .hva = top };
+	cr_assert_eq(iovirt_gmap_add(t.map, &r), 0);
+	put_wire(top + 4096 - 32, G(0), 16, DR);
+	put_wire(top + 4096 - 16, G(1), 32, DW);
+	struct iovirt_host_seg out[4];
+	struct iovirt_dma_result res;
+	cr_assert_eq(iovirt_sg_validate_guest(t.map, t.ops, t.p, NULL, UINT64_MAX - 15, 1, out, 4,
+					      &res), 1, "one entry ending at 2^64 - 1");
+	cr_assert_eq(out[0].gpa, G(1));
+	cr_assert_eq(iovirt_sg_validate_guest(t.map, t.ops, t.p, NULL, UINT64_MAX - 31, 2, out, 4,
+					      &res), 2, "two entries ending at 2^64 - 1");
+	uint64_t reads = iovirt_posix_count(t.p, IOVIRT_CB_GUEST_READ);
+	cr_assert_eq(iovirt_sg_validate_guest(t.map, t.ops, t.p, NULL, UINT64_MAX - 14, 1, out, 4,
+					      &res), IOVIRT_EOVERFLOW, "one byte past");
+	cr_assert_eq(iovirt_sg_validate_guest(t.map, t.ops, t.p, NULL, UINT64_MAX - 30, 2, out, 4,
+					      &res), IOVIRT_EOVERFLOW, "one byte past, two entries");
+	cr_assert_eq(iovirt_posix_count(t.p, IOVIRT_CB_GUEST_READ), reads, "no read when refused");
+	vt_fini(&t);
+}

@@ -422,8 +422,9 @@ void iovirt_posix_log_clear(struct iovirt_posix *p)
 
 int iovirt_posix_guest_add(struct iovirt_posix *p, uint32_t guest, uint64_t gpa, void *hva, size_t len)
 {
-	uint64_t end;
-	if (!hva || !len || __builtin_add_overflow(gpa, (uint64_t)len, &end))
+	uint64_t last;
+	/* a range may end at 2^64: only its last byte must be representable */
+	if (!hva || !len || __builtin_add_overflow(gpa, (uint64_t)len - 1, &last))
 		return -1;
 	int r = -1;
 	pthread_mutex_lock(&p->lock);
