@@ -56,7 +56,9 @@ extern "C" {
 	X(EDUP, 39, "object already exists")                                        \
 	X(ERESERVED, 40, "reserved address or field")                           \
 	X(EDENIED, 41, "refused by policy")                                     \
-	X(EOVERRUN, 42, "more chains in flight than the queue holds")
+	X(EOVERRUN, 42, "more chains in flight than the queue holds")             \
+	X(EMSIWIN, 43, "message address outside the interrupt window")         \
+	X(ENOMASTER, 44, "bus mastering disabled for the function")
 
 enum iovirt_error {
 	IOVIRT_OK = 0,

@@ -104,6 +104,18 @@ struct iovirt_host_ops {
 	int (*reg_write)(void *host, uint32_t dev, uint64_t offset,
 			 unsigned width, uint64_t val);
 
+	/* ---- version 2 ---- */
+
+	/*
+	 * Device-TLB (ATS) invalidation: the function rid must drop its cached
+	 * translations of what inv covers (inv->asid is the space they came
+	 * from); returns once the device has completed it. iovirt calls it
+	 * right after each iotlb_inval of an address space that has ATS
+	 * registered (iovirt_pt_ats_set), before releasing anything the
+	 * invalidated entries pointed to (pages unpinned, tables freed).
+	 */
+	void (*devtlb_inval)(void *host, uint16_t rid, const struct iovirt_inval *inv);
+
 	/* ---- later versions append here ---- */
 };
 
