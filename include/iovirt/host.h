@@ -17,7 +17,7 @@
  *
  * Threads: iovirt may call any callback from any thread that called into it;
  * callbacks used on concurrent paths (table_alloc, table_free, mem_alloc,
- * mem_free, iotlb_inval) must be thread-safe if the host uses iovirt from
+ * mem_free, iotlb_inval, devtlb_inval) must be thread-safe if the host uses iovirt from
  * several threads.
  */
 #ifndef IOVIRT_HOST_H

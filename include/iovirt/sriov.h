@@ -22,7 +22,9 @@
  *    "device model" side, which a hypervisor runs under one device lock.
  *
  * Host callbacks used: mem_alloc/mem_free (create/destroy only), iotlb_inval
- * (VF reset), reg_read/reg_write (mediation and VF reset). The DMA quiesce
+ * (VF reset), reg_read/reg_write (mediation and VF reset), devtlb_inval (VF
+ * reset and, through lib/pagetable, every invalidation of an ATS-enabled
+ * VF's space: iovirt_sriov_create_fn with IOVIRT_SRIOV_FN_ATS). The DMA quiesce
  * and report hooks in the params are called from the serialized side only.
  *
  * Memory: everything is allocated at create; no later call allocates, so no

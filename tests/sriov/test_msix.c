@@ -213,3 +213,33 @@ Test(sriov_msix, vf_disable_resets_tables)
 	cr_assert_eq(iovirt_sriov_msix_signal(f.sr, 0, 0, &m), IOVIRT_SRIOV_MSIX_PENDING);
 	fx_done(&f);
 }
+
+// every dword of every table entry of a VF, written with hostile values (addresses outside the window in either half, reserved Vector Control bits): each entry's address stays 0 or in the window, reserved bits read 0, and every refusal is reported once
+Test(sriov_msix, hostile_sweep_of_every_entry)
+{
+	struct fx f;
+	struct fn_reports rep;
+	fn_setup(&f, 8, &rep);
+	fx_enable(&f, 1);
+	ready(&f, 0);
+	static const uint32_t vals[] = { 0, 0xffffffffu, 0xfee00000u, 0xfef00000u, 0xfedffffcu,
+					 0x00000001u, 0xfeefffffu, 0x80000000u };
+	int refusals = 0;
+	for (uint32_t e = 0; e < FN_NVEC; e++)
+		for (uint32_t fld = 0; fld < 16; fld += 4)
+			for (unsigned i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+				int r = iovirt_sriov_msix_write(f.sr, 100, fn_tbl(0, e, fld), 4, vals[i]);
+				cr_assert(r == 0 || r == IOVIRT_EMSIWIN, "%s", iovirt_err_name(r));
+				cr_assert(r == 0 || fld < 8, "only addresses are refused");
+				refusals += r != 0;
+				uint64_t a, c;
+				cr_assert_eq(iovirt_sriov_msix_read(f.sr, 100, fn_tbl(0, e, 0), 8, &a), 0);
+				cr_assert_eq(iovirt_sriov_msix_read(f.sr, 100, fn_tbl(0, e, 12), 4, &c), 0);
+				cr_assert(a == 0 || (a >= 0xfee00000u && a <= 0xfeeffffcu), "entry %u: %#llx",
+					  e, (unsigned long long)a);
+				cr_assert_leq(c, 1);
+			}
+	cr_assert_gt(refusals, 0);
+	cr_assert_eq(rep.n, refusals);
+	fx_done(&f);
+}
