@@ -71,9 +71,15 @@ Test(sriov_vfcfg, command_bits)
 	fx_bind(&f, 0, 100, 50);
 	cr_assert_eq(vwr(&f, 0, RAW, 0x04, 2, 0xffff), 0);
 	cr_assert_eq(vrd(&f, 0, RAW, 0x04, 2), 0x0004, "only Bus Master Enable");
+	cr_assert_eq(vrd(&f, 0, VIRT, 0x04, 2), 0x0004, "the raw view has no MSE to set the shadow");
 	cr_assert_eq(vwr(&f, 0, VIRT, 0x04, 2, 0x0002 | 0x0004 | 0x0400 | 0x0001), 0);
 	cr_assert_eq(vrd(&f, 0, VIRT, 0x04, 2), 0x0006);
 	cr_assert_eq(vrd(&f, 0, RAW, 0x04, 2), 0x0004);
+	/* a raw write keeps the shadow the virtualized view set */
+	cr_assert_eq(vwr(&f, 0, RAW, 0x04, 2, 0x0004), 0);
+	cr_assert_eq(vrd(&f, 0, VIRT, 0x04, 2), 0x0006);
+	cr_assert_eq(vwr(&f, 0, RAW, 0x04, 2, 0), 0);
+	cr_assert_eq(vrd(&f, 0, VIRT, 0x04, 2), 0x0002, "BME off through the raw view, MSE shadow kept");
 	/* Status is read-only: a write of all ones clears nothing and sets nothing */
 	cr_assert_eq(vwr(&f, 0, RAW, 0x06, 2, 0xffff), 0);
 	cr_assert_eq(vrd(&f, 0, RAW, 0x06, 2), 0x0010);
