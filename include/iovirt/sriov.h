@@ -426,6 +426,10 @@ int iovirt_sriov_restore(struct iovirt_sriov *sr, const void *buf, size_t len);
  * SR-IOV one. Everything is sized and allocated at create, as before.
  * A PF made by plain iovirt_sriov_create has none of it: the calls below
  * return IOVIRT_ENOSYS on it, and its DMA ignores Bus Master Enable.
+ * Threads: every call below is a device-model call, serialized with the
+ * others on the object (iovirt_sriov_acs_ctrl included); what they change
+ * that lock-free translation reads (Bus Master Enable, ATS registration) is
+ * published with atomics. None allocates.
  */
 
 /* Layout of each VF's configuration space (byte offsets). */
