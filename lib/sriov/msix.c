@@ -116,8 +116,8 @@ int iovirt_sriov_msix_read(struct iovirt_sriov *sr, uint32_t guest, uint64_t add
 	return r;
 }
 
-/* Writes dword field f of entry e with v, after the window check. */
-static int ent_prepare(const struct sriov_fn *fn, struct sriov_msix_ent *n, unsigned f, uint32_t v)
+/* Sets dword field f of the entry copy n to what the guest's v makes of it. */
+static void ent_set(struct sriov_msix_ent *n, unsigned f, uint32_t v)
 {
 	switch (f) {
 	case ENT_ADDR_LO:
@@ -133,8 +133,6 @@ static int ent_prepare(const struct sriov_fn *fn, struct sriov_msix_ent *n, unsi
 		n->ctrl = v & 1u; /* only Mask Bit is implemented */
 		break;
 	}
-	(void)fn;
-	return 0;
 }
 
 static int msix_write(struct iovirt_sriov *sr, uint32_t guest, uint64_t addr, unsigned width,
@@ -155,9 +153,9 @@ static int msix_write(struct iovirt_sriov *sr, uint32_t guest, uint64_t addr, un
 	struct sriov_msix_ent *e = ent_of(fn, vf, (uint32_t)(rel / 16));
 	struct sriov_msix_ent n = *e; /* prepare on a copy */
 	unsigned f = (unsigned)(rel % 16) / 4;
-	ent_prepare(fn, &n, f, (uint32_t)val);
+	ent_set(&n, f, (uint32_t)val);
 	if (width == 8)
-		ent_prepare(fn, &n, f + 1, (uint32_t)(val >> 32));
+		ent_set(&n, f + 1, (uint32_t)(val >> 32));
 	/* an address write is judged with the other half as it stands */
 	if ((f == ENT_ADDR_LO || f == ENT_ADDR_HI) && !sriov_fn_msi_ok(fn, ent_addr(&n)))
 		return IOVIRT_EMSIWIN;
