@@ -80,9 +80,9 @@ struct world {
 	struct fx f;
 };
 
-static void world_init(struct world *w, struct fn_reports *rep)
+static void world_init_pin(struct world *w, struct fn_reports *rep, const struct iovirt_pin_params *pp)
 {
-	pt_init(&w->t);
+	pt_init_params(&w->t, pp);
 	memset(&w->f, 0, sizeof(w->f));
 	w->f.p = w->t.p;
 	w->f.io = w->t.io;
@@ -100,6 +100,11 @@ static void world_init(struct world *w, struct fn_reports *rep)
 	fx_enable(&w->f, 2);
 	cr_assert_eq(iovirt_sriov_vf_bind(w->f.sr, 0, PT_GUEST, PT_ASID), 0);
 	cr_assert_eq(vwr(&w->f, 0, RAW, 0x04, 2, 4), 0);
+}
+
+static void world_init(struct world *w, struct fn_reports *rep)
+{
+	world_init_pin(w, rep, NULL);
 }
 
 static void world_fini(struct world *w)
@@ -155,6 +160,34 @@ Test(sriov_ats, unpin_after_devtlb_inval)
 	cr_assert_eq(ev[dev].c >> 8, PT_ASID);
 	cr_assert_leq(ev[dev].a, iova);
 	cr_assert_geq(ev[dev].a + ev[dev].b, iova + 2 * 4096);
+	world_fini(&w);
+}
+
+// batched unmaps (lib/pin's gathered invalidations): at the flush, the IOTLB invalidation, then the device-TLB one, then the unpins
+Test(sriov_ats, batched_flush_unpins_after_devtlb_inval)
+{
+	struct world w;
+	struct iovirt_pin_params pp = { .size = sizeof(pp), .batch = 8 };
+	world_init_pin(&w, NULL, &pp);
+	cr_assert_eq(vwr(&w.f, 0, RAW, 0x10e, 2, 0x8000), 0);
+	struct iovirt_pin_handle h[3];
+	uint64_t iova[3];
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(iovirt_pin_map(w.t.dom, w.t.io, PT_ASID, PT_GPA + i * 0x2000ull, 0x1000, PRW, 0,
+					    &iova[i], &h[i]), 0);
+	cr_assert_eq(iovirt_posix_log_enable(w.t.p, MAXEV), 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(iovirt_pin_unmap(w.t.dom, h[i]), 0);
+	cr_assert_eq(iovirt_posix_count(w.t.p, IOVIRT_CB_UNPIN), 0, "batched: nothing yet");
+	cr_assert_eq(iovirt_pin_flush(w.t.dom), 3);
+	size_t n = iovirt_posix_log_read(w.t.p, ev, MAXEV);
+	size_t dev = find(n, IOVIRT_CB_DEVTLB_INVAL, 0), un = find(n, IOVIRT_CB_UNPIN, 0);
+	cr_assert_neq(dev, SIZE_MAX);
+	cr_assert_neq(un, SIZE_MAX);
+	cr_assert_lt(find(n, IOVIRT_CB_IOTLB_INVAL, 0), dev);
+	cr_assert_lt(dev, un, "unpinned before the device-TLB invalidation");
+	for (int i = 0; i < 3; i++)
+		cr_assert(ev[dev].a <= iova[i] && iova[i] + 0x1000 <= ev[dev].a + ev[dev].b);
 	world_fini(&w);
 }
 
