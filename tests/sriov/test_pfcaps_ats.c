@@ -267,3 +267,23 @@ Test(sriov_ats, host_version_and_ats_set_rules)
 	f.sr = NULL;
 	fx_done(&f);
 }
+
+// destroying a space with ATS registered: its ASID-wide invalidation is followed by the device-TLB one (the space is already out of the directory then)
+Test(sriov_ats, space_destroy_invalidates_device_tlb)
+{
+	struct fx f;
+	fx_host(&f, 8);
+	cr_assert_eq(iovirt_pt_space_create(f.io, 9, NULL), 0);
+	cr_assert_eq(iovirt_pt_map(f.io, 9, 0x1000, 0x5000000, 0x1000, PRW), 0);
+	cr_assert_eq(iovirt_pt_ats_set(f.io, 9, 0x123, true), 0);
+	cr_assert_eq(iovirt_posix_log_enable(f.p, MAXEV), 0);
+	cr_assert_eq(iovirt_pt_space_destroy(f.io, 9), 0);
+	size_t n = iovirt_posix_log_read(f.p, ev, MAXEV);
+	size_t io = find(n, IOVIRT_CB_IOTLB_INVAL, 0), dev = find(n, IOVIRT_CB_DEVTLB_INVAL, 0);
+	cr_assert_neq(dev, SIZE_MAX);
+	cr_assert_eq(dev, io + 1);
+	cr_assert_eq(ev[dev].id, 0x123);
+	cr_assert_eq(ev[dev].c & 0xff, IOVIRT_INVAL_ASID);
+	f.sr = NULL;
+	fx_done(&f);
+}
