@@ -133,18 +133,23 @@ static void invariants(struct world *w, uint32_t vf, uint32_t e0, uint32_t e1, b
 		}
 		uint32_t cmd = vdword(w, vf, 0, 0x04) & 0xffff;
 		CHECK((cmd & ~4u) == 0);
-		struct iovirt_sriov_vf_info info;
-		CHECK(iovirt_sriov_vf_info(w->sr, vf, &info) == 0);
-		bool bound = info.state == IOVIRT_SRIOV_VF_ASSIGNED;
+		/* only VFs 0 and 1 are ever bound: to guest 10 + vf, ASID 20 + vf */
+		uint16_t rid;
+		uint32_t lvf, asid;
+		CHECK(iovirt_sriov_vf_rid(w->sr, vf, &rid) == 0);
+		int lr = iovirt_sriov_rid_lookup(w->sr, rid, &lvf, &asid);
+		CHECK(lr == 0 || lr == IOVIRT_ENOASID);
+		bool bound = lr == 0;
+		CHECK(!bound || (vf < 2 && lvf == vf && asid == 20 + vf));
 		CHECK(!(cmd & 4) || bound);
 		if (bound) {
 			struct iovirt_xlate x;
-			int r = iovirt_sriov_dma_translate(w->sr, info.rid, IOVA, IOVIRT_PROT_READ, &x);
+			int r = iovirt_sriov_dma_translate(w->sr, rid, IOVA, IOVIRT_PROT_READ, &x);
 			CHECK((cmd & 4) ? r == IOVIRT_ENOENT : r == IOVIRT_ENOMASTER);
 			/* every table entry: address 0 or inside the window */
 			for (uint32_t e = e0; e < e1; e++) {
 				uint64_t a;
-				CHECK(iovirt_sriov_msix_read(w->sr, info.guest, tbl_addr(vf, e * 16), 8, &a) == 0);
+				CHECK(iovirt_sriov_msix_read(w->sr, 10 + vf, tbl_addr(vf, e * 16), 8, &a) == 0);
 				CHECK(a == 0 || (a >= IRQ_LO && a <= IRQ_HI));
 			}
 		}
