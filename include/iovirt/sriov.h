@@ -631,6 +631,34 @@ int iovirt_sriov_msix_signal(struct iovirt_sriov *sr, uint32_t vf, uint32_t vect
  */
 int iovirt_sriov_msix_next(struct iovirt_sriov *sr, uint32_t vf, struct iovirt_sriov_msi *msg);
 
+/*
+ * Save and restore of the functions' state (every VF's configuration
+ * shadows, MSI-X table and PBA, ATS Enable; the PF's ACS Control), a blob
+ * beside iovirt_sriov_save's: save both, restore iovirt_sriov_restore's
+ * first (it re-creates the VFs and their bindings), then this one.
+ * fn_save_size: bytes the blob takes (0 for NULL or a PF without fn).
+ * fn_save: returns the bytes written; IOVIRT_EINVAL (NULL, len too small),
+ * IOVIRT_ENOSYS (no fn).
+ * fn_restore: the whole blob is checked first (magic, version, length, FNV-1a
+ * checksum, TotalVFs and vector count equal to this PF's, and every field a
+ * state the guest's and host's accesses could have made here: Bus Master or
+ * ATS Enable only on a bound VF, message addresses 0 or in the window,
+ * pending bits of existing vectors only, virtual BARs through their masks,
+ * disabled VFs and ACS bits at what their rules allow); then ATS is
+ * registered for the VFs that had it (undone if one registration fails);
+ * then everything is committed. Returns 0;
+ *   IOVIRT_EINVAL  NULL, or the blob is malformed, foreign or inconsistent
+ *   IOVIRT_ENOSYS  no fn
+ *   IOVIRT_EBUSY   a VF has Bus Master, MSI-X or ATS Enable set or a virtual
+ *                  BAR written, or ACS Control is not 0 (restore right after
+ *                  iovirt_sriov_restore, or after a PF reset)
+ *   the errors of iovirt_pt_ats_set (ENOASID, EBUSY)
+ * Nothing changes on failure. Device-model side, serialized.
+ */
+size_t iovirt_sriov_fn_save_size(const struct iovirt_sriov *sr);
+int64_t iovirt_sriov_fn_save(const struct iovirt_sriov *sr, void *buf, size_t len);
+int iovirt_sriov_fn_restore(struct iovirt_sriov *sr, const void *buf, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

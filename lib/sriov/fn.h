@@ -52,4 +52,7 @@ void sriov_fn_vf_defaults(struct iovirt_sriov *sr, uint32_t vf);
 bool sriov_fn_msi_ok(const struct sriov_fn *fn, uint64_t addr);
 int sriov_fn_cfg_access(uint32_t offset, unsigned width, uint32_t limit);
 
+/* vfcfg.c */
+uint32_t sriov_fn_vbar(const struct iovirt_sriov *sr, uint32_t vf, unsigned i, bool mask);
+
 #endif

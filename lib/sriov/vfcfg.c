@@ -70,6 +70,12 @@ static uint32_t vbar_wmask(const struct iovirt_sriov *sr, unsigned i)
 	return (uint32_t)~(sr->d.bar[i].size - 1) & ~BAR_FLAG_BITS;
 }
 
+/* fnstate.c: virtual BAR register i of VF vf as it reads, or its write mask. */
+uint32_t sriov_fn_vbar(const struct iovirt_sriov *sr, uint32_t vf, unsigned i, bool mask)
+{
+	return mask ? vbar_wmask(sr, i) : vbar_get(sr, vf, i);
+}
+
 static uint32_t header_dword(const struct iovirt_sriov *sr, uint32_t vf, bool virt, uint32_t off)
 {
 	const struct sriov_fn *fn = sr->fn;
