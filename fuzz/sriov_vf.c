@@ -11,7 +11,9 @@
  *    reaches its page table exactly when it is set;
  *  - every message address in a table is 0 (never written) or in the window,
  *    and a signal's message is in the window and is what the table holds;
- *  - a vector reported pending has its PBA bit set.
+ *  - a vector reported pending has its PBA bit set;
+ *  - every state reached saves, and restores after a PF reset to a state
+ *    that saves to the same bytes (once per input).
  *
  * Input: 1 byte of shape, then up to 32 8-byte steps: op, vf/guest/view,
  * offset[2], value[4].
@@ -55,7 +57,7 @@ struct world {
 	struct iovirt_posix *px;
 	struct iovirt_iommu *io;
 	struct iovirt_sriov *sr;
-	bool bound[NVF];
+	bool restored; /* this input did its save/restore */
 };
 
 static uint64_t tbl_addr(uint32_t vf, uint32_t off)
@@ -156,6 +158,22 @@ static void invariants(struct world *w, uint32_t vf, uint32_t e0, uint32_t e1, b
 	}
 }
 
+/* Saves both blobs, resets the PF, restores them: saving again gives the same bytes. */
+static void save_restore(struct world *w)
+{
+	static uint8_t pf[4096], fn[4096], pf2[4096], fn2[4096];
+	size_t pl = iovirt_sriov_save_size(w->sr), fl = iovirt_sriov_fn_save_size(w->sr);
+	CHECK(pl <= sizeof(pf) && fl <= sizeof(fn));
+	CHECK(iovirt_sriov_save(w->sr, pf, pl) == (int64_t)pl);
+	CHECK(iovirt_sriov_fn_save(w->sr, fn, fl) == (int64_t)fl);
+	iovirt_sriov_pf_reset(w->sr);
+	CHECK(iovirt_sriov_restore(w->sr, pf, pl) == 0);
+	CHECK(iovirt_sriov_fn_restore(w->sr, fn, fl) == 0);
+	CHECK(iovirt_sriov_save(w->sr, pf2, pl) == (int64_t)pl);
+	CHECK(iovirt_sriov_fn_save(w->sr, fn2, fl) == (int64_t)fl);
+	CHECK(memcmp(pf, pf2, pl) == 0 && memcmp(fn, fn2, fl) == 0);
+}
+
 static void step(struct world *w, const uint8_t *s)
 {
 	uint32_t vf = s[1] % (NVF + 1), view = (s[1] >> 4) & 1, guest = 10 + ((s[1] >> 5) % 3);
@@ -242,8 +260,12 @@ static void step(struct world *w, const uint8_t *s)
 		else
 			(void)iovirt_sriov_vf_reset(w->sr, vf);
 		break;
-	default: /* VF disable and enable again (rebinding VFs 0 and 1), or a PF ACS write */
-		if (s[4] & 1) {
+	default: /* VF disable and enable again (rebinding VFs 0 and 1), a PF ACS write, or
+		  * save, PF reset and restore: every reachable state restores, identically */
+		if ((s[4] & 2) && !w->restored) {
+			w->restored = true; /* once per input: it costs many steps */
+			save_restore(w);
+		} else if (s[4] & 1) {
 			CHECK(iovirt_sriov_cfg_write(w->sr, IOVIRT_SRIOV_CTRL, 2, 0) == 0);
 			enable(w);
 		} else {
@@ -280,6 +302,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(iovirt_sriov_cfg_write(w.sr, IOVIRT_SRIOV_CTRL, 2, 0) == 0);
 	CHECK(iovirt_sriov_pf_ext_write(w.sr, 0x10e, 2, 0) == 0);
 	reports = 0;
+	w.restored = false;
 	enable(&w);
 	/* shape: which VFs start with bus mastering and MSI-X enabled */
 	for (uint32_t v = 0; v < 2; v++) {
