@@ -13,7 +13,7 @@
  *    and a signal's message is in the window and is what the table holds;
  *  - a vector reported pending has its PBA bit set;
  *  - every state reached saves, and restores after a PF reset to a state
- *    that saves to the same bytes (once per input).
+ *    that saves to the same bytes (once per input, with shape bit 4).
  *
  * Input: 1 byte of shape, then up to 32 8-byte steps: op, vf/guest/view,
  * offset[2], value[4].
@@ -57,7 +57,7 @@ struct world {
 	struct iovirt_posix *px;
 	struct iovirt_iommu *io;
 	struct iovirt_sriov *sr;
-	bool restored; /* this input did its save/restore */
+	bool may_restore; /* shape bit 4, until this input did its save/restore */
 };
 
 static uint64_t tbl_addr(uint32_t vf, uint32_t off)
@@ -262,8 +262,8 @@ static void step(struct world *w, const uint8_t *s)
 		break;
 	default: /* VF disable and enable again (rebinding VFs 0 and 1), a PF ACS write, or
 		  * save, PF reset and restore: every reachable state restores, identically */
-		if ((s[4] & 2) && !w->restored) {
-			w->restored = true; /* once per input: it costs many steps */
+		if ((s[4] & 2) && w->may_restore) {
+			w->may_restore = false; /* once per input, when the shape allows it: it costs many steps */
 			save_restore(w);
 		} else if (s[4] & 1) {
 			CHECK(iovirt_sriov_cfg_write(w->sr, IOVIRT_SRIOV_CTRL, 2, 0) == 0);
@@ -275,8 +275,8 @@ static void step(struct world *w, const uint8_t *s)
 	}
 	unsigned op = s[0] % 8;
 	if (op == 7) {
-		for (uint32_t v = 0; v < NVF; v++)
-			invariants(w, v, 0, NVEC, true);
+		for (uint32_t v = 0; v < NVF; v++) /* every VF; the table of the step's VF */
+			invariants(w, v, 0, v == vf ? NVEC : 0, true);
 	} else if (op == 3) {
 		uint32_t e = (off & 0xfff) / 16;
 		invariants(w, vf, e < NVEC ? e : 0, e < NVEC ? e + 1 : 0, false);
@@ -302,9 +302,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(iovirt_sriov_cfg_write(w.sr, IOVIRT_SRIOV_CTRL, 2, 0) == 0);
 	CHECK(iovirt_sriov_pf_ext_write(w.sr, 0x10e, 2, 0) == 0);
 	reports = 0;
-	w.restored = false;
+	w.may_restore = data[0] & 0x10;
 	enable(&w);
-	/* shape: which VFs start with bus mastering and MSI-X enabled */
+	/* shape: which VFs start with bus mastering (bits 0-1) and MSI-X enabled (bits 2-3);
+	 * bit 4: one save/restore may happen (see step) */
 	for (uint32_t v = 0; v < 2; v++) {
 		if (data[0] >> v & 1)
 			CHECK(iovirt_sriov_vf_cfg_write(w.sr, v, 0, 0x04, 2, 4) == 0);
