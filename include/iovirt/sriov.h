@@ -247,7 +247,8 @@ int iovirt_sriov_cfg_read(const struct iovirt_sriov *sr, uint32_t offset,
 int iovirt_sriov_cfg_write(struct iovirt_sriov *sr, uint32_t offset,
 			   unsigned width, uint32_t val);
 
-/* PF function-level reset: every VF reset, the capability back to its reset values. */
+/* PF function-level reset: every VF reset, the capability back to its reset
+ * values (and, from iovirt_sriov_create_fn, ACS Control 0). */
 void iovirt_sriov_pf_reset(struct iovirt_sriov *sr);
 
 /* ---- derived state ---- */
@@ -320,6 +321,8 @@ int iovirt_sriov_rid_lookup(const struct iovirt_sriov *sr, uint16_t rid,
  * Translates a DMA of the function rid at iova (access = IOVIRT_PROT_*),
  * only through the ASID bound to that VF. Lock-free. Returns 0 and *out;
  *   IOVIRT_ENOVF / IOVIRT_ENOASID   as rid_lookup (the DMA faults)
+ *   IOVIRT_ENOMASTER   (a PF from iovirt_sriov_create_fn) the VF's Bus
+ *                      Master Enable is clear
  *   errors of iovirt_pt_translate   (ENOENT, EPERM, ERANGE, EINVAL)
  *   IOVIRT_EREENTRANT  the target 4 KiB page overlaps a decoded VF BAR or a
  *                      PF register window
@@ -384,7 +387,10 @@ int iovirt_sriov_set_ari_hierarchy(struct iovirt_sriov *sr, bool on);
  * translating (new DMA faults); (2) params.dma_quiesce waits for or cancels
  * its pinned DMAs; (3) its ASID is unmapped and invalidated; (4) every
  * register of the map is written with its reset value; (5) it is marked free
- * (no guest, no ASID). Returns 0; IOVIRT_ENOVF (not enabled).
+ * (no guest, no ASID) and, on a PF from iovirt_sriov_create_fn, its
+ * configuration space, MSI-X table and PBA return to reset values and its
+ * ATS registration is dropped (after (3), whose invalidations each get their
+ * device-TLB invalidation). Returns 0; IOVIRT_ENOVF (not enabled).
  */
 int iovirt_sriov_vf_reset(struct iovirt_sriov *sr, uint32_t vf);
 
