@@ -18,6 +18,7 @@ iovirt_install_deps() {
 	[ -e /usr/include/Judy.h ] || need libjudy-dev
 	command -v spin >/dev/null || need spin
 	command -v abidiff >/dev/null || need abigail-tools
+	command -v lspci >/dev/null || need pciutils
 	if [ ${#pkgs[@]} -gt 0 ]; then
 		echo "== installing: ${pkgs[*]}"
 		if [ "$(id -u)" -ne 0 ]; then

@@ -132,6 +132,9 @@ if scripts/symbols_check.sh build; then ok; else bad "exported symbols (only iov
 if scripts/abi_check.sh build; then ok; else bad "abi (abidiff against abi/*.abi)"; fi
 if scripts/subproject_check.sh; then ok; else bad "subproject and install"; fi
 
+note "lspci decodes the emulated SR-IOV functions (PF chain, VF config spaces raw and virtualized)"
+if scripts/sriov_lspci.sh build; then ok; else bad "sriov lspci -F decode"; fi
+
 echo
 [ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
 echo "$passed passed, $failed failed"

@@ -15,8 +15,7 @@ extern "C" {
 
 /*
  * X(name, value, message). Values are part of the ABI: append only, never
- * renumber, and a removed code's value is never given to another. Reserved
- * (removed): 41, EDENIED ("refused by policy"), which no function returned.
+ * renumber, and a removed code's value is never given to another.
  */
 #define IOVIRT_ERRORS(X)                                                        \
 	X(EINVAL, 1, "invalid argument")                                        \
@@ -59,7 +58,10 @@ extern "C" {
 	X(ENOVF, 38, "no such virtual function")                                \
 	X(EDUP, 39, "object already exists")                                        \
 	X(ERESERVED, 40, "reserved address or field")                           \
-	X(EOVERRUN, 42, "more chains in flight than the queue holds")
+	X(EDENIED, 41, "refused: the function has that feature disabled")    \
+	X(EOVERRUN, 42, "more chains in flight than the queue holds")             \
+	X(EMSIWIN, 43, "message address outside the interrupt window")         \
+	X(ENOMASTER, 44, "bus mastering disabled for the function")
 
 enum iovirt_error {
 	IOVIRT_OK = 0,

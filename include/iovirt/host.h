@@ -17,7 +17,7 @@
  *
  * Threads: iovirt may call any callback from any thread that called into it;
  * callbacks used on concurrent paths (table_alloc, table_free, mem_alloc,
- * mem_free, iotlb_inval) must be thread-safe if the host uses iovirt from
+ * mem_free, iotlb_inval, devtlb_inval) must be thread-safe if the host uses iovirt from
  * several threads.
  */
 #ifndef IOVIRT_HOST_H
@@ -124,6 +124,18 @@ struct iovirt_host_ops {
 			unsigned width, uint64_t *val);
 	int (*reg_write)(void *host, uint32_t dev, uint64_t offset,
 			 unsigned width, uint64_t val);
+
+	/* ---- version 2 ---- */
+
+	/*
+	 * Device-TLB (ATS) invalidation: the function rid must drop its cached
+	 * translations of what inv covers (inv->asid is the space they came
+	 * from); returns once the device has completed it. iovirt calls it
+	 * right after each iotlb_inval of an address space that has ATS
+	 * registered (iovirt_pt_ats_set), before releasing anything the
+	 * invalidated entries pointed to (pages unpinned, tables freed).
+	 */
+	void (*devtlb_inval)(void *host, uint16_t rid, const struct iovirt_inval *inv);
 
 	/* ---- later versions append here ---- */
 };

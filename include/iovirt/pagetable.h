@@ -43,6 +43,7 @@
 #ifndef IOVIRT_PAGETABLE_H
 #define IOVIRT_PAGETABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -258,6 +259,20 @@ int iovirt_pt_dump(const struct iovirt_iommu *iommu, uint32_t asid,
 /* The root table's physical address and the number of levels (for a hardware context entry). */
 int iovirt_pt_root(const struct iovirt_iommu *iommu, uint32_t asid,
 		   uint64_t *root_pa, unsigned *levels);
+
+/*
+ * ATS: the device rid caches translations of asid (on) or no longer does
+ * (off). While on, every IOTLB invalidation of the space (unmap, split,
+ * protection change, destroy) is followed at once by host devtlb_inval(rid,
+ * the same request), before the invalidated entries' pages or tables are
+ * released. One device per space. Returns 0; IOVIRT_EINVAL (io NULL, asid
+ * above IOVIRT_ASID_MAX, off for a rid that is not the registered one),
+ * IOVIRT_ENOSYS (no devtlb_inval), IOVIRT_ENOASID, IOVIRT_EBUSY (on while
+ * another rid is registered). Nothing changes on failure. Safe beside every
+ * call (one atomic word); call it before the device may cache, and turn it
+ * off only once the device caches no more.
+ */
+int iovirt_pt_ats_set(struct iovirt_iommu *iommu, uint32_t asid, uint16_t rid, bool on);
 
 /* Counters of one iommu. */
 struct iovirt_pt_stats {

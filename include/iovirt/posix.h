@@ -40,6 +40,7 @@ enum iovirt_posix_cb {
 	IOVIRT_CB_UNPIN,
 	IOVIRT_CB_REG_READ,
 	IOVIRT_CB_REG_WRITE,
+	IOVIRT_CB_DEVTLB_INVAL, /* host ops version 2 */
 	IOVIRT_CB_COUNT_
 };
 
@@ -50,6 +51,7 @@ enum iovirt_posix_cb {
  *  GUEST_READ/WRITE:       id = guest, a = gpa, b = len
  *  PIN/UNPIN:              id = guest, a = gpa, b = npages
  *  REG_READ/WRITE:         id = dev, a = offset, b = value, c = width
+ *  DEVTLB_INVAL:           id = rid, a = iova, b = size, c = kind | asid << 8
  * Failed allocations and pins are logged with result < 0. */
 struct iovirt_posix_event {
 	uint32_t cb; /* enum iovirt_posix_cb */

@@ -22,7 +22,9 @@
  *    "device model" side, which a hypervisor runs under one device lock.
  *
  * Host callbacks used: mem_alloc/mem_free (create/destroy only), iotlb_inval
- * (VF reset), reg_read/reg_write (mediation and VF reset). The DMA quiesce
+ * (VF reset), reg_read/reg_write (mediation and VF reset), devtlb_inval (VF
+ * reset and, through lib/pagetable, every invalidation of an ATS-enabled
+ * VF's space: iovirt_sriov_create_fn with IOVIRT_SRIOV_FN_ATS). The DMA quiesce
  * and report hooks in the params are called from the serialized side only.
  *
  * Memory: everything is allocated at create; no later call allocates, so no
@@ -249,7 +251,8 @@ int iovirt_sriov_cfg_read(const struct iovirt_sriov *sr, uint32_t offset,
 int iovirt_sriov_cfg_write(struct iovirt_sriov *sr, uint32_t offset,
 			   unsigned width, uint32_t val);
 
-/* PF function-level reset: every VF reset, the capability back to its reset values. */
+/* PF function-level reset: every VF reset, the capability back to its reset
+ * values (and, from iovirt_sriov_create_fn, ACS Control 0). */
 void iovirt_sriov_pf_reset(struct iovirt_sriov *sr);
 
 /* ---- derived state ---- */
@@ -322,6 +325,8 @@ int iovirt_sriov_rid_lookup(const struct iovirt_sriov *sr, uint16_t rid,
  * Translates a DMA of the function rid at iova (access = IOVIRT_PROT_*),
  * only through the ASID bound to that VF. Lock-free. Returns 0 and *out;
  *   IOVIRT_ENOVF / IOVIRT_ENOASID   as rid_lookup (the DMA faults)
+ *   IOVIRT_ENOMASTER   (a PF from iovirt_sriov_create_fn) the VF's Bus
+ *                      Master Enable is clear
  *   errors of iovirt_pt_translate   (ENOENT, EPERM, ERANGE, EINVAL)
  *   IOVIRT_EREENTRANT  the target 4 KiB page overlaps a decoded VF BAR or a
  *                      PF register window
@@ -386,7 +391,10 @@ int iovirt_sriov_set_ari_hierarchy(struct iovirt_sriov *sr, bool on);
  * translating (new DMA faults); (2) params.dma_quiesce waits for or cancels
  * its pinned DMAs; (3) its ASID is unmapped and invalidated; (4) every
  * register of the map is written with its reset value; (5) it is marked free
- * (no guest, no ASID). Returns 0; IOVIRT_ENOVF (not enabled).
+ * (no guest, no ASID) and, on a PF from iovirt_sriov_create_fn, its
+ * configuration space, MSI-X table and PBA return to reset values and its
+ * ATS registration is dropped (after (3), whose invalidations each get their
+ * device-TLB invalidation). Returns 0; IOVIRT_ENOVF (not enabled).
  */
 int iovirt_sriov_vf_reset(struct iovirt_sriov *sr, uint32_t vf);
 
@@ -415,6 +423,251 @@ int64_t iovirt_sriov_save(const struct iovirt_sriov *sr, void *buf, size_t len);
  * Nothing changes on failure.
  */
 int iovirt_sriov_restore(struct iovirt_sriov *sr, const void *buf, size_t len);
+
+/* ==== the function beyond the capability: VF configuration spaces, MSI-X,
+ *      ARI/ACS on the PF, ATS per VF (docs/sriov.md, "Functions") ==== */
+
+/*
+ * A PF created with iovirt_sriov_create_fn also emulates, per VF, the VF's
+ * own configuration space (the type-0 header as the SR-IOV specification
+ * defines it for a VF, a PCI Express capability with FLR, MSI-X, and an
+ * extended chain with ARI and ATS), the MSI-X table and PBA inside a VF BAR,
+ * and on the PF the ARI and ACS extended capabilities chained before the
+ * SR-IOV one. Everything is sized and allocated at create, as before.
+ * A PF made by plain iovirt_sriov_create has none of it: the calls below
+ * return IOVIRT_ENOSYS on it, and its DMA ignores Bus Master Enable.
+ * Threads: every call below is a device-model call, serialized with the
+ * others on the object (iovirt_sriov_acs_ctrl included); what they change
+ * that lock-free translation reads (Bus Master Enable, ATS registration) is
+ * published with atomics. None allocates.
+ */
+
+/* Layout of each VF's configuration space (byte offsets). */
+#define IOVIRT_SRIOV_VF_CFG_SIZE 0x1000
+#define IOVIRT_SRIOV_VF_PCIE_CAP 0x40 /* PCI Express capability (v2, 0x3C bytes) */
+#define IOVIRT_SRIOV_VF_MSIX_CAP 0x80 /* MSI-X capability (12 bytes), with msix_vectors */
+#define IOVIRT_SRIOV_VF_EXT 0x100     /* extended chain: ARI (FN_ARI), then ATS (FN_ATS) */
+
+/* The two views of a VF's configuration space. */
+enum iovirt_sriov_view {
+	/* As the function implements it: Vendor and Device ID 0xFFFF, Memory
+	 * Space Enable and the BARs read-only 0. What a PF driver or a
+	 * passthrough VMM reads from hardware. */
+	IOVIRT_SRIOV_VIEW_RAW = 0,
+	/* As a guest expects a device: the PF's Vendor ID and the VF Device ID,
+	 * Memory Space Enable a read-write shadow, the BARs holding the VF's
+	 * addresses (from the PF's VF BARs) and sizable by writing all ones.
+	 * Every other register is the raw one, with the same effects. */
+	IOVIRT_SRIOV_VIEW_VIRT = 1,
+};
+
+/* fn_params.flags */
+#define IOVIRT_SRIOV_FN_ARI 0x1 /* ARI capability on the PF (at pf_ari_off) and on each VF */
+#define IOVIRT_SRIOV_FN_ACS 0x2 /* ACS capability on the PF (at pf_acs_off) */
+#define IOVIRT_SRIOV_FN_ATS 0x4 /* ATS capability on each VF (needs host devtlb_inval) */
+
+/* ACS Capability / Control bits (the same position in both registers). */
+#define IOVIRT_ACS_SV 0x0001 /* Source Validation */
+#define IOVIRT_ACS_TB 0x0002 /* Translation Blocking */
+#define IOVIRT_ACS_RR 0x0004 /* P2P Request Redirect */
+#define IOVIRT_ACS_CR 0x0008 /* P2P Completion Redirect */
+#define IOVIRT_ACS_UF 0x0010 /* Upstream Forwarding */
+#define IOVIRT_ACS_EC 0x0020 /* P2P Egress Control (not emulated: refused) */
+#define IOVIRT_ACS_DT 0x0040 /* Direct Translated P2P */
+
+struct iovirt_sriov_fn_params {
+	size_t size;             /* sizeof(struct iovirt_sriov_fn_params) */
+	uint32_t flags;          /* IOVIRT_SRIOV_FN_* */
+	uint16_t pf_vendor_id;   /* the virtualized view's Vendor ID */
+	uint8_t revision;        /* Revision ID, as the PF's */
+	uint8_t ats_caps;        /* VF ATS Capability bits 5 (Page Aligned Request)
+	                          * and 6 (Global Invalidate Supported) only */
+	uint32_t class_code;     /* Class Code (24 bits: base, sub, prog-if), as the PF's */
+	uint16_t subsys_vendor_id, subsys_id; /* the VFs' Subsystem IDs */
+
+	/* MSI-X per VF: msix_vectors 0 (no MSI-X capability) .. 2048. The
+	 * table (16 bytes per vector) and the PBA (8 bytes per 64 vectors)
+	 * lie in VF BAR msix_table_bir / msix_pba_bir at the given offsets
+	 * (8-byte aligned, inside the BAR's declared size, not overlapping). */
+	uint16_t msix_vectors;
+	uint8_t msix_table_bir, msix_pba_bir;
+	uint32_t msix_table_off, msix_pba_off;
+	/* The platform's interrupt window: every message address lies in
+	 * [irq_base, irq_base + irq_size). irq_size 0: x86's 0xFEE00000, 1 MiB. */
+	uint64_t irq_base, irq_size;
+
+	/* PF extended capabilities: absolute offsets in the PF's config space,
+	 * dword aligned, inside [0x100, 0x1000), not overlapping. The chain is
+	 * ARI (8 bytes, FN_ARI) -> ACS (8 bytes, FN_ACS) -> SR-IOV (0x40 bytes)
+	 * -> params.next_cap. */
+	uint16_t pf_ari_off, pf_acs_off, pf_sriov_off;
+	uint8_t ari_next_fn;     /* the PF's ARI Next Function Number */
+	uint8_t reserved0;
+	uint16_t acs_caps;       /* ACS Capability register: IOVIRT_ACS_* but EC */
+	uint16_t reserved1;
+	uint32_t reserved2;
+};
+
+/*
+ * iovirt_sriov_create and, from fn, the functions' emulation: every VF's
+ * configuration state, MSI-X table and PBA are allocated here, all at once.
+ * Returns 0; the errors of iovirt_sriov_create; IOVIRT_EINVAL (fn NULL or
+ * too small, unknown flags, msix_vectors > 2048, a table or PBA outside its
+ * BAR's declared size, misaligned, in an absent BAR or the upper half of a
+ * 64-bit one, or overlapping the other; an interrupt window that wraps; PF
+ * capability offsets misplaced or overlapping; acs_caps with EC or unknown
+ * bits; ats_caps with bits other than 5 and 6); IOVIRT_ENOSYS (FN_ATS and
+ * the host has no devtlb_inval); IOVIRT_ENOMEM. On failure nothing is held.
+ */
+int iovirt_sriov_create_fn(const struct iovirt_host_ops *host_ops, void *host,
+			   const struct iovirt_sriov_params *params,
+			   const struct iovirt_sriov_fn_params *fn,
+			   struct iovirt_sriov **out);
+
+/* More report kinds (iovirt_sriov_event.kind) for the calls below. */
+#define IOVIRT_SRIOV_EV_CFG 5  /* VF config access refused (offset: in its config space) */
+#define IOVIRT_SRIOV_EV_MSIX 6 /* MSI-X table/PBA access or a signal refused
+                                * (offset: in the VF's BAR; for a signal, the vector) */
+
+/*
+ * Reads width (1, 2 or 4) bytes at offset of VF vf's configuration space in
+ * view (enum iovirt_sriov_view). Offsets with nothing read 0.
+ * Returns 0; IOVIRT_EINVAL (sr or val NULL, width, view), IOVIRT_ENOSYS (no
+ * fn), IOVIRT_ENOVF (VF not enabled), IOVIRT_ERANGE (offset >= 4 KiB),
+ * IOVIRT_EALIGN (crosses a dword). Every error but the caller's (EINVAL for
+ * NULL) is reported (kind CFG). Serialized with the other device-model calls.
+ */
+int iovirt_sriov_vf_cfg_read(struct iovirt_sriov *sr, uint32_t vf, unsigned view,
+			     uint32_t offset, unsigned width, uint32_t *val);
+
+/*
+ * Writes width bytes at offset of VF vf's configuration space in view,
+ * through each register's write mask (read-only bits keep their value, as
+ * the spec wants for config writes; no error). Writable: Bus Master Enable;
+ * in the virtualized view also Memory Space Enable (a shadow: decoding
+ * follows the PF's VF MSE) and the BARs; MSI-X Enable and Function Mask;
+ * ATS Enable. Initiate FLR (PCIe Device Control bit 15, reads 0) runs
+ * iovirt_sriov_vf_reset(vf), which returns the VF's configuration space,
+ * MSI-X table (every entry masked, address 0) and PBA to their reset values.
+ * Returns 0 and, on refusal, changes nothing:
+ *   the errors of vf_cfg_read
+ *   IOVIRT_ENOASID  Bus Master Enable or ATS Enable set on a VF not bound
+ *                   (iovirt_sriov_vf_bind): its DMA would have no space
+ * Every refusal is reported (kind CFG). Bus Master Enable clear makes
+ * iovirt_sriov_dma_translate for the VF fail with IOVIRT_ENOMASTER and
+ * iovirt_sriov_msix_signal refuse. ATS Enable makes every IOTLB invalidation
+ * of the VF's bound ASID be followed by host devtlb_inval for its RID (see
+ * iovirt_pt_ats_set), until ATS Enable clears or the VF resets.
+ */
+int iovirt_sriov_vf_cfg_write(struct iovirt_sriov *sr, uint32_t vf, unsigned view,
+			      uint32_t offset, unsigned width, uint32_t val);
+
+/*
+ * The PF's extended configuration space as far as iovirt emulates it: the
+ * ARI and ACS capabilities and the SR-IOV capability at fn.pf_sriov_off
+ * (the same as iovirt_sriov_cfg_read/write there). offset is absolute.
+ * Returns 0; IOVIRT_EINVAL (NULL, width), IOVIRT_ENOSYS (no fn),
+ * IOVIRT_ERANGE (outside [0x100, 0x1000)), IOVIRT_EALIGN (crosses a dword),
+ * IOVIRT_ENOENT (no emulated capability there: the host's own registers),
+ * and for writes the errors of iovirt_sriov_cfg_write. ARI is read-only (no
+ * function groups); ACS Control bits are writable where acs_caps has them,
+ * others read 0. Privileged side: not reported. Nothing changes on failure.
+ */
+int iovirt_sriov_pf_ext_read(const struct iovirt_sriov *sr, uint32_t offset,
+			     unsigned width, uint32_t *val);
+int iovirt_sriov_pf_ext_write(struct iovirt_sriov *sr, uint32_t offset,
+			      unsigned width, uint32_t val);
+
+/* The ACS Control register's value (0 without FN_ACS or sr NULL). */
+uint16_t iovirt_sriov_acs_ctrl(const struct iovirt_sriov *sr);
+
+/*
+ * A guest's access to the MSI-X table or PBA of a VF, by bus address in the
+ * PF's VF BARs (decoded as iovirt_sriov_bar_decode does: VF Enable and VF MSE
+ * set). Accesses are 4 or 8 bytes, naturally aligned (the spec's DWORD or
+ * aligned QWORD). Table writes are mediated: the Message Address (bits 1:0
+ * read 0) is checked, with the other half as it stands (an 8-byte write as a
+ * whole), against the interrupt window; Vector Control keeps only Mask Bit.
+ * Returns 0;
+ *   IOVIRT_EINVAL     sr or val NULL (not reported); width
+ *   IOVIRT_ENOSYS     no fn or no MSI-X (not reported)
+ *   IOVIRT_ENOENT     addr is in no VF's table or PBA: not an MSI-X access,
+ *                     the caller handles it (not reported)
+ *   IOVIRT_EOWNER     the VF is not bound to guest
+ *   IOVIRT_EALIGN     misaligned, or crosses the table's or PBA's end
+ *   IOVIRT_EPERM      a write to the PBA (read-only)
+ *   IOVIRT_EMSIWIN    the Message Address would leave the interrupt window
+ * Refusals change nothing and are reported (kind MSIX).
+ */
+int iovirt_sriov_msix_read(struct iovirt_sriov *sr, uint32_t guest, uint64_t addr,
+			   unsigned width, uint64_t *val);
+int iovirt_sriov_msix_write(struct iovirt_sriov *sr, uint32_t guest, uint64_t addr,
+			    unsigned width, uint64_t val);
+
+/* A validated MSI-X message: the host performs this write (an interrupt). */
+struct iovirt_sriov_msi {
+	uint64_t addr; /* inside the interrupt window */
+	uint32_t data;
+	uint32_t vector;
+};
+
+/* msix_signal's positive result: the vector is masked, its pending bit is set. */
+#define IOVIRT_SRIOV_MSIX_PENDING 1
+
+/*
+ * The device model signals vector of VF vf. Returns
+ *   0 with *msg: deliver it (the vector's pending bit is cleared);
+ *   IOVIRT_SRIOV_MSIX_PENDING: the vector or the function is masked, its
+ *     pending bit is now set (msix_next delivers it once unmasked);
+ *   IOVIRT_EINVAL (sr or msg NULL), IOVIRT_ENOSYS (no MSI-X), IOVIRT_ENOVF
+ *   (VF not enabled), IOVIRT_EINDEX (vector >= msix_vectors), IOVIRT_EDENIED
+ *   (MSI-X Enable clear: no message, nothing pending), IOVIRT_ENOMASTER (Bus
+ *   Master Enable clear), IOVIRT_EMSIWIN (the entry was never given an
+ *   address in the window: nothing is sent, nothing pending).
+ * A message outside the interrupt window is never returned. Refusals other
+ * than EINVAL/ENOSYS are reported (kind MSIX, offset = vector).
+ */
+int iovirt_sriov_msix_signal(struct iovirt_sriov *sr, uint32_t vf, uint32_t vector,
+			     struct iovirt_sriov_msi *msg);
+
+/*
+ * After a guest write that may unmask (table Mask Bit, Function Mask, MSI-X
+ * Enable): the lowest pending vector of VF vf that may now be sent. Returns
+ * 0 with *msg (its pending bit cleared); IOVIRT_ENOENT (none);
+ * IOVIRT_EMSIWIN (that vector's address is not in the window: its pending bit
+ * is cleared, nothing is sent, msg->vector says which); the errors of
+ * msix_signal for the VF (ENOSYS, ENOVF, EDENIED, ENOMASTER). Call until
+ * ENOENT.
+ */
+int iovirt_sriov_msix_next(struct iovirt_sriov *sr, uint32_t vf, struct iovirt_sriov_msi *msg);
+
+/*
+ * Save and restore of the functions' state (every VF's configuration
+ * shadows, MSI-X table and PBA, ATS Enable; the PF's ACS Control), a blob
+ * beside iovirt_sriov_save's: save both, restore iovirt_sriov_restore's
+ * first (it re-creates the VFs and their bindings), then this one.
+ * fn_save_size: bytes the blob takes (0 for NULL or a PF without fn).
+ * fn_save: returns the bytes written; IOVIRT_EINVAL (NULL, len too small),
+ * IOVIRT_ENOSYS (no fn).
+ * fn_restore: the whole blob is checked first (magic, version, length, FNV-1a
+ * checksum, TotalVFs and vector count equal to this PF's, and every field a
+ * state the guest's and host's accesses could have made here: Bus Master or
+ * ATS Enable only on a bound VF, message addresses 0 or in the window,
+ * pending bits of existing vectors only, virtual BARs through their masks,
+ * disabled VFs and ACS bits at what their rules allow); then ATS is
+ * registered for the VFs that had it (undone if one registration fails);
+ * then everything is committed. Returns 0;
+ *   IOVIRT_EINVAL  NULL, or the blob is malformed, foreign or inconsistent
+ *   IOVIRT_ENOSYS  no fn
+ *   IOVIRT_EBUSY   a VF has Bus Master, MSI-X or ATS Enable set or a virtual
+ *                  BAR written, or ACS Control is not 0 (restore right after
+ *                  iovirt_sriov_restore, or after a PF reset)
+ *   the errors of iovirt_pt_ats_set (ENOASID, EBUSY)
+ * Nothing changes on failure. Device-model side, serialized.
+ */
+size_t iovirt_sriov_fn_save_size(const struct iovirt_sriov *sr);
+int64_t iovirt_sriov_fn_save(const struct iovirt_sriov *sr, void *buf, size_t len);
+int iovirt_sriov_fn_restore(struct iovirt_sriov *sr, const void *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -62,6 +62,7 @@ struct pt_space {
 	uint64_t pgsizes; /* allowed page sizes */
 	struct pt_node *root;
 	struct pt_space *next; /* retire list */
+	_Atomic uint32_t ats;  /* ATS: RID + 1 of the device caching its translations; 0 none */
 };
 
 /* What unmaps (or a map's rollback) cleared and not yet invalidated. */

@@ -110,14 +110,26 @@ void pt_leave_slow(struct iovirt_iommu *io)
 	}
 }
 
-void pt_inval(struct iovirt_iommu *io, uint32_t asid, uint32_t kind, uint64_t iova, uint64_t size,
-	      bool leaf_only)
+/* The IOTLB, then (ATS) the device's TLB: both before anything is released. */
+static void inval_space(struct iovirt_iommu *io, const struct pt_space *s, uint32_t asid,
+			uint32_t kind, uint64_t iova, uint64_t size, bool leaf_only)
 {
 	struct iovirt_inval inv = {
 		.asid = asid, .kind = kind, .iova = iova, .size = size, .leaf_only = leaf_only,
 	};
 	io->ops->iotlb_inval(io->host, &inv);
+	uint32_t ats = s ? atomic_load_explicit(&s->ats, memory_order_acquire) : 0;
+	if (ats)
+		io->ops->devtlb_inval(io->host, (uint16_t)(ats - 1), &inv);
 	atomic_fetch_add_explicit(&io->ninval, 1, memory_order_relaxed);
+}
+
+static struct pt_space *space_get(const struct iovirt_iommu *io, uint32_t asid);
+
+void pt_inval(struct iovirt_iommu *io, uint32_t asid, uint32_t kind, uint64_t iova, uint64_t size,
+	      bool leaf_only)
+{
+	inval_space(io, space_get(io, asid), asid, kind, iova, size, leaf_only);
 }
 
 void pt_clear_flush(struct iovirt_iommu *io, uint32_t asid, struct pt_clear *cl)
@@ -223,7 +235,8 @@ static void space_free(struct iovirt_iommu *io, struct pt_space *s)
 
 static void space_teardown(struct iovirt_iommu *io, struct pt_space *s)
 {
-	pt_inval(io, s->asid, IOVIRT_INVAL_ASID, 0, 0, false);
+	/* s is out of the directory already: invalidate through it */
+	inval_space(io, s, s->asid, IOVIRT_INVAL_ASID, 0, 0, false);
 	struct pt_node *list = NULL;
 	collect_nodes(s->root, &list);
 	pt_retire(io, list);
@@ -506,6 +519,24 @@ int iovirt_pt_root(const struct iovirt_iommu *io, uint32_t asid, uint64_t *root_
 		return IOVIRT_ENOASID;
 	*root_pa = s->root->pa;
 	*levels = s->levels;
+	return 0;
+}
+
+int iovirt_pt_ats_set(struct iovirt_iommu *io, uint32_t asid, uint16_t rid, bool on)
+{
+	if (!io || asid > IOVIRT_ASID_MAX)
+		return IOVIRT_EINVAL;
+	if (!IOVIRT_HOST_HAS(io->ops, devtlb_inval))
+		return IOVIRT_ENOSYS;
+	struct pt_space *s = space_get(io, asid);
+	if (!s)
+		return IOVIRT_ENOASID;
+	uint32_t cur = atomic_load_explicit(&s->ats, memory_order_relaxed);
+	if (on && cur && cur != (uint32_t)rid + 1)
+		return IOVIRT_EBUSY;
+	if (!on && cur && cur != (uint32_t)rid + 1)
+		return IOVIRT_EINVAL;
+	atomic_store_explicit(&s->ats, on ? (uint32_t)rid + 1 : 0, memory_order_release);
 	return 0;
 }
 

@@ -339,6 +339,7 @@ void iovirt_sriov_pf_reset(struct iovirt_sriov *sr)
 	int r = sriov_derive(sr, &n, &d);
 	IOVIRT_CHECK(r == 0);
 	sriov_commit(sr, &n, &d);
+	sriov_fn_pf_reset(sr); /* ACS Control (pfcaps.c) */
 }
 
 uint32_t iovirt_sriov_num_enabled(const struct iovirt_sriov *sr)

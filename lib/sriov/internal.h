@@ -84,6 +84,8 @@ struct iovirt_sriov {
 	_Atomic uint32_t win_n;        /* used entries of win, packed at the front */
 	_Atomic uint64_t win_lo, win_hi; /* hull [lo, hi] of all windows: most DMA misses it at once */
 	struct sriov_win win[SRIOV_NWIN];
+
+	struct sriov_fn *fn; /* create_fn's functions (fn.h); NULL after plain create */
 };
 
 /* Little-endian field access on the register file. */
@@ -122,5 +124,13 @@ int sriov_bind_check(const struct iovirt_sriov *sr, uint32_t guest, uint32_t asi
 void sriov_bind_commit(struct iovirt_sriov *sr, uint32_t vf, uint32_t guest, uint32_t asid);
 void sriov_vfs_reset(struct iovirt_sriov *sr, uint32_t first, uint32_t count);
 bool sriov_reentrant(const struct iovirt_sriov *sr, uint64_t first, uint64_t last);
+
+/* fn.c: the functions' emulation (NULL-safe: a plain PF has none) */
+struct sriov_fn;
+void sriov_fn_free(struct iovirt_sriov *sr);
+void sriov_fn_vf_reset(struct iovirt_sriov *sr, uint32_t vf);
+bool sriov_fn_bme_ok(const struct iovirt_sriov *sr, uint32_t vf);
+void sriov_fn_pf_reset(struct iovirt_sriov *sr);
+void sriov_fn_devtlb(struct iovirt_sriov *sr, uint32_t vf, const struct iovirt_inval *inv);
 
 #endif

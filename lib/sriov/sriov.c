@@ -153,6 +153,7 @@ static int regmap_sort(struct iovirt_sriov_reg *m, uint32_t n)
 static void free_all(struct iovirt_sriov *sr)
 {
 	const struct iovirt_host_ops *ops = sr->ops;
+	sriov_fn_free(sr);
 	iovirt_host_free(ops, sr->host, sr->ctx, sr->ctx_len * sizeof(*sr->ctx));
 	iovirt_host_free(ops, sr->host, sr->regmap, sr->p.nregs * sizeof(*sr->regmap));
 	iovirt_host_free(ops, sr->host, sr->vfs, sr->p.total_vfs * sizeof(*sr->vfs));
@@ -414,6 +415,9 @@ int iovirt_sriov_dma_translate(const struct iovirt_sriov *sr, uint16_t rid, uint
 	int r = ctx_get(sr, rid, &e);
 	if (r)
 		return r;
+	/* a VF without Bus Master Enable issues no request (create_fn only) */
+	if (IOVIRT_UNLIKELY(!sriov_fn_bme_ok(sr, (uint32_t)(e >> CTX_VF_SHIFT) & 0xffff)))
+		return IOVIRT_ENOMASTER;
 	r = iovirt_pt_translate(sr->p.iommu, (uint32_t)(e & CTX_ASID_MASK), iova, access, out);
 	if (r)
 		return r;
@@ -459,6 +463,7 @@ void sriov_vfs_reset(struct iovirt_sriov *sr, uint32_t first, uint32_t count)
 		unmap_all(sr, sr->vfs[v].asid);
 		struct iovirt_inval inv = { .asid = sr->vfs[v].asid, .kind = IOVIRT_INVAL_ASID };
 		ops->iotlb_inval(sr->host, &inv);
+		sriov_fn_devtlb(sr, v, &inv); /* ATS: the device's cached translations too */
 	}
 	/* 4: the device forgets what the guest programmed */
 	for (uint32_t v = first; v < first + count; v++) {
@@ -473,6 +478,7 @@ void sriov_vfs_reset(struct iovirt_sriov *sr, uint32_t first, uint32_t count)
 	/* 5: free for the next owner */
 	for (uint32_t v = first; v < first + count; v++) {
 		struct sriov_vf *f = &sr->vfs[v];
+		sriov_fn_vf_reset(sr, v); /* config space, MSI-X, ATS (needs the binding) */
 		f->bound = false;
 		f->guest = IOVIRT_SRIOV_NO_GUEST;
 		f->asid = 0;

@@ -168,6 +168,13 @@ static void cb_iotlb_inval(void *host, const struct iovirt_inval *inv)
 		  inv->kind | (uint64_t)inv->leaf_only << 8, 0);
 }
 
+static void cb_devtlb_inval(void *host, uint16_t rid, const struct iovirt_inval *inv)
+{
+	struct iovirt_posix *p = host;
+	log_event(p, IOVIRT_CB_DEVTLB_INVAL, rid, inv->iova, inv->size,
+		  inv->kind | (uint64_t)inv->asid << 8, 0);
+}
+
 /* Finds the backing of [gpa, gpa + len) of guest; NULL when any byte is not backed by one range. */
 static uint8_t *guest_find(struct iovirt_posix *p, uint32_t guest, uint64_t gpa, size_t len)
 {
@@ -311,6 +318,7 @@ static const struct iovirt_host_ops posix_ops = {
 	.unpin = cb_unpin,
 	.reg_read = cb_reg_read,
 	.reg_write = cb_reg_write,
+	.devtlb_inval = cb_devtlb_inval,
 };
 
 /* ---- public API ---- */
