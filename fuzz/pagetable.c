@@ -3,14 +3,17 @@
  * libFuzzer target: an operation sequence from the input (map, unmap, split,
  * translate, an injected allocation failure) run against the library and the
  * reference model of tests/pagetable/ptmodel.h. Every result must match the
- * model; every unmap must obey the flush discipline (one invalidation that
- * covers what it cleared, table pages released only after it); nothing leaks.
+ * model, and every translate the hardware's walk of the raw tables too
+ * (tests/common/vtd_walk.h); every unmap must obey the flush discipline (one
+ * invalidation that covers what it cleared, table pages released only after
+ * it); nothing leaks.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
 #define PTM_WINDOW (UINT64_C(1) << 30)
 #include "../tests/pagetable/ptmodel.h"
+#include "../tests/common/vtd_walk.h"
 #include "iovirt/posix.h"
 
 #include "check.h"
@@ -113,6 +116,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(p && !iovirt_iommu_create(iovirt_posix_ops(), p, &ip, &io) && !iovirt_pt_space_create(io, 9, &sp),
 	      "setup");
 	iovirt_posix_log_enable(p, 4096);
+	uint64_t root_pa;
+	unsigned levels;
+	CHECK(!iovirt_pt_root(io, 9, &root_pa, &levels), "root");
 
 	for (size_t off = 0; off + 12 <= size && off < 12 * 300; off += 12) {
 		const uint8_t *op = data + off;
@@ -180,6 +186,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(got == want, "translate 0x%llx: got %s want %s", (unsigned long long)v, iovirt_err_name(got),
 			      iovirt_err_name(want));
 			CHECK(got || (a.pa == b.pa && a.page_size == b.page_size), "translate result differs");
+			struct vtd_walk hw;
+			vtd_walk(root_pa, levels, v, &hw);
+			CHECK(want == IOVIRT_ENOENT ? hw.pa == VTD_WALK_FAULT
+						    : hw.pa == a.pa && hw.rw == a.prot &&
+							      (UINT64_C(1) << (12 + 9 * (hw.level - 1))) == a.page_size,
+			      "hardware walk of 0x%llx differs from the model", (unsigned long long)v);
 			break;
 		}
 		}
