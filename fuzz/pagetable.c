@@ -26,6 +26,7 @@
 FUZZ_CHECKER_BEGIN
 #define PTM_WINDOW (UINT64_C(1) << 30)
 #include "../tests/pagetable/ptmodel.h"
+#include "../tests/common/vtd_walk.h"
 
 static struct ptm model;
 static struct iovirt_posix_event events[4096];
@@ -417,6 +418,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(got == want, "translate 0x%llx: got %s want %s", (unsigned long long)v, iovirt_err_name(got),
 			      iovirt_err_name(want));
 			CHECK(got || (a.pa == b.pa && a.page_size == b.page_size), "translate result differs");
+			/* and the hardware, reading the raw tables, agrees */
+			uint64_t root;
+			unsigned levels;
+			CHECK(iovirt_pt_root(io, 9, &root, &levels) == 0, "root");
+			const uint64_t hpa = vtd_walk(root, levels, v, NULL);
+			CHECK(got == IOVIRT_ENOENT || got == IOVIRT_ERANGE ? hpa == VTD_WALK_FAULT : hpa == b.pa,
+			      "the hardware walk of 0x%llx gives 0x%llx, translate %s 0x%llx", (unsigned long long)v,
+			      (unsigned long long)hpa, iovirt_err_name(got), (unsigned long long)b.pa);
 			break;
 		}
 		}

@@ -7,21 +7,27 @@
  * writers own neighbouring pages of that table (page k = writer k) and loop
  * map/unmap ROUNDS times, as the issue's scenario; a walker translates and
  * checks. Nodes are never reused (deferred reclaim: a dead node stays readable).
- *  - map (pt_get_child + pt_map_range at level 1): load child; if set,
- *    reserve an entry in it (cnt_add, refused once DEAD) or, if it is dead,
- *    wait until child[] changes and start again. If child is 0: load the
- *    entry; a table entry without child means "wait" (for either to change);
- *    an empty entry: reserve in the parent (pcnt), CAS a fresh table into the
- *    entry, store child. Then reserve in it as above and store the leaf.
- *  - unmap (pt_unmap_small + pt_prune_path): find the table through child,
- *    clear the leaf, drop cnt; whoever brings cnt to 0 loads child again and
- *    tries the kill: CAS cnt 0 -> DEAD, then UNLINK, then the parent's count.
+ * Each step below is one named function of walk.inc, one to one:
+ *  - map: pt_child_for_map loads child; if set, pt_publish_leaves reserves an
+ *    entry in it (pt_reserve: cnt_add, refused once DEAD) and stores the leaf;
+ *    refused, pt_map_below waits (pt_wait_slot) until child[] changes and
+ *    starts again. If child is 0: pt_child_for_map loads the entry; a table
+ *    entry without child means pt_wait_slot (for either to change); an empty
+ *    entry: pt_install_table reserves in the parent (pt_reserve: pcnt), CASes
+ *    a fresh table into the entry (lost: pt_release, look again), stores child.
+ *  - unmap (FMT(unmap)'s small path): pt_descend finds the table through
+ *    child, pt_clear_leaves clears the leaf, pt_release drops cnt; whoever
+ *    brings cnt to 0 runs pt_prune_path, which loads child again, and
+ *    pt_unlink_if_empty: CAS cnt 0 -> DEAD, then UNLINK, then the parent's
+ *    count (pt_release).
+ *  - walker: FMT(translate), child first and pt_child_or_entry where it is 0.
  * Properties:
  *  - when map returns, the writer's table is reachable through both views;
  *  - whenever no writer is between its steps, the hardware view (entry) and
  *    the software view (child) agree, the parent's count matches, no dead
  *    node is reachable, and exactly the mapped pages are present;
- *  - a translate (child first, the entry where child is 0, as FMT(translate))
+ *  - a translate (child first, the entry where child is 0, as FMT(translate)
+ *    with pt_child_or_entry)
  *    finds every page that stayed mapped during the whole walk;
  *  - no writer blocks forever (invalid end state).
  * THE BROKEN VARIANT: the old UNLINK order (hardware entry cleared before
@@ -32,6 +38,7 @@
 #define ROUNDS 1
 #define NODES (4 * ROUNDS + 2) /* node 0 = none; installs <= 2 * ROUNDS plus one per kill */
 
+/* pt_unlink_if_empty after the CAS, in the old order: the entry, then child[], then the parent */
 #define UNLINK(c) entry = 0; child = 0; pcnt-- /* the old order: entry first */
 
 byte entry, child;      /* the parent slot: hardware entry and child[] */
@@ -52,41 +59,41 @@ proctype writer(byte k)
 		/* ---- map ---- */
 		busy++;
 retry:
-		c = child;
+		c = child; /* pt_child_for_map */
 		if
 		:: c != 0 -> goto add
 		:: else
 		fi;
 		e = entry;
 		if
-		:: e != 0 -> (child != 0 || entry != e); goto retry /* installed or unlinked: wait */
+		:: e != 0 -> (child != 0 || entry != e); goto retry /* pt_wait_slot: installed or unlinked */
 		:: else
 		fi;
-		pcnt++;
-		atomic {
+		pcnt++; /* pt_install_table: pt_reserve in the parent */
+		atomic { /* the CAS on the entry */
 			if
 			:: entry == 0 -> fresh = nxt; nxt++; entry = fresh; ok = true
 			:: else -> ok = false
 			fi
 		}
 		if
-		:: !ok -> pcnt--; goto retry /* the other writer won the CAS: use theirs */
+		:: !ok -> pcnt--; goto retry /* pt_release: the other writer won the CAS, use theirs */
 		:: else
 		fi;
-		child = fresh;
+		child = fresh; /* pt_install_table's release store of child[] */
 		c = fresh;
 add:
-		atomic {
+		atomic { /* pt_publish_leaves: pt_reserve */
 			if
 			:: !dead[c] -> cnt[c]++; ok = true
 			:: else -> ok = false
 			fi
 		}
 		if
-		:: !ok -> (child != c); goto retry /* died under us: wait for the unlink */
+		:: !ok -> (child != c); goto retry /* PT_RETRY: pt_map_below's pt_wait_slot for the unlink */
 		:: else
 		fi;
-		leaf[2 * c + k] = true;
+		leaf[2 * c + k] = true; /* pt_publish_leaves' store */
 		atomic {
 			assert(entry == c && child == c); /* reachable by the hardware and by unmap */
 			mapped[k] = true;
@@ -95,16 +102,16 @@ add:
 
 		/* ---- unmap ---- */
 		atomic { busy++; mapped[k] = false; gen[k]++ }
-		c = child;
+		c = child; /* pt_descend */
 		assert(c != 0 && leaf[2 * c + k]); /* unmap finds the page it mapped */
-		leaf[2 * c + k] = false;
-		atomic { cnt[c]--; ok = (cnt[c] == 0) }
+		leaf[2 * c + k] = false; /* pt_clear_leaves */
+		atomic { cnt[c]--; ok = (cnt[c] == 0) } /* pt_release: emptied? */
 		if
 		:: ok ->
 			c = child; /* pt_prune_path loads child[] again */
 			if
 			:: c != 0 ->
-				atomic {
+				atomic { /* pt_unlink_if_empty: CAS cnt 0 -> DEAD */
 					if
 					:: cnt[c] == 0 && !dead[c] -> dead[c] = true; ok = true
 					:: else -> ok = false

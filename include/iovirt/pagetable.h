@@ -139,8 +139,11 @@ int iovirt_pt_space_destroy(struct iovirt_iommu *iommu, uint32_t asid);
  *   IOVIRT_ERANGE   the range leaves the space's input width
  *   IOVIRT_ENOASID  no such space
  *   IOVIRT_EEXIST   part of the range is already mapped
- *   IOVIRT_ENOMEM   a table allocation failed (what was done is rolled back,
- *                   with one invalidation if any entry had become visible)
+ *   IOVIRT_ENOMEM   a table allocation failed
+ *   (On EEXIST and ENOMEM what was done is rolled back, with one invalidation
+ *   if any entry had become visible; the entries of one leaf table are all
+ *   checked before any of them is written, so a conflict inside the first
+ *   leaf table writes nothing.)
  */
 int iovirt_pt_map(struct iovirt_iommu *iommu, uint32_t asid, uint64_t iova,
 		  uint64_t pa, uint64_t size, unsigned prot);

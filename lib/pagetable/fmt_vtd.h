@@ -18,8 +18,21 @@
 #include "iovirt/pagetable.h"
 
 #define VTD_PRESENT (IOVIRT_VTD_SL_R | IOVIRT_VTD_SL_W | IOVIRT_VTD_SL_X)
-#define VTD_MAX_LEAF_LEVEL 3 /* 1 GiB pages at the SL-PDPE */
-#define VTD_MAX_PA (UINT64_C(1) << 52)
+
+/* ---- per-level facts and limits: the walk asks these, never knows them ---- */
+
+/* Which levels may hold a leaf: SL-PTE (4 KiB), SL-PDE (2 MiB) and SL-PDPE
+ * (1 GiB) pages; PS is reserved in the SL-PML4E and SL-PML5E. */
+static inline bool vtd_leaf_ok(unsigned level)
+{
+	return level <= 3;
+}
+
+/* Physical addresses an entry can hold: below 2^52 (bits 51:12). A constant
+ * expression, so that the format's struct pt_impl can carry it. */
+enum { vtd_pa_bits = 52 };
+
+/* ---- entries ---- */
 
 static inline bool vtd_present(uint64_t e)
 {

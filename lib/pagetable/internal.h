@@ -85,9 +85,20 @@ static inline void pt_clear_init(struct pt_clear *cl)
 /* One invalidation for everything cl holds, then its unlinked tables are retired. */
 void pt_clear_flush(struct iovirt_iommu *io, uint32_t asid, struct pt_clear *cl);
 
-/* Operations a format's walker provides (one instance per entry format). */
+/* What a whole-space visit calls: table(arg, node, iova) for each table before
+ * its entries, leaf(arg, iova, pa, size, prot) for each leaf, ascending; either
+ * may be NULL; a nonzero return stops the visit and is returned. */
+struct pt_visitor {
+	int (*table)(void *arg, struct pt_node *n, uint64_t iova);
+	int (*leaf)(void *arg, uint64_t iova, uint64_t pa, uint64_t size, unsigned prot);
+	void *arg;
+};
+
+/* A format's facts and the walker built on them (one instance per entry format). */
 struct pt_impl {
+	uint64_t pa_limit; /* first physical address an entry cannot hold */
 	unsigned (*levels_for_width)(unsigned width);
+	/* The walker trusts its arguments: iommu.c checked every one. */
 	int (*map)(struct iovirt_iommu *io, struct pt_space *s, uint64_t iova,
 		   uint64_t pa, uint64_t size, unsigned prot);
 	/* Clears [iova, iova + size) into cl without invalidating; bytes or ESPLIT. */
@@ -95,10 +106,7 @@ struct pt_impl {
 	int (*split)(struct iovirt_iommu *io, struct pt_space *s, uint64_t iova);
 	int (*translate)(const struct pt_space *s, uint64_t iova, unsigned access,
 			 struct iovirt_xlate *out);
-	/* Calls leaf(arg, iova, pa, size, prot) for each leaf, ascending. */
-	int (*walk_leaves)(const struct pt_space *s,
-			   int (*leaf)(void *arg, uint64_t iova, uint64_t pa, uint64_t size, unsigned prot),
-			   void *arg);
+	int (*visit)(struct pt_space *s, const struct pt_visitor *v);
 };
 
 extern const struct pt_impl pt_impl_vtd;

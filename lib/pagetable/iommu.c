@@ -215,17 +215,14 @@ int iovirt_iommu_reclaim_mode(const struct iovirt_iommu *io)
 	return (int)io->reclaim;
 }
 
-/* Unlinks and collects every node under n (n included) onto *list. */
-static void collect_nodes(struct pt_node *n, struct pt_node **list)
+/* Collects every node of a space (root included) onto the list *arg. */
+static int collect_node(void *arg, struct pt_node *n, uint64_t iova)
 {
-	if (n->level > 1)
-		for (unsigned i = 0; i < PT_ENTRIES; i++) {
-			struct pt_node *c = atomic_load_explicit(&n->child[i], memory_order_relaxed);
-			if (c)
-				collect_nodes(c, list);
-		}
+	struct pt_node **list = arg;
+	(void)iova;
 	n->next = *list;
 	*list = n;
+	return 0;
 }
 
 static void space_free(struct iovirt_iommu *io, struct pt_space *s)
@@ -238,7 +235,7 @@ static void space_teardown(struct iovirt_iommu *io, struct pt_space *s)
 	/* s is out of the directory already: invalidate through it */
 	inval_space(io, s, s->asid, IOVIRT_INVAL_ASID, 0, 0, false);
 	struct pt_node *list = NULL;
-	collect_nodes(s->root, &list);
+	io->impl->visit(s, &(const struct pt_visitor){ .table = collect_node, .arg = &list });
 	pt_retire(io, list);
 	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL) {
 		space_free(io, s);
@@ -400,6 +397,8 @@ int iovirt_pt_map(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_
 		return IOVIRT_EALIGN;
 	if (!iovirt_add_ok(pa, size, &pend))
 		return IOVIRT_EOVERFLOW;
+	if (pend > io->impl->pa_limit)
+		return IOVIRT_EINVAL; /* beyond what an entry of the format can hold */
 	pt_enter(io);
 	r = io->impl->map(io, s, iova, pa, size, prot);
 	pt_leave(io);
@@ -568,44 +567,41 @@ static int merge_leaf(void *arg, uint64_t iova, uint64_t pa, uint64_t size, unsi
 int iovirt_pt_foreach(const struct iovirt_iommu *io, uint32_t asid,
 		      int (*fn)(void *arg, const struct iovirt_mapping *m), void *arg)
 {
-	const struct pt_space *s = io ? space_get(io, asid) : NULL;
+	struct pt_space *s = io ? space_get(io, asid) : NULL;
 	if (!s)
 		return IOVIRT_ENOASID;
 	struct merge m = { .fn = fn, .arg = arg };
-	int r = io->impl->walk_leaves(s, merge_leaf, &m);
+	int r = io->impl->visit(s, &(const struct pt_visitor){ .leaf = merge_leaf, .arg = &m });
 	if (!r && m.run.size)
 		r = fn(arg, &m.run);
 	return r;
 }
 
-static int table_walk(const struct pt_node *n, uint64_t base,
-		      int (*fn)(void *, const struct iovirt_pt_table *), void *arg)
+struct table_visit {
+	int (*fn)(void *, const struct iovirt_pt_table *);
+	void *arg;
+};
+
+static int table_seen(void *arg, struct pt_node *n, uint64_t iova)
 {
-	struct iovirt_pt_table t = {
+	const struct table_visit *tv = arg;
+	const struct iovirt_pt_table t = {
 		.pa = n->pa,
-		.iova = base,
+		.iova = iova,
 		.level = n->level,
-		.used = atomic_load_explicit(&((struct pt_node *)n)->cnt, memory_order_relaxed),
+		.used = atomic_load_explicit(&n->cnt, memory_order_relaxed),
 	};
-	int r = fn(arg, &t);
-	if (r || n->level == 1)
-		return r;
-	const uint64_t span = UINT64_C(1) << pt_shift(n->level);
-	for (unsigned i = 0; i < PT_ENTRIES; i++) {
-		const struct pt_node *c = atomic_load_explicit(&n->child[i], memory_order_acquire);
-		if (c && (r = table_walk(c, base + i * span, fn, arg)))
-			return r;
-	}
-	return 0;
+	return tv->fn(tv->arg, &t);
 }
 
 int iovirt_pt_foreach_table(const struct iovirt_iommu *io, uint32_t asid,
 			    int (*fn)(void *arg, const struct iovirt_pt_table *t), void *arg)
 {
-	const struct pt_space *s = io ? space_get(io, asid) : NULL;
+	struct pt_space *s = io ? space_get(io, asid) : NULL;
 	if (!s)
 		return IOVIRT_ENOASID;
-	return table_walk(s->root, 0, fn, arg);
+	struct table_visit tv = { .fn = fn, .arg = arg };
+	return io->impl->visit(s, &(const struct pt_visitor){ .table = table_seen, .arg = &tv });
 }
 
 int pt_space_info(const struct iovirt_iommu *io, uint32_t asid, uint32_t *width, uint32_t *levels,

@@ -3,7 +3,5 @@
 #include "fmt_vtd.h"
 
 #define FMT(name) vtd_##name
-#define FMT_MAX_LEAF_LEVEL VTD_MAX_LEAF_LEVEL
-#define FMT_MAX_PA VTD_MAX_PA
 #define FMT_IMPL pt_impl_vtd
 #include "walk.inc"

@@ -5,31 +5,17 @@
  * raw pages, reached only through physical addresses, finds every mapping.
  */
 #include "pt_test.h"
+#include "vtd_walk.h"
 
-/* The POSIX adapter's fake physical addresses map back to CPU addresses by one offset. */
-static const uint64_t *page_at(uint64_t pa)
-{
-	return (const uint64_t *)(uintptr_t)(pa - IOVIRT_POSIX_PA_OFFSET);
-}
-
-/* A hardware-style walk: returns the output address, or ~0 on a fault. */
+/* A hardware-style walk: the output address (or ~0 on a fault), the R/W of the
+ * whole walk in *rw and the last entry read in *raw. */
 static uint64_t hw_walk(uint64_t root, unsigned levels, uint64_t iova, unsigned *rw, uint64_t *raw)
 {
-	uint64_t table = root;
-	*rw = 3;
-	for (unsigned l = levels; l >= 1; l--) {
-		unsigned shift = 12 + 9 * (l - 1);
-		uint64_t e = page_at(table)[(iova >> shift) & 511];
-		*raw = e;
-		if (!(e & 3))
-			return ~UINT64_C(0);
-		*rw &= (unsigned)(e & 3);
-		uint64_t addr = e & 0x000ffffffffff000ull;
-		if (l == 1 || (e & (1u << 7)))
-			return (addr & ~((UINT64_C(1) << shift) - 1)) | (iova & ((UINT64_C(1) << shift) - 1));
-		table = addr;
-	}
-	return ~UINT64_C(0);
+	struct vtd_walk w;
+	vtd_walk(root, levels, iova, &w);
+	*rw = w.rw;
+	*raw = w.entry;
+	return w.pa;
 }
 
 /* Leaves and tables carry the VT-d bits at their specified positions. */
@@ -54,9 +40,9 @@ Test(pt_layout, vtd_second_stage_bits)
 	cr_assert_eq(hw_walk(root, 4, GiB(1) + 0x1234567, &rw, &raw), 0x7c0000000ull + 0x1234567);
 	cr_assert_eq(raw, 0x7c0000000ull | 3 | (1u << 7));
 	/* Non-leaf entries: table address | R | W, nothing else. */
-	uint64_t top = page_at(root)[0];
+	uint64_t top = vtd_walk_page(root)[0];
 	cr_assert_eq(top & ~0x000ffffffffff000ull, 3);
-	cr_assert_eq(hw_walk(root, 4, MiB(8), &rw, &raw), ~UINT64_C(0));
+	cr_assert_eq(hw_walk(root, 4, MiB(8), &rw, &raw), VTD_WALK_FAULT);
 	pt_fix_done(&f);
 }
 
@@ -85,7 +71,7 @@ Test(pt_layout, hardware_walk_matches_translate)
 		int r = iovirt_pt_translate(f.io, 2, iova, 1, &x);
 		uint64_t hw = hw_walk(root, 5, iova, &rw, &raw);
 		if (r == IOVIRT_ENOENT) {
-			cr_assert_eq(hw, ~UINT64_C(0));
+			cr_assert_eq(hw, VTD_WALK_FAULT);
 		} else {
 			cr_assert_eq(hw, x.pa);
 			cr_assert_eq(rw, x.prot);

@@ -15,6 +15,8 @@
 #include "iovirt/iovirt.h"
 #include "iovirt/posix.h"
 
+#include "../common/vtd_walk.h"
+
 #define NW 2          /* writers */
 #define NR 2          /* readers */
 #define WINDOW_PAGES 2048 /* 8 MiB shared by the writers, page p owned by writer p % NW */
@@ -34,19 +36,7 @@ static unsigned root_levels;
  * pointers), reaching table pages by their fake physical addresses. */
 static uint64_t hw_walk(uint64_t iova)
 {
-	uint64_t table = root_pa;
-	for (unsigned l = root_levels; l >= 1; l--) {
-		const unsigned shift = 12 + 9 * (l - 1);
-		const uint64_t *page = (const uint64_t *)(uintptr_t)(table - IOVIRT_POSIX_PA_OFFSET);
-		const uint64_t e = __atomic_load_n(&page[(iova >> shift) & 511], __ATOMIC_ACQUIRE);
-		if (!(e & 3))
-			return ~UINT64_C(0);
-		const uint64_t addr = e & 0x000ffffffffff000ull;
-		if (l == 1 || (e & (1u << 7)))
-			return (addr & ~((UINT64_C(1) << shift) - 1)) | (iova & ((UINT64_C(1) << shift) - 1));
-		table = addr;
-	}
-	return ~UINT64_C(0);
+	return vtd_walk(root_pa, root_levels, iova, NULL);
 }
 
 static uint64_t pa_of(uint64_t iova)

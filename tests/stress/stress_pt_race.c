@@ -38,6 +38,8 @@
 #include "iovirt/iovirt.h"
 #include "iovirt/posix.h"
 
+#include "../common/vtd_walk.h"
+
 #define NW 2 /* the two writers; one more (index NW) unmaps by gather and splits */
 #define NT (NW + 1)
 #define NS 2 /* threads that create and destroy spaces of their own ASIDs beside all that */
@@ -75,19 +77,7 @@ static void wait_inval(void *host, const struct iovirt_inval *inv)
 
 static uint64_t hw_walk_raw(uint64_t iova)
 {
-	uint64_t table = root_pa;
-	for (unsigned l = root_levels; l >= 1; l--) {
-		const unsigned shift = 12 + 9 * (l - 1);
-		const uint64_t *page = (const uint64_t *)(uintptr_t)(table - IOVIRT_POSIX_PA_OFFSET);
-		const uint64_t e = __atomic_load_n(&page[(iova >> shift) & 511], __ATOMIC_ACQUIRE);
-		if (!(e & 3))
-			return ~UINT64_C(0);
-		const uint64_t addr = e & IOVIRT_VTD_SL_ADDR_MASK;
-		if (l == 1 || (e & IOVIRT_VTD_SL_PS))
-			return (addr & ~((UINT64_C(1) << shift) - 1)) | (iova & ((UINT64_C(1) << shift) - 1));
-		table = addr;
-	}
-	return ~UINT64_C(0);
+	return vtd_walk(root_pa, root_levels, iova, NULL);
 }
 
 static uint64_t hw_walk(unsigned k, uint64_t iova)
@@ -140,7 +130,7 @@ static void *writer(void *arg)
 		int64_t u = iovirt_pt_unmap(io, 1, iova, 4096);
 		if (u != 4096)
 			fail("unmap of a mapped page", k, (long)u);
-		if (hw_walk(k, iova) != ~UINT64_C(0))
+		if (hw_walk(k, iova) != VTD_WALK_FAULT)
 			fail("unmapped, yet the hardware tables still translate it", k, 0);
 		/* The path may be going away under the other writer: software translate
 		 * beside writers is deferred mode's only. */
@@ -177,7 +167,7 @@ static void *gs_writer(void *arg)
 		if (u != 4096)
 			fail("gathered unmap", k, (long)u);
 		iovirt_pt_gather_flush(io, &g);
-		if (hw_walk(k, iova) != ~UINT64_C(0))
+		if (hw_walk(k, iova) != VTD_WALK_FAULT)
 			fail("unmapped by gather, yet the hardware tables translate it", k, 0);
 
 		if ((r = iovirt_pt_map(io, 1, big, bpa, UINT64_C(1) << 21, IOVIRT_PROT_READ))) {
@@ -195,7 +185,7 @@ static void *gs_writer(void *arg)
 			fail("split, yet translate does not give the 4 KiB page", k, r);
 		if ((u = iovirt_pt_unmap(io, 1, big, UINT64_C(1) << 21)) != (INT64_C(1) << 21))
 			fail("unmap of the split page", k, (long)u);
-		if (hw_walk(k, big + 0x5000) != ~UINT64_C(0))
+		if (hw_walk(k, big + 0x5000) != VTD_WALK_FAULT)
 			fail("unmapped, yet the hardware tables translate the split page", k, 0);
 		atomic_fetch_add_explicit(&rounds[k], 1, memory_order_relaxed);
 		park_point();
@@ -362,7 +352,7 @@ static int run(uint32_t reclaim, double seconds)
 	/* Quiescent: both pages unmapped, every table but the root released. */
 	reclaimed += iovirt_pt_reclaim(io);
 	for (unsigned k = 0; k < NT; k++)
-		if (hw_walk_raw(BASE + ((uint64_t)k << 12)) != ~UINT64_C(0))
+		if (hw_walk_raw(BASE + ((uint64_t)k << 12)) != VTD_WALK_FAULT)
 			fail("left mapped in the hardware tables", k, 0);
 	struct iovirt_pt_stats st;
 	iovirt_pt_stats(io, &st);
