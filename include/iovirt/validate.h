@@ -330,7 +330,25 @@ int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
 /* ------------------------------------------------------------------------ */
 
 #define IOVIRT_VQ_MAX_SIZE 32768u
-#define IOVIRT_VQ_F_INDIRECT 1u /* VIRTIO_F_INDIRECT_DESC was negotiated */
+#define IOVIRT_VQ_F_INDIRECT 1u  /* VIRTIO_F_INDIRECT_DESC was negotiated */
+#define IOVIRT_VQ_F_EVENT_IDX 2u /* VIRTIO_F_EVENT_IDX was negotiated */
+#define IOVIRT_VQ_F_IN_ORDER 4u  /* VIRTIO_F_IN_ORDER was negotiated */
+/* Read and write the rings through their regions' host addresses (needs a
+ * map; rings in regions without one keep the callbacks); see iovirt_vq_create. */
+#define IOVIRT_VQ_F_DIRECT 8u
+#define IOVIRT_VQ_F_ALL 15u
+
+/* Ring flags, as in the specification. */
+#define IOVIRT_VRING_USED_F_NO_NOTIFY 1u     /* used->flags: driver, do not kick */
+#define IOVIRT_VRING_AVAIL_F_NO_INTERRUPT 1u /* avail->flags: device, do not interrupt */
+
+/* The specification's event-index rule: true when an index moving from old
+ * to new_idx (free-running, 16 bits) passes event, i.e. event is in
+ * [old, new_idx). */
+static inline int iovirt_vring_need_event(uint16_t event, uint16_t new_idx, uint16_t old)
+{
+	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
+}
 
 /* Descriptor flags, as in the specification. */
 #define IOVIRT_VIRTQ_DESC_F_NEXT 1u
@@ -499,6 +517,136 @@ int iovirt_vq_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
  * does not advance; the element may have been written).
  */
 int iovirt_vq_push_used(struct iovirt_vq *vq, uint32_t id, uint32_t len);
+
+/* One completion: the chain's head and the bytes the device wrote into it. */
+struct iovirt_vq_used {
+	uint32_t id;
+	uint32_t len;
+};
+
+/*
+ * Completes n chains in flight at once: writes the n used elements at the
+ * device's used index onward (wrapping in the ring), then a release fence,
+ * then the used idx advanced by n (one index write for the batch: the driver
+ * sees the batch whole or not at all).
+ * Returns 0 (also for n == 0: nothing written); IOVIRT_EINVAL (NULL vq, NULL
+ * e with n > 0, n > num); IOVIRT_EINDEX (an id >= num); IOVIRT_ENOENT (n
+ * above the chains in flight).
+ * Errors: IOVIRT_EGUEST (a guest write failed).
+ * On failure: refusals write nothing; after IOVIRT_EGUEST some elements may
+ * be written but used idx is not (the cursor does not move), so the driver
+ * sees none of them.
+ * Threads: the queue's one thread.
+ * Host callbacks: guest_write (per element and for idx) unless the used ring
+ * is accessed directly (IOVIRT_VQ_F_DIRECT).
+ */
+int iovirt_vq_push_used_batch(struct iovirt_vq *vq, const struct iovirt_vq_used *e, uint32_t n);
+
+/*
+ * With IOVIRT_VQ_F_IN_ORDER: completes the next count chains in flight,
+ * which the device used in the order they were made available, with one used
+ * element (virtio, in-order split rings): {id, len} of the batch's last
+ * buffer written at the device's used index, a release fence, then used idx
+ * advanced by count.
+ * Returns 0; IOVIRT_EINVAL (NULL vq, the queue made without
+ * IOVIRT_VQ_F_IN_ORDER, count 0); IOVIRT_EINDEX (id >= num); IOVIRT_ENOENT
+ * (count above the chains in flight).
+ * Errors: IOVIRT_EGUEST.
+ * On failure: as iovirt_vq_push_used_batch.
+ * Threads: the queue's one thread.
+ * Host callbacks: guest_write (twice) unless the used ring is accessed directly.
+ */
+int iovirt_vq_push_used_in_order(struct iovirt_vq *vq, uint32_t id, uint32_t len,
+				 uint32_t count);
+
+/*
+ * Notification suppression. Without IOVIRT_VQ_F_EVENT_IDX the device sets
+ * and clears VRING_USED_F_NO_NOTIFY in used->flags and reads avail->flags'
+ * VRING_AVAIL_F_NO_INTERRUPT; with it, the device writes avail_event (after
+ * the used ring) and reads used_event (after the available ring). Each field
+ * is read once per call and decided on from that copy.
+ */
+
+/*
+ * Asks the driver not to kick (while the device polls): without event index,
+ * writes used->flags = VRING_USED_F_NO_NOTIFY; with it, writes nothing
+ * (avail_event stays where the last enable put it, so the driver kicks at
+ * most once more). A hint: a driver may kick anyway.
+ * Returns 0.
+ * Errors: IOVIRT_EGUEST.
+ * On failure: the flag may not be set; nothing else changed.
+ * Threads: the queue's one thread.
+ * Host callbacks: guest_write (without direct access to the used ring).
+ */
+int iovirt_vq_notify_disable(struct iovirt_vq *vq);
+
+/*
+ * Asks the driver to kick again and re-checks the ring: writes used->flags =
+ * 0 (without event index) or avail_event = the device's next ring position
+ * (with it: the driver kicks when it makes that entry available), then a full
+ * barrier (virtio: the store is visible before avail idx is read again), then
+ * reads avail idx as iovirt_vq_avail. A chain posted before the driver saw
+ * the store is counted here, so none is stranded waiting for a kick.
+ * Returns the chains available (0 .. num; > 0: keep polling, optionally after
+ * iovirt_vq_notify_disable).
+ * Errors: IOVIRT_EGUEST; IOVIRT_EINDEX (as iovirt_vq_avail).
+ * On failure: notifications may be enabled; the cursors are unchanged.
+ * Threads: the queue's one thread.
+ * Host callbacks: guest_write, guest_read (each without direct access).
+ */
+int iovirt_vq_notify_enable(struct iovirt_vq *vq);
+
+/*
+ * After completions (push_used*), tells whether to signal the driver: a full
+ * barrier (virtio: the used idx store is visible before the driver's field is
+ * read), then without event index 1 unless avail->flags has
+ * VRING_AVAIL_F_NO_INTERRUPT; with it, iovirt_vring_need_event(used_event,
+ * used idx now, used idx at the previous decision), and 1 for the first
+ * decision after create or iovirt_vq_set_cursors. Call it once per batch:
+ * each call is a decision (it records the used idx it decided on).
+ * Returns 1 (signal) or 0.
+ * Errors: IOVIRT_EGUEST.
+ * On failure: nothing changed (the previous decision stays the reference).
+ * Threads: the queue's one thread.
+ * Host callbacks: guest_read (without direct access to the available ring).
+ */
+int iovirt_vq_need_signal(struct iovirt_vq *vq);
+
+/*
+ * A backend's poll loop on lib/irqpoll, one call per step:
+ *   on a kick:              iovirt_vq_kicked(vq, ip, now)
+ *   then, until IDLE:       take up to iovirt_irqpoll_budget(ip) chains,
+ *                           next = iovirt_vq_polled(vq, ip, taken, now)
+ * kicked disables notifications and starts a polling stretch
+ * (iovirt_irqpoll_irq). polled reports the chains taken
+ * (iovirt_irqpoll_polled); when irqpoll says REARM it enables notifications
+ * and re-checks the ring (iovirt_vq_notify_enable) and reports what it found
+ * (iovirt_irqpoll_recheck), disabling notifications again when polling goes on.
+ */
+struct iovirt_irqpoll;
+
+/*
+ * Returns 0.
+ * Errors: IOVIRT_EINVAL (NULL vq or ip); those of iovirt_vq_notify_disable.
+ * On failure: the polling stretch is not started.
+ * Threads: the queue's one thread (irqpoll's driver side).
+ * Host callbacks: those of iovirt_vq_notify_disable.
+ */
+int iovirt_vq_kicked(struct iovirt_vq *vq, struct iovirt_irqpoll *ip, uint64_t now_ns);
+
+/*
+ * Returns IOVIRT_IRQPOLL_AGAIN (poll again: notifications stay off) or
+ * IOVIRT_IRQPOLL_IDLE (notifications on and the ring was empty after the
+ * barrier: wait for the next kick).
+ * Errors: IOVIRT_EINVAL (NULL vq or ip); those of iovirt_vq_notify_enable and
+ * iovirt_vq_notify_disable.
+ * On failure: the irqpoll is polling again (as after a kick: call polled
+ * again); notifications may be on or off.
+ * Threads: the queue's one thread (irqpoll's driver side).
+ * Host callbacks: those of iovirt_vq_notify_enable and _disable.
+ */
+int iovirt_vq_polled(struct iovirt_vq *vq, struct iovirt_irqpoll *ip, uint32_t done,
+		     uint64_t now_ns);
 
 /* The device's cursors (for save and restore). set_cursors also restores the
  * count of chains in flight, (uint16_t)(last_avail - used_idx): a saved state

@@ -7,31 +7,10 @@
  */
 #include <string.h>
 
-#include "common/wire.h"
-#include "validate/internal.h"
+#include "validate/vq_internal.h"
 
 #define DESC_SIZE IOVIRT_WIRE_VQ_DESC_SIZE
 
-struct iovirt_vq {
-	const struct iovirt_host_ops *ops;
-	void *host;
-	uint32_t guest, num, flags, max_ind;
-	uint64_t desc_gpa, avail_gpa, used_gpa;
-	uint16_t last_avail; /* next ring slot the device takes (free-running) */
-	uint16_t avail_idx;  /* the driver's idx as last read */
-	uint16_t used_idx;
-	/* A descriptor index is in the current walk when its stamp equals gen;
-	 * stamps avoid clearing a bitmap of num bits for every chain. */
-	uint32_t gen;
-	uint32_t *stamp;     /* num entries */
-	uint32_t *ind_stamp; /* max_ind entries */
-	uint8_t *table;      /* snapshot of one indirect table: max_ind * 16 bytes */
-	size_t scratch_bytes;
-	/* With a map at create: the regions of the descriptor table, available
-	 * ring and used ring, held until destroy. */
-	struct iovirt_gmap *map;
-	struct iovirt_gmap_region *hold[3];
-};
 
 enum { RING_DESC, RING_AVAIL, RING_USED, NRINGS };
 
@@ -89,7 +68,8 @@ static int vq_params_check(const struct iovirt_host_ops *ops, const struct iovir
 	/* an older caller's struct ends before map and pol: no map */
 	*map = IOVIRT_PARAMS_HAS(p, pol) ? p->map : NULL;
 	if (p->num == 0 || p->num > IOVIRT_VQ_MAX_SIZE || (p->num & (p->num - 1)) ||
-	    p->max_indirect > IOVIRT_VQ_MAX_SIZE || (p->flags & ~IOVIRT_VQ_F_INDIRECT))
+	    p->max_indirect > IOVIRT_VQ_MAX_SIZE || (p->flags & ~IOVIRT_VQ_F_ALL) ||
+	    ((p->flags & IOVIRT_VQ_F_DIRECT) && !*map))
 		return IOVIRT_EINVAL;
 	if (*map) {
 		/* rings are not buffers: of the policy only the ALLOW flags apply */
@@ -108,6 +88,21 @@ static int vq_params_check(const struct iovirt_host_ops *ops, const struct iovir
 	    !IOVIRT_HOST_HAS(ops, guest_write))
 		return IOVIRT_ENOSYS;
 	return 0;
+}
+
+/* A ring's host address through its held region, or NULL when the region has none. */
+static uint8_t *ring_hva(const struct iovirt_gmap_region *r, uint64_t gpa)
+{
+	return r->desc.hva ? (uint8_t *)r->desc.hva + (gpa - r->desc.gpa) : NULL;
+}
+
+/* IOVIRT_VQ_F_DIRECT: rings in regions with a host address are accessed
+ * through it; the others keep the callbacks. */
+static void rings_direct(struct iovirt_vq *vq)
+{
+	vq->desc_hva = ring_hva(vq->hold[RING_DESC], vq->desc_gpa);
+	vq->avail_hva = ring_hva(vq->hold[RING_AVAIL], vq->avail_gpa);
+	vq->used_hva = ring_hva(vq->hold[RING_USED], vq->used_gpa);
 }
 
 int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
@@ -145,6 +140,8 @@ int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 		.hold = { hold[0], hold[1], hold[2] },
 	};
 	vq->ind_stamp = vq->stamp + p->num;
+	if (p->flags & IOVIRT_VQ_F_DIRECT)
+		rings_direct(vq);
 	*out = vq;
 	return 0;
 nomem:
@@ -177,6 +174,7 @@ void iovirt_vq_set_cursors(struct iovirt_vq *vq, uint16_t last_avail, uint16_t u
 {
 	vq->last_avail = vq->avail_idx = last_avail;
 	vq->used_idx = used_idx;
+	vq->signalled_valid = false; /* as at create: the next decision signals */
 }
 
 static int gread(struct iovirt_vq *vq, uint64_t gpa, void *dst, size_t len)
@@ -186,10 +184,9 @@ static int gread(struct iovirt_vq *vq, uint64_t gpa, void *dst, size_t len)
 
 int iovirt_vq_avail(struct iovirt_vq *vq)
 {
-	uint8_t b[2];
-	if (gread(vq, vq->avail_gpa + IOVIRT_WIRE_VQ_RING_IDX_OFF, b, sizeof(b)))
+	uint16_t idx;
+	if (vq_ring_ld16(vq, vq->avail_hva, vq->avail_gpa, IOVIRT_WIRE_VQ_RING_IDX_OFF, &idx))
 		return IOVIRT_EGUEST;
-	uint16_t idx = iovirt_le16_load(b);
 	/* virtio's read barrier: the ring entries and descriptors this idx
 	 * publishes are read after it, whatever guest_read is (the driver writes
 	 * them before idx, behind its write barrier) */
@@ -202,13 +199,9 @@ int iovirt_vq_avail(struct iovirt_vq *vq)
 	return n;
 }
 
-/* Chains in flight: taken off the available ring (pop, skip), not yet
- * completed (push). The cursors are the count, so set_cursors restores it
- * with them, as a device's saved state implies. */
-static uint16_t vq_in_flight(const struct iovirt_vq *vq)
-{
-	return (uint16_t)(vq->last_avail - vq->used_idx);
-}
+/* Chains in flight (vq_in_flight): taken off the available ring (pop, skip),
+ * not yet completed (push). The cursors are the count, so set_cursors
+ * restores it with them, as a device's saved state implies. */
 
 /*
  * Before taking a chain (pop, skip): 1 when one is available and may be taken,
@@ -264,6 +257,21 @@ static int walk_buf(struct walk *w, uint64_t addr, uint32_t len, uint16_t flags)
 	return vb_add_fast(&w->b, addr, len, dir);
 }
 
+/*
+ * Snapshots an indirect table whose placement was checked: with direct
+ * access through its region's host address (the same snapshot's entry, so the
+ * region checked is the one read), else through guest_read. Each byte once.
+ */
+static int table_read(struct iovirt_vq *vq, const struct vbuild *b, uint64_t addr, uint32_t len)
+{
+	const struct snap_ent *e;
+	if ((vq->flags & IOVIRT_VQ_F_DIRECT) && (e = snap_find(b->snap, addr)) && e->hva) {
+		memcpy(vq->table, e->hva + (addr - e->gpa), len);
+		return 0;
+	}
+	return gread(vq, addr, vq->table, len);
+}
+
 /* Walks the indirect table that descriptor d (already snapshotted) names. */
 static int walk_indirect(struct iovirt_vq *vq, struct walk *w,
 			 const struct iovirt_wire_vq_desc *d, uint32_t *count, uint32_t gen)
@@ -279,8 +287,8 @@ static int walk_indirect(struct iovirt_vq *vq, struct walk *w,
 	int err = vb_check_placement(&w->b, addr, len);
 	if (err)
 		return err;
-	if (gread(vq, addr, vq->table, len))
-		return IOVIRT_EGUEST;
+	if ((err = table_read(vq, &w->b, addr, len)))
+		return err;
 	uint32_t n = len / DESC_SIZE, j = 0;
 	w->where = IOVIRT_WHERE_INDIRECT;
 	for (;;) {
@@ -318,7 +326,7 @@ static int walk_chain(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		p.max_total = UINT32_MAX;
 	vb_init(&w.b, map, &p, out, cap);
 	uint32_t gen = walk_gen(vq), count = 0, i = head;
-	uint8_t raw[DESC_SIZE];
+	struct iovirt_wire_vq_desc d;
 	int err;
 	for (;;) {
 		w.desc = i;
@@ -335,9 +343,8 @@ static int walk_chain(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 			err = IOVIRT_ECHAIN;
 			break;
 		}
-		if ((err = gread(vq, vq->desc_gpa + (uint64_t)i * DESC_SIZE, raw, DESC_SIZE)))
+		if ((err = vq_desc_load(vq, i, &d)))
 			break;
-		struct iovirt_wire_vq_desc d = iovirt_wire_vq_desc_decode(raw);
 		if (d.flags & IOVIRT_VIRTQ_DESC_F_INDIRECT) {
 			/* an indirect descriptor ends the chain (it may not have NEXT);
 			 * it names buffers but is none, so only the table's entries count */
@@ -378,7 +385,6 @@ int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		  uint32_t out_cap, struct iovirt_dma_result *res)
 {
 	struct vpol vp;
-	uint8_t b[IOVIRT_WIRE_VQ_AVAIL_ELEM_SIZE];
 	int err = 0;
 	if (!vq || !map || !out || vpol_load(pol, &vp)) {
 		err = IOVIRT_EINVAL;
@@ -393,12 +399,13 @@ int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 			return 0;
 		goto fail;
 	}
-	uint64_t slot = vq->avail_gpa + iovirt_wire_vq_avail_slot_off(vq->last_avail & (vq->num - 1));
-	if (gread(vq, slot, b, sizeof(b))) {
+	uint64_t off = iovirt_wire_vq_avail_slot_off(vq->last_avail & (vq->num - 1));
+	uint64_t slot = vq->avail_gpa + off;
+	uint16_t head;
+	if (vq_ring_ld16(vq, vq->avail_hva, vq->avail_gpa, off, &head)) {
 		err = IOVIRT_EGUEST;
 		goto fail;
 	}
-	uint16_t head = iovirt_wire_vq_avail_elem_decode(b).head;
 	if (head >= vq->num) {
 		if (res)
 			*res = (struct iovirt_dma_result){ .err = IOVIRT_EINDEX, .gpa = slot,
@@ -427,23 +434,15 @@ int iovirt_vq_skip(struct iovirt_vq *vq)
 
 int iovirt_vq_push_used(struct iovirt_vq *vq, uint32_t id, uint32_t len)
 {
-	uint8_t e[IOVIRT_WIRE_VQ_USED_ELEM_SIZE], idx[2];
 	if (id >= vq->num)
 		return IOVIRT_EINDEX;
 	/* completions never outnumber the chains taken: the in-flight count
 	 * stays what the cursors say */
 	if (vq_in_flight(vq) == 0)
 		return IOVIRT_ENOENT;
-	iovirt_wire_vq_used_elem_encode(e, (struct iovirt_wire_vq_used_elem){ .id = id, .len = len });
-	uint64_t at = vq->used_gpa + iovirt_wire_vq_used_slot_off(vq->used_idx & (vq->num - 1));
-	if (vq->ops->guest_write(vq->host, vq->guest, at, e, sizeof(e)))
+	struct iovirt_wire_vq_used_elem e = { .id = id, .len = len };
+	if (vq_used_elem_store(vq, vq->used_idx & (vq->num - 1), e))
 		return IOVIRT_EGUEST;
 	/* the element must be visible before the index that publishes it */
-	atomic_thread_fence(memory_order_release);
-	iovirt_le16_store(idx, (uint16_t)(vq->used_idx + 1));
-	if (vq->ops->guest_write(vq->host, vq->guest, vq->used_gpa + IOVIRT_WIRE_VQ_RING_IDX_OFF, idx,
-				 sizeof(idx)))
-		return IOVIRT_EGUEST;
-	vq->used_idx++;
-	return 0;
+	return vq_used_idx_publish(vq, (uint16_t)(vq->used_idx + 1));
 }
