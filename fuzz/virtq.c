@@ -180,7 +180,10 @@ static int want_create(const struct m_map *mm, const struct m_pol *pol, const ui
 	for (int k = 0; k < 3; k++) {
 		uint64_t fail;
 		const struct iovirt_region *reg;
-		int e = m_check_seg(mm, pol, &ring[k], &fail, &reg);
+		/* a ring lies inside one region (no spanning) */
+		struct m_pol strict = *pol;
+		strict.flags |= IOVIRT_POLICY_STRICT_REGIONS;
+		int e = m_check_seg(mm, &strict, &ring[k], &fail, &reg);
 		if (e)
 			return e;
 	}

@@ -216,6 +216,10 @@ struct iovirt_seg {
 
 #define IOVIRT_POLICY_ALLOW_MMIO 1u /* segments may target MMIO regions with a host address */
 #define IOVIRT_POLICY_ALLOW_P2P 2u  /* segments may target SHARED (peer) regions */
+/* A segment must lie inside one region: one running into an adjacent region
+ * is IOVIRT_ECROSS (without it, each piece is checked against its own region
+ * and gets its own host entries). */
+#define IOVIRT_POLICY_STRICT_REGIONS 4u
 
 struct iovirt_sg_policy {
 	size_t size;         /* sizeof(struct iovirt_sg_policy) */
