@@ -56,7 +56,8 @@ extern "C" {
 	X(EDUP, 39, "object already exists")                                        \
 	X(ERESERVED, 40, "reserved address or field")                           \
 	X(EDENIED, 41, "refused by policy")                                     \
-	X(EOVERRUN, 42, "more chains in flight than the queue holds")
+	X(EOVERRUN, 42, "more chains in flight than the queue holds")             \
+	X(EWRAP, 43, "packed descriptor not available under the wrap counter")
 
 enum iovirt_error {
 	IOVIRT_OK = 0,

@@ -340,7 +340,19 @@ int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
 /* Read and write the rings through their regions' host addresses (needs a
  * map; rings in regions without one keep the callbacks); see iovirt_vq_create. */
 #define IOVIRT_VQ_F_DIRECT 8u
-#define IOVIRT_VQ_F_ALL 15u
+/* VIRTIO_F_RING_PACKED: desc_gpa is the descriptor ring (16-byte aligned),
+ * avail_gpa the driver event suppression structure and used_gpa the
+ * device's (each 4-byte aligned); num any value 1 .. 32768. */
+#define IOVIRT_VQ_F_PACKED 16u
+#define IOVIRT_VQ_F_ALL 31u
+
+/* Packed descriptor flags and event suppression, as in the specification. */
+#define IOVIRT_VIRTQ_DESC_F_AVAIL (1u << 7)
+#define IOVIRT_VIRTQ_DESC_F_USED (1u << 15)
+#define IOVIRT_RING_EVENT_FLAGS_ENABLE 0u
+#define IOVIRT_RING_EVENT_FLAGS_DISABLE 1u
+#define IOVIRT_RING_EVENT_FLAGS_DESC 2u
+#define IOVIRT_VQ_PACKED_EVENT_BYTES 4u
 
 /* Ring flags, as in the specification. */
 #define IOVIRT_VRING_USED_F_NO_NOTIFY 1u     /* used->flags: driver, do not kick */

@@ -30,10 +30,12 @@ static void rings_put(struct iovirt_gmap *map, struct iovirt_gmap_region **hold,
 static int rings_hold(const struct iovirt_vq_params *p, const struct vpol *vp,
 		      struct iovirt_gmap_region **hold)
 {
+	/* a packed ring is written too (used descriptors go back into it) */
 	const struct { uint64_t gpa, len; uint32_t dir; } ring[NRINGS] = {
-		{ p->desc_gpa, IOVIRT_VQ_DESC_BYTES(p->num), IOVIRT_DEV_READ },
-		{ p->avail_gpa, IOVIRT_VQ_AVAIL_BYTES(p->num), IOVIRT_DEV_READ },
-		{ p->used_gpa, IOVIRT_VQ_USED_BYTES(p->num), IOVIRT_DEV_WRITE },
+		{ p->desc_gpa, vq_ring_bytes(p->flags, p->num, RING_DESC),
+		  (p->flags & IOVIRT_VQ_F_PACKED) ? IOVIRT_DEV_READ | IOVIRT_DEV_WRITE : IOVIRT_DEV_READ },
+		{ p->avail_gpa, vq_ring_bytes(p->flags, p->num, RING_AVAIL), IOVIRT_DEV_READ },
+		{ p->used_gpa, vq_ring_bytes(p->flags, p->num, RING_USED), IOVIRT_DEV_WRITE },
 	};
 	for (int k = 0; k < NRINGS; k++) {
 		int err = iovirt_gmap_region_get(p->map, ring[k].gpa, &hold[k]);
@@ -67,7 +69,9 @@ static int vq_params_check(const struct iovirt_host_ops *ops, const struct iovir
 		return IOVIRT_EINVAL;
 	/* an older caller's struct ends before map and pol: no map */
 	*map = IOVIRT_PARAMS_HAS(p, pol) ? p->map : NULL;
-	if (p->num == 0 || p->num > IOVIRT_VQ_MAX_SIZE || (p->num & (p->num - 1)) ||
+	bool packed = p->flags & IOVIRT_VQ_F_PACKED;
+	/* a packed ring may have any size (virtio); a split one a power of two */
+	if (p->num == 0 || p->num > IOVIRT_VQ_MAX_SIZE || (!packed && (p->num & (p->num - 1))) ||
 	    p->max_indirect > IOVIRT_VQ_MAX_SIZE || (p->flags & ~IOVIRT_VQ_F_ALL) ||
 	    ((p->flags & IOVIRT_VQ_F_DIRECT) && !*map))
 		return IOVIRT_EINVAL;
@@ -77,12 +81,12 @@ static int vq_params_check(const struct iovirt_host_ops *ops, const struct iovir
 			return IOVIRT_EINVAL;
 		*vp = (struct vpol){ .max_segs = 1, .flags = vp->flags, .max_total = UINT64_MAX };
 	}
-	if (!iovirt_is_aligned(p->desc_gpa, 16) || !iovirt_is_aligned(p->avail_gpa, 2) ||
+	if (!iovirt_is_aligned(p->desc_gpa, 16) || !iovirt_is_aligned(p->avail_gpa, packed ? 4 : 2) ||
 	    !iovirt_is_aligned(p->used_gpa, 4))
 		return IOVIRT_EALIGN;
-	if (!iovirt_add_ok(p->desc_gpa, IOVIRT_VQ_DESC_BYTES(p->num), &end) ||
-	    !iovirt_add_ok(p->avail_gpa, IOVIRT_VQ_AVAIL_BYTES(p->num), &end) ||
-	    !iovirt_add_ok(p->used_gpa, IOVIRT_VQ_USED_BYTES(p->num), &end))
+	if (!iovirt_add_ok(p->desc_gpa, vq_ring_bytes(p->flags, p->num, RING_DESC), &end) ||
+	    !iovirt_add_ok(p->avail_gpa, vq_ring_bytes(p->flags, p->num, RING_AVAIL), &end) ||
+	    !iovirt_add_ok(p->used_gpa, vq_ring_bytes(p->flags, p->num, RING_USED), &end))
 		return IOVIRT_EOVERFLOW;
 	if (!iovirt_host_ops_ok(ops) || !IOVIRT_HOST_HAS(ops, guest_read) ||
 	    !IOVIRT_HOST_HAS(ops, guest_write))
@@ -122,7 +126,8 @@ int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 	struct iovirt_vq *vq = ops->mem_alloc(host, sizeof(*vq), _Alignof(struct iovirt_vq));
 	if (!vq)
 		goto nomem;
-	size_t bytes = (size_t)p->num * 4 + (size_t)max_ind * (4 + DESC_SIZE);
+	/* stamps, packed per-ID counts and order, indirect stamps and table */
+	size_t bytes = (size_t)p->num * (4 + 2 + 2) + (size_t)max_ind * (4 + DESC_SIZE);
 	bytes = (bytes + 63) & ~(size_t)63; /* a multiple of the alignment, see gmap.c */
 	uint8_t *scratch = ops->mem_alloc(host, bytes, 64);
 	if (!scratch) {
@@ -140,6 +145,8 @@ int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 		.hold = { hold[0], hold[1], hold[2] },
 	};
 	vq->ind_stamp = vq->stamp + p->num;
+	vq->id_descs = (uint16_t *)(vq->ind_stamp + max_ind);
+	vq->fifo = vq->id_descs + p->num;
 	if (p->flags & IOVIRT_VQ_F_DIRECT)
 		rings_direct(vq);
 	*out = vq;
@@ -175,6 +182,8 @@ void iovirt_vq_set_cursors(struct iovirt_vq *vq, uint16_t last_avail, uint16_t u
 	vq->last_avail = vq->avail_idx = last_avail;
 	vq->used_idx = used_idx;
 	vq->signalled_valid = false; /* as at create: the next decision signals */
+	if (vq_packed(vq))
+		vqp_reset(vq); /* no buffer in flight: IDs are not in the cursors */
 }
 
 static int gread(struct iovirt_vq *vq, uint64_t gpa, void *dst, size_t len)
@@ -184,6 +193,8 @@ static int gread(struct iovirt_vq *vq, uint64_t gpa, void *dst, size_t len)
 
 int iovirt_vq_avail(struct iovirt_vq *vq)
 {
+	if (vq_packed(vq))
+		return vqp_avail(vq);
 	uint16_t idx;
 	if (vq_ring_ld16(vq, vq->avail_hva, vq->avail_gpa, IOVIRT_WIRE_VQ_RING_IDX_OFF, &idx))
 		return IOVIRT_EGUEST;
@@ -372,7 +383,8 @@ int iovirt_vq_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		   struct iovirt_dma_result *res)
 {
 	struct vpol vp;
-	if (!vq || !map || !out || vpol_load(pol, &vp)) {
+	/* a packed chain is named by its ring position, not a head: pop only */
+	if (!vq || !map || !out || vpol_load(pol, &vp) || vq_packed(vq)) {
 		if (res)
 			*res = (struct iovirt_dma_result){ .err = IOVIRT_EINVAL };
 		return IOVIRT_EINVAL;
@@ -390,6 +402,8 @@ int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		err = IOVIRT_EINVAL;
 		goto fail;
 	}
+	if (vq_packed(vq))
+		return vqp_pop(vq, map, &vp, out, out_cap, res);
 	int can = vq_can_take(vq);
 	if (can <= 0) {
 		err = can;
@@ -425,6 +439,8 @@ fail:
 
 int iovirt_vq_skip(struct iovirt_vq *vq)
 {
+	if (vq_packed(vq))
+		return vqp_skip(vq);
 	int can = vq_can_take(vq);
 	if (can <= 0)
 		return can ? can : IOVIRT_ENOENT;
@@ -434,6 +450,8 @@ int iovirt_vq_skip(struct iovirt_vq *vq)
 
 int iovirt_vq_push_used(struct iovirt_vq *vq, uint32_t id, uint32_t len)
 {
+	if (vq_packed(vq))
+		return vqp_push(vq, &(struct iovirt_vq_used){ id, len }, 1);
 	if (id >= vq->num)
 		return IOVIRT_EINDEX;
 	/* completions never outnumber the chains taken: the in-flight count

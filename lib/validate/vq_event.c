@@ -14,6 +14,8 @@ static bool event_idx(const struct iovirt_vq *vq)
 
 int iovirt_vq_notify_disable(struct iovirt_vq *vq)
 {
+	if (vq_packed(vq))
+		return vqp_notify(vq, false);
 	/* With the event index nothing is written: avail_event stays where the
 	 * last enable put it, so the driver kicks at most once more (when its
 	 * index passes it), which a polling device tolerates (virtio lets the
@@ -27,6 +29,8 @@ int iovirt_vq_notify_disable(struct iovirt_vq *vq)
 
 int iovirt_vq_notify_enable(struct iovirt_vq *vq)
 {
+	if (vq_packed(vq))
+		return vqp_notify(vq, true);
 	int err = event_idx(vq)
 			  ? vq_ring_st16(vq, vq->used_hva, vq->used_gpa, vq_avail_event_off(vq->num),
 					 vq->last_avail)
@@ -45,6 +49,8 @@ int iovirt_vq_notify_enable(struct iovirt_vq *vq)
 int iovirt_vq_need_signal(struct iovirt_vq *vq)
 {
 	uint16_t v;
+	if (vq_packed(vq))
+		return vqp_need_signal(vq);
 	/* virtio's full barrier between the used idx store and the read of the
 	 * driver's flags or used_event: the two sides' store-then-load must not
 	 * both miss the other's store. */
@@ -83,6 +89,8 @@ static int batch_check(const struct iovirt_vq *vq, const struct iovirt_vq_used *
 
 int iovirt_vq_push_used_batch(struct iovirt_vq *vq, const struct iovirt_vq_used *e, uint32_t n)
 {
+	if (vq && vq_packed(vq))
+		return !e && n ? IOVIRT_EINVAL : n > vq->num ? IOVIRT_EINVAL : vqp_push(vq, e, n);
 	int err = batch_check(vq, e, n, n);
 	if (err || n == 0)
 		return err;
@@ -99,6 +107,8 @@ int iovirt_vq_push_used_in_order(struct iovirt_vq *vq, uint32_t id, uint32_t len
 	struct iovirt_vq_used one = { id, len };
 	if (!vq || !(vq->flags & IOVIRT_VQ_F_IN_ORDER) || count == 0)
 		return IOVIRT_EINVAL;
+	if (vq_packed(vq))
+		return vqp_push_in_order(vq, id, len, count);
 	int err = batch_check(vq, &one, 1, count);
 	if (err)
 		return err;

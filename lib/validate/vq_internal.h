@@ -27,6 +27,13 @@ struct iovirt_vq {
 	 * set_cursors only after a first decision (virtio: signal then) */
 	uint16_t signalled_used;
 	bool signalled_valid;
+	/* IOVIRT_VQ_F_PACKED: last_avail and used_idx hold ring position | wrap
+	 * counter << 15; per buffer ID the ring descriptors its chain took (0: not
+	 * in flight); the IDs in the order they were taken (for in-order
+	 * completions); descriptors in flight. */
+	uint16_t *id_descs; /* num entries */
+	uint16_t *fifo;     /* num entries */
+	uint32_t fifo_head, fifo_tail, inflight_descs;
 	/* A descriptor index is in the current walk when its stamp equals gen;
 	 * stamps avoid clearing a bitmap of num bits for every chain. */
 	uint32_t gen;
@@ -157,6 +164,31 @@ static inline int vq_used_elem_store(const struct iovirt_vq *vq, uint32_t slot,
 	return vq->ops->guest_write(vq->host, vq->guest, vq->used_gpa + off, b, sizeof(b))
 		       ? IOVIRT_EGUEST : 0;
 }
+
+/* Bytes of ring k (0 descriptors, 1 driver area, 2 device area) of a queue. */
+static inline uint64_t vq_ring_bytes(uint32_t flags, uint32_t num, int k)
+{
+	if (flags & IOVIRT_VQ_F_PACKED)
+		return k == 0 ? IOVIRT_VQ_DESC_BYTES(num) : IOVIRT_VQ_PACKED_EVENT_BYTES;
+	return k == 0 ? IOVIRT_VQ_DESC_BYTES(num) : k == 1 ? IOVIRT_VQ_AVAIL_BYTES(num)
+							 : IOVIRT_VQ_USED_BYTES(num);
+}
+
+static inline bool vq_packed(const struct iovirt_vq *vq)
+{
+	return vq->flags & IOVIRT_VQ_F_PACKED;
+}
+
+/* The packed layout (vq_packed.c); the split entry points hand over to these. */
+VINTERNAL int vqp_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct vpol *vp,
+		      struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res);
+VINTERNAL int vqp_skip(struct iovirt_vq *vq);
+VINTERNAL int vqp_avail(struct iovirt_vq *vq);
+VINTERNAL int vqp_push(struct iovirt_vq *vq, const struct iovirt_vq_used *e, uint32_t n);
+VINTERNAL int vqp_push_in_order(struct iovirt_vq *vq, uint32_t id, uint32_t len, uint32_t count);
+VINTERNAL int vqp_notify(struct iovirt_vq *vq, bool enable);
+VINTERNAL int vqp_need_signal(struct iovirt_vq *vq);
+VINTERNAL void vqp_reset(struct iovirt_vq *vq);
 
 /* Chains in flight (see virtq.c). */
 static inline uint16_t vq_in_flight(const struct iovirt_vq *vq)

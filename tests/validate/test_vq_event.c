@@ -180,7 +180,7 @@ Test(vq_event, direct_needs_map)
 				      .flags = IOVIRT_VQ_F_DIRECT, .desc_gpa = DESC,
 				      .avail_gpa = AVAIL, .used_gpa = USED };
 	cr_assert_eq(iovirt_vq_create(t.ops, t.p, &p, &vq), IOVIRT_EINVAL);
-	p.flags = 16;
+	p.flags = IOVIRT_VQ_F_ALL + 1;
 	p.map = t.map;
 	cr_assert_eq(iovirt_vq_create(t.ops, t.p, &p, &vq), IOVIRT_EINVAL);
 	cr_assert_null(vq);
