@@ -149,6 +149,8 @@ int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 	vq->fifo = vq->id_descs + p->num;
 	if (p->flags & IOVIRT_VQ_F_DIRECT)
 		rings_direct(vq);
+	if (vq_packed(vq)) /* both wrap counters start at 1 (virtio) */
+		vq->last_avail = vq->avail_idx = vq->used_idx = 0x8000;
 	*out = vq;
 	return 0;
 nomem:
