@@ -272,6 +272,76 @@ static double f_pop_complete(void *a)
 	return (double)(t1 - t0) / (double)v->iters;
 }
 
+/* Packed: 128 two-descriptor chains; the driver posts one per iteration
+ * (head id/len/flags, second flags: len and id of the head are overwritten
+ * by the used descriptor), the device pops and completes it. */
+#define PK_RING (GPA + 0xf08000)
+#define PK_DRV (GPA + 0xf09000)
+#define PK_DEV (GPA + 0xf09010)
+
+static double f_packed(void *a)
+{
+	struct pcargs *v = a;
+	struct iovirt_host_seg out[8];
+	struct iovirt_dma_result res;
+	uint8_t *ring = mem + (PK_RING - GPA);
+	uint64_t acc = 0;
+	iovirt_vq_set_cursors(v->vq, 0x8000, 0x8000);
+	memset(ring, 0, VQ_NUM * 16);
+	uint32_t pos = 0;
+	bool wrap = true;
+	uint64_t t0 = bench_now_ns();
+	for (uint64_t i = 0; i < v->iters; i++) {
+		uint8_t *d = ring + pos * 16;
+		uint64_t addr = GPA + pos * 8192ull;
+		uint32_t len = 64, blen = 1500;
+		uint16_t id = (uint16_t)(pos / 2), av = wrap ? 0x80 : 0x8000;
+		uint16_t f0 = (uint16_t)(av | IOVIRT_VIRTQ_DESC_F_NEXT);
+		uint16_t f1 = (uint16_t)(av | IOVIRT_VIRTQ_DESC_F_WRITE);
+		uint64_t baddr = addr + 4096;
+		memcpy(d, &addr, 8);
+		memcpy(d + 8, &len, 4);
+		memcpy(d + 12, &id, 2);
+		memcpy(d + 16, &baddr, 8);
+		memcpy(d + 24, &blen, 4);
+		memcpy(d + 28, &id, 2);
+		memcpy(d + 30, &f1, 2);
+		__atomic_store_n((uint16_t *)(void *)(d + 14), f0, __ATOMIC_RELEASE);
+		int n = iovirt_vq_pop(v->vq, v->map, NULL, out, 8, &res);
+		acc += (uint64_t)n + out[0].len;
+		iovirt_vq_push_used(v->vq, res.head, 1500);
+		if ((pos += 2) == VQ_NUM) {
+			pos = 0;
+			wrap = !wrap;
+		}
+	}
+	uint64_t t1 = bench_now_ns();
+	bench_use(acc);
+	return (double)(t1 - t0) / (double)v->iters;
+}
+
+static void bench_packed(struct iovirt_gmap *map, uint64_t iters)
+{
+	struct iovirt_vq *vq[2];
+	for (int direct = 0; direct < 2; direct++) {
+		struct iovirt_vq_params vp = { .size = sizeof(vp), .guest = GUEST, .num = VQ_NUM,
+					       .desc_gpa = PK_RING, .avail_gpa = PK_DRV,
+					       .used_gpa = PK_DEV, .map = map,
+					       .flags = IOVIRT_VQ_F_PACKED |
+							(direct ? IOVIRT_VQ_F_DIRECT : 0) };
+		if (iovirt_vq_create(&fast_ops, posix, &vp, &vq[direct]))
+			abort();
+	}
+	struct pcargs cb = { vq[0], map, 2, iters }, di = { vq[1], map, 2, iters };
+	bench_report("validate", "vq_packed_pop_complete_2seg", "callback", iters,
+		     median_of(f_packed, &cb));
+	bench_report("validate", "vq_packed_pop_complete_2seg", "direct", iters,
+		     median_of(f_packed, &di));
+	bench_ratio("vq_packed_pop_complete_2seg", "direct", "callback");
+	iovirt_vq_destroy(vq[0]);
+	iovirt_vq_destroy(vq[1]);
+}
+
 static void bench_pop_complete(struct iovirt_gmap *map, uint64_t iters)
 {
 	for (uint32_t nseg = 1; nseg <= 4; nseg *= 2) {
@@ -387,6 +457,7 @@ int main(void)
 		     median_of(f_vq_walk, &vpo));
 	bench_ratio("virtq_2seg_chain", "iovirt", "copy_desc");
 	bench_pop_complete(m16, iters);
+	bench_packed(m16, iters);
 
 	/* bounce copy-in of one validated segment */
 	struct iovirt_bounce *pool;

@@ -276,7 +276,13 @@ struct iovirt_dma_result {
  * host list to out[0 .. out_cap). Segments follow in order; adjacent entries
  * of one region and direction whose host memory continues are merged; an
  * entry never spans two regions; a region given by page_hpa is split only
- * where its pages are not physically contiguous. pol may be NULL (defaults).
+ * where its pages are not physically contiguous. A segment may run across
+ * adjacent regions (a guest's RAM that the host keeps in several regions):
+ * each piece is checked against its own region (kind, owner, permission, in
+ * address order; a refusal's res->gpa is the piece's first byte) and gets its
+ * own host entries; the segment still counts once for max_segs and its
+ * alignment and total are the segment's. IOVIRT_POLICY_STRICT_REGIONS refuses
+ * such a segment with IOVIRT_ECROSS instead. pol may be NULL (defaults).
  * Returns the number of host entries (> 0 when nsegs > 0), or a refusal, with
  * res->seg and res->gpa saying which segment and where:
  *   IOVIRT_EINVAL    bad arguments or policy; a segment's dir 0 or unknown bits
@@ -287,7 +293,8 @@ struct iovirt_dma_result {
  *   IOVIRT_EOVERFLOW gpa + len wraps past 2^64
  *   IOVIRT_ETOOBIG   the total length passes max_total
  *   IOVIRT_ENOREGION a byte lies outside every region
- *   IOVIRT_ECROSS    the segment runs from one region into the next
+ *   IOVIRT_ECROSS    (IOVIRT_POLICY_STRICT_REGIONS) the segment runs from one
+ *                    region into the next
  *   IOVIRT_ERESERVED the target is a RESERVED region
  *   IOVIRT_EMMIO     the target is MMIO (and the policy does not allow it, or
  *                    the region has no host address)
@@ -415,13 +422,28 @@ struct iovirt_vq;
  * create it again at the new addresses. Without a map nothing ties the rings
  * to the guest's memory map: guest_read/guest_write alone decide.
  *
- * Returns 0; IOVIRT_EINVAL (num not a power of two in range, max_indirect
- * above 32768, bad size, unknown flags, a bad pol, map of another guest than
- * params->guest), IOVIRT_EALIGN (a ring misaligned), IOVIRT_EOVERFLOW (a ring's
+ * Flags: IOVIRT_VQ_F_INDIRECT, _EVENT_IDX, _IN_ORDER as negotiated;
+ * IOVIRT_VQ_F_PACKED for the packed layout (desc_gpa: the descriptor ring,
+ * 16-byte aligned, IOVIRT_VQ_DESC_BYTES(num), checked as a device read and
+ * write since used descriptors go back into it; avail_gpa and used_gpa: the
+ * driver's and the device's event suppression structures,
+ * IOVIRT_VQ_PACKED_EVENT_BYTES each, 4-byte aligned; num any value 1 ..
+ * 32768; both wrap counters start at 1: the cursors read 0x8000);
+ * IOVIRT_VQ_F_DIRECT (needs a map): each ring whose region has a host
+ * address is read and written through it, each field once with one atomic
+ * load or store (relaxed; the fences are the ones named per call), with no
+ * guest_read/guest_write call; indirect tables in such regions are copied
+ * from it once; rings in regions without one keep the callbacks. The regions
+ * are held for the queue's life, so the addresses stay valid.
+ *
+ * Returns 0; IOVIRT_EINVAL (num not a power of two (split) or out of range,
+ * max_indirect above 32768, bad size, unknown flags, IOVIRT_VQ_F_DIRECT
+ * without a map, a bad pol, map of another guest than params->guest), IOVIRT_EALIGN (a ring misaligned), IOVIRT_EOVERFLOW (a ring's
  * range wraps), IOVIRT_ENOSYS; with a map, checked in the order descriptor
  * table, available ring, used ring: IOVIRT_ENOREGION, IOVIRT_ECROSS,
  * IOVIRT_ERESERVED, IOVIRT_EMMIO, IOVIRT_EP2P, IOVIRT_EFOREIGN,
- * IOVIRT_EREADONLY (used ring in ROM or without IOVIRT_DEV_WRITE), IOVIRT_EPERM
+ * IOVIRT_EREADONLY (used ring, or a packed descriptor ring, in ROM or
+ * without IOVIRT_DEV_WRITE), IOVIRT_EPERM
  * (table or available ring without IOVIRT_DEV_READ), and IOVIRT_EBUSY (a
  * ring's region is being removed or shrunk at this moment), IOVIRT_ELIMIT
  * (the region has 2^31 - 1 holders); then IOVIRT_ENOMEM. On failure *out is
@@ -479,6 +501,28 @@ int iovirt_vq_avail(struct iovirt_vq *vq);
  * iovirt_vq_skip, then iovirt_vq_push_used(res->head, 0) to return it to the
  * driver (in that order: the chain is in flight from the skip to the push).
  */
+/*
+ * Packed queues (IOVIRT_VQ_F_PACKED): pop takes the chain at the device's
+ * ring position when its head is available under the driver's wrap counter
+ * (its flags read once, then an acquire fence, then the rest of each
+ * descriptor read once); 0 when it is not. The chain follows VIRTQ_DESC_F_NEXT
+ * through consecutive ring positions (wrapping, the counter flipping); an
+ * indirect descriptor (no NEXT) names a table of len / 16 descriptors read in
+ * order (NEXT is not used inside). res->head is the buffer ID (from the
+ * chain's last descriptor), res->desc a ring position (or table index).
+ * Refusals besides those of split rings, with res->where:
+ *   IOVIRT_EWRAP     a chained descriptor not available under the wrap
+ *                    counter (TABLE)
+ *   IOVIRT_ECHAIN    a chain longer than the ring (TABLE)
+ *   IOVIRT_EINDEX    a buffer ID >= num (RING)
+ *   IOVIRT_EDUP      a buffer ID already in flight (RING)
+ *   IOVIRT_EOVERRUN  the chain's descriptors and those in flight exceed num (RING)
+ * After a refusal of the buffers (where TABLE or INDIRECT) of a chain whose
+ * shape is sound, res->head still names its ID: iovirt_vq_skip (which returns
+ * the ID for a packed queue) then iovirt_vq_push_used(id, 0) drops it.
+ * IOVIRT_EWRAP, ECHAIN, EINDEX, EDUP and EOVERRUN mean a broken driver (ask
+ * for a reset, as for IOVIRT_WHERE_RING refusals above).
+ */
 int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		  const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out,
 		  uint32_t out_cap, struct iovirt_dma_result *res);
@@ -490,12 +534,17 @@ int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
  * also on a fresh queue and after set_cursors. Returns 0; IOVIRT_ENOENT (no
  * chain available); IOVIRT_EGUEST, IOVIRT_EINDEX (as iovirt_vq_avail);
  * IOVIRT_EOVERRUN (num chains already in flight). Nothing changes on failure.
+ * Packed queues: reads the chain's flags and its last descriptor's ID (not
+ * its buffers) and returns the buffer ID (>= 0); refusals IOVIRT_EWRAP,
+ * IOVIRT_ECHAIN, IOVIRT_EINDIRECT (an indirect descriptor with NEXT),
+ * IOVIRT_EINDEX, IOVIRT_EDUP, IOVIRT_EOVERRUN as for pop.
  */
 int iovirt_vq_skip(struct iovirt_vq *vq);
 
 /*
  * Walks the chain at head: each descriptor and each indirect table is read
- * once; the segments are validated as iovirt_sg_validate. walk reads no ring
+ * once; the segments are validated as iovirt_sg_validate (IOVIRT_EINVAL for
+ * a packed queue: its chains have no head index to name). walk reads no ring
  * index: a host that takes heads from the available ring itself orders those
  * reads itself (iovirt_vq_avail's fence). An indirect table
  * is not a buffer: it is checked for its placement only, before it is read
@@ -531,6 +580,11 @@ int iovirt_vq_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
  * (id >= num); IOVIRT_ENOENT (no chain in flight: completions never
  * outnumber the chains taken; nothing written); IOVIRT_EGUEST (the cursor
  * does not advance; the element may have been written).
+ * Packed queues: id is a buffer ID in flight (else IOVIRT_ENOENT; with
+ * IOVIRT_VQ_F_IN_ORDER the oldest one); writes len and id at the device's
+ * used position, a release fence, then the flags (AVAIL and USED equal to the
+ * used wrap counter, VIRTQ_DESC_F_WRITE when len > 0); the position advances
+ * by the chain's descriptors.
  */
 int iovirt_vq_push_used(struct iovirt_vq *vq, uint32_t id, uint32_t len);
 
@@ -555,6 +609,13 @@ struct iovirt_vq_used {
  * Threads: the queue's one thread.
  * Host callbacks: guest_write (per element and for idx) unless the used ring
  * is accessed directly (IOVIRT_VQ_F_DIRECT).
+ * Packed queues: the IDs must be in flight and distinct (IOVIRT_ENOENT; with
+ * IOVIRT_VQ_F_IN_ORDER the oldest, in order); used descriptors go in order
+ * from the device's used position, each advancing by its chain's
+ * descriptors; every element but the first is written whole, then the first
+ * one's id and len, a release fence, and its flags last: the driver, which
+ * reads from that position, sees the whole batch at once. After IOVIRT_EGUEST
+ * the first flags may be unwritten and the cursor has not moved.
  */
 int iovirt_vq_push_used_batch(struct iovirt_vq *vq, const struct iovirt_vq_used *e, uint32_t n);
 
@@ -571,6 +632,9 @@ int iovirt_vq_push_used_batch(struct iovirt_vq *vq, const struct iovirt_vq_used 
  * On failure: as iovirt_vq_push_used_batch.
  * Threads: the queue's one thread.
  * Host callbacks: guest_write (twice) unless the used ring is accessed directly.
+ * Packed queues: id must be the count-th oldest buffer in flight
+ * (IOVIRT_ENOENT otherwise); one used descriptor at the used position; the
+ * position advances by the descriptors of all count chains.
  */
 int iovirt_vq_push_used_in_order(struct iovirt_vq *vq, uint32_t id, uint32_t len,
 				 uint32_t count);
@@ -580,7 +644,15 @@ int iovirt_vq_push_used_in_order(struct iovirt_vq *vq, uint32_t id, uint32_t len
  * and clears VRING_USED_F_NO_NOTIFY in used->flags and reads avail->flags'
  * VRING_AVAIL_F_NO_INTERRUPT; with it, the device writes avail_event (after
  * the used ring) and reads used_event (after the available ring). Each field
- * is read once per call and decided on from that copy.
+ * is read once per call and decided on from that copy. Packed queues use the
+ * event suppression structures instead: the device's flags (ENABLE, DISABLE,
+ * or DESC with off_wrap = the device's ring position and wrap counter, with
+ * event index) and the driver's, read as one 4-byte access (DISABLE: no
+ * signal; DESC with event index: signal when the used position moved across
+ * the driver's off_wrap since the previous decision, positions of the
+ * previous lap counted below 0; ENABLE, DESC without event index and reserved
+ * values: signal). notify_enable then returns 1 when the next descriptor is
+ * available, else 0.
  */
 
 /*
@@ -664,6 +736,10 @@ int iovirt_vq_kicked(struct iovirt_vq *vq, struct iovirt_irqpoll *ip, uint64_t n
 int iovirt_vq_polled(struct iovirt_vq *vq, struct iovirt_irqpoll *ip, uint32_t done,
 		     uint64_t now_ns);
 
+/* Packed queues: last_avail and used_idx are the ring position | the wrap
+ * counter << 15 (vhost-user's encoding of a packed queue's base);
+ * set_cursors also forgets every buffer in flight (IDs are not in the
+ * cursors) and reads the ring afresh. */
 /* The device's cursors (for save and restore). set_cursors also restores the
  * count of chains in flight, (uint16_t)(last_avail - used_idx): a saved state
  * with more than num (or with used_idx past last_avail, read modulo 2^16 as
