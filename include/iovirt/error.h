@@ -57,7 +57,8 @@ extern "C" {
 	X(ERESERVED, 40, "reserved address or field")                           \
 	X(EDENIED, 41, "refused by policy")                                     \
 	X(EOVERRUN, 42, "more chains in flight than the queue holds")             \
-	X(EWRAP, 43, "packed descriptor not available under the wrap counter")
+	X(EWRAP, 43, "packed descriptor not available under the wrap counter")     \
+	X(EIOFAULT, 44, "I/O virtual address not translated for the access")
 
 enum iovirt_error {
 	IOVIRT_OK = 0,

@@ -351,7 +351,10 @@ int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
  * avail_gpa the driver event suppression structure and used_gpa the
  * device's (each 4-byte aligned); num any value 1 .. 32768. */
 #define IOVIRT_VQ_F_PACKED 16u
-#define IOVIRT_VQ_F_ALL 31u
+/* VIRTIO_F_ACCESS_PLATFORM: ring and buffer addresses are I/O virtual
+ * addresses translated through params->iommu's space params->asid. */
+#define IOVIRT_VQ_F_ACCESS_PLATFORM 32u
+#define IOVIRT_VQ_F_ALL 63u
 
 /* Packed descriptor flags and event suppression, as in the specification. */
 #define IOVIRT_VIRTQ_DESC_F_AVAIL (1u << 7)
@@ -393,7 +396,13 @@ struct iovirt_vq_params {
 	                          * it and their regions held; NULL: no check */
 	const struct iovirt_sg_policy *pol; /* with map: only its flags count
 	                                     * (ALLOW_MMIO, ALLOW_P2P); NULL: neither */
+	/* Appended (issue 15); read only when size covers asid. With
+	 * IOVIRT_VQ_F_ACCESS_PLATFORM: the device's IOTLB and address space. */
+	const struct iovirt_iommu *iommu;
+	uint32_t asid;
+	uint32_t reserved; /* 0 */
 };
+struct iovirt_iommu;
 /* The size of iovirt_vq_params before map and pol were appended. */
 #define IOVIRT_VQ_PARAMS_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_vq_params, used_gpa)
 
@@ -438,7 +447,10 @@ struct iovirt_vq;
  *
  * Returns 0; IOVIRT_EINVAL (num not a power of two (split) or out of range,
  * max_indirect above 32768, bad size, unknown flags, IOVIRT_VQ_F_DIRECT
- * without a map, a bad pol, map of another guest than params->guest), IOVIRT_EALIGN (a ring misaligned), IOVIRT_EOVERFLOW (a ring's
+ * without a map, IOVIRT_VQ_F_ACCESS_PLATFORM without iommu (or a size not
+ * covering asid, or reserved set), a bad pol, map of another guest than
+ * params->guest), with IOVIRT_VQ_F_ACCESS_PLATFORM IOVIRT_EIOFAULT (a ring not
+ * translated) and IOVIRT_ECROSS (a ring not guest-physically contiguous), IOVIRT_EALIGN (a ring misaligned), IOVIRT_EOVERFLOW (a ring's
  * range wraps), IOVIRT_ENOSYS; with a map, checked in the order descriptor
  * table, available ring, used ring: IOVIRT_ENOREGION, IOVIRT_ECROSS,
  * IOVIRT_ERESERVED, IOVIRT_EMMIO, IOVIRT_EP2P, IOVIRT_EFOREIGN,
@@ -735,6 +747,54 @@ int iovirt_vq_kicked(struct iovirt_vq *vq, struct iovirt_irqpoll *ip, uint64_t n
  */
 int iovirt_vq_polled(struct iovirt_vq *vq, struct iovirt_irqpoll *ip, uint32_t done,
 		     uint64_t now_ns);
+
+/*
+ * Addresses behind a guest IOMMU (IOVIRT_VQ_F_ACCESS_PLATFORM, with
+ * params->iommu and params->asid). At create the three rings' addresses are
+ * translated (iovirt_pt_translate: the descriptor ring and available ring
+ * for reading, the used ring for writing, a packed descriptor ring for both;
+ * each ring must be guest-physically contiguous, IOVIRT_ECROSS otherwise),
+ * then checked and held as guest-physical rings. Every buffer address of a
+ * chain is translated page by page with the access its descriptor gives
+ * (device-readable: IOVIRT_PROT_READ, device-writable: IOVIRT_PROT_WRITE) and
+ * split where the translation is not contiguous; each piece is validated as a
+ * segment (so counts against max_segs) against the map. An indirect table is
+ * translated for reading and must be contiguous (IOVIRT_ECROSS). A
+ * translation that fails (not mapped, or without the permission) is
+ * IOVIRT_EIOFAULT from create or pop (res->gpa = the faulting IOVA), and the
+ * cursor does not move: the backend can ask its front-end for the missing
+ * translation (an IOTLB miss), map it, and pop again.
+ */
+struct iovirt_vq_fault {
+	uint64_t iova;   /* first byte not translated */
+	uint64_t len;    /* bytes of the access from iova on */
+	uint32_t access; /* IOVIRT_DEV_READ or IOVIRT_DEV_WRITE */
+	uint32_t reserved;
+};
+
+/*
+ * The last translation fault of a pop or skip of this queue.
+ * Returns 0 and *out; IOVIRT_EINVAL (NULL argument, a queue without
+ * IOVIRT_VQ_F_ACCESS_PLATFORM); IOVIRT_ENOENT (no fault yet).
+ * Threads: the queue's one thread. Host callbacks: none.
+ */
+int iovirt_vq_last_fault(const struct iovirt_vq *vq, struct iovirt_vq_fault *out);
+
+/*
+ * Tells the queue that the device's IOTLB dropped [iova, iova + size): when
+ * that touches a ring, the rings are translated again and, when a map is
+ * bound, the new regions checked and held before the old holds are dropped.
+ * Returns 0 (also when no ring is touched); IOVIRT_EINVAL (NULL vq, a queue
+ * without IOVIRT_VQ_F_ACCESS_PLATFORM, size 0, a range past 2^64);
+ * IOVIRT_EIOFAULT (a ring is no longer mapped: the queue keeps its old
+ * translation, which the backend must not use until it maps the ring again
+ * and calls this once more); IOVIRT_ECROSS, IOVIRT_EALIGN and the ring
+ * refusals of create.
+ * On failure: nothing changed (old addresses and holds).
+ * Threads: the queue's one thread; lock-free against the map's writers.
+ * Host callbacks: none (the map's region holds).
+ */
+int iovirt_vq_iotlb_inval(struct iovirt_vq *vq, uint64_t iova, uint64_t size);
 
 /* Packed queues: last_avail and used_idx are the ring position | the wrap
  * counter << 15 (vhost-user's encoding of a packed queue's base);

@@ -14,6 +14,8 @@
 
 enum { RING_DESC, RING_AVAIL, RING_USED, NRINGS };
 
+static uint32_t ring_dir(uint32_t flags, int k);
+
 /* Drops the first n holds. */
 static void rings_put(struct iovirt_gmap *map, struct iovirt_gmap_region **hold, int n)
 {
@@ -32,10 +34,9 @@ static int rings_hold(const struct iovirt_vq_params *p, const struct vpol *vp,
 {
 	/* a packed ring is written too (used descriptors go back into it) */
 	const struct { uint64_t gpa, len; uint32_t dir; } ring[NRINGS] = {
-		{ p->desc_gpa, vq_ring_bytes(p->flags, p->num, RING_DESC),
-		  (p->flags & IOVIRT_VQ_F_PACKED) ? IOVIRT_DEV_READ | IOVIRT_DEV_WRITE : IOVIRT_DEV_READ },
-		{ p->avail_gpa, vq_ring_bytes(p->flags, p->num, RING_AVAIL), IOVIRT_DEV_READ },
-		{ p->used_gpa, vq_ring_bytes(p->flags, p->num, RING_USED), IOVIRT_DEV_WRITE },
+		{ p->desc_gpa, vq_ring_bytes(p->flags, p->num, RING_DESC), ring_dir(p->flags, RING_DESC) },
+		{ p->avail_gpa, vq_ring_bytes(p->flags, p->num, RING_AVAIL), ring_dir(p->flags, RING_AVAIL) },
+		{ p->used_gpa, vq_ring_bytes(p->flags, p->num, RING_USED), ring_dir(p->flags, RING_USED) },
 	};
 	for (int k = 0; k < NRINGS; k++) {
 		int err = iovirt_gmap_region_get(p->map, ring[k].gpa, &hold[k]);
@@ -75,6 +76,9 @@ static int vq_params_check(const struct iovirt_host_ops *ops, const struct iovir
 	    p->max_indirect > IOVIRT_VQ_MAX_SIZE || (p->flags & ~IOVIRT_VQ_F_ALL) ||
 	    ((p->flags & IOVIRT_VQ_F_DIRECT) && !*map))
 		return IOVIRT_EINVAL;
+	if ((p->flags & IOVIRT_VQ_F_ACCESS_PLATFORM) &&
+	    (!IOVIRT_PARAMS_HAS(p, asid) || !p->iommu || p->reserved))
+		return IOVIRT_EINVAL;
 	if (*map) {
 		/* rings are not buffers: of the policy only the ALLOW flags apply */
 		if (vpol_load(p->pol, vp) || iovirt_gmap_guest(*map) != p->guest)
@@ -109,6 +113,41 @@ static void rings_direct(struct iovirt_vq *vq)
 	vq->used_hva = ring_hva(vq->hold[RING_USED], vq->used_gpa);
 }
 
+/* A ring's bytes: a packed descriptor ring is written too. */
+static uint32_t ring_dir(uint32_t flags, int k)
+{
+	if (k == RING_DESC)
+		return (flags & IOVIRT_VQ_F_PACKED) ? IOVIRT_DEV_READ | IOVIRT_DEV_WRITE
+						    : IOVIRT_DEV_READ;
+	return k == RING_AVAIL ? IOVIRT_DEV_READ : IOVIRT_DEV_WRITE;
+}
+
+/* The rings' I/O virtual addresses translated (each contiguous), into *tp
+ * (a full-size copy of p's fields with the guest-physical addresses). */
+static int rings_translate(const struct iovirt_vq_params *p, struct iovirt_gmap *map,
+			   struct iovirt_vq_params *tp)
+{
+	struct iovirt_vq t = { .iommu = p->iommu, .asid = p->asid };
+	const uint64_t iova[NRINGS] = { p->desc_gpa, p->avail_gpa, p->used_gpa };
+	uint64_t gpa[NRINGS];
+	for (int k = 0; k < NRINGS; k++) {
+		int err = vq_iova_range(&t, iova[k], vq_ring_bytes(p->flags, p->num, k),
+					ring_dir(p->flags, k), &gpa[k]);
+		if (err)
+			return err;
+	}
+	*tp = (struct iovirt_vq_params){
+		.size = sizeof(*tp), .guest = p->guest, .num = p->num, .flags = p->flags,
+		.max_indirect = p->max_indirect, .desc_gpa = gpa[0], .avail_gpa = gpa[1],
+		.used_gpa = gpa[2], .map = map, .pol = p->pol, .iommu = p->iommu, .asid = p->asid,
+	};
+	/* the translations keep the rings' alignment only if the pages do */
+	if (!iovirt_is_aligned(gpa[0], 16) || !iovirt_is_aligned(gpa[1], 2) ||
+	    !iovirt_is_aligned(gpa[2], 4))
+		return IOVIRT_EALIGN;
+	return 0;
+}
+
 int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 		     const struct iovirt_vq_params *p, struct iovirt_vq **out)
 {
@@ -119,6 +158,13 @@ int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 	int err = vq_params_check(ops, p, &map, &vp);
 	if (err)
 		return err;
+	struct iovirt_vq_params tp;
+	const uint64_t ring_iova[NRINGS] = { p->desc_gpa, p->avail_gpa, p->used_gpa };
+	if (p->flags & IOVIRT_VQ_F_ACCESS_PLATFORM) {
+		if ((err = rings_translate(p, map, &tp)))
+			return err;
+		p = &tp;
+	}
 	struct iovirt_gmap_region *hold[NRINGS] = { NULL };
 	if (map && (err = rings_hold(p, &vp, hold)))
 		return err;
@@ -149,6 +195,13 @@ int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 	vq->fifo = vq->id_descs + p->num;
 	if (p->flags & IOVIRT_VQ_F_DIRECT)
 		rings_direct(vq);
+	if (p->flags & IOVIRT_VQ_F_ACCESS_PLATFORM) {
+		vq->iommu = p->iommu;
+		vq->asid = p->asid;
+		vq->ring_flags = vp.flags;
+		for (int k = 0; k < NRINGS; k++)
+			vq->ring_iova[k] = ring_iova[k];
+	}
 	if (vq_packed(vq)) /* both wrap counters start at 1 (virtio) */
 		vq->last_avail = vq->avail_idx = vq->used_idx = 0x8000;
 	*out = vq;
@@ -254,7 +307,8 @@ struct walk {
 };
 
 /* One buffer descriptor (not the one naming an indirect table). */
-static int walk_buf(struct walk *w, uint64_t addr, uint32_t len, uint16_t flags)
+static int walk_buf(struct iovirt_vq *vq, struct walk *w, uint64_t addr, uint32_t len,
+		    uint16_t flags)
 {
 	uint32_t dir;
 	if (flags & IOVIRT_VIRTQ_DESC_F_WRITE) {
@@ -267,7 +321,7 @@ static int walk_buf(struct walk *w, uint64_t addr, uint32_t len, uint16_t flags)
 		}
 		dir = IOVIRT_DEV_READ;
 	}
-	return vb_add_fast(&w->b, addr, len, dir);
+	return vq_buf_add(vq, &w->b, addr, len, dir);
 }
 
 /*
@@ -295,9 +349,13 @@ static int walk_indirect(struct iovirt_vq *vq, struct walk *w,
 	if (!(vq->flags & IOVIRT_VQ_F_INDIRECT) || (d->flags & IOVIRT_VIRTQ_DESC_F_NEXT) ||
 	    len == 0 || len % DESC_SIZE || len / DESC_SIZE > vq->max_ind)
 		return IOVIRT_EINDIRECT;
+	/* behind an IOMMU the table's address is an IOVA too */
+	int err = vq->iommu ? vq_iova_range(vq, addr, len, IOVIRT_DEV_READ, &addr) : 0;
+	if (err)
+		return err;
 	/* the table is guest memory the device reads: it must be allowed to. It
 	 * may sit anywhere (virtio): the buffers' alignment policy is not its. */
-	int err = vb_check_placement(&w->b, addr, len);
+	err = vb_check_placement(&w->b, addr, len);
 	if (err)
 		return err;
 	if ((err = table_read(vq, &w->b, addr, len)))
@@ -319,7 +377,7 @@ static int walk_indirect(struct iovirt_vq *vq, struct walk *w,
 			w->b.fail_gpa = t.addr;
 			return IOVIRT_ENESTED;
 		}
-		err = walk_buf(w, t.addr, t.len, t.flags);
+		err = walk_buf(vq, w, t.addr, t.len, t.flags);
 		if (err)
 			return err;
 		if (!(t.flags & IOVIRT_VIRTQ_DESC_F_NEXT))
@@ -365,7 +423,7 @@ static int walk_chain(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 			err = walk_indirect(vq, &w, &d, &count, gen);
 			break;
 		}
-		if ((err = walk_buf(&w, d.addr, d.len, d.flags)))
+		if ((err = walk_buf(vq, &w, d.addr, d.len, d.flags)))
 			break;
 		if (!(d.flags & IOVIRT_VIRTQ_DESC_F_NEXT))
 			break;
@@ -465,4 +523,44 @@ int iovirt_vq_push_used(struct iovirt_vq *vq, uint32_t id, uint32_t len)
 		return IOVIRT_EGUEST;
 	/* the element must be visible before the index that publishes it */
 	return vq_used_idx_publish(vq, (uint16_t)(vq->used_idx + 1));
+}
+
+int iovirt_vq_iotlb_inval(struct iovirt_vq *vq, uint64_t iova, uint64_t size)
+{
+	uint64_t last;
+	if (!vq || !vq->iommu || size == 0 || !iovirt_add_ok(iova, size - 1, &last))
+		return IOVIRT_EINVAL;
+	bool touched = false;
+	for (int k = 0; k < NRINGS; k++) {
+		uint64_t rl = vq->ring_iova[k] + vq_ring_bytes(vq->flags, vq->num, k) - 1;
+		touched |= iova <= rl && vq->ring_iova[k] <= last;
+	}
+	if (!touched)
+		return 0;
+	/* translate again; hold the new regions before dropping the old ones,
+	 * so that on any failure the queue is as it was */
+	const struct iovirt_vq_params ip = {
+		.size = sizeof(ip), .guest = vq->guest, .num = vq->num, .flags = vq->flags,
+		.desc_gpa = vq->ring_iova[0], .avail_gpa = vq->ring_iova[1],
+		.used_gpa = vq->ring_iova[2], .iommu = vq->iommu, .asid = vq->asid,
+	};
+	struct iovirt_vq_params tp;
+	int err = rings_translate(&ip, vq->map, &tp);
+	if (err)
+		return err;
+	struct iovirt_gmap_region *hold[NRINGS] = { NULL };
+	struct vpol vp = { .max_segs = 1, .flags = vq->ring_flags, .max_total = UINT64_MAX };
+	if (vq->map && (err = rings_hold(&tp, &vp, hold)))
+		return err;
+	if (vq->map) {
+		rings_put(vq->map, vq->hold, NRINGS);
+		for (int k = 0; k < NRINGS; k++)
+			vq->hold[k] = hold[k];
+	}
+	vq->desc_gpa = tp.desc_gpa;
+	vq->avail_gpa = tp.avail_gpa;
+	vq->used_gpa = tp.used_gpa;
+	if (vq->flags & IOVIRT_VQ_F_DIRECT)
+		rings_direct(vq);
+	return 0;
 }

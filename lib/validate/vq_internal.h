@@ -34,6 +34,14 @@ struct iovirt_vq {
 	uint16_t *id_descs; /* num entries */
 	uint16_t *fifo;     /* num entries */
 	uint32_t fifo_head, fifo_tail, inflight_descs;
+	/* IOVIRT_VQ_F_ACCESS_PLATFORM: the device's address space; the rings'
+	 * I/O virtual addresses (desc_gpa.. hold their translations); the last
+	 * translation fault. */
+	const struct iovirt_iommu *iommu;
+	uint32_t asid;
+	uint32_t ring_flags; /* the ALLOW flags the rings were checked under */
+	uint64_t ring_iova[3];
+	struct iovirt_vq_fault fault;
 	/* A descriptor index is in the current walk when its stamp equals gen;
 	 * stamps avoid clearing a bitmap of num bits for every chain. */
 	uint32_t gen;
@@ -189,6 +197,21 @@ VINTERNAL int vqp_push_in_order(struct iovirt_vq *vq, uint32_t id, uint32_t len,
 VINTERNAL int vqp_notify(struct iovirt_vq *vq, bool enable);
 VINTERNAL int vqp_need_signal(struct iovirt_vq *vq);
 VINTERNAL void vqp_reset(struct iovirt_vq *vq);
+
+/* IOVA translation (vq_iova.c). */
+VINTERNAL int vq_iova_add(struct iovirt_vq *vq, struct vbuild *b, uint64_t iova, uint64_t len,
+			  uint32_t dir);
+VINTERNAL int vq_iova_range(struct iovirt_vq *vq, uint64_t iova, uint64_t len, uint32_t dir,
+			    uint64_t *gpa);
+
+/* A buffer of a chain: through the IOMMU when the queue has one. */
+static inline int vq_buf_add(struct iovirt_vq *vq, struct vbuild *b, uint64_t addr, uint32_t len,
+			     uint32_t dir)
+{
+	if (IOVIRT_UNLIKELY(vq->iommu != NULL))
+		return vq_iova_add(vq, b, addr, len, dir);
+	return vb_add_fast(b, addr, len, dir);
+}
 
 /* Chains in flight (see virtq.c). */
 static inline uint16_t vq_in_flight(const struct iovirt_vq *vq)

@@ -96,7 +96,7 @@ struct pwalk {
 };
 
 /* One buffer: the rules of split rings (readable before writable). */
-static int pbuf(struct pwalk *w, uint64_t addr, uint32_t len, uint16_t flags)
+static int pbuf(struct iovirt_vq *vq, struct pwalk *w, uint64_t addr, uint32_t len, uint16_t flags)
 {
 	uint32_t dir = IOVIRT_DEV_READ;
 	if (flags & IOVIRT_VIRTQ_DESC_F_WRITE) {
@@ -106,7 +106,7 @@ static int pbuf(struct pwalk *w, uint64_t addr, uint32_t len, uint16_t flags)
 		w->b.fail_gpa = addr;
 		return IOVIRT_EORDER;
 	}
-	return vb_add_fast(&w->b, addr, len, dir);
+	return vq_buf_add(vq, &w->b, addr, len, dir);
 }
 
 /* Snapshot of a placed table: through its region's host address (direct) or guest_read. */
@@ -129,8 +129,10 @@ static int pindirect(struct iovirt_vq *vq, struct pwalk *w, const struct iovirt_
 	if (!(vq->flags & IOVIRT_VQ_F_INDIRECT) || (d->flags & IOVIRT_VIRTQ_DESC_F_NEXT) ||
 	    d->len == 0 || d->len % PDESC || d->len / PDESC > vq->max_ind)
 		return IOVIRT_EINDIRECT;
-	int err = vb_check_placement(&w->b, d->addr, d->len);
-	if (err || (err = ptable_read(vq, &w->b, d->addr, d->len)))
+	uint64_t addr = d->addr;
+	int err = vq->iommu ? vq_iova_range(vq, addr, d->len, IOVIRT_DEV_READ, &addr) : 0;
+	if (err || (err = vb_check_placement(&w->b, addr, d->len)) ||
+	    (err = ptable_read(vq, &w->b, addr, d->len)))
 		return err;
 	w->where = IOVIRT_WHERE_INDIRECT;
 	for (uint32_t j = 0, n = d->len / PDESC; j < n; j++) {
@@ -142,7 +144,7 @@ static int pindirect(struct iovirt_vq *vq, struct pwalk *w, const struct iovirt_
 			w->b.fail_gpa = t.addr;
 			return IOVIRT_ENESTED;
 		}
-		if ((err = pbuf(w, t.addr, t.len, t.flags)))
+		if ((err = pbuf(vq, w, t.addr, t.len, t.flags)))
 			return err;
 	}
 	return 0;
@@ -185,7 +187,7 @@ static int pchain_walk(struct iovirt_vq *vq, struct pwalk *w, bool check, uint16
 				return err;
 			if (flags & IOVIRT_VIRTQ_DESC_F_NEXT)
 				return IOVIRT_EINDIRECT;
-		} else if (check && (err = pbuf(w, d.addr, d.len, flags))) {
+		} else if (check && (err = pbuf(vq, w, d.addr, d.len, flags))) {
 			return err;
 		}
 		if (!(flags & IOVIRT_VIRTQ_DESC_F_NEXT)) {
