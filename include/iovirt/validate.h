@@ -726,6 +726,7 @@ int iovirt_vq_need_signal(struct iovirt_vq *vq);
 struct iovirt_irqpoll;
 
 /*
+ * On a kick: disables notifications, then starts irqpoll's polling stretch.
  * Returns 0.
  * Errors: IOVIRT_EINVAL (NULL vq or ip); those of iovirt_vq_notify_disable.
  * On failure: the polling stretch is not started.
@@ -735,6 +736,8 @@ struct iovirt_irqpoll;
 int iovirt_vq_kicked(struct iovirt_vq *vq, struct iovirt_irqpoll *ip, uint64_t now_ns);
 
 /*
+ * After a poll step that took `done` chains: reports it to irqpoll and, at
+ * its REARM, enables notifications and re-checks the ring (see above).
  * Returns IOVIRT_IRQPOLL_AGAIN (poll again: notifications stay off) or
  * IOVIRT_IRQPOLL_IDLE (notifications on and the ring was empty after the
  * barrier: wait for the next kick).
@@ -773,10 +776,13 @@ struct iovirt_vq_fault {
 };
 
 /*
- * The last translation fault of a pop or skip of this queue.
- * Returns 0 and *out; IOVIRT_EINVAL (NULL argument, a queue without
+ * Gives the last translation fault of a pop or skip of this queue.
+ * Returns 0 and fills *out.
+ * Errors: IOVIRT_EINVAL (NULL argument, a queue without
  * IOVIRT_VQ_F_ACCESS_PLATFORM); IOVIRT_ENOENT (no fault yet).
- * Threads: the queue's one thread. Host callbacks: none.
+ * On failure: *out untouched.
+ * Threads: the queue's one thread.
+ * Host callbacks: none.
  */
 int iovirt_vq_last_fault(const struct iovirt_vq *vq, struct iovirt_vq_fault *out);
 
@@ -784,9 +790,9 @@ int iovirt_vq_last_fault(const struct iovirt_vq *vq, struct iovirt_vq_fault *out
  * Tells the queue that the device's IOTLB dropped [iova, iova + size): when
  * that touches a ring, the rings are translated again and, when a map is
  * bound, the new regions checked and held before the old holds are dropped.
- * Returns 0 (also when no ring is touched); IOVIRT_EINVAL (NULL vq, a queue
- * without IOVIRT_VQ_F_ACCESS_PLATFORM, size 0, a range past 2^64);
- * IOVIRT_EIOFAULT (a ring is no longer mapped: the queue keeps its old
+ * Returns 0 (also when no ring is touched).
+ * Errors: IOVIRT_EINVAL (NULL vq, a queue without IOVIRT_VQ_F_ACCESS_PLATFORM,
+ * size 0, a range past 2^64); IOVIRT_EIOFAULT (a ring is no longer mapped: the queue keeps its old
  * translation, which the backend must not use until it maps the ring again
  * and calls this once more); IOVIRT_ECROSS, IOVIRT_EALIGN and the ring
  * refusals of create.
