@@ -344,3 +344,28 @@ Test(vq_packed, create_rules)
 	iovirt_vq_destroy(vq);
 	vt_fini(&t);
 }
+
+// A packed queue whose rings cannot be read or written: IOVIRT_EGUEST from every call, cursors unmoved.
+Test(vq_packed, guest_faults)
+{
+	struct vt t;
+	vt_init(&t);
+	struct iovirt_vq *vq;
+	struct iovirt_vq_params p = { .size = sizeof(p), .guest = VT_GUEST, .num = 4, .flags = PF,
+				      .desc_gpa = 0x10000000, .avail_gpa = 0x10001000,
+				      .used_gpa = 0x10002000 };
+	cr_assert_eq(iovirt_vq_create(t.ops, t.p, &p, &vq), 0);
+	struct iovirt_host_seg out[4];
+	struct iovirt_dma_result res;
+	cr_assert_eq(iovirt_vq_pop(vq, t.map, NULL, out, 4, &res), IOVIRT_EGUEST);
+	cr_assert_eq(res.where, IOVIRT_WHERE_RING);
+	cr_assert_eq(iovirt_vq_skip(vq), IOVIRT_EGUEST);
+	cr_assert_eq(iovirt_vq_avail(vq), IOVIRT_EGUEST);
+	cr_assert_eq(iovirt_vq_notify_disable(vq), IOVIRT_EGUEST);
+	cr_assert_eq(iovirt_vq_notify_enable(vq), IOVIRT_EGUEST);
+	cr_assert_eq(iovirt_vq_need_signal(vq), IOVIRT_EGUEST);
+	cr_assert_eq(iovirt_vq_push_used(vq, 0, 1), IOVIRT_ENOENT);
+	cr_assert_eq(iovirt_vq_last_avail(vq), 0x8000);
+	iovirt_vq_destroy(vq);
+	vt_fini(&t);
+}
