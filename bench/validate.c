@@ -216,6 +216,184 @@ static double f_vq_copy(void *a)
 	return (double)(t1 - t0) / (double)v->iters;
 }
 
+/* ---- pop, validate and complete (device loop), callback and direct ---- */
+
+#define PC_TABLE(nseg) (GPA + 0xf03000 + (nseg) * 0x1000ull) /* one table per chain length */
+
+/* Chains of nseg descriptors at heads 0, nseg, 2 nseg...: readable, the last writable. */
+static void make_pc_chains(uint32_t nseg)
+{
+	for (uint32_t h = 0; h + nseg <= VQ_NUM; h += nseg)
+		for (uint32_t j = 0; j < nseg; j++) {
+			uint8_t *d = mem + (PC_TABLE(nseg) - GPA) + (h + j) * 16;
+			uint64_t addr = GPA + h * 8192ull + j * 1024;
+			uint32_t len = j == nseg - 1 ? 1500 : 64;
+			uint16_t flags = j == nseg - 1 ? IOVIRT_VIRTQ_DESC_F_WRITE
+						       : IOVIRT_VIRTQ_DESC_F_NEXT;
+			uint16_t next = (uint16_t)(h + j + 1);
+			memcpy(d, &addr, 8);
+			memcpy(d + 8, &len, 4);
+			memcpy(d + 12, &flags, 2);
+			memcpy(d + 14, &next, 2);
+		}
+}
+
+struct pcargs {
+	struct iovirt_vq *vq;
+	struct iovirt_gmap *map;
+	uint32_t nseg;
+	uint64_t iters;
+};
+
+static uint16_t pc_drv_idx; /* the bench's driver: its avail idx, kept across runs */
+
+/* Each iteration: the driver posts one chain (ring slot, idx), the device
+ * pops (ring fields read once, chain validated) and completes it. */
+static double f_pop_complete(void *a)
+{
+	struct pcargs *v = a;
+	struct iovirt_host_seg out[8];
+	struct iovirt_dma_result res;
+	uint8_t *ring = mem + (VQ_AVAIL - GPA);
+	uint64_t acc = 0;
+	iovirt_vq_set_cursors(v->vq, pc_drv_idx, pc_drv_idx);
+	uint64_t t0 = bench_now_ns();
+	for (uint64_t i = 0; i < v->iters; i++) {
+		uint16_t head = (uint16_t)((pc_drv_idx * v->nseg) % VQ_NUM);
+		memcpy(ring + 4 + 2 * (pc_drv_idx % VQ_NUM), &head, 2);
+		pc_drv_idx++;
+		__atomic_store_n((uint16_t *)(void *)(ring + 2), pc_drv_idx, __ATOMIC_RELEASE);
+		int n = iovirt_vq_pop(v->vq, v->map, NULL, out, 8, &res);
+		acc += (uint64_t)n + out[0].len;
+		iovirt_vq_push_used(v->vq, res.head, 1500);
+	}
+	uint64_t t1 = bench_now_ns();
+	bench_use(acc);
+	return (double)(t1 - t0) / (double)v->iters;
+}
+
+/* Packed: 128 two-descriptor chains; the driver posts one per iteration
+ * (head id/len/flags, second flags: len and id of the head are overwritten
+ * by the used descriptor), the device pops and completes it. */
+#define PK_RING (GPA + 0xf08000)
+#define PK_DRV (GPA + 0xf09000)
+#define PK_DEV (GPA + 0xf09010)
+
+static double f_packed(void *a)
+{
+	struct pcargs *v = a;
+	struct iovirt_host_seg out[8];
+	struct iovirt_dma_result res;
+	uint8_t *ring = mem + (PK_RING - GPA);
+	uint64_t acc = 0;
+	iovirt_vq_set_cursors(v->vq, 0x8000, 0x8000);
+	memset(ring, 0, VQ_NUM * 16);
+	uint32_t pos = 0;
+	bool wrap = true;
+	uint64_t t0 = bench_now_ns();
+	for (uint64_t i = 0; i < v->iters; i++) {
+		uint8_t *d = ring + pos * 16;
+		uint64_t addr = GPA + pos * 8192ull;
+		uint32_t len = 64, blen = 1500;
+		uint16_t id = (uint16_t)(pos / 2), av = wrap ? 0x80 : 0x8000;
+		uint16_t f0 = (uint16_t)(av | IOVIRT_VIRTQ_DESC_F_NEXT);
+		uint16_t f1 = (uint16_t)(av | IOVIRT_VIRTQ_DESC_F_WRITE);
+		uint64_t baddr = addr + 4096;
+		memcpy(d, &addr, 8);
+		memcpy(d + 8, &len, 4);
+		memcpy(d + 12, &id, 2);
+		memcpy(d + 16, &baddr, 8);
+		memcpy(d + 24, &blen, 4);
+		memcpy(d + 28, &id, 2);
+		memcpy(d + 30, &f1, 2);
+		__atomic_store_n((uint16_t *)(void *)(d + 14), f0, __ATOMIC_RELEASE);
+		int n = iovirt_vq_pop(v->vq, v->map, NULL, out, 8, &res);
+		acc += (uint64_t)n + out[0].len;
+		iovirt_vq_push_used(v->vq, res.head, 1500);
+		if ((pos += 2) == VQ_NUM) {
+			pos = 0;
+			wrap = !wrap;
+		}
+	}
+	uint64_t t1 = bench_now_ns();
+	bench_use(acc);
+	return (double)(t1 - t0) / (double)v->iters;
+}
+
+static void bench_packed(struct iovirt_gmap *map, uint64_t iters)
+{
+	struct iovirt_vq *vq[2];
+	for (int direct = 0; direct < 2; direct++) {
+		struct iovirt_vq_params vp = { .size = sizeof(vp), .guest = GUEST, .num = VQ_NUM,
+					       .desc_gpa = PK_RING, .avail_gpa = PK_DRV,
+					       .used_gpa = PK_DEV, .map = map,
+					       .flags = IOVIRT_VQ_F_PACKED |
+							(direct ? IOVIRT_VQ_F_DIRECT : 0) };
+		if (iovirt_vq_create(&fast_ops, posix, &vp, &vq[direct]))
+			abort();
+	}
+	struct pcargs cb = { vq[0], map, 2, iters }, di = { vq[1], map, 2, iters };
+	bench_report("validate", "vq_packed_pop_complete_2seg", "callback", iters,
+		     median_of(f_packed, &cb));
+	bench_report("validate", "vq_packed_pop_complete_2seg", "direct", iters,
+		     median_of(f_packed, &di));
+	bench_ratio("vq_packed_pop_complete_2seg", "direct", "callback");
+	iovirt_vq_destroy(vq[0]);
+	iovirt_vq_destroy(vq[1]);
+}
+
+static void bench_pop_complete(struct iovirt_gmap *map, uint64_t iters)
+{
+	/* an identity IOVA space over guest memory, 4 KiB pages (the walk's
+	 * deepest case: the library keeps no IOTLB cache of its own) */
+	struct iovirt_iommu *io = NULL;
+	if (iovirt_iommu_create(iovirt_posix_ops(), posix, NULL, &io) ||
+	    iovirt_pt_space_create(io, 1, NULL))
+		abort();
+	for (uint64_t off = 0; off < MEM_BYTES; off += 4096)
+		if (iovirt_pt_map(io, 1, GPA + off, GPA + off, 4096,
+				  IOVIRT_PROT_READ | IOVIRT_PROT_WRITE))
+			abort();
+	for (uint32_t nseg = 1; nseg <= 4; nseg *= 2) {
+		make_pc_chains(nseg);
+		struct iovirt_vq *vq[2];
+		for (int direct = 0; direct < 2; direct++) {
+			struct iovirt_vq_params vp = { .size = sizeof(vp), .guest = GUEST,
+						       .num = VQ_NUM, .desc_gpa = PC_TABLE(nseg),
+						       .avail_gpa = VQ_AVAIL, .used_gpa = VQ_USED,
+						       .flags = direct ? IOVIRT_VQ_F_DIRECT : 0,
+						       .map = map };
+			if (iovirt_vq_create(&fast_ops, posix, &vp, &vq[direct]))
+				abort();
+		}
+		char op[48];
+		snprintf(op, sizeof(op), "vq_pop_complete_%useg", nseg);
+		struct pcargs cb = { vq[0], map, nseg, iters }, di = { vq[1], map, nseg, iters };
+		bench_report("validate", op, "callback", iters, median_of(f_pop_complete, &cb));
+		bench_report("validate", op, "direct", iters, median_of(f_pop_complete, &di));
+		bench_ratio(op, "direct", "callback");
+		iovirt_vq_destroy(vq[0]);
+		iovirt_vq_destroy(vq[1]);
+		if (nseg == 2 && io) {
+			/* behind an IOMMU: every ring and buffer address translated */
+			struct iovirt_vq *vi;
+			struct iovirt_vq_params vp = { .size = sizeof(vp), .guest = GUEST,
+						       .num = VQ_NUM, .desc_gpa = PC_TABLE(nseg),
+						       .avail_gpa = VQ_AVAIL, .used_gpa = VQ_USED,
+						       .flags = IOVIRT_VQ_F_DIRECT |
+								IOVIRT_VQ_F_ACCESS_PLATFORM,
+						       .map = map, .iommu = io, .asid = 1 };
+			if (iovirt_vq_create(&fast_ops, posix, &vp, &vi))
+				abort();
+			struct pcargs ia = { vi, map, nseg, iters };
+			bench_report("validate", op, "direct_iova", iters, median_of(f_pop_complete, &ia));
+			bench_ratio(op, "direct_iova", "direct");
+			iovirt_vq_destroy(vi);
+		}
+	}
+	iovirt_iommu_destroy(io);
+}
+
 /* ---- bounce ---- */
 
 struct bargs {
@@ -305,6 +483,8 @@ int main(void)
 	bench_report("validate", "virtq_2seg_chain", "iovirt_posix", vpo.iters,
 		     median_of(f_vq_walk, &vpo));
 	bench_ratio("virtq_2seg_chain", "iovirt", "copy_desc");
+	bench_pop_complete(m16, iters);
+	bench_packed(m16, iters);
 
 	/* bounce copy-in of one validated segment */
 	struct iovirt_bounce *pool;

@@ -10,7 +10,8 @@
  * ((data[0] / 6) & 1), a buffer alignment policy of 64 bytes
  * ((data[0] / 12) % 4 == 3: indirect tables are placed without it) and
  * "skip first" ((data[0] / 48) & 1: the first take is a skip, without a prior
- * pop); data[1] bit 0 indirect, bits 1-2 policy flags, bit 3 "rings placed by the
+ * pop), and with the map (data[0] / 96) & 1 reads the rings through their host
+ * address (IOVIRT_VQ_F_DIRECT); data[1] bit 0 indirect, bits 1-2 policy flags, bit 3 "rings placed by the
  * input", bits 4-7 max_indirect; data[2..3] the start cursor (last_avail; used_idx
  * is the same, or, when the top two bits of data[3] are set, (data[3] >> 4) & 3
  * less: a restored state with that many chains in flight). With bit 3, three
@@ -180,7 +181,10 @@ static int want_create(const struct m_map *mm, const struct m_pol *pol, const ui
 	for (int k = 0; k < 3; k++) {
 		uint64_t fail;
 		const struct iovirt_region *reg;
-		int e = m_check_seg(mm, pol, &ring[k], &fail, &reg);
+		/* a ring lies inside one region (no spanning) */
+		struct m_pol strict = *pol;
+		strict.flags |= IOVIRT_POLICY_STRICT_REGIONS;
+		int e = m_check_seg(mm, &strict, &ring[k], &fail, &reg);
 		if (e)
 			return e;
 	}
@@ -260,6 +264,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* an older caller's size: the map is ignored */
 	if (!placed && !full_size)
 		vp.size = IOVIRT_VQ_PARAMS_SIZE_V1;
+	/* data[0] 96 .. 191 with the map: rings read through their host address */
+	if (vp.size == sizeof(vp) && (data[0] / 96) & 1)
+		vp.flags |= IOVIRT_VQ_F_DIRECT;
 	int64_t live = iovirt_posix_live_mem(p);
 	int cr = iovirt_vq_create(iovirt_posix_ops(), p, &vp, &vq);
 	/* rings are not buffers: of the policy only the ALLOW flags apply */

@@ -61,7 +61,9 @@ extern "C" {
 	X(EDENIED, 41, "refused: the function has that feature disabled")    \
 	X(EOVERRUN, 42, "more chains in flight than the queue holds")             \
 	X(EMSIWIN, 43, "message address outside the interrupt window")         \
-	X(ENOMASTER, 44, "bus mastering disabled for the function")
+	X(ENOMASTER, 44, "bus mastering disabled for the function")            \
+	X(EWRAP, 45, "packed descriptor not available under the wrap counter")     \
+	X(EIOFAULT, 46, "I/O virtual address not translated for the access")
 
 enum iovirt_error {
 	IOVIRT_OK = 0,

@@ -257,6 +257,10 @@ struct iovirt_seg {
 
 #define IOVIRT_POLICY_ALLOW_MMIO 1u /* segments may target MMIO regions with a host address */
 #define IOVIRT_POLICY_ALLOW_P2P 2u  /* segments may target SHARED (peer) regions */
+/* A segment must lie inside one region: one running into an adjacent region
+ * is IOVIRT_ECROSS (without it, each piece is checked against its own region
+ * and gets its own host entries). */
+#define IOVIRT_POLICY_STRICT_REGIONS 4u
 
 struct iovirt_sg_policy {
 	size_t size;         /* sizeof(struct iovirt_sg_policy) */
@@ -313,8 +317,14 @@ struct iovirt_dma_result {
  * host list to out[0 .. out_cap). Segments follow in order; adjacent entries
  * of one region and direction whose host memory continues are merged; an
  * entry never spans two regions; a region given by page_hpa is split only
- * where its pages are not physically contiguous. pol may be NULL (defaults);
- * res may be NULL.
+ * where its pages are not physically contiguous. A segment may run across
+ * adjacent regions (a guest's RAM that the host keeps in several regions):
+ * each piece is checked against its own region (kind, owner, permission, in
+ * address order; a refusal's res->gpa is the piece's first byte) and gets its
+ * own host entries; the segment still counts once for max_segs and its
+ * alignment and total are the segment's. IOVIRT_POLICY_STRICT_REGIONS refuses
+ * such a segment with IOVIRT_ECROSS instead. pol may be NULL (defaults); res
+ * may be NULL.
  * Returns: the number of host entries (> 0 when nsegs > 0).
  * Errors (res->seg and res->gpa say which segment and where):
  *   IOVIRT_EINVAL    bad arguments or policy; a segment's dir 0 or unknown bits
@@ -325,7 +335,8 @@ struct iovirt_dma_result {
  *   IOVIRT_EOVERFLOW gpa + len wraps past 2^64
  *   IOVIRT_ETOOBIG   the total length passes max_total
  *   IOVIRT_ENOREGION a byte lies outside every region
- *   IOVIRT_ECROSS    the segment runs from one region into the next
+ *   IOVIRT_ECROSS    (IOVIRT_POLICY_STRICT_REGIONS) the segment runs from one
+ *                    region into the next
  *   IOVIRT_ERESERVED the target is a RESERVED region
  *   IOVIRT_EMMIO     the target is MMIO (and the policy does not allow it, or
  *                    the region has no host address)
@@ -377,7 +388,40 @@ int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
 /* ------------------------------------------------------------------------ */
 
 #define IOVIRT_VQ_MAX_SIZE 32768u
-#define IOVIRT_VQ_F_INDIRECT 1u /* VIRTIO_F_INDIRECT_DESC was negotiated */
+#define IOVIRT_VQ_F_INDIRECT 1u  /* VIRTIO_F_INDIRECT_DESC was negotiated */
+#define IOVIRT_VQ_F_EVENT_IDX 2u /* VIRTIO_F_EVENT_IDX was negotiated */
+#define IOVIRT_VQ_F_IN_ORDER 4u  /* VIRTIO_F_IN_ORDER was negotiated */
+/* Read and write the rings through their regions' host addresses (needs a
+ * map; rings in regions without one keep the callbacks); see iovirt_vq_create. */
+#define IOVIRT_VQ_F_DIRECT 8u
+/* VIRTIO_F_RING_PACKED: desc_gpa is the descriptor ring (16-byte aligned),
+ * avail_gpa the driver event suppression structure and used_gpa the
+ * device's (each 4-byte aligned); num any value 1 .. 32768. */
+#define IOVIRT_VQ_F_PACKED 16u
+/* VIRTIO_F_ACCESS_PLATFORM: ring and buffer addresses are I/O virtual
+ * addresses translated through params->iommu's space params->asid. */
+#define IOVIRT_VQ_F_ACCESS_PLATFORM 32u
+#define IOVIRT_VQ_F_ALL 63u
+
+/* Packed descriptor flags and event suppression, as in the specification. */
+#define IOVIRT_VIRTQ_DESC_F_AVAIL (1u << 7)
+#define IOVIRT_VIRTQ_DESC_F_USED (1u << 15)
+#define IOVIRT_RING_EVENT_FLAGS_ENABLE 0u
+#define IOVIRT_RING_EVENT_FLAGS_DISABLE 1u
+#define IOVIRT_RING_EVENT_FLAGS_DESC 2u
+#define IOVIRT_VQ_PACKED_EVENT_BYTES 4u
+
+/* Ring flags, as in the specification. */
+#define IOVIRT_VRING_USED_F_NO_NOTIFY 1u     /* used->flags: driver, do not kick */
+#define IOVIRT_VRING_AVAIL_F_NO_INTERRUPT 1u /* avail->flags: device, do not interrupt */
+
+/* The specification's event-index rule: true when an index moving from old
+ * to new_idx (free-running, 16 bits) passes event, i.e. event is in
+ * [old, new_idx). */
+static inline int iovirt_vring_need_event(uint16_t event, uint16_t new_idx, uint16_t old)
+{
+	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
+}
 
 /* Descriptor flags, as in the specification. */
 #define IOVIRT_VIRTQ_DESC_F_NEXT 1u
@@ -399,7 +443,13 @@ struct iovirt_vq_params {
 	                          * it and their regions held; NULL: no check */
 	const struct iovirt_sg_policy *pol; /* with map: only its flags count
 	                                     * (ALLOW_MMIO, ALLOW_P2P); NULL: neither */
+	/* Appended (issue 15); read only when size covers asid. With
+	 * IOVIRT_VQ_F_ACCESS_PLATFORM: the device's IOTLB and address space. */
+	const struct iovirt_iommu *iommu;
+	uint32_t asid;
+	uint32_t reserved; /* 0 */
 };
+struct iovirt_iommu;
 /* The size of iovirt_vq_params before map and pol were appended. */
 #define IOVIRT_VQ_PARAMS_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_vq_params, used_gpa)
 
@@ -428,13 +478,31 @@ struct iovirt_vq;
  * create it again at the new addresses. Without a map nothing ties the rings
  * to the guest's memory map: guest_read/guest_write alone decide.
  *
- * Returns 0; IOVIRT_EINVAL (num not a power of two in range, max_indirect
- * above 32768, bad size, unknown flags, a bad pol, map of another guest than
- * params->guest), IOVIRT_EALIGN (a ring misaligned), IOVIRT_EOVERFLOW (a ring's
+ * Flags: IOVIRT_VQ_F_INDIRECT, _EVENT_IDX, _IN_ORDER as negotiated;
+ * IOVIRT_VQ_F_PACKED for the packed layout (desc_gpa: the descriptor ring,
+ * 16-byte aligned, IOVIRT_VQ_DESC_BYTES(num), checked as a device read and
+ * write since used descriptors go back into it; avail_gpa and used_gpa: the
+ * driver's and the device's event suppression structures,
+ * IOVIRT_VQ_PACKED_EVENT_BYTES each, 4-byte aligned; num any value 1 ..
+ * 32768; both wrap counters start at 1: the cursors read 0x8000);
+ * IOVIRT_VQ_F_DIRECT (needs a map): each ring whose region has a host
+ * address is read and written through it, each field once with one atomic
+ * load or store (relaxed; the fences are the ones named per call), with no
+ * guest_read/guest_write call; indirect tables in such regions are copied
+ * from it once; rings in regions without one keep the callbacks. The regions
+ * are held for the queue's life, so the addresses stay valid.
+ *
+ * Returns 0; IOVIRT_EINVAL (num not a power of two (split) or out of range,
+ * max_indirect above 32768, bad size, unknown flags, IOVIRT_VQ_F_DIRECT
+ * without a map, IOVIRT_VQ_F_ACCESS_PLATFORM without iommu (or a size not
+ * covering asid, or reserved set), a bad pol, map of another guest than
+ * params->guest), with IOVIRT_VQ_F_ACCESS_PLATFORM IOVIRT_EIOFAULT (a ring not
+ * translated) and IOVIRT_ECROSS (a ring not guest-physically contiguous), IOVIRT_EALIGN (a ring misaligned), IOVIRT_EOVERFLOW (a ring's
  * range wraps), IOVIRT_ENOSYS; with a map, checked in the order descriptor
  * table, available ring, used ring: IOVIRT_ENOREGION, IOVIRT_ECROSS,
  * IOVIRT_ERESERVED, IOVIRT_EMMIO, IOVIRT_EP2P, IOVIRT_EFOREIGN,
- * IOVIRT_EREADONLY (used ring in ROM or without IOVIRT_DEV_WRITE), IOVIRT_EPERM
+ * IOVIRT_EREADONLY (used ring, or a packed descriptor ring, in ROM or
+ * without IOVIRT_DEV_WRITE), IOVIRT_EPERM
  * (table or available ring without IOVIRT_DEV_READ), and IOVIRT_EBUSY (a
  * ring's region is being removed or shrunk at this moment), IOVIRT_ELIMIT
  * (the region has 2^31 - 1 holders); then IOVIRT_ENOMEM. On failure *out is
@@ -492,6 +560,28 @@ int iovirt_vq_avail(struct iovirt_vq *vq);
  * iovirt_vq_skip, then iovirt_vq_push_used(res->head, 0) to return it to the
  * driver (in that order: the chain is in flight from the skip to the push).
  */
+/*
+ * Packed queues (IOVIRT_VQ_F_PACKED): pop takes the chain at the device's
+ * ring position when its head is available under the driver's wrap counter
+ * (its flags read once, then an acquire fence, then the rest of each
+ * descriptor read once); 0 when it is not. The chain follows VIRTQ_DESC_F_NEXT
+ * through consecutive ring positions (wrapping, the counter flipping); an
+ * indirect descriptor (no NEXT) names a table of len / 16 descriptors read in
+ * order (NEXT is not used inside). res->head is the buffer ID (from the
+ * chain's last descriptor), res->desc a ring position (or table index).
+ * Refusals besides those of split rings, with res->where:
+ *   IOVIRT_EWRAP     a chained descriptor not available under the wrap
+ *                    counter (TABLE)
+ *   IOVIRT_ECHAIN    a chain longer than the ring (TABLE)
+ *   IOVIRT_EINDEX    a buffer ID >= num (RING)
+ *   IOVIRT_EDUP      a buffer ID already in flight (RING)
+ *   IOVIRT_EOVERRUN  the chain's descriptors and those in flight exceed num (RING)
+ * After a refusal of the buffers (where TABLE or INDIRECT) of a chain whose
+ * shape is sound, res->head still names its ID: iovirt_vq_skip (which returns
+ * the ID for a packed queue) then iovirt_vq_push_used(id, 0) drops it.
+ * IOVIRT_EWRAP, ECHAIN, EINDEX, EDUP and EOVERRUN mean a broken driver (ask
+ * for a reset, as for IOVIRT_WHERE_RING refusals above).
+ */
 int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		  const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out,
 		  uint32_t out_cap, struct iovirt_dma_result *res);
@@ -503,12 +593,17 @@ int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
  * also on a fresh queue and after set_cursors. Returns 0; IOVIRT_ENOENT (no
  * chain available); IOVIRT_EGUEST, IOVIRT_EINDEX (as iovirt_vq_avail);
  * IOVIRT_EOVERRUN (num chains already in flight). Nothing changes on failure.
+ * Packed queues: reads the chain's flags and its last descriptor's ID (not
+ * its buffers) and returns the buffer ID (>= 0); refusals IOVIRT_EWRAP,
+ * IOVIRT_ECHAIN, IOVIRT_EINDIRECT (an indirect descriptor with NEXT),
+ * IOVIRT_EINDEX, IOVIRT_EDUP, IOVIRT_EOVERRUN as for pop.
  */
 int iovirt_vq_skip(struct iovirt_vq *vq);
 
 /*
  * Walks the chain at head: each descriptor and each indirect table is read
- * once; the segments are validated as iovirt_sg_validate. walk reads no ring
+ * once; the segments are validated as iovirt_sg_validate (IOVIRT_EINVAL for
+ * a packed queue: its chains have no head index to name). walk reads no ring
  * index: a host that takes heads from the available ring itself orders those
  * reads itself (iovirt_vq_avail's fence). An indirect table
  * is not a buffer: it is checked for its placement only, before it is read
@@ -544,9 +639,220 @@ int iovirt_vq_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
  * (id >= num); IOVIRT_ENOENT (no chain in flight: completions never
  * outnumber the chains taken; nothing written); IOVIRT_EGUEST (the cursor
  * does not advance; the element may have been written).
+ * Packed queues: id is a buffer ID in flight (else IOVIRT_ENOENT; with
+ * IOVIRT_VQ_F_IN_ORDER the oldest one); writes len and id at the device's
+ * used position, a release fence, then the flags (AVAIL and USED equal to the
+ * used wrap counter, VIRTQ_DESC_F_WRITE when len > 0); the position advances
+ * by the chain's descriptors.
  */
 int iovirt_vq_push_used(struct iovirt_vq *vq, uint32_t id, uint32_t len);
 
+/* One completion: the chain's head and the bytes the device wrote into it. */
+struct iovirt_vq_used {
+	uint32_t id;
+	uint32_t len;
+};
+
+/*
+ * Completes n chains in flight at once: writes the n used elements at the
+ * device's used index onward (wrapping in the ring), then a release fence,
+ * then the used idx advanced by n (one index write for the batch: the driver
+ * sees the batch whole or not at all).
+ * Returns 0 (also for n == 0: nothing written); IOVIRT_EINVAL (NULL vq, NULL
+ * e with n > 0, n > num); IOVIRT_EINDEX (an id >= num); IOVIRT_ENOENT (n
+ * above the chains in flight).
+ * Errors: IOVIRT_EGUEST (a guest write failed).
+ * On failure: refusals write nothing; after IOVIRT_EGUEST some elements may
+ * be written but used idx is not (the cursor does not move), so the driver
+ * sees none of them.
+ * Threads: the queue's one thread.
+ * Host callbacks: guest_write (per element and for idx) unless the used ring
+ * is accessed directly (IOVIRT_VQ_F_DIRECT).
+ * Packed queues: the IDs must be in flight and distinct (IOVIRT_ENOENT; with
+ * IOVIRT_VQ_F_IN_ORDER the oldest, in order); used descriptors go in order
+ * from the device's used position, each advancing by its chain's
+ * descriptors; every element but the first is written whole, then the first
+ * one's id and len, a release fence, and its flags last: the driver, which
+ * reads from that position, sees the whole batch at once. After IOVIRT_EGUEST
+ * the first flags may be unwritten and the cursor has not moved.
+ */
+int iovirt_vq_push_used_batch(struct iovirt_vq *vq, const struct iovirt_vq_used *e, uint32_t n);
+
+/*
+ * With IOVIRT_VQ_F_IN_ORDER: completes the next count chains in flight,
+ * which the device used in the order they were made available, with one used
+ * element (virtio, in-order split rings): {id, len} of the batch's last
+ * buffer written at the device's used index, a release fence, then used idx
+ * advanced by count.
+ * Returns 0; IOVIRT_EINVAL (NULL vq, the queue made without
+ * IOVIRT_VQ_F_IN_ORDER, count 0); IOVIRT_EINDEX (id >= num); IOVIRT_ENOENT
+ * (count above the chains in flight).
+ * Errors: IOVIRT_EGUEST.
+ * On failure: as iovirt_vq_push_used_batch.
+ * Threads: the queue's one thread.
+ * Host callbacks: guest_write (twice) unless the used ring is accessed directly.
+ * Packed queues: id must be the count-th oldest buffer in flight
+ * (IOVIRT_ENOENT otherwise); one used descriptor at the used position; the
+ * position advances by the descriptors of all count chains.
+ */
+int iovirt_vq_push_used_in_order(struct iovirt_vq *vq, uint32_t id, uint32_t len,
+				 uint32_t count);
+
+/*
+ * Notification suppression. Without IOVIRT_VQ_F_EVENT_IDX the device sets
+ * and clears VRING_USED_F_NO_NOTIFY in used->flags and reads avail->flags'
+ * VRING_AVAIL_F_NO_INTERRUPT; with it, the device writes avail_event (after
+ * the used ring) and reads used_event (after the available ring). Each field
+ * is read once per call and decided on from that copy. Packed queues use the
+ * event suppression structures instead: the device's flags (ENABLE, DISABLE,
+ * or DESC with off_wrap = the device's ring position and wrap counter, with
+ * event index) and the driver's, read as one 4-byte access (DISABLE: no
+ * signal; DESC with event index: signal when the used position moved across
+ * the driver's off_wrap since the previous decision, positions of the
+ * previous lap counted below 0; ENABLE, DESC without event index and reserved
+ * values: signal). notify_enable then returns 1 when the next descriptor is
+ * available, else 0.
+ */
+
+/*
+ * Asks the driver not to kick (while the device polls): without event index,
+ * writes used->flags = VRING_USED_F_NO_NOTIFY; with it, writes nothing
+ * (avail_event stays where the last enable put it, so the driver kicks at
+ * most once more). A hint: a driver may kick anyway.
+ * Returns 0.
+ * Errors: IOVIRT_EGUEST.
+ * On failure: the flag may not be set; nothing else changed.
+ * Threads: the queue's one thread.
+ * Host callbacks: guest_write (without direct access to the used ring).
+ */
+int iovirt_vq_notify_disable(struct iovirt_vq *vq);
+
+/*
+ * Asks the driver to kick again and re-checks the ring: writes used->flags =
+ * 0 (without event index) or avail_event = the device's next ring position
+ * (with it: the driver kicks when it makes that entry available), then a full
+ * barrier (virtio: the store is visible before avail idx is read again), then
+ * reads avail idx as iovirt_vq_avail. A chain posted before the driver saw
+ * the store is counted here, so none is stranded waiting for a kick.
+ * Returns the chains available (0 .. num; > 0: keep polling, optionally after
+ * iovirt_vq_notify_disable).
+ * Errors: IOVIRT_EGUEST; IOVIRT_EINDEX (as iovirt_vq_avail).
+ * On failure: notifications may be enabled; the cursors are unchanged.
+ * Threads: the queue's one thread.
+ * Host callbacks: guest_write, guest_read (each without direct access).
+ */
+int iovirt_vq_notify_enable(struct iovirt_vq *vq);
+
+/*
+ * After completions (push_used*), tells whether to signal the driver: a full
+ * barrier (virtio: the used idx store is visible before the driver's field is
+ * read), then without event index 1 unless avail->flags has
+ * VRING_AVAIL_F_NO_INTERRUPT; with it, iovirt_vring_need_event(used_event,
+ * used idx now, used idx at the previous decision), and 1 for the first
+ * decision after create or iovirt_vq_set_cursors. Call it once per batch:
+ * each call is a decision (it records the used idx it decided on).
+ * Returns 1 (signal) or 0.
+ * Errors: IOVIRT_EGUEST.
+ * On failure: nothing changed (the previous decision stays the reference).
+ * Threads: the queue's one thread.
+ * Host callbacks: guest_read (without direct access to the available ring).
+ */
+int iovirt_vq_need_signal(struct iovirt_vq *vq);
+
+/*
+ * A backend's poll loop on lib/irqpoll, one call per step:
+ *   on a kick:              iovirt_vq_kicked(vq, ip, now)
+ *   then, until IDLE:       take up to iovirt_irqpoll_budget(ip) chains,
+ *                           next = iovirt_vq_polled(vq, ip, taken, now)
+ * kicked disables notifications and starts a polling stretch
+ * (iovirt_irqpoll_irq). polled reports the chains taken
+ * (iovirt_irqpoll_polled); when irqpoll says REARM it enables notifications
+ * and re-checks the ring (iovirt_vq_notify_enable) and reports what it found
+ * (iovirt_irqpoll_recheck), disabling notifications again when polling goes on.
+ */
+struct iovirt_irqpoll;
+
+/*
+ * On a kick: disables notifications, then starts irqpoll's polling stretch.
+ * Returns 0.
+ * Errors: IOVIRT_EINVAL (NULL vq or ip); those of iovirt_vq_notify_disable.
+ * On failure: the polling stretch is not started.
+ * Threads: the queue's one thread (irqpoll's driver side).
+ * Host callbacks: those of iovirt_vq_notify_disable.
+ */
+int iovirt_vq_kicked(struct iovirt_vq *vq, struct iovirt_irqpoll *ip, uint64_t now_ns);
+
+/*
+ * After a poll step that took `done` chains: reports it to irqpoll and, at
+ * its REARM, enables notifications and re-checks the ring (see above).
+ * Returns IOVIRT_IRQPOLL_AGAIN (poll again: notifications stay off) or
+ * IOVIRT_IRQPOLL_IDLE (notifications on and the ring was empty after the
+ * barrier: wait for the next kick).
+ * Errors: IOVIRT_EINVAL (NULL vq or ip); those of iovirt_vq_notify_enable and
+ * iovirt_vq_notify_disable.
+ * On failure: the irqpoll is polling again (as after a kick: call polled
+ * again); notifications may be on or off.
+ * Threads: the queue's one thread (irqpoll's driver side).
+ * Host callbacks: those of iovirt_vq_notify_enable and _disable.
+ */
+int iovirt_vq_polled(struct iovirt_vq *vq, struct iovirt_irqpoll *ip, uint32_t done,
+		     uint64_t now_ns);
+
+/*
+ * Addresses behind a guest IOMMU (IOVIRT_VQ_F_ACCESS_PLATFORM, with
+ * params->iommu and params->asid). At create the three rings' addresses are
+ * translated (iovirt_pt_translate: the descriptor ring and available ring
+ * for reading, the used ring for writing, a packed descriptor ring for both;
+ * each ring must be guest-physically contiguous, IOVIRT_ECROSS otherwise),
+ * then checked and held as guest-physical rings. Every buffer address of a
+ * chain is translated page by page with the access its descriptor gives
+ * (device-readable: IOVIRT_PROT_READ, device-writable: IOVIRT_PROT_WRITE) and
+ * split where the translation is not contiguous; each piece is validated as a
+ * segment (so counts against max_segs) against the map. An indirect table is
+ * translated for reading and must be contiguous (IOVIRT_ECROSS). A
+ * translation that fails (not mapped, or without the permission) is
+ * IOVIRT_EIOFAULT from create or pop (res->gpa = the faulting IOVA), and the
+ * cursor does not move: the backend can ask its front-end for the missing
+ * translation (an IOTLB miss), map it, and pop again.
+ */
+struct iovirt_vq_fault {
+	uint64_t iova;   /* first byte not translated */
+	uint64_t len;    /* bytes of the access from iova on */
+	uint32_t access; /* IOVIRT_DEV_READ or IOVIRT_DEV_WRITE */
+	uint32_t reserved;
+};
+
+/*
+ * Gives the last translation fault of a pop or skip of this queue.
+ * Returns 0 and fills *out.
+ * Errors: IOVIRT_EINVAL (NULL argument, a queue without
+ * IOVIRT_VQ_F_ACCESS_PLATFORM); IOVIRT_ENOENT (no fault yet).
+ * On failure: *out untouched.
+ * Threads: the queue's one thread.
+ * Host callbacks: none.
+ */
+int iovirt_vq_last_fault(const struct iovirt_vq *vq, struct iovirt_vq_fault *out);
+
+/*
+ * Tells the queue that the device's IOTLB dropped [iova, iova + size): when
+ * that touches a ring, the rings are translated again and, when a map is
+ * bound, the new regions checked and held before the old holds are dropped.
+ * Returns 0 (also when no ring is touched).
+ * Errors: IOVIRT_EINVAL (NULL vq, a queue without IOVIRT_VQ_F_ACCESS_PLATFORM,
+ * size 0, a range past 2^64); IOVIRT_EIOFAULT (a ring is no longer mapped: the queue keeps its old
+ * translation, which the backend must not use until it maps the ring again
+ * and calls this once more); IOVIRT_ECROSS, IOVIRT_EALIGN and the ring
+ * refusals of create.
+ * On failure: nothing changed (old addresses and holds).
+ * Threads: the queue's one thread; lock-free against the map's writers.
+ * Host callbacks: none (the map's region holds).
+ */
+int iovirt_vq_iotlb_inval(struct iovirt_vq *vq, uint64_t iova, uint64_t size);
+
+/* Packed queues: last_avail and used_idx are the ring position | the wrap
+ * counter << 15 (vhost-user's encoding of a packed queue's base);
+ * set_cursors also forgets every buffer in flight (IDs are not in the
+ * cursors) and reads the ring afresh. */
 /* The device's cursors (for save and restore). set_cursors also restores the
  * count of chains in flight, (uint16_t)(last_avail - used_idx): a saved state
  * with more than num (or with used_idx past last_avail, read modulo 2^16 as

@@ -132,7 +132,8 @@ static inline int vb_policy_load(const struct iovirt_sg_policy *pol, struct vb_p
 	if (!pol)
 		return 0;
 	if (!IOVIRT_PARAMS_HAS(pol, len_align) /* version 1 */ ||
-	    (pol->flags & ~(IOVIRT_POLICY_ALLOW_MMIO | IOVIRT_POLICY_ALLOW_P2P)) ||
+	    (pol->flags & ~(IOVIRT_POLICY_ALLOW_MMIO | IOVIRT_POLICY_ALLOW_P2P |
+			    IOVIRT_POLICY_STRICT_REGIONS)) ||
 	    (pol->addr_align & (pol->addr_align - 1)) || (pol->len_align & (pol->len_align - 1)))
 		return IOVIRT_EINVAL;
 	if (pol->max_segs)

@@ -89,6 +89,66 @@ static inline int vb_emit(struct vb_build *b, const struct vb_snap_ent *e, uint6
 	return 0;
 }
 
+/* Appends [gpa, gpa + len) of region e (already checked): one entry, or one
+ * per run of physically contiguous pages in a region with a page list. */
+static int vb_emit_region(struct vb_build *b, const struct vb_snap_ent *e, uint64_t gpa, uint64_t len,
+			  uint32_t dir)
+{
+	uint64_t off = gpa - e->gpa;
+	if (IOVIRT_LIKELY(!e->pages))
+		return vb_emit(b, e, gpa, e->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : e->hpa + off,
+			       len, dir);
+	int err = 0;
+	uint64_t left = len;
+	while (left && !err) {
+		uint64_t pg = off >> IOVIRT_PAGE_SHIFT;
+		uint64_t in = off & IOVIRT_PAGE_MASK;
+		uint64_t hpa = e->pages[pg] + in;
+		uint64_t run = IOVIRT_PAGE_SIZE - in;
+		while (run < left && e->pages[pg + 1] == e->pages[pg] + IOVIRT_PAGE_SIZE) {
+			run += IOVIRT_PAGE_SIZE;
+			pg++;
+		}
+		if (run > left)
+			run = left;
+		err = vb_emit(b, e, e->gpa + off, hpa, run, dir);
+		off += run;
+		left -= run;
+	}
+	return err;
+}
+
+/*
+ * A segment running across adjacent regions (vb_check said ECROSS; its own
+ * alignment and bounds passed): each piece is checked against its own region
+ * (kind, owner, permission) before anything is appended, then each gets its
+ * own host entries, since host memory need not continue across regions. A
+ * refusal names the piece's first byte.
+ */
+static int vb_add_span(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir)
+{
+	struct vb_build t = *b;
+	const struct vb_snap_ent *e;
+	t.pol.amask = t.pol.lmask = 0; /* the segment's, checked already: not the pieces' */
+	for (uint64_t g = gpa, left = len, piece; left; g += piece, left -= piece) {
+		e = vb_snap_find(t.snap, g);
+		piece = e && e->last - g < left ? e->last - g + 1 : left;
+		int err = vb_check(&t, g, piece, dir, &e);
+		if (err) {
+			b->fail_gpa = t.fail_gpa;
+			return err;
+		}
+	}
+	for (uint64_t g = gpa, left = len, piece; left; g += piece, left -= piece) {
+		e = vb_snap_find(b->snap, g);
+		piece = e->last - g < left ? e->last - g + 1 : left;
+		int err = vb_emit_region(b, e, g, piece, dir);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 int vb_add(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir)
 {
 	const struct vb_snap_ent *e;
@@ -98,33 +158,15 @@ int vb_add(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir)
 		return IOVIRT_ETOOMANY;
 	}
 	int err = vb_check(b, gpa, len, dir, &e);
+	bool span = err == IOVIRT_ECROSS && !(b->pol.flags & IOVIRT_POLICY_STRICT_REGIONS);
+	if (span && !(err = vb_add_span(b, gpa, len, dir)))
+		b->fail_gpa = gpa; /* a later refusal of the segment names its start */
 	if (IOVIRT_UNLIKELY(err))
 		return err;
 	if (IOVIRT_UNLIKELY(!iovirt_add_ok(b->total, len, &total) || total > b->pol.max_total))
 		return IOVIRT_ETOOBIG;
-	uint64_t off = gpa - e->gpa;
-	if (IOVIRT_LIKELY(!e->pages)) {
-		err = vb_emit(b, e, gpa, e->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : e->hpa + off,
-			      len, dir);
-	} else {
-		/* one piece per run of physically contiguous pages */
-		uint64_t left = len;
-		while (left && !err) {
-			uint64_t pg = off >> IOVIRT_PAGE_SHIFT;
-			uint64_t in = off & IOVIRT_PAGE_MASK;
-			uint64_t hpa = e->pages[pg] + in;
-			uint64_t run = IOVIRT_PAGE_SIZE - in;
-			while (run < left && e->pages[pg + 1] == e->pages[pg] + IOVIRT_PAGE_SIZE) {
-				run += IOVIRT_PAGE_SIZE;
-				pg++;
-			}
-			if (run > left)
-				run = left;
-			err = vb_emit(b, e, e->gpa + off, hpa, run, dir);
-			off += run;
-			left -= run;
-		}
-	}
+	if (!span)
+		err = vb_emit_region(b, e, gpa, len, dir);
 	if (IOVIRT_UNLIKELY(err))
 		return err;
 	b->total = total;

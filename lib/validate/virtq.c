@@ -7,33 +7,14 @@
  */
 #include <string.h>
 
-#include "common/wire.h"
-#include "validate/internal.h"
+#include "validate/vq_internal.h"
 
 #define DESC_SIZE IOVIRT_WIRE_VQ_DESC_SIZE
 
-struct iovirt_vq {
-	const struct iovirt_host_ops *ops;
-	void *host;
-	uint32_t guest, num, flags, max_ind;
-	uint64_t desc_gpa, avail_gpa, used_gpa;
-	uint16_t last_avail; /* next ring slot the device takes (free-running) */
-	uint16_t avail_idx;  /* the driver's idx as last read */
-	uint16_t used_idx;
-	/* A descriptor index is in the current walk when its stamp equals gen;
-	 * stamps avoid clearing a bitmap of num bits for every chain. */
-	uint32_t gen;
-	uint32_t *stamp;     /* num entries */
-	uint32_t *ind_stamp; /* max_ind entries */
-	uint8_t *table;      /* snapshot of one indirect table: max_ind * 16 bytes */
-	size_t scratch_bytes;
-	/* With a map at create: the regions of the descriptor table, available
-	 * ring and used ring, held until destroy. */
-	struct iovirt_gmap *map;
-	struct iovirt_gmap_region *hold[3];
-};
 
 enum { RING_DESC, RING_AVAIL, RING_USED, NRINGS };
+
+static uint32_t ring_dir(uint32_t flags, int k);
 
 /* Drops the first n holds. */
 static void rings_put(struct iovirt_gmap *map, struct iovirt_gmap_region **hold, int n)
@@ -51,10 +32,11 @@ static void rings_put(struct iovirt_gmap *map, struct iovirt_gmap_region **hold,
 static int rings_hold(const struct iovirt_vq_params *p, const struct vb_policy *vp,
 		      struct iovirt_gmap_region **hold)
 {
+	/* a packed ring is written too (used descriptors go back into it) */
 	const struct { uint64_t gpa, len; uint32_t dir; } ring[NRINGS] = {
-		{ p->desc_gpa, IOVIRT_VQ_DESC_BYTES(p->num), IOVIRT_DEV_READ },
-		{ p->avail_gpa, IOVIRT_VQ_AVAIL_BYTES(p->num), IOVIRT_DEV_READ },
-		{ p->used_gpa, IOVIRT_VQ_USED_BYTES(p->num), IOVIRT_DEV_WRITE },
+		{ p->desc_gpa, vq_ring_bytes(p->flags, p->num, RING_DESC), ring_dir(p->flags, RING_DESC) },
+		{ p->avail_gpa, vq_ring_bytes(p->flags, p->num, RING_AVAIL), ring_dir(p->flags, RING_AVAIL) },
+		{ p->used_gpa, vq_ring_bytes(p->flags, p->num, RING_USED), ring_dir(p->flags, RING_USED) },
 	};
 	for (int k = 0; k < NRINGS; k++) {
 		int err = iovirt_gmap_region_get(p->map, ring[k].gpa, &hold[k]);
@@ -88,8 +70,14 @@ static int vq_params_check(const struct iovirt_host_ops *ops, const struct iovir
 		return IOVIRT_EINVAL;
 	/* an older caller's struct ends before map and pol: no map */
 	*map = IOVIRT_PARAMS_HAS(p, pol) ? p->map : NULL;
-	if (p->num == 0 || p->num > IOVIRT_VQ_MAX_SIZE || (p->num & (p->num - 1)) ||
-	    p->max_indirect > IOVIRT_VQ_MAX_SIZE || (p->flags & ~IOVIRT_VQ_F_INDIRECT))
+	bool packed = p->flags & IOVIRT_VQ_F_PACKED;
+	/* a packed ring may have any size (virtio); a split one a power of two */
+	if (p->num == 0 || p->num > IOVIRT_VQ_MAX_SIZE || (!packed && (p->num & (p->num - 1))) ||
+	    p->max_indirect > IOVIRT_VQ_MAX_SIZE || (p->flags & ~IOVIRT_VQ_F_ALL) ||
+	    ((p->flags & IOVIRT_VQ_F_DIRECT) && !*map))
+		return IOVIRT_EINVAL;
+	if ((p->flags & IOVIRT_VQ_F_ACCESS_PLATFORM) &&
+	    (!IOVIRT_PARAMS_HAS(p, asid) || !p->iommu || p->reserved))
 		return IOVIRT_EINVAL;
 	if (*map) {
 		/* rings are not buffers: of the policy only the ALLOW flags apply */
@@ -97,16 +85,66 @@ static int vq_params_check(const struct iovirt_host_ops *ops, const struct iovir
 			return IOVIRT_EINVAL;
 		*vp = (struct vb_policy){ .max_segs = 1, .flags = vp->flags, .max_total = UINT64_MAX };
 	}
-	if (!iovirt_is_aligned(p->desc_gpa, 16) || !iovirt_is_aligned(p->avail_gpa, 2) ||
+	if (!iovirt_is_aligned(p->desc_gpa, 16) || !iovirt_is_aligned(p->avail_gpa, packed ? 4 : 2) ||
 	    !iovirt_is_aligned(p->used_gpa, 4))
 		return IOVIRT_EALIGN;
-	if (!iovirt_add_ok(p->desc_gpa, IOVIRT_VQ_DESC_BYTES(p->num), &end) ||
-	    !iovirt_add_ok(p->avail_gpa, IOVIRT_VQ_AVAIL_BYTES(p->num), &end) ||
-	    !iovirt_add_ok(p->used_gpa, IOVIRT_VQ_USED_BYTES(p->num), &end))
+	if (!iovirt_add_ok(p->desc_gpa, vq_ring_bytes(p->flags, p->num, RING_DESC), &end) ||
+	    !iovirt_add_ok(p->avail_gpa, vq_ring_bytes(p->flags, p->num, RING_AVAIL), &end) ||
+	    !iovirt_add_ok(p->used_gpa, vq_ring_bytes(p->flags, p->num, RING_USED), &end))
 		return IOVIRT_EOVERFLOW;
 	if (!iovirt_host_ops_ok(ops) || !IOVIRT_HOST_HAS(ops, guest_read) ||
 	    !IOVIRT_HOST_HAS(ops, guest_write))
 		return IOVIRT_ENOSYS;
+	return 0;
+}
+
+/* A ring's host address through its held region, or NULL when the region has none. */
+static uint8_t *ring_hva(const struct iovirt_gmap_region *r, uint64_t gpa)
+{
+	return r->desc.hva ? (uint8_t *)r->desc.hva + (gpa - r->desc.gpa) : NULL;
+}
+
+/* IOVIRT_VQ_F_DIRECT: rings in regions with a host address are accessed
+ * through it; the others keep the callbacks. */
+static void rings_direct(struct iovirt_vq *vq)
+{
+	vq->desc_hva = ring_hva(vq->hold[RING_DESC], vq->desc_gpa);
+	vq->avail_hva = ring_hva(vq->hold[RING_AVAIL], vq->avail_gpa);
+	vq->used_hva = ring_hva(vq->hold[RING_USED], vq->used_gpa);
+}
+
+/* A ring's bytes: a packed descriptor ring is written too. */
+static uint32_t ring_dir(uint32_t flags, int k)
+{
+	if (k == RING_DESC)
+		return (flags & IOVIRT_VQ_F_PACKED) ? IOVIRT_DEV_READ | IOVIRT_DEV_WRITE
+						    : IOVIRT_DEV_READ;
+	return k == RING_AVAIL ? IOVIRT_DEV_READ : IOVIRT_DEV_WRITE;
+}
+
+/* The rings' I/O virtual addresses translated (each contiguous), into *tp
+ * (a full-size copy of p's fields with the guest-physical addresses). */
+static int rings_translate(const struct iovirt_vq_params *p, struct iovirt_gmap *map,
+			   struct iovirt_vq_params *tp)
+{
+	struct iovirt_vq t = { .iommu = p->iommu, .asid = p->asid };
+	const uint64_t iova[NRINGS] = { p->desc_gpa, p->avail_gpa, p->used_gpa };
+	uint64_t gpa[NRINGS];
+	for (int k = 0; k < NRINGS; k++) {
+		int err = vq_iova_range(&t, iova[k], vq_ring_bytes(p->flags, p->num, k),
+					ring_dir(p->flags, k), &gpa[k]);
+		if (err)
+			return err;
+	}
+	*tp = (struct iovirt_vq_params){
+		.size = sizeof(*tp), .guest = p->guest, .num = p->num, .flags = p->flags,
+		.max_indirect = p->max_indirect, .desc_gpa = gpa[0], .avail_gpa = gpa[1],
+		.used_gpa = gpa[2], .map = map, .pol = p->pol, .iommu = p->iommu, .asid = p->asid,
+	};
+	/* the translations keep the rings' alignment only if the pages do */
+	if (!iovirt_is_aligned(gpa[0], 16) || !iovirt_is_aligned(gpa[1], 2) ||
+	    !iovirt_is_aligned(gpa[2], 4))
+		return IOVIRT_EALIGN;
 	return 0;
 }
 
@@ -120,6 +158,13 @@ int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 	int err = vq_params_check(ops, p, &map, &vp);
 	if (err)
 		return err;
+	struct iovirt_vq_params tp;
+	const uint64_t ring_iova[NRINGS] = { p->desc_gpa, p->avail_gpa, p->used_gpa };
+	if (p->flags & IOVIRT_VQ_F_ACCESS_PLATFORM) {
+		if ((err = rings_translate(p, map, &tp)))
+			return err;
+		p = &tp;
+	}
 	struct iovirt_gmap_region *hold[NRINGS] = { NULL };
 	if (map && (err = rings_hold(p, &vp, hold)))
 		return err;
@@ -127,7 +172,8 @@ int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 	struct iovirt_vq *vq = ops->mem_alloc(host, sizeof(*vq), _Alignof(struct iovirt_vq));
 	if (!vq)
 		goto nomem;
-	size_t bytes = (size_t)p->num * 4 + (size_t)max_ind * (4 + DESC_SIZE);
+	/* stamps, packed per-ID counts and order, indirect stamps and table */
+	size_t bytes = (size_t)p->num * (4 + 2 + 2) + (size_t)max_ind * (4 + DESC_SIZE);
 	bytes = (bytes + 63) & ~(size_t)63; /* a multiple of the alignment, see gmap.c */
 	uint8_t *scratch = ops->mem_alloc(host, bytes, 64);
 	if (!scratch) {
@@ -145,6 +191,19 @@ int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 		.hold = { hold[0], hold[1], hold[2] },
 	};
 	vq->ind_stamp = vq->stamp + p->num;
+	vq->id_descs = (uint16_t *)(vq->ind_stamp + max_ind);
+	vq->fifo = vq->id_descs + p->num;
+	if (p->flags & IOVIRT_VQ_F_DIRECT)
+		rings_direct(vq);
+	if (p->flags & IOVIRT_VQ_F_ACCESS_PLATFORM) {
+		vq->iommu = p->iommu;
+		vq->asid = p->asid;
+		vq->ring_flags = vp.flags;
+		for (int k = 0; k < NRINGS; k++)
+			vq->ring_iova[k] = ring_iova[k];
+	}
+	if (vq_packed(vq)) /* both wrap counters start at 1 (virtio) */
+		vq->last_avail = vq->avail_idx = vq->used_idx = 0x8000;
 	*out = vq;
 	return 0;
 nomem:
@@ -177,6 +236,9 @@ void iovirt_vq_set_cursors(struct iovirt_vq *vq, uint16_t last_avail, uint16_t u
 {
 	vq->last_avail = vq->avail_idx = last_avail;
 	vq->used_idx = used_idx;
+	vq->signalled_valid = false; /* as at create: the next decision signals */
+	if (vq_packed(vq))
+		vqp_reset(vq); /* no buffer in flight: IDs are not in the cursors */
 }
 
 static int gread(struct iovirt_vq *vq, uint64_t gpa, void *dst, size_t len)
@@ -186,10 +248,11 @@ static int gread(struct iovirt_vq *vq, uint64_t gpa, void *dst, size_t len)
 
 int iovirt_vq_avail(struct iovirt_vq *vq)
 {
-	uint8_t b[2];
-	if (gread(vq, vq->avail_gpa + IOVIRT_WIRE_VQ_RING_IDX_OFF, b, sizeof(b)))
+	if (vq_packed(vq))
+		return vqp_avail(vq);
+	uint16_t idx;
+	if (vq_ring_ld16(vq, vq->avail_hva, vq->avail_gpa, IOVIRT_WIRE_VQ_RING_IDX_OFF, &idx))
 		return IOVIRT_EGUEST;
-	uint16_t idx = iovirt_le16_load(b);
 	/* virtio's read barrier: the ring entries and descriptors this idx
 	 * publishes are read after it, whatever guest_read is (the driver writes
 	 * them before idx, behind its write barrier) */
@@ -202,13 +265,9 @@ int iovirt_vq_avail(struct iovirt_vq *vq)
 	return n;
 }
 
-/* Chains in flight: taken off the available ring (pop, skip), not yet
- * completed (push). The cursors are the count, so set_cursors restores it
- * with them, as a device's saved state implies. */
-static uint16_t vq_in_flight(const struct iovirt_vq *vq)
-{
-	return (uint16_t)(vq->last_avail - vq->used_idx);
-}
+/* Chains in flight (vq_in_flight): taken off the available ring (pop, skip),
+ * not yet completed (push). The cursors are the count, so set_cursors
+ * restores it with them, as a device's saved state implies. */
 
 /*
  * Before taking a chain (pop, skip): 1 when one is available and may be taken,
@@ -248,7 +307,8 @@ struct walk {
 };
 
 /* One buffer descriptor (not the one naming an indirect table). */
-static int walk_buf(struct walk *w, uint64_t addr, uint32_t len, uint16_t flags)
+static int walk_buf(struct iovirt_vq *vq, struct walk *w, uint64_t addr, uint32_t len,
+		    uint16_t flags)
 {
 	uint32_t dir;
 	if (flags & IOVIRT_VIRTQ_DESC_F_WRITE) {
@@ -261,7 +321,22 @@ static int walk_buf(struct walk *w, uint64_t addr, uint32_t len, uint16_t flags)
 		}
 		dir = IOVIRT_DEV_READ;
 	}
-	return vb_add_fast(&w->b, addr, len, dir);
+	return vq_buf_add(vq, &w->b, addr, len, dir);
+}
+
+/*
+ * Snapshots an indirect table whose placement was checked: with direct
+ * access through its region's host address (the same snapshot's entry, so the
+ * region checked is the one read), else through guest_read. Each byte once.
+ */
+static int table_read(struct iovirt_vq *vq, const struct vb_build *b, uint64_t addr, uint32_t len)
+{
+	const struct vb_snap_ent *e;
+	if ((vq->flags & IOVIRT_VQ_F_DIRECT) && (e = vb_snap_find(b->snap, addr)) && e->hva) {
+		memcpy(vq->table, e->hva + (addr - e->gpa), len);
+		return 0;
+	}
+	return gread(vq, addr, vq->table, len);
 }
 
 /* Walks the indirect table that descriptor d (already snapshotted) names. */
@@ -274,13 +349,17 @@ static int walk_indirect(struct iovirt_vq *vq, struct walk *w,
 	if (!(vq->flags & IOVIRT_VQ_F_INDIRECT) || (d->flags & IOVIRT_VIRTQ_DESC_F_NEXT) ||
 	    len == 0 || len % DESC_SIZE || len / DESC_SIZE > vq->max_ind)
 		return IOVIRT_EINDIRECT;
-	/* the table is guest memory the device reads: it must be allowed to. It
-	 * may sit anywhere (virtio): the buffers' alignment policy is not its. */
-	int err = vb_check_placement(&w->b, addr, len);
+	/* behind an IOMMU the table's address is an IOVA too */
+	int err = vq->iommu ? vq_iova_range(vq, addr, len, IOVIRT_DEV_READ, &addr) : 0;
 	if (err)
 		return err;
-	if (gread(vq, addr, vq->table, len))
-		return IOVIRT_EGUEST;
+	/* the table is guest memory the device reads: it must be allowed to. It
+	 * may sit anywhere (virtio): the buffers' alignment policy is not its. */
+	err = vb_check_placement(&w->b, addr, len);
+	if (err)
+		return err;
+	if ((err = table_read(vq, &w->b, addr, len)))
+		return err;
 	uint32_t n = len / DESC_SIZE, j = 0;
 	w->where = IOVIRT_WHERE_INDIRECT;
 	for (;;) {
@@ -298,7 +377,7 @@ static int walk_indirect(struct iovirt_vq *vq, struct walk *w,
 			w->b.fail_gpa = t.addr;
 			return IOVIRT_ENESTED;
 		}
-		err = walk_buf(w, t.addr, t.len, t.flags);
+		err = walk_buf(vq, w, t.addr, t.len, t.flags);
 		if (err)
 			return err;
 		if (!(t.flags & IOVIRT_VIRTQ_DESC_F_NEXT))
@@ -318,7 +397,7 @@ static int walk_chain(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		p.max_total = UINT32_MAX;
 	vb_init(&w.b, map, &p, out, cap);
 	uint32_t gen = walk_gen(vq), count = 0, i = head;
-	uint8_t raw[DESC_SIZE];
+	struct iovirt_wire_vq_desc d;
 	int err;
 	for (;;) {
 		w.desc = i;
@@ -335,9 +414,8 @@ static int walk_chain(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 			err = IOVIRT_ECHAIN;
 			break;
 		}
-		if ((err = gread(vq, vq->desc_gpa + (uint64_t)i * DESC_SIZE, raw, DESC_SIZE)))
+		if ((err = vq_desc_load(vq, i, &d)))
 			break;
-		struct iovirt_wire_vq_desc d = iovirt_wire_vq_desc_decode(raw);
 		if (d.flags & IOVIRT_VIRTQ_DESC_F_INDIRECT) {
 			/* an indirect descriptor ends the chain (it may not have NEXT);
 			 * it names buffers but is none, so only the table's entries count */
@@ -345,7 +423,7 @@ static int walk_chain(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 			err = walk_indirect(vq, &w, &d, &count, gen);
 			break;
 		}
-		if ((err = walk_buf(&w, d.addr, d.len, d.flags)))
+		if ((err = walk_buf(vq, &w, d.addr, d.len, d.flags)))
 			break;
 		if (!(d.flags & IOVIRT_VIRTQ_DESC_F_NEXT))
 			break;
@@ -365,7 +443,8 @@ int iovirt_vq_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		   struct iovirt_dma_result *res)
 {
 	struct vb_policy vp;
-	if (!vq || !map || !out || vb_policy_load(pol, &vp)) {
+	/* a packed chain is named by its ring position, not a head: pop only */
+	if (!vq || !map || !out || vb_policy_load(pol, &vp) || vq_packed(vq)) {
 		if (res)
 			*res = (struct iovirt_dma_result){ .err = IOVIRT_EINVAL };
 		return IOVIRT_EINVAL;
@@ -378,12 +457,13 @@ int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		  uint32_t out_cap, struct iovirt_dma_result *res)
 {
 	struct vb_policy vp;
-	uint8_t b[IOVIRT_WIRE_VQ_AVAIL_ELEM_SIZE];
 	int err = 0;
 	if (!vq || !map || !out || vb_policy_load(pol, &vp)) {
 		err = IOVIRT_EINVAL;
 		goto fail;
 	}
+	if (vq_packed(vq))
+		return vqp_pop(vq, map, &vp, out, out_cap, res);
 	int can = vq_can_take(vq);
 	if (can <= 0) {
 		err = can;
@@ -393,12 +473,13 @@ int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 			return 0;
 		goto fail;
 	}
-	uint64_t slot = vq->avail_gpa + iovirt_wire_vq_avail_slot_off(vq->last_avail & (vq->num - 1));
-	if (gread(vq, slot, b, sizeof(b))) {
+	uint64_t off = iovirt_wire_vq_avail_slot_off(vq->last_avail & (vq->num - 1));
+	uint64_t slot = vq->avail_gpa + off;
+	uint16_t head;
+	if (vq_ring_ld16(vq, vq->avail_hva, vq->avail_gpa, off, &head)) {
 		err = IOVIRT_EGUEST;
 		goto fail;
 	}
-	uint16_t head = iovirt_wire_vq_avail_elem_decode(b).head;
 	if (head >= vq->num) {
 		if (res)
 			*res = (struct iovirt_dma_result){ .err = IOVIRT_EINDEX, .gpa = slot,
@@ -418,6 +499,8 @@ fail:
 
 int iovirt_vq_skip(struct iovirt_vq *vq)
 {
+	if (vq_packed(vq))
+		return vqp_skip(vq);
 	int can = vq_can_take(vq);
 	if (can <= 0)
 		return can ? can : IOVIRT_ENOENT;
@@ -427,23 +510,57 @@ int iovirt_vq_skip(struct iovirt_vq *vq)
 
 int iovirt_vq_push_used(struct iovirt_vq *vq, uint32_t id, uint32_t len)
 {
-	uint8_t e[IOVIRT_WIRE_VQ_USED_ELEM_SIZE], idx[2];
+	if (vq_packed(vq))
+		return vqp_push(vq, &(struct iovirt_vq_used){ id, len }, 1);
 	if (id >= vq->num)
 		return IOVIRT_EINDEX;
 	/* completions never outnumber the chains taken: the in-flight count
 	 * stays what the cursors say */
 	if (vq_in_flight(vq) == 0)
 		return IOVIRT_ENOENT;
-	iovirt_wire_vq_used_elem_encode(e, (struct iovirt_wire_vq_used_elem){ .id = id, .len = len });
-	uint64_t at = vq->used_gpa + iovirt_wire_vq_used_slot_off(vq->used_idx & (vq->num - 1));
-	if (vq->ops->guest_write(vq->host, vq->guest, at, e, sizeof(e)))
+	struct iovirt_wire_vq_used_elem e = { .id = id, .len = len };
+	if (vq_used_elem_store(vq, vq->used_idx & (vq->num - 1), e))
 		return IOVIRT_EGUEST;
 	/* the element must be visible before the index that publishes it */
-	atomic_thread_fence(memory_order_release);
-	iovirt_le16_store(idx, (uint16_t)(vq->used_idx + 1));
-	if (vq->ops->guest_write(vq->host, vq->guest, vq->used_gpa + IOVIRT_WIRE_VQ_RING_IDX_OFF, idx,
-				 sizeof(idx)))
-		return IOVIRT_EGUEST;
-	vq->used_idx++;
+	return vq_used_idx_publish(vq, (uint16_t)(vq->used_idx + 1));
+}
+
+int iovirt_vq_iotlb_inval(struct iovirt_vq *vq, uint64_t iova, uint64_t size)
+{
+	uint64_t last;
+	if (!vq || !vq->iommu || size == 0 || !iovirt_add_ok(iova, size - 1, &last))
+		return IOVIRT_EINVAL;
+	bool touched = false;
+	for (int k = 0; k < NRINGS; k++) {
+		uint64_t rl = vq->ring_iova[k] + vq_ring_bytes(vq->flags, vq->num, k) - 1;
+		touched |= iova <= rl && vq->ring_iova[k] <= last;
+	}
+	if (!touched)
+		return 0;
+	/* translate again; hold the new regions before dropping the old ones,
+	 * so that on any failure the queue is as it was */
+	const struct iovirt_vq_params ip = {
+		.size = sizeof(ip), .guest = vq->guest, .num = vq->num, .flags = vq->flags,
+		.desc_gpa = vq->ring_iova[0], .avail_gpa = vq->ring_iova[1],
+		.used_gpa = vq->ring_iova[2], .iommu = vq->iommu, .asid = vq->asid,
+	};
+	struct iovirt_vq_params tp;
+	int err = rings_translate(&ip, vq->map, &tp);
+	if (err)
+		return err;
+	struct iovirt_gmap_region *hold[NRINGS] = { NULL };
+	struct vb_policy vp = { .max_segs = 1, .flags = vq->ring_flags, .max_total = UINT64_MAX };
+	if (vq->map && (err = rings_hold(&tp, &vp, hold)))
+		return err;
+	if (vq->map) {
+		rings_put(vq->map, vq->hold, NRINGS);
+		for (int k = 0; k < NRINGS; k++)
+			vq->hold[k] = hold[k];
+	}
+	vq->desc_gpa = tp.desc_gpa;
+	vq->avail_gpa = tp.avail_gpa;
+	vq->used_gpa = tp.used_gpa;
+	if (vq->flags & IOVIRT_VQ_F_DIRECT)
+		rings_direct(vq);
 	return 0;
 }

@@ -40,5 +40,7 @@ Test(errors, values_stay)
 	cr_assert_eq(IOVIRT_EOVERRUN, -42);
 	cr_assert_eq(IOVIRT_EMSIWIN, -43);
 	cr_assert_eq(IOVIRT_ENOMASTER, -44);
+	cr_assert_eq(IOVIRT_EWRAP, -45);
+	cr_assert_eq(IOVIRT_EIOFAULT, -46);
 	cr_assert_str_eq(iovirt_err_name(IOVIRT_EDENIED), "EDENIED");
 }

@@ -56,7 +56,30 @@ static inline bool m_has_host(const struct iovirt_region *r)
 	return r->hva || r->flags;
 }
 
-/* The refusal for one segment, or 0. *fail = the guest address concerned. */
+/* The refusal for a piece wholly inside region r, or 0. */
+static inline int m_check_piece(const struct m_map *m, const struct m_pol *p,
+				const struct iovirt_region *r, uint32_t dir)
+{
+	if (r->kind == IOVIRT_REGION_RESERVED)
+		return IOVIRT_ERESERVED;
+	if (r->kind == IOVIRT_REGION_MMIO &&
+	    (!(p->flags & IOVIRT_POLICY_ALLOW_MMIO) || !m_has_host(r)))
+		return IOVIRT_EMMIO;
+	if (r->kind == IOVIRT_REGION_SHARED && !(p->flags & IOVIRT_POLICY_ALLOW_P2P))
+		return IOVIRT_EP2P;
+	if (r->kind != IOVIRT_REGION_SHARED && r->owner != m->guest)
+		return IOVIRT_EFOREIGN;
+	if ((dir & IOVIRT_DEV_WRITE) &&
+	    (r->kind == IOVIRT_REGION_ROM || !(r->access & IOVIRT_DEV_WRITE)))
+		return IOVIRT_EREADONLY;
+	if ((dir & IOVIRT_DEV_READ) && !(r->access & IOVIRT_DEV_READ))
+		return IOVIRT_EPERM;
+	return 0;
+}
+
+/* The refusal for one segment, or 0. *fail = the guest address concerned.
+ * Without IOVIRT_POLICY_STRICT_REGIONS a segment may run across adjacent
+ * regions: piece by piece, each against its own region (*fail: the piece). */
 static inline int m_check_seg(const struct m_map *m, const struct m_pol *p,
 			      const struct iovirt_seg *s, uint64_t *fail,
 			      const struct iovirt_region **rout)
@@ -75,35 +98,42 @@ static inline int m_check_seg(const struct m_map *m, const struct m_pol *p,
 		return IOVIRT_ENOREGION;
 	/* every byte in r? */
 	uint64_t in_r = r->length - (s->gpa - r->gpa);
-	if (s->len > in_r) {
+	if (s->len > in_r && (p->flags & IOVIRT_POLICY_STRICT_REGIONS)) {
 		*fail = s->gpa + in_r;
 		return m_find(m, *fail) ? IOVIRT_ECROSS : IOVIRT_ENOREGION;
 	}
-	if (r->kind == IOVIRT_REGION_RESERVED)
-		return IOVIRT_ERESERVED;
-	if (r->kind == IOVIRT_REGION_MMIO &&
-	    (!(p->flags & IOVIRT_POLICY_ALLOW_MMIO) || !m_has_host(r)))
-		return IOVIRT_EMMIO;
-	if (r->kind == IOVIRT_REGION_SHARED && !(p->flags & IOVIRT_POLICY_ALLOW_P2P))
-		return IOVIRT_EP2P;
-	if (r->kind != IOVIRT_REGION_SHARED && r->owner != m->guest)
-		return IOVIRT_EFOREIGN;
-	if ((s->dir & IOVIRT_DEV_WRITE) &&
-	    (r->kind == IOVIRT_REGION_ROM || !(r->access & IOVIRT_DEV_WRITE)))
-		return IOVIRT_EREADONLY;
-	if ((s->dir & IOVIRT_DEV_READ) && !(r->access & IOVIRT_DEV_READ))
-		return IOVIRT_EPERM;
+	if (s->len > in_r && !m_find(m, s->gpa + in_r)) {
+		*fail = s->gpa + in_r;
+		return IOVIRT_ENOREGION;
+	}
 	*rout = r;
+	uint64_t g = s->gpa, left = s->len;
+	while (left) {
+		const struct iovirt_region *q = m_find(m, g);
+		*fail = g;
+		if (!q)
+			return IOVIRT_ENOREGION;
+		uint64_t piece = q->length - (g - q->gpa);
+		if (piece > left)
+			piece = left;
+		int err = m_check_piece(m, p, q, s->dir);
+		if (err)
+			return err;
+		g += piece;
+		left -= piece;
+	}
+	*fail = s->gpa;
 	return 0;
 }
 
 /* The placement of a structure the library reads itself (an indirect table, a
- * guest segment list): one region the device may read, never MMIO (whatever the
+ * guest segment list): one region the device may read (strict: no spanning), never MMIO (whatever the
  * policy) nor RESERVED, SHARED as the policy allows; no alignment. 0 or the refusal. */
 static inline int m_check_placement(const struct m_map *m, uint32_t pol_flags, uint64_t gpa,
 				    uint64_t len, uint64_t *fail)
 {
-	const struct m_pol p = { 1, pol_flags & ~IOVIRT_POLICY_ALLOW_MMIO, UINT64_MAX, 1, 1 };
+	const struct m_pol p = { 1, (pol_flags & ~IOVIRT_POLICY_ALLOW_MMIO) | IOVIRT_POLICY_STRICT_REGIONS,
+				 UINT64_MAX, 1, 1 };
 	const struct iovirt_seg s = { gpa, len, IOVIRT_DEV_READ, 0 };
 	const struct iovirt_region *r;
 	return m_check_seg(m, &p, &s, fail, &r);
@@ -155,9 +185,10 @@ static inline const char *m_verify(const struct m_map *m, const struct iovirt_se
 	uint32_t k = 0;
 	uint64_t o = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		const struct iovirt_region *r = m_find(m, s[i].gpa);
 		uint64_t g = s[i].gpa, left = s[i].len;
 		while (left) {
+			/* a segment may span regions: each page's own region */
+			const struct iovirt_region *r = m_find(m, g);
 			uint64_t piece = M_PAGE - g % M_PAGE;
 			if (piece > left)
 				piece = left;

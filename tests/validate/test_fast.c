@@ -13,7 +13,7 @@ static int check1(struct vt *t, const struct iovirt_sg_policy *pol, uint64_t gpa
 	return iovirt_sg_validate(t->map, pol, &s, 1, out, 4, res);
 }
 
-// A segment ending exactly at a region's end passes; one byte more is ECROSS or ENOREGION at the first byte outside.
+// A segment ending exactly at a region's end passes; one byte more is ECROSS (strict policy) or spans, or ENOREGION at the first byte outside.
 Test(fast, region_edges)
 {
 	struct vt t;
@@ -24,8 +24,12 @@ Test(fast, region_edges)
 	vt_add(&t, G(12), 4096, IOVIRT_REGION_RAM, RW);
 	cr_assert_eq(check1(&t, NULL, G(8) - 100, 100, DW, &res), 1);
 	cr_assert_eq(res.total, 100);
-	cr_assert_eq(check1(&t, NULL, G(8) - 100, 101, DW, &res), IOVIRT_ECROSS);
+	const struct iovirt_sg_policy strict = { .size = sizeof(strict),
+						 .flags = IOVIRT_POLICY_STRICT_REGIONS };
+	cr_assert_eq(check1(&t, &strict, G(8) - 100, 101, DW, &res), IOVIRT_ECROSS);
 	cr_assert_eq(res.gpa, G(8));
+	/* without the strict policy: one entry per region */
+	cr_assert_eq(check1(&t, NULL, G(8) - 100, 101, DW, &res), 2);
 	cr_assert_eq(check1(&t, NULL, G(8) - 1, 1, DR, &res), 1);
 	cr_assert_eq(check1(&t, NULL, G(8), 2 * 4096, DR, &res), 1);
 	cr_assert_eq(check1(&t, NULL, G(10) - 1, 2, DR, &res), IOVIRT_ENOREGION);
@@ -36,7 +40,9 @@ Test(fast, region_edges)
 	cr_assert_eq(check1(&t, NULL, G(13), 1, DR, &res), IOVIRT_ENOREGION);
 	cr_assert_eq(check1(&t, NULL, G(1), 0, DR, &res), IOVIRT_EZEROLEN);
 	cr_assert_eq(check1(&t, NULL, G(1), UINT64_MAX, DR, &res), IOVIRT_EOVERFLOW);
-	cr_assert_eq(check1(&t, NULL, G(1), 0 - G(1), DR, &res), IOVIRT_ECROSS);
+	cr_assert_eq(check1(&t, &strict, G(1), 0 - G(1), DR, &res), IOVIRT_ECROSS);
+	cr_assert_eq(check1(&t, NULL, G(1), 0 - G(1), DR, &res), IOVIRT_ENOREGION);
+	cr_assert_eq(res.gpa, G(10));
 	cr_assert_eq(check1(&t, NULL, G(1), 8, 0, &res), IOVIRT_EINVAL);
 	cr_assert_eq(check1(&t, NULL, G(1), 8, 4, &res), IOVIRT_EINVAL);
 	cr_assert_eq(check1(&t, NULL, G(1), 8, DR | 8, &res), IOVIRT_EINVAL);

@@ -93,6 +93,8 @@ Test(sg, refusals)
 	al.len_align = 0;
 	tb.max_total = 3000;
 	mm.flags = IOVIRT_POLICY_ALLOW_MMIO;
+	struct iovirt_sg_policy st = P;
+	st.flags = IOVIRT_POLICY_STRICT_REGIONS;
 	struct iovirt_sg_policy ll = P;
 	ll.len_align = 64;
 	struct refusal cases[] = {
@@ -106,7 +108,7 @@ Test(sg, refusals)
 		{ "outside", { G(30), 10, DR, 0 }, P, IOVIRT_ENOREGION, G(30) },
 		{ "below all", { 0x1000, 10, DR, 0 }, P, IOVIRT_ENOREGION, 0x1000 },
 		{ "into hole", { G(9) + 4000, 200, DR, 0 }, P, IOVIRT_ENOREGION, G(10) },
-		{ "cross", { G(7) + 4000, 200, DR, 0 }, P, IOVIRT_ECROSS, G(8) },
+		{ "cross (strict)", { G(7) + 4000, 200, DR, 0 }, st, IOVIRT_ECROSS, G(8) },
 		{ "reserved", { G(18), 10, DR, 0 }, P, IOVIRT_ERESERVED, G(18) },
 		{ "mmio", { G(16), 10, DR, 0 }, P, IOVIRT_EMMIO, G(16) },
 		{ "mmio no host", { G(17), 10, DR, 0 }, mm, IOVIRT_EMMIO, G(17) },
@@ -477,7 +479,7 @@ Test(sg, differential)
 				segs[i].gpa = segs[i - 1].gpa + segs[i - 1].len;
 		}
 		struct iovirt_sg_policy pol = default_pol;
-		pol.flags = th_rand(&seed) % 4;
+		pol.flags = th_rand(&seed) % 8; /* ALLOW_MMIO, ALLOW_P2P, STRICT_REGIONS */
 		pol.max_total = th_rand(&seed) % 2 ? 0 : 20000;
 		struct iovirt_host_seg out[64];
 		struct iovirt_dma_result res;

@@ -345,7 +345,7 @@ Test(virtq, create)
 	b.num = 65536;
 	cr_assert_eq(iovirt_vq_create(t.ops, t.p, &b, &vq), IOVIRT_EINVAL);
 	b = p;
-	b.flags = 2;
+	b.flags = IOVIRT_VQ_F_ALL + 1; /* the first flag not defined */
 	cr_assert_eq(iovirt_vq_create(t.ops, t.p, &b, &vq), IOVIRT_EINVAL);
 	b = p;
 	b.desc_gpa += 8;

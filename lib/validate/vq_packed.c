@@ -1,0 +1,484 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio 1.1+ packed virtqueues, device side, behind the same entry points as
+ * split rings (virtq.c and vq_event.c hand over here when the queue was made
+ * with IOVIRT_VQ_F_PACKED).
+ *
+ * Cursors: last_avail and used_idx hold ring position | wrap counter << 15
+ * (the encoding vhost-user uses for a packed queue's base). A descriptor is
+ * available when its AVAIL bit equals the driver's wrap counter and its USED
+ * bit does not. Each descriptor's flags are read once, first; the rest of it
+ * (addr, len, id) once, after the acquire fence that follows the head's flags.
+ */
+#include <string.h>
+
+#include "common/wire_packed.h"
+#include "validate/vq_internal.h"
+
+#define PDESC IOVIRT_WIRE_PVQ_DESC_SIZE
+#define WRAP_BIT 0x8000u
+#define F_AVAIL IOVIRT_VIRTQ_DESC_F_AVAIL
+#define F_USED IOVIRT_VIRTQ_DESC_F_USED
+
+static uint16_t pos_of(uint16_t c)
+{
+	return c & (WRAP_BIT - 1);
+}
+
+static bool wrap_of(uint16_t c)
+{
+	return c & WRAP_BIT;
+}
+
+/* The cursor k positions on (k <= num), flipping the wrap counter at the end. */
+static uint16_t advance(const struct iovirt_vq *vq, uint16_t c, uint32_t k)
+{
+	uint32_t pos = pos_of(c) + k;
+	uint16_t w = c & WRAP_BIT;
+	if (pos >= vq->num) {
+		pos -= vq->num;
+		w ^= WRAP_BIT;
+	}
+	return (uint16_t)(pos | w);
+}
+
+static bool is_avail(uint16_t flags, bool wrap)
+{
+	return !!(flags & F_AVAIL) == wrap && !!(flags & F_USED) != wrap;
+}
+
+static int flags_load(const struct iovirt_vq *vq, uint32_t pos, uint16_t *f)
+{
+	return vq_ring_ld16(vq, vq->desc_hva, vq->desc_gpa,
+			    (uint64_t)pos * PDESC + offsetof(struct iovirt_wire_pvq_desc, flags), f);
+}
+
+/* addr, len and id of ring slot pos, each read once (flags given). */
+static int body_load(const struct iovirt_vq *vq, uint32_t pos, uint16_t flags,
+		     struct iovirt_wire_pvq_desc *d)
+{
+	uint64_t off = (uint64_t)pos * PDESC;
+	if (vq->desc_hva) {
+		const uint8_t *p = vq->desc_hva + off;
+		*d = (struct iovirt_wire_pvq_desc){
+			.addr = vq_ld64(p + offsetof(struct iovirt_wire_pvq_desc, addr)),
+			.len = vq_ld32(p + offsetof(struct iovirt_wire_pvq_desc, len)),
+			.id = vq_ld16(p + offsetof(struct iovirt_wire_pvq_desc, id)),
+			.flags = flags,
+		};
+		return 0;
+	}
+	uint8_t raw[IOVIRT_WIRE_PVQ_BODY_SIZE];
+	if (vq->ops->guest_read(vq->host, vq->guest, vq->desc_gpa + off, raw, sizeof(raw)))
+		return IOVIRT_EGUEST;
+	*d = iovirt_wire_pvq_body_decode(raw, flags);
+	return 0;
+}
+
+void vqp_reset(struct iovirt_vq *vq)
+{
+	memset(vq->id_descs, 0, (size_t)vq->num * sizeof(*vq->id_descs));
+	vq->fifo_head = vq->fifo_tail = vq->inflight_descs = 0;
+}
+
+int vqp_avail(struct iovirt_vq *vq)
+{
+	uint16_t f;
+	if (flags_load(vq, pos_of(vq->last_avail), &f))
+		return IOVIRT_EGUEST;
+	return is_avail(f, wrap_of(vq->last_avail));
+}
+
+struct pwalk {
+	struct vb_build b;
+	uint32_t where, desc;
+	bool seen_write;
+};
+
+/* One buffer: the rules of split rings (readable before writable). */
+static int pbuf(struct iovirt_vq *vq, struct pwalk *w, uint64_t addr, uint32_t len, uint16_t flags)
+{
+	uint32_t dir = IOVIRT_DEV_READ;
+	if (flags & IOVIRT_VIRTQ_DESC_F_WRITE) {
+		dir = IOVIRT_DEV_WRITE;
+		w->seen_write = true;
+	} else if (w->seen_write) {
+		w->b.fail_gpa = addr;
+		return IOVIRT_EORDER;
+	}
+	return vq_buf_add(vq, &w->b, addr, len, dir);
+}
+
+/* Snapshot of a placed table: through its region's host address (direct) or guest_read. */
+static int ptable_read(struct iovirt_vq *vq, const struct vb_build *b, uint64_t addr, uint32_t len)
+{
+	const struct vb_snap_ent *e;
+	if ((vq->flags & IOVIRT_VQ_F_DIRECT) && (e = vb_snap_find(b->snap, addr)) && e->hva) {
+		memcpy(vq->table, e->hva + (addr - e->gpa), len);
+		return 0;
+	}
+	return vq->ops->guest_read(vq->host, vq->guest, addr, vq->table, len) ? IOVIRT_EGUEST : 0;
+}
+
+/* An indirect table: a sequence of len / 16 descriptors (NEXT is not used
+ * inside one, virtio: the table is read in order to its end). */
+static int pindirect(struct iovirt_vq *vq, struct pwalk *w, const struct iovirt_wire_pvq_desc *d,
+		     uint32_t count)
+{
+	w->b.fail_gpa = d->addr;
+	if (!(vq->flags & IOVIRT_VQ_F_INDIRECT) || (d->flags & IOVIRT_VIRTQ_DESC_F_NEXT) ||
+	    d->len == 0 || d->len % PDESC || d->len / PDESC > vq->max_ind)
+		return IOVIRT_EINDIRECT;
+	uint64_t addr = d->addr;
+	int err = vq->iommu ? vq_iova_range(vq, addr, d->len, IOVIRT_DEV_READ, &addr) : 0;
+	if (err || (err = vb_check_placement(&w->b, addr, d->len)) ||
+	    (err = ptable_read(vq, &w->b, addr, d->len)))
+		return err;
+	w->where = IOVIRT_WHERE_INDIRECT;
+	for (uint32_t j = 0, n = d->len / PDESC; j < n; j++) {
+		w->desc = j;
+		if (++count > vq->num)
+			return IOVIRT_ECHAIN;
+		struct iovirt_wire_pvq_desc t = iovirt_wire_pvq_desc_decode(vq->table + (size_t)j * PDESC);
+		if (t.flags & IOVIRT_VIRTQ_DESC_F_INDIRECT) {
+			w->b.fail_gpa = t.addr;
+			return IOVIRT_ENESTED;
+		}
+		if ((err = pbuf(vq, w, t.addr, t.len, t.flags)))
+			return err;
+	}
+	return 0;
+}
+
+/* The chain at the cursor: its buffer ID, its ring descriptors, whether the
+ * buffers passed (walk) or only its shape (walk false: skip). */
+struct pchain {
+	uint16_t id;
+	uint32_t ndesc;
+};
+
+/*
+ * Follows the chain from the head (head_flags read and available): each
+ * further descriptor must be available under the same lap's wrap counter
+ * (IOVIRT_EWRAP), the chain no longer than the ring (IOVIRT_ECHAIN). With
+ * check, the buffers are checked too (into w->b); the first refusal ends the walk. 0 and *c.
+ */
+static int pchain_walk(struct iovirt_vq *vq, struct pwalk *w, bool check, uint16_t head_flags,
+		       struct pchain *c)
+{
+	uint32_t pos = pos_of(vq->last_avail);
+	bool wrap = wrap_of(vq->last_avail);
+	uint16_t flags = head_flags;
+	struct iovirt_wire_pvq_desc d;
+	int err;
+	for (uint32_t k = 0;; k++) {
+		w->desc = pos;
+		w->b.fail_gpa = vq->desc_gpa + (uint64_t)pos * PDESC;
+		if (k == vq->num)
+			return IOVIRT_ECHAIN;
+		if (k && (err = flags_load(vq, pos, &flags)))
+			return err;
+		if (k && !is_avail(flags, wrap))
+			return IOVIRT_EWRAP;
+		if ((err = body_load(vq, pos, flags, &d)))
+			return err;
+		if (flags & IOVIRT_VIRTQ_DESC_F_INDIRECT) {
+			if (check && (err = pindirect(vq, w, &d, k)))
+				return err;
+			if (flags & IOVIRT_VIRTQ_DESC_F_NEXT)
+				return IOVIRT_EINDIRECT;
+		} else if (check && (err = pbuf(vq, w, d.addr, d.len, flags))) {
+			return err;
+		}
+		if (!(flags & IOVIRT_VIRTQ_DESC_F_NEXT)) {
+			*c = (struct pchain){ .id = d.id, .ndesc = k + 1 };
+			return 0;
+		}
+		if (++pos == vq->num) {
+			pos = 0;
+			wrap = !wrap;
+		}
+	}
+}
+
+/* The chain's ID may be taken: < num, not in flight, and its descriptors
+ * within the ring beside those in flight. */
+static int pchain_take_check(const struct iovirt_vq *vq, const struct pchain *c)
+{
+	if (c->id >= vq->num)
+		return IOVIRT_EINDEX;
+	if (vq->id_descs[c->id])
+		return IOVIRT_EDUP;
+	if (vq->inflight_descs + c->ndesc > vq->num)
+		return IOVIRT_EOVERRUN;
+	return 0;
+}
+
+static void pchain_take(struct iovirt_vq *vq, const struct pchain *c)
+{
+	vq->id_descs[c->id] = (uint16_t)c->ndesc;
+	vq->inflight_descs += c->ndesc;
+	vq->fifo[vq->fifo_tail++ % vq->num] = c->id;
+	vq->last_avail = advance(vq, vq->last_avail, c->ndesc);
+}
+
+/* The head's flags: 1 available (acquire fence done), 0 not, or the error. */
+static int head_flags(struct iovirt_vq *vq, uint16_t *f)
+{
+	if (flags_load(vq, pos_of(vq->last_avail), f))
+		return IOVIRT_EGUEST;
+	if (!is_avail(*f, wrap_of(vq->last_avail)))
+		return 0;
+	/* virtio's read barrier: the rest of the chain is read after the flags
+	 * that published it */
+	atomic_thread_fence(memory_order_acquire);
+	return 1;
+}
+
+int vqp_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct vb_policy *vp,
+	    struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res)
+{
+	uint16_t f;
+	int can = head_flags(vq, &f);
+	if (can <= 0) {
+		if (res)
+			*res = (struct iovirt_dma_result){ .err = can, .where = can ? IOVIRT_WHERE_RING : 0 };
+		return can;
+	}
+	struct pwalk w = { .where = IOVIRT_WHERE_TABLE };
+	struct vb_policy p = *vp;
+	if (p.max_total > UINT32_MAX)
+		p.max_total = UINT32_MAX;
+	vb_init(&w.b, map, &p, out, cap);
+	struct pchain c = { 0 };
+	int err = pchain_walk(vq, &w, true, f, &c);
+	if (!err && (err = pchain_take_check(vq, &c)))
+		w.where = IOVIRT_WHERE_RING;
+	/* a refused chain whose shape is sound still names its buffer ID, for
+	 * skip and push_used(id, 0) */
+	struct pchain shape = c;
+	if (err && w.where != IOVIRT_WHERE_RING) {
+		struct pwalk none = { .where = IOVIRT_WHERE_TABLE };
+		if (pchain_walk(vq, &none, false, f, &shape))
+			shape.id = 0;
+	}
+	int ret = vb_finish(&w.b, err ? err : (int)w.b.nout, w.where, res);
+	if (res) {
+		res->head = err ? shape.id : c.id;
+		res->desc = err ? w.desc : 0;
+	}
+	if (!err)
+		pchain_take(vq, &c);
+	return ret;
+}
+
+int vqp_skip(struct iovirt_vq *vq)
+{
+	uint16_t f;
+	int can = head_flags(vq, &f);
+	if (can <= 0)
+		return can ? can : IOVIRT_ENOENT;
+	struct pchain c;
+	struct pwalk none = { .where = IOVIRT_WHERE_TABLE };
+	int err = pchain_walk(vq, &none, false, f, &c);
+	if (!err)
+		err = pchain_take_check(vq, &c);
+	if (err)
+		return err;
+	pchain_take(vq, &c);
+	return c.id;
+}
+
+/* ---- completions ---- */
+
+/*
+ * Writes the used descriptor at cursor cur: id and len, and (publish) a
+ * release fence and then flags, whose AVAIL and USED bits equal the wrap
+ * counter: the flags make the element the driver's, so they go last.
+ */
+static int used_store(struct iovirt_vq *vq, uint16_t cur, uint16_t id, uint32_t len, bool publish)
+{
+	uint64_t off = (uint64_t)pos_of(cur) * PDESC;
+	uint16_t flags = (wrap_of(cur) ? F_AVAIL | F_USED : 0) |
+			 (len ? IOVIRT_VIRTQ_DESC_F_WRITE : 0); /* len is valid with WRITE */
+	if (vq->desc_hva) {
+		uint8_t *p = vq->desc_hva + off;
+		vq_st32(p + offsetof(struct iovirt_wire_pvq_desc, len), len);
+		vq_st16(p + offsetof(struct iovirt_wire_pvq_desc, id), id);
+	} else {
+		uint8_t b[6];
+		iovirt_le32_store(b, len);
+		iovirt_le16_store(b + 4, id);
+		if (vq->ops->guest_write(vq->host, vq->guest,
+					 vq->desc_gpa + off + offsetof(struct iovirt_wire_pvq_desc, len), b,
+					 sizeof(b)))
+			return IOVIRT_EGUEST;
+	}
+	if (!publish)
+		return 0;
+	atomic_thread_fence(memory_order_release);
+	return vq_ring_st16(vq, vq->desc_hva, vq->desc_gpa,
+			    off + offsetof(struct iovirt_wire_pvq_desc, flags), flags);
+}
+
+static int used_flags_store(struct iovirt_vq *vq, uint16_t cur, uint32_t len)
+{
+	uint16_t flags = (wrap_of(cur) ? F_AVAIL | F_USED : 0) | (len ? IOVIRT_VIRTQ_DESC_F_WRITE : 0);
+	atomic_thread_fence(memory_order_release);
+	return vq_ring_st16(vq, vq->desc_hva, vq->desc_gpa,
+			    (uint64_t)pos_of(cur) * PDESC + offsetof(struct iovirt_wire_pvq_desc, flags),
+			    flags);
+}
+
+/* Checks completions of e[0..n) (ids in flight, distinct; with IN_ORDER the
+ * oldest in order): 0 or the refusal. */
+static int push_check(struct iovirt_vq *vq, const struct iovirt_vq_used *e, uint32_t n)
+{
+	if (++vq->gen == 0) { /* the stamps of split walks, here per buffer ID */
+		memset(vq->stamp, 0, (size_t)vq->num * sizeof(*vq->stamp));
+		vq->gen = 1;
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t id = e[k].id;
+		if (id >= vq->num)
+			return IOVIRT_EINDEX;
+		/* in flight, not twice in the batch, in order when IN_ORDER */
+		if (!vq->id_descs[id] || vq->stamp[id] == vq->gen ||
+		    ((vq->flags & IOVIRT_VQ_F_IN_ORDER) &&
+		     vq->fifo[(vq->fifo_head + k) % vq->num] != id))
+			return IOVIRT_ENOENT;
+		vq->stamp[id] = vq->gen;
+	}
+	return 0;
+}
+
+/* Frees one buffer ID; its descriptors leave the ring. */
+static uint32_t id_free(struct iovirt_vq *vq, uint16_t id)
+{
+	uint32_t n = vq->id_descs[id];
+	vq->id_descs[id] = 0;
+	vq->inflight_descs -= n;
+	if (vq->flags & IOVIRT_VQ_F_IN_ORDER)
+		vq->fifo_head++;
+	return n;
+}
+
+int vqp_push(struct iovirt_vq *vq, const struct iovirt_vq_used *e, uint32_t n)
+{
+	int err = push_check(vq, e, n);
+	if (err || n == 0)
+		return err;
+	/* elements 1.. first, whole; the first one's flags last, after a release
+	 * fence: the driver, reading from the first, sees the batch at once */
+	uint16_t cur = vq->used_idx, c = cur;
+	for (uint32_t k = 0; k < n; k++) {
+		if ((err = used_store(vq, c, (uint16_t)e[k].id, e[k].len, k > 0)))
+			return err;
+		c = advance(vq, c, vq->id_descs[e[k].id]);
+	}
+	if ((err = used_flags_store(vq, cur, e[0].len)))
+		return err;
+	for (uint32_t k = 0; k < n; k++)
+		id_free(vq, (uint16_t)e[k].id);
+	vq->used_idx = c;
+	return 0;
+}
+
+int vqp_push_in_order(struct iovirt_vq *vq, uint32_t id, uint32_t len, uint32_t count)
+{
+	if (id >= vq->num)
+		return IOVIRT_EINDEX;
+	if (count == 0 || count > vq->fifo_tail - vq->fifo_head ||
+	    vq->fifo[(vq->fifo_head + count - 1) % vq->num] != id)
+		return IOVIRT_ENOENT;
+	uint32_t descs = 0;
+	for (uint32_t k = 0; k < count; k++)
+		descs += vq->id_descs[vq->fifo[(vq->fifo_head + k) % vq->num]];
+	/* virtio (in-order, packed): one used descriptor for the batch, naming
+	 * its last buffer, at the first position; the ring skips the batch */
+	int err = used_store(vq, vq->used_idx, (uint16_t)id, len, true);
+	if (err)
+		return err;
+	for (uint32_t k = 0; k < count; k++)
+		id_free(vq, vq->fifo[vq->fifo_head % vq->num]);
+	vq->used_idx = advance(vq, vq->used_idx, descs);
+	return 0;
+}
+
+/* ---- event suppression ---- */
+
+static int event_store(struct iovirt_vq *vq, uint16_t off_wrap, uint16_t flags, bool with_off)
+{
+	if (with_off && vq_ring_st16(vq, vq->used_hva, vq->used_gpa,
+				     offsetof(struct iovirt_wire_pvq_event, off_wrap), off_wrap))
+		return IOVIRT_EGUEST;
+	return vq_ring_st16(vq, vq->used_hva, vq->used_gpa,
+			    offsetof(struct iovirt_wire_pvq_event, flags), flags);
+}
+
+int vqp_notify(struct iovirt_vq *vq, bool enable)
+{
+	bool ev = vq->flags & IOVIRT_VQ_F_EVENT_IDX;
+	if (!enable)
+		return event_store(vq, 0, IOVIRT_RING_EVENT_FLAGS_DISABLE, false);
+	/* with the event index: kick when the descriptor at our cursor (offset
+	 * and wrap counter, the cursor's own encoding) becomes available */
+	int err = event_store(vq, vq->last_avail,
+			      ev ? IOVIRT_RING_EVENT_FLAGS_DESC : IOVIRT_RING_EVENT_FLAGS_ENABLE, ev);
+	if (err)
+		return err;
+	atomic_thread_fence(memory_order_seq_cst);
+	return vqp_avail(vq);
+}
+
+/* The driver's event structure, read once (one 4-byte access). */
+static int driver_event_load(struct iovirt_vq *vq, struct iovirt_wire_pvq_event *ev)
+{
+	uint8_t b[IOVIRT_WIRE_PVQ_EVENT_SIZE];
+	if (vq->avail_hva) {
+		uint32_t v = vq_ld32(vq->avail_hva);
+		iovirt_le32_store(b, v);
+	} else if (vq->ops->guest_read(vq->host, vq->guest, vq->avail_gpa, b, sizeof(b))) {
+		return IOVIRT_EGUEST;
+	}
+	*ev = iovirt_wire_pvq_event_decode(b);
+	return 0;
+}
+
+/*
+ * RING_EVENT_FLAGS_DESC: signal when the used cursor moved from old to cur
+ * across the driver's (offset, wrap). Positions of the previous lap are
+ * shifted down by num, so the spec's 16-bit rule applies (moves < one lap).
+ */
+static bool packed_need_event(const struct iovirt_vq *vq, uint16_t off_wrap, uint16_t cur,
+			      uint16_t old)
+{
+	uint16_t n = pos_of(cur), o = pos_of(old), off = pos_of(off_wrap);
+	if (wrap_of(old) != wrap_of(cur))
+		o = (uint16_t)(o - vq->num);
+	if (wrap_of(off_wrap) != wrap_of(cur))
+		off = (uint16_t)(off - vq->num);
+	return iovirt_vring_need_event(off, n, o);
+}
+
+int vqp_need_signal(struct iovirt_vq *vq)
+{
+	struct iovirt_wire_pvq_event ev;
+	atomic_thread_fence(memory_order_seq_cst);
+	if (driver_event_load(vq, &ev))
+		return IOVIRT_EGUEST;
+	uint16_t old = vq->signalled_used, cur = vq->used_idx;
+	bool valid = vq->signalled_valid;
+	vq->signalled_used = cur;
+	vq->signalled_valid = true;
+	switch (ev.flags) {
+	case IOVIRT_RING_EVENT_FLAGS_DISABLE:
+		return 0;
+	case IOVIRT_RING_EVENT_FLAGS_DESC:
+		if (vq->flags & IOVIRT_VQ_F_EVENT_IDX)
+			return !valid || (cur != old && packed_need_event(vq, ev.off_wrap, cur, old));
+		return 1;
+	default: /* ENABLE, and a reserved value: never lose an interrupt */
+		return 1;
+	}
+}
