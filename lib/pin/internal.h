@@ -5,9 +5,11 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "common/checked.h"
 #include "iovirt/pin.h"
+#include "iovirt/validate.h"
 
 /*
  * Per-page counts: leaves of 512 pages (one 2 MiB stretch of guest pages)
@@ -212,6 +214,28 @@ PIN_HIDDEN bool pin_deferred_overlap(const struct iovirt_pin_domain *d, struct i
 
 /* The domain's bookkeeping memory, counted in its stats. 8-byte alignment:
  * all our fields need, and no over-alignment that a sized free could miss. */
+/*
+ * The caller's policy with IOVIRT_POLICY_STRICT_REGIONS added: a pin holds
+ * the one region each segment starts in, so a segment running on into the
+ * next region (which validation otherwise accepts piece by piece) would leave
+ * that region unheld, removable while the device uses it. Such a segment is
+ * refused with IOVIRT_ECROSS. A policy too small to be one is passed as it
+ * is, for validation to refuse.
+ */
+static inline const struct iovirt_sg_policy *pin_policy(const struct iovirt_sg_policy *pol,
+							struct iovirt_sg_policy *tmp)
+{
+	*tmp = (struct iovirt_sg_policy){ .size = sizeof(*tmp) };
+	if (pol) {
+		if (pol->size < IOVIRT_SG_POLICY_SIZE_V1)
+			return pol;
+		memcpy(tmp, pol, pol->size < sizeof(*tmp) ? pol->size : sizeof(*tmp));
+		tmp->size = sizeof(*tmp);
+	}
+	tmp->flags |= IOVIRT_POLICY_STRICT_REGIONS;
+	return tmp;
+}
+
 static inline void *pin_meta_alloc(struct iovirt_pin_domain *d, size_t size)
 {
 	void *p = d->ops->mem_alloc(d->host, size, 8);

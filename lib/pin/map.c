@@ -105,7 +105,8 @@ static int map_pieces(struct iovirt_pin_domain *d, struct iovirt_iommu *iommu, u
 		uint64_t left = seg->len - off;
 		struct iovirt_seg s = { .gpa = seg->gpa + off, .dir = seg->dir,
 					.len = left < PIN_PIECE_BYTES ? left : PIN_PIECE_BYTES };
-		int n = iovirt_sg_validate(d->map, NULL, &s, 1, buf, PIN_PIECE_PAGES, NULL);
+		struct iovirt_sg_policy strict;
+		int n = iovirt_sg_validate(d->map, pin_policy(NULL, &strict), &s, 1, buf, PIN_PIECE_PAGES, NULL);
 		if (n < 0) {
 			err = n; /* cannot happen while held; kept as a safe refusal */
 			break;

@@ -300,11 +300,24 @@ int pin_validate_map(struct iovirt_pin_domain *d, const struct iovirt_sg_policy 
 {
 	struct iovirt_host_seg buf[PIN_PIECE_PAGES];
 	const struct iovirt_seg seg = d->scratch[0];
+	/* The pieces below are each checked alone: one that ends exactly where
+	 * the held region does would let the next start in a neighbouring region
+	 * that nothing holds. The whole segment lies in the region it starts in
+	 * (held since prep_holds, so these bounds stay), or it is refused. */
+	struct iovirt_region r;
+	if (seg.len && iovirt_gmap_lookup(d->map, seg.gpa, &r) == 0 &&
+	    seg.len - 1 > r.gpa + r.length - 1 - seg.gpa) {
+		if (res)
+			*res = (struct iovirt_dma_result){ .err = IOVIRT_ECROSS, .gpa = r.gpa + r.length,
+							   .where = IOVIRT_WHERE_LIST };
+		return IOVIRT_ECROSS;
+	}
 	for (uint64_t off = 0; off < seg.len; off += PIN_PIECE_BYTES) {
 		uint64_t left = seg.len - off;
 		struct iovirt_seg s = { .gpa = seg.gpa + off, .dir = seg.dir,
 					.len = left < PIN_PIECE_BYTES ? left : PIN_PIECE_BYTES };
-		int r = iovirt_sg_validate(d->map, pol, &s, 1, buf, PIN_PIECE_PAGES, res);
+		struct iovirt_sg_policy strict;
+		int r = iovirt_sg_validate(d->map, pin_policy(pol, &strict), &s, 1, buf, PIN_PIECE_PAGES, res);
 		if (r < 0)
 			return r;
 		for (int i = 0; i < r; i++)
@@ -399,7 +412,8 @@ PIN_INLINE int prep_validate(struct iovirt_pin_domain *d, const struct iovirt_sg
 			     uint32_t n, struct iovirt_host_seg *out, uint32_t out_cap,
 			     struct iovirt_dma_result *res)
 {
-	return out ? iovirt_sg_validate(d->map, pol, d->scratch, n, out, out_cap, res)
+	struct iovirt_sg_policy strict;
+	return out ? iovirt_sg_validate(d->map, pin_policy(pol, &strict), d->scratch, n, out, out_cap, res)
 		   : pin_validate_map(d, pol, res);
 }
 
