@@ -132,6 +132,13 @@ if scripts/symbols_check.sh build; then ok; else bad "exported symbols (only iov
 if scripts/abi_check.sh build; then ok; else bad "abi (abidiff against abi/*.abi)"; fi
 if scripts/subproject_check.sh; then ok; else bad "subproject and install"; fi
 
+note "vhost-user-blk: a real QEMU and Linux guest on the backend, and a hostile front-end"
+if out=$(scripts/vhost_user_blk_guest.sh build 2>&1); then
+	ok; echo "$out" | grep -E "PASS|skipped" | tail -n 8
+else
+	echo "$out" | tail -n 60; bad "vhost-user-blk guest"
+fi
+
 echo
 [ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
 echo "$passed passed, $failed failed"
