@@ -134,8 +134,27 @@ for variant in split packed; do
 	start_backend || { fail=1; break; }
 	if [ $variant = split ]; then boot split ""; else boot packed ",packed=on"; fi
 	if ! stop_backend; then echo "vhost-user-blk guest ($variant): FAIL backend exit status"; fail=1; fi
-	grep -E "^(counters|notifications|refusals)" "$WORK/backend.log" | sed "s/^/  backend ($variant): /"
+	grep -E "^(counters|notifications|iotlb|refusals)" "$WORK/backend.log" | sed "s/^/  backend ($variant): /"
 done
+
+# Behind a guest IOMMU: the backend gets IOVAs and must have counted IOTLB traffic.
+truncate -s 0 "$DISK"; truncate -s ${DISK_MB}M "$DISK"
+if start_backend; then
+	APPEND_EXTRA="intel_iommu=on iommu.strict=1"
+	boot viommu ",iommu_platform=on,ats=on,disable-legacy=on" -M q35 -device intel-iommu,device-iotlb=on
+	APPEND_EXTRA=
+	if ! stop_backend; then echo "vhost-user-blk guest (viommu): FAIL backend exit status"; fail=1; fi
+	grep -E "^(counters|notifications|iotlb|refusals)" "$WORK/backend.log" | sed "s/^/  backend (viommu): /"
+	upd=$(grep -o "iotlb: updates [0-9]*" "$WORK/backend.log" | awk '{print $3}')
+	miss=$(grep -o "misses [0-9]*" "$WORK/backend.log" | awk '{print $2}')
+	if [ "${upd:-0}" -gt 0 ] && [ "${miss:-0}" -gt 0 ]; then
+		echo "vhost-user-blk guest (viommu): IOTLB traffic counted: $upd updates, $miss misses"
+	else
+		echo "vhost-user-blk guest (viommu): FAIL no IOTLB traffic counted"; fail=1
+	fi
+else
+	fail=1
+fi
 
 # The hostile front-end: the backend must survive it and keep honest data.
 if [ -x "$HOSTILE" ]; then

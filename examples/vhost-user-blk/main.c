@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "iovirt/irqpoll.h"
+#include "iovirt/pagetable.h"
 #include "iovirt/validate.h"
 #include "vub.h"
 
@@ -48,6 +49,30 @@
 #define MAX_HOST_SEGS 1024u
 #define PAGE 4096u
 #define NERR 64
+#define ASID 1u
+#define MAX_IOTLB 8192u
+#define VIRTIO_F_ACCESS_PLATFORM 33
+#define VU_BACKEND_IOTLB_MSG 1u
+#define VHOST_IOTLB_MISS 1u
+#define VHOST_IOTLB_UPDATE 2u
+#define VHOST_IOTLB_INVALIDATE 3u
+
+/* vhost-user's IOTLB message payload. */
+struct vu_iotlb {
+	uint64_t iova;
+	uint64_t size;
+	uint64_t uaddr;
+	uint8_t perm;
+	uint8_t type;
+	uint8_t pad[6];
+};
+
+/* One translation the front-end sent (validated at map time). */
+struct iotlb_ent {
+	bool used;
+	uint64_t iova, size, uaddr;
+	uint32_t perm;
+};
 
 /* ---------------------------------------------------------------- state */
 
@@ -72,6 +97,11 @@ struct queue {
 	struct iovirt_vq *vq;
 	struct iovirt_irqpoll *ip;
 	bool broken;
+	bool start_pending; /* rings not yet translatable: misses sent */
+	int iotlbfd;        /* eventfd: an IOTLB update arrived */
+	uint64_t miss_iova;
+	unsigned miss_tries;
+	bool want_miss;
 };
 
 struct counters {
@@ -80,6 +110,7 @@ struct counters {
 	_Atomic uint64_t kicks, calls, calls_suppressed, polls;
 	_Atomic uint64_t refused[NERR];
 	_Atomic uint64_t broken_queues, bad_messages, connections;
+	_Atomic uint64_t iotlb_updates, iotlb_invals, iotlb_misses, iotlb_refused;
 };
 
 static struct {
@@ -94,6 +125,16 @@ static struct {
 	uint64_t features, proto_features;
 	bool owner;
 	struct iovirt_gmap *map;
+	/* Behind a guest IOMMU (ACCESS_PLATFORM): the front-end's translations,
+	 * each validated at map time, installed in an iovirt page table (ASID 1)
+	 * and, for the validation of descriptors, in an IOVA-keyed guest map
+	 * whose regions carry the translation's permission and host address. */
+	bool iommu;
+	struct iovirt_gmap *iomap;
+	struct iovirt_iommu *pt;
+	struct iotlb_ent tlb[MAX_IOTLB];
+	int backend_fd;
+	pthread_mutex_t backend_lock;
 	pthread_rwlock_t map_lock; /* readers: queue threads; writer: reclaim + munmap */
 	struct mreg regs[MAX_SLOTS];
 	struct queue q[MAX_QUEUES];
@@ -138,12 +179,19 @@ static void h_free(void *host, void *p, size_t size)
 
 /* Guest memory through the map: only for structures in regions without a
  * host address, which this backend never creates; kept correct anyway. */
+static void send_miss(uint64_t iova, uint8_t perm);
+
+static struct iovirt_gmap *cur_map(void)
+{
+	return S.iommu ? S.iomap : S.map;
+}
+
 static int h_rw(uint64_t gpa, void *buf, size_t len, bool write)
 {
 	while (len) {
 		struct iovirt_region r;
 		r.size = sizeof(r);
-		if (iovirt_gmap_lookup(S.map, gpa, &r) != 0 || !r.hva)
+		if (iovirt_gmap_lookup(cur_map(), gpa, &r) != 0 || !r.hva)
 			return -1;
 		uint64_t off = gpa - r.gpa;
 		size_t n = (size_t)(r.length - off < len ? r.length - off : len);
@@ -172,7 +220,35 @@ static int h_write(void *host, uint32_t guest, uint64_t gpa, const void *src, si
 	return h_rw(gpa, (void *)src, len, true);
 }
 
+static void *h_table_alloc(void *host, uint64_t *pa)
+{
+	(void)host;
+	void *p = NULL;
+	if (posix_memalign(&p, PAGE, PAGE) != 0)
+		return NULL;
+	memset(p, 0, PAGE);
+	*pa = (uint64_t)(uintptr_t)p;
+	return p;
+}
+
+static void h_table_free(void *host, void *page, uint64_t pa)
+{
+	(void)host;
+	(void)pa;
+	free(page);
+}
+
+/* No hardware walks these tables: nothing cached to drop. */
+static void h_inval(void *host, const struct iovirt_inval *inv)
+{
+	(void)host;
+	(void)inv;
+}
+
 static struct iovirt_host_ops g_ops = {
+	.table_alloc = h_table_alloc,
+	.table_free = h_table_free,
+	.iotlb_inval = h_inval,
 	.size = sizeof(struct iovirt_host_ops),
 	.mem_alloc = h_alloc,
 	.mem_free = h_free,
@@ -207,7 +283,7 @@ static bool hold_regions(struct req *rq, uint32_t n, uint32_t *nheld)
 		if (rq->seg[i].gpa >= lo && rq->seg[i].gpa + rq->seg[i].len <= hi)
 			continue;
 		struct iovirt_gmap_region *g;
-		if (iovirt_gmap_region_get(S.map, rq->seg[i].gpa, &g) != 0)
+		if (iovirt_gmap_region_get(cur_map(), rq->seg[i].gpa, &g) != 0)
 			return false;
 		rq->held[(*nheld)++] = g;
 		struct iovirt_region info;
@@ -227,7 +303,7 @@ static bool hold_regions(struct req *rq, uint32_t n, uint32_t *nheld)
 static void put_regions(struct req *rq, uint32_t nheld)
 {
 	for (uint32_t i = 0; i < nheld; i++)
-		iovirt_gmap_region_put(S.map, rq->held[i]);
+		iovirt_gmap_region_put(cur_map(), rq->held[i]);
 }
 
 /* Builds iovecs for [skip, skip + len) of the entries with direction dir. */
@@ -397,9 +473,21 @@ static uint32_t poll_queue(struct queue *q, struct req *rq, uint32_t budget)
 	pthread_rwlock_rdlock(&S.map_lock);
 	while (taken < budget && !q->broken) {
 		struct iovirt_dma_result res;
-		int n = iovirt_vq_pop(q->vq, S.map, &pol, rq->seg, MAX_HOST_SEGS, &res);
+		int n = iovirt_vq_pop(q->vq, cur_map(), &pol, rq->seg, MAX_HOST_SEGS, &res);
 		if (n == 0)
 			break;
+		if (n == IOVIRT_ENOREGION && S.iommu && res.where != IOVIRT_WHERE_RING &&
+		    !(q->miss_iova == (res.gpa & ~(uint64_t)(PAGE - 1)) && q->miss_tries >= 3)) {
+			/* No translation yet: ask the front-end (outside the map
+			 * lock) and retry the same chain when the update comes. */
+			uint64_t pg = res.gpa & ~(uint64_t)(PAGE - 1);
+			if (q->miss_iova != pg)
+				q->miss_tries = 0;
+			q->miss_iova = pg;
+			q->want_miss = true;
+			break;
+		}
+		q->miss_tries = 0;
 		taken++;
 		if (n > 0) {
 			done[nd].id = res.head;
@@ -454,6 +542,20 @@ static void *queue_thread(void *arg)
 				int next;
 				do {
 					uint32_t got = poll_queue(q, rq, iovirt_irqpoll_budget(q->ip));
+					if (q->want_miss) {
+						q->want_miss = false;
+						q->miss_tries++;
+						send_miss(q->miss_iova, 1);
+						struct pollfd w[2] = {{.fd = q->iotlbfd, .events = POLLIN},
+								      {.fd = q->stopfd, .events = POLLIN}};
+						if (poll(w, 2, 1000) > 0 && (w[0].revents & POLLIN)) {
+							uint64_t v;
+							if (read(q->iotlbfd, &v, 8) != 8)
+								v = 0;
+						}
+						if (w[1].revents)
+							break;
+					}
 					atomic_fetch_add(&S.c.polls, 1);
 					pthread_rwlock_rdlock(&S.map_lock);
 					next = iovirt_vq_polled(q->vq, q->ip, got, now_ns());
@@ -576,6 +678,96 @@ static int remove_region(struct mreg *m)
 	return 0;
 }
 
+/* ---------------------------------------------------------- IOTLB */
+
+static int tlb_drop(struct iotlb_ent *t)
+{
+	int e;
+	for (int tries = 0; (e = iovirt_gmap_remove(S.iomap, t->iova)) == IOVIRT_EBUSY &&
+			    tries < 2000;
+	     tries++)
+		usleep(1000); /* a request in flight keeps what it holds until it completes */
+	if (e != 0 && e != IOVIRT_ENOENT)
+		return -1;
+	iovirt_pt_unmap(S.pt, ASID, t->iova, t->size);
+	t->used = false;
+	return 0;
+}
+
+static void tlb_reclaim(void)
+{
+	pthread_rwlock_wrlock(&S.map_lock);
+	iovirt_gmap_reclaim(S.iomap);
+	pthread_rwlock_unlock(&S.map_lock);
+}
+
+static int tlb_invalidate(uint64_t iova, uint64_t size)
+{
+	int rc = 0;
+	if (size == 0 || iova + size < iova)
+		size = UINT64_MAX - iova;
+	for (unsigned i = 0; i < MAX_IOTLB; i++) {
+		struct iotlb_ent *t = &S.tlb[i];
+		if (t->used && t->iova < iova + size && iova < t->iova + t->size && tlb_drop(t))
+			rc = -1;
+	}
+	tlb_reclaim();
+	return rc;
+}
+
+/* An update is validated at map time: aligned, a known permission, its user
+ * range inside one memory region; then installed in the page table (the IOVA
+ * to guest-physical translation) and in the IOVA map (host address and
+ * permission) the queues validate descriptors against. */
+static int tlb_update(const struct vu_iotlb *m)
+{
+	uint32_t perm = m->perm;
+	if (m->size == 0 || m->iova % PAGE || m->size % PAGE || m->uaddr % PAGE ||
+	    m->iova + m->size < m->iova || perm == 0 || perm > 3)
+		return IOVIRT_EINVAL;
+	struct mreg *r = reg_by_uaddr(m->uaddr, m->size);
+	if (!r)
+		return IOVIRT_ENOREGION;
+	unsigned slot = MAX_IOTLB;
+	for (unsigned i = 0; i < MAX_IOTLB; i++) {
+		struct iotlb_ent *t = &S.tlb[i];
+		if (t->used && t->iova == m->iova && t->size == m->size && t->uaddr == m->uaddr &&
+		    t->perm == perm)
+			return 0; /* already there (two misses for one page) */
+		if (!t->used && slot == MAX_IOTLB)
+			slot = i;
+	}
+	if (slot == MAX_IOTLB)
+		return IOVIRT_ELIMIT;
+	uint64_t gpa = r->r.gpa + (m->uaddr - r->r.uaddr);
+	unsigned prot = (perm & 1 ? IOVIRT_PROT_READ : 0) | (perm & 2 ? IOVIRT_PROT_WRITE : 0);
+	int e = iovirt_pt_map(S.pt, ASID, m->iova, gpa, m->size, prot);
+	if (e == IOVIRT_EEXIST) {
+		/* A new translation replaces the old one for that range. */
+		tlb_invalidate(m->iova, m->size);
+		e = iovirt_pt_map(S.pt, ASID, m->iova, gpa, m->size, prot);
+	}
+	if (e != 0)
+		return e;
+	struct iovirt_region ir = {
+		.size = sizeof(ir),
+		.gpa = m->iova,
+		.length = m->size,
+		.kind = IOVIRT_REGION_RAM,
+		.access = (perm & 1 ? IOVIRT_DEV_READ : 0) | (perm & 2 ? IOVIRT_DEV_WRITE : 0),
+		.owner = GUEST_ID,
+		.hva = (char *)r->base + r->r.mmap_offset + (m->uaddr - r->r.uaddr),
+	};
+	e = iovirt_gmap_add(S.iomap, &ir);
+	if (e != 0) {
+		iovirt_pt_unmap(S.pt, ASID, m->iova, m->size);
+		return e;
+	}
+	S.tlb[slot] = (struct iotlb_ent){.used = true, .iova = m->iova, .size = m->size,
+					 .uaddr = m->uaddr, .perm = perm};
+	return 0;
+}
+
 /* --------------------------------------------------------- queues */
 
 static void queue_stop(struct queue *q)
@@ -627,8 +819,24 @@ static void queue_reset(struct queue *q)
 
 
 /* Starts the queue when it has everything; returns -1 when its rings are refused. */
+static void send_miss(uint64_t iova, uint8_t perm)
+{
+	pthread_mutex_lock(&S.backend_lock);
+	if (S.backend_fd >= 0) {
+		uint8_t buf[VU_HDR_SIZE + sizeof(struct vu_iotlb)];
+		uint32_t h[3] = {VU_BACKEND_IOTLB_MSG, VU_FLAG_VERSION, sizeof(struct vu_iotlb)};
+		struct vu_iotlb m = {.iova = iova, .perm = perm, .type = VHOST_IOTLB_MISS};
+		memcpy(buf, h, VU_HDR_SIZE);
+		memcpy(buf + VU_HDR_SIZE, &m, sizeof(m));
+		if (send(S.backend_fd, buf, sizeof(buf), MSG_NOSIGNAL) == (ssize_t)sizeof(buf))
+			atomic_fetch_add(&S.c.iotlb_misses, 1);
+	}
+	pthread_mutex_unlock(&S.backend_lock);
+}
+
 static int queue_try_start(struct queue *q)
 {
+	q->start_pending = false;
 	if (q->running || !q->addr_set || q->kickfd < 0 || !q->enabled || !q->num)
 		return 0;
 	bool packed = has(S.features, VIRTIO_F_RING_PACKED);
@@ -646,8 +854,15 @@ static int queue_try_start(struct queue *q)
 		.desc_gpa = uaddr_to_gpa(q->addr.desc, dl, &o1),
 		.avail_gpa = uaddr_to_gpa(q->addr.avail, al, &o2),
 		.used_gpa = uaddr_to_gpa(q->addr.used, ul, &o3),
-		.map = S.map,
+		.map = cur_map(),
 	};
+	if (S.iommu) {
+		/* Ring addresses are IOVAs. */
+		p.desc_gpa = q->addr.desc;
+		p.avail_gpa = q->addr.avail;
+		p.used_gpa = q->addr.used;
+		o1 = o2 = o3 = true;
+	}
 	if (!o1 || !o2 || !o3) {
 		fprintf(stderr, "queue %u: rings outside the memory table\n", q->idx);
 		count_refusal(IOVIRT_ENOREGION);
@@ -655,6 +870,14 @@ static int queue_try_start(struct queue *q)
 	}
 	if (!q->vq) {
 		int e = iovirt_vq_create(&g_ops, NULL, &p, &q->vq);
+		if (e == IOVIRT_ENOREGION && S.iommu) {
+			/* Not translated yet: ask, start when the updates arrive. */
+			send_miss(q->addr.desc, 1);
+			send_miss(q->addr.avail, 1);
+			send_miss(q->addr.used, 3);
+			q->start_pending = true;
+			return 0;
+		}
 		if (e != 0) {
 			fprintf(stderr, "queue %u refused: %s\n", q->idx, iovirt_err_name(e));
 			count_refusal(e);
@@ -801,14 +1024,15 @@ static uint64_t offered_features(void)
 		     (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_RING_PACKED) |
 		     (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) |
 		     (1ull << VIRTIO_BLK_F_FLUSH) | (1ull << VIRTIO_BLK_F_MQ) |
-		     (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+		     (1ull << VHOST_USER_F_PROTOCOL_FEATURES) | (1ull << VIRTIO_F_ACCESS_PLATFORM);
 	if (S.read_only)
 		f |= 1ull << VIRTIO_BLK_F_RO;
 	return f;
 }
 
 static const uint64_t g_proto = (1ull << VU_PF_MQ) | (1ull << VU_PF_REPLY_ACK) |
-				 (1ull << VU_PF_CONFIG) | (1ull << VU_PF_CONFIGURE_MEM_SLOTS);
+				 (1ull << VU_PF_CONFIG) | (1ull << VU_PF_CONFIGURE_MEM_SLOTS) |
+				 (1ull << VU_PF_BACKEND_REQ);
 
 static void put_le(uint8_t *p, uint64_t v, int n)
 {
@@ -877,6 +1101,8 @@ static int handle(int fd, struct msg *m)
 	default:
 		break;
 	}
+	if (m->req == VU_IOTLB_MSG && m->size < 26)
+		return 1;
 	if (m->nfds != expect_fds)
 		return 1;
 	switch (m->req) {
@@ -887,6 +1113,7 @@ static int handle(int fd, struct msg *m)
 		if (m->u.u64 & ~offered_features())
 			return 1;
 		S.features = m->u.u64;
+		S.iommu = has(S.features, VIRTIO_F_ACCESS_PLATFORM);
 		return 0;
 	case VU_GET_PROTOCOL_FEATURES:
 		reply_u64(fd, m, g_proto);
@@ -1047,6 +1274,43 @@ static int handle(int fd, struct msg *m)
 	}
 	case VU_SET_CONFIG:
 		return 1; /* nothing in the config is writable */
+	case VU_SET_BACKEND_REQ_FD:
+		pthread_mutex_lock(&S.backend_lock);
+		if (S.backend_fd >= 0)
+			close(S.backend_fd);
+		S.backend_fd = m->fds[0];
+		m->nfds = 0;
+		pthread_mutex_unlock(&S.backend_lock);
+		return 0;
+	case VU_IOTLB_MSG: {
+		struct vu_iotlb t;
+		memcpy(&t, m->u.raw, sizeof(t));
+		if (!S.iommu)
+			return 1;
+		int e;
+		if (t.type == VHOST_IOTLB_UPDATE) {
+			e = tlb_update(&t);
+			if (e) {
+				atomic_fetch_add(&S.c.iotlb_refused, 1);
+				count_refusal(e);
+				return 1;
+			}
+			atomic_fetch_add(&S.c.iotlb_updates, 1);
+			for (unsigned i = 0; i < S.nqueues; i++) {
+				uint64_t one = 1;
+				if (S.q[i].start_pending && queue_try_start(&S.q[i]) != 0)
+					fprintf(stderr, "queue %u: rings refused\n", i);
+				if (S.q[i].running && write(S.q[i].iotlbfd, &one, 8) != 8)
+					perror("iotlb event");
+			}
+			return 0;
+		}
+		if (t.type == VHOST_IOTLB_INVALIDATE) {
+			atomic_fetch_add(&S.c.iotlb_invals, 1);
+			return tlb_invalidate(t.iova, t.size) ? 1 : 0;
+		}
+		return 1;
+	}
 	default:
 		return 1;
 	}
@@ -1056,6 +1320,13 @@ static void disconnect(void)
 {
 	for (unsigned i = 0; i < S.nqueues; i++)
 		queue_reset(&S.q[i]);
+	tlb_invalidate(0, 0);
+	pthread_mutex_lock(&S.backend_lock);
+	if (S.backend_fd >= 0)
+		close(S.backend_fd);
+	S.backend_fd = -1;
+	pthread_mutex_unlock(&S.backend_lock);
+	S.iommu = false;
 	for (unsigned s = 0; s < MAX_SLOTS; s++)
 		if (S.regs[s].used && remove_region(&S.regs[s]) != 0)
 			fprintf(stderr, "region 0x%" PRIx64 " still held\n", S.regs[s].r.gpa);
@@ -1119,9 +1390,13 @@ static void print_counters(void)
 	fprintf(stderr,
 		"notifications: kicks %" PRIu64 " calls %" PRIu64 " calls_suppressed %" PRIu64
 		" polls %" PRIu64 " broken_queues %" PRIu64 " bad_messages %" PRIu64
-		" iotlb_misses 0\n",
+		"\n",
 		S.c.kicks, S.c.calls, S.c.calls_suppressed, S.c.polls, S.c.broken_queues,
 		S.c.bad_messages);
+	fprintf(stderr,
+		"iotlb: updates %" PRIu64 " invalidations %" PRIu64 " misses %" PRIu64
+		" refused %" PRIu64 "\n",
+		S.c.iotlb_updates, S.c.iotlb_invals, S.c.iotlb_misses, S.c.iotlb_refused);
 	fprintf(stderr, "refusals:");
 	for (int i = 0; i < NERR; i++)
 		if (S.c.refused[i])
@@ -1174,11 +1449,24 @@ int main(int argc, char **argv)
 	if (iovirt_gmap_create(&g_ops, NULL, &gp, &S.map) != 0)
 		return 1;
 	pthread_rwlock_init(&S.map_lock, NULL);
+	struct iovirt_gmap_params gp2 = {.size = sizeof(gp2), .guest = GUEST_ID,
+					 .max_regions = MAX_IOTLB};
+	struct iovirt_iommu_params pp = {.size = sizeof(pp), .format = IOVIRT_PT_FMT_VTD_SL,
+					 .reclaim = IOVIRT_RECLAIM_AFTER_INVAL};
+	struct iovirt_space_params sp = {.size = sizeof(sp), .width = 48,
+					 .pgsizes = IOVIRT_PAGE_4K | IOVIRT_PAGE_2M};
+	if (iovirt_gmap_create(&g_ops, NULL, &gp2, &S.iomap) != 0 ||
+	    iovirt_iommu_create(&g_ops, NULL, &pp, &S.pt) != 0 ||
+	    iovirt_pt_space_create(S.pt, ASID, &sp) != 0)
+		return 1;
+	S.backend_fd = -1;
+	pthread_mutex_init(&S.backend_lock, NULL);
 	for (unsigned i = 0; i < MAX_QUEUES; i++) {
 		S.q[i].idx = i;
 		S.q[i].kickfd = S.q[i].callfd = S.q[i].errfd = -1;
 		pthread_mutex_init(&S.q[i].call_lock, NULL);
 		S.q[i].stopfd = eventfd(0, EFD_CLOEXEC);
+		S.q[i].iotlbfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	}
 	if (pipe(S.sigpipe) != 0)
 		return 1;
@@ -1218,5 +1506,8 @@ int main(int argc, char **argv)
 	print_counters();
 	iovirt_gmap_reclaim(S.map);
 	iovirt_gmap_destroy(S.map);
+	iovirt_gmap_reclaim(S.iomap);
+	iovirt_gmap_destroy(S.iomap);
+	iovirt_iommu_destroy(S.pt);
 	return 0;
 }
