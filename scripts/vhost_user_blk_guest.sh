@@ -109,15 +109,15 @@ boot() { # name, extra device properties, extra machine args
 	timeout 60 qemu-system-x86_64 -accel tcg -cpu max -m 256M -smp 1 "$@" \
 		-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
 		-kernel "$KERNEL" -initrd "$WORK/initrd.gz" \
-		-append "console=ttyS0 quiet panic=-1 $APPEND_EXTRA" \
+		-append "console=ttyS0 quiet loglevel=1 panic=-1 $APPEND_EXTRA" \
 		-chardev socket,id=c0,path="$SOCK" \
 		-device vhost-user-blk-pci,chardev=c0,num-queues=1$props \
 		-nographic -no-reboot -monitor none -serial stdio >"$WORK/guest-$name.log" 2>&1
 	local qrc=$?
 	local t1=$(date +%s.%N)
 	local secs=$(echo "$t1 - $t0" | bc 2>/dev/null || echo "?")
-	local res=$(grep -a "GUEST-RESULT:" "$WORK/guest-$name.log" | tr -d '\r' | head -1)
-	local cap=$(grep -a "GUEST-CAPACITY:" "$WORK/guest-$name.log" | tr -d '\r' | head -1 | awk '{print $2}')
+	local res=$(grep -ao "GUEST-RESULT: [A-Z]*[ a-z0-9]*" "$WORK/guest-$name.log" | head -1)
+	local cap=$(grep -ao "GUEST-CAPACITY: [0-9]*" "$WORK/guest-$name.log" | head -1 | awk '{print $2}')
 	local want=$((DISK_MB * 2048))
 	if [ "$qrc" = 0 ] && [[ "$res" == *PASS* ]] && [ "$cap" = "$want" ]; then
 		echo "vhost-user-blk guest ($name): PASS capacity $cap sectors, pattern round trip, ${secs}s"
