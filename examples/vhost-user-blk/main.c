@@ -939,7 +939,7 @@ static int read_full(int fd, void *buf, size_t len)
 {
 	while (len) {
 		ssize_t r = read(fd, buf, len);
-		if (r < 0 && errno == EINTR)
+		if (r < 0 && errno == EINTR && !g_stop)
 			continue;
 		if (r <= 0)
 			return -1;
@@ -1412,6 +1412,38 @@ static void usage(void)
 	exit(2);
 }
 
+static int vub_init(void)
+{
+	struct iovirt_gmap_params gp = {.size = sizeof(gp), .guest = GUEST_ID,
+					.max_regions = MAX_SLOTS};
+	if (iovirt_gmap_create(&g_ops, NULL, &gp, &S.map) != 0)
+		return 1;
+	pthread_rwlock_init(&S.map_lock, NULL);
+	struct iovirt_gmap_params gp2 = {.size = sizeof(gp2), .guest = GUEST_ID,
+					 .max_regions = MAX_IOTLB};
+	struct iovirt_iommu_params pp = {.size = sizeof(pp), .format = IOVIRT_PT_FMT_VTD_SL,
+					 .reclaim = IOVIRT_RECLAIM_AFTER_INVAL};
+	struct iovirt_space_params sp = {.size = sizeof(sp), .width = 48,
+					 .pgsizes = IOVIRT_PAGE_4K | IOVIRT_PAGE_2M};
+	if (iovirt_gmap_create(&g_ops, NULL, &gp2, &S.iomap) != 0 ||
+	    iovirt_iommu_create(&g_ops, NULL, &pp, &S.pt) != 0 ||
+	    iovirt_pt_space_create(S.pt, ASID, &sp) != 0)
+		return 1;
+	S.backend_fd = -1;
+	pthread_mutex_init(&S.backend_lock, NULL);
+	for (unsigned i = 0; i < MAX_QUEUES; i++) {
+		S.q[i].idx = i;
+		S.q[i].kickfd = S.q[i].callfd = S.q[i].errfd = -1;
+		pthread_mutex_init(&S.q[i].call_lock, NULL);
+		S.q[i].stopfd = eventfd(0, EFD_CLOEXEC);
+		S.q[i].iotlbfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	}
+	if (pipe(S.sigpipe) != 0)
+		return 1;
+	return 0;
+}
+
+#ifndef VUB_NO_MAIN
 int main(int argc, char **argv)
 {
 	S.nqueues = 1;
@@ -1444,31 +1476,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	S.capacity = (uint64_t)st.st_size;
-	struct iovirt_gmap_params gp = {.size = sizeof(gp), .guest = GUEST_ID,
-					.max_regions = MAX_SLOTS};
-	if (iovirt_gmap_create(&g_ops, NULL, &gp, &S.map) != 0)
-		return 1;
-	pthread_rwlock_init(&S.map_lock, NULL);
-	struct iovirt_gmap_params gp2 = {.size = sizeof(gp2), .guest = GUEST_ID,
-					 .max_regions = MAX_IOTLB};
-	struct iovirt_iommu_params pp = {.size = sizeof(pp), .format = IOVIRT_PT_FMT_VTD_SL,
-					 .reclaim = IOVIRT_RECLAIM_AFTER_INVAL};
-	struct iovirt_space_params sp = {.size = sizeof(sp), .width = 48,
-					 .pgsizes = IOVIRT_PAGE_4K | IOVIRT_PAGE_2M};
-	if (iovirt_gmap_create(&g_ops, NULL, &gp2, &S.iomap) != 0 ||
-	    iovirt_iommu_create(&g_ops, NULL, &pp, &S.pt) != 0 ||
-	    iovirt_pt_space_create(S.pt, ASID, &sp) != 0)
-		return 1;
-	S.backend_fd = -1;
-	pthread_mutex_init(&S.backend_lock, NULL);
-	for (unsigned i = 0; i < MAX_QUEUES; i++) {
-		S.q[i].idx = i;
-		S.q[i].kickfd = S.q[i].callfd = S.q[i].errfd = -1;
-		pthread_mutex_init(&S.q[i].call_lock, NULL);
-		S.q[i].stopfd = eventfd(0, EFD_CLOEXEC);
-		S.q[i].iotlbfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	}
-	if (pipe(S.sigpipe) != 0)
+	if (vub_init() != 0)
 		return 1;
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGTERM, &sa, NULL);
@@ -1511,3 +1519,4 @@ int main(int argc, char **argv)
 	iovirt_iommu_destroy(S.pt);
 	return 0;
 }
+#endif
