@@ -139,19 +139,22 @@ static bool refused(int64_t r)
 	return r != 0; /* error reply (> 0) or closed connection (-1) */
 }
 
-/* Negotiation without memory. */
+static bool g_iommu;
+static int g_backend[2] = {-1, -1};
+
+/* Negotiation without memory (with ACCESS_PLATFORM when g_iommu). */
 static int hello(void)
 {
 	int s = conn();
 	uint64_t f = get_u64(s, VU_GET_FEATURES);
 	uint64_t want = (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) |
-			(1ull << VIRTIO_F_INDIRECT_DESC);
+			(1ull << VIRTIO_F_INDIRECT_DESC) | (g_iommu ? 1ull << 33 : 0);
 	if (f == UINT64_MAX || (f & want) != want) {
 		fprintf(stderr, "features 0x%llx\n", (unsigned long long)f);
 		exit(1);
 	}
 	uint64_t pf = (1ull << VU_PF_REPLY_ACK) | (1ull << VU_PF_CONFIG) | (1ull << VU_PF_MQ) |
-		      (1ull << VU_PF_CONFIGURE_MEM_SLOTS);
+		      (1ull << VU_PF_CONFIGURE_MEM_SLOTS) | (g_iommu ? 1ull << VU_PF_BACKEND_REQ : 0);
 	get_u64(s, VU_GET_PROTOCOL_FEATURES);
 	uint32_t h[3] = {VU_SET_PROTOCOL_FEATURES, VU_FLAG_VERSION, 8};
 	uint8_t b[20];
@@ -161,6 +164,17 @@ static int hello(void)
 	if (req(s, VU_SET_FEATURES, &want, 8, NULL, 0) != 0 || req(s, VU_SET_OWNER, NULL, 0, NULL, 0) != 0) {
 		fprintf(stderr, "negotiation refused\n");
 		exit(1);
+	}
+	if (g_iommu) {
+		if (g_backend[0] >= 0) {
+			close(g_backend[0]);
+			close(g_backend[1]);
+		}
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, g_backend) != 0 ||
+		    req(s, VU_SET_BACKEND_REQ_FD, NULL, 0, &g_backend[1], 1) != 0) {
+			fprintf(stderr, "backend channel refused\n");
+			exit(1);
+		}
 	}
 	return s;
 }
@@ -199,6 +213,10 @@ static int64_t setup_queue(int s, uint64_t desc_uaddr)
 	struct vu_vring_addr a = {.index = 0, .desc = desc_uaddr,
 				  .avail = (uint64_t)(uintptr_t)(g_mem + O_AVAIL),
 				  .used = (uint64_t)(uintptr_t)(g_mem + O_USED)};
+	if (g_iommu) { /* ring addresses are IOVAs: identity to the guest-physical ones */
+		a.avail = GPA_BASE + O_AVAIL;
+		a.used = GPA_BASE + O_USED;
+	}
 	if (req(s, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0) != 0)
 		return 1;
 	uint64_t idx = 0;
@@ -437,6 +455,74 @@ int main(int argc, char **argv)
 	}
 	close(s);
 	still_serving("a disconnect in the middle of I/O", 72);
+
+	/* Behind an IOMMU: IOTLB updates validated at map time, permissions
+	 * enforced, a miss sent for an unmapped IOVA and the chain retried. */
+	g_iommu = true;
+	s = hello();
+	struct vu_region mr = mem_region();
+	check(set_table(s, &mr, 1, &g_memfd, 1) == 0, "iommu: memory table accepted");
+	struct vu_iotlb_w {
+		uint64_t iova, size, uaddr;
+		uint8_t perm, type, pad[6];
+	} t = {.iova = 0x7000000, .size = 0x1000,
+	       .uaddr = (uint64_t)(uintptr_t)g_mem + 4 * MEM_SIZE, .perm = 3, .type = 2};
+	check(refused(req(s, VU_IOTLB_MSG, &t, sizeof(t), NULL, 0)),
+	      "iommu: update outside the memory table refused");
+	t.uaddr = (uint64_t)(uintptr_t)g_mem;
+	t.perm = 0;
+	check(refused(req(s, VU_IOTLB_MSG, &t, sizeof(t), NULL, 0)), "iommu: update without permission refused");
+	t.perm = 7;
+	check(refused(req(s, VU_IOTLB_MSG, &t, sizeof(t), NULL, 0)), "iommu: update with unknown permission bits refused");
+	t.perm = 3;
+	t.uaddr += 8;
+	check(refused(req(s, VU_IOTLB_MSG, &t, sizeof(t), NULL, 0)), "iommu: misaligned update refused");
+	/* Identity IOVAs for the whole memory, the status page read-only. */
+	bool okm = true;
+	for (uint64_t off = 0; off < MEM_SIZE; off += 0x1000) {
+		struct vu_iotlb_w u = {.iova = GPA_BASE + off, .size = 0x1000,
+				       .uaddr = (uint64_t)(uintptr_t)g_mem + off,
+				       .perm = off == O_STATUS ? 1 : 3, .type = 2};
+		okm = okm && req(s, VU_IOTLB_MSG, &u, sizeof(u), NULL, 0) == 0;
+	}
+	check(okm, "iommu: honest updates accepted");
+	check(setup_queue(s, GPA_BASE + O_DESC) == 0, "iommu: rings at IOVAs accepted");
+	make_req(0, VIRTIO_BLK_T_IN, 0, GPA_BASE + O_DATA, 4096);
+	post(0);
+	check(wait_used((uint16_t)(g_used_seen + 1)) && g_mem[O_STATUS] == 0xff,
+	      "iommu: device write into a read-only translation refused");
+	/* Data at an IOVA with no translation: a miss, then the update, then
+	 * the same chain completes. */
+	for (unsigned i = 0; i < 4096; i++)
+		g_mem[O_DATA + 0x3000 + i] = (uint8_t)(i * 13 + 5);
+	make_req(2, VIRTIO_BLK_T_OUT, 80, 0x7000000, 4096);
+	g_mem[O_STATUS + 2] = 0xff;
+	struct vu_iotlb_w inv = {.iova = GPA_BASE + O_STATUS, .size = 0x1000, .type = 3};
+	struct vu_iotlb_w st_rw = {.iova = GPA_BASE + O_STATUS, .size = 0x1000,
+				   .uaddr = (uint64_t)(uintptr_t)g_mem + O_STATUS, .perm = 3, .type = 2};
+	check(req(s, VU_IOTLB_MSG, &inv, sizeof(inv), NULL, 0) == 0 &&
+		      req(s, VU_IOTLB_MSG, &st_rw, sizeof(st_rw), NULL, 0) == 0,
+	      "iommu: invalidation and remap of the status page");
+	post(6);
+	uint8_t mb[12 + sizeof(struct vu_iotlb_w)];
+	struct pollfd bp = {.fd = g_backend[0], .events = POLLIN};
+	bool miss = poll(&bp, 1, 3000) == 1 &&
+		    recv(g_backend[0], mb, sizeof(mb), MSG_WAITALL) == (ssize_t)sizeof(mb);
+	struct vu_iotlb_w got;
+	memcpy(&got, mb + 12, sizeof(got));
+	check(miss && got.type == 1 && got.iova == 0x7000000,
+	      "iommu: IOTLB miss sent on the backend channel for the unmapped IOVA");
+	t = (struct vu_iotlb_w){.iova = 0x7000000, .size = 0x1000,
+				.uaddr = (uint64_t)(uintptr_t)g_mem + O_DATA + 0x3000, .perm = 1,
+				.type = 2};
+	check(req(s, VU_IOTLB_MSG, &t, sizeof(t), NULL, 0) == 0, "iommu: update answering the miss accepted");
+	bool done = wait_used((uint16_t)(g_used_seen + 1)) && g_mem[O_STATUS + 2] == 0;
+	if (done)
+		memcpy(g_expect + 80 * 512, g_mem + O_DATA + 0x3000, 4096);
+	check(done, "iommu: the chain is retried after the update and completes");
+	close(s);
+	g_iommu = false;
+	still_serving("the IOMMU cases", 88);
 
 	/* The disk holds exactly what honest requests wrote. */
 	uint8_t *disk = malloc(g_disk_size);
