@@ -29,7 +29,7 @@
 
 #include "vub.h"
 
-#define MEM_SIZE (1u << 20)
+#define MEM_SIZE (4u << 20)
 #define GPA_BASE 0x100000u
 #define QSZ 16u
 #define O_DESC 0x0000u
@@ -47,6 +47,7 @@ static uint8_t g_expect[DISK_MAX];
 static uint64_t g_disk_size;
 static int g_failures, g_cases;
 static uint16_t g_avail, g_used_seen;
+static uint32_t g_qsz = QSZ;
 
 struct vdesc {
 	uint64_t addr;
@@ -155,7 +156,7 @@ static int hello(void)
 	}
 	uint64_t pf = (1ull << VU_PF_REPLY_ACK) | (1ull << VU_PF_CONFIG) | (1ull << VU_PF_MQ) |
 		      (1ull << VU_PF_CONFIGURE_MEM_SLOTS) | (g_iommu ? 1ull << VU_PF_BACKEND_REQ : 0);
-	get_u64(s, VU_GET_PROTOCOL_FEATURES);
+	pf &= get_u64(s, VU_GET_PROTOCOL_FEATURES);
 	uint32_t h[3] = {VU_SET_PROTOCOL_FEATURES, VU_FLAG_VERSION, 8};
 	uint8_t b[20];
 	memcpy(b, h, 12);
@@ -204,7 +205,7 @@ static int64_t setup_queue(int s, uint64_t desc_uaddr)
 		return 1;
 	memset(g_mem, 0, 0x3000);
 	g_avail = g_used_seen = 0;
-	uint32_t st[2] = {0, QSZ};
+	uint32_t st[2] = {0, g_qsz};
 	if (req(s, VU_SET_VRING_NUM, st, 8, NULL, 0) != 0)
 		return 1;
 	st[1] = 0;
@@ -247,7 +248,7 @@ static struct vdesc *desc(unsigned i)
 static void post(uint16_t head)
 {
 	uint16_t *ring = (uint16_t *)(g_mem + O_AVAIL + 4);
-	ring[g_avail % QSZ] = head;
+	ring[g_avail % g_qsz] = head;
 	__atomic_store_n((uint16_t *)(g_mem + O_AVAIL + 2), (uint16_t)(g_avail + 1),
 			 __ATOMIC_RELEASE);
 	g_avail++;
@@ -315,8 +316,96 @@ static void still_serving(const char *after, uint64_t sector)
 	close(s);
 }
 
+/* vub-hostile --bench SOCKET SECONDS INFLIGHT BYTES read|write: a synthetic
+ * honest front-end (no guest) that keeps INFLIGHT requests of BYTES posted
+ * for SECONDS and prints the completions per second. Works against any
+ * vhost-user-blk backend (also qemu-storage-daemon). */
+static int bench(int argc, char **argv)
+{
+	if (argc != 7 && !(argc == 8 && !strcmp(argv[7], "iommu")))
+		return 2;
+	g_iommu = argc == 8;
+	g_sock = argv[2];
+	double secs = atof(argv[3]);
+	unsigned inflight = (unsigned)atoi(argv[4]);
+	uint32_t bytes = (uint32_t)atoi(argv[5]);
+	uint32_t type = strcmp(argv[6], "write") == 0 ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN;
+	if (inflight < 1 || inflight > 32 || bytes < 512 || bytes > 65536 || bytes % 512)
+		return 2;
+	g_qsz = 128;
+	g_memfd = memfd_create("vub-bench", 0);
+	if (g_memfd < 0 || ftruncate(g_memfd, MEM_SIZE) != 0)
+		return 2;
+	g_mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, g_memfd, 0);
+	g_kick = eventfd(0, 0);
+	g_call = eventfd(0, EFD_NONBLOCK);
+	int s;
+	if (g_iommu) {
+		/* Rings and buffers at IOVAs equal to their guest-physical
+		 * addresses, one 4 KiB translation each (as a guest IOMMU maps). */
+		s = hello();
+		struct vu_region mr = mem_region();
+		if (set_table(s, &mr, 1, &g_memfd, 1) != 0)
+			return 1;
+		for (uint64_t off = 0; off < MEM_SIZE; off += 0x1000) {
+			struct {
+				uint64_t iova, size, uaddr;
+				uint8_t perm, type, pad[6];
+			} u = {.iova = GPA_BASE + off, .size = 0x1000,
+			       .uaddr = (uint64_t)(uintptr_t)g_mem + off, .perm = 3, .type = 2};
+			if (req(s, VU_IOTLB_MSG, &u, sizeof(u), NULL, 0) != 0)
+				return 1;
+		}
+		if (setup_queue(s, GPA_BASE + O_DESC) != 0)
+			return 1;
+	} else {
+		s = honest_setup();
+	}
+	uint64_t span = 64u << 20; /* sectors cycle through the first 64 MiB */
+	uint64_t next_sector = 0, done = 0;
+	for (unsigned k = 0; k < inflight; k++) {
+		make_req(k, type, next_sector, GPA_BASE + O_DATA + 65536ull * k, bytes);
+		next_sector = (next_sector + bytes / 512) % (span / 512);
+		post((uint16_t)(3 * k));
+	}
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double el = 0;
+	while (el < secs) {
+		struct pollfd p = {.fd = g_call, .events = POLLIN};
+		poll(&p, 1, 100);
+		uint64_t v;
+		if (read(g_call, &v, 8) < 0) {
+			/* nothing signalled: look at the ring anyway */
+		}
+		uint16_t u = __atomic_load_n((uint16_t *)(g_mem + O_USED + 2), __ATOMIC_ACQUIRE);
+		while (g_used_seen != u) {
+			uint32_t id;
+			memcpy(&id, g_mem + O_USED + 4 + 8 * (g_used_seen % g_qsz), 4);
+			g_used_seen++;
+			done++;
+			unsigned k = id / 3;
+			if (g_mem[O_STATUS + k] != 0) {
+				fprintf(stderr, "bench: request failed (status %u)\n", g_mem[O_STATUS + k]);
+				return 1;
+			}
+			make_req(k, type, next_sector, GPA_BASE + O_DATA + 65536ull * k, bytes);
+			next_sector = (next_sector + bytes / 512) % (span / 512);
+			post((uint16_t)(3 * k));
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	}
+	printf("bench: requests %llu seconds %.3f rps %.0f\n", (unsigned long long)done, el,
+	       (double)done / el);
+	close(s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "--bench"))
+		return bench(argc, argv);
 	if (argc != 3) {
 		fprintf(stderr, "usage: vub-hostile SOCKET DISK\n");
 		return 2;
