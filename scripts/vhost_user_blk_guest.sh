@@ -84,10 +84,11 @@ DISK=$WORK/disk.img
 SOCK=$WORK/vub.sock
 fail=0
 DISK_MB=64
+NQ=${VUB_NUM_QUEUES:-1} # queues of the device (backend --queues and QEMU num-queues)
 
 start_backend() {
 	rm -f "$SOCK"
-	"$BACKEND" --socket "$SOCK" --file "$DISK" "$@" 2>"$WORK/backend.log" &
+	"$BACKEND" --socket "$SOCK" --file "$DISK" --queues "$NQ" "$@" 2>"$WORK/backend.log" &
 	BPID=$!
 	for _ in $(seq 100); do grep -q "listening on" "$WORK/backend.log" 2>/dev/null && return 0; sleep 0.05; done
 	echo "vhost-user-blk guest: FAIL backend did not start"; cat "$WORK/backend.log"
@@ -111,7 +112,7 @@ boot() { # name, extra device properties, extra machine args
 		-kernel "$KERNEL" -initrd "$WORK/initrd.gz" \
 		-append "console=ttyS0 quiet loglevel=1 panic=-1 $APPEND_EXTRA" \
 		-chardev socket,id=c0,path="$SOCK" \
-		-device vhost-user-blk-pci,chardev=c0,num-queues=1$props \
+		-device vhost-user-blk-pci,chardev=c0,num-queues=$NQ$props \
 		-nographic -no-reboot -monitor none -serial stdio >"$WORK/guest-$name.log" 2>&1
 	local qrc=$?
 	local t1=$(date +%s.%N)
