@@ -534,6 +534,43 @@ int main(int argc, char **argv)
 	check(honest_io(64, 11), "queue still works after the refused removal");
 	close(s);
 
+	/* A data region added with ADD_MEM_REG, used, removed with REM_MEM_REG
+	 * while writes into it are posted: the removal is answered once no
+	 * request holds it, and a chain into it afterwards is refused. */
+	s = honest_setup();
+	int fd2 = memfd_create("vub-hostile-2", 0);
+	uint8_t *m2 = NULL;
+	if (fd2 >= 0 && ftruncate(fd2, 1 << 20) == 0)
+		m2 = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd2, 0);
+	struct vu_region r2 = {.gpa = 0x4000000, .size = 1 << 20,
+			       .uaddr = (uint64_t)(uintptr_t)m2, .mmap_offset = 0};
+	uint8_t add[8 + sizeof(r2)] = {0};
+	memcpy(add + 8, &r2, sizeof(r2));
+	check(m2 && m2 != MAP_FAILED && req(s, VU_ADD_MEM_REG, add, sizeof(add), &fd2, 1) == 0,
+	      "ADD_MEM_REG of a second region accepted");
+	for (unsigned i = 0; i < 4096; i++)
+		m2[i] = (uint8_t)(i * 3 + 1);
+	make_req(0, VIRTIO_BLK_T_OUT, 96, 0x4000000, 4096);
+	post(0);
+	bool ok2 = wait_used((uint16_t)(g_used_seen + 1)) && g_mem[O_STATUS] == 0;
+	if (ok2)
+		memcpy(g_expect + 96 * 512, m2, 4096);
+	check(ok2, "honest write from the added region");
+	/* Writes of the same bytes keep coming while the removal is asked. */
+	for (unsigned k = 1; k < 5; k++) {
+		make_req(k, VIRTIO_BLK_T_OUT, 96, 0x4000000, 4096);
+		post((uint16_t)(3 * k));
+	}
+	check(req(s, VU_REM_MEM_REG, add, sizeof(add), NULL, 0) == 0,
+	      "REM_MEM_REG with writes into the region in flight answered");
+	wait_used(g_avail);
+	make_req(0, VIRTIO_BLK_T_OUT, 104, 0x4000000, 4096);
+	post(0);
+	check(wait_used((uint16_t)(g_used_seen + 1)) && g_mem[O_STATUS] == 0xff,
+	      "a chain into the removed region is refused");
+	close(s);
+	still_serving("ADD/REM_MEM_REG", 112);
+
 	/* Disconnect in the middle of I/O: honest writes that rewrite the
 	 * bytes already expected, so the disk's content is determined. */
 	s = honest_setup();
