@@ -21,3 +21,7 @@ for b in build-bench/bench/bench_*; do
 	: >build-bench/bench.out
 done
 echo "JSON lines: build-bench/bench.jsonl"
+if [ -x build/examples/vhost-user-blk/iovirt-vhost-user-blk ]; then
+	echo "== vhost-user-blk: iovirt's backend (and behind the IOTLB) beside qemu-storage-daemon"
+	scripts/vhost_user_blk_bench.sh build 3 16 || true
+fi

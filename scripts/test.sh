@@ -135,6 +135,13 @@ if scripts/subproject_check.sh; then ok; else bad "subproject and install"; fi
 note "lspci decodes the emulated SR-IOV functions (PF chain, VF config spaces raw and virtualized)"
 if scripts/sriov_lspci.sh build; then ok; else bad "sriov lspci -F decode"; fi
 
+note "vhost-user-blk: a real QEMU and Linux guest on the backend, and a hostile front-end"
+if out=$(scripts/vhost_user_blk_guest.sh build 2>&1); then
+	ok; echo "$out" | grep -E "PASS|skipped" | tail -n 8
+else
+	echo "$out" | tail -n 60; bad "vhost-user-blk guest"
+fi
+
 echo
 [ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
 echo "$passed passed, $failed failed"
