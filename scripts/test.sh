@@ -132,6 +132,13 @@ if scripts/symbols_check.sh build; then ok; else bad "exported symbols (only iov
 if scripts/abi_check.sh build; then ok; else bad "abi (abidiff against abi/*.abi)"; fi
 if scripts/subproject_check.sh; then ok; else bad "subproject and install"; fi
 
+note "coverage of lib/ (at least 97% of lines and 90% of branches)"
+if scripts/coverage.sh --min-lines 97 --min-branches 90 >build-cov.out 2>&1; then
+	ok; grep '^lib/ (all)' build-cov.out
+else
+	tail -n 30 build-cov.out; bad "coverage"
+fi
+
 note "lspci decodes the emulated SR-IOV functions (PF chain, VF config spaces raw and virtualized)"
 if scripts/sriov_lspci.sh build; then ok; else bad "sriov lspci -F decode"; fi
 
