@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "iovirt/iovirt.h"
 #include "iovirt/posix.h"
 
 FUZZ_CHECKER_BEGIN
