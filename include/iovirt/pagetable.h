@@ -3,9 +3,10 @@
  * IO page tables: the IOMMU's (ASID, bus address) -> physical address map.
  *
  * An iommu holds address spaces keyed by ASID (0 .. IOVIRT_ASID_MAX, sparse).
- * Each space is one radix table in a real hardware layout (today Intel VT-d
- * second-stage entries, 3, 4 or 5 levels), so its root can be handed to a
- * spec-following walker (iovirt_pt_root).
+ * Each space is one radix table in a real hardware layout (the iommu's
+ * format: Intel VT-d second-stage, AMD-Vi v1, Arm stage 2 with a 4 KiB
+ * granule, or RISC-V G-stage x4; 3, 4 or 5 levels), so its root can be handed
+ * to the hardware (iovirt_pt_root, iovirt_pt_root_info).
  *
  * Threads and locks, in both reclaim modes:
  *  - Writers (map, unmap, unmap_gather, gather_flush, split) of disjoint
