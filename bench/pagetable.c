@@ -22,12 +22,14 @@
 
 static struct iovirt_posix *host;
 static struct iovirt_iommu *io;
+static uint32_t bench_format; /* enum iovirt_pt_format of the iommus made; 0: VT-d */
 
 static void fresh_iommu(void)
 {
 	if (io)
 		iovirt_iommu_destroy(io);
-	struct iovirt_iommu_params p = { .size = sizeof(p), .reclaim = IOVIRT_RECLAIM_AFTER_INVAL };
+	struct iovirt_iommu_params p = { .size = sizeof(p), .format = bench_format,
+					 .reclaim = IOVIRT_RECLAIM_AFTER_INVAL };
 	if (iovirt_iommu_create(iovirt_posix_ops(), host, &p, &io) || iovirt_pt_space_create(io, ASID, NULL)) {
 		fprintf(stderr, "setup failed\n");
 		exit(1);
@@ -457,6 +459,16 @@ int main(void)
 	measure("translate_random_2threads", "judy", two_threads, nx);
 	two_fn = xlate_flat;
 	measure("translate_random_2threads", "flat", two_threads, nx);
+
+	/* The same walk in the other table formats: rows per format (iovirt_<format>). */
+	static const char *const fmt_names[] = { NULL, NULL, "iovirt_amd", "iovirt_arm_s2", "iovirt_riscv_g" };
+	printf("\nother table formats (the VT-d rows above are format 1)\n");
+	for (bench_format = IOVIRT_PT_FMT_AMD_V1; bench_format <= IOVIRT_PT_FMT_RISCV_G; bench_format++) {
+		measure("map_unmap_4k", fmt_names[bench_format], pair_iovirt, npairs);
+		measure("map_1g_as_4k", fmt_names[bench_format], map1g_4k_iovirt, PAGES_1G);
+		measure("unmap_1g_of_4k", fmt_names[bench_format], unmap1g_4k_iovirt, PAGES_1G);
+	}
+	bench_format = 0;
 
 	printf("\nratios (lower is better for iovirt)\n");
 	bench_ratio("map_unmap_4k", "iovirt", "judy");

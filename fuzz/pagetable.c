@@ -15,18 +15,98 @@
  * sorted list of runs, emptied for free; checks read what an operation
  * covered; the adapter and iommu live across inputs (a space per input);
  * checking code carries no coverage instrumentation.
+ *
+ * The table format comes from the input (the second byte): VT-d, AMD-Vi v1,
+ * Arm stage 2 or RISC-V G-stage, one iommu of each kept across inputs; the
+ * raw-table checks below read each format's entries as its specification
+ * lays them out (written here, not taken from lib/).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "iovirt/iovirt.h"
 #include "iovirt/posix.h"
 
 FUZZ_CHECKER_BEGIN
+static uint32_t fz_format = IOVIRT_PT_FMT_VTD_SL; /* of the input under test */
+#define PT_TEST_FORMAT fz_format
 #define PTM_WINDOW (UINT64_C(1) << 30)
 #include "../tests/pagetable/ptmodel.h"
-#include "../tests/common/vtd_walk.h"
+#include "../tests/common/hw_walk.h"
+
+/* ---- each format's entries, from its specification ---- */
+
+static uint64_t fz_present_bits(void)
+{
+	return fz_format == IOVIRT_PT_FMT_VTD_SL ? 7 : 1; /* VT-d: R|W|X; the others: bit 0 */
+}
+
+/* A present entry above level 1 points to a table (not a large leaf). */
+static bool fz_is_table(uint64_t e)
+{
+	switch (fz_format) {
+	case IOVIRT_PT_FMT_AMD_V1:
+		return ((e >> 9) & 7) != 0; /* Next Level */
+	case IOVIRT_PT_FMT_ARM_S2:
+		return (e & 2) != 0; /* 0b11 table, 0b01 block */
+	case IOVIRT_PT_FMT_RISCV_G:
+		return (e & 0xe) == 0; /* R = W = X = 0 */
+	default:
+		return !(e & (1u << 7)); /* PS */
+	}
+}
+
+static uint64_t fz_table_pa(uint64_t e)
+{
+	switch (fz_format) {
+	case IOVIRT_PT_FMT_ARM_S2:
+		return e & UINT64_C(0x0000fffffffff000);
+	case IOVIRT_PT_FMT_RISCV_G:
+		return ((e >> 10) & ((UINT64_C(1) << 44) - 1)) << 12;
+	default:
+		return e & UINT64_C(0x000ffffffffff000);
+	}
+}
+
+/* A table entry at `level` carries exactly what iovirt's docs say. */
+static bool fz_table_entry_ok(uint64_t e, unsigned level)
+{
+	switch (fz_format) {
+	case IOVIRT_PT_FMT_AMD_V1: /* PR, IR, IW, Next Level = level - 1 */
+		return (e & ~UINT64_C(0x000ffffffffff000)) == (1 | (UINT64_C(3) << 61) | ((uint64_t)(level - 1) << 9));
+	case IOVIRT_PT_FMT_ARM_S2:
+		return (e & ~UINT64_C(0x0000fffffffff000)) == 3;
+	case IOVIRT_PT_FMT_RISCV_G:
+		return (e & 0x3ff) == 1 && !(e >> 54);
+	default:
+		return (e & 3) == 3;
+	}
+}
+
+/* The leaf iovirt must write for pa/prot at level: the bits compared (*mask)
+ * and the step from one page's entry to the next one's (*step). */
+static uint64_t fz_leaf(uint64_t pa, unsigned prot, unsigned level, uint64_t *mask, uint64_t *step)
+{
+	const uint64_t span = UINT64_C(1) << (12 + 9 * (level - 1));
+	*step = span;
+	switch (fz_format) {
+	case IOVIRT_PT_FMT_AMD_V1: /* PR, NL 0, FC, IR, IW */
+		*mask = UINT64_C(0x000ffffffffff000) | 1 | (UINT64_C(7) << 9) | (UINT64_C(7) << 60);
+		return pa | 1 | (UINT64_C(1) << 60) | ((uint64_t)prot << 61);
+	case IOVIRT_PT_FMT_ARM_S2: /* 0b11 page / 0b01 block, MemAttr 1111, S2AP, SH 11, AF */
+		*mask = UINT64_C(0x0000fffffffff000) | 0x7ff | (UINT64_C(3) << 53);
+		return pa | (level == 1 ? 3 : 1) | (0xf << 2) | ((uint64_t)prot << 6) | (3 << 8) | (1 << 10);
+	case IOVIRT_PT_FMT_RISCV_G: /* V, R, W, X clear, U, A, D; PPN at bit 10 */
+		*mask = UINT64_C(0x003fffffffffffff) | (UINT64_C(0x3ff) << 54);
+		*step = span >> 2;
+		return ((pa >> 12) << 10) | 1 | ((uint64_t)prot << 1) | 0xd0;
+	default:
+		*mask = IOVIRT_VTD_SL_ADDR_MASK | IOVIRT_VTD_SL_R | IOVIRT_VTD_SL_W | IOVIRT_VTD_SL_PS;
+		return pa | prot | (level > 1 ? IOVIRT_VTD_SL_PS : 0);
+	}
+}
 
 static struct ptm model;
 static struct iovirt_posix_event events[4096];
@@ -111,7 +191,8 @@ struct hwcmp {
 __attribute__((no_sanitize("address", "undefined"))) static uint64_t
 next_present(const uint64_t *t, uint64_t i, uint64_t last)
 {
-	while (i <= last && !(t[i] & (IOVIRT_VTD_SL_R | IOVIRT_VTD_SL_W | IOVIRT_VTD_SL_X)))
+	const uint64_t present = fz_present_bits();
+	while (i <= last && !(t[i] & present))
 		i++;
 	return i;
 }
@@ -122,12 +203,11 @@ __attribute__((no_sanitize("address", "undefined"))) static uint64_t
 leaves_match(const uint64_t *t, uint64_t i, uint64_t n, const struct ptm_run *r, uint64_t va,
 	     unsigned level)
 {
-	const uint64_t span = UINT64_C(1) << (12 + 9 * (level - 1));
-	const uint64_t mask = IOVIRT_VTD_SL_ADDR_MASK | IOVIRT_VTD_SL_R | IOVIRT_VTD_SL_W | IOVIRT_VTD_SL_PS;
-	uint64_t want = (r->pa + (va - r->iova)) | r->prot | (level > 1 ? IOVIRT_VTD_SL_PS : 0);
+	uint64_t mask, step;
+	uint64_t want = fz_leaf(r->pa + (va - r->iova), r->prot, level, &mask, &step);
 	uint64_t k = 0;
 	while (k < n && (t[i + k] & mask) == want) {
-		want += span;
+		want += step;
 		k++;
 	}
 	return k;
@@ -145,9 +225,10 @@ static void hw_walk(struct hwcmp *w, uint64_t table_pa, uint32_t level, uint64_t
 		last = 511;
 	for (uint64_t i = next_present(t, first, last); i <= last; i = next_present(t, i + 1, last)) {
 		const uint64_t e = t[i], va = base + i * span;
-		if (level > 1 && !(e & IOVIRT_VTD_SL_PS)) {
-			CHECK((e & 3) == 3, "table entry at 0x%llx without R and W", (unsigned long long)va);
-			hw_walk(w, e & IOVIRT_VTD_SL_ADDR_MASK, level - 1, va);
+		if (level > 1 && fz_is_table(e)) {
+			CHECK(fz_table_entry_ok(e, level), "table entry at 0x%llx: 0x%llx", (unsigned long long)va,
+			      (unsigned long long)e);
+			hw_walk(w, fz_table_pa(e), level - 1, va);
 			continue;
 		}
 		CHECK(level <= 3, "a leaf at level %u", level);
@@ -305,17 +386,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * them (no space, nothing allocated beyond the first input's, no
 	 * failure armed), which is checked at its end. */
 	static struct iovirt_posix *p;
-	static struct iovirt_iommu *io;
+	static struct iovirt_iommu *ios[5];
 	static int64_t base_mem;
 	if (!p) {
-		struct iovirt_iommu_params ip = { .size = sizeof(ip), .reclaim = IOVIRT_RECLAIM_AFTER_INVAL };
 		p = iovirt_posix_create();
-		CHECK(p && ptm_init(&model, IOVIRT_PAGES_ALL) && iovirt_posix_log_enable(p, 4096) == 0 &&
-			      !iovirt_iommu_create(iovirt_posix_ops(), p, &ip, &io) &&
-			      !iovirt_pt_space_create(io, 9, NULL) && !iovirt_pt_space_destroy(io, 9),
-		      "setup");
-		base_mem = iovirt_posix_live_mem(p); /* the iommu and the directory chunk of ASID 9 */
+		CHECK(p && ptm_init(&model, IOVIRT_PAGES_ALL) && iovirt_posix_log_enable(p, 4096) == 0, "setup");
+		for (uint32_t f = IOVIRT_PT_FMT_VTD_SL; f <= IOVIRT_PT_FMT_RISCV_G; f++) {
+			struct iovirt_iommu_params ip = { .size = sizeof(ip), .format = f,
+							  .reclaim = IOVIRT_RECLAIM_AFTER_INVAL };
+			CHECK(!iovirt_iommu_create(iovirt_posix_ops(), p, &ip, &ios[f]) &&
+				      !iovirt_pt_space_create(ios[f], 9, NULL) && !iovirt_pt_space_destroy(ios[f], 9),
+			      "setup");
+		}
+		base_mem = iovirt_posix_live_mem(p); /* the iommus and the directory chunks of ASID 9 */
 	}
+	fz_format = size > 1 ? IOVIRT_PT_FMT_VTD_SL + data[1] % 4 : IOVIRT_PT_FMT_VTD_SL;
+	struct iovirt_iommu *const io = ios[fz_format];
 	if (++tgen == 0) {
 		memset(tabs, 0, sizeof(tabs));
 		tgen = 1;
@@ -330,6 +416,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sp.width = widths[data[0] & 3];
 		model.pgsizes = sp.pgsizes = (data[0] & 4) ? IOVIRT_PAGE_4K | IOVIRT_PAGE_2M : IOVIRT_PAGES_ALL;
 		with_foreach = (data[0] >> 3 & 15) == 15;
+		if (fz_format == IOVIRT_PT_FMT_ARM_S2 && sp.width == 57)
+			sp.width = 48; /* stage 2 with a 4 KiB granule has no 57-bit input */
+		data++;
+		size--;
+	}
+	if (size > 0) { /* the format byte */
 		data++;
 		size--;
 	}
@@ -419,10 +511,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			      iovirt_err_name(want));
 			CHECK(got || (a.pa == b.pa && a.page_size == b.page_size), "translate result differs");
 			/* and the hardware, reading the raw tables, agrees */
-			uint64_t root;
-			unsigned levels;
-			CHECK(iovirt_pt_root(io, 9, &root, &levels) == 0, "root");
-			const uint64_t hpa = vtd_walk(root, levels, v, NULL);
+			struct iovirt_pt_root_info ri = { .size = sizeof(ri) };
+			CHECK(iovirt_pt_root_info(io, 9, &ri) == 0, "root");
+			const uint64_t hpa = hw_walk_info(&ri, v, NULL);
 			CHECK(got == IOVIRT_ENOENT || got == IOVIRT_ERANGE ? hpa == VTD_WALK_FAULT : hpa == b.pa,
 			      "the hardware walk of 0x%llx gives 0x%llx, translate %s 0x%llx", (unsigned long long)v,
 			      (unsigned long long)hpa, iovirt_err_name(got), (unsigned long long)b.pa);

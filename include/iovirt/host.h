@@ -137,6 +137,20 @@ struct iovirt_host_ops {
 	 */
 	void (*devtlb_inval)(void *host, uint16_t rid, const struct iovirt_inval *inv);
 
+	/* ---- version 3 ---- */
+
+	/*
+	 * A table block larger than a page, for formats whose root spans several
+	 * contiguous pages (the RISC-V IOMMU's Sv39x4/Sv48x4/Sv57x4 second-stage
+	 * root: 16 KiB, 16 KiB aligned): `bytes` (a power of two, at least
+	 * 4 KiB), aligned to `bytes` in the hardware's address space, zeroed.
+	 * Returns the CPU pointer and stores in *pa the hardware address; NULL on
+	 * failure. table_block_free gets the same bytes back and follows the same
+	 * rule as table_free. Needed only by the formats that say so.
+	 */
+	void *(*table_block_alloc)(void *host, size_t bytes, uint64_t *pa);
+	void (*table_block_free)(void *host, void *block, uint64_t pa, size_t bytes);
+
 	/* ---- later versions append here ---- */
 };
 

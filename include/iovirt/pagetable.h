@@ -3,9 +3,10 @@
  * IO page tables: the IOMMU's (ASID, bus address) -> physical address map.
  *
  * An iommu holds address spaces keyed by ASID (0 .. IOVIRT_ASID_MAX, sparse).
- * Each space is one radix table in a real hardware layout (today Intel VT-d
- * second-stage entries, 3, 4 or 5 levels), so its root can be handed to a
- * spec-following walker (iovirt_pt_root).
+ * Each space is one radix table in a real hardware layout (the iommu's
+ * format: Intel VT-d second-stage, AMD-Vi v1, Arm stage 2 with a 4 KiB
+ * granule, or RISC-V G-stage x4; 3, 4 or 5 levels), so its root can be handed
+ * to the hardware (iovirt_pt_root, iovirt_pt_root_info).
  *
  * Threads and locks, in both reclaim modes:
  *  - Writers (map, unmap, unmap_gather, gather_flush, split) of disjoint
@@ -70,6 +71,11 @@ enum iovirt_prot {
 
 enum iovirt_pt_format {
 	IOVIRT_PT_FMT_VTD_SL = 1, /* Intel VT-d second-stage (SL) paging entries */
+	IOVIRT_PT_FMT_AMD_V1 = 2, /* AMD-Vi host page tables, v1 format (widths 32, 39, 48, 57) */
+	IOVIRT_PT_FMT_ARM_S2 = 3, /* Arm SMMU stage 2, VMSAv8-64 4 KiB granule (32, 39, 48) */
+	IOVIRT_PT_FMT_RISCV_G = 4, /* RISC-V IOMMU second stage Sv39x4/Sv48x4/Sv57x4 (32, 39, 48, 57):
+				    * needs the host's table_block_alloc/free for the 16 KiB root;
+				    * cannot express write-only pages (map: IOVIRT_EINVAL) */
 };
 
 enum iovirt_reclaim {
@@ -100,8 +106,9 @@ struct iovirt_iommu;
 
 /*
  * Creates an iommu. host_ops needs mem_alloc, mem_free, table_alloc,
- * table_free and iotlb_inval; host is passed back to each. params may be NULL
- * (VT-d SL, deferred reclaim).
+ * table_free and iotlb_inval (and table_block_alloc/free for
+ * IOVIRT_PT_FMT_RISCV_G); host is passed back to each. params may be NULL
+ * (VT-d SL, deferred reclaim). Every space of the iommu uses its format.
  * Returns 0; IOVIRT_EINVAL (bad params or ops), IOVIRT_ENOSYS (a needed
  * callback absent), IOVIRT_ENOMEM. On failure *out is untouched.
  */
@@ -115,7 +122,8 @@ void iovirt_iommu_destroy(struct iovirt_iommu *iommu);
 /*
  * Creates the address space `asid` (<= IOVIRT_ASID_MAX). params may be NULL
  * (48-bit, all page sizes). Allocates its root table.
- * Returns 0; IOVIRT_EINVAL (asid too large, bad width or pgsizes), IOVIRT_EDUP
+ * Returns 0; IOVIRT_EINVAL (asid too large, bad width or pgsizes, a width the
+ * iommu's format has no table for: 57 with IOVIRT_PT_FMT_ARM_S2), IOVIRT_EDUP
  * (the ASID exists), IOVIRT_ENOMEM. Nothing changes on failure.
  */
 int iovirt_pt_space_create(struct iovirt_iommu *iommu, uint32_t asid,
@@ -133,7 +141,9 @@ int iovirt_pt_space_destroy(struct iovirt_iommu *iommu, uint32_t asid);
  * whose alignment both addresses share is used at each step.
  * All or nothing: on any error the tables hold exactly what they held before.
  * Returns 0;
- *   IOVIRT_EINVAL   size 0, prot 0 or unknown bits, pa beyond 52 bits
+ *   IOVIRT_EINVAL   size 0, prot 0 or unknown bits, pa + size beyond what the
+ *                   format's entries hold (2^52 VT-d and AMD-Vi, 2^48 Arm
+ *                   stage 2, 2^56 RISC-V), write-only prot with RISC-V
  *   IOVIRT_EALIGN   iova, pa or size not 4 KiB aligned
  *   IOVIRT_EOVERFLOW iova + size or pa + size wraps
  *   IOVIRT_ERANGE   the range leaves the space's input width
@@ -263,6 +273,31 @@ int iovirt_pt_dump(const struct iovirt_iommu *iommu, uint32_t asid,
 int iovirt_pt_root(const struct iovirt_iommu *iommu, uint32_t asid,
 		   uint64_t *root_pa, unsigned *levels);
 
+/* What a context / device-table / stream-table entry of the format needs. */
+struct iovirt_pt_root_info {
+	size_t size;       /* sizeof(struct iovirt_pt_root_info), set by the caller */
+	uint64_t root_pa;  /* root table (RISC-V: the 16 KiB x4 root) */
+	uint32_t format;   /* enum iovirt_pt_format */
+	uint32_t levels;   /* levels walked (1 = 4 KiB leaves only) */
+	uint32_t width;    /* input address bits of the space */
+	/* The format's own field:
+	 *   VT-d: context entry AW = levels - 2 (1: 39-bit, 2: 48, 3: 57)
+	 *   AMD-Vi: DTE Mode = levels
+	 *   Arm stage 2: STE.S2SL0 / VTCR.SL0 = 2 - starting lookup level
+	 *   RISC-V: iohgatp.MODE (8 Sv39x4, 9 Sv48x4, 10 Sv57x4) */
+	uint32_t mode;
+	uint32_t t0sz;       /* Arm stage 2: S2T0SZ = 64 - width; 0 elsewhere */
+	uint32_t root_bytes; /* bytes of the root table: 4096, 16384 for RISC-V x4 */
+};
+#define IOVIRT_PT_ROOT_INFO_SIZE_V1 sizeof(struct iovirt_pt_root_info)
+
+/*
+ * Fills *out (out->size set, at least IOVIRT_PT_ROOT_INFO_SIZE_V1) for asid.
+ * Returns 0; IOVIRT_EINVAL (out NULL or too small), IOVIRT_ENOASID. Lock-free.
+ */
+int iovirt_pt_root_info(const struct iovirt_iommu *iommu, uint32_t asid,
+			struct iovirt_pt_root_info *out);
+
 /*
  * ATS: the device rid caches translations of asid (on) or no longer does
  * (off). While on, every IOTLB invalidation of the space (unmap, split,
@@ -307,6 +342,37 @@ size_t iovirt_pt_reclaim(struct iovirt_iommu *iommu);
 #define IOVIRT_VTD_SL_X (UINT64_C(1) << 2)
 #define IOVIRT_VTD_SL_PS (UINT64_C(1) << 7)
 #define IOVIRT_VTD_SL_ADDR_MASK UINT64_C(0x000ffffffffff000)
+
+/* AMD-Vi v1 PDE/PTE (IOMMU spec, I/O page tables for host translations). */
+#define IOVIRT_AMD_PR (UINT64_C(1) << 0)
+#define IOVIRT_AMD_NL_SHIFT 9 /* Next Level, bits 11:9 */
+#define IOVIRT_AMD_ADDR_MASK UINT64_C(0x000ffffffffff000)
+#define IOVIRT_AMD_U (UINT64_C(1) << 59)
+#define IOVIRT_AMD_FC (UINT64_C(1) << 60)
+#define IOVIRT_AMD_IR (UINT64_C(1) << 61)
+#define IOVIRT_AMD_IW (UINT64_C(1) << 62)
+
+/* Arm VMSAv8-64 stage 2 descriptors, 4 KiB granule. */
+#define IOVIRT_S2_VALID (UINT64_C(1) << 0)
+#define IOVIRT_S2_TABLE (UINT64_C(1) << 1) /* table (levels 0-2) or page (level 3); 0: block */
+#define IOVIRT_S2_MEMATTR_WB (UINT64_C(0xf) << 2) /* MemAttr 0b1111: Normal, Inner/Outer WB */
+#define IOVIRT_S2_S2AP_R (UINT64_C(1) << 6)
+#define IOVIRT_S2_S2AP_W (UINT64_C(1) << 7)
+#define IOVIRT_S2_SH_INNER (UINT64_C(3) << 8)
+#define IOVIRT_S2_AF (UINT64_C(1) << 10)
+#define IOVIRT_S2_ADDR_MASK UINT64_C(0x0000fffffffff000) /* bits 47:12 */
+
+/* RISC-V Sv39/48/57 PTE as used by the G-stage (x4) tables. */
+#define IOVIRT_RV_V (UINT64_C(1) << 0)
+#define IOVIRT_RV_R (UINT64_C(1) << 1)
+#define IOVIRT_RV_W (UINT64_C(1) << 2)
+#define IOVIRT_RV_X (UINT64_C(1) << 3)
+#define IOVIRT_RV_U (UINT64_C(1) << 4)
+#define IOVIRT_RV_G (UINT64_C(1) << 5)
+#define IOVIRT_RV_A (UINT64_C(1) << 6)
+#define IOVIRT_RV_D (UINT64_C(1) << 7)
+#define IOVIRT_RV_PPN_SHIFT 10
+#define IOVIRT_RV_PPN_MASK UINT64_C(0x003ffffffffffc00) /* bits 53:10 */
 
 /*
  * The reclaim mode the iommu was created with (enum iovirt_reclaim), for

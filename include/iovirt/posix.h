@@ -23,8 +23,10 @@
 extern "C" {
 #endif
 
-/* Offset between a table page's CPU address and its fake physical address. */
-#define IOVIRT_POSIX_PA_OFFSET (UINT64_C(1) << 51)
+/* Offset between a table page's CPU address and its fake physical address:
+ * 2^47 keeps every address of a 47-bit user space below 2^48, which the
+ * narrowest output address of a format (Arm stage 2, bits 47:12) can hold. */
+#define IOVIRT_POSIX_PA_OFFSET (UINT64_C(1) << 47)
 
 struct iovirt_posix;
 

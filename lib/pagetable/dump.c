@@ -47,8 +47,10 @@ int iovirt_pt_dump(const struct iovirt_iommu *io, uint32_t asid, void (*emit)(vo
 	if (!emit || pt_space_info(io, asid, &width, &levels, &pgsizes) || iovirt_pt_root(io, asid, &root_pa, &lv))
 		return IOVIRT_ENOASID;
 	struct dump d = { .emit = emit, .arg = arg };
-	snprintf(d.line, sizeof(d.line), "ASID %u: %u-bit input, %u-level VT-d second-stage table, root pa=0x%llx, pages%s%s%s",
-		 asid, width, levels, (unsigned long long)root_pa, (pgsizes & IOVIRT_PAGE_4K) ? " 4K" : "",
+	static const char *const names[] = { "?", "VT-d second-stage", "AMD-Vi v1", "Arm stage 2", "RISC-V G-stage" };
+	const uint32_t f = io->format < sizeof(names) / sizeof(names[0]) ? io->format : 0;
+	snprintf(d.line, sizeof(d.line), "ASID %u: %u-bit input, %u-level %s table, root pa=0x%llx, pages%s%s%s",
+		 asid, width, levels, names[f], (unsigned long long)root_pa, (pgsizes & IOVIRT_PAGE_4K) ? " 4K" : "",
 		 (pgsizes & IOVIRT_PAGE_2M) ? " 2M" : "", (pgsizes & IOVIRT_PAGE_1G) ? " 1G" : "");
 	emit(arg, d.line);
 	emit(arg, " tables:");

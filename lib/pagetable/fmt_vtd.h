@@ -68,8 +68,9 @@ static inline uint64_t vtd_mk_leaf(uint64_t pa, unsigned level, unsigned prot)
 	return e;
 }
 
-static inline uint64_t vtd_mk_table(uint64_t pa)
+static inline uint64_t vtd_mk_table(uint64_t pa, unsigned level)
 {
+	(void)level;
 	return (pa & IOVIRT_VTD_SL_ADDR_MASK) | IOVIRT_VTD_SL_R | IOVIRT_VTD_SL_W;
 }
 

@@ -110,6 +110,19 @@ struct pt_impl {
 };
 
 extern const struct pt_impl pt_impl_vtd;
+extern const struct pt_impl pt_impl_amd;
+extern const struct pt_impl pt_impl_s2;
+extern const struct pt_impl pt_impl_rv;
+
+/* What the iommu (not the walk) knows of a format: its walker, its root
+ * table's size, the prot values its leaves can express, and the field a
+ * context entry carries (iovirt_pt_root_info.mode). */
+struct pt_format {
+	const struct pt_impl *impl;
+	uint32_t root_bytes;   /* 4096, or a larger naturally aligned block (table_block_alloc) */
+	uint32_t prot_refused; /* a prot value the entries cannot express (0: none) */
+	uint32_t (*mode)(unsigned levels);
+};
 
 #define PT_DIR_BITS 10
 #define PT_DIR_SIZE (1u << PT_DIR_BITS)
@@ -118,6 +131,8 @@ struct iovirt_iommu {
 	const struct iovirt_host_ops *ops;
 	void *host;
 	const struct pt_impl *impl;
+	const struct pt_format *fmt;
+	uint32_t format; /* enum iovirt_pt_format */
 	uint32_t reclaim;
 	/* ASID directory: top 10 bits select a chunk of 1024 slots, made on demand. */
 	_Atomic(struct pt_space *_Atomic *) dir[PT_DIR_SIZE];

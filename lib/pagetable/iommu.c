@@ -40,6 +40,45 @@ void pt_node_free(struct iovirt_iommu *io, struct pt_node *n)
 	atomic_fetch_sub_explicit(&io->meta_bytes, meta, memory_order_relaxed);
 }
 
+/* A space's root: one table page, or for formats with a wider root (RISC-V
+ * x4: 16 KiB) a naturally aligned block whose first page is the walk's root
+ * table (the widths iovirt takes index only its first 512 entries). */
+static struct pt_node *pt_root_alloc(struct iovirt_iommu *io, unsigned levels)
+{
+	const size_t bytes = io->fmt->root_bytes;
+	if (bytes == IOVIRT_PAGE_SIZE)
+		return pt_node_alloc(io, levels);
+	const struct iovirt_host_ops *ops = io->ops;
+	const size_t meta = pt_node_bytes(levels);
+	struct pt_node *n = ops->mem_alloc(io->host, meta, 64);
+	if (!n)
+		return NULL;
+	n->tbl = ops->table_block_alloc(io->host, bytes, &n->pa);
+	if (!n->tbl) {
+		ops->mem_free(io->host, n, meta);
+		return NULL;
+	}
+	n->level = levels;
+	atomic_init(&n->cnt, 0);
+	atomic_fetch_add_explicit(&io->ntables, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&io->meta_bytes, meta, memory_order_relaxed);
+	return n;
+}
+
+static void pt_root_free(struct iovirt_iommu *io, struct pt_node *n)
+{
+	const size_t bytes = io->fmt->root_bytes;
+	if (bytes == IOVIRT_PAGE_SIZE) {
+		pt_node_free(io, n);
+		return;
+	}
+	const size_t meta = pt_node_bytes(n->level);
+	io->ops->table_block_free(io->host, n->tbl, n->pa, bytes);
+	io->ops->mem_free(io->host, n, meta);
+	atomic_fetch_sub_explicit(&io->ntables, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&io->meta_bytes, meta, memory_order_relaxed);
+}
+
 static size_t free_list(struct iovirt_iommu *io, struct pt_node *n)
 {
 	size_t k = 0;
@@ -178,6 +217,41 @@ static struct pt_space *_Atomic *space_slot(struct iovirt_iommu *io, uint32_t as
 
 /* ---- iommu ---- */
 
+static uint32_t mode_vtd(unsigned levels)
+{
+	return levels - 2; /* AW: 1 = 39-bit (3 levels), 2 = 48, 3 = 57 */
+}
+
+static uint32_t mode_amd(unsigned levels)
+{
+	return levels; /* DTE Mode: the number of levels */
+}
+
+static uint32_t mode_s2(unsigned levels)
+{
+	return 2 - (4 - levels); /* SL0 (4 KiB granule) = 2 - starting lookup level (4 - levels) */
+}
+
+static uint32_t mode_rv(unsigned levels)
+{
+	return levels + 5; /* iohgatp.MODE: Sv39x4 = 8, Sv48x4 = 9, Sv57x4 = 10 */
+}
+
+static const struct pt_format pt_formats[] = {
+	[IOVIRT_PT_FMT_VTD_SL] = { &pt_impl_vtd, 4096, 0, mode_vtd },
+	[IOVIRT_PT_FMT_AMD_V1] = { &pt_impl_amd, 4096, 0, mode_amd },
+	[IOVIRT_PT_FMT_ARM_S2] = { &pt_impl_s2, 4096, 0, mode_s2 },
+	/* R = 0 with W = 1 is a reserved encoding in a RISC-V PTE */
+	[IOVIRT_PT_FMT_RISCV_G] = { &pt_impl_rv, 16384, IOVIRT_PROT_WRITE, mode_rv },
+};
+
+static const struct pt_format *format_get(uint32_t format)
+{
+	if (format >= sizeof(pt_formats) / sizeof(pt_formats[0]) || !pt_formats[format].impl)
+		return NULL;
+	return &pt_formats[format];
+}
+
 int iovirt_iommu_create(const struct iovirt_host_ops *ops, void *host,
 			const struct iovirt_iommu_params *params, struct iovirt_iommu **out)
 {
@@ -195,16 +269,21 @@ int iovirt_iommu_create(const struct iovirt_host_ops *ops, void *host,
 			format = params->format;
 		reclaim = params->reclaim;
 	}
-	if (format != IOVIRT_PT_FMT_VTD_SL ||
-	    (reclaim != IOVIRT_RECLAIM_DEFERRED && reclaim != IOVIRT_RECLAIM_AFTER_INVAL))
+	const struct pt_format *fmt = format_get(format);
+	if (!fmt || (reclaim != IOVIRT_RECLAIM_DEFERRED && reclaim != IOVIRT_RECLAIM_AFTER_INVAL))
 		return IOVIRT_EINVAL;
+	if (fmt->root_bytes != IOVIRT_PAGE_SIZE &&
+	    (!IOVIRT_HOST_HAS(ops, table_block_alloc) || !IOVIRT_HOST_HAS(ops, table_block_free)))
+		return IOVIRT_ENOSYS;
 
 	struct iovirt_iommu *io = ops->mem_alloc(host, sizeof(*io), 64);
 	if (!io)
 		return IOVIRT_ENOMEM;
 	io->ops = ops;
 	io->host = host;
-	io->impl = &pt_impl_vtd;
+	io->impl = fmt->impl;
+	io->fmt = fmt;
+	io->format = format;
 	io->reclaim = reclaim;
 	*out = io;
 	return 0;
@@ -215,13 +294,27 @@ int iovirt_iommu_reclaim_mode(const struct iovirt_iommu *io)
 	return (int)io->reclaim;
 }
 
-/* Collects every node of a space (root included) onto the list *arg. */
+/* A root block (root_bytes > one page) stays with its space and goes with it
+ * (space_release): the retire lists free single pages. */
+static bool root_is_block(const struct iovirt_iommu *io)
+{
+	return io->fmt->root_bytes != IOVIRT_PAGE_SIZE;
+}
+
+struct collect {
+	struct pt_node *list;
+	const struct pt_node *skip;
+};
+
+/* Collects every node of a space (root included unless skipped) onto a list. */
 static int collect_node(void *arg, struct pt_node *n, uint64_t iova)
 {
-	struct pt_node **list = arg;
+	struct collect *c = arg;
 	(void)iova;
-	n->next = *list;
-	*list = n;
+	if (n == c->skip)
+		return 0;
+	n->next = c->list;
+	c->list = n;
 	return 0;
 }
 
@@ -230,15 +323,24 @@ static void space_free(struct iovirt_iommu *io, struct pt_space *s)
 	io->ops->mem_free(io->host, s, sizeof(*s));
 }
 
+/* Frees a space taken out of use, and its root block if it kept one. */
+static void space_release(struct iovirt_iommu *io, struct pt_space *s)
+{
+	if (root_is_block(io))
+		pt_root_free(io, s->root);
+	space_free(io, s);
+}
+
 static void space_teardown(struct iovirt_iommu *io, struct pt_space *s)
 {
 	/* s is out of the directory already: invalidate through it */
 	inval_space(io, s, s->asid, IOVIRT_INVAL_ASID, 0, 0, false);
-	struct pt_node *list = NULL;
-	io->impl->visit(s, &(const struct pt_visitor){ .table = collect_node, .arg = &list });
-	pt_retire(io, list);
+	struct collect c = { .list = NULL, .skip = root_is_block(io) ? s->root : NULL };
+	io->impl->visit(s, &(const struct pt_visitor){ .table = collect_node, .arg = &c });
+	if (c.list)
+		pt_retire(io, c.list);
 	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL) {
-		space_free(io, s);
+		space_release(io, s);
 		return;
 	}
 	struct pt_space *head = atomic_load_explicit(&io->retired_spaces, memory_order_relaxed);
@@ -284,7 +386,7 @@ size_t iovirt_pt_reclaim(struct iovirt_iommu *io)
 	struct pt_space *s = atomic_exchange_explicit(&io->retired_spaces, NULL, memory_order_acquire);
 	while (s) {
 		struct pt_space *next = s->next;
-		space_free(io, s);
+		space_release(io, s);
 		s = next;
 	}
 	return k;
@@ -327,7 +429,7 @@ int iovirt_pt_space_create(struct iovirt_iommu *io, uint32_t asid, const struct 
 	struct pt_space *s = io->ops->mem_alloc(io->host, sizeof(*s), _Alignof(struct pt_space));
 	if (!s)
 		return IOVIRT_ENOMEM;
-	s->root = pt_node_alloc(io, levels);
+	s->root = pt_root_alloc(io, levels);
 	if (!s->root) {
 		space_free(io, s);
 		return IOVIRT_ENOMEM;
@@ -340,7 +442,7 @@ int iovirt_pt_space_create(struct iovirt_iommu *io, uint32_t asid, const struct 
 	struct pt_space *expect = NULL;
 	if (!atomic_compare_exchange_strong_explicit(slot, &expect, s, memory_order_acq_rel,
 						     memory_order_relaxed)) {
-		pt_node_free(io, s->root);
+		pt_root_free(io, s->root);
 		space_free(io, s);
 		return IOVIRT_EDUP;
 	}
@@ -387,7 +489,7 @@ int iovirt_pt_map(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_
 	struct pt_space *s = space_get(io, asid);
 	if (!s)
 		return IOVIRT_ENOASID;
-	if (!prot || (prot & ~(unsigned)(IOVIRT_PROT_READ | IOVIRT_PROT_WRITE)))
+	if (!prot || (prot & ~(unsigned)(IOVIRT_PROT_READ | IOVIRT_PROT_WRITE)) || prot == io->fmt->prot_refused)
 		return IOVIRT_EINVAL;
 	int r = check_range(s, iova, size);
 	if (r)
@@ -518,6 +620,23 @@ int iovirt_pt_root(const struct iovirt_iommu *io, uint32_t asid, uint64_t *root_
 		return IOVIRT_ENOASID;
 	*root_pa = s->root->pa;
 	*levels = s->levels;
+	return 0;
+}
+
+int iovirt_pt_root_info(const struct iovirt_iommu *io, uint32_t asid, struct iovirt_pt_root_info *out)
+{
+	if (!out || out->size < IOVIRT_PT_ROOT_INFO_SIZE_V1)
+		return IOVIRT_EINVAL;
+	const struct pt_space *s = io ? space_get(io, asid) : NULL;
+	if (!s)
+		return IOVIRT_ENOASID;
+	out->root_pa = s->root->pa;
+	out->format = io->format;
+	out->levels = s->levels;
+	out->width = s->width;
+	out->mode = io->fmt->mode(s->levels);
+	out->t0sz = io->format == IOVIRT_PT_FMT_ARM_S2 ? 64 - s->width : 0;
+	out->root_bytes = io->fmt->root_bytes;
 	return 0;
 }
 

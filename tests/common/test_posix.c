@@ -23,6 +23,34 @@ Test(posix, table_pages)
 	th_posix_done(p);
 }
 
+/* Table blocks (host ops v3) are naturally aligned in both address spaces,
+ * zeroed, counted as one table, refused for a size that is no power of two,
+ * and take part in failure injection. */
+Test(posix, table_blocks)
+{
+	struct iovirt_posix *p = th_posix();
+	const struct iovirt_host_ops *ops = iovirt_posix_ops();
+	cr_assert(IOVIRT_PARAMS_HAS(ops, table_block_free) && ops->table_block_alloc && ops->table_block_free);
+	uint64_t pa = 0;
+	uint8_t *b = ops->table_block_alloc(p, 16384, &pa);
+	cr_assert_not_null(b);
+	cr_assert_eq((uintptr_t)b & 16383, 0);
+	cr_assert_eq(pa & 16383, 0);
+	cr_assert_eq(pa, (uintptr_t)b + IOVIRT_POSIX_PA_OFFSET);
+	cr_assert_lt(pa, UINT64_C(1) << 48, "fits Arm's 48-bit output address");
+	for (int i = 0; i < 16384; i++)
+		cr_assert_eq(b[i], 0);
+	cr_assert_eq(iovirt_posix_live_tables(p), 1);
+	ops->table_block_free(p, b, pa, 16384);
+	cr_assert_eq(iovirt_posix_live_tables(p), 0);
+	cr_assert_null(ops->table_block_alloc(p, 12288, &pa));
+	iovirt_posix_fail_alloc_at(p, 1);
+	cr_assert_null(ops->table_block_alloc(p, 16384, &pa));
+	cr_assert(iovirt_posix_fail_fired(p));
+	iovirt_posix_fail_alloc_at(p, 0);
+	th_posix_done(p);
+}
+
 /* Exactly the nth allocation fails, and the adapter says it fired. */
 Test(posix, fail_nth_alloc)
 {

@@ -117,7 +117,15 @@ static inline int ptm_map(struct ptm *m, uint64_t iova, uint64_t pa, uint64_t si
 		return IOVIRT_EOVERFLOW;
 	if (iova + size > PTM_WINDOW)
 		return IOVIRT_ERANGE; /* tests keep to the window; the window is the model's range */
-	if (pa + size > (UINT64_C(1) << 52))
+#ifdef PT_TEST_FORMAT
+	/* What the format's entries hold (pagetable.h, iovirt_pt_map). */
+	const unsigned pa_bits = PT_TEST_FORMAT == IOVIRT_PT_FMT_ARM_S2 ? 48 : PT_TEST_FORMAT == IOVIRT_PT_FMT_RISCV_G ? 56 : 52;
+	if (PT_TEST_FORMAT == IOVIRT_PT_FMT_RISCV_G && prot == IOVIRT_PROT_WRITE)
+		return IOVIRT_EINVAL; /* R = 0, W = 1 is reserved in a RISC-V PTE */
+#else
+	const unsigned pa_bits = 52;
+#endif
+	if (pa + size > (UINT64_C(1) << pa_bits))
 		return IOVIRT_EINVAL;
 	const uint64_t end = iova + size;
 	const size_t at = ptm_find(m, iova);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Differential test: long random operation sequences checked against ptmodel.h after every step. */
+#include "hw_walk.h"
 #include "pt_test.h"
 #include "ptmodel.h"
 
@@ -39,6 +40,8 @@ static void run(uint64_t seed, uint64_t pgsizes, uint32_t width, int steps)
 	pt_fix_init(&f, IOVIRT_RECLAIM_AFTER_INVAL);
 	pt_fix_space(&f, 3, width, pgsizes);
 	cr_assert(ptm_init(&m, pgsizes));
+	struct iovirt_pt_root_info ri = { .size = sizeof(ri) };
+	cr_assert_eq(iovirt_pt_root_info(f.io, 3, &ri), 0);
 	for (int i = 0; i < steps; i++) {
 		const unsigned op = th_rand(&s) % 10;
 		const uint64_t iova = rnd_addr(&s, PTM_WINDOW);
@@ -78,6 +81,15 @@ static void run(uint64_t seed, uint64_t pgsizes, uint32_t width, int steps)
 				cr_assert_eq(b.pa, a.pa);
 				cr_assert_eq(b.page_size, a.page_size);
 				cr_assert_eq(b.prot, a.prot);
+			}
+			/* The format's specification walk over the raw tables agrees too. */
+			struct vtd_walk w;
+			const uint64_t hw = hw_walk_info(&ri, v, &w);
+			if (want == IOVIRT_ENOENT) {
+				cr_assert_eq(hw, VTD_WALK_FAULT, "step %d hw 0x%llx", i, (unsigned long long)v);
+			} else {
+				cr_assert_eq(hw, a.pa, "step %d hw 0x%llx", i, (unsigned long long)v);
+				cr_assert_eq(w.rw, a.prot);
 			}
 		}
 		if (i % 64 == 63 || i == steps - 1)

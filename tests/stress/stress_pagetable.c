@@ -15,7 +15,7 @@
 #include "iovirt/iovirt.h"
 #include "iovirt/posix.h"
 
-#include "../common/vtd_walk.h"
+#include "../common/hw_walk.h"
 
 #define NW 2          /* writers */
 #define NR 2          /* readers */
@@ -29,14 +29,13 @@ static atomic_int writers_left;
 static atomic_ulong checks, errors;
 static _Atomic uint64_t hot = STABLE; /* the page being split now: readers aim there */
 
-static uint64_t root_pa;
-static unsigned root_levels;
+static struct iovirt_pt_root_info root = { .size = sizeof(root) };
 
 /* What the hardware sees: a walk through the table entries alone (no child
  * pointers), reaching table pages by their fake physical addresses. */
 static uint64_t hw_walk(uint64_t iova)
 {
-	return vtd_walk(root_pa, root_levels, iova, NULL);
+	return hw_walk_info(&root, iova, NULL);
 }
 
 static uint64_t pa_of(uint64_t iova)
@@ -138,10 +137,13 @@ static void *reader(void *arg)
 int main(void)
 {
 	struct iovirt_posix *p = iovirt_posix_create();
-	struct iovirt_iommu_params params = { .size = sizeof(params), .reclaim = IOVIRT_RECLAIM_DEFERRED };
+	/* IOVIRT_STRESS_PT_FORMAT: the table format (enum iovirt_pt_format), VT-d by default */
+	const char *fmt = getenv("IOVIRT_STRESS_PT_FORMAT");
+	struct iovirt_iommu_params params = { .size = sizeof(params), .format = fmt ? (uint32_t)atoi(fmt) : 0,
+					      .reclaim = IOVIRT_RECLAIM_DEFERRED };
 	if (!p || iovirt_iommu_create(iovirt_posix_ops(), p, &params, &io) || iovirt_pt_space_create(io, 1, NULL))
 		return 2;
-	if (iovirt_pt_root(io, 1, &root_pa, &root_levels))
+	if (iovirt_pt_root_info(io, 1, &root))
 		return 2;
 	int r = iovirt_pt_map(io, 1, STABLE, pa_of(STABLE), (uint64_t)NSTABLE << 30,
 			      IOVIRT_PROT_READ | IOVIRT_PROT_WRITE);

@@ -38,7 +38,7 @@
 #include "iovirt/iovirt.h"
 #include "iovirt/posix.h"
 
-#include "../common/vtd_walk.h"
+#include "../common/hw_walk.h"
 
 #define NW 2 /* the two writers; one more (index NW) unmaps by gather and splits */
 #define NT (NW + 1)
@@ -51,8 +51,7 @@
 static struct iovirt_iommu *io;
 static bool deferred;
 static unsigned long summary[2]; /* rounds per mode */
-static uint64_t root_pa;
-static unsigned root_levels;
+static struct iovirt_pt_root_info root = { .size = sizeof(root) };
 static atomic_bool stop, park;
 static atomic_int parked, finished;
 static atomic_ulong rounds[NT], checks, errors;
@@ -77,7 +76,7 @@ static void wait_inval(void *host, const struct iovirt_inval *inv)
 
 static uint64_t hw_walk_raw(uint64_t iova)
 {
-	return vtd_walk(root_pa, root_levels, iova, NULL);
+	return hw_walk_info(&root, iova, NULL);
 }
 
 static uint64_t hw_walk(unsigned k, uint64_t iova)
@@ -274,12 +273,15 @@ static bool wait_parked(int n, double *last)
 static int run(uint32_t reclaim, double seconds)
 {
 	struct iovirt_posix *p = iovirt_posix_create();
-	struct iovirt_iommu_params params = { .size = sizeof(params), .reclaim = reclaim };
+	/* IOVIRT_STRESS_PT_FORMAT: the table format (enum iovirt_pt_format), VT-d by default */
+	const char *fmt = getenv("IOVIRT_STRESS_PT_FORMAT");
+	struct iovirt_iommu_params params = { .size = sizeof(params), .format = fmt ? (uint32_t)atoi(fmt) : 0,
+					      .reclaim = reclaim };
 	ops = *iovirt_posix_ops();
 	posix_inval = ops.iotlb_inval;
 	ops.iotlb_inval = wait_inval;
 	if (!p || iovirt_iommu_create(&ops, p, &params, &io) || iovirt_pt_space_create(io, 1, NULL) ||
-	    iovirt_pt_root(io, 1, &root_pa, &root_levels))
+	    iovirt_pt_root_info(io, 1, &root))
 		return 2;
 	deferred = reclaim == IOVIRT_RECLAIM_DEFERRED;
 	const int nthreads = NT + NS + (deferred ? NR : 0);

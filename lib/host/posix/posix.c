@@ -161,6 +161,29 @@ static void cb_table_free(void *host, void *page, uint64_t pa)
 	raw_free(page, TABLE_PAGE);
 }
 
+/* A block counts as one table allocation (live_tables, failure injection). */
+static void *cb_table_block_alloc(void *host, size_t bytes, uint64_t *pa)
+{
+	struct iovirt_posix *p = host;
+	void *m = NULL;
+	if (bytes >= TABLE_PAGE && !(bytes & (bytes - 1)) && !inject(p, &p->alloc_seq, &p->fail_alloc_at))
+		m = raw_alloc(bytes, bytes);
+	if (m) {
+		*pa = (uint64_t)(uintptr_t)m + IOVIRT_POSIX_PA_OFFSET; /* the offset keeps the alignment */
+		atomic_fetch_add(&p->live_tables, 1);
+	}
+	log_event(p, IOVIRT_CB_TABLE_ALLOC, 0, (uintptr_t)m, m ? *pa : 0, bytes, m ? 0 : -1);
+	return m;
+}
+
+static void cb_table_block_free(void *host, void *block, uint64_t pa, size_t bytes)
+{
+	struct iovirt_posix *p = host;
+	log_event(p, IOVIRT_CB_TABLE_FREE, 0, (uintptr_t)block, pa, bytes, 0);
+	atomic_fetch_sub(&p->live_tables, 1);
+	raw_free(block, bytes);
+}
+
 static void cb_iotlb_inval(void *host, const struct iovirt_inval *inv)
 {
 	struct iovirt_posix *p = host;
@@ -319,6 +342,8 @@ static const struct iovirt_host_ops posix_ops = {
 	.reg_read = cb_reg_read,
 	.reg_write = cb_reg_write,
 	.devtlb_inval = cb_devtlb_inval,
+	.table_block_alloc = cb_table_block_alloc,
+	.table_block_free = cb_table_block_free,
 };
 
 /* ---- public API ---- */
