@@ -133,3 +133,29 @@ Test(pt_drop, gather_holds_subtree)
 	pt_fix_done(&f);
 }
 
+/* A run of 2 MiB pages is checked whole before any entry is written: a
+ * conflict at its 301st entry writes nothing, so no invalidation is needed
+ * (entry by entry, 300 pages were written and rolled back with one). */
+Test(pt_run, large_run_checked_before_written)
+{
+	struct pt_fix f;
+	pt_fix_init(&f, IOVIRT_RECLAIM_AFTER_INVAL);
+	pt_fix_space(&f, 1, 48, 0);
+	cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(1) + MiB(600) + KiB(4), MiB(1), KiB(4), RW), 0);
+	struct iovirt_pt_stats st0, st;
+	iovirt_pt_stats(f.io, &st0);
+	/* pa 2 MiB but not 1 GiB aligned: 2 MiB pages, not one 1 GiB page */
+	cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(1), GiB(4) + MiB(2), GiB(1), RW), IOVIRT_EEXIST);
+	iovirt_pt_stats(f.io, &st);
+	cr_assert_eq(st.invalidations, st0.invalidations, "a visible write was rolled back");
+	cr_assert_eq(st.tables, st0.tables);
+	struct iovirt_xlate x;
+	cr_assert_eq(iovirt_pt_translate(f.io, 1, GiB(1), IOVIRT_PROT_READ, &x), IOVIRT_ENOENT);
+	/* and the run maps as 2 MiB pages once the range is free */
+	cr_assert_eq(iovirt_pt_unmap(f.io, 1, GiB(1) + MiB(600) + KiB(4), KiB(4)), (int64_t)KiB(4));
+	cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(1), GiB(4) + MiB(2), GiB(1), RW), 0);
+	cr_assert_eq(iovirt_pt_translate(f.io, 1, GiB(1) + MiB(601), IOVIRT_PROT_READ, &x), 0);
+	cr_assert_eq(x.page_size, MiB(2));
+	cr_assert_eq(x.pa, GiB(4) + MiB(603));
+	pt_fix_done(&f);
+}
