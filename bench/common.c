@@ -2,15 +2,43 @@
 #define _POSIX_C_SOURCE 200809L
 #include "common.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <valgrind/callgrind.h>
+
+/*
+ * Instruction counts (scripts/bench.sh --instructions): under callgrind, run
+ * with --collect-atstart=no, each thread collects exactly while it is between
+ * its two bench_now_ns() calls of a measured part (every measured part is
+ * such a pair; callgrind's collection state is per thread), and bench_report
+ * dumps the counts of its row with the number of measured parts, so the
+ * script divides by items x parts.
+ */
+static _Atomic unsigned cg_parts;
+static _Thread_local int cg_open;
+
+static void cg_mark(void)
+{
+	if (!RUNNING_ON_VALGRIND)
+		return;
+	cg_open = !cg_open;
+	if (cg_open)
+		cg_parts++;
+	CALLGRIND_TOGGLE_COLLECT;
+}
 
 uint64_t bench_now_ns(void)
 {
 	struct timespec ts;
+	const int closing = cg_open;
+	if (closing) /* stop counting before the clock, start after it */
+		cg_mark();
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (!closing)
+		cg_mark();
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -53,6 +81,13 @@ void bench_report(const char *bench, const char *op, const char *impl, uint64_t 
 	printf("{\"bench\":\"%s\",\"op\":\"%s\",\"impl\":\"%s\",\"items\":%llu,\"ns_per_item\":%.2f}\n",
 	       bench, op, impl, (unsigned long long)items, ns);
 	fflush(stdout);
+	if (RUNNING_ON_VALGRIND) {
+		char label[160];
+		snprintf(label, sizeof(label), "IOVIRT_BENCH %s %s %s %llu %u", bench, op, impl,
+			 (unsigned long long)items, (unsigned)cg_parts);
+		cg_parts = 0;
+		CALLGRIND_DUMP_STATS_AT(label);
+	}
 	if (nresults < sizeof(results) / sizeof(results[0])) {
 		struct result *r = &results[nresults++];
 		snprintf(r->op, sizeof(r->op), "%s", op);

@@ -210,6 +210,36 @@ static double unmap1g_2m_iovirt(uint64_t pages)
 	return ns;
 }
 
+/* 512 pages of 1 GiB = one whole level-3 table (iova 512 GiB, pa 1 GiB aligned). */
+#define IOVA_512G (1ull << 39)
+#define PA_1G (1ull << 40)
+
+static double map512g_1g_iovirt(uint64_t pages)
+{
+	fresh_iommu();
+	uint64_t t = bench_now_ns();
+	int r = iovirt_pt_map(io, ASID, IOVA_512G, PA_1G, pages << 30, IOVIRT_PROT_READ);
+	double ns = (double)(bench_now_ns() - t);
+	if (r)
+		die("map 512G of 1G", r);
+	check_page_size(IOVA_512G + (pages << 30) / 2 + 4096, 1ull << 30);
+	return ns;
+}
+
+static double unmap512g_1g_iovirt(uint64_t pages)
+{
+	fresh_iommu();
+	if (iovirt_pt_map(io, ASID, IOVA_512G, PA_1G, pages << 30, IOVIRT_PROT_READ))
+		die("map", -1);
+	check_page_size(IOVA_512G, 1ull << 30);
+	uint64_t t = bench_now_ns();
+	int64_t r = iovirt_pt_unmap(io, ASID, IOVA_512G, pages << 30);
+	double ns = (double)(bench_now_ns() - t);
+	if (r != (int64_t)(pages << 30))
+		die("unmap 512G of 1G", r);
+	return ns;
+}
+
 static unsigned page_shift = 12;
 
 static double mapn_judy(uint64_t pages)
@@ -415,6 +445,12 @@ int main(void)
 	measure("map_1g_as_2m", "flat", mapn_flat, 512);
 	measure("unmap_1g_of_2m", "iovirt", unmap1g_2m_iovirt, 512);
 	measure("unmap_1g_of_2m", "judy", unmapn_judy, 512);
+	measure("unmap_1g_of_2m", "flat", unmapn_flat, 512);
+	printf("\nmap and unmap 512 GiB as 1 GiB pages (ns per 1 GiB page)\n");
+	measure("map_512g_as_1g", "iovirt", map512g_1g_iovirt, 512);
+	measure("unmap_512g_of_1g", "iovirt", unmap512g_1g_iovirt, 512);
+	page_shift = 30;
+	measure("unmap_512g_of_1g", "judy", unmapn_judy, 512);
 
 	/* 1M mapped 4 KiB pages (4 GiB), in iovirt and every peer. */
 	fresh_iommu();
@@ -475,6 +511,8 @@ int main(void)
 	bench_ratio("map_1g_as_4k", "iovirt", "judy");
 	bench_ratio("unmap_1g_of_4k", "iovirt", "judy");
 	bench_ratio("map_1g_as_2m", "iovirt", "judy");
+	bench_ratio("unmap_1g_of_4k", "iovirt", "flat");
+	bench_ratio("unmap_1g_of_2m", "iovirt", "flat");
 	bench_ratio("translate_random", "iovirt", "judy");
 	bench_ratio("translate_random", "iovirt", "flat");
 	bench_ratio("translate_random_2threads", "iovirt", "judy");

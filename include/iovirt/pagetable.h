@@ -162,7 +162,8 @@ int iovirt_pt_map(struct iovirt_iommu *iommu, uint32_t asid, uint64_t iova,
  * Unmaps every mapping inside [iova, iova + size); holes are skipped. Never
  * allocates. When anything was cleared, exactly one IOTLB invalidation covers
  * all of it (leaf_only = 0 when a table was unlinked), and tables left empty
- * are released after it.
+ * are released after it. A table the range covers whole is dropped with its
+ * subtree by clearing the one entry above it; its leaves are not visited.
  * Returns the number of bytes unmapped (0 for a hole);
  *   IOVIRT_EINVAL, IOVIRT_EALIGN, IOVIRT_EOVERFLOW, IOVIRT_ERANGE, IOVIRT_ENOASID as map;
  *   IOVIRT_ESPLIT   the range would cut through a 2 MiB or 1 GiB page

@@ -15,6 +15,9 @@
 #define PT_MAX_LEVELS 5
 /* Set in a node's count once it is unlinked: no entry may be added after. */
 #define PT_DEAD 0x80000000u
+/* With PT_DEAD: dropped whole by an unmap (pt_drop_whole), its descendants
+ * still linked below it; retiring and freeing it take the whole subtree. */
+#define PT_WHOLE 0x40000000u
 
 /* Bytes covered by one entry of a table at `level` (1 = 4 KiB entries). */
 static inline unsigned pt_shift(unsigned level)
