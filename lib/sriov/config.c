@@ -128,64 +128,83 @@ void sriov_regs_normalize(const struct iovirt_sriov *sr, struct sriov_regs *r)
 	}
 }
 
+/* Phase 1 of sriov_derive: System Page Size, one size the PF supports. */
+static int derive_pgsize(const struct iovirt_sriov *sr, const struct sriov_regs *r,
+			 struct sriov_derived *n)
+{
+	uint32_t sys = sriov_regs_get(r, IOVIRT_SRIOV_SYS_PGSIZE, 4);
+	if (sys == 0 || (sys & (sys - 1)) || !(sys & sr->p.sup_pgsizes))
+		return IOVIRT_EINVAL;
+	n->pgsize = regs_pgsize(r);
+	return 0;
+}
+
+/* Phase 2: the enabled VFs and their RIDs, which must all exist on the PF's buses. */
+static int derive_vfs(const struct iovirt_sriov *sr, const struct sriov_regs *r,
+		      struct sriov_derived *n)
+{
+	const struct iovirt_sriov_params *p = &sr->p;
+	bool ari = regs_ari(r);
+	n->offset = ari ? p->vf_offset_ari : p->vf_offset;
+	n->stride = ari ? p->vf_stride_ari : p->vf_stride;
+	n->enabled = sriov_regs_get(r, IOVIRT_SRIOV_CTRL, 2) & IOVIRT_SRIOV_CTRL_VFE;
+	if (!n->enabled)
+		return 0;
+	uint32_t num = sriov_regs_get(r, IOVIRT_SRIOV_NUM_VFS, 2);
+	if (num == 0)
+		return IOVIRT_ENOVF;
+	if (num > p->total_vfs)
+		return IOVIRT_ELIMIT; /* the CVE-2024-26327 class: never trust NumVFs */
+	/* 16 + 16 + 16x16 bits: cannot wrap 64 bits */
+	uint64_t last = (uint64_t)p->pf_rid + n->offset + (uint64_t)(num - 1) * n->stride;
+	if (last > 0xffff)
+		return IOVIRT_EOVERFLOW;
+	if ((last >> 8) > p->bus_last)
+		return IOVIRT_ERANGE;
+	n->nvfs = num;
+	return 0;
+}
+
+/* Phase 3: where VF BAR i decodes, given the page size and VF count above. */
+static void derive_bar(const struct iovirt_sriov *sr, const struct sriov_regs *r,
+		       struct sriov_derived *n, unsigned i)
+{
+	const struct iovirt_sriov_bar *b = &sr->p.bars[i];
+	struct sriov_barwin *w = &n->bar[i];
+	w->size = bar_eff_size(b, n->pgsize);
+	if (!w->size)
+		return;
+	unsigned off = IOVIRT_SRIOV_VF_BAR0 + 4 * i;
+	w->base = sriov_regs_get(r, off, 4) & ~(uint64_t)BAR_FLAG_BITS;
+	if (b->flags & IOVIRT_SRIOV_BAR_64)
+		w->base |= (uint64_t)sriov_regs_get(r, off + 4, 4) << 32;
+	uint64_t span, last;
+	/* A BAR whose VF range wraps (or leaves 4 GiB for a 32-bit BAR)
+	 * cannot be placed: it does not decode rather than alias. The
+	 * range may end exactly at 2^64 (or 4 GiB): judged by its last
+	 * byte, since its end is not representable. span is 0 only
+	 * when VF Enable is clear, and then nothing decodes anyway. */
+	bool fits = iovirt_mul_ok(w->size, n->nvfs, &span) && span != 0 &&
+		    iovirt_add_ok(w->base, span - 1, &last) &&
+		    ((b->flags & IOVIRT_SRIOV_BAR_64) || last <= UINT32_MAX);
+	bool mse = sriov_regs_get(r, IOVIRT_SRIOV_CTRL, 2) & IOVIRT_SRIOV_CTRL_MSE;
+	/* base 0 means "not assigned" (no OS assigns it) */
+	w->decode = n->enabled && mse && w->base != 0 && fits;
+}
+
 int sriov_derive(const struct iovirt_sriov *sr, const struct sriov_regs *r,
 		 struct sriov_derived *d)
 {
-	const struct iovirt_sriov_params *p = &sr->p;
 	struct sriov_derived n;
 	memset(&n, 0, sizeof(n));
-
-	uint32_t ctrl = sriov_regs_get(r, IOVIRT_SRIOV_CTRL, 2);
-	uint32_t sys = sriov_regs_get(r, IOVIRT_SRIOV_SYS_PGSIZE, 4);
-	if (sys == 0 || (sys & (sys - 1)) || !(sys & p->sup_pgsizes))
-		return IOVIRT_EINVAL;
-	n.pgsize = regs_pgsize(r);
-
-	bool ari = regs_ari(r);
-	n.offset = ari ? p->vf_offset_ari : p->vf_offset;
-	n.stride = ari ? p->vf_stride_ari : p->vf_stride;
-	n.enabled = ctrl & IOVIRT_SRIOV_CTRL_VFE;
-
-	if (n.enabled) {
-		uint32_t num = sriov_regs_get(r, IOVIRT_SRIOV_NUM_VFS, 2);
-		if (num == 0)
-			return IOVIRT_ENOVF;
-		if (num > p->total_vfs)
-			return IOVIRT_ELIMIT; /* the CVE-2024-26327 class: never trust NumVFs */
-		/* 16 + 16 + 16x16 bits: cannot wrap 64 bits */
-		uint64_t last = (uint64_t)p->pf_rid + n.offset + (uint64_t)(num - 1) * n.stride;
-		if (last > 0xffff)
-			return IOVIRT_EOVERFLOW;
-		if ((last >> 8) > p->bus_last)
-			return IOVIRT_ERANGE;
-		n.nvfs = num;
-	}
-
-	bool mse = ctrl & IOVIRT_SRIOV_CTRL_MSE;
-	for (unsigned i = 0; i < IOVIRT_SRIOV_NBARS; i++) {
-		if (bar_is_upper(sr, i))
-			continue;
-		const struct iovirt_sriov_bar *b = &p->bars[i];
-		struct sriov_barwin *w = &n.bar[i];
-		w->size = bar_eff_size(b, n.pgsize);
-		if (!w->size)
-			continue;
-		unsigned off = IOVIRT_SRIOV_VF_BAR0 + 4 * i;
-		w->base = sriov_regs_get(r, off, 4) & ~(uint64_t)BAR_FLAG_BITS;
-		if (b->flags & IOVIRT_SRIOV_BAR_64)
-			w->base |= (uint64_t)sriov_regs_get(r, off + 4, 4) << 32;
-		uint64_t span, last;
-		/* A BAR whose VF range wraps (or leaves 4 GiB for a 32-bit BAR)
-		 * cannot be placed: it does not decode rather than alias. The
-		 * range may end exactly at 2^64 (or 4 GiB): judged by its last
-		 * byte, since its end is not representable. span is 0 only
-		 * when VF Enable is clear, and then nothing decodes anyway. */
-		bool fits = iovirt_mul_ok(w->size, n.nvfs, &span) && span != 0 &&
-			    iovirt_add_ok(w->base, span - 1, &last) &&
-			    ((b->flags & IOVIRT_SRIOV_BAR_64) || last <= UINT32_MAX);
-		/* base 0 means "not assigned" (no OS assigns it) */
-		w->decode = n.enabled && mse && w->base != 0 && fits;
-	}
+	int e = derive_pgsize(sr, r, &n);
+	if (e == 0)
+		e = derive_vfs(sr, r, &n);
+	if (e)
+		return e;
+	for (unsigned i = 0; i < IOVIRT_SRIOV_NBARS; i++)
+		if (!bar_is_upper(sr, i))
+			derive_bar(sr, r, &n, i);
 	*d = n;
 	return 0;
 }
