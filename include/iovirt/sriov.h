@@ -29,6 +29,10 @@
  *
  * Memory: everything is allocated at create; no later call allocates, so no
  * config write, bind or reset can fail for lack of memory.
+ *
+ * Each function's contract reads in one order: what it does; Returns; Errors;
+ * On failure; Threads (when other than the rules above: the serialized
+ * device-model side); Host callbacks (when the call uses any).
  */
 #ifndef IOVIRT_SRIOV_H
 #define IOVIRT_SRIOV_H
@@ -205,17 +209,26 @@ struct iovirt_sriov;
  * Enable clear, NumVFs 0, System Page Size 4 KiB, VF BARs 0).
  * host_ops needs mem_alloc, mem_free and iotlb_inval, and reg_read/reg_write
  * when nregs > 0. params.iommu must be in IOVIRT_RECLAIM_DEFERRED mode.
- * Returns 0; IOVIRT_EINVAL (bad params: see docs/sriov.md for each rule; among
+ * Returns: 0 and *out.
+ * Errors: IOVIRT_EINVAL (bad params: see docs/sriov.md for each rule; among
  * them the PCIe rules InitialVFs == TotalVFs without VF Migration Capable and
  * Supported Page Sizes including 0x553, and an iommu in AFTER_INVAL mode),
  * IOVIRT_EOVERLAP (two registers overlap), IOVIRT_ENOSYS (needed callback
- * absent), IOVIRT_ENOMEM. On failure *out is untouched and nothing is held.
+ * absent), IOVIRT_ENOMEM.
+ * On failure: *out untouched and nothing held.
+ * Host callbacks: mem_alloc (mem_free on failure).
  */
 int iovirt_sriov_create(const struct iovirt_host_ops *host_ops, void *host,
 			const struct iovirt_sriov_params *params,
 			struct iovirt_sriov **out);
 
-/* Resets every VF (as VF disable does), then frees everything. NULL is a no-op. */
+/*
+ * Resets every VF (as VF disable does), then frees everything. NULL is a no-op.
+ * Cannot fail.
+ * Threads: no other call on the object may run or follow (the lock-free
+ * lookups included).
+ * Host callbacks: those of iovirt_sriov_vf_reset, then mem_free.
+ */
 void iovirt_sriov_destroy(struct iovirt_sriov *sr);
 
 /* ---- config space ---- */
@@ -223,8 +236,11 @@ void iovirt_sriov_destroy(struct iovirt_sriov *sr);
 /*
  * Reads width (1, 2 or 4) bytes at offset (relative to the capability).
  * Any offset is allowed as long as the access stays inside one dword, as
- * PCIe byte enables allow. Returns 0; IOVIRT_EINVAL (width), IOVIRT_ERANGE
- * (outside the capability), IOVIRT_EALIGN (crosses a dword).
+ * PCIe byte enables allow.
+ * Returns: 0 and *val.
+ * Errors: IOVIRT_EINVAL (width), IOVIRT_ERANGE (outside the capability),
+ * IOVIRT_EALIGN (crosses a dword).
+ * On failure: nothing changed.
  */
 int iovirt_sriov_cfg_read(const struct iovirt_sriov *sr, uint32_t offset,
 			  unsigned width, uint32_t *val);
@@ -233,7 +249,14 @@ int iovirt_sriov_cfg_read(const struct iovirt_sriov *sr, uint32_t offset,
  * Writes width (1, 2 or 4) bytes at offset, through each field's write mask.
  * All or nothing: the access is applied to a copy, every rule is checked on
  * the result, and only then committed (VF enable or disable included).
- * Returns 0 and, on refusal, changes nothing:
+ * Clearing VF Enable resets every VF (see iovirt_sriov_vf_reset) first.
+ * Control bits writable: VF Enable, VF MSE; ARI Capable Hierarchy unless
+ * IOVIRT_SRIOV_ARI_READONLY; VF Migration Enable and its Interrupt Enable with
+ * IOVIRT_SRIOV_CAPS_VFM; VF 10-Bit Tag Requester Enable with
+ * IOVIRT_SRIOV_CAPS_VF10BIT (at any time: nothing here depends on it). Others
+ * read 0.
+ * Returns: 0.
+ * Errors:
  *   IOVIRT_EINVAL / ERANGE / EALIGN  bad access, as cfg_read
  *   IOVIRT_EBUSY     NumVFs, System Page Size or ARI Capable Hierarchy changed
  *                    while VF Enable is set
@@ -242,32 +265,36 @@ int iovirt_sriov_cfg_read(const struct iovirt_sriov *sr, uint32_t offset,
  *   IOVIRT_ELIMIT    VF Enable set with NumVFs > TotalVFs
  *   IOVIRT_EOVERFLOW VF Enable set while the last VF's RID would pass 0xFFFF
  *   IOVIRT_ERANGE    ... or would lie on a bus past params.bus_last
- * Clearing VF Enable resets every VF (see iovirt_sriov_vf_reset) first.
- * Control bits writable: VF Enable, VF MSE; ARI Capable Hierarchy unless
- * IOVIRT_SRIOV_ARI_READONLY; VF Migration Enable and its Interrupt Enable with
- * IOVIRT_SRIOV_CAPS_VFM; VF 10-Bit Tag Requester Enable with
- * IOVIRT_SRIOV_CAPS_VF10BIT (at any time: nothing here depends on it). Others read 0.
+ * On failure: nothing changed.
+ * Host callbacks: those of iovirt_sriov_vf_reset when VF Enable is cleared.
  */
 int iovirt_sriov_cfg_write(struct iovirt_sriov *sr, uint32_t offset,
 			   unsigned width, uint32_t val);
 
 /* PF function-level reset: every VF reset, the capability back to its reset
- * values (and, from iovirt_sriov_create_fn, ACS Control 0). */
+ * values (and, from iovirt_sriov_create_fn, ACS Control 0). Cannot fail.
+ * Host callbacks: those of iovirt_sriov_vf_reset. */
 void iovirt_sriov_pf_reset(struct iovirt_sriov *sr);
 
 /* ---- derived state ---- */
 
-/* Number of enabled VFs (NumVFs while VF Enable is set, else 0). */
+/* Number of enabled VFs (NumVFs while VF Enable is set, else 0).
+ * Returns: that number. Cannot fail. */
 uint32_t iovirt_sriov_num_enabled(const struct iovirt_sriov *sr);
 
-/* RID of VF vf. Returns 0; IOVIRT_ENOVF (not enabled). */
+/* RID of VF vf.
+ * Returns: 0 and *rid.
+ * Errors: IOVIRT_ENOVF (not enabled).
+ * On failure: nothing changed. */
 int iovirt_sriov_vf_rid(const struct iovirt_sriov *sr, uint32_t vf, uint16_t *rid);
 
 /*
  * Which VF BAR decodes bus address addr (VF Enable and VF MSE set, BAR
  * assigned, the whole VF array inside the address space: a 64-bit array may
- * end exactly at 2^64, a 32-bit one at 4 GiB). Returns 0 with *vf, *bar and
- * *off (offset in that VF's BAR); IOVIRT_ENOENT when nothing decodes it.
+ * end exactly at 2^64, a 32-bit one at 4 GiB).
+ * Returns: 0 with *vf, *bar and *off (offset in that VF's BAR).
+ * Errors: IOVIRT_ENOENT (nothing decodes it).
+ * On failure: nothing changed.
  */
 int iovirt_sriov_bar_decode(const struct iovirt_sriov *sr, uint64_t addr,
 			    uint32_t *vf, unsigned *bar, uint64_t *off);
@@ -293,7 +320,10 @@ struct iovirt_sriov_vf_info {
 	uint64_t host_errors; /* reg callbacks that failed during resets */
 };
 
-/* Fills *out for VF vf (< TotalVFs). Returns 0; IOVIRT_ENOVF. */
+/* Fills *out for VF vf (< TotalVFs).
+ * Returns: 0 and *out.
+ * Errors: IOVIRT_ENOVF (vf >= TotalVFs).
+ * On failure: nothing changed. */
 int iovirt_sriov_vf_info(const struct iovirt_sriov *sr, uint32_t vf,
 			 struct iovirt_sriov_vf_info *out);
 
@@ -302,34 +332,43 @@ int iovirt_sriov_vf_info(const struct iovirt_sriov *sr, uint32_t vf,
 /*
  * Assigns VF vf to guest and binds its RID to asid, which must exist in
  * params.iommu and be bound to no other VF: the VF's DMA is translated only
- * there, and reset unmaps it. Returns 0;
+ * there, and reset unmaps it.
+ * Returns: 0.
+ * Errors:
  *   IOVIRT_ENOVF    VF not enabled
  *   IOVIRT_EBUSY    VF already assigned (reset it first)
  *   IOVIRT_EINVAL   guest == IOVIRT_SRIOV_NO_GUEST or asid > IOVIRT_ASID_MAX
  *   IOVIRT_ENOASID  no such address space
  *   IOVIRT_EDUP     asid already bound to another VF
- * Nothing changes on failure.
+ * On failure: nothing changed.
  */
 int iovirt_sriov_vf_bind(struct iovirt_sriov *sr, uint32_t vf, uint32_t guest,
 			 uint32_t asid);
 
 /*
- * The context-table entry of rid. Lock-free.
- * Returns 0 with *vf and *asid; IOVIRT_ENOVF (rid is no enabled VF),
- * IOVIRT_ENOASID (VF not bound, or being reset).
+ * The context-table entry of rid.
+ * Returns: 0 with *vf and *asid.
+ * Errors: IOVIRT_ENOVF (rid is no enabled VF), IOVIRT_ENOASID (VF not bound,
+ * or being reset).
+ * On failure: nothing changed.
+ * Threads: lock-free, beside any call (see above).
  */
 int iovirt_sriov_rid_lookup(const struct iovirt_sriov *sr, uint16_t rid,
 			    uint32_t *vf, uint32_t *asid);
 
 /*
  * Translates a DMA of the function rid at iova (access = IOVIRT_PROT_*),
- * only through the ASID bound to that VF. Lock-free. Returns 0 and *out;
+ * only through the ASID bound to that VF.
+ * Returns: 0 and *out.
+ * Errors:
  *   IOVIRT_ENOVF / IOVIRT_ENOASID   as rid_lookup (the DMA faults)
  *   IOVIRT_ENOMASTER   (a PF from iovirt_sriov_create_fn) the VF's Bus
  *                      Master Enable is clear
  *   errors of iovirt_pt_translate   (ENOENT, EPERM, ERANGE, EINVAL)
  *   IOVIRT_EREENTRANT  the target 4 KiB page overlaps a decoded VF BAR or a
  *                      PF register window
+ * On failure: nothing changed.
+ * Threads: lock-free, beside any call (see above).
  */
 int iovirt_sriov_dma_translate(const struct iovirt_sriov *sr, uint16_t rid,
 			       uint64_t iova, unsigned access,
@@ -342,7 +381,8 @@ int iovirt_sriov_dma_translate(const struct iovirt_sriov *sr, uint16_t rid,
  * The access must lie inside one register of the map; DMA_ADDR registers
  * must be written whole. Dispatched through host reg_read/reg_write
  * (device params.vf_reg_dev, offset vf * vf_regs_size + offset).
- * Returns 0;
+ * Returns: 0 (and *val for a read).
+ * Errors:
  *   IOVIRT_ENOVF       VF not enabled
  *   IOVIRT_EOWNER      VF not assigned to guest
  *   IOVIRT_EINVAL      width
@@ -354,10 +394,11 @@ int iovirt_sriov_dma_translate(const struct iovirt_sriov *sr, uint16_t rid,
  *                      mapped in the VF's ASID with the register's access for
  *                      its whole dma_len, or it targets a register window
  *   IOVIRT_EHOST       the host callback failed
- * A refused access never reaches the device. Every error but the caller's
- * (sr or val NULL: IOVIRT_EINVAL) is told to params.report, once, with the
- * error, the access (value masked to width; 0 for reads; an offset past
- * 4 GiB told as 0xFFFFFFFF) and its kind.
+ * On failure: a refused access never reaches the device. Every error but the
+ * caller's (sr or val NULL: IOVIRT_EINVAL) is told to params.report, once,
+ * with the error, the access (value masked to width; 0 for reads; an offset
+ * past 4 GiB told as 0xFFFFFFFF) and its kind.
+ * Host callbacks: reg_read or reg_write; params.report on a refusal.
  */
 int iovirt_sriov_mmio_read(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf,
 			   uint64_t offset, unsigned width, uint64_t *val);
@@ -374,13 +415,15 @@ int iovirt_sriov_mmio_write(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf
  * Offset and VF Stride registers at once and in the VFs' RIDs from the next
  * VF Enable. This PF's reset (iovirt_sriov_pf_reset) keeps the value (it is
  * the lowest PF's); save/restore carry it.
- * Returns 0 (also when the value is unchanged, VF Enable set or not);
+ * Returns: 0 (also when the value is unchanged, VF Enable set or not).
+ * Errors:
  *   IOVIRT_EINVAL  sr NULL; the PF is not ARI_READONLY (its bit is its own:
  *                  written through iovirt_sriov_cfg_write); or on and params
  *                  gave no ARI pair (vf_offset_ari 0)
  *   IOVIRT_EBUSY   a change while VF Enable is set (the spec leaves it
  *                  undefined: RIDs of live VFs would move)
- * Nothing changes on failure. Serialized with the other device-model calls.
+ * On failure: nothing changed.
+ * Threads: serialized with the other device-model calls.
  */
 int iovirt_sriov_set_ari_hierarchy(struct iovirt_sriov *sr, bool on);
 
@@ -394,20 +437,28 @@ int iovirt_sriov_set_ari_hierarchy(struct iovirt_sriov *sr, bool on);
  * (no guest, no ASID) and, on a PF from iovirt_sriov_create_fn, its
  * configuration space, MSI-X table and PBA return to reset values and its
  * ATS registration is dropped (after (3), whose invalidations each get their
- * device-TLB invalidation). Returns 0; IOVIRT_ENOVF (not enabled).
+ * device-TLB invalidation).
+ * Returns: 0.
+ * Errors: IOVIRT_ENOVF (not enabled).
+ * On failure: nothing changed.
+ * Host callbacks: params.dma_quiesce, iotlb_inval, devtlb_inval (ATS),
+ * reg_write (a failure is counted in host_errors; the reset goes on).
  */
 int iovirt_sriov_vf_reset(struct iovirt_sriov *sr, uint32_t vf);
 
 /* ---- save / restore ---- */
 
-/* Bytes a saved state takes. */
+/* Bytes a saved state takes.
+ * Returns: that size. Cannot fail. */
 size_t iovirt_sriov_save_size(const struct iovirt_sriov *sr);
 
 /*
  * Saves the capability, the followed ARI hierarchy (set_ari_hierarchy) and
  * every VF's binding (not the device's register contents) as a versioned
- * little-endian blob. Returns the bytes written;
- * IOVIRT_EINVAL (len below iovirt_sriov_save_size).
+ * little-endian blob.
+ * Returns: the bytes written.
+ * Errors: IOVIRT_EINVAL (len below iovirt_sriov_save_size).
+ * On failure: nothing written.
  */
 int64_t iovirt_sriov_save(const struct iovirt_sriov *sr, void *buf, size_t len);
 
@@ -415,12 +466,14 @@ int64_t iovirt_sriov_save(const struct iovirt_sriov *sr, void *buf, size_t len);
  * Restores a blob from iovirt_sriov_save of a PF with the same parameters.
  * The whole blob is validated (magic, version, length, checksum, read-only
  * fields equal to this PF's, every config rule, every binding: enabled VF,
- * existing and unique ASID) before anything changes. Returns 0;
+ * existing and unique ASID) before anything changes.
+ * Returns: 0.
+ * Errors:
  *   IOVIRT_EBUSY  VF Enable is set here (reset the PF first)
  *   IOVIRT_EINVAL the blob is malformed, foreign or inconsistent (a blob
  *                 following an ARI hierarchy, on a PF that cannot follow one)
  *   the errors of cfg_write's rules, IOVIRT_ENOASID, IOVIRT_EDUP
- * Nothing changes on failure.
+ * On failure: nothing changed.
  */
 int iovirt_sriov_restore(struct iovirt_sriov *sr, const void *buf, size_t len);
 
