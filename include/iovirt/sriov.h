@@ -564,13 +564,16 @@ struct iovirt_sriov_fn_params {
 /*
  * iovirt_sriov_create and, from fn, the functions' emulation: every VF's
  * configuration state, MSI-X table and PBA are allocated here, all at once.
- * Returns 0; the errors of iovirt_sriov_create; IOVIRT_EINVAL (fn NULL or
+ * Returns: 0 and *out.
+ * Errors: those of iovirt_sriov_create; IOVIRT_EINVAL (fn NULL or
  * too small, unknown flags, msix_vectors > 2048, a table or PBA outside its
  * BAR's declared size, misaligned, in an absent BAR or the upper half of a
  * 64-bit one, or overlapping the other; an interrupt window that wraps; PF
  * capability offsets misplaced or overlapping; acs_caps with EC or unknown
  * bits; ats_caps with bits other than 5 and 6); IOVIRT_ENOSYS (FN_ATS and
- * the host has no devtlb_inval); IOVIRT_ENOMEM. On failure nothing is held.
+ * the host has no devtlb_inval); IOVIRT_ENOMEM.
+ * On failure: *out untouched and nothing held.
+ * Host callbacks: mem_alloc (mem_free on failure).
  */
 int iovirt_sriov_create_fn(const struct iovirt_host_ops *host_ops, void *host,
 			   const struct iovirt_sriov_params *params,
@@ -585,10 +588,14 @@ int iovirt_sriov_create_fn(const struct iovirt_host_ops *host_ops, void *host,
 /*
  * Reads width (1, 2 or 4) bytes at offset of VF vf's configuration space in
  * view (enum iovirt_sriov_view). Offsets with nothing read 0.
- * Returns 0; IOVIRT_EINVAL (sr or val NULL, width, view), IOVIRT_ENOSYS (no
+ * Returns: 0 and *val.
+ * Errors: IOVIRT_EINVAL (sr or val NULL, width, view), IOVIRT_ENOSYS (no
  * fn), IOVIRT_ENOVF (VF not enabled), IOVIRT_ERANGE (offset >= 4 KiB),
- * IOVIRT_EALIGN (crosses a dword). Every error but the caller's (EINVAL for
- * NULL) is reported (kind CFG). Serialized with the other device-model calls.
+ * IOVIRT_EALIGN (crosses a dword).
+ * On failure: nothing changed; every error but the caller's (EINVAL for NULL)
+ * is reported (kind CFG).
+ * Threads: serialized with the other device-model calls.
+ * Host callbacks: params.report on a refusal.
  */
 int iovirt_sriov_vf_cfg_read(struct iovirt_sriov *sr, uint32_t vf, unsigned view,
 			     uint32_t offset, unsigned width, uint32_t *val);
@@ -602,15 +609,20 @@ int iovirt_sriov_vf_cfg_read(struct iovirt_sriov *sr, uint32_t vf, unsigned view
  * ATS Enable. Initiate FLR (PCIe Device Control bit 15, reads 0) runs
  * iovirt_sriov_vf_reset(vf), which returns the VF's configuration space,
  * MSI-X table (every entry masked, address 0) and PBA to their reset values.
- * Returns 0 and, on refusal, changes nothing:
+ * Bus Master Enable clear makes iovirt_sriov_dma_translate for the VF fail
+ * with IOVIRT_ENOMASTER and iovirt_sriov_msix_signal refuse. ATS Enable makes
+ * every IOTLB invalidation of the VF's bound ASID be followed by host
+ * devtlb_inval for its RID (see iovirt_pt_ats_set), until ATS Enable clears
+ * or the VF resets.
+ * Returns: 0.
+ * Errors:
  *   the errors of vf_cfg_read
  *   IOVIRT_ENOASID  Bus Master Enable or ATS Enable set on a VF not bound
  *                   (iovirt_sriov_vf_bind): its DMA would have no space
- * Every refusal is reported (kind CFG). Bus Master Enable clear makes
- * iovirt_sriov_dma_translate for the VF fail with IOVIRT_ENOMASTER and
- * iovirt_sriov_msix_signal refuse. ATS Enable makes every IOTLB invalidation
- * of the VF's bound ASID be followed by host devtlb_inval for its RID (see
- * iovirt_pt_ats_set), until ATS Enable clears or the VF resets.
+ * On failure: nothing changed; every refusal is reported (kind CFG).
+ * Threads: serialized with the other device-model calls.
+ * Host callbacks: those of iovirt_sriov_vf_reset for Initiate FLR;
+ * params.report on a refusal.
  */
 int iovirt_sriov_vf_cfg_write(struct iovirt_sriov *sr, uint32_t vf, unsigned view,
 			      uint32_t offset, unsigned width, uint32_t val);
@@ -619,19 +631,23 @@ int iovirt_sriov_vf_cfg_write(struct iovirt_sriov *sr, uint32_t vf, unsigned vie
  * The PF's extended configuration space as far as iovirt emulates it: the
  * ARI and ACS capabilities and the SR-IOV capability at fn.pf_sriov_off
  * (the same as iovirt_sriov_cfg_read/write there). offset is absolute.
- * Returns 0; IOVIRT_EINVAL (NULL, width), IOVIRT_ENOSYS (no fn),
+ * ARI is read-only (no function groups); ACS Control bits are writable where
+ * acs_caps has them, others read 0.
+ * Returns: 0 (and *val for a read).
+ * Errors: IOVIRT_EINVAL (NULL, width), IOVIRT_ENOSYS (no fn),
  * IOVIRT_ERANGE (outside [0x100, 0x1000)), IOVIRT_EALIGN (crosses a dword),
  * IOVIRT_ENOENT (no emulated capability there: the host's own registers),
- * and for writes the errors of iovirt_sriov_cfg_write. ARI is read-only (no
- * function groups); ACS Control bits are writable where acs_caps has them,
- * others read 0. Privileged side: not reported. Nothing changes on failure.
+ * and for writes the errors of iovirt_sriov_cfg_write.
+ * On failure: nothing changed; not reported (the privileged side).
+ * Host callbacks: those of iovirt_sriov_cfg_write for a write to SR-IOV.
  */
 int iovirt_sriov_pf_ext_read(const struct iovirt_sriov *sr, uint32_t offset,
 			     unsigned width, uint32_t *val);
 int iovirt_sriov_pf_ext_write(struct iovirt_sriov *sr, uint32_t offset,
 			      unsigned width, uint32_t val);
 
-/* The ACS Control register's value (0 without FN_ACS or sr NULL). */
+/* The ACS Control register's value.
+ * Returns: that value (0 without FN_ACS or sr NULL). Cannot fail. */
 uint16_t iovirt_sriov_acs_ctrl(const struct iovirt_sriov *sr);
 
 /*
@@ -641,7 +657,8 @@ uint16_t iovirt_sriov_acs_ctrl(const struct iovirt_sriov *sr);
  * aligned QWORD). Table writes are mediated: the Message Address (bits 1:0
  * read 0) is checked, with the other half as it stands (an 8-byte write as a
  * whole), against the interrupt window; Vector Control keeps only Mask Bit.
- * Returns 0;
+ * Returns: 0 (and *val for a read).
+ * Errors:
  *   IOVIRT_EINVAL     sr or val NULL (not reported); width
  *   IOVIRT_ENOSYS     no fn or no MSI-X (not reported)
  *   IOVIRT_ENOENT     addr is in no VF's table or PBA: not an MSI-X access,
@@ -650,7 +667,8 @@ uint16_t iovirt_sriov_acs_ctrl(const struct iovirt_sriov *sr);
  *   IOVIRT_EALIGN     misaligned, or crosses the table's or PBA's end
  *   IOVIRT_EPERM      a write to the PBA (read-only)
  *   IOVIRT_EMSIWIN    the Message Address would leave the interrupt window
- * Refusals change nothing and are reported (kind MSIX).
+ * On failure: nothing changed; refusals are reported (kind MSIX).
+ * Host callbacks: params.report on a refusal.
  */
 int iovirt_sriov_msix_read(struct iovirt_sriov *sr, uint32_t guest, uint64_t addr,
 			   unsigned width, uint64_t *val);
@@ -668,29 +686,35 @@ struct iovirt_sriov_msi {
 #define IOVIRT_SRIOV_MSIX_PENDING 1
 
 /*
- * The device model signals vector of VF vf. Returns
+ * The device model signals vector of VF vf. A message outside the interrupt
+ * window is never returned.
+ * Returns:
  *   0 with *msg: deliver it (the vector's pending bit is cleared);
  *   IOVIRT_SRIOV_MSIX_PENDING: the vector or the function is masked, its
- *     pending bit is now set (msix_next delivers it once unmasked);
+ *     pending bit is now set (msix_next delivers it once unmasked).
+ * Errors:
  *   IOVIRT_EINVAL (sr or msg NULL), IOVIRT_ENOSYS (no MSI-X), IOVIRT_ENOVF
  *   (VF not enabled), IOVIRT_EINDEX (vector >= msix_vectors), IOVIRT_EDENIED
  *   (MSI-X Enable clear: no message, nothing pending), IOVIRT_ENOMASTER (Bus
  *   Master Enable clear), IOVIRT_EMSIWIN (the entry was never given an
  *   address in the window: nothing is sent, nothing pending).
- * A message outside the interrupt window is never returned. Refusals other
- * than EINVAL/ENOSYS are reported (kind MSIX, offset = vector).
+ * On failure: nothing changed; refusals other than EINVAL/ENOSYS are
+ * reported (kind MSIX, offset = vector).
+ * Host callbacks: params.report on a refusal.
  */
 int iovirt_sriov_msix_signal(struct iovirt_sriov *sr, uint32_t vf, uint32_t vector,
 			     struct iovirt_sriov_msi *msg);
 
 /*
  * After a guest write that may unmask (table Mask Bit, Function Mask, MSI-X
- * Enable): the lowest pending vector of VF vf that may now be sent. Returns
- * 0 with *msg (its pending bit cleared); IOVIRT_ENOENT (none);
- * IOVIRT_EMSIWIN (that vector's address is not in the window: its pending bit
- * is cleared, nothing is sent, msg->vector says which); the errors of
- * msix_signal for the VF (ENOSYS, ENOVF, EDENIED, ENOMASTER). Call until
- * ENOENT.
+ * Enable): the lowest pending vector of VF vf that may now be sent. Call
+ * until IOVIRT_ENOENT.
+ * Returns: 0 with *msg (its pending bit cleared).
+ * Errors: IOVIRT_ENOENT (none); IOVIRT_EMSIWIN (that vector's address is not
+ * in the window); the errors of msix_signal for the VF (ENOSYS, ENOVF,
+ * EDENIED, ENOMASTER).
+ * On failure: nothing changed, but after IOVIRT_EMSIWIN that vector's pending
+ * bit is cleared, nothing is sent and msg->vector says which.
  */
 int iovirt_sriov_msix_next(struct iovirt_sriov *sr, uint32_t vf, struct iovirt_sriov_msi *msg);
 
@@ -699,9 +723,10 @@ int iovirt_sriov_msix_next(struct iovirt_sriov *sr, uint32_t vf, struct iovirt_s
  * shadows, MSI-X table and PBA, ATS Enable; the PF's ACS Control), a blob
  * beside iovirt_sriov_save's: save both, restore iovirt_sriov_restore's
  * first (it re-creates the VFs and their bindings), then this one.
- * fn_save_size: bytes the blob takes (0 for NULL or a PF without fn).
- * fn_save: returns the bytes written; IOVIRT_EINVAL (NULL, len too small),
- * IOVIRT_ENOSYS (no fn).
+ * fn_save_size returns: the bytes the blob takes (0 for NULL or a PF without
+ * fn). Cannot fail.
+ * fn_save returns: the bytes written. Errors: IOVIRT_EINVAL (NULL, len too
+ * small), IOVIRT_ENOSYS (no fn). On failure: nothing written.
  * fn_restore: the whole blob is checked first (magic, version, length, FNV-1a
  * checksum, TotalVFs and vector count equal to this PF's, and every field a
  * state the guest's and host's accesses could have made here: Bus Master or
@@ -709,14 +734,17 @@ int iovirt_sriov_msix_next(struct iovirt_sriov *sr, uint32_t vf, struct iovirt_s
  * pending bits of existing vectors only, virtual BARs through their masks,
  * disabled VFs and ACS bits at what their rules allow); then ATS is
  * registered for the VFs that had it (undone if one registration fails);
- * then everything is committed. Returns 0;
+ * then everything is committed.
+ * fn_restore returns: 0.
+ * Errors:
  *   IOVIRT_EINVAL  NULL, or the blob is malformed, foreign or inconsistent
  *   IOVIRT_ENOSYS  no fn
  *   IOVIRT_EBUSY   a VF has Bus Master, MSI-X or ATS Enable set or a virtual
  *                  BAR written, or ACS Control is not 0 (restore right after
  *                  iovirt_sriov_restore, or after a PF reset)
  *   the errors of iovirt_pt_ats_set (ENOASID, EBUSY)
- * Nothing changes on failure. Device-model side, serialized.
+ * On failure: nothing changed.
+ * Threads: device-model side, serialized.
  */
 size_t iovirt_sriov_fn_save_size(const struct iovirt_sriov *sr);
 int64_t iovirt_sriov_fn_save(const struct iovirt_sriov *sr, void *buf, size_t len);
