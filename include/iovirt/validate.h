@@ -567,9 +567,9 @@ int iovirt_vq_avail(struct iovirt_vq *vq);
  * driver (in that order: the chain is in flight from the skip to the push).
  * Returns: the number of host entries (> 0); 0 when no chain is available
  * (also with num chains in flight).
- * Errors, in this order: those of iovirt_vq_avail; IOVIRT_EOVERRUN (a chain is available but num
- * chains are already in flight: the driver posted more buffers than the
- * queue holds; res->where = IOVIRT_WHERE_RING); IOVIRT_EGUEST (the ring entry
+ * Errors, in this order: those of iovirt_vq_avail; IOVIRT_EOVERRUN (a chain
+ * is available but num chains are already in flight: the driver posted more
+ * buffers than the queue holds; res->where = IOVIRT_WHERE_RING); IOVIRT_EGUEST (the ring entry
  * is unreadable); IOVIRT_EINDEX for a head >= num (res->where =
  * IOVIRT_WHERE_RING); then those of iovirt_vq_walk; for packed queues also
  * those below.
@@ -871,8 +871,8 @@ int iovirt_vq_last_fault(const struct iovirt_vq *vq, struct iovirt_vq_fault *out
  * Returns: 0 (also when no ring is touched).
  * Errors: IOVIRT_EINVAL (NULL vq, a queue without IOVIRT_VQ_F_ACCESS_PLATFORM,
  * size 0, a range past 2^64); IOVIRT_EIOFAULT (a ring is no longer mapped:
- * the queue keeps its old translation, which the backend must not use until it maps the ring again
- * and calls this once more); IOVIRT_ECROSS, IOVIRT_EALIGN and the ring
+ * the queue keeps its old translation, which the backend must not use until
+ * it maps the ring again and calls this once more); IOVIRT_ECROSS, IOVIRT_EALIGN and the ring
  * refusals of create.
  * On failure: nothing changed (old addresses and holds).
  * Threads: the queue's one thread; lock-free against the map's writers.
