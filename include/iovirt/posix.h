@@ -9,6 +9,12 @@
  * their order; allocation and pin failures can be injected at the Nth call;
  * guest memory is a set of ranges of this process's memory; device registers
  * are byte arrays. All of it is thread-safe.
+ *
+ * Each function's contract reads in one order: what it does; Returns; Errors;
+ * On failure; Threads; Host callbacks. The adapter's errors are -1 (it is a
+ * test tool, not the library: no IOVIRT_E* codes). Threads: every function
+ * may run beside any other on the same adapter (one lock; counters atomic),
+ * except destroy. Host callbacks: none (the adapter is the host).
  */
 #ifndef IOVIRT_POSIX_H
 #define IOVIRT_POSIX_H
@@ -62,48 +68,83 @@ struct iovirt_posix_event {
 	int result;
 };
 
-/* A new adapter, or NULL when out of memory. */
+/*
+ * A new adapter: no guest memory, no devices, no log, no injected failure.
+ * Returns: the adapter.
+ * Errors: NULL (out of memory, or its lock could not be made).
+ * On failure: nothing allocated.
+ */
 struct iovirt_posix *iovirt_posix_create(void);
+/*
+ * Frees the adapter and its log (NULL: nothing). Cannot fail. Whatever the
+ * library still holds from it is not freed (live_mem says how much).
+ * Threads: no other call on the adapter may run or follow.
+ */
 void iovirt_posix_destroy(struct iovirt_posix *p);
 
-/* The callback table; pass the adapter itself as the `host` pointer. */
+/* The callback table; pass the adapter itself as the `host` pointer.
+ * Returns: the same static table every time. Cannot fail. */
 const struct iovirt_host_ops *iovirt_posix_ops(void);
 
-/* How often a callback was called (failed calls included). */
+/* How often a callback was called (failed calls included).
+ * Returns: the count (0 for a cb outside the enum). Cannot fail. */
 uint64_t iovirt_posix_count(const struct iovirt_posix *p, enum iovirt_posix_cb cb);
-/* Allocations not yet freed: bookkeeping bytes and table pages. */
+/* Allocations not yet freed: bookkeeping bytes and table pages.
+ * Returns: the bytes (live_mem) or pages (live_tables). Cannot fail. */
 int64_t iovirt_posix_live_mem(const struct iovirt_posix *p);
 int64_t iovirt_posix_live_tables(const struct iovirt_posix *p);
-/* Pages pinned now (sum of pin runs minus unpin runs), all guests. */
+/* Pages pinned now (sum of pin runs minus unpin runs), all guests.
+ * Returns: the pages. Cannot fail. */
 int64_t iovirt_posix_pinned_pages(const struct iovirt_posix *p);
 
 /* Fail the nth allocation (mem_alloc and table_alloc counted together) from
- * now on; n = 0 turns injection off. Only that one call fails. */
+ * now on; n = 0 turns injection off. Only that one call fails. Cannot fail. */
 void iovirt_posix_fail_alloc_at(struct iovirt_posix *p, uint64_t n);
-/* The same for pin calls. */
+/* The same for pin calls. Cannot fail. */
 void iovirt_posix_fail_pin_at(struct iovirt_posix *p, uint64_t n);
-/* Has an injected failure fired since the last fail_*_at call? */
+/* Has an injected failure fired since the last fail_*_at call?
+ * Returns: true if it has. Cannot fail. */
 bool iovirt_posix_fail_fired(const struct iovirt_posix *p);
 
-/* Keep the last `capacity` callbacks in order (0 turns the log off and clears it). */
+/*
+ * Keep the last `capacity` callbacks in order (0 turns the log off and clears it).
+ * Returns: 0.
+ * Errors: -1 (the log could not be allocated).
+ * On failure: the previous log and its events stay.
+ */
 int iovirt_posix_log_enable(struct iovirt_posix *p, size_t capacity);
-/* Copy up to max logged events, oldest first; returns how many. */
+/* Copy up to max logged events, oldest first.
+ * Returns: how many were copied. Cannot fail. */
 size_t iovirt_posix_log_read(const struct iovirt_posix *p,
 			     struct iovirt_posix_event *out, size_t max);
+/* Drops the logged events (the log stays on). Cannot fail. */
 void iovirt_posix_log_clear(struct iovirt_posix *p);
 
-/* Guest memory: [gpa, gpa + len) of `guest` is backed by hva (it may end at
- * 2^64; -1 when its last byte is past 2^64 - 1). Up to 256 ranges. */
+/*
+ * Guest memory: [gpa, gpa + len) of `guest` is backed by hva (it may end at
+ * 2^64). Up to 256 ranges.
+ * Returns: 0.
+ * Errors: -1 (NULL hva, len 0, the last byte past 2^64 - 1, or 256 ranges
+ * already).
+ * On failure: nothing changed.
+ */
 int iovirt_posix_guest_add(struct iovirt_posix *p, uint32_t guest, uint64_t gpa,
 			   void *hva, size_t len);
 /* Called after every guest_read, with the adapter's lock not held; a test may
  * change guest memory here to play a guest that rewrites its descriptors. */
 typedef void (*iovirt_posix_read_hook)(void *arg, uint32_t guest, uint64_t gpa,
 				       size_t len);
+/* Sets (or with NULL removes) the read hook. Cannot fail. */
 void iovirt_posix_set_read_hook(struct iovirt_posix *p, iovirt_posix_read_hook hook,
 				void *arg);
 
-/* Device registers: dev's register window is `len` bytes at `regs`. Up to 64 devices. */
+/*
+ * Device registers: dev's register window is `len` bytes at `regs`. Up to 64
+ * devices.
+ * Returns: 0.
+ * Errors: -1 (NULL regs, len 0, or 64 devices already).
+ * On failure: nothing changed.
+ */
 int iovirt_posix_dev_add(struct iovirt_posix *p, uint32_t dev, void *regs, size_t len);
 
 #ifdef __cplusplus

@@ -29,6 +29,10 @@
  *
  * Memory: everything is allocated at create; no later call allocates, so no
  * config write, bind or reset can fail for lack of memory.
+ *
+ * Each function's contract reads in one order: what it does; Returns; Errors;
+ * On failure; Threads (when other than the rules above: the serialized
+ * device-model side); Host callbacks (when the call uses any).
  */
 #ifndef IOVIRT_SRIOV_H
 #define IOVIRT_SRIOV_H
@@ -205,17 +209,26 @@ struct iovirt_sriov;
  * Enable clear, NumVFs 0, System Page Size 4 KiB, VF BARs 0).
  * host_ops needs mem_alloc, mem_free and iotlb_inval, and reg_read/reg_write
  * when nregs > 0. params.iommu must be in IOVIRT_RECLAIM_DEFERRED mode.
- * Returns 0; IOVIRT_EINVAL (bad params: see docs/sriov.md for each rule; among
+ * Returns: 0 and *out.
+ * Errors: IOVIRT_EINVAL (bad params: see docs/sriov.md for each rule; among
  * them the PCIe rules InitialVFs == TotalVFs without VF Migration Capable and
  * Supported Page Sizes including 0x553, and an iommu in AFTER_INVAL mode),
  * IOVIRT_EOVERLAP (two registers overlap), IOVIRT_ENOSYS (needed callback
- * absent), IOVIRT_ENOMEM. On failure *out is untouched and nothing is held.
+ * absent), IOVIRT_ENOMEM.
+ * On failure: *out untouched and nothing held.
+ * Host callbacks: mem_alloc (mem_free on failure).
  */
 int iovirt_sriov_create(const struct iovirt_host_ops *host_ops, void *host,
 			const struct iovirt_sriov_params *params,
 			struct iovirt_sriov **out);
 
-/* Resets every VF (as VF disable does), then frees everything. NULL is a no-op. */
+/*
+ * Resets every VF (as VF disable does), then frees everything. NULL is a no-op.
+ * Cannot fail.
+ * Threads: no other call on the object may run or follow (the lock-free
+ * lookups included).
+ * Host callbacks: those of iovirt_sriov_vf_reset, then mem_free.
+ */
 void iovirt_sriov_destroy(struct iovirt_sriov *sr);
 
 /* ---- config space ---- */
@@ -223,8 +236,11 @@ void iovirt_sriov_destroy(struct iovirt_sriov *sr);
 /*
  * Reads width (1, 2 or 4) bytes at offset (relative to the capability).
  * Any offset is allowed as long as the access stays inside one dword, as
- * PCIe byte enables allow. Returns 0; IOVIRT_EINVAL (width), IOVIRT_ERANGE
- * (outside the capability), IOVIRT_EALIGN (crosses a dword).
+ * PCIe byte enables allow.
+ * Returns: 0 and *val.
+ * Errors: IOVIRT_EINVAL (width), IOVIRT_ERANGE (outside the capability),
+ * IOVIRT_EALIGN (crosses a dword).
+ * On failure: nothing changed.
  */
 int iovirt_sriov_cfg_read(const struct iovirt_sriov *sr, uint32_t offset,
 			  unsigned width, uint32_t *val);
@@ -233,7 +249,14 @@ int iovirt_sriov_cfg_read(const struct iovirt_sriov *sr, uint32_t offset,
  * Writes width (1, 2 or 4) bytes at offset, through each field's write mask.
  * All or nothing: the access is applied to a copy, every rule is checked on
  * the result, and only then committed (VF enable or disable included).
- * Returns 0 and, on refusal, changes nothing:
+ * Clearing VF Enable resets every VF (see iovirt_sriov_vf_reset) first.
+ * Control bits writable: VF Enable, VF MSE; ARI Capable Hierarchy unless
+ * IOVIRT_SRIOV_ARI_READONLY; VF Migration Enable and its Interrupt Enable with
+ * IOVIRT_SRIOV_CAPS_VFM; VF 10-Bit Tag Requester Enable with
+ * IOVIRT_SRIOV_CAPS_VF10BIT (at any time: nothing here depends on it). Others
+ * read 0.
+ * Returns: 0.
+ * Errors:
  *   IOVIRT_EINVAL / ERANGE / EALIGN  bad access, as cfg_read
  *   IOVIRT_EBUSY     NumVFs, System Page Size or ARI Capable Hierarchy changed
  *                    while VF Enable is set
@@ -242,32 +265,36 @@ int iovirt_sriov_cfg_read(const struct iovirt_sriov *sr, uint32_t offset,
  *   IOVIRT_ELIMIT    VF Enable set with NumVFs > TotalVFs
  *   IOVIRT_EOVERFLOW VF Enable set while the last VF's RID would pass 0xFFFF
  *   IOVIRT_ERANGE    ... or would lie on a bus past params.bus_last
- * Clearing VF Enable resets every VF (see iovirt_sriov_vf_reset) first.
- * Control bits writable: VF Enable, VF MSE; ARI Capable Hierarchy unless
- * IOVIRT_SRIOV_ARI_READONLY; VF Migration Enable and its Interrupt Enable with
- * IOVIRT_SRIOV_CAPS_VFM; VF 10-Bit Tag Requester Enable with
- * IOVIRT_SRIOV_CAPS_VF10BIT (at any time: nothing here depends on it). Others read 0.
+ * On failure: nothing changed.
+ * Host callbacks: those of iovirt_sriov_vf_reset when VF Enable is cleared.
  */
 int iovirt_sriov_cfg_write(struct iovirt_sriov *sr, uint32_t offset,
 			   unsigned width, uint32_t val);
 
 /* PF function-level reset: every VF reset, the capability back to its reset
- * values (and, from iovirt_sriov_create_fn, ACS Control 0). */
+ * values (and, from iovirt_sriov_create_fn, ACS Control 0). Cannot fail.
+ * Host callbacks: those of iovirt_sriov_vf_reset. */
 void iovirt_sriov_pf_reset(struct iovirt_sriov *sr);
 
 /* ---- derived state ---- */
 
-/* Number of enabled VFs (NumVFs while VF Enable is set, else 0). */
+/* Number of enabled VFs (NumVFs while VF Enable is set, else 0).
+ * Returns: that number. Cannot fail. */
 uint32_t iovirt_sriov_num_enabled(const struct iovirt_sriov *sr);
 
-/* RID of VF vf. Returns 0; IOVIRT_ENOVF (not enabled). */
+/* RID of VF vf.
+ * Returns: 0 and *rid.
+ * Errors: IOVIRT_ENOVF (not enabled).
+ * On failure: nothing changed. */
 int iovirt_sriov_vf_rid(const struct iovirt_sriov *sr, uint32_t vf, uint16_t *rid);
 
 /*
  * Which VF BAR decodes bus address addr (VF Enable and VF MSE set, BAR
  * assigned, the whole VF array inside the address space: a 64-bit array may
- * end exactly at 2^64, a 32-bit one at 4 GiB). Returns 0 with *vf, *bar and
- * *off (offset in that VF's BAR); IOVIRT_ENOENT when nothing decodes it.
+ * end exactly at 2^64, a 32-bit one at 4 GiB).
+ * Returns: 0 with *vf, *bar and *off (offset in that VF's BAR).
+ * Errors: IOVIRT_ENOENT (nothing decodes it).
+ * On failure: nothing changed.
  */
 int iovirt_sriov_bar_decode(const struct iovirt_sriov *sr, uint64_t addr,
 			    uint32_t *vf, unsigned *bar, uint64_t *off);
@@ -293,7 +320,10 @@ struct iovirt_sriov_vf_info {
 	uint64_t host_errors; /* reg callbacks that failed during resets */
 };
 
-/* Fills *out for VF vf (< TotalVFs). Returns 0; IOVIRT_ENOVF. */
+/* Fills *out for VF vf (< TotalVFs).
+ * Returns: 0 and *out.
+ * Errors: IOVIRT_ENOVF (vf >= TotalVFs).
+ * On failure: nothing changed. */
 int iovirt_sriov_vf_info(const struct iovirt_sriov *sr, uint32_t vf,
 			 struct iovirt_sriov_vf_info *out);
 
@@ -302,34 +332,43 @@ int iovirt_sriov_vf_info(const struct iovirt_sriov *sr, uint32_t vf,
 /*
  * Assigns VF vf to guest and binds its RID to asid, which must exist in
  * params.iommu and be bound to no other VF: the VF's DMA is translated only
- * there, and reset unmaps it. Returns 0;
+ * there, and reset unmaps it.
+ * Returns: 0.
+ * Errors:
  *   IOVIRT_ENOVF    VF not enabled
  *   IOVIRT_EBUSY    VF already assigned (reset it first)
  *   IOVIRT_EINVAL   guest == IOVIRT_SRIOV_NO_GUEST or asid > IOVIRT_ASID_MAX
  *   IOVIRT_ENOASID  no such address space
  *   IOVIRT_EDUP     asid already bound to another VF
- * Nothing changes on failure.
+ * On failure: nothing changed.
  */
 int iovirt_sriov_vf_bind(struct iovirt_sriov *sr, uint32_t vf, uint32_t guest,
 			 uint32_t asid);
 
 /*
- * The context-table entry of rid. Lock-free.
- * Returns 0 with *vf and *asid; IOVIRT_ENOVF (rid is no enabled VF),
- * IOVIRT_ENOASID (VF not bound, or being reset).
+ * The context-table entry of rid.
+ * Returns: 0 with *vf and *asid.
+ * Errors: IOVIRT_ENOVF (rid is no enabled VF), IOVIRT_ENOASID (VF not bound,
+ * or being reset).
+ * On failure: nothing changed.
+ * Threads: lock-free, beside any call (see above).
  */
 int iovirt_sriov_rid_lookup(const struct iovirt_sriov *sr, uint16_t rid,
 			    uint32_t *vf, uint32_t *asid);
 
 /*
  * Translates a DMA of the function rid at iova (access = IOVIRT_PROT_*),
- * only through the ASID bound to that VF. Lock-free. Returns 0 and *out;
+ * only through the ASID bound to that VF.
+ * Returns: 0 and *out.
+ * Errors:
  *   IOVIRT_ENOVF / IOVIRT_ENOASID   as rid_lookup (the DMA faults)
  *   IOVIRT_ENOMASTER   (a PF from iovirt_sriov_create_fn) the VF's Bus
  *                      Master Enable is clear
  *   errors of iovirt_pt_translate   (ENOENT, EPERM, ERANGE, EINVAL)
  *   IOVIRT_EREENTRANT  the target 4 KiB page overlaps a decoded VF BAR or a
  *                      PF register window
+ * On failure: nothing changed.
+ * Threads: lock-free, beside any call (see above).
  */
 int iovirt_sriov_dma_translate(const struct iovirt_sriov *sr, uint16_t rid,
 			       uint64_t iova, unsigned access,
@@ -342,7 +381,8 @@ int iovirt_sriov_dma_translate(const struct iovirt_sriov *sr, uint16_t rid,
  * The access must lie inside one register of the map; DMA_ADDR registers
  * must be written whole. Dispatched through host reg_read/reg_write
  * (device params.vf_reg_dev, offset vf * vf_regs_size + offset).
- * Returns 0;
+ * Returns: 0 (and *val for a read).
+ * Errors:
  *   IOVIRT_ENOVF       VF not enabled
  *   IOVIRT_EOWNER      VF not assigned to guest
  *   IOVIRT_EINVAL      width
@@ -354,10 +394,11 @@ int iovirt_sriov_dma_translate(const struct iovirt_sriov *sr, uint16_t rid,
  *                      mapped in the VF's ASID with the register's access for
  *                      its whole dma_len, or it targets a register window
  *   IOVIRT_EHOST       the host callback failed
- * A refused access never reaches the device. Every error but the caller's
- * (sr or val NULL: IOVIRT_EINVAL) is told to params.report, once, with the
- * error, the access (value masked to width; 0 for reads; an offset past
- * 4 GiB told as 0xFFFFFFFF) and its kind.
+ * On failure: a refused access never reaches the device. Every error but the
+ * caller's (sr or val NULL: IOVIRT_EINVAL) is told to params.report, once,
+ * with the error, the access (value masked to width; 0 for reads; an offset
+ * past 4 GiB told as 0xFFFFFFFF) and its kind.
+ * Host callbacks: reg_read or reg_write; params.report on a refusal.
  */
 int iovirt_sriov_mmio_read(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf,
 			   uint64_t offset, unsigned width, uint64_t *val);
@@ -374,13 +415,15 @@ int iovirt_sriov_mmio_write(struct iovirt_sriov *sr, uint32_t guest, uint32_t vf
  * Offset and VF Stride registers at once and in the VFs' RIDs from the next
  * VF Enable. This PF's reset (iovirt_sriov_pf_reset) keeps the value (it is
  * the lowest PF's); save/restore carry it.
- * Returns 0 (also when the value is unchanged, VF Enable set or not);
+ * Returns: 0 (also when the value is unchanged, VF Enable set or not).
+ * Errors:
  *   IOVIRT_EINVAL  sr NULL; the PF is not ARI_READONLY (its bit is its own:
  *                  written through iovirt_sriov_cfg_write); or on and params
  *                  gave no ARI pair (vf_offset_ari 0)
  *   IOVIRT_EBUSY   a change while VF Enable is set (the spec leaves it
  *                  undefined: RIDs of live VFs would move)
- * Nothing changes on failure. Serialized with the other device-model calls.
+ * On failure: nothing changed.
+ * Threads: serialized with the other device-model calls.
  */
 int iovirt_sriov_set_ari_hierarchy(struct iovirt_sriov *sr, bool on);
 
@@ -394,20 +437,28 @@ int iovirt_sriov_set_ari_hierarchy(struct iovirt_sriov *sr, bool on);
  * (no guest, no ASID) and, on a PF from iovirt_sriov_create_fn, its
  * configuration space, MSI-X table and PBA return to reset values and its
  * ATS registration is dropped (after (3), whose invalidations each get their
- * device-TLB invalidation). Returns 0; IOVIRT_ENOVF (not enabled).
+ * device-TLB invalidation).
+ * Returns: 0.
+ * Errors: IOVIRT_ENOVF (not enabled).
+ * On failure: nothing changed.
+ * Host callbacks: params.dma_quiesce, iotlb_inval, devtlb_inval (ATS),
+ * reg_write (a failure is counted in host_errors; the reset goes on).
  */
 int iovirt_sriov_vf_reset(struct iovirt_sriov *sr, uint32_t vf);
 
 /* ---- save / restore ---- */
 
-/* Bytes a saved state takes. */
+/* Bytes a saved state takes.
+ * Returns: that size. Cannot fail. */
 size_t iovirt_sriov_save_size(const struct iovirt_sriov *sr);
 
 /*
  * Saves the capability, the followed ARI hierarchy (set_ari_hierarchy) and
  * every VF's binding (not the device's register contents) as a versioned
- * little-endian blob. Returns the bytes written;
- * IOVIRT_EINVAL (len below iovirt_sriov_save_size).
+ * little-endian blob.
+ * Returns: the bytes written.
+ * Errors: IOVIRT_EINVAL (len below iovirt_sriov_save_size).
+ * On failure: nothing written.
  */
 int64_t iovirt_sriov_save(const struct iovirt_sriov *sr, void *buf, size_t len);
 
@@ -415,12 +466,14 @@ int64_t iovirt_sriov_save(const struct iovirt_sriov *sr, void *buf, size_t len);
  * Restores a blob from iovirt_sriov_save of a PF with the same parameters.
  * The whole blob is validated (magic, version, length, checksum, read-only
  * fields equal to this PF's, every config rule, every binding: enabled VF,
- * existing and unique ASID) before anything changes. Returns 0;
+ * existing and unique ASID) before anything changes.
+ * Returns: 0.
+ * Errors:
  *   IOVIRT_EBUSY  VF Enable is set here (reset the PF first)
  *   IOVIRT_EINVAL the blob is malformed, foreign or inconsistent (a blob
  *                 following an ARI hierarchy, on a PF that cannot follow one)
  *   the errors of cfg_write's rules, IOVIRT_ENOASID, IOVIRT_EDUP
- * Nothing changes on failure.
+ * On failure: nothing changed.
  */
 int iovirt_sriov_restore(struct iovirt_sriov *sr, const void *buf, size_t len);
 
@@ -511,13 +564,16 @@ struct iovirt_sriov_fn_params {
 /*
  * iovirt_sriov_create and, from fn, the functions' emulation: every VF's
  * configuration state, MSI-X table and PBA are allocated here, all at once.
- * Returns 0; the errors of iovirt_sriov_create; IOVIRT_EINVAL (fn NULL or
+ * Returns: 0 and *out.
+ * Errors: those of iovirt_sriov_create; IOVIRT_EINVAL (fn NULL or
  * too small, unknown flags, msix_vectors > 2048, a table or PBA outside its
  * BAR's declared size, misaligned, in an absent BAR or the upper half of a
  * 64-bit one, or overlapping the other; an interrupt window that wraps; PF
  * capability offsets misplaced or overlapping; acs_caps with EC or unknown
  * bits; ats_caps with bits other than 5 and 6); IOVIRT_ENOSYS (FN_ATS and
- * the host has no devtlb_inval); IOVIRT_ENOMEM. On failure nothing is held.
+ * the host has no devtlb_inval); IOVIRT_ENOMEM.
+ * On failure: *out untouched and nothing held.
+ * Host callbacks: mem_alloc (mem_free on failure).
  */
 int iovirt_sriov_create_fn(const struct iovirt_host_ops *host_ops, void *host,
 			   const struct iovirt_sriov_params *params,
@@ -532,10 +588,14 @@ int iovirt_sriov_create_fn(const struct iovirt_host_ops *host_ops, void *host,
 /*
  * Reads width (1, 2 or 4) bytes at offset of VF vf's configuration space in
  * view (enum iovirt_sriov_view). Offsets with nothing read 0.
- * Returns 0; IOVIRT_EINVAL (sr or val NULL, width, view), IOVIRT_ENOSYS (no
+ * Returns: 0 and *val.
+ * Errors: IOVIRT_EINVAL (sr or val NULL, width, view), IOVIRT_ENOSYS (no
  * fn), IOVIRT_ENOVF (VF not enabled), IOVIRT_ERANGE (offset >= 4 KiB),
- * IOVIRT_EALIGN (crosses a dword). Every error but the caller's (EINVAL for
- * NULL) is reported (kind CFG). Serialized with the other device-model calls.
+ * IOVIRT_EALIGN (crosses a dword).
+ * On failure: nothing changed; every error but the caller's (EINVAL for NULL)
+ * is reported (kind CFG).
+ * Threads: serialized with the other device-model calls.
+ * Host callbacks: params.report on a refusal.
  */
 int iovirt_sriov_vf_cfg_read(struct iovirt_sriov *sr, uint32_t vf, unsigned view,
 			     uint32_t offset, unsigned width, uint32_t *val);
@@ -549,15 +609,20 @@ int iovirt_sriov_vf_cfg_read(struct iovirt_sriov *sr, uint32_t vf, unsigned view
  * ATS Enable. Initiate FLR (PCIe Device Control bit 15, reads 0) runs
  * iovirt_sriov_vf_reset(vf), which returns the VF's configuration space,
  * MSI-X table (every entry masked, address 0) and PBA to their reset values.
- * Returns 0 and, on refusal, changes nothing:
+ * Bus Master Enable clear makes iovirt_sriov_dma_translate for the VF fail
+ * with IOVIRT_ENOMASTER and iovirt_sriov_msix_signal refuse. ATS Enable makes
+ * every IOTLB invalidation of the VF's bound ASID be followed by host
+ * devtlb_inval for its RID (see iovirt_pt_ats_set), until ATS Enable clears
+ * or the VF resets.
+ * Returns: 0.
+ * Errors:
  *   the errors of vf_cfg_read
  *   IOVIRT_ENOASID  Bus Master Enable or ATS Enable set on a VF not bound
  *                   (iovirt_sriov_vf_bind): its DMA would have no space
- * Every refusal is reported (kind CFG). Bus Master Enable clear makes
- * iovirt_sriov_dma_translate for the VF fail with IOVIRT_ENOMASTER and
- * iovirt_sriov_msix_signal refuse. ATS Enable makes every IOTLB invalidation
- * of the VF's bound ASID be followed by host devtlb_inval for its RID (see
- * iovirt_pt_ats_set), until ATS Enable clears or the VF resets.
+ * On failure: nothing changed; every refusal is reported (kind CFG).
+ * Threads: serialized with the other device-model calls.
+ * Host callbacks: those of iovirt_sriov_vf_reset for Initiate FLR;
+ * params.report on a refusal.
  */
 int iovirt_sriov_vf_cfg_write(struct iovirt_sriov *sr, uint32_t vf, unsigned view,
 			      uint32_t offset, unsigned width, uint32_t val);
@@ -566,19 +631,23 @@ int iovirt_sriov_vf_cfg_write(struct iovirt_sriov *sr, uint32_t vf, unsigned vie
  * The PF's extended configuration space as far as iovirt emulates it: the
  * ARI and ACS capabilities and the SR-IOV capability at fn.pf_sriov_off
  * (the same as iovirt_sriov_cfg_read/write there). offset is absolute.
- * Returns 0; IOVIRT_EINVAL (NULL, width), IOVIRT_ENOSYS (no fn),
+ * ARI is read-only (no function groups); ACS Control bits are writable where
+ * acs_caps has them, others read 0.
+ * Returns: 0 (and *val for a read).
+ * Errors: IOVIRT_EINVAL (NULL, width), IOVIRT_ENOSYS (no fn),
  * IOVIRT_ERANGE (outside [0x100, 0x1000)), IOVIRT_EALIGN (crosses a dword),
  * IOVIRT_ENOENT (no emulated capability there: the host's own registers),
- * and for writes the errors of iovirt_sriov_cfg_write. ARI is read-only (no
- * function groups); ACS Control bits are writable where acs_caps has them,
- * others read 0. Privileged side: not reported. Nothing changes on failure.
+ * and for writes the errors of iovirt_sriov_cfg_write.
+ * On failure: nothing changed; not reported (the privileged side).
+ * Host callbacks: those of iovirt_sriov_cfg_write for a write to SR-IOV.
  */
 int iovirt_sriov_pf_ext_read(const struct iovirt_sriov *sr, uint32_t offset,
 			     unsigned width, uint32_t *val);
 int iovirt_sriov_pf_ext_write(struct iovirt_sriov *sr, uint32_t offset,
 			      unsigned width, uint32_t val);
 
-/* The ACS Control register's value (0 without FN_ACS or sr NULL). */
+/* The ACS Control register's value.
+ * Returns: that value (0 without FN_ACS or sr NULL). Cannot fail. */
 uint16_t iovirt_sriov_acs_ctrl(const struct iovirt_sriov *sr);
 
 /*
@@ -588,7 +657,8 @@ uint16_t iovirt_sriov_acs_ctrl(const struct iovirt_sriov *sr);
  * aligned QWORD). Table writes are mediated: the Message Address (bits 1:0
  * read 0) is checked, with the other half as it stands (an 8-byte write as a
  * whole), against the interrupt window; Vector Control keeps only Mask Bit.
- * Returns 0;
+ * Returns: 0 (and *val for a read).
+ * Errors:
  *   IOVIRT_EINVAL     sr or val NULL (not reported); width
  *   IOVIRT_ENOSYS     no fn or no MSI-X (not reported)
  *   IOVIRT_ENOENT     addr is in no VF's table or PBA: not an MSI-X access,
@@ -597,7 +667,8 @@ uint16_t iovirt_sriov_acs_ctrl(const struct iovirt_sriov *sr);
  *   IOVIRT_EALIGN     misaligned, or crosses the table's or PBA's end
  *   IOVIRT_EPERM      a write to the PBA (read-only)
  *   IOVIRT_EMSIWIN    the Message Address would leave the interrupt window
- * Refusals change nothing and are reported (kind MSIX).
+ * On failure: nothing changed; refusals are reported (kind MSIX).
+ * Host callbacks: params.report on a refusal.
  */
 int iovirt_sriov_msix_read(struct iovirt_sriov *sr, uint32_t guest, uint64_t addr,
 			   unsigned width, uint64_t *val);
@@ -615,29 +686,35 @@ struct iovirt_sriov_msi {
 #define IOVIRT_SRIOV_MSIX_PENDING 1
 
 /*
- * The device model signals vector of VF vf. Returns
+ * The device model signals vector of VF vf. A message outside the interrupt
+ * window is never returned.
+ * Returns:
  *   0 with *msg: deliver it (the vector's pending bit is cleared);
  *   IOVIRT_SRIOV_MSIX_PENDING: the vector or the function is masked, its
- *     pending bit is now set (msix_next delivers it once unmasked);
+ *     pending bit is now set (msix_next delivers it once unmasked).
+ * Errors:
  *   IOVIRT_EINVAL (sr or msg NULL), IOVIRT_ENOSYS (no MSI-X), IOVIRT_ENOVF
  *   (VF not enabled), IOVIRT_EINDEX (vector >= msix_vectors), IOVIRT_EDENIED
  *   (MSI-X Enable clear: no message, nothing pending), IOVIRT_ENOMASTER (Bus
  *   Master Enable clear), IOVIRT_EMSIWIN (the entry was never given an
  *   address in the window: nothing is sent, nothing pending).
- * A message outside the interrupt window is never returned. Refusals other
- * than EINVAL/ENOSYS are reported (kind MSIX, offset = vector).
+ * On failure: nothing changed; refusals other than EINVAL/ENOSYS are
+ * reported (kind MSIX, offset = vector).
+ * Host callbacks: params.report on a refusal.
  */
 int iovirt_sriov_msix_signal(struct iovirt_sriov *sr, uint32_t vf, uint32_t vector,
 			     struct iovirt_sriov_msi *msg);
 
 /*
  * After a guest write that may unmask (table Mask Bit, Function Mask, MSI-X
- * Enable): the lowest pending vector of VF vf that may now be sent. Returns
- * 0 with *msg (its pending bit cleared); IOVIRT_ENOENT (none);
- * IOVIRT_EMSIWIN (that vector's address is not in the window: its pending bit
- * is cleared, nothing is sent, msg->vector says which); the errors of
- * msix_signal for the VF (ENOSYS, ENOVF, EDENIED, ENOMASTER). Call until
- * ENOENT.
+ * Enable): the lowest pending vector of VF vf that may now be sent. Call
+ * until IOVIRT_ENOENT.
+ * Returns: 0 with *msg (its pending bit cleared).
+ * Errors: IOVIRT_ENOENT (none); IOVIRT_EMSIWIN (that vector's address is not
+ * in the window); the errors of msix_signal for the VF (ENOSYS, ENOVF,
+ * EDENIED, ENOMASTER).
+ * On failure: nothing changed, but after IOVIRT_EMSIWIN that vector's pending
+ * bit is cleared, nothing is sent and msg->vector says which.
  */
 int iovirt_sriov_msix_next(struct iovirt_sriov *sr, uint32_t vf, struct iovirt_sriov_msi *msg);
 
@@ -646,9 +723,10 @@ int iovirt_sriov_msix_next(struct iovirt_sriov *sr, uint32_t vf, struct iovirt_s
  * shadows, MSI-X table and PBA, ATS Enable; the PF's ACS Control), a blob
  * beside iovirt_sriov_save's: save both, restore iovirt_sriov_restore's
  * first (it re-creates the VFs and their bindings), then this one.
- * fn_save_size: bytes the blob takes (0 for NULL or a PF without fn).
- * fn_save: returns the bytes written; IOVIRT_EINVAL (NULL, len too small),
- * IOVIRT_ENOSYS (no fn).
+ * fn_save_size returns: the bytes the blob takes (0 for NULL or a PF without
+ * fn). Cannot fail.
+ * fn_save returns: the bytes written. Errors: IOVIRT_EINVAL (NULL, len too
+ * small), IOVIRT_ENOSYS (no fn). On failure: nothing written.
  * fn_restore: the whole blob is checked first (magic, version, length, FNV-1a
  * checksum, TotalVFs and vector count equal to this PF's, and every field a
  * state the guest's and host's accesses could have made here: Bus Master or
@@ -656,14 +734,17 @@ int iovirt_sriov_msix_next(struct iovirt_sriov *sr, uint32_t vf, struct iovirt_s
  * pending bits of existing vectors only, virtual BARs through their masks,
  * disabled VFs and ACS bits at what their rules allow); then ATS is
  * registered for the VFs that had it (undone if one registration fails);
- * then everything is committed. Returns 0;
+ * then everything is committed.
+ * fn_restore returns: 0.
+ * Errors:
  *   IOVIRT_EINVAL  NULL, or the blob is malformed, foreign or inconsistent
  *   IOVIRT_ENOSYS  no fn
  *   IOVIRT_EBUSY   a VF has Bus Master, MSI-X or ATS Enable set or a virtual
  *                  BAR written, or ACS Control is not 0 (restore right after
  *                  iovirt_sriov_restore, or after a PF reset)
  *   the errors of iovirt_pt_ats_set (ENOASID, EBUSY)
- * Nothing changes on failure. Device-model side, serialized.
+ * On failure: nothing changed.
+ * Threads: device-model side, serialized.
  */
 size_t iovirt_sriov_fn_save_size(const struct iovirt_sriov *sr);
 int64_t iovirt_sriov_fn_save(const struct iovirt_sriov *sr, void *buf, size_t len);

@@ -492,12 +492,14 @@ struct iovirt_vq;
  * from it once; rings in regions without one keep the callbacks. The regions
  * are held for the queue's life, so the addresses stay valid.
  *
- * Returns 0; IOVIRT_EINVAL (num not a power of two (split) or out of range,
+ * Returns: 0 and *out.
+ * Errors: IOVIRT_EINVAL (num not a power of two (split) or out of range,
  * max_indirect above 32768, bad size, unknown flags, IOVIRT_VQ_F_DIRECT
  * without a map, IOVIRT_VQ_F_ACCESS_PLATFORM without iommu (or a size not
  * covering asid, or reserved set), a bad pol, map of another guest than
  * params->guest), with IOVIRT_VQ_F_ACCESS_PLATFORM IOVIRT_EIOFAULT (a ring not
- * translated) and IOVIRT_ECROSS (a ring not guest-physically contiguous), IOVIRT_EALIGN (a ring misaligned), IOVIRT_EOVERFLOW (a ring's
+ * translated) and IOVIRT_ECROSS (a ring not guest-physically contiguous),
+ * IOVIRT_EALIGN (a ring misaligned), IOVIRT_EOVERFLOW (a ring's
  * range wraps), IOVIRT_ENOSYS; with a map, checked in the order descriptor
  * table, available ring, used ring: IOVIRT_ENOREGION, IOVIRT_ECROSS,
  * IOVIRT_ERESERVED, IOVIRT_EMMIO, IOVIRT_EP2P, IOVIRT_EFOREIGN,
@@ -505,14 +507,21 @@ struct iovirt_vq;
  * without IOVIRT_DEV_WRITE), IOVIRT_EPERM
  * (table or available ring without IOVIRT_DEV_READ), and IOVIRT_EBUSY (a
  * ring's region is being removed or shrunk at this moment), IOVIRT_ELIMIT
- * (the region has 2^31 - 1 holders); then IOVIRT_ENOMEM. On failure *out is
- * untouched, nothing is allocated and no hold is left. Lock-free against the
- * map's writers, as iovirt_gmap_region_get; a create with a map is a reader of
- * the map for iovirt_gmap_reclaim's grace period.
+ * (the region has 2^31 - 1 holders); then IOVIRT_ENOMEM.
+ * On failure: *out untouched, nothing allocated and no hold left.
+ * Threads: lock-free against the map's writers, as iovirt_gmap_region_get; a
+ * create with a map is a reader of the map for iovirt_gmap_reclaim's grace
+ * period.
+ * Host callbacks: mem_alloc (mem_free on failure).
  */
 int iovirt_vq_create(const struct iovirt_host_ops *host_ops, void *host,
 		     const struct iovirt_vq_params *params, struct iovirt_vq **out);
-/* Frees the queue and drops its holds on the map's regions (if it has a map). */
+/*
+ * Frees the queue and drops its holds on the map's regions (if it has a map).
+ * Cannot fail.
+ * Threads: no other call on the queue may run or follow.
+ * Host callbacks: mem_free.
+ */
 void iovirt_vq_destroy(struct iovirt_vq *vq);
 
 /*
@@ -521,10 +530,14 @@ void iovirt_vq_destroy(struct iovirt_vq *vq);
  * The read is followed by an acquire fence (virtio's read barrier after
  * reading avail->idx): every ring entry and descriptor read later, by this
  * or the following pops, is read after the idx that published it, whatever
- * the host's guest_read is. Returns that count (0 .. num; the bound on
- * chains in flight is pop's and skip's); IOVIRT_EGUEST; IOVIRT_EINDEX (the
- * driver claims more than num, which a correct driver never does; nothing
- * changed).
+ * the host's guest_read is.
+ * Returns: that count (0 .. num; the bound on chains in flight is pop's and
+ * skip's).
+ * Errors: IOVIRT_EGUEST; IOVIRT_EINDEX (the driver claims more than num,
+ * which a correct driver never does).
+ * On failure: nothing changed.
+ * Threads: the queue's one thread.
+ * Host callbacks: guest_read (without direct access to the available ring).
  */
 int iovirt_vq_avail(struct iovirt_vq *vq);
 
@@ -540,15 +553,8 @@ int iovirt_vq_avail(struct iovirt_vq *vq);
  * Takes the next available chain: reads idx when the last read showed no more
  * heads (also on a fresh queue and after set_cursors), checks the bound on
  * chains in flight, reads the ring entry once, walks the chain as
- * iovirt_vq_walk. Returns the number of host entries (> 0), 0 when no chain
- * is available (also with num chains in flight), or an error, in this order:
- * those of iovirt_vq_avail; IOVIRT_EOVERRUN (a chain is available but num
- * chains are already in flight: the driver posted more buffers than the
- * queue holds; res->where = IOVIRT_WHERE_RING); IOVIRT_EGUEST (the ring entry
- * is unreadable); IOVIRT_EINDEX for a head >= num (res->where =
- * IOVIRT_WHERE_RING); then those of iovirt_vq_walk. On success the cursor
- * advances, the chain is in flight and res->head names it; on an error
- * nothing changes (no cursor moves, nothing is written to the guest).
+ * iovirt_vq_walk. On success the cursor advances, the chain is in flight and
+ * res->head names it.
  * After IOVIRT_EOVERRUN or IOVIRT_EINDEX at IOVIRT_WHERE_RING the driver
  * broke the ring's rules: the device should treat the queue as broken, stop
  * taking chains from it and ask for a reset (virtio "Device Status Field":
@@ -559,8 +565,20 @@ int iovirt_vq_avail(struct iovirt_vq *vq);
  * itself (res->where TABLE or INDIRECT), the device may drop it:
  * iovirt_vq_skip, then iovirt_vq_push_used(res->head, 0) to return it to the
  * driver (in that order: the chain is in flight from the skip to the push).
- */
-/*
+ * Returns: the number of host entries (> 0); 0 when no chain is available
+ * (also with num chains in flight).
+ * Errors, in this order: those of iovirt_vq_avail; IOVIRT_EOVERRUN (a chain
+ * is available but num chains are already in flight: the driver posted more
+ * buffers than the queue holds; res->where = IOVIRT_WHERE_RING); IOVIRT_EGUEST (the ring entry
+ * is unreadable); IOVIRT_EINDEX for a head >= num (res->where =
+ * IOVIRT_WHERE_RING); then those of iovirt_vq_walk; for packed queues also
+ * those below.
+ * On failure: no cursor moves and nothing is written to the guest (out may
+ * hold partial entries; an IOVIRT_EIOFAULT is kept for iovirt_vq_last_fault).
+ * Threads: the queue's one thread; lock-free against the map's writers.
+ * Host callbacks: guest_read (without direct access to the rings and tables
+ * read).
+ *
  * Packed queues (IOVIRT_VQ_F_PACKED): pop takes the chain at the device's
  * ring position when its head is available under the driver's wrap counter
  * (its flags read once, then an acquire fence, then the rest of each
@@ -590,13 +608,17 @@ int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
  * Takes the next available chain without reading it: the cursor advances and
  * the chain is in flight until completed with iovirt_vq_push_used. Reads idx
  * (once, with the same acquire fence) when the last read showed no more heads,
- * also on a fresh queue and after set_cursors. Returns 0; IOVIRT_ENOENT (no
- * chain available); IOVIRT_EGUEST, IOVIRT_EINDEX (as iovirt_vq_avail);
- * IOVIRT_EOVERRUN (num chains already in flight). Nothing changes on failure.
- * Packed queues: reads the chain's flags and its last descriptor's ID (not
- * its buffers) and returns the buffer ID (>= 0); refusals IOVIRT_EWRAP,
- * IOVIRT_ECHAIN, IOVIRT_EINDIRECT (an indirect descriptor with NEXT),
- * IOVIRT_EINDEX, IOVIRT_EDUP, IOVIRT_EOVERRUN as for pop.
+ * also on a fresh queue and after set_cursors. Packed queues: reads the
+ * chain's flags and its last descriptor's ID (not its buffers).
+ * Returns: 0; for a packed queue the buffer ID (>= 0).
+ * Errors: IOVIRT_ENOENT (no chain available); IOVIRT_EGUEST, IOVIRT_EINDEX
+ * (as iovirt_vq_avail); IOVIRT_EOVERRUN (num chains already in flight);
+ * packed queues also IOVIRT_EWRAP, IOVIRT_ECHAIN, IOVIRT_EINDIRECT (an
+ * indirect descriptor with NEXT), IOVIRT_EINDEX, IOVIRT_EDUP,
+ * IOVIRT_EOVERRUN as for pop.
+ * On failure: nothing changed.
+ * Threads: the queue's one thread.
+ * Host callbacks: guest_read (without direct access to the rings).
  */
 int iovirt_vq_skip(struct iovirt_vq *vq);
 
@@ -613,8 +635,9 @@ int iovirt_vq_skip(struct iovirt_vq *vq);
  * IOVIRT_EP2P, IOVIRT_EFOREIGN, IOVIRT_EPERM, with res->where =
  * IOVIRT_WHERE_TABLE naming the descriptor that points to it) and its own
  * format (below); the policy's alignment and limits apply to the buffers it
- * lists, not to the table. Refusals, with res->desc and res->where naming the
- * descriptor:
+ * lists, not to the table.
+ * Returns: the number of host entries (> 0).
+ * Errors, with res->desc and res->where naming the descriptor:
  *   IOVIRT_EINDEX    head or a next index >= num (or >= the indirect table's entries)
  *   IOVIRT_ELOOP     a next index names a descriptor already in the chain
  *   IOVIRT_ECHAIN    more than num descriptors (indirect entries counted)
@@ -625,6 +648,10 @@ int iovirt_vq_skip(struct iovirt_vq *vq);
  *   IOVIRT_EORDER    a device-readable descriptor after a device-writable one
  *   IOVIRT_EGUEST    a guest_read failed
  *   and the iovirt_sg_validate refusals (a virtio total above 2^32 - 1 is ETOOBIG).
+ * On failure: out may hold partial entries; no cursor moves.
+ * Threads: the queue's one thread; lock-free against the map's writers.
+ * Host callbacks: guest_read (without direct access to the table and
+ * indirect tables).
  */
 int iovirt_vq_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		   const struct iovirt_sg_policy *pol, uint32_t head,
@@ -635,15 +662,19 @@ int iovirt_vq_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
  * Completes a chain in flight: writes used ring element {id, len} at the
  * device's used index, a release fence (virtio's write barrier: the element
  * is visible before the index that publishes it), then the incremented used
- * idx (two guest_write calls, in that order). Returns 0; IOVIRT_EINDEX
- * (id >= num); IOVIRT_ENOENT (no chain in flight: completions never
- * outnumber the chains taken; nothing written); IOVIRT_EGUEST (the cursor
- * does not advance; the element may have been written).
+ * idx (two guest_write calls, in that order).
  * Packed queues: id is a buffer ID in flight (else IOVIRT_ENOENT; with
  * IOVIRT_VQ_F_IN_ORDER the oldest one); writes len and id at the device's
  * used position, a release fence, then the flags (AVAIL and USED equal to the
  * used wrap counter, VIRTQ_DESC_F_WRITE when len > 0); the position advances
  * by the chain's descriptors.
+ * Returns: 0.
+ * Errors: IOVIRT_EINDEX (id >= num); IOVIRT_ENOENT (no chain in flight:
+ * completions never outnumber the chains taken); IOVIRT_EGUEST.
+ * On failure: the cursor does not advance; refusals write nothing; after
+ * IOVIRT_EGUEST the element may have been written.
+ * Threads: the queue's one thread.
+ * Host callbacks: guest_write (twice) unless the used ring is accessed directly.
  */
 int iovirt_vq_push_used(struct iovirt_vq *vq, uint32_t id, uint32_t len);
 
@@ -658,23 +689,23 @@ struct iovirt_vq_used {
  * device's used index onward (wrapping in the ring), then a release fence,
  * then the used idx advanced by n (one index write for the batch: the driver
  * sees the batch whole or not at all).
- * Returns 0 (also for n == 0: nothing written); IOVIRT_EINVAL (NULL vq, NULL
- * e with n > 0, n > num); IOVIRT_EINDEX (an id >= num); IOVIRT_ENOENT (n
- * above the chains in flight).
- * Errors: IOVIRT_EGUEST (a guest write failed).
- * On failure: refusals write nothing; after IOVIRT_EGUEST some elements may
- * be written but used idx is not (the cursor does not move), so the driver
- * sees none of them.
- * Threads: the queue's one thread.
- * Host callbacks: guest_write (per element and for idx) unless the used ring
- * is accessed directly (IOVIRT_VQ_F_DIRECT).
  * Packed queues: the IDs must be in flight and distinct (IOVIRT_ENOENT; with
  * IOVIRT_VQ_F_IN_ORDER the oldest, in order); used descriptors go in order
  * from the device's used position, each advancing by its chain's
  * descriptors; every element but the first is written whole, then the first
  * one's id and len, a release fence, and its flags last: the driver, which
- * reads from that position, sees the whole batch at once. After IOVIRT_EGUEST
- * the first flags may be unwritten and the cursor has not moved.
+ * reads from that position, sees the whole batch at once.
+ * Returns: 0 (also for n == 0: nothing written).
+ * Errors: IOVIRT_EINVAL (NULL vq, NULL e with n > 0, n > num); IOVIRT_EINDEX
+ * (an id >= num); IOVIRT_ENOENT (n above the chains in flight);
+ * IOVIRT_EGUEST (a guest write failed).
+ * On failure: refusals write nothing; after IOVIRT_EGUEST some elements may
+ * be written but used idx is not (the cursor does not move), so the driver
+ * sees none of them (packed: the first flags may be unwritten and the cursor
+ * has not moved).
+ * Threads: the queue's one thread.
+ * Host callbacks: guest_write (per element and for idx) unless the used ring
+ * is accessed directly (IOVIRT_VQ_F_DIRECT).
  */
 int iovirt_vq_push_used_batch(struct iovirt_vq *vq, const struct iovirt_vq_used *e, uint32_t n);
 
@@ -684,16 +715,16 @@ int iovirt_vq_push_used_batch(struct iovirt_vq *vq, const struct iovirt_vq_used 
  * element (virtio, in-order split rings): {id, len} of the batch's last
  * buffer written at the device's used index, a release fence, then used idx
  * advanced by count.
- * Returns 0; IOVIRT_EINVAL (NULL vq, the queue made without
- * IOVIRT_VQ_F_IN_ORDER, count 0); IOVIRT_EINDEX (id >= num); IOVIRT_ENOENT
- * (count above the chains in flight).
- * Errors: IOVIRT_EGUEST.
- * On failure: as iovirt_vq_push_used_batch.
- * Threads: the queue's one thread.
- * Host callbacks: guest_write (twice) unless the used ring is accessed directly.
  * Packed queues: id must be the count-th oldest buffer in flight
  * (IOVIRT_ENOENT otherwise); one used descriptor at the used position; the
  * position advances by the descriptors of all count chains.
+ * Returns: 0.
+ * Errors: IOVIRT_EINVAL (NULL vq, the queue made without
+ * IOVIRT_VQ_F_IN_ORDER, count 0); IOVIRT_EINDEX (id >= num); IOVIRT_ENOENT
+ * (count above the chains in flight); IOVIRT_EGUEST.
+ * On failure: as iovirt_vq_push_used_batch.
+ * Threads: the queue's one thread.
+ * Host callbacks: guest_write (twice) unless the used ring is accessed directly.
  */
 int iovirt_vq_push_used_in_order(struct iovirt_vq *vq, uint32_t id, uint32_t len,
 				 uint32_t count);
@@ -719,7 +750,7 @@ int iovirt_vq_push_used_in_order(struct iovirt_vq *vq, uint32_t id, uint32_t len
  * writes used->flags = VRING_USED_F_NO_NOTIFY; with it, writes nothing
  * (avail_event stays where the last enable put it, so the driver kicks at
  * most once more). A hint: a driver may kick anyway.
- * Returns 0.
+ * Returns: 0.
  * Errors: IOVIRT_EGUEST.
  * On failure: the flag may not be set; nothing else changed.
  * Threads: the queue's one thread.
@@ -734,7 +765,7 @@ int iovirt_vq_notify_disable(struct iovirt_vq *vq);
  * barrier (virtio: the store is visible before avail idx is read again), then
  * reads avail idx as iovirt_vq_avail. A chain posted before the driver saw
  * the store is counted here, so none is stranded waiting for a kick.
- * Returns the chains available (0 .. num; > 0: keep polling, optionally after
+ * Returns: the chains available (0 .. num; > 0: keep polling, optionally after
  * iovirt_vq_notify_disable).
  * Errors: IOVIRT_EGUEST; IOVIRT_EINDEX (as iovirt_vq_avail).
  * On failure: notifications may be enabled; the cursors are unchanged.
@@ -751,7 +782,7 @@ int iovirt_vq_notify_enable(struct iovirt_vq *vq);
  * used idx now, used idx at the previous decision), and 1 for the first
  * decision after create or iovirt_vq_set_cursors. Call it once per batch:
  * each call is a decision (it records the used idx it decided on).
- * Returns 1 (signal) or 0.
+ * Returns: 1 (signal) or 0.
  * Errors: IOVIRT_EGUEST.
  * On failure: nothing changed (the previous decision stays the reference).
  * Threads: the queue's one thread.
@@ -774,7 +805,7 @@ struct iovirt_irqpoll;
 
 /*
  * On a kick: disables notifications, then starts irqpoll's polling stretch.
- * Returns 0.
+ * Returns: 0.
  * Errors: IOVIRT_EINVAL (NULL vq or ip); those of iovirt_vq_notify_disable.
  * On failure: the polling stretch is not started.
  * Threads: the queue's one thread (irqpoll's driver side).
@@ -785,7 +816,7 @@ int iovirt_vq_kicked(struct iovirt_vq *vq, struct iovirt_irqpoll *ip, uint64_t n
 /*
  * After a poll step that took `done` chains: reports it to irqpoll and, at
  * its REARM, enables notifications and re-checks the ring (see above).
- * Returns IOVIRT_IRQPOLL_AGAIN (poll again: notifications stay off) or
+ * Returns: IOVIRT_IRQPOLL_AGAIN (poll again: notifications stay off) or
  * IOVIRT_IRQPOLL_IDLE (notifications on and the ring was empty after the
  * barrier: wait for the next kick).
  * Errors: IOVIRT_EINVAL (NULL vq or ip); those of iovirt_vq_notify_enable and
@@ -824,7 +855,7 @@ struct iovirt_vq_fault {
 
 /*
  * Gives the last translation fault of a pop or skip of this queue.
- * Returns 0 and fills *out.
+ * Returns: 0 and fills *out.
  * Errors: IOVIRT_EINVAL (NULL argument, a queue without
  * IOVIRT_VQ_F_ACCESS_PLATFORM); IOVIRT_ENOENT (no fault yet).
  * On failure: *out untouched.
@@ -837,11 +868,11 @@ int iovirt_vq_last_fault(const struct iovirt_vq *vq, struct iovirt_vq_fault *out
  * Tells the queue that the device's IOTLB dropped [iova, iova + size): when
  * that touches a ring, the rings are translated again and, when a map is
  * bound, the new regions checked and held before the old holds are dropped.
- * Returns 0 (also when no ring is touched).
+ * Returns: 0 (also when no ring is touched).
  * Errors: IOVIRT_EINVAL (NULL vq, a queue without IOVIRT_VQ_F_ACCESS_PLATFORM,
- * size 0, a range past 2^64); IOVIRT_EIOFAULT (a ring is no longer mapped: the queue keeps its old
- * translation, which the backend must not use until it maps the ring again
- * and calls this once more); IOVIRT_ECROSS, IOVIRT_EALIGN and the ring
+ * size 0, a range past 2^64); IOVIRT_EIOFAULT (a ring is no longer mapped:
+ * the queue keeps its old translation, which the backend must not use until
+ * it maps the ring again and calls this once more); IOVIRT_ECROSS, IOVIRT_EALIGN and the ring
  * refusals of create.
  * On failure: nothing changed (old addresses and holds).
  * Threads: the queue's one thread; lock-free against the map's writers.
@@ -849,16 +880,20 @@ int iovirt_vq_last_fault(const struct iovirt_vq *vq, struct iovirt_vq_fault *out
  */
 int iovirt_vq_iotlb_inval(struct iovirt_vq *vq, uint64_t iova, uint64_t size);
 
-/* Packed queues: last_avail and used_idx are the ring position | the wrap
- * counter << 15 (vhost-user's encoding of a packed queue's base);
- * set_cursors also forgets every buffer in flight (IDs are not in the
- * cursors) and reads the ring afresh. */
-/* The device's cursors (for save and restore). set_cursors also restores the
+/*
+ * The device's cursors (for save and restore). set_cursors also restores the
  * count of chains in flight, (uint16_t)(last_avail - used_idx): a saved state
  * with more than num (or with used_idx past last_avail, read modulo 2^16 as
  * far more than num) refuses every take with IOVIRT_EOVERRUN until
  * completions or new cursors bring it to num or below. The next pop or skip
- * reads avail idx again. */
+ * reads avail idx again. Packed queues: last_avail and used_idx are the ring
+ * position | the wrap counter << 15 (vhost-user's encoding of a packed
+ * queue's base); set_cursors also forgets every buffer in flight (IDs are not
+ * in the cursors) and reads the ring afresh.
+ * Returns: the cursor (getters). Cannot fail.
+ * Threads: the queue's one thread.
+ * Host callbacks: none.
+ */
 uint16_t iovirt_vq_last_avail(const struct iovirt_vq *vq);
 uint16_t iovirt_vq_used_idx(const struct iovirt_vq *vq);
 void iovirt_vq_set_cursors(struct iovirt_vq *vq, uint16_t last_avail, uint16_t used_idx);

@@ -27,7 +27,7 @@ static uint32_t bar_flags(const struct iovirt_sriov_bar *b)
 /* System Page Size in bytes; 4 KiB when the register is not one bit (derive refuses that). */
 static uint64_t regs_pgsize(const struct sriov_regs *r)
 {
-	uint32_t v = regs_get(r, IOVIRT_SRIOV_SYS_PGSIZE, 4);
+	uint32_t v = sriov_regs_get(r, IOVIRT_SRIOV_SYS_PGSIZE, 4);
 	if (v == 0 || (v & (v - 1)))
 		return IOVIRT_PAGE_SIZE;
 	return IOVIRT_PAGE_SIZE << __builtin_ctz(v);
@@ -44,16 +44,16 @@ void sriov_regs_reset(const struct iovirt_sriov *sr, struct sriov_regs *r)
 {
 	const struct iovirt_sriov_params *p = &sr->p;
 	memset(r, 0, sizeof(*r));
-	regs_put(r, IOVIRT_SRIOV_HDR, 4,
+	sriov_regs_put(r, IOVIRT_SRIOV_HDR, 4,
 		 IOVIRT_SRIOV_CAP_ID | (uint32_t)IOVIRT_SRIOV_CAP_VERSION << 16 |
 			 (uint32_t)(p->next_cap & 0xfff) << 20);
-	regs_put(r, IOVIRT_SRIOV_CAPS, 4, p->caps);
-	regs_put(r, IOVIRT_SRIOV_INITIAL_VFS, 2, p->initial_vfs);
-	regs_put(r, IOVIRT_SRIOV_TOTAL_VFS, 2, p->total_vfs);
-	regs_put(r, IOVIRT_SRIOV_FDL, 1, p->fdl);
-	regs_put(r, IOVIRT_SRIOV_VF_DID, 2, p->vf_device_id);
-	regs_put(r, IOVIRT_SRIOV_SUP_PGSIZE, 4, p->sup_pgsizes);
-	regs_put(r, IOVIRT_SRIOV_SYS_PGSIZE, 4, 1); /* 4 KiB, the spec's default */
+	sriov_regs_put(r, IOVIRT_SRIOV_CAPS, 4, p->caps);
+	sriov_regs_put(r, IOVIRT_SRIOV_INITIAL_VFS, 2, p->initial_vfs);
+	sriov_regs_put(r, IOVIRT_SRIOV_TOTAL_VFS, 2, p->total_vfs);
+	sriov_regs_put(r, IOVIRT_SRIOV_FDL, 1, p->fdl);
+	sriov_regs_put(r, IOVIRT_SRIOV_VF_DID, 2, p->vf_device_id);
+	sriov_regs_put(r, IOVIRT_SRIOV_SUP_PGSIZE, 4, p->sup_pgsizes);
+	sriov_regs_put(r, IOVIRT_SRIOV_SYS_PGSIZE, 4, 1); /* 4 KiB, the spec's default */
 	sriov_regs_normalize(sr, r);
 }
 
@@ -90,7 +90,7 @@ uint8_t sriov_wmask(const struct iovirt_sriov *sr, unsigned off)
 /* ARI Capable Hierarchy in force: this PF's bit, or the lowest PF's it follows. */
 static bool regs_ari(const struct sriov_regs *r)
 {
-	return (regs_get(r, IOVIRT_SRIOV_CTRL, 2) & IOVIRT_SRIOV_CTRL_ARI) || r->ari_lowest;
+	return (sriov_regs_get(r, IOVIRT_SRIOV_CTRL, 2) & IOVIRT_SRIOV_CTRL_ARI) || r->ari_lowest;
 }
 
 /*
@@ -103,8 +103,8 @@ void sriov_regs_normalize(const struct iovirt_sriov *sr, struct sriov_regs *r)
 {
 	const struct iovirt_sriov_params *p = &sr->p;
 	bool ari = regs_ari(r);
-	regs_put(r, IOVIRT_SRIOV_VF_OFFSET, 2, ari ? p->vf_offset_ari : p->vf_offset);
-	regs_put(r, IOVIRT_SRIOV_VF_STRIDE, 2, ari ? p->vf_stride_ari : p->vf_stride);
+	sriov_regs_put(r, IOVIRT_SRIOV_VF_OFFSET, 2, ari ? p->vf_offset_ari : p->vf_offset);
+	sriov_regs_put(r, IOVIRT_SRIOV_VF_STRIDE, 2, ari ? p->vf_stride_ari : p->vf_stride);
 
 	uint64_t pgsize = regs_pgsize(r);
 	for (unsigned i = 0; i < IOVIRT_SRIOV_NBARS; i++) {
@@ -114,78 +114,97 @@ void sriov_regs_normalize(const struct iovirt_sriov *sr, struct sriov_regs *r)
 		const struct iovirt_sriov_bar *b = &p->bars[i];
 		uint64_t sz = bar_eff_size(b, pgsize);
 		if (!sz) {
-			regs_put(r, off, 4, 0);
+			sriov_regs_put(r, off, 4, 0);
 			continue;
 		}
 		uint64_t mask = ~(sz - 1);
-		uint32_t lo = regs_get(r, off, 4);
+		uint32_t lo = sriov_regs_get(r, off, 4);
 		lo = (lo & (uint32_t)mask & ~BAR_FLAG_BITS) | bar_flags(b);
-		regs_put(r, off, 4, lo);
+		sriov_regs_put(r, off, 4, lo);
 		if (b->flags & IOVIRT_SRIOV_BAR_64) {
-			uint32_t hi = regs_get(r, off + 4, 4);
-			regs_put(r, off + 4, 4, hi & (uint32_t)(mask >> 32));
+			uint32_t hi = sriov_regs_get(r, off + 4, 4);
+			sriov_regs_put(r, off + 4, 4, hi & (uint32_t)(mask >> 32));
 		}
 	}
+}
+
+/* Phase 1 of sriov_derive: System Page Size, one size the PF supports. */
+static int derive_pgsize(const struct iovirt_sriov *sr, const struct sriov_regs *r,
+			 struct sriov_derived *n)
+{
+	uint32_t sys = sriov_regs_get(r, IOVIRT_SRIOV_SYS_PGSIZE, 4);
+	if (sys == 0 || (sys & (sys - 1)) || !(sys & sr->p.sup_pgsizes))
+		return IOVIRT_EINVAL;
+	n->pgsize = regs_pgsize(r);
+	return 0;
+}
+
+/* Phase 2: the enabled VFs and their RIDs, which must all exist on the PF's buses. */
+static int derive_vfs(const struct iovirt_sriov *sr, const struct sriov_regs *r,
+		      struct sriov_derived *n)
+{
+	const struct iovirt_sriov_params *p = &sr->p;
+	bool ari = regs_ari(r);
+	n->offset = ari ? p->vf_offset_ari : p->vf_offset;
+	n->stride = ari ? p->vf_stride_ari : p->vf_stride;
+	n->enabled = sriov_regs_get(r, IOVIRT_SRIOV_CTRL, 2) & IOVIRT_SRIOV_CTRL_VFE;
+	if (!n->enabled)
+		return 0;
+	uint32_t num = sriov_regs_get(r, IOVIRT_SRIOV_NUM_VFS, 2);
+	if (num == 0)
+		return IOVIRT_ENOVF;
+	if (num > p->total_vfs)
+		return IOVIRT_ELIMIT; /* the CVE-2024-26327 class: never trust NumVFs */
+	/* 16 + 16 + 16x16 bits: cannot wrap 64 bits */
+	uint64_t last = (uint64_t)p->pf_rid + n->offset + (uint64_t)(num - 1) * n->stride;
+	if (last > 0xffff)
+		return IOVIRT_EOVERFLOW;
+	if ((last >> 8) > p->bus_last)
+		return IOVIRT_ERANGE;
+	n->nvfs = num;
+	return 0;
+}
+
+/* Phase 3: where VF BAR i decodes, given the page size and VF count above. */
+static void derive_bar(const struct iovirt_sriov *sr, const struct sriov_regs *r,
+		       struct sriov_derived *n, unsigned i)
+{
+	const struct iovirt_sriov_bar *b = &sr->p.bars[i];
+	struct sriov_barwin *w = &n->bar[i];
+	w->size = bar_eff_size(b, n->pgsize);
+	if (!w->size)
+		return;
+	unsigned off = IOVIRT_SRIOV_VF_BAR0 + 4 * i;
+	w->base = sriov_regs_get(r, off, 4) & ~(uint64_t)BAR_FLAG_BITS;
+	if (b->flags & IOVIRT_SRIOV_BAR_64)
+		w->base |= (uint64_t)sriov_regs_get(r, off + 4, 4) << 32;
+	uint64_t span, last;
+	/* A BAR whose VF range wraps (or leaves 4 GiB for a 32-bit BAR)
+	 * cannot be placed: it does not decode rather than alias. The
+	 * range may end exactly at 2^64 (or 4 GiB): judged by its last
+	 * byte, since its end is not representable. span is 0 only
+	 * when VF Enable is clear, and then nothing decodes anyway. */
+	bool fits = iovirt_mul_ok(w->size, n->nvfs, &span) && span != 0 &&
+		    iovirt_add_ok(w->base, span - 1, &last) &&
+		    ((b->flags & IOVIRT_SRIOV_BAR_64) || last <= UINT32_MAX);
+	bool mse = sriov_regs_get(r, IOVIRT_SRIOV_CTRL, 2) & IOVIRT_SRIOV_CTRL_MSE;
+	/* base 0 means "not assigned" (no OS assigns it) */
+	w->decode = n->enabled && mse && w->base != 0 && fits;
 }
 
 int sriov_derive(const struct iovirt_sriov *sr, const struct sriov_regs *r,
 		 struct sriov_derived *d)
 {
-	const struct iovirt_sriov_params *p = &sr->p;
 	struct sriov_derived n;
 	memset(&n, 0, sizeof(n));
-
-	uint32_t ctrl = regs_get(r, IOVIRT_SRIOV_CTRL, 2);
-	uint32_t sys = regs_get(r, IOVIRT_SRIOV_SYS_PGSIZE, 4);
-	if (sys == 0 || (sys & (sys - 1)) || !(sys & p->sup_pgsizes))
-		return IOVIRT_EINVAL;
-	n.pgsize = regs_pgsize(r);
-
-	bool ari = regs_ari(r);
-	n.offset = ari ? p->vf_offset_ari : p->vf_offset;
-	n.stride = ari ? p->vf_stride_ari : p->vf_stride;
-	n.enabled = ctrl & IOVIRT_SRIOV_CTRL_VFE;
-
-	if (n.enabled) {
-		uint32_t num = regs_get(r, IOVIRT_SRIOV_NUM_VFS, 2);
-		if (num == 0)
-			return IOVIRT_ENOVF;
-		if (num > p->total_vfs)
-			return IOVIRT_ELIMIT; /* the CVE-2024-26327 class: never trust NumVFs */
-		/* 16 + 16 + 16x16 bits: cannot wrap 64 bits */
-		uint64_t last = (uint64_t)p->pf_rid + n.offset + (uint64_t)(num - 1) * n.stride;
-		if (last > 0xffff)
-			return IOVIRT_EOVERFLOW;
-		if ((last >> 8) > p->bus_last)
-			return IOVIRT_ERANGE;
-		n.nvfs = num;
-	}
-
-	bool mse = ctrl & IOVIRT_SRIOV_CTRL_MSE;
-	for (unsigned i = 0; i < IOVIRT_SRIOV_NBARS; i++) {
-		if (bar_is_upper(sr, i))
-			continue;
-		const struct iovirt_sriov_bar *b = &p->bars[i];
-		struct sriov_barwin *w = &n.bar[i];
-		w->size = bar_eff_size(b, n.pgsize);
-		if (!w->size)
-			continue;
-		unsigned off = IOVIRT_SRIOV_VF_BAR0 + 4 * i;
-		w->base = regs_get(r, off, 4) & ~(uint64_t)BAR_FLAG_BITS;
-		if (b->flags & IOVIRT_SRIOV_BAR_64)
-			w->base |= (uint64_t)regs_get(r, off + 4, 4) << 32;
-		uint64_t span, last;
-		/* A BAR whose VF range wraps (or leaves 4 GiB for a 32-bit BAR)
-		 * cannot be placed: it does not decode rather than alias. The
-		 * range may end exactly at 2^64 (or 4 GiB): judged by its last
-		 * byte, since its end is not representable. span is 0 only
-		 * when VF Enable is clear, and then nothing decodes anyway. */
-		bool fits = iovirt_mul_ok(w->size, n.nvfs, &span) && span != 0 &&
-			    iovirt_add_ok(w->base, span - 1, &last) &&
-			    ((b->flags & IOVIRT_SRIOV_BAR_64) || last <= UINT32_MAX);
-		/* base 0 means "not assigned" (no OS assigns it) */
-		w->decode = n.enabled && mse && w->base != 0 && fits;
-	}
+	int e = derive_pgsize(sr, r, &n);
+	if (e == 0)
+		e = derive_vfs(sr, r, &n);
+	if (e)
+		return e;
+	for (unsigned i = 0; i < IOVIRT_SRIOV_NBARS; i++)
+		if (!bar_is_upper(sr, i))
+			derive_bar(sr, r, &n, i);
 	*d = n;
 	return 0;
 }
@@ -256,7 +275,8 @@ void sriov_commit(struct iovirt_sriov *sr, const struct sriov_regs *r,
 	if (!old.enabled && d->enabled) {
 		for (uint32_t v = 0; v < d->nvfs; v++) {
 			uint16_t idx = (uint16_t)(sriov_rid_of(sr, d, v) - sr->p.pf_rid);
-			atomic_store_explicit(&sr->ctx[idx], CTX_VF | (uint64_t)v << CTX_VF_SHIFT,
+			atomic_store_explicit(&sr->ctx[idx],
+					      SRIOV_CTX_VF | (uint64_t)v << SRIOV_CTX_VF_SHIFT,
 					      memory_order_release);
 		}
 	}
@@ -285,7 +305,7 @@ int iovirt_sriov_cfg_read(const struct iovirt_sriov *sr, uint32_t offset, unsign
 	int r = check_access(offset, width);
 	if (r)
 		return r;
-	*val = regs_get(&sr->regs, offset, width);
+	*val = sriov_regs_get(&sr->regs, offset, width);
 	return 0;
 }
 
@@ -309,11 +329,12 @@ int iovirt_sriov_cfg_write(struct iovirt_sriov *sr, uint32_t offset, unsigned wi
 
 	/* fields frozen while the VFs exist (judged on the state before the access) */
 	if (sr->d.enabled) {
-		uint32_t co = regs_get(old, IOVIRT_SRIOV_CTRL, 2);
-		uint32_t cn = regs_get(&n, IOVIRT_SRIOV_CTRL, 2);
-		if (regs_get(old, IOVIRT_SRIOV_NUM_VFS, 2) != regs_get(&n, IOVIRT_SRIOV_NUM_VFS, 2) ||
-		    regs_get(old, IOVIRT_SRIOV_SYS_PGSIZE, 4) !=
-			    regs_get(&n, IOVIRT_SRIOV_SYS_PGSIZE, 4) ||
+		uint32_t co = sriov_regs_get(old, IOVIRT_SRIOV_CTRL, 2);
+		uint32_t cn = sriov_regs_get(&n, IOVIRT_SRIOV_CTRL, 2);
+		if (sriov_regs_get(old, IOVIRT_SRIOV_NUM_VFS, 2) !=
+			    sriov_regs_get(&n, IOVIRT_SRIOV_NUM_VFS, 2) ||
+		    sriov_regs_get(old, IOVIRT_SRIOV_SYS_PGSIZE, 4) !=
+			    sriov_regs_get(&n, IOVIRT_SRIOV_SYS_PGSIZE, 4) ||
 		    ((co ^ cn) & IOVIRT_SRIOV_CTRL_ARI))
 			return IOVIRT_EBUSY;
 	}

@@ -41,12 +41,12 @@ struct sriov_derived {
 
 /*
  * Context-table entry: one atomic word per RID, so a lookup is one load.
- * CTX_VF: RID belongs to an enabled VF; CTX_BOUND: translations allowed.
+ * SRIOV_CTX_VF: RID belongs to an enabled VF; SRIOV_CTX_BOUND: translations allowed.
  */
-#define CTX_BOUND (UINT64_C(1) << 63)
-#define CTX_VF (UINT64_C(1) << 62)
-#define CTX_VF_SHIFT 32
-#define CTX_ASID_MASK UINT64_C(0xfffff)
+#define SRIOV_CTX_BOUND (UINT64_C(1) << 63)
+#define SRIOV_CTX_VF (UINT64_C(1) << 62)
+#define SRIOV_CTX_VF_SHIFT 32
+#define SRIOV_CTX_ASID_MASK UINT64_C(0xfffff)
 
 struct sriov_vf {
 	uint32_t guest;
@@ -89,7 +89,7 @@ struct iovirt_sriov {
 };
 
 /* Little-endian field access on the register file. */
-static inline uint32_t regs_get(const struct sriov_regs *r, unsigned off, unsigned width)
+static inline uint32_t sriov_regs_get(const struct sriov_regs *r, unsigned off, unsigned width)
 {
 	uint32_t v = 0;
 	for (unsigned i = 0; i < width; i++)
@@ -97,7 +97,7 @@ static inline uint32_t regs_get(const struct sriov_regs *r, unsigned off, unsign
 	return v;
 }
 
-static inline void regs_put(struct sriov_regs *r, unsigned off, unsigned width, uint32_t v)
+static inline void sriov_regs_put(struct sriov_regs *r, unsigned off, unsigned width, uint32_t v)
 {
 	for (unsigned i = 0; i < width; i++)
 		r->b[off + i] = (uint8_t)(v >> (8 * i));

@@ -317,7 +317,7 @@ void sriov_bind_commit(struct iovirt_sriov *sr, uint32_t vf, uint32_t guest, uin
 	v->asid = asid;
 	v->bound = true;
 	atomic_store_explicit(ctx_slot(sr, vf),
-			      CTX_BOUND | CTX_VF | (uint64_t)vf << CTX_VF_SHIFT | asid,
+			      SRIOV_CTX_BOUND | SRIOV_CTX_VF | (uint64_t)vf << SRIOV_CTX_VF_SHIFT | asid,
 			      memory_order_release);
 }
 
@@ -349,9 +349,9 @@ static inline int ctx_get(const struct iovirt_sriov *sr, uint16_t rid, uint64_t 
 	if (IOVIRT_UNLIKELY(idx >= sr->ctx_len))
 		return IOVIRT_ENOVF;
 	uint64_t v = atomic_load_explicit(&sr->ctx[idx], memory_order_acquire);
-	if (IOVIRT_UNLIKELY(!(v & CTX_VF)))
+	if (IOVIRT_UNLIKELY(!(v & SRIOV_CTX_VF)))
 		return IOVIRT_ENOVF;
-	if (IOVIRT_UNLIKELY(!(v & CTX_BOUND)))
+	if (IOVIRT_UNLIKELY(!(v & SRIOV_CTX_BOUND)))
 		return IOVIRT_ENOASID;
 	*e = v;
 	return 0;
@@ -364,9 +364,9 @@ int iovirt_sriov_rid_lookup(const struct iovirt_sriov *sr, uint16_t rid, uint32_
 	if (r)
 		return r;
 	if (vf)
-		*vf = (uint32_t)(e >> CTX_VF_SHIFT) & 0xffff;
+		*vf = (uint32_t)(e >> SRIOV_CTX_VF_SHIFT) & 0xffff;
 	if (asid)
-		*asid = (uint32_t)(e & CTX_ASID_MASK);
+		*asid = (uint32_t)(e & SRIOV_CTX_ASID_MASK);
 	return 0;
 }
 
@@ -416,9 +416,9 @@ int iovirt_sriov_dma_translate(const struct iovirt_sriov *sr, uint16_t rid, uint
 	if (r)
 		return r;
 	/* a VF without Bus Master Enable issues no request (create_fn only) */
-	if (IOVIRT_UNLIKELY(!sriov_fn_bme_ok(sr, (uint32_t)(e >> CTX_VF_SHIFT) & 0xffff)))
+	if (IOVIRT_UNLIKELY(!sriov_fn_bme_ok(sr, (uint32_t)(e >> SRIOV_CTX_VF_SHIFT) & 0xffff)))
 		return IOVIRT_ENOMASTER;
-	r = iovirt_pt_translate(sr->p.iommu, (uint32_t)(e & CTX_ASID_MASK), iova, access, out);
+	r = iovirt_pt_translate(sr->p.iommu, (uint32_t)(e & SRIOV_CTX_ASID_MASK), iova, access, out);
 	if (r)
 		return r;
 	/* a DMA into register space could start a register access from inside one */
@@ -449,7 +449,8 @@ void sriov_vfs_reset(struct iovirt_sriov *sr, uint32_t first, uint32_t count)
 	const struct iovirt_host_ops *ops = sr->ops;
 	/* 1: new DMA faults (the entry stays a VF, unbound) */
 	for (uint32_t v = first; v < first + count; v++)
-		atomic_store_explicit(ctx_slot(sr, v), CTX_VF | (uint64_t)v << CTX_VF_SHIFT,
+		atomic_store_explicit(ctx_slot(sr, v),
+				      SRIOV_CTX_VF | (uint64_t)v << SRIOV_CTX_VF_SHIFT,
 				      memory_order_seq_cst);
 	/* 2: DMAs that already hold pins finish or are cancelled */
 	for (uint32_t v = first; v < first + count; v++)

@@ -85,7 +85,7 @@ static uint32_t header_dword(const struct iovirt_sriov *sr, uint32_t vf, bool vi
 		if (!virt)
 			return 0xffffffffu; /* a VF's Vendor and Device ID read all ones */
 		return fn->fp.pf_vendor_id |
-		       (uint32_t)regs_get(&sr->regs, IOVIRT_SRIOV_VF_DID, 2) << 16;
+		       (uint32_t)sriov_regs_get(&sr->regs, IOVIRT_SRIOV_VF_DID, 2) << 16;
 	case 0x04:
 		return (c->cmd & (virt ? VF_CMD_BME | VF_CMD_MSE : VF_CMD_BME)) |
 		       STATUS_CAP_LIST << 16;

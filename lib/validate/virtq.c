@@ -148,6 +148,37 @@ static int rings_translate(const struct iovirt_vq_params *p, struct iovirt_gmap 
 	return 0;
 }
 
+/* The object and its scratch (stamps, packed per-ID counts and order,
+ * indirect stamps and table), laid out for p's rings; NULL if either
+ * allocation fails (nothing left allocated). */
+static struct iovirt_vq *vq_alloc(const struct iovirt_host_ops *ops, void *host,
+				  const struct iovirt_vq_params *p)
+{
+	uint32_t max_ind = p->max_indirect ? p->max_indirect : p->num;
+	struct iovirt_vq *vq = ops->mem_alloc(host, sizeof(*vq), _Alignof(struct iovirt_vq));
+	if (!vq)
+		return NULL;
+	size_t bytes = (size_t)p->num * (4 + 2 + 2) + (size_t)max_ind * (4 + DESC_SIZE);
+	bytes = (bytes + 63) & ~(size_t)63; /* a multiple of the alignment, see gmap.c */
+	uint8_t *scratch = ops->mem_alloc(host, bytes, 64);
+	if (!scratch) {
+		ops->mem_free(host, vq, sizeof(*vq));
+		return NULL;
+	}
+	*vq = (struct iovirt_vq){
+		.ops = ops, .host = host, .guest = p->guest, .num = p->num,
+		.flags = p->flags, .max_ind = max_ind, .desc_gpa = p->desc_gpa,
+		.avail_gpa = p->avail_gpa, .used_gpa = p->used_gpa,
+		.table = scratch,
+		.stamp = (uint32_t *)(scratch + (size_t)max_ind * DESC_SIZE),
+		.scratch_bytes = bytes,
+	};
+	vq->ind_stamp = vq->stamp + p->num;
+	vq->id_descs = (uint16_t *)(vq->ind_stamp + max_ind);
+	vq->fifo = vq->id_descs + p->num;
+	return vq;
+}
+
 int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 		     const struct iovirt_vq_params *p, struct iovirt_vq **out)
 {
@@ -168,31 +199,15 @@ int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 	struct iovirt_gmap_region *hold[NRINGS] = { NULL };
 	if (map && (err = rings_hold(p, &vp, hold)))
 		return err;
-	uint32_t max_ind = p->max_indirect ? p->max_indirect : p->num;
-	struct iovirt_vq *vq = ops->mem_alloc(host, sizeof(*vq), _Alignof(struct iovirt_vq));
-	if (!vq)
-		goto nomem;
-	/* stamps, packed per-ID counts and order, indirect stamps and table */
-	size_t bytes = (size_t)p->num * (4 + 2 + 2) + (size_t)max_ind * (4 + DESC_SIZE);
-	bytes = (bytes + 63) & ~(size_t)63; /* a multiple of the alignment, see gmap.c */
-	uint8_t *scratch = ops->mem_alloc(host, bytes, 64);
-	if (!scratch) {
-		ops->mem_free(host, vq, sizeof(*vq));
-		goto nomem;
+	struct iovirt_vq *vq = vq_alloc(ops, host, p);
+	if (!vq) {
+		if (map)
+			rings_put(map, hold, NRINGS);
+		return IOVIRT_ENOMEM;
 	}
-	*vq = (struct iovirt_vq){
-		.ops = ops, .host = host, .guest = p->guest, .num = p->num,
-		.flags = p->flags, .max_ind = max_ind, .desc_gpa = p->desc_gpa,
-		.avail_gpa = p->avail_gpa, .used_gpa = p->used_gpa,
-		.table = scratch,
-		.stamp = (uint32_t *)(scratch + (size_t)max_ind * DESC_SIZE),
-		.scratch_bytes = bytes,
-		.map = map,
-		.hold = { hold[0], hold[1], hold[2] },
-	};
-	vq->ind_stamp = vq->stamp + p->num;
-	vq->id_descs = (uint16_t *)(vq->ind_stamp + max_ind);
-	vq->fifo = vq->id_descs + p->num;
+	vq->map = map;
+	for (int k = 0; k < NRINGS; k++)
+		vq->hold[k] = hold[k];
 	if (p->flags & IOVIRT_VQ_F_DIRECT)
 		rings_direct(vq);
 	if (p->flags & IOVIRT_VQ_F_ACCESS_PLATFORM) {
@@ -206,10 +221,6 @@ int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 		vq->last_avail = vq->avail_idx = vq->used_idx = 0x8000;
 	*out = vq;
 	return 0;
-nomem:
-	if (map)
-		rings_put(map, hold, NRINGS);
-	return IOVIRT_ENOMEM;
 }
 
 void iovirt_vq_destroy(struct iovirt_vq *vq)
