@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fmt_common.h"
 #include "iovirt/pagetable.h"
 
 /* 2 MiB and 1 GiB PTEs at levels 2 and 3 (larger pages are not in iovirt_space_params.pgsizes). */
@@ -80,16 +81,7 @@ static inline uint64_t amd_mk_table(uint64_t pa, unsigned level)
 /* Mode 3 (39 bits) is the smallest that holds 32 bits; 4: 48 bits, 5: 57. */
 static inline unsigned amd_levels_for_width(unsigned width)
 {
-	switch (width) {
-	case 32:
-	case 39:
-		return 3;
-	case 48:
-		return 4;
-	case 57:
-		return 5;
-	}
-	return 0;
+	return fmt_radix_levels(width);
 }
 
 #endif

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fmt_common.h"
 #include "iovirt/pagetable.h"
 
 #define RV_RWX (IOVIRT_RV_R | IOVIRT_RV_W | IOVIRT_RV_X)
@@ -81,16 +82,7 @@ static inline uint64_t rv_mk_table(uint64_t pa, unsigned level)
 
 static inline unsigned rv_levels_for_width(unsigned width)
 {
-	switch (width) {
-	case 32:
-	case 39:
-		return 3;
-	case 48:
-		return 4;
-	case 57:
-		return 5;
-	}
-	return 0;
+	return fmt_radix_levels(width);
 }
 
 #endif

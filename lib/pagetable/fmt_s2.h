@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fmt_common.h"
 #include "iovirt/pagetable.h"
 
 #define S2_LEAF_ATTRS (IOVIRT_S2_MEMATTR_WB | IOVIRT_S2_SH_INNER | IOVIRT_S2_AF)
@@ -80,14 +81,8 @@ static inline uint64_t s2_mk_table(uint64_t pa, unsigned level)
 
 static inline unsigned s2_levels_for_width(unsigned width)
 {
-	switch (width) {
-	case 32:
-	case 39:
-		return 3;
-	case 48:
-		return 4;
-	}
-	return 0;
+	/* no 5-level stage 2 with a 4 KiB granule */
+	return width == 57 ? 0 : fmt_radix_levels(width);
 }
 
 #endif

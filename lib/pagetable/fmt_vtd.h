@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fmt_common.h"
 #include "iovirt/pagetable.h"
 
 #define VTD_PRESENT (IOVIRT_VTD_SL_R | IOVIRT_VTD_SL_W | IOVIRT_VTD_SL_X)
@@ -77,16 +78,7 @@ static inline uint64_t vtd_mk_table(uint64_t pa, unsigned level)
 /* 3-level tables serve 32- and 39-bit spaces (the smallest VT-d AGAW is 39 bits). */
 static inline unsigned vtd_levels_for_width(unsigned width)
 {
-	switch (width) {
-	case 32:
-	case 39:
-		return 3;
-	case 48:
-		return 4;
-	case 57:
-		return 5;
-	}
-	return 0;
+	return fmt_radix_levels(width);
 }
 
 #endif
