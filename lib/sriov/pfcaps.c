@@ -46,14 +46,24 @@ static uint32_t pf_dword(const struct iovirt_sriov *sr, enum pf_cap cap, uint32_
 	return f->acs_caps | (uint32_t)fn->acs_ctrl << 16;
 }
 
-static int pf_check(const struct iovirt_sriov *sr, uint32_t offset, unsigned width)
+/* Checks an access to the PF's extended space and finds the capability it
+ * falls in: 0 with *cap and *rel (offset within it), or the refusal. */
+static int pf_locate(const struct iovirt_sriov *sr, uint32_t offset, unsigned width, enum pf_cap *cap,
+		     uint32_t *rel)
 {
 	if (!sr->fn)
 		return IOVIRT_ENOSYS;
 	int r = sriov_fn_cfg_access(offset, width, 0x1000);
 	if (r)
 		return r;
-	return offset < 0x100 ? IOVIRT_ERANGE : 0; /* the header and PCI capabilities are the host's */
+	if (offset < 0x100)
+		return IOVIRT_ERANGE; /* the header and PCI capabilities are the host's */
+	uint32_t start;
+	*cap = pf_cap_at(sr->fn, offset, &start);
+	if (*cap == CAP_NONE)
+		return IOVIRT_ENOENT;
+	*rel = offset - start;
+	return 0;
 }
 
 int iovirt_sriov_pf_ext_read(const struct iovirt_sriov *sr, uint32_t offset, unsigned width,
@@ -61,16 +71,13 @@ int iovirt_sriov_pf_ext_read(const struct iovirt_sriov *sr, uint32_t offset, uns
 {
 	if (!sr || !val)
 		return IOVIRT_EINVAL;
-	int r = pf_check(sr, offset, width);
+	enum pf_cap cap;
+	uint32_t rel;
+	int r = pf_locate(sr, offset, width, &cap, &rel);
 	if (r)
 		return r;
-	uint32_t start;
-	enum pf_cap cap = pf_cap_at(sr->fn, offset, &start);
-	if (cap == CAP_NONE)
-		return IOVIRT_ENOENT;
 	if (cap == CAP_SRIOV)
-		return iovirt_sriov_cfg_read(sr, offset - start, width, val);
-	uint32_t rel = offset - start;
+		return iovirt_sriov_cfg_read(sr, rel, width, val);
 	uint32_t v = pf_dword(sr, cap, rel & ~3u) >> (8 * (rel & 3));
 	*val = width == 4 ? v : v & ((1u << (8 * width)) - 1);
 	return 0;
@@ -80,16 +87,13 @@ int iovirt_sriov_pf_ext_write(struct iovirt_sriov *sr, uint32_t offset, unsigned
 {
 	if (!sr)
 		return IOVIRT_EINVAL;
-	int r = pf_check(sr, offset, width);
+	enum pf_cap cap;
+	uint32_t rel;
+	int r = pf_locate(sr, offset, width, &cap, &rel);
 	if (r)
 		return r;
-	uint32_t start;
-	enum pf_cap cap = pf_cap_at(sr->fn, offset, &start);
-	if (cap == CAP_NONE)
-		return IOVIRT_ENOENT;
 	if (cap == CAP_SRIOV)
-		return iovirt_sriov_cfg_write(sr, offset - start, width, val);
-	uint32_t rel = offset - start;
+		return iovirt_sriov_cfg_write(sr, rel, width, val);
 	if (cap == CAP_ACS && (rel & ~3u) == 4) {
 		/* ACS Control is bytes 6-7; a control bit exists only where its capability does */
 		uint32_t sh = 8 * (rel & 3);
