@@ -25,11 +25,12 @@ for exe in build-fuzz/fuzz/fuzz_*; do
 	[ -f "$exe" ] && [ -x "$exe" ] || continue
 	name=${exe##*/fuzz_}
 	[ "$target" = all ] || [ "$target" = "$name" ] || continue
-	mkdir -p "fuzz/corpus/$name" "build-fuzz/new-$name"
+	mkdir -p "fuzz/corpus/$name"
+	new=$(iovirt_fuzz_scratch) # new inputs: merged into fuzz/corpus at the end
 	echo "== fuzz $name for ${secs}s"
 	log="build-fuzz/fuzz-$name.log"
 	ASAN_OPTIONS=detect_leaks=1 "$exe" -max_total_time="$secs" -rss_limit_mb=4096 -print_final_stats=1 \
-		-artifact_prefix="build-fuzz/" "build-fuzz/new-$name" "fuzz/corpus/$name" 2>&1 | tee "$log"
+		-artifact_prefix="build-fuzz/" "$new" "fuzz/corpus/$name" 2>&1 | tee "$log"
 	status=ok
 	if [ "${PIPESTATUS[0]}" -ne 0 ]; then
 		echo "fuzz $name FAILED (artifact under build-fuzz/)"
@@ -40,7 +41,8 @@ for exe in build-fuzz/fuzz/fuzz_*; do
 	runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
 	table+=("$(printf '%-14s %12s %12s  %s' "$name" "${eps:-?}" "${runs:-?}" "$status")")
 	json+=("{\"bench\":\"fuzz\",\"target\":\"$name\",\"exec_per_sec\":${eps:-0},\"runs\":${runs:-0}}")
-	"$exe" -merge=1 "fuzz/corpus/$name" "build-fuzz/new-$name" >/dev/null 2>&1 || true
+	"$exe" -merge=1 "fuzz/corpus/$name" "$new" >/dev/null 2>&1 || true
+	rm -rf "$new"
 done
 printf '%-14s %12s %12s  %s\n' target exec/s runs result
 printf '%s\n' "${table[@]}"

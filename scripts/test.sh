@@ -105,8 +105,7 @@ if CC=clang setup build-fuzz -Dwerror=true -Dfuzz=true -Db_sanitize=address,unde
 	for exe in build-fuzz/fuzz/fuzz_*; do
 		[ -f "$exe" ] && [ -x "$exe" ] || continue
 		name=${exe##*/fuzz_}
-		work="build-fuzz/corpus-$name"
-		rm -rf "$work"; mkdir -p "$work"
+		work=$(iovirt_fuzz_scratch)
 		[ -d "fuzz/corpus/$name" ] && cp -r "fuzz/corpus/$name/." "$work/"
 		if ASAN_OPTIONS=detect_leaks=1 timeout $((FUZZ_SECONDS + 120)) "$exe" -max_total_time="$FUZZ_SECONDS" \
 			-rss_limit_mb=4096 -print_final_stats=1 "$work" >"build-fuzz/$name.out" 2>&1; then
@@ -114,6 +113,7 @@ if CC=clang setup build-fuzz -Dwerror=true -Dfuzz=true -Db_sanitize=address,unde
 		else
 			tail -n 60 "build-fuzz/$name.out"; bad "fuzz $name"
 		fi
+		rm -rf "$work"
 	done
 else
 	cat build-fuzz.log; bad "fuzz build"
