@@ -62,6 +62,27 @@ else
 	cat build-asan.log; bad "asan build"
 fi
 
+# stress_formats DIR LABEL: the page-table stress programs again for the other
+# table formats (the loop above runs them with VT-d), half a second each
+# reclaim mode, under the sanitizer DIR was built with.
+stress_formats() {
+	local dir=$1 label=$2 f name exe
+	for f in 2 3 4; do # AMD-Vi v1, Arm stage 2, RISC-V G-stage (enum iovirt_pt_format)
+		for name in stress_pagetable stress_pt_race; do
+			exe="$dir/tests/stress/$name"
+			[ -x "$exe" ] || continue
+			if IOVIRT_STRESS_PT_FORMAT=$f IOVIRT_STRESS_SECONDS=0.5 \
+				ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+				TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+				timeout 300 "$exe" >"$dir/$name-format$f.out" 2>&1; then
+				ok; echo "$name format $f: ok ($(tail -n 1 "$dir/$name-format$f.out"))"
+			else
+				tail -n 40 "$dir/$name-format$f.out"; bad "$label $name format $f"
+			fi
+		done
+	done
+}
+
 note "stress programs under ThreadSanitizer"
 if CC=clang setup build-tsan -Dwerror=true -Db_sanitize=thread -Dallocator=libc -Db_lundef=false \
 	-Dtests=false -Dbenches=false -Dexamples=false -Dstress=true &&
@@ -75,6 +96,7 @@ if CC=clang setup build-tsan -Dwerror=true -Db_sanitize=thread -Dallocator=libc 
 			tail -n 40 "build-tsan/$name.out"; bad "tsan $name"
 		fi
 	done
+	stress_formats build-tsan tsan
 else
 	cat build-tsan.log; bad "tsan build"
 fi
@@ -94,6 +116,7 @@ if setup build-asan-stress -Dwerror=true -Db_sanitize=address,undefined -Dalloca
 			tail -n 40 "build-asan-stress/$name.out"; bad "asan $name"
 		fi
 	done
+	stress_formats build-asan-stress asan
 else
 	cat build-asan-stress.log; bad "asan stress build"
 fi
