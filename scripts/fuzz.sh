@@ -5,6 +5,7 @@
 # At the end, executions per second per target: a table, and one JSON line per
 # target (also in build-fuzz/fuzz.jsonl), e.g.
 #   {"bench":"fuzz","target":"pagetable","exec_per_sec":21000,"runs":6300000}
+# FUZZ_MERGE=0 measures without merging new inputs into fuzz/corpus.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -41,7 +42,7 @@ for exe in build-fuzz/fuzz/fuzz_*; do
 	runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
 	table+=("$(printf '%-14s %12s %12s  %s' "$name" "${eps:-?}" "${runs:-?}" "$status")")
 	json+=("{\"bench\":\"fuzz\",\"target\":\"$name\",\"exec_per_sec\":${eps:-0},\"runs\":${runs:-0}}")
-	"$exe" -merge=1 "fuzz/corpus/$name" "$new" >/dev/null 2>&1 || true
+	[ "${FUZZ_MERGE:-1}" = 0 ] || "$exe" -merge=1 "fuzz/corpus/$name" "$new" >/dev/null 2>&1 || true
 	rm -rf "$new"
 done
 printf '%-14s %12s %12s  %s\n' target exec/s runs result
