@@ -84,7 +84,7 @@ enum iovirt_gpt_fault {
 	IOVIRT_GPT_TABLE = 4,       /* the map's refusal of the entry's address: IOVIRT_ENOREGION
 	                             * (outside every region), IOVIRT_EMMIO, IOVIRT_ERESERVED,
 	                             * IOVIRT_EFOREIGN, IOVIRT_EP2P, IOVIRT_EPERM (region not
-	                             * device-readable); IOVIRT_EOVERFLOW (the address wraps) */
+	                             * device-readable) */
 	IOVIRT_GPT_READ = 5,        /* IOVIRT_EGUEST: the host's guest_read failed */
 	IOVIRT_GPT_RANGE = 6,       /* IOVIRT_ERANGE: the iova is beyond the input width, or
 	                             * (AMD-Vi) has bits set in levels a PDE skips */

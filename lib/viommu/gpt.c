@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/check.h"
 #include "common/checked.h"
 #include "common/wire.h"
 #include "internal.h"
@@ -105,11 +106,13 @@ int vi_walk(const struct vi_ctx *c, const struct iovirt_gmap *map,
 	for (unsigned step = 0; step < c->geom.levels; step++) {
 		const unsigned shift = pt_gshift(level);
 		const uint64_t idx = (iova >> shift) & ((UINT64_C(1) << bits) - 1);
-		uint64_t egpa, e;
+		/* No wrap: the root is aligned to its whole size, and the decoders'
+		 * table addresses are below 2^56. */
+		const uint64_t egpa = table + idx * 8;
+		uint64_t e;
+		IOVIRT_CHECK(egpa >= table);
 		res->level = level;
 		res->page_size = UINT64_C(1) << shift;
-		if (!iovirt_add_ok(table, idx * 8, &egpa))
-			return vi_fault(res, IOVIRT_GPT_TABLE, IOVIRT_EOVERFLOW);
 		res->entry_gpa = egpa;
 		int err = vi_entry_read(map, ops, host, egpa, &e, res);
 		if (err)

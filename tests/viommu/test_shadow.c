@@ -317,3 +317,59 @@ Test(shadow, arguments)
 	iovirt_viommu_destroy(NULL);
 	st_fini(&s);
 }
+
+/* Edges: a shadow beside and around earlier ones fills only the gaps; more shadows than the list first holds; a leaf granting nothing (Arm AF clear) is a hole, refused with STRICT; a hole reaching 2^64 ends the walk (AMD-Vi Mode 6). */
+Test(shadow, edges)
+{
+	struct st s;
+	st_init(&s, IOVIRT_PT_FMT_ARM_S2, 0);
+	/* a piece of the 2 MiB page first, then all of it: two gaps around it */
+	cr_assert_eq(iovirt_viommu_shadow(s.v, 0x300000, 0x2000, 0, NULL), 0x2000);
+	cr_assert_eq(iovirt_viommu_shadow(s.v, 0x200000, 0x200000, 0, NULL), 0x200000 - 0x2000);
+	struct iovirt_viommu_stats vs;
+	iovirt_viommu_stats(s.v, &vs);
+	cr_assert_eq(vs.shadows, 3);
+	cr_assert_eq(host_at(&s, 0x3ff000, NULL), hpa_of(&s, s.big) + 0x1ff000);
+	/* 40 more guest pages: the list grows past its first 16 */
+	for (uint64_t i = 0; i < 40; i++)
+		gt_map(&s.g, 0x1000000 + 0x1000 * i, s.big + 0x1000 * i, 1, GT_RW);
+	cr_assert_eq(iovirt_viommu_shadow(s.v, 0x1000000, 40 * 0x1000, 0, NULL), 40 * 0x1000);
+	for (uint64_t i = 0; i < 40; i++)
+		cr_assert_eq(host_at(&s, 0x1000000 + 0x1000 * i, NULL), hpa_of(&s, s.big) + 0x1000 * i);
+	cr_assert_eq(iovirt_viommu_inval(s.v, 0, 0), 0x200000 + 40 * 0x1000);
+	/* AF clear: nothing granted */
+	*gt_slot(&s.g, 0x10000, 1) &= ~(UINT64_C(1) << 10);
+	struct iovirt_gpt_result r;
+	cr_assert_eq(iovirt_viommu_shadow(s.v, 0x10000, 0x2000, 0, &r), 0x1000);
+	cr_assert_eq(host_at(&s, 0x10000, NULL), ~UINT64_C(0));
+	cr_assert_eq(iovirt_viommu_shadow(s.v, 0x10000, 0x1000, IOVIRT_VIOMMU_STRICT, &r), IOVIRT_EPERM);
+	cr_assert_eq(r.fault, IOVIRT_GPT_PERMISSION);
+	cr_assert_eq(iovirt_viommu_translate(s.v, 0x10000, IOVIRT_PROT_READ, NULL), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_viommu_inval(s.v, 0, 0), 0x1000);
+	/* AMD-Vi Mode 6 with an empty root: the hole's entry covers up to 2^64 */
+	struct iovirt_gpt_ctx c = { .size = sizeof(c), .format = IOVIRT_PT_FMT_AMD_V1, .levels = 6,
+				    .root = gt_table(&s.g, 4096) };
+	cr_assert_eq(iovirt_viommu_set_ctx(s.v, &c), 0);
+	cr_assert_eq(iovirt_viommu_shadow(s.v, UINT64_MAX - 0x1fff, 0x1000, 0, &r), 0);
+	cr_assert_eq(r.level, 6);
+	cr_assert_eq(iovirt_viommu_translate(s.v, UINT64_C(1) << 63, IOVIRT_PROT_READ, &r), IOVIRT_ENOENT);
+	cr_assert_eq(r.entry_gpa, c.root + 8 * 64);
+	/* Mode 1: one level-1 table */
+	c.levels = 1;
+	*gt_ptr(&s.g, c.root + 8 * 3) = gt_mk_leaf(IOVIRT_PT_FMT_AMD_V1, 0x9000, 1, GT_RW);
+	cr_assert_eq(iovirt_viommu_set_ctx(s.v, &c), 0);
+	cr_assert_eq(iovirt_viommu_translate(s.v, 0x3008, IOVIRT_PROT_READ, &r), 0);
+	cr_assert_eq(r.gpa, 0x9008);
+	cr_assert_eq(iovirt_viommu_translate(s.v, 0x200000, IOVIRT_PROT_READ, &r), IOVIRT_ERANGE);
+	/* create: a host without mem_alloc, NULL map or iommu */
+	struct iovirt_viommu *v = NULL;
+	struct iovirt_host_ops ops = *s.g.ops;
+	ops.mem_alloc = NULL;
+	cr_assert_eq(iovirt_viommu_create(&ops, s.g.p, s.dom, s.g.map, s.io, 1, &c, &v), IOVIRT_ENOSYS);
+	cr_assert_eq(iovirt_viommu_create(s.g.ops, s.g.p, s.dom, NULL, s.io, 1, &c, &v), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_viommu_create(s.g.ops, s.g.p, s.dom, s.g.map, NULL, 1, &c, &v), IOVIRT_EINVAL);
+	c.levels = 7;
+	cr_assert_eq(iovirt_viommu_create(s.g.ops, s.g.p, s.dom, s.g.map, s.io, 1, &c, &v), IOVIRT_EINVAL);
+	cr_assert_null(v);
+	st_fini(&s);
+}
