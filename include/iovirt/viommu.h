@@ -25,7 +25,9 @@
  * level 4 - L; RISC-V and VT-d level L; AMD-Vi level L).
  *
  * Threads: iovirt_gpt_translate takes no lock and may run on any thread
- * beside anything (it reads the guest map's current snapshot, lock-free).
+ * beside anything (it reads the guest map's current snapshot, lock-free); for
+ * iovirt_gmap_reclaim's grace period it counts as a validation (a reclaim
+ * must wait for walks that began before it).
  * Calls on one iovirt_viommu must be serialized by the caller, and with the
  * calls on its pin domain (lib/pin's rule).
  *
