@@ -130,8 +130,8 @@ static bool fz_incomparable(const struct iovirt_gpt_ctx *c, const struct iovirt_
 		return (e >> 62) & 1 || ((e >> 11) & 1);
 	case IOVIRT_PT_FMT_AMD_V1: /* Next Level 7 with a size outside the level's range */
 		return ((e >> 9) & 7) == 7;
-	case IOVIRT_PT_FMT_ARM_S2: /* output address bits 51:48 */
-		return (e >> 48) & 0xf;
+	case IOVIRT_PT_FMT_ARM_S2: /* RES0 bits 50:48 above the 48-bit output address */
+		return (e >> 48) & 7;
 	default:
 		return false;
 	}

@@ -82,7 +82,7 @@ enum iovirt_gpt_fault {
 	IOVIRT_GPT_PERMISSION = 2,  /* IOVIRT_EPERM: the leaf does not grant the access
 	                             * (RISC-V: also a leaf without U) */
 	IOVIRT_GPT_RESERVED = 3,    /* IOVIRT_ERESERVED: a reserved bit or encoding (Arm:
-	                             * also output address bits 51:48, an Address size fault) */
+	                             * also bits 50:48 above the 48-bit output address, an Address size fault) */
 	IOVIRT_GPT_TABLE = 4,       /* the map's refusal of the entry's address: IOVIRT_ENOREGION
 	                             * (outside every region), IOVIRT_EMMIO, IOVIRT_ERESERVED,
 	                             * IOVIRT_EFOREIGN, IOVIRT_EP2P, IOVIRT_EPERM (region not

@@ -88,11 +88,12 @@ static inline unsigned s2_levels_for_width(unsigned width)
 /* ---- a guest's entries (gdecode.h; Arm ARM "VMSAv8-64 translation table
  * format descriptors", "Stage 2 data access permissions", Access flag) ----
  * Bit 0 clear, a block at lookup level 0 (4 KiB granule without LPA2) or
- * 0b01 at level 3: invalid (translation fault); output-address bits 51:48
- * set (a 48-bit PA: Address size fault) or a block's RES0 address bits below
- * its size: reserved; a table passes R and W down (stage 2 table descriptors
+ * 0b01 at level 3: invalid (translation fault); bits 50:48 set (RES0 above
+ * a 48-bit output address: the Address size fault; bit 51 is DBM in blocks
+ * and pages, ignored in tables) or a block's RES0 address bits below its
+ * size (no FEAT_BBM nT): reserved; a table passes R and W down (stage 2 table descriptors
  * carry no permissions); AF clear: Access flag fault (no hardware AF update). */
-#define S2_G_OA_HI (UINT64_C(0xf) << 48)
+#define S2_G_OA_HI (UINT64_C(7) << 48)
 
 static inline void s2_gdecode(uint64_t e, unsigned level, struct fmt_gentry *d)
 {

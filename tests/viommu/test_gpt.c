@@ -263,7 +263,9 @@ Test(gpt, reserved_bits)
 		{ IOVIRT_PT_FMT_AMD_V1, 1, 1, UINT64_C(3) << 9, 0, IOVIRT_ERESERVED },    /* NL 3 at level 1 */
 		{ IOVIRT_PT_FMT_AMD_V1, 2, 2, UINT64_C(1) << 13, 0, IOVIRT_ERESERVED },   /* 2 MiB frame bit 13 */
 		{ IOVIRT_PT_FMT_AMD_V1, 2, 1, UINT64_C(7) << 9, 0, IOVIRT_ERESERVED },    /* NL 7, size 2^13 at level 2 */
-		{ IOVIRT_PT_FMT_ARM_S2, 2, 1, UINT64_C(1) << 48, 0, IOVIRT_ERESERVED },   /* OA bits 51:48 */
+		{ IOVIRT_PT_FMT_ARM_S2, 2, 1, UINT64_C(1) << 48, 0, IOVIRT_ERESERVED },   /* RES0 bits 50:48 */
+		{ IOVIRT_PT_FMT_ARM_S2, 1, 1, UINT64_C(1) << 51, 0, 0 },                  /* DBM in a page */
+		{ IOVIRT_PT_FMT_ARM_S2, 2, 1, UINT64_C(1) << 51, 0, 0 },                  /* bit 51 of a table: ignored */
 		{ IOVIRT_PT_FMT_ARM_S2, 2, 2, UINT64_C(1) << 20, 0, IOVIRT_ERESERVED },   /* block RES0 bits */
 		{ IOVIRT_PT_FMT_ARM_S2, 1, 1, 0, 2, IOVIRT_ENOENT },                      /* 0b01 at level 3 */
 		{ IOVIRT_PT_FMT_ARM_S2, 1, 1, 0, UINT64_C(1) << 10, IOVIRT_EIOFAULT },    /* AF clear */
