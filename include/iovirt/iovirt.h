@@ -10,5 +10,6 @@
 #include "iovirt/pin.h"
 #include "iovirt/sriov.h"
 #include "iovirt/validate.h"
+#include "iovirt/viommu.h"
 
 #endif

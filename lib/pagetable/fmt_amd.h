@@ -84,4 +84,47 @@ static inline unsigned amd_levels_for_width(unsigned width)
 	return fmt_radix_levels(width);
 }
 
+/* ---- a guest's entries (gdecode.h; AMD IOMMU spec, "I/O Page Tables for
+ * Host Translations": PDE/PTE formats, Next Level and page size encoding) ----
+ * PR clear: not present; bits 58:52 reserved; IR/IW intersected over the
+ * walk. Next Level 0: a page of the level's natural size (frame bits below it
+ * reserved); 7: a page of 2^(13 + n) bytes, n the ones in the address from
+ * bit 12 up, which must lie strictly between this level's natural size and
+ * the next one's (the sizes a level-7 PTE at this level encodes; others
+ * reserved); 1 .. level - 1: a PDE naming its table's level (the walker
+ * checks that skipped levels' address bits are 0); level or more: reserved. */
+#define AMD_G_RSVD (UINT64_C(0x7f) << 52)
+
+static inline void amd_gdecode(uint64_t e, unsigned level, struct fmt_gentry *d)
+{
+	*d = (struct fmt_gentry){ .kind = FMT_G_RESERVED, .prot = amd_prot(e) };
+	if (!amd_present(e)) {
+		d->kind = FMT_G_INVALID;
+		return;
+	}
+	const unsigned nl = amd_next_level(e), shift = 12 + 9 * (level - 1);
+	d->addr = amd_addr(e, level);
+	if (e & AMD_G_RSVD)
+		return;
+	if (nl == 0 || nl == 7) {
+		unsigned bits = shift;
+		if (nl == 7) {
+			bits = 13 + (unsigned)__builtin_ctzll(~(d->addr >> 12));
+			if (bits <= shift || bits >= shift + 9)
+				return;
+		}
+		d->size = UINT64_C(1) << bits;
+		if (nl == 7)
+			d->addr &= ~(d->size - 1);
+		else if (d->addr & (d->size - 1))
+			return;
+		d->kind = FMT_G_LEAF;
+		return;
+	}
+	if (nl < level) {
+		d->kind = FMT_G_TABLE;
+		d->next = nl;
+	}
+}
+
 #endif

@@ -85,4 +85,41 @@ static inline unsigned rv_levels_for_width(unsigned width)
 	return fmt_radix_levels(width);
 }
 
+/* ---- a guest's entries (gdecode.h; RISC-V privileged spec, the
+ * "Virtual Address Translation Process" steps and "Two-Stage Address
+ * Translation"; the IOMMU spec's G-stage rules) ----
+ * V clear: invalid; R = 0 with W = 1, bits 63:54 (reserved, PBMT and N
+ * without Svpbmt/Svnapot), or a pointer with U, A or D set or at level 1:
+ * reserved; a leaf without U grants nothing (G-stage accesses are user
+ * accesses); A clear: access fault for every access, D clear: for writes
+ * (no hardware A/D update); a superpage's low PPN bits set: reserved
+ * (misaligned superpage); G and RSW ignored. Only the leaf grants. */
+#define RV_G_RSVD (~UINT64_C(0) << 54)
+
+static inline void rv_gdecode(uint64_t e, unsigned level, struct fmt_gentry *d)
+{
+	*d = (struct fmt_gentry){ .kind = FMT_G_RESERVED };
+	if (!rv_present(e)) {
+		d->kind = FMT_G_INVALID;
+		return;
+	}
+	if ((e & RV_G_RSVD) || ((e & (IOVIRT_RV_R | IOVIRT_RV_W)) == IOVIRT_RV_W))
+		return;
+	d->addr = rv_addr(e, level);
+	if (!(e & RV_RWX)) {
+		if (level > 1 && !(e & (IOVIRT_RV_U | IOVIRT_RV_A | IOVIRT_RV_D))) {
+			d->kind = FMT_G_TABLE;
+			d->prot = IOVIRT_PROT_READ | IOVIRT_PROT_WRITE;
+			d->next = level - 1;
+		}
+		return;
+	}
+	d->size = UINT64_C(1) << (12 + 9 * (level - 1));
+	d->prot = (e & IOVIRT_RV_U) ? rv_prot(e) : 0u;
+	d->af = !(e & IOVIRT_RV_A) ? (IOVIRT_PROT_READ | IOVIRT_PROT_WRITE)
+				   : !(e & IOVIRT_RV_D) ? IOVIRT_PROT_WRITE : 0u;
+	if (!(d->addr & (d->size - 1)))
+		d->kind = FMT_G_LEAF;
+}
+
 #endif

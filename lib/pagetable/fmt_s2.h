@@ -85,4 +85,36 @@ static inline unsigned s2_levels_for_width(unsigned width)
 	return width == 57 ? 0 : fmt_radix_levels(width);
 }
 
+/* ---- a guest's entries (gdecode.h; Arm ARM "VMSAv8-64 translation table
+ * format descriptors", "Stage 2 data access permissions", Access flag) ----
+ * Bit 0 clear, a block at lookup level 0 (4 KiB granule without LPA2) or
+ * 0b01 at level 3: invalid (translation fault); bits 50:48 set (RES0 above
+ * a 48-bit output address: the Address size fault; bit 51 is DBM in blocks
+ * and pages, ignored in tables) or a block's RES0 address bits below its
+ * size (no FEAT_BBM nT): reserved; a table passes R and W down (stage 2 table descriptors
+ * carry no permissions); AF clear: Access flag fault (no hardware AF update). */
+#define S2_G_OA_HI (UINT64_C(7) << 48)
+
+static inline void s2_gdecode(uint64_t e, unsigned level, struct fmt_gentry *d)
+{
+	*d = (struct fmt_gentry){ .kind = FMT_G_INVALID };
+	if (!s2_present(e) || (!(e & IOVIRT_S2_TABLE) && (level == 1 || level == 4)))
+		return;
+	d->kind = FMT_G_RESERVED;
+	d->addr = s2_addr(e, level);
+	if (e & S2_G_OA_HI)
+		return;
+	if (!s2_is_leaf(e, level)) {
+		d->kind = FMT_G_TABLE;
+		d->prot = IOVIRT_PROT_READ | IOVIRT_PROT_WRITE;
+		d->next = level - 1;
+		return;
+	}
+	d->size = UINT64_C(1) << (12 + 9 * (level - 1));
+	d->prot = s2_prot(e);
+	d->af = (e & IOVIRT_S2_AF) ? 0u : (IOVIRT_PROT_READ | IOVIRT_PROT_WRITE);
+	if (!(d->addr & (d->size - 1)))
+		d->kind = FMT_G_LEAF;
+}
+
 #endif

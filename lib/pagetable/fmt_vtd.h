@@ -81,4 +81,35 @@ static inline unsigned vtd_levels_for_width(unsigned width)
 	return fmt_radix_levels(width);
 }
 
+/* ---- a guest's entries (gdecode.h; VT-d spec "Second-Stage Paging
+ * Entries" and "Second-Stage Translation", the reserved-field rules) ----
+ * Present when R or W is set (X, bit 2, serves no DMA translation: ignored);
+ * bits 63 and 61:52 ignored; bit 62 (TM) reserved; bit 11 (SNP) reserved
+ * outside leaves (a leaf may carry it: the vIOMMU reports snoop control);
+ * PS (bit 7) reserved above the SL-PDPE; a large page's frame bits below its
+ * size reserved. R and W are intersected over the walk (prot of each entry). */
+#define VTD_G_TM (UINT64_C(1) << 62)
+#define VTD_G_SNP (UINT64_C(1) << 11)
+
+static inline void vtd_gdecode(uint64_t e, unsigned level, struct fmt_gentry *d)
+{
+	*d = (struct fmt_gentry){ .kind = FMT_G_RESERVED, .prot = vtd_prot(e) };
+	if (!(e & (IOVIRT_VTD_SL_R | IOVIRT_VTD_SL_W))) {
+		d->kind = FMT_G_INVALID;
+		return;
+	}
+	const bool leaf = vtd_is_leaf(e, level);
+	if ((e & VTD_G_TM) || (leaf && !vtd_leaf_ok(level)) || (!leaf && (e & VTD_G_SNP)))
+		return;
+	d->addr = vtd_addr(e, level);
+	if (!leaf) {
+		d->kind = FMT_G_TABLE;
+		d->next = level - 1;
+		return;
+	}
+	d->size = UINT64_C(1) << (12 + 9 * (level - 1));
+	if (!(d->addr & (d->size - 1)))
+		d->kind = FMT_G_LEAF;
+}
+
 #endif
