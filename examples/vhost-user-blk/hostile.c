@@ -646,6 +646,24 @@ int main(int argc, char **argv)
 	if (done)
 		memcpy(g_expect + 80 * 512, g_mem + O_DATA + 0x3000, 4096);
 	check(done, "iommu: the chain is retried after the update and completes");
+	/* Invalidating a ring's translation stops the queue (the library
+	 * reports the ring unmapped); the update mapping it again restarts it. */
+	struct vu_iotlb_w inv_av = {.iova = GPA_BASE + O_AVAIL, .size = 0x1000, .type = 3};
+	check(req(s, VU_IOTLB_MSG, &inv_av, sizeof(inv_av), NULL, 0) == 0,
+	      "iommu: invalidation of the available ring's page accepted");
+	make_req(0, VIRTIO_BLK_T_IN, 0, GPA_BASE + O_DATA, 4096);
+	post(0);
+	usleep(300000);
+	check(__atomic_load_n((uint16_t *)(g_mem + O_USED + 2), __ATOMIC_ACQUIRE) == g_used_seen &&
+		      g_mem[O_STATUS] == 0xff,
+	      "iommu: nothing taken while a ring is unmapped");
+	struct vu_iotlb_w upd_av = {.iova = GPA_BASE + O_AVAIL, .size = 0x1000,
+				    .uaddr = (uint64_t)(uintptr_t)g_mem + O_AVAIL, .perm = 3,
+				    .type = 2};
+	check(req(s, VU_IOTLB_MSG, &upd_av, sizeof(upd_av), NULL, 0) == 0 &&
+		      wait_used((uint16_t)(g_used_seen + 1)) && g_mem[O_STATUS] == 0 &&
+		      memcmp(g_mem + O_DATA, g_expect, 4096) == 0,
+	      "iommu: the ring mapped again: the request completes");
 	close(s);
 	g_iommu = false;
 	still_serving("the IOMMU cases", 88);

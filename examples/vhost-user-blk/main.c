@@ -67,7 +67,8 @@ struct vu_iotlb {
 	uint8_t pad[6];
 };
 
-/* One translation the front-end sent (validated at map time). */
+/* One translation the front-end sent (validated at map time, installed in
+ * the page table); kept so an invalidation knows what to unmap. */
 struct iotlb_ent {
 	bool used;
 	uint64_t iova, size, uaddr;
@@ -98,8 +99,11 @@ struct queue {
 	struct iovirt_irqpoll *ip;
 	bool broken;
 	bool start_pending; /* rings not yet translatable: misses sent */
+	bool rings_lost;    /* an invalidation unmapped a ring: take nothing until
+	                     * an update maps it again (under map_lock) */
 	int iotlbfd;        /* eventfd: an IOTLB update arrived */
 	uint64_t miss_iova;
+	uint32_t miss_access;
 	unsigned miss_tries;
 	bool want_miss;
 };
@@ -126,11 +130,10 @@ static struct {
 	bool owner;
 	struct iovirt_gmap *map;
 	/* Behind a guest IOMMU (ACCESS_PLATFORM): the front-end's translations,
-	 * each validated at map time, installed in an iovirt page table (ASID 1)
-	 * and, for the validation of descriptors, in an IOVA-keyed guest map
-	 * whose regions carry the translation's permission and host address. */
+	 * each validated at map time, installed in an iovirt page table (one
+	 * ASID for the device) that the queues translate through
+	 * (IOVIRT_VQ_F_ACCESS_PLATFORM) before validating against the map. */
 	bool iommu;
-	struct iovirt_gmap *iomap;
 	struct iovirt_iommu *pt;
 	struct iotlb_ent tlb[MAX_IOTLB];
 	int backend_fd;
@@ -181,17 +184,12 @@ static void h_free(void *host, void *p, size_t size)
  * host address, which this backend never creates; kept correct anyway. */
 static void send_miss(uint64_t iova, uint8_t perm);
 
-static struct iovirt_gmap *cur_map(void)
-{
-	return S.iommu ? S.iomap : S.map;
-}
-
 static int h_rw(uint64_t gpa, void *buf, size_t len, bool write)
 {
 	while (len) {
 		struct iovirt_region r;
 		r.size = sizeof(r);
-		if (iovirt_gmap_lookup(cur_map(), gpa, &r) != 0 || !r.hva)
+		if (iovirt_gmap_lookup(S.map, gpa, &r) != 0 || !r.hva)
 			return -1;
 		uint64_t off = gpa - r.gpa;
 		size_t n = (size_t)(r.length - off < len ? r.length - off : len);
@@ -283,7 +281,7 @@ static bool hold_regions(struct req *rq, uint32_t n, uint32_t *nheld)
 		if (rq->seg[i].gpa >= lo && rq->seg[i].gpa + rq->seg[i].len <= hi)
 			continue;
 		struct iovirt_gmap_region *g;
-		if (iovirt_gmap_region_get(cur_map(), rq->seg[i].gpa, &g) != 0)
+		if (iovirt_gmap_region_get(S.map, rq->seg[i].gpa, &g) != 0)
 			return false;
 		rq->held[(*nheld)++] = g;
 		struct iovirt_region info;
@@ -303,7 +301,7 @@ static bool hold_regions(struct req *rq, uint32_t n, uint32_t *nheld)
 static void put_regions(struct req *rq, uint32_t nheld)
 {
 	for (uint32_t i = 0; i < nheld; i++)
-		iovirt_gmap_region_put(cur_map(), rq->held[i]);
+		iovirt_gmap_region_put(S.map, rq->held[i]);
 }
 
 /* Builds iovecs for [skip, skip + len) of the entries with direction dir. */
@@ -471,21 +469,30 @@ static uint32_t poll_queue(struct queue *q, struct req *rq, uint32_t budget)
 	if (budget > 256)
 		budget = 256;
 	pthread_rwlock_rdlock(&S.map_lock);
-	while (taken < budget && !q->broken) {
+	while (taken < budget && !q->broken && !q->rings_lost) {
 		struct iovirt_dma_result res;
-		int n = iovirt_vq_pop(q->vq, cur_map(), &pol, rq->seg, MAX_HOST_SEGS, &res);
+		int n = iovirt_vq_pop(q->vq, S.map, &pol, rq->seg, MAX_HOST_SEGS, &res);
 		if (n == 0)
 			break;
-		if (n == IOVIRT_ENOREGION && S.iommu && res.where != IOVIRT_WHERE_RING &&
-		    !(q->miss_iova == (res.gpa & ~(uint64_t)(PAGE - 1)) && q->miss_tries >= 3)) {
-			/* No translation yet: ask the front-end (outside the map
-			 * lock) and retry the same chain when the update comes. */
-			uint64_t pg = res.gpa & ~(uint64_t)(PAGE - 1);
-			if (q->miss_iova != pg)
+		struct iovirt_vq_fault f;
+		struct iovirt_xlate x;
+		if (n == IOVIRT_EIOFAULT && iovirt_vq_last_fault(q->vq, &f) == 0 &&
+		    iovirt_pt_translate(S.pt, ASID, f.iova, IOVIRT_PROT_READ, &x) == IOVIRT_ENOENT) {
+			/* The IOTLB has no translation: the cursor did not move.
+			 * Ask the front-end (outside the map lock) and pop the
+			 * same chain when the update comes; a page still missing
+			 * after three misses refuses it. A translation without
+			 * the access asked is refused at once (as vhost does: a
+			 * permission fault, not a miss). */
+			uint64_t pg = f.iova & ~(uint64_t)(PAGE - 1);
+			if (q->miss_iova != pg || q->miss_access != f.access)
 				q->miss_tries = 0;
 			q->miss_iova = pg;
-			q->want_miss = true;
-			break;
+			q->miss_access = f.access;
+			if (q->miss_tries < 3) {
+				q->want_miss = true;
+				break;
+			}
 		}
 		q->miss_tries = 0;
 		taken++;
@@ -536,7 +543,9 @@ static void *queue_thread(void *arg)
 		if (kicked && !q->broken) {
 			uint64_t t = now_ns();
 			pthread_rwlock_rdlock(&S.map_lock);
-			int e = iovirt_vq_kicked(q->vq, q->ip, t);
+			/* Rings unmapped by an invalidation: touch nothing until
+			 * an update maps them again (it wakes us). */
+			int e = q->rings_lost ? 1 : iovirt_vq_kicked(q->vq, q->ip, t);
 			pthread_rwlock_unlock(&S.map_lock);
 			if (e == 0) {
 				int next;
@@ -545,7 +554,8 @@ static void *queue_thread(void *arg)
 					if (q->want_miss) {
 						q->want_miss = false;
 						q->miss_tries++;
-						send_miss(q->miss_iova, 1);
+						send_miss(q->miss_iova,
+							  q->miss_access == IOVIRT_DEV_WRITE ? 2 : 1);
 						struct pollfd w[2] = {{.fd = q->iotlbfd, .events = POLLIN},
 								      {.fd = q->stopfd, .events = POLLIN}};
 						if (poll(w, 2, 1000) > 0 && (w[0].revents & POLLIN)) {
@@ -564,15 +574,22 @@ static void *queue_thread(void *arg)
 			}
 		}
 		kicked = false;
-		struct pollfd p[2] = {{.fd = q->stopfd, .events = POLLIN},
-				      {.fd = q->kickfd, .events = POLLIN}};
-		if (poll(p, 2, -1) < 0) {
+		struct pollfd p[3] = {{.fd = q->stopfd, .events = POLLIN},
+				      {.fd = q->kickfd, .events = POLLIN},
+				      {.fd = q->iotlbfd, .events = POLLIN}};
+		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (p[0].revents)
 			break;
+		if (p[2].revents & POLLIN) {
+			/* An update (rings mapped again): look at the ring. */
+			uint64_t v;
+			if (read(q->iotlbfd, &v, 8) == 8)
+				kicked = true;
+		}
 		if (p[1].revents & POLLIN) {
 			uint64_t v;
 			if (read(q->kickfd, &v, 8) == 8) {
@@ -680,27 +697,78 @@ static int remove_region(struct mreg *m)
 
 /* ---------------------------------------------------------- IOTLB */
 
-static int tlb_drop(struct iotlb_ent *t)
+/* Page-table pages an unmap unlinked wait for a grace period: no queue thread
+ * may be inside a translation (they translate under the read lock). */
+static void pt_reclaim(void)
 {
-	int e;
-	for (int tries = 0; (e = iovirt_gmap_remove(S.iomap, t->iova)) == IOVIRT_EBUSY &&
-			    tries < 2000;
-	     tries++)
-		usleep(1000); /* a request in flight keeps what it holds until it completes */
-	if (e != 0 && e != IOVIRT_ENOENT)
-		return -1;
-	iovirt_pt_unmap(S.pt, ASID, t->iova, t->size);
-	t->used = false;
-	return 0;
-}
-
-static void tlb_reclaim(void)
-{
+	struct iovirt_pt_stats st;
+	iovirt_pt_stats(S.pt, &st);
+	if (!st.retired)
+		return;
 	pthread_rwlock_wrlock(&S.map_lock);
-	iovirt_gmap_reclaim(S.iomap);
+	iovirt_pt_reclaim(S.pt);
 	pthread_rwlock_unlock(&S.map_lock);
 }
 
+static uint64_t ring_bytes(const struct queue *q, unsigned k)
+{
+	bool packed = has(S.features, VIRTIO_F_RING_PACKED);
+	if (k == 0)
+		return IOVIRT_VQ_DESC_BYTES(q->num);
+	if (packed)
+		return IOVIRT_VQ_PACKED_EVENT_BYTES;
+	return k == 1 ? IOVIRT_VQ_AVAIL_BYTES(q->num) : IOVIRT_VQ_USED_BYTES(q->num);
+}
+
+static uint64_t ring_iova(const struct queue *q, unsigned k)
+{
+	return k == 0 ? q->addr.desc : k == 1 ? q->addr.avail : q->addr.used;
+}
+
+/* Does [iova, iova + size) touch one of the queue's rings? */
+static bool touches_rings(const struct queue *q, uint64_t iova, uint64_t size)
+{
+	for (unsigned k = 0; k < 3; k++) {
+		uint64_t a = ring_iova(q, k), n = ring_bytes(q, k);
+		if (a < iova + size && iova < a + n)
+			return true;
+	}
+	return false;
+}
+
+/* Tells each running queue whose rings [iova, iova + size) touches: the
+ * library translates its rings again (or reports them unmapped). Queue
+ * threads call their queue only under the read lock, so the write lock makes
+ * this the queue's one thread for the moment. restore: an update (the rings
+ * may be mapped again). */
+static void rings_changed(uint64_t iova, uint64_t size, bool restore)
+{
+	for (unsigned i = 0; i < S.nqueues; i++) {
+		struct queue *q = &S.q[i];
+		if (!q->vq || (restore && !q->rings_lost) || !touches_rings(q, iova, size))
+			continue;
+		pthread_rwlock_wrlock(&S.map_lock);
+		int e = iovirt_vq_iotlb_inval(q->vq, iova, size);
+		bool was = q->rings_lost;
+		q->rings_lost = e != 0;
+		pthread_rwlock_unlock(&S.map_lock);
+		if (e && !was)
+			fprintf(stderr, "queue %u: rings unmapped (%s): waiting for an update\n",
+				q->idx, iovirt_err_name(e));
+	}
+}
+
+static int tlb_drop(struct iotlb_ent *t)
+{
+	int64_t e = iovirt_pt_unmap(S.pt, ASID, t->iova, t->size);
+	t->used = false;
+	return e < 0 ? -1 : 0;
+}
+
+/* Unmaps every translation that overlaps [iova, iova + size) (whole: a
+ * partly invalidated translation costs a miss, never a stale use). Requests
+ * in flight keep what they pinned: their host lists point into memory-table
+ * regions, which an invalidation does not touch. */
 static int tlb_invalidate(uint64_t iova, uint64_t size)
 {
 	int rc = 0;
@@ -711,14 +779,17 @@ static int tlb_invalidate(uint64_t iova, uint64_t size)
 		if (t->used && t->iova < iova + size && iova < t->iova + t->size && tlb_drop(t))
 			rc = -1;
 	}
-	tlb_reclaim();
+	rings_changed(iova, size, false);
+	pt_reclaim();
 	return rc;
 }
 
 /* An update is validated at map time: aligned, a known permission, its user
- * range inside one memory region; then installed in the page table (the IOVA
- * to guest-physical translation) and in the IOVA map (host address and
- * permission) the queues validate descriptors against. */
+ * range inside one memory-table region, whose guest-physical range the map
+ * allows with that permission (iovirt_sg_validate, one segment, strict
+ * regions); then installed in the page table (IOVA -> guest-physical, the
+ * permission as the page's). Descriptors are later translated through it and
+ * validated against the map. */
 static int tlb_update(const struct vu_iotlb *m)
 {
 	uint32_t perm = m->perm;
@@ -728,6 +799,15 @@ static int tlb_update(const struct vu_iotlb *m)
 	struct mreg *r = reg_by_uaddr(m->uaddr, m->size);
 	if (!r)
 		return IOVIRT_ENOREGION;
+	uint64_t gpa = r->r.gpa + (m->uaddr - r->r.uaddr);
+	struct iovirt_sg_policy pol = {.size = sizeof(pol), .flags = IOVIRT_POLICY_STRICT_REGIONS};
+	struct iovirt_seg seg = {.gpa = gpa, .len = m->size,
+				 .dir = (perm & 1 ? IOVIRT_DEV_READ : 0) |
+					(perm & 2 ? IOVIRT_DEV_WRITE : 0)};
+	struct iovirt_host_seg hs[1];
+	int e = iovirt_sg_validate(S.map, &pol, &seg, 1, hs, 1, NULL);
+	if (e < 0)
+		return e;
 	unsigned slot = MAX_IOTLB;
 	for (unsigned i = 0; i < MAX_IOTLB; i++) {
 		struct iotlb_ent *t = &S.tlb[i];
@@ -739,9 +819,8 @@ static int tlb_update(const struct vu_iotlb *m)
 	}
 	if (slot == MAX_IOTLB)
 		return IOVIRT_ELIMIT;
-	uint64_t gpa = r->r.gpa + (m->uaddr - r->r.uaddr);
 	unsigned prot = (perm & 1 ? IOVIRT_PROT_READ : 0) | (perm & 2 ? IOVIRT_PROT_WRITE : 0);
-	int e = iovirt_pt_map(S.pt, ASID, m->iova, gpa, m->size, prot);
+	e = iovirt_pt_map(S.pt, ASID, m->iova, gpa, m->size, prot);
 	if (e == IOVIRT_EEXIST) {
 		/* A new translation replaces the old one for that range. */
 		tlb_invalidate(m->iova, m->size);
@@ -749,22 +828,9 @@ static int tlb_update(const struct vu_iotlb *m)
 	}
 	if (e != 0)
 		return e;
-	struct iovirt_region ir = {
-		.size = sizeof(ir),
-		.gpa = m->iova,
-		.length = m->size,
-		.kind = IOVIRT_REGION_RAM,
-		.access = (perm & 1 ? IOVIRT_DEV_READ : 0) | (perm & 2 ? IOVIRT_DEV_WRITE : 0),
-		.owner = GUEST_ID,
-		.hva = (char *)r->base + r->r.mmap_offset + (m->uaddr - r->r.uaddr),
-	};
-	e = iovirt_gmap_add(S.iomap, &ir);
-	if (e != 0) {
-		iovirt_pt_unmap(S.pt, ASID, m->iova, m->size);
-		return e;
-	}
 	S.tlb[slot] = (struct iotlb_ent){.used = true, .iova = m->iova, .size = m->size,
 					 .uaddr = m->uaddr, .perm = perm};
+	rings_changed(m->iova, m->size, true);
 	return 0;
 }
 
@@ -797,6 +863,8 @@ static void queue_free_vq(struct queue *q)
 		iovirt_irqpoll_destroy(q->ip);
 		q->ip = NULL;
 	}
+	q->rings_lost = false;
+	q->start_pending = false;
 }
 
 static void queue_reset(struct queue *q)
@@ -834,6 +902,26 @@ static void send_miss(uint64_t iova, uint8_t perm)
 	pthread_mutex_unlock(&S.backend_lock);
 }
 
+/* A miss for the first page of each ring the page table does not translate
+ * with the ring's access (the used ring and a packed descriptor ring are
+ * written). */
+static void ring_misses(const struct queue *q)
+{
+	bool packed = has(S.features, VIRTIO_F_RING_PACKED);
+	for (unsigned k = 0; k < 3; k++) {
+		unsigned acc = k == 2 || (k == 0 && packed) ? IOVIRT_PROT_READ | IOVIRT_PROT_WRITE
+							    : IOVIRT_PROT_READ;
+		uint64_t a = ring_iova(q, k), end = a + ring_bytes(q, k);
+		for (uint64_t pg = a & ~(uint64_t)(PAGE - 1); pg < end; pg += PAGE) {
+			struct iovirt_xlate x;
+			if (iovirt_pt_translate(S.pt, ASID, pg < a ? a : pg, acc, &x) != 0) {
+				send_miss(pg < a ? a : pg, acc == IOVIRT_PROT_READ ? 1 : 3);
+				break;
+			}
+		}
+	}
+}
+
 static int queue_try_start(struct queue *q)
 {
 	q->start_pending = false;
@@ -854,10 +942,15 @@ static int queue_try_start(struct queue *q)
 		.desc_gpa = uaddr_to_gpa(q->addr.desc, dl, &o1),
 		.avail_gpa = uaddr_to_gpa(q->addr.avail, al, &o2),
 		.used_gpa = uaddr_to_gpa(q->addr.used, ul, &o3),
-		.map = cur_map(),
+		.map = S.map,
 	};
 	if (S.iommu) {
-		/* Ring addresses are IOVAs. */
+		/* Ring and buffer addresses are IOVAs: the library translates
+		 * them through the device's address space, then validates the
+		 * guest-physical result against the map. */
+		p.flags |= IOVIRT_VQ_F_ACCESS_PLATFORM;
+		p.iommu = S.pt;
+		p.asid = ASID;
 		p.desc_gpa = q->addr.desc;
 		p.avail_gpa = q->addr.avail;
 		p.used_gpa = q->addr.used;
@@ -870,11 +963,10 @@ static int queue_try_start(struct queue *q)
 	}
 	if (!q->vq) {
 		int e = iovirt_vq_create(&g_ops, NULL, &p, &q->vq);
-		if (e == IOVIRT_ENOREGION && S.iommu) {
-			/* Not translated yet: ask, start when the updates arrive. */
-			send_miss(q->addr.desc, 1);
-			send_miss(q->addr.avail, 1);
-			send_miss(q->addr.used, 3);
+		if (e == IOVIRT_EIOFAULT && S.iommu) {
+			/* Not translated yet: ask for the first missing page of
+			 * each ring, start when the updates arrive. */
+			ring_misses(q);
 			q->start_pending = true;
 			return 0;
 		}
@@ -1418,15 +1510,20 @@ static int vub_init(void)
 					.max_regions = MAX_SLOTS};
 	if (iovirt_gmap_create(&g_ops, NULL, &gp, &S.map) != 0)
 		return 1;
-	pthread_rwlock_init(&S.map_lock, NULL);
-	struct iovirt_gmap_params gp2 = {.size = sizeof(gp2), .guest = GUEST_ID,
-					 .max_regions = MAX_IOTLB};
+	/* Writers (removal, invalidation of a ring) must not starve behind
+	 * queue threads that take the read lock batch after batch. */
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&S.map_lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	/* Queue threads translate beside the message thread's maps and
+	 * unmaps: deferred reclaim (pt_reclaim waits out the readers). */
 	struct iovirt_iommu_params pp = {.size = sizeof(pp), .format = IOVIRT_PT_FMT_VTD_SL,
-					 .reclaim = IOVIRT_RECLAIM_AFTER_INVAL};
+					 .reclaim = IOVIRT_RECLAIM_DEFERRED};
 	struct iovirt_space_params sp = {.size = sizeof(sp), .width = 48,
 					 .pgsizes = IOVIRT_PAGE_4K | IOVIRT_PAGE_2M};
-	if (iovirt_gmap_create(&g_ops, NULL, &gp2, &S.iomap) != 0 ||
-	    iovirt_iommu_create(&g_ops, NULL, &pp, &S.pt) != 0 ||
+	if (iovirt_iommu_create(&g_ops, NULL, &pp, &S.pt) != 0 ||
 	    iovirt_pt_space_create(S.pt, ASID, &sp) != 0)
 		return 1;
 	S.backend_fd = -1;
@@ -1514,8 +1611,6 @@ int main(int argc, char **argv)
 	print_counters();
 	iovirt_gmap_reclaim(S.map);
 	iovirt_gmap_destroy(S.map);
-	iovirt_gmap_reclaim(S.iomap);
-	iovirt_gmap_destroy(S.iomap);
 	iovirt_iommu_destroy(S.pt);
 	return 0;
 }
