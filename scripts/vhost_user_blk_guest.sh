@@ -166,7 +166,8 @@ fi
 # The hostile front-end: the backend must survive it and keep honest data.
 if want hostile && [ -x "$HOSTILE" ]; then
 	truncate -s 0 "$DISK"; truncate -s 4M "$DISK"
-	if start_backend; then
+	# Requests at sector 200 stay in flight 300 ms (the REM_MEM_REG case).
+	if VUB_TEST_STALL_SECTOR=200 start_backend; then
 		if timeout 60 "$HOSTILE" "$SOCK" "$DISK" >"$WORK/hostile.log" 2>&1; then
 			echo "vhost-user-blk hostile front-end: PASS $(tail -1 "$WORK/hostile.log")"
 		else

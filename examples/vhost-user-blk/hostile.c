@@ -39,6 +39,9 @@
 #define O_STATUS 0x4000u
 #define O_DATA 0x10000u
 #define DISK_MAX (4u << 20)
+/* The backend is started with VUB_TEST_STALL_SECTOR=200: requests at that
+ * sector stay in flight for 300 ms. */
+#define STALL_SECTOR 200u
 
 static const char *g_sock;
 static uint8_t *g_mem;
@@ -556,13 +559,27 @@ int main(int argc, char **argv)
 	if (ok2)
 		memcpy(g_expect + 96 * 512, m2, 4096);
 	check(ok2, "honest write from the added region");
-	/* Writes of the same bytes keep coming while the removal is asked. */
-	for (unsigned k = 1; k < 5; k++) {
-		make_req(k, VIRTIO_BLK_T_OUT, 96, 0x4000000, 4096);
-		post((uint16_t)(3 * k));
-	}
-	check(req(s, VU_REM_MEM_REG, add, sizeof(add), NULL, 0) == 0,
-	      "REM_MEM_REG with writes into the region in flight answered");
+	/* A write from the region stays in flight (the backend runs with
+	 * VUB_TEST_STALL_SECTOR=200: that request sleeps 300 ms, pinned) while
+	 * the removal is asked: the answer comes once it completed. */
+	for (unsigned i = 0; i < 4096; i++)
+		m2[8192 + i] = (uint8_t)(i * 5 + 3);
+	make_req(1, VIRTIO_BLK_T_OUT, STALL_SECTOR, 0x4000000 + 8192, 4096);
+	post(3);
+	usleep(50000); /* taken and pinned by now */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int64_t rrm = req(s, VU_REM_MEM_REG, add, sizeof(add), NULL, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	uint16_t used_at_reply = __atomic_load_n((uint16_t *)(g_mem + O_USED + 2), __ATOMIC_ACQUIRE);
+	double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	bool stalled_ok = used_at_reply == g_avail && g_mem[O_STATUS + 1] == 0;
+	if (stalled_ok)
+		memcpy(g_expect + STALL_SECTOR * 512, m2 + 8192, 4096);
+	printf("  REM_MEM_REG answered after %.3f s, used idx %u of %u at the answer\n", waited,
+	       used_at_reply, g_avail);
+	check(rrm == 0 && stalled_ok && waited > 0.15,
+	      "REM_MEM_REG with a write from the region in flight: answered (ok) only once it completed");
 	wait_used(g_avail);
 	make_req(0, VIRTIO_BLK_T_OUT, 104, 0x4000000, 4096);
 	post(0);

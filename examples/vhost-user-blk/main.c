@@ -40,6 +40,7 @@
 
 #include "iovirt/irqpoll.h"
 #include "iovirt/pagetable.h"
+#include "iovirt/pin.h"
 #include "iovirt/validate.h"
 #include "vub.h"
 
@@ -140,6 +141,20 @@ static struct {
 	pthread_mutex_t backend_lock;
 	pthread_rwlock_t map_lock; /* readers: queue threads; writer: reclaim + munmap */
 	struct mreg regs[MAX_SLOTS];
+	/* Requests pin what they use in this domain (one for the device; the
+	 * lock serializes its calls, as the pin module asks). A removal of a
+	 * region a request pins is deferred by it until the last one completes. */
+	struct iovirt_pin_domain *dom;
+	pthread_mutex_t dom_lock;
+	struct {
+		struct mreg *m;     /* the region being removed */
+		_Atomic int fired;  /* the map operation ran (result below) */
+		int result;
+		bool reply_pending; /* a REM_MEM_REG waits for it to answer */
+		uint32_t req, flags;
+	} rm;
+	int rmfd; /* eventfd: a deferred removal ran */
+	uint64_t stall_sector; /* test hook (VUB_TEST_STALL_SECTOR), UINT64_MAX: none */
 	struct queue q[MAX_QUEUES];
 	struct counters c;
 	int sigpipe[2];
@@ -243,7 +258,28 @@ static void h_inval(void *host, const struct iovirt_inval *inv)
 	(void)inv;
 }
 
+/* Guest memory is our shared mapping of the front-end's fds: nothing to pin
+ * at the host; the domain's counts and holds are what removal waits for. */
+static int h_pin(void *host, uint32_t guest, uint64_t gpa, uint64_t npages)
+{
+	(void)host;
+	(void)guest;
+	(void)gpa;
+	(void)npages;
+	return 0;
+}
+
+static void h_unpin(void *host, uint32_t guest, uint64_t gpa, uint64_t npages)
+{
+	(void)host;
+	(void)guest;
+	(void)gpa;
+	(void)npages;
+}
+
 static struct iovirt_host_ops g_ops = {
+	.pin = h_pin,
+	.unpin = h_unpin,
 	.table_alloc = h_table_alloc,
 	.table_free = h_table_free,
 	.iotlb_inval = h_inval,
@@ -266,43 +302,8 @@ static void count_refusal(int err)
 
 struct req {
 	struct iovirt_host_seg seg[MAX_HOST_SEGS];
-	struct iovirt_gmap_region *held[MAX_HOST_SEGS];
 	struct iovec iov[MAX_HOST_SEGS];
 };
-
-/* Holds every region the host list points into, so a REM_MEM_REG of one of
- * them waits until the request completes. Returns false when a region went
- * away between validation and the hold (the request is then refused). */
-static bool hold_regions(struct req *rq, uint32_t n, uint32_t *nheld)
-{
-	*nheld = 0;
-	uint64_t lo = 1, hi = 0; /* last held region's gpa range */
-	for (uint32_t i = 0; i < n; i++) {
-		if (rq->seg[i].gpa >= lo && rq->seg[i].gpa + rq->seg[i].len <= hi)
-			continue;
-		struct iovirt_gmap_region *g;
-		if (iovirt_gmap_region_get(S.map, rq->seg[i].gpa, &g) != 0)
-			return false;
-		rq->held[(*nheld)++] = g;
-		struct iovirt_region info;
-		info.size = sizeof(info);
-		iovirt_gmap_region_info(g, &info);
-		/* The held region must be the one validation saw. */
-		if (!info.hva || (char *)rq->seg[i].hva < (char *)info.hva ||
-		    (char *)rq->seg[i].hva + rq->seg[i].len >
-			    (char *)info.hva + info.length)
-			return false;
-		lo = info.gpa;
-		hi = info.gpa + info.length;
-	}
-	return true;
-}
-
-static void put_regions(struct req *rq, uint32_t nheld)
-{
-	for (uint32_t i = 0; i < nheld; i++)
-		iovirt_gmap_region_put(S.map, rq->held[i]);
-}
 
 /* Builds iovecs for [skip, skip + len) of the entries with direction dir. */
 static int build_iov(struct req *rq, uint32_t n, uint32_t dir, uint64_t skip, uint64_t len)
@@ -353,7 +354,7 @@ static int do_io(bool write, struct iovec *iov, int cnt, uint64_t off)
 static uint32_t serve(struct req *rq, uint32_t n, const struct iovirt_dma_result *res)
 {
 	uint8_t hdr[16];
-	uint32_t nheld = 0;
+	struct iovirt_pin_handle h;
 	uint32_t status = VIRTIO_BLK_S_IOERR;
 	uint32_t used_len = 0;
 	atomic_fetch_add(&S.c.requests, 1);
@@ -362,10 +363,16 @@ static uint32_t serve(struct req *rq, uint32_t n, const struct iovirt_dma_result
 		atomic_fetch_add(&S.c.ioerr, 1);
 		return 0;
 	}
-	if (!hold_regions(rq, n, &nheld)) {
-		put_regions(rq, nheld);
+	/* Pin the validated list (the pin module re-validates it under its
+	 * holds): until the request completes, a removal of a region it uses
+	 * waits (iovirt_pin_remove_deferred); a region whose removal is pending
+	 * refuses it (IOVIRT_EBUSY). */
+	pthread_mutex_lock(&S.dom_lock);
+	int pe = iovirt_pin_validated(S.dom, NULL, rq->seg, n, &h);
+	pthread_mutex_unlock(&S.dom_lock);
+	if (pe < 0) {
 		atomic_fetch_add(&S.c.ioerr, 1);
-		count_refusal(IOVIRT_ENOREGION);
+		count_refusal(pe);
 		return 0;
 	}
 	/* Header read once into our copy. */
@@ -399,6 +406,8 @@ static uint32_t serve(struct req *rq, uint32_t n, const struct iovirt_dma_result
 			break;
 		k = w ? build_iov(rq, n, IOVIRT_DEV_READ, 16, len)
 		      : build_iov(rq, n, IOVIRT_DEV_WRITE, 0, len);
+		if (sector == S.stall_sector)
+			usleep(300000); /* test hook: a request that stays in flight */
 		if (k < 0 || do_io(w, rq->iov, k, sector * 512) != 0)
 			break;
 		if (w) {
@@ -440,7 +449,11 @@ static uint32_t serve(struct req *rq, uint32_t n, const struct iovirt_dma_result
 		atomic_fetch_add(&S.c.ioerr, 1);
 	if (statusp)
 		*(volatile uint8_t *)statusp = (uint8_t)status;
-	put_regions(rq, nheld);
+	/* Completion drops the pins; a deferred removal waiting for them runs
+	 * here (removal_done). */
+	pthread_mutex_lock(&S.dom_lock);
+	iovirt_pin_complete(S.dom, h);
+	pthread_mutex_unlock(&S.dom_lock);
 	return used_len + 1;
 }
 
@@ -676,23 +689,78 @@ out:
 	return rc;
 }
 
-/* Removes a region, waiting (bounded) while a request or a ring holds it. */
-static int remove_region(struct mreg *m)
+/*
+ * Removal goes through the pin domain: when no request pins the region the
+ * map drops it now; otherwise the domain records it, refuses new requests
+ * into it, and the completion that drops the last pin runs the removal and
+ * calls removal_done (on that queue thread, under dom_lock). A region a ring
+ * lives in stays held by its queue: the map refuses (IOVIRT_EBUSY).
+ */
+static void removal_done(void *arg, int result)
 {
-	int e;
-	for (int tries = 0; (e = iovirt_gmap_remove(S.map, m->r.gpa)) == IOVIRT_EBUSY &&
-			    tries < 2000;
-	     tries++)
-		usleep(1000);
-	if (e != 0)
+	(void)arg;
+	S.rm.result = result;
+	atomic_store(&S.rm.fired, 1);
+	uint64_t one = 1;
+	if (write(S.rmfd, &one, 8) != 8)
+		perror("removal event");
+}
+
+/* Returns 1 when the removal waits for requests (removal_done comes later),
+ * else 0 with *result the map's answer. */
+static int removal_start(struct mreg *m, int *result)
+{
+	S.rm.m = m;
+	atomic_store(&S.rm.fired, 0);
+	pthread_mutex_lock(&S.dom_lock);
+	int e = iovirt_pin_remove_deferred(S.dom, m->r.gpa, removal_done, NULL);
+	pthread_mutex_unlock(&S.dom_lock);
+	if (e == IOVIRT_PIN_REMOVE_PENDING)
+		return 1;
+	*result = e < 0 ? e : S.rm.result;
+	return 0;
+}
+
+/* After the map's answer: on success, the grace period (no queue thread is
+ * between a lookup and its use), the map's reclaim and our munmap. */
+static int removal_finish(struct mreg *m, int result)
+{
+	if (result != 0) {
+		count_refusal(result);
+		fprintf(stderr, "removal of region 0x%" PRIx64 " refused: %s\n", m->r.gpa,
+			iovirt_err_name(result));
 		return -1;
-	/* Grace period: no queue thread is between a lookup and its use. */
+	}
 	pthread_rwlock_wrlock(&S.map_lock);
 	iovirt_gmap_reclaim(S.map);
 	munmap(m->base, m->maplen);
 	pthread_rwlock_unlock(&S.map_lock);
 	m->used = false;
 	return 0;
+}
+
+/* Waits for a pending removal's removal_done (the requests pinning the
+ * region run synchronously in queue threads: they complete). */
+static int removal_wait(void)
+{
+	while (!atomic_load(&S.rm.fired)) {
+		struct pollfd p = {.fd = S.rmfd, .events = POLLIN};
+		poll(&p, 1, 100);
+	}
+	uint64_t v;
+	if (read(S.rmfd, &v, 8) != 8) {
+		/* already drained */
+	}
+	return S.rm.result;
+}
+
+/* Removes a region, waiting while requests pin it (SET_MEM_TABLE, disconnect). */
+static int remove_region(struct mreg *m)
+{
+	int result;
+	if (removal_start(m, &result))
+		result = removal_wait();
+	return removal_finish(m, result);
 }
 
 /* ---------------------------------------------------------- IOTLB */
@@ -1167,8 +1235,10 @@ static struct queue *queue_of(uint32_t idx)
 	return idx < S.nqueues ? &S.q[idx] : NULL;
 }
 
-/* Handles one message. Returns 0 (ok), 1 (failed: error reply or close), or
- * 2 (replied already). fds not consumed are closed by the caller. */
+/* Handles one message. Returns 0 (ok), 1 (failed: error reply or close), 2
+ * (replied already), or 3 (the answer waits: a REM_MEM_REG of a region that
+ * requests pin; removal_answer gives it). fds not consumed are closed by the
+ * caller. */
 static int handle(int fd, struct msg *m)
 {
 	struct queue *q;
@@ -1264,8 +1334,18 @@ static int handle(int fd, struct msg *m)
 		for (unsigned s = 0; s < MAX_SLOTS; s++)
 			if (S.regs[s].used && S.regs[s].r.gpa == m->u.one.r.gpa &&
 			    S.regs[s].r.size == m->u.one.r.size &&
-			    S.regs[s].r.uaddr == m->u.one.r.uaddr)
-				return remove_region(&S.regs[s]) ? 1 : 0;
+			    S.regs[s].r.uaddr == m->u.one.r.uaddr) {
+				int result;
+				if (removal_start(&S.regs[s], &result)) {
+					/* Requests pin it: answered when the last
+					 * completes (serve_conn). */
+					S.rm.reply_pending = true;
+					S.rm.req = m->req;
+					S.rm.flags = m->flags;
+					return 3;
+				}
+				return removal_finish(&S.regs[s], result) ? 1 : 0;
+			}
 		return 1;
 	case VU_SET_VRING_NUM:
 		if (!(q = queue_of(m->u.state.index)) || q->running)
@@ -1408,10 +1488,38 @@ static int handle(int fd, struct msg *m)
 	}
 }
 
+/* The answer of a REM_MEM_REG whose removal waited: 0 or 1 as handle's. */
+static int removal_answer(void)
+{
+	int result = removal_wait();
+	S.rm.reply_pending = false;
+	return removal_finish(S.rm.m, result) ? 1 : 0;
+}
+
+/* Acknowledges a handled message as the protocol asks: an ack when
+ * REPLY_ACK was negotiated and the front-end asked; without one a failure
+ * closes the connection. Returns -1 when the connection must close. */
+static int answer(int fd, const struct msg *m, int rc)
+{
+	if (rc == 1)
+		atomic_fetch_add(&S.c.bad_messages, 1);
+	if (has(S.proto_features, VU_PF_REPLY_ACK) && (m->flags & VU_FLAG_NEED_REPLY))
+		return reply_u64(fd, m, rc ? 1 : 0) != 0 ? -1 : 0;
+	if (rc == 1) {
+		fprintf(stderr, "message %u refused: closing the connection\n", m->req);
+		return -1;
+	}
+	return 0;
+}
+
 static void disconnect(void)
 {
 	for (unsigned i = 0; i < S.nqueues; i++)
 		queue_reset(&S.q[i]);
+	/* The queues are stopped: no request pins anything now, so a removal
+	 * still waiting has run. */
+	if (S.rm.reply_pending)
+		removal_answer();
 	tlb_invalidate(0, 0);
 	pthread_mutex_lock(&S.backend_lock);
 	if (S.backend_fd >= 0)
@@ -1431,31 +1539,44 @@ static void serve_conn(int fd)
 	static struct msg m;
 	atomic_fetch_add(&S.c.connections, 1);
 	while (!g_stop) {
-		struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
-				      {.fd = S.sigpipe[0], .events = POLLIN}};
-		if (poll(p, 2, -1) < 0) {
+		/* While a REM_MEM_REG waits for requests, the loop keeps running
+		 * (signals, a hang-up, the removal's event) but reads no further
+		 * message: answers go out in the order of the requests. */
+		struct pollfd p[3] = {{.fd = fd, .events = S.rm.reply_pending ? 0 : POLLIN},
+				      {.fd = S.sigpipe[0], .events = POLLIN},
+				      {.fd = S.rmfd, .events = POLLIN}};
+		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (p[1].revents)
 			break;
+		if (S.rm.reply_pending) {
+			if (p[0].revents & (POLLHUP | POLLERR))
+				break;
+			if (!(p[2].revents & POLLIN) || !atomic_load(&S.rm.fired))
+				continue;
+			struct msg hdr = {.req = S.rm.req, .flags = S.rm.flags};
+			if (answer(fd, &hdr, removal_answer()) != 0)
+				break;
+			continue;
+		}
+		if (p[2].revents & POLLIN) {
+			uint64_t v; /* a stale removal event: nothing waits for it */
+			if (read(S.rmfd, &v, 8) != 8)
+				v = 0;
+		}
+		if (!(p[0].revents))
+			continue;
 		if (recv_msg(fd, &m) != 0)
 			break;
 		int rc = handle(fd, &m);
 		close_fds(&m);
-		if (rc == 1)
-			atomic_fetch_add(&S.c.bad_messages, 1);
-		if (rc == 2)
+		if (rc == 2 || rc == 3)
 			continue;
-		bool ack = has(S.proto_features, VU_PF_REPLY_ACK) && (m.flags & VU_FLAG_NEED_REPLY);
-		if (ack) {
-			if (reply_u64(fd, &m, rc ? 1 : 0) != 0)
-				break;
-		} else if (rc == 1) {
-			fprintf(stderr, "message %u refused: closing the connection\n", m.req);
+		if (answer(fd, &m, rc) != 0)
 			break;
-		}
 	}
 	disconnect();
 	close(fd);
@@ -1526,6 +1647,13 @@ static int vub_init(void)
 	if (iovirt_iommu_create(&g_ops, NULL, &pp, &S.pt) != 0 ||
 	    iovirt_pt_space_create(S.pt, ASID, &sp) != 0)
 		return 1;
+	struct iovirt_pin_params pinp = {.size = sizeof(pinp), .max_handles = 2 * MAX_QUEUES,
+					 .max_segs = MAX_HOST_SEGS};
+	if (iovirt_pin_domain_create(&g_ops, NULL, S.map, &pinp, &S.dom) != 0)
+		return 1;
+	pthread_mutex_init(&S.dom_lock, NULL);
+	S.rmfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	S.stall_sector = UINT64_MAX;
 	S.backend_fd = -1;
 	pthread_mutex_init(&S.backend_lock, NULL);
 	for (unsigned i = 0; i < MAX_QUEUES; i++) {
@@ -1575,6 +1703,9 @@ int main(int argc, char **argv)
 	S.capacity = (uint64_t)st.st_size;
 	if (vub_init() != 0)
 		return 1;
+	const char *stall = getenv("VUB_TEST_STALL_SECTOR");
+	if (stall)
+		S.stall_sector = strtoull(stall, NULL, 0);
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -1609,6 +1740,7 @@ int main(int argc, char **argv)
 	close(ls);
 	unlink(S.sock_path);
 	print_counters();
+	iovirt_pin_domain_destroy(S.dom);
 	iovirt_gmap_reclaim(S.map);
 	iovirt_gmap_destroy(S.map);
 	iovirt_iommu_destroy(S.pt);
