@@ -197,7 +197,17 @@ static int64_t set_table(int s, const struct vu_region *r, uint32_t n, const int
 	return req(s, VU_SET_MEM_TABLE, p, 8 + n * (uint32_t)sizeof(*r), fds, nfds);
 }
 
-static int g_kick = -1, g_call = -1;
+static int g_kick = -1, g_call = -1, g_err = -1;
+static uint16_t g_base; /* SET_VRING_BASE of the next setup */
+
+/* Reads (and clears) the vring error eventfd: 0 when nothing was signalled. */
+static uint64_t err_signalled(void)
+{
+	uint64_t v = 0;
+	if (read(g_err, &v, 8) != 8)
+		v = 0;
+	return v;
+}
 
 /* Full honest setup of queue 0; desc_off lets a case misplace the rings. */
 static int64_t setup_queue(int s, uint64_t desc_uaddr)
@@ -207,11 +217,11 @@ static int64_t setup_queue(int s, uint64_t desc_uaddr)
 	if (set_table(s, &r, 1, &fd, 1) != 0)
 		return 1;
 	memset(g_mem, 0, 0x3000);
-	g_avail = g_used_seen = 0;
+	g_avail = g_used_seen = g_base;
 	uint32_t st[2] = {0, g_qsz};
 	if (req(s, VU_SET_VRING_NUM, st, 8, NULL, 0) != 0)
 		return 1;
-	st[1] = 0;
+	st[1] = g_base;
 	if (req(s, VU_SET_VRING_BASE, st, 8, NULL, 0) != 0)
 		return 1;
 	struct vu_vring_addr a = {.index = 0, .desc = desc_uaddr,
@@ -226,6 +236,11 @@ static int64_t setup_queue(int s, uint64_t desc_uaddr)
 	uint64_t idx = 0;
 	if (req(s, VU_SET_VRING_CALL, &idx, 8, &g_call, 1) != 0)
 		return 1;
+	if (g_err >= 0) {
+		err_signalled();
+		if (req(s, VU_SET_VRING_ERR, &idx, 8, &g_err, 1) != 0)
+			return 1;
+	}
 	int64_t r1 = req(s, VU_SET_VRING_KICK, &idx, 8, &g_kick, 1);
 	if (r1 != 0)
 		return r1;
@@ -428,6 +443,7 @@ int main(int argc, char **argv)
 	g_mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, g_memfd, 0);
 	g_kick = eventfd(0, 0);
 	g_call = eventfd(0, EFD_NONBLOCK);
+	g_err = eventfd(0, EFD_NONBLOCK);
 
 	int s = honest_setup();
 	check(honest_io(0, 1), "honest write and read-back");
@@ -515,6 +531,7 @@ int main(int argc, char **argv)
 	check(wait_used((uint16_t)(g_used_seen + 1)) && g_mem[O_STATUS] == VIRTIO_BLK_S_IOERR,
 	      "write past the disk's end: IOERR");
 	check(honest_io(48, 9), "honest I/O on the same queue after refused chains");
+	check(err_signalled() == 0, "refused chains do not break the queue (no vring error)");
 	/* In-flight bound: the driver claims far more heads than the queue holds. */
 	__atomic_store_n((uint16_t *)(g_mem + O_AVAIL + 2), (uint16_t)(g_avail + 100),
 			 __ATOMIC_RELEASE);
@@ -524,6 +541,21 @@ int main(int argc, char **argv)
 	usleep(200000);
 	check(__atomic_load_n((uint16_t *)(g_mem + O_USED + 2), __ATOMIC_ACQUIRE) == g_used_seen,
 	      "available index past the in-flight bound: nothing taken, queue stopped");
+	check(err_signalled() == 1,
+	      "available index past the in-flight bound: device needs reset (vring error eventfd signalled)");
+	close(s);
+	/* A restored state claiming more chains in flight than the queue
+	 * holds (base 40, the ring's used idx 0, 16 entries): the first take
+	 * is IOVIRT_EOVERRUN, the queue broken and the front-end told. */
+	g_base = 40;
+	s = honest_setup();
+	g_base = 0;
+	make_req(0, VIRTIO_BLK_T_OUT, 0, GPA_BASE + O_DATA, 4096);
+	post(0);
+	usleep(200000);
+	check(__atomic_load_n((uint16_t *)(g_mem + O_USED + 2), __ATOMIC_ACQUIRE) == 0 &&
+		      g_mem[O_STATUS] == 0xff && err_signalled() == 1,
+	      "in-flight count past the queue size (EOVERRUN): nothing taken, vring error signalled");
 	close(s);
 	still_serving("descriptors out of memory, looping, past the in-flight bound", 56);
 

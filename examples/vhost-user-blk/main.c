@@ -114,7 +114,7 @@ struct counters {
 	_Atomic uint64_t bytes_read, bytes_written, ioerr;
 	_Atomic uint64_t kicks, calls, calls_suppressed, polls;
 	_Atomic uint64_t refused[NERR];
-	_Atomic uint64_t broken_queues, bad_messages, connections;
+	_Atomic uint64_t broken_queues, err_signals, bad_messages, connections;
 	_Atomic uint64_t iotlb_updates, iotlb_invals, iotlb_misses, iotlb_refused;
 };
 
@@ -473,6 +473,28 @@ static void signal_call(struct queue *q)
 	}
 }
 
+/*
+ * The driver broke the ring's rules (IOVIRT_EOVERRUN, IOVIRT_EINDEX at the
+ * ring, the packed ring's EWRAP/ECHAIN/EDUP...): virtio asks the device to
+ * set DEVICE_NEEDS_RESET. vhost-user gives a backend no status message; the
+ * queue stops taking chains (until the front-end sets it up again) and its
+ * vring error eventfd (SET_VRING_ERR) is signalled, which is what QEMU
+ * listens to for a vhost queue in error.
+ */
+static void mark_broken(struct queue *q, int err)
+{
+	q->broken = true;
+	atomic_fetch_add(&S.c.broken_queues, 1);
+	fprintf(stderr, "queue %u broken: %s: device needs reset\n", q->idx, iovirt_err_name(err));
+	pthread_mutex_lock(&q->call_lock);
+	if (q->errfd >= 0) {
+		uint64_t one = 1;
+		if (write(q->errfd, &one, 8) == 8)
+			atomic_fetch_add(&S.c.err_signals, 1);
+	}
+	pthread_mutex_unlock(&q->call_lock);
+}
+
 /* Takes up to budget chains; returns how many. */
 static uint32_t poll_queue(struct queue *q, struct req *rq, uint32_t budget)
 {
@@ -527,15 +549,13 @@ static uint32_t poll_queue(struct queue *q, struct req *rq, uint32_t budget)
 				continue;
 			}
 		}
-		/* The ring itself is broken: stop taking from it (a reset fixes it). */
-		q->broken = true;
-		atomic_fetch_add(&S.c.broken_queues, 1);
-		fprintf(stderr, "queue %u broken: %s\n", q->idx, iovirt_err_name(n));
+		/* The ring itself is broken (the spec's "device is broken"). */
+		mark_broken(q, n);
 	}
 	if (nd) {
-		if (iovirt_vq_push_used_batch(q->vq, done, nd) != 0) {
-			q->broken = true;
-			atomic_fetch_add(&S.c.broken_queues, 1);
+		int e = iovirt_vq_push_used_batch(q->vq, done, nd);
+		if (e != 0) {
+			mark_broken(q, e);
 		} else {
 			signal_call(q);
 		}
@@ -940,14 +960,14 @@ static void queue_reset(struct queue *q)
 	queue_free_vq(q);
 	if (q->kickfd >= 0)
 		close(q->kickfd);
+	pthread_mutex_lock(&q->call_lock);
 	if (q->errfd >= 0)
 		close(q->errfd);
-	pthread_mutex_lock(&q->call_lock);
 	if (q->callfd >= 0)
 		close(q->callfd);
-	q->callfd = -1;
+	q->callfd = q->errfd = -1;
 	pthread_mutex_unlock(&q->call_lock);
-	q->kickfd = q->errfd = -1;
+	q->kickfd = -1;
 	q->addr_set = q->enabled = q->broken = false;
 	q->num = 0;
 	q->base_avail = q->base_used = 0;
@@ -988,6 +1008,28 @@ static void ring_misses(const struct queue *q)
 			}
 		}
 	}
+}
+
+/* A split ring's used idx as the ring holds it (vhost-user's base gives only
+ * last_avail): the chains between it and the base are in flight, as
+ * libvhost-user counts them. A state claiming more than the queue holds is
+ * then refused by the library (IOVIRT_EOVERRUN: the queue is broken). The
+ * rings were checked at create; fallback when unreadable: none in flight. */
+static uint16_t split_used_idx(const struct queue *q, uint16_t fallback)
+{
+	uint64_t gpa = q->addr.used + 2;
+	bool ok = true;
+	if (S.iommu) {
+		struct iovirt_xlate x;
+		ok = iovirt_pt_translate(S.pt, ASID, gpa, IOVIRT_PROT_READ, &x) == 0;
+		gpa = x.pa;
+	} else {
+		gpa = uaddr_to_gpa(q->addr.used, 4, &ok) + 2;
+	}
+	uint16_t v;
+	if (!ok || h_rw(gpa, &v, 2, false) != 0)
+		return fallback;
+	return v;
 }
 
 static int queue_try_start(struct queue *q)
@@ -1044,6 +1086,8 @@ static int queue_try_start(struct queue *q)
 			return -1;
 		}
 		uint16_t la = (uint16_t)q->base_avail, ui = (uint16_t)q->base_used;
+		if (!packed)
+			ui = split_used_idx(q, ui);
 		iovirt_vq_set_cursors(q->vq, la, ui);
 	}
 	if (!q->ip) {
@@ -1406,9 +1450,11 @@ static int handle(int fd, struct msg *m)
 			return 0;
 		}
 		if (m->req == VU_SET_VRING_ERR) {
+			pthread_mutex_lock(&q->call_lock); /* the queue thread signals it */
 			if (q->errfd >= 0)
 				close(q->errfd);
 			q->errfd = f;
+			pthread_mutex_unlock(&q->call_lock);
 			return 0;
 		}
 		queue_stop(q);
@@ -1602,10 +1648,10 @@ static void print_counters(void)
 		S.c.unsupported, S.c.ioerr, S.c.bytes_read, S.c.bytes_written);
 	fprintf(stderr,
 		"notifications: kicks %" PRIu64 " calls %" PRIu64 " calls_suppressed %" PRIu64
-		" polls %" PRIu64 " broken_queues %" PRIu64 " bad_messages %" PRIu64
-		"\n",
+		" polls %" PRIu64 " broken_queues %" PRIu64 " err_signals %" PRIu64
+		" bad_messages %" PRIu64 "\n",
 		S.c.kicks, S.c.calls, S.c.calls_suppressed, S.c.polls, S.c.broken_queues,
-		S.c.bad_messages);
+		S.c.err_signals, S.c.bad_messages);
 	fprintf(stderr,
 		"iotlb: updates %" PRIu64 " invalidations %" PRIu64 " misses %" PRIu64
 		" refused %" PRIu64 "\n",
