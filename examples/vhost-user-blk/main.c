@@ -102,7 +102,8 @@ struct queue {
 	bool start_pending; /* rings not yet translatable: misses sent */
 	bool rings_lost;    /* an invalidation unmapped a ring: take nothing until
 	                     * an update maps it again (under map_lock) */
-	int iotlbfd;        /* eventfd: an IOTLB update arrived */
+	int iotlbfd;        /* eventfd: an IOTLB update the thread waits for arrived */
+	_Atomic bool awaiting_update; /* a miss is out: wake the thread on updates */
 	uint64_t miss_iova;
 	uint32_t miss_access;
 	unsigned miss_tries;
@@ -587,6 +588,7 @@ static void *queue_thread(void *arg)
 					if (q->want_miss) {
 						q->want_miss = false;
 						q->miss_tries++;
+						atomic_store(&q->awaiting_update, true);
 						send_miss(q->miss_iova,
 							  q->miss_access == IOVIRT_DEV_WRITE ? 2 : 1);
 						struct pollfd w[2] = {{.fd = q->iotlbfd, .events = POLLIN},
@@ -596,6 +598,7 @@ static void *queue_thread(void *arg)
 							if (read(q->iotlbfd, &v, 8) != 8)
 								v = 0;
 						}
+						atomic_store(&q->awaiting_update, false);
 						if (w[1].revents)
 							break;
 					}
@@ -618,7 +621,8 @@ static void *queue_thread(void *arg)
 		if (p[0].revents)
 			break;
 		if (p[2].revents & POLLIN) {
-			/* An update (rings mapped again): look at the ring. */
+			/* An update mapped the rings again (or answered a miss
+			 * after its wait ended): look at the ring. */
 			uint64_t v;
 			if (read(q->iotlbfd, &v, 8) == 8)
 				kicked = true;
@@ -840,6 +844,9 @@ static void rings_changed(uint64_t iova, uint64_t size, bool restore)
 		bool was = q->rings_lost;
 		q->rings_lost = e != 0;
 		pthread_rwlock_unlock(&S.map_lock);
+		uint64_t one = 1;
+		if (was && !e && q->running && write(q->iotlbfd, &one, 8) != 8)
+			perror("iotlb event");
 		if (e && !was)
 			fprintf(stderr, "queue %u: rings unmapped (%s): waiting for an update\n",
 				q->idx, iovirt_err_name(e));
@@ -1518,7 +1525,11 @@ static int handle(int fd, struct msg *m)
 				uint64_t one = 1;
 				if (S.q[i].start_pending && queue_try_start(&S.q[i]) != 0)
 					fprintf(stderr, "queue %u: rings refused\n", i);
-				if (S.q[i].running && write(S.q[i].iotlbfd, &one, 8) != 8)
+				/* Only a thread waiting for a miss's answer is woken
+				 * (rings_changed wakes those whose rings came back):
+				 * a strict guest sends an update per request. */
+				if (S.q[i].running && atomic_load(&S.q[i].awaiting_update) &&
+				    write(S.q[i].iotlbfd, &one, 8) != 8)
 					perror("iotlb event");
 			}
 			return 0;
