@@ -111,7 +111,8 @@ static int64_t req(int s, uint32_t type, const void *payload, uint32_t size, con
 	uint8_t buf[12 + 512];
 	uint32_t h[3] = {type, VU_FLAG_VERSION | VU_FLAG_NEED_REPLY, size};
 	memcpy(buf, h, 12);
-	memcpy(buf + 12, payload, size);
+	if (size)
+		memcpy(buf + 12, payload, size);
 	if (send_raw(s, buf, 12 + size, fds, nfds) != 0)
 		return -1;
 	uint64_t v = 0;
@@ -218,6 +219,9 @@ static int64_t setup_queue(int s, uint64_t desc_uaddr)
 		return 1;
 	memset(g_mem, 0, 0x3000);
 	g_avail = g_used_seen = g_base;
+	/* The available idx starts at the base (nothing posted); the used idx
+	 * stays 0, as a ring the device never completed into. */
+	__atomic_store_n((uint16_t *)(g_mem + O_AVAIL + 2), g_base, __ATOMIC_RELEASE);
 	uint32_t st[2] = {0, g_qsz};
 	if (req(s, VU_SET_VRING_NUM, st, 8, NULL, 0) != 0)
 		return 1;
@@ -744,6 +748,7 @@ int main(int argc, char **argv)
 	bool same = disk && pread(dfd, disk, g_disk_size, 0) == (ssize_t)g_disk_size &&
 		    memcmp(disk, g_expect, g_disk_size) == 0;
 	check(same, "disk holds exactly what honest requests wrote");
+	free(disk);
 	printf("hostile: %d cases, %d failed\n", g_cases, g_failures);
 	return g_failures ? 1 : 0;
 }
