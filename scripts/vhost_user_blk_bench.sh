@@ -5,7 +5,9 @@
 #      posted) for 4 KiB and 64 KiB reads and writes: requests per second and the
 #      backend's CPU time per request (utime + stime from /proc, over the run),
 #      each the median of RUNS runs; iovirt also behind the IOTLB (the peer has no
-#      such mode);
+#      such mode): "iovirt-iotlb" with the front-end's memory mapped once (4 KiB
+#      translations), "iovirt-iotlb-strict" as a guest under iommu.strict=1 through
+#      QEMU: each data page mapped on the backend's miss, invalidated on completion;
 #  (2) the guest's own throughput: a Linux guest (TCG) writes and reads DD_MB MiB
 #      of /dev/vda with dd (O_DIRECT, 64 KiB blocks), once per backend.
 # Usage: scripts/vhost_user_blk_bench.sh [BUILD_DIR] [SECONDS] [INFLIGHT] [RUNS]
@@ -56,7 +58,10 @@ one_run() { # peer op bytes
 	sleep 0.2
 	local c0 c1 line n rps
 	c0=$(cpu_ticks "$PID")
-	line=$(timeout $((SECS + 30)) "$CLIENT" --bench "$SOCK" "$SECS" "$INFLIGHT" "$3" "$2" $([ "$1" = iovirt-iotlb ] && echo iommu))
+	local mode=
+	[ "$1" = iovirt-iotlb ] && mode=iommu
+	[ "$1" = iovirt-iotlb-strict ] && mode=iommu-strict
+	line=$(timeout $((SECS + 30)) "$CLIENT" --bench "$SOCK" "$SECS" "$INFLIGHT" "$3" "$2" $mode)
 	c1=$(cpu_ticks "$PID")
 	stop
 	n=$(echo "$line" | awk '{print $3}')
@@ -67,9 +72,9 @@ one_run() { # peer op bytes
 
 declare -A CPU RPS
 echo "synthetic front-end: $INFLIGHT in flight, ${SECS}s per run, median of $RUNS runs"
-printf '%-13s %-6s %6s %12s %14s %10s\n' peer op bytes "req/s" "cpu ns/req" "vs qsd"
-PEERS="qsd iovirt iovirt-iotlb"
-command -v qemu-storage-daemon >/dev/null || { echo "qsd: skipped (not installed)"; PEERS="iovirt iovirt-iotlb"; }
+printf '%-20s %-6s %6s %12s %14s %10s\n' peer op bytes "req/s" "cpu ns/req" "vs qsd"
+PEERS="qsd iovirt iovirt-iotlb iovirt-iotlb-strict"
+command -v qemu-storage-daemon >/dev/null || { echo "qsd: skipped (not installed)"; PEERS="iovirt iovirt-iotlb iovirt-iotlb-strict"; }
 [ "${VUB_BENCH_SYNTH:-1}" = 1 ] || PEERS_SYNTH_SKIP=1
 for op in read write; do
 	[ -n "${PEERS_SYNTH_SKIP:-}" ] && break
@@ -92,7 +97,7 @@ for op in read write; do
 			RPS[$peer,$op,$bs]=$rps
 			q=${CPU[qsd,$op,$bs]:-}
 			ratio=$([ -n "$q" ] && [ "$q" != 0 ] && awk -v a="$cpu" -v b="$q" 'BEGIN {printf "%.3f", a / b}' || echo null)
-			printf '%-13s %-6s %6s %12s %14s %10s\n' $peer $op $bs "$rps" "$cpu" "$ratio"
+			printf '%-20s %-6s %6s %12s %14s %10s\n' $peer $op $bs "$rps" "$cpu" "$ratio"
 			echo "{\"bench\":\"vhost-user-blk\",\"peer\":\"$peer\",\"op\":\"$op\",\"bytes\":$bs,\"inflight\":$INFLIGHT,\"runs\":$RUNS,\"rps\":$rps,\"cpu_ns_per_req\":$cpu,\"cpu_ns_per_req_runs\":[$all],\"cpu_vs_qsd\":$ratio}" >>"$OUT"
 		done
 	done
@@ -147,7 +152,7 @@ INIT
 	local peer op mbs q ratio
 	declare -A G
 	for peer in $PEERS; do
-		[ $peer = iovirt-iotlb ] && continue
+		[[ $peer == iovirt-iotlb* ]] && continue
 		start $peer || { echo "$peer: did not start"; continue; }
 		timeout 120 qemu-system-x86_64 -accel tcg -cpu max -m 256M -smp 1 \
 			-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \

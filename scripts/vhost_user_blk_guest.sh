@@ -109,7 +109,8 @@ stop_backend() {
 boot() { # name, extra device properties, extra machine args
 	local name=$1 props=$2
 	shift 2
-	local t0=$(date +%s.%N)
+	local t0=$(date +%s.%N) try
+	for try in 1 2; do
 	timeout 60 qemu-system-x86_64 -accel tcg -cpu max -m 256M -smp 1 "$@" \
 		-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
 		-kernel "$KERNEL" -initrd "$WORK/initrd.gz" \
@@ -118,6 +119,15 @@ boot() { # name, extra device properties, extra machine args
 		-device vhost-user-blk-pci,chardev=c0,num-queues=$NQ$props \
 		-nographic -no-reboot -monitor none -serial stdio >"$WORK/guest-$name.log" 2>&1
 	local qrc=$?
+	# A TCG guest on a loaded host can panic in its early timer checks, before
+	# any virtio: boot once more then (the backend serves the next front-end).
+	if [ $try = 1 ] && ! grep -aq "GUEST-" "$WORK/guest-$name.log" &&
+		grep -aq "Kernel panic" "$WORK/guest-$name.log"; then
+		echo "vhost-user-blk guest ($name): early guest kernel panic ($(grep -ao "Kernel panic[^[]*" "$WORK/guest-$name.log" | head -1)); booting again"
+		continue
+	fi
+	break
+	done
 	local t1=$(date +%s.%N)
 	local secs=$(echo "$t1 - $t0" | bc 2>/dev/null || echo "?")
 	local res=$(grep -ao "GUEST-RESULT: [A-Z]*[ a-z0-9]*" "$WORK/guest-$name.log" | head -1)
@@ -147,7 +157,9 @@ truncate -s 0 "$DISK"; truncate -s ${DISK_MB}M "$DISK"
 if ! want viommu; then
 	:
 elif start_backend; then
-	APPEND_EXTRA="intel_iommu=on iommu.strict=1"
+	# intremap=off: interrupt remapping is not under test, and its IO-APIC timer
+	# check is what panics a TCG guest on a loaded host.
+	APPEND_EXTRA="intel_iommu=on iommu.strict=1 intremap=off"
 	boot viommu ",iommu_platform=on,ats=on,disable-legacy=on" -M q35 -device intel-iommu,device-iotlb=on
 	APPEND_EXTRA=
 	if ! stop_backend; then echo "vhost-user-blk guest (viommu): FAIL backend exit status"; fail=1; fi

@@ -342,9 +342,46 @@ static void still_serving(const char *after, uint64_t sector)
  * honest front-end (no guest) that keeps INFLIGHT requests of BYTES posted
  * for SECONDS and prints the completions per second. Works against any
  * vhost-user-blk backend (also qemu-storage-daemon). */
+/* Strict mode: data buffers at these IOVAs, mapped only on the backend's
+ * miss and invalidated when the request completes (a guest under
+ * iommu.strict=1, as QEMU forwards it). */
+#define STRICT_IOVA 0x40000000ull
+
+struct bench_iotlb {
+	uint64_t iova, size, uaddr;
+	uint8_t perm, type, pad[6];
+};
+
+/* Answers the backend's IOTLB misses (strict mode) as QEMU would: one 4 KiB
+ * translation per miss. Returns the misses answered, -1 on a failure. */
+static int bench_answer_misses(int s)
+{
+	int n = 0;
+	for (;;) {
+		uint8_t mb[12 + sizeof(struct bench_iotlb)];
+		ssize_t r = recv(g_backend[0], mb, sizeof(mb), MSG_DONTWAIT);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return n;
+		if (r != (ssize_t)sizeof(mb))
+			return -1;
+		struct bench_iotlb m;
+		memcpy(&m, mb + 12, sizeof(m));
+		uint64_t pg = m.iova & ~0xfffull;
+		if (m.type != 1 || pg < STRICT_IOVA || pg >= STRICT_IOVA + 32 * 65536ull)
+			return -1;
+		struct bench_iotlb u = {.iova = pg, .size = 0x1000,
+					.uaddr = (uint64_t)(uintptr_t)g_mem + O_DATA + (pg - STRICT_IOVA),
+					.perm = 3, .type = 2};
+		if (req(s, VU_IOTLB_MSG, &u, sizeof(u), NULL, 0) != 0)
+			return -1;
+		n++;
+	}
+}
+
 static int bench(int argc, char **argv)
 {
-	if (argc != 7 && !(argc == 8 && !strcmp(argv[7], "iommu")))
+	bool strict = argc == 8 && !strcmp(argv[7], "iommu-strict");
+	if (argc != 7 && !(argc == 8 && (!strcmp(argv[7], "iommu") || strict)))
 		return 2;
 	g_iommu = argc == 8;
 	g_sock = argv[2];
@@ -369,12 +406,12 @@ static int bench(int argc, char **argv)
 		struct vu_region mr = mem_region();
 		if (set_table(s, &mr, 1, &g_memfd, 1) != 0)
 			return 1;
-		for (uint64_t off = 0; off < MEM_SIZE; off += 0x1000) {
-			struct {
-				uint64_t iova, size, uaddr;
-				uint8_t perm, type, pad[6];
-			} u = {.iova = GPA_BASE + off, .size = 0x1000,
-			       .uaddr = (uint64_t)(uintptr_t)g_mem + off, .perm = 3, .type = 2};
+		/* Strict: only the rings, headers and status bytes (below
+		 * O_DATA) stay mapped, as a guest's coherent allocations. */
+		for (uint64_t off = 0; off < (strict ? O_DATA : MEM_SIZE); off += 0x1000) {
+			struct bench_iotlb u = {.iova = GPA_BASE + off, .size = 0x1000,
+						.uaddr = (uint64_t)(uintptr_t)g_mem + off, .perm = 3,
+						.type = 2};
 			if (req(s, VU_IOTLB_MSG, &u, sizeof(u), NULL, 0) != 0)
 				return 1;
 		}
@@ -384,9 +421,10 @@ static int bench(int argc, char **argv)
 		s = honest_setup();
 	}
 	uint64_t span = 64u << 20; /* sectors cycle through the first 64 MiB */
-	uint64_t next_sector = 0, done = 0;
+	uint64_t next_sector = 0, done = 0, misses = 0;
+	uint64_t data0 = strict ? STRICT_IOVA : GPA_BASE + O_DATA;
 	for (unsigned k = 0; k < inflight; k++) {
-		make_req(k, type, next_sector, GPA_BASE + O_DATA + 65536ull * k, bytes);
+		make_req(k, type, next_sector, data0 + 65536ull * k, bytes);
 		next_sector = (next_sector + bytes / 512) % (span / 512);
 		post((uint16_t)(3 * k));
 	}
@@ -394,8 +432,17 @@ static int bench(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	double el = 0;
 	while (el < secs) {
-		struct pollfd p = {.fd = g_call, .events = POLLIN};
-		poll(&p, 1, 100);
+		struct pollfd p[2] = {{.fd = g_call, .events = POLLIN},
+				      {.fd = strict ? g_backend[0] : -1, .events = POLLIN}};
+		poll(p, 2, 100);
+		if (strict) {
+			int n = bench_answer_misses(s);
+			if (n < 0) {
+				fprintf(stderr, "bench: the IOTLB exchange failed\n");
+				return 1;
+			}
+			misses += (uint64_t)n;
+		}
 		uint64_t v;
 		if (read(g_call, &v, 8) < 0) {
 			/* nothing signalled: look at the ring anyway */
@@ -411,15 +458,23 @@ static int bench(int argc, char **argv)
 				fprintf(stderr, "bench: request failed (status %u)\n", g_mem[O_STATUS + k]);
 				return 1;
 			}
-			make_req(k, type, next_sector, GPA_BASE + O_DATA + 65536ull * k, bytes);
+			if (strict) {
+				/* The guest unmaps the buffer: QEMU invalidates. */
+				struct bench_iotlb inv = {.iova = data0 + 65536ull * k,
+							  .size = (bytes + 0xfffu) & ~0xfffu,
+							  .type = 3};
+				if (req(s, VU_IOTLB_MSG, &inv, sizeof(inv), NULL, 0) != 0)
+					return 1;
+			}
+			make_req(k, type, next_sector, data0 + 65536ull * k, bytes);
 			next_sector = (next_sector + bytes / 512) % (span / 512);
 			post((uint16_t)(3 * k));
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	}
-	printf("bench: requests %llu seconds %.3f rps %.0f\n", (unsigned long long)done, el,
-	       (double)done / el);
+	printf("bench: requests %llu seconds %.3f rps %.0f iotlb_misses %llu\n",
+	       (unsigned long long)done, el, (double)done / el, (unsigned long long)misses);
 	close(s);
 	return 0;
 }

@@ -138,6 +138,8 @@ static struct {
 	bool iommu;
 	struct iovirt_iommu *pt;
 	struct iotlb_ent tlb[MAX_IOTLB];
+	unsigned tlb_hi; /* entries at and above are unused: scans stop there (a
+	                  * strict guest keeps a few hundred live, reusing low slots) */
 	int backend_fd;
 	pthread_mutex_t backend_lock;
 	pthread_rwlock_t map_lock; /* readers: queue threads; writer: reclaim + munmap */
@@ -869,11 +871,13 @@ static int tlb_invalidate(uint64_t iova, uint64_t size)
 	int rc = 0;
 	if (size == 0 || iova + size < iova)
 		size = UINT64_MAX - iova;
-	for (unsigned i = 0; i < MAX_IOTLB; i++) {
+	for (unsigned i = 0; i < S.tlb_hi; i++) {
 		struct iotlb_ent *t = &S.tlb[i];
 		if (t->used && t->iova < iova + size && iova < t->iova + t->size && tlb_drop(t))
 			rc = -1;
 	}
+	while (S.tlb_hi && !S.tlb[S.tlb_hi - 1].used)
+		S.tlb_hi--;
 	rings_changed(iova, size, false);
 	pt_reclaim();
 	return rc;
@@ -903,13 +907,13 @@ static int tlb_update(const struct vu_iotlb *m)
 	int e = iovirt_sg_validate(S.map, &pol, &seg, 1, hs, 1, NULL);
 	if (e < 0)
 		return e;
-	unsigned slot = MAX_IOTLB;
-	for (unsigned i = 0; i < MAX_IOTLB; i++) {
+	unsigned slot = S.tlb_hi < MAX_IOTLB ? S.tlb_hi : MAX_IOTLB;
+	for (unsigned i = 0; i < S.tlb_hi; i++) {
 		struct iotlb_ent *t = &S.tlb[i];
 		if (t->used && t->iova == m->iova && t->size == m->size && t->uaddr == m->uaddr &&
 		    t->perm == perm)
 			return 0; /* already there (two misses for one page) */
-		if (!t->used && slot == MAX_IOTLB)
+		if (!t->used && slot >= S.tlb_hi)
 			slot = i;
 	}
 	if (slot == MAX_IOTLB)
@@ -925,6 +929,8 @@ static int tlb_update(const struct vu_iotlb *m)
 		return e;
 	S.tlb[slot] = (struct iotlb_ent){.used = true, .iova = m->iova, .size = m->size,
 					 .uaddr = m->uaddr, .perm = perm};
+	if (slot >= S.tlb_hi) /* also when the replacement above lowered it */
+		S.tlb_hi = slot + 1;
 	rings_changed(m->iova, m->size, true);
 	return 0;
 }
