@@ -11,11 +11,16 @@
  * our mapping of its fd). Each virtqueue is an iovirt_vq on that map with
  * direct ring access: descriptors are read once and every buffer is
  * validated against the map before the backend touches it; the host
- * scatter-gather list goes straight to preadv/pwritev. Regions a request
- * uses are held (iovirt_gmap_region_get) until it completes, so a removal
- * waits for it. One thread per queue: kick -> notifications off -> poll with
- * the irqpoll budget -> re-enable and re-check; the call eventfd is signalled
- * only when event-index suppression says so.
+ * scatter-gather list goes straight to preadv/pwritev. A request pins its
+ * list in an iovirt pin domain until it completes, so a removal of a region
+ * it uses waits for it (iovirt_pin_remove_deferred). Behind a guest IOMMU
+ * (ACCESS_PLATFORM) the front-end's IOTLB updates, validated at map time,
+ * go into an iovirt page table (one ASID for the device) through which the
+ * library translates every ring and buffer address before validating it;
+ * a missing translation becomes an IOTLB miss and the chain is popped again
+ * when the update arrives. One thread per queue: kick -> notifications off
+ * -> poll with the irqpoll budget -> re-enable and re-check; the call
+ * eventfd is signalled only when event-index suppression says so.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,6 +57,7 @@
 #define NERR 64
 #define ASID 1u
 #define MAX_IOTLB 8192u
+#define MISS_BATCH 32u /* pages asked for at once on a translation fault */
 #define VIRTIO_F_ACCESS_PLATFORM 33
 #define VU_BACKEND_IOTLB_MSG 1u
 #define VHOST_IOTLB_MISS 1u
@@ -104,7 +110,7 @@ struct queue {
 	                     * an update maps it again (under map_lock) */
 	int iotlbfd;        /* eventfd: an IOTLB update the thread waits for arrived */
 	_Atomic bool awaiting_update; /* a miss is out: wake the thread on updates */
-	uint64_t miss_iova;
+	uint64_t miss_iova, miss_end; /* the faulting access: [iova, end), pages */
 	uint32_t miss_access;
 	unsigned miss_tries;
 	bool want_miss;
@@ -201,6 +207,7 @@ static void h_free(void *host, void *p, size_t size)
 /* Guest memory through the map: only for structures in regions without a
  * host address, which this backend never creates; kept correct anyway. */
 static void send_miss(uint64_t iova, uint8_t perm);
+static void send_misses(const uint64_t *iova, unsigned n, uint8_t perm);
 
 static int h_rw(uint64_t gpa, void *buf, size_t len, bool write)
 {
@@ -526,6 +533,11 @@ static uint32_t poll_queue(struct queue *q, struct req *rq, uint32_t budget)
 			if (q->miss_iova != pg || q->miss_access != f.access)
 				q->miss_tries = 0;
 			q->miss_iova = pg;
+			/* The rest of the descriptor's buffer: its pages are asked
+			 * for together (at most MISS_BATCH). */
+			q->miss_end = f.len > MISS_BATCH * PAGE || f.iova + f.len < f.iova
+					      ? pg + MISS_BATCH * PAGE
+					      : f.iova + f.len;
 			q->miss_access = f.access;
 			if (q->miss_tries < 3) {
 				q->want_miss = true;
@@ -567,6 +579,53 @@ static uint32_t poll_queue(struct queue *q, struct req *rq, uint32_t budget)
 	return taken;
 }
 
+/* The pages of [miss_iova, miss_end) the page table does not translate (at
+ * most MISS_BATCH); under the read lock (translation beside unmaps). */
+static unsigned missing_pages(const struct queue *q, uint64_t *pages)
+{
+	unsigned n = 0;
+	pthread_rwlock_rdlock(&S.map_lock);
+	for (uint64_t pg = q->miss_iova; pg < q->miss_end && n < MISS_BATCH; pg += PAGE) {
+		struct iovirt_xlate x;
+		if (iovirt_pt_translate(S.pt, ASID, pg, IOVIRT_PROT_READ, &x) == IOVIRT_ENOENT)
+			pages[n++] = pg;
+	}
+	pthread_rwlock_unlock(&S.map_lock);
+	return n;
+}
+
+/* Sends the misses of the faulting access (one send for all its missing
+ * pages: a 64 KiB buffer behind a strict guest IOMMU is 16 of them) and
+ * waits up to 1 s for the updates that translate them all. Returns true when
+ * the thread is asked to stop. */
+static bool miss_and_wait(struct queue *q)
+{
+	uint64_t pages[MISS_BATCH];
+	unsigned n = missing_pages(q, pages);
+	q->miss_tries++;
+	atomic_store(&q->awaiting_update, true);
+	send_misses(pages, n, q->miss_access == IOVIRT_DEV_WRITE ? 2 : 1);
+	uint64_t deadline = now_ns() + 1000000000u;
+	bool stop = false;
+	while (n && !stop) {
+		uint64_t t = now_ns();
+		if (t >= deadline)
+			break;
+		struct pollfd w[2] = {{.fd = q->iotlbfd, .events = POLLIN},
+				      {.fd = q->stopfd, .events = POLLIN}};
+		int r = poll(w, 2, (int)((deadline - t) / 1000000u) + 1);
+		if (r > 0 && (w[0].revents & POLLIN)) {
+			uint64_t v;
+			if (read(q->iotlbfd, &v, 8) != 8)
+				v = 0;
+		}
+		stop = r > 0 && w[1].revents;
+		n = missing_pages(q, pages);
+	}
+	atomic_store(&q->awaiting_update, false);
+	return stop;
+}
+
 static void *queue_thread(void *arg)
 {
 	struct queue *q = arg;
@@ -590,18 +649,7 @@ static void *queue_thread(void *arg)
 					if (q->want_miss) {
 						q->want_miss = false;
 						q->miss_tries++;
-						atomic_store(&q->awaiting_update, true);
-						send_miss(q->miss_iova,
-							  q->miss_access == IOVIRT_DEV_WRITE ? 2 : 1);
-						struct pollfd w[2] = {{.fd = q->iotlbfd, .events = POLLIN},
-								      {.fd = q->stopfd, .events = POLLIN}};
-						if (poll(w, 2, 1000) > 0 && (w[0].revents & POLLIN)) {
-							uint64_t v;
-							if (read(q->iotlbfd, &v, 8) != 8)
-								v = 0;
-						}
-						atomic_store(&q->awaiting_update, false);
-						if (w[1].revents)
+						if (miss_and_wait(q))
 							break;
 					}
 					atomic_fetch_add(&S.c.polls, 1);
@@ -988,19 +1036,29 @@ static void queue_reset(struct queue *q)
 
 
 /* Starts the queue when it has everything; returns -1 when its rings are refused. */
+/* IOTLB misses for n pages, as consecutive messages in one send. */
+static void send_misses(const uint64_t *iova, unsigned n, uint8_t perm)
+{
+	enum { ONE = VU_HDR_SIZE + sizeof(struct vu_iotlb) };
+	uint8_t buf[MISS_BATCH * ONE];
+	if (n > MISS_BATCH)
+		n = MISS_BATCH;
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t h[3] = {VU_BACKEND_IOTLB_MSG, VU_FLAG_VERSION, sizeof(struct vu_iotlb)};
+		struct vu_iotlb m = {.iova = iova[i], .perm = perm, .type = VHOST_IOTLB_MISS};
+		memcpy(buf + i * ONE, h, VU_HDR_SIZE);
+		memcpy(buf + i * ONE + VU_HDR_SIZE, &m, sizeof(m));
+	}
+	pthread_mutex_lock(&S.backend_lock);
+	if (S.backend_fd >= 0 && n &&
+	    send(S.backend_fd, buf, n * ONE, MSG_NOSIGNAL) == (ssize_t)(n * ONE))
+		atomic_fetch_add(&S.c.iotlb_misses, n);
+	pthread_mutex_unlock(&S.backend_lock);
+}
+
 static void send_miss(uint64_t iova, uint8_t perm)
 {
-	pthread_mutex_lock(&S.backend_lock);
-	if (S.backend_fd >= 0) {
-		uint8_t buf[VU_HDR_SIZE + sizeof(struct vu_iotlb)];
-		uint32_t h[3] = {VU_BACKEND_IOTLB_MSG, VU_FLAG_VERSION, sizeof(struct vu_iotlb)};
-		struct vu_iotlb m = {.iova = iova, .perm = perm, .type = VHOST_IOTLB_MISS};
-		memcpy(buf, h, VU_HDR_SIZE);
-		memcpy(buf + VU_HDR_SIZE, &m, sizeof(m));
-		if (send(S.backend_fd, buf, sizeof(buf), MSG_NOSIGNAL) == (ssize_t)sizeof(buf))
-			atomic_fetch_add(&S.c.iotlb_misses, 1);
-	}
-	pthread_mutex_unlock(&S.backend_lock);
+	send_misses(&iova, 1, perm);
 }
 
 /* A miss for the first page of each ring the page table does not translate
