@@ -110,7 +110,9 @@ struct queue {
 	                     * an update maps it again (under map_lock) */
 	int iotlbfd;        /* eventfd: an IOTLB update the thread waits for arrived */
 	_Atomic bool awaiting_update; /* a miss is out: wake the thread on updates */
-	uint64_t miss_iova, miss_end; /* the faulting access: [iova, end), pages */
+	/* The faulting access: [iova, end), pages. Atomic: the message thread
+	 * reads them while the thread waits (awaiting_update). */
+	_Atomic uint64_t miss_iova, miss_end;
 	uint32_t miss_access;
 	unsigned miss_tries;
 	bool want_miss;
@@ -122,7 +124,7 @@ struct counters {
 	_Atomic uint64_t kicks, calls, calls_suppressed, polls;
 	_Atomic uint64_t refused[NERR];
 	_Atomic uint64_t broken_queues, err_signals, bad_messages, connections;
-	_Atomic uint64_t iotlb_updates, iotlb_invals, iotlb_misses, iotlb_refused;
+	_Atomic uint64_t iotlb_updates, iotlb_invals, iotlb_misses, iotlb_refused, miss_timeouts;
 };
 
 static struct {
@@ -580,16 +582,27 @@ static uint32_t poll_queue(struct queue *q, struct req *rq, uint32_t budget)
 }
 
 /* The pages of [miss_iova, miss_end) the page table does not translate (at
- * most MISS_BATCH); under the read lock (translation beside unmaps). */
-static unsigned missing_pages(const struct queue *q, uint64_t *pages)
+ * most MISS_BATCH; pages may be NULL). A queue thread calls it under the
+ * read lock (translation beside unmaps); the message thread, the only
+ * writer, without. */
+static unsigned missing_pages_locked(const struct queue *q, uint64_t *pages)
 {
 	unsigned n = 0;
-	pthread_rwlock_rdlock(&S.map_lock);
 	for (uint64_t pg = q->miss_iova; pg < q->miss_end && n < MISS_BATCH; pg += PAGE) {
 		struct iovirt_xlate x;
-		if (iovirt_pt_translate(S.pt, ASID, pg, IOVIRT_PROT_READ, &x) == IOVIRT_ENOENT)
-			pages[n++] = pg;
+		if (iovirt_pt_translate(S.pt, ASID, pg, IOVIRT_PROT_READ, &x) == IOVIRT_ENOENT) {
+			if (pages)
+				pages[n] = pg;
+			n++;
+		}
 	}
+	return n;
+}
+
+static unsigned missing_pages(const struct queue *q, uint64_t *pages)
+{
+	pthread_rwlock_rdlock(&S.map_lock);
+	unsigned n = missing_pages_locked(q, pages);
 	pthread_rwlock_unlock(&S.map_lock);
 	return n;
 }
@@ -609,8 +622,10 @@ static bool miss_and_wait(struct queue *q)
 	bool stop = false;
 	while (n && !stop) {
 		uint64_t t = now_ns();
-		if (t >= deadline)
+		if (t >= deadline) {
+			atomic_fetch_add(&S.c.miss_timeouts, 1);
 			break;
+		}
 		struct pollfd w[2] = {{.fd = q->iotlbfd, .events = POLLIN},
 				      {.fd = q->stopfd, .events = POLLIN}};
 		int r = poll(w, 2, (int)((deadline - t) / 1000000u) + 1);
@@ -1589,11 +1604,16 @@ static int handle(int fd, struct msg *m)
 				uint64_t one = 1;
 				if (S.q[i].start_pending && queue_try_start(&S.q[i]) != 0)
 					fprintf(stderr, "queue %u: rings refused\n", i);
-				/* Only a thread waiting for a miss's answer is woken
+				/* Only a thread waiting for a miss's answer is woken,
+				 * once the update completes what it asked for
 				 * (rings_changed wakes those whose rings came back):
-				 * a strict guest sends an update per request. */
-				if (S.q[i].running && atomic_load(&S.q[i].awaiting_update) &&
-				    write(S.q[i].iotlbfd, &one, 8) != 8)
+				 * a strict guest sends updates for every request. Its
+				 * miss range is fixed while it waits. */
+				struct queue *w = &S.q[i];
+				if (w->running && atomic_load(&w->awaiting_update) &&
+				    t.iova < w->miss_end && w->miss_iova < t.iova + t.size &&
+				    missing_pages_locked(w, NULL) == 0 &&
+				    write(w->iotlbfd, &one, 8) != 8)
 					perror("iotlb event");
 			}
 			return 0;
@@ -1729,8 +1749,9 @@ static void print_counters(void)
 		S.c.err_signals, S.c.bad_messages);
 	fprintf(stderr,
 		"iotlb: updates %" PRIu64 " invalidations %" PRIu64 " misses %" PRIu64
-		" refused %" PRIu64 "\n",
-		S.c.iotlb_updates, S.c.iotlb_invals, S.c.iotlb_misses, S.c.iotlb_refused);
+		" refused %" PRIu64 " miss_timeouts %" PRIu64 "\n",
+		S.c.iotlb_updates, S.c.iotlb_invals, S.c.iotlb_misses, S.c.iotlb_refused,
+		S.c.miss_timeouts);
 	fprintf(stderr, "refusals:");
 	for (int i = 0; i < NERR; i++)
 		if (S.c.refused[i])
