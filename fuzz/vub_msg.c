@@ -86,6 +86,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 			break;
 		int rc = handle(sv[1], &m);
 		close_fds(&m);
+		if (rc == 3)
+			rc = removal_answer(); /* as serve_conn, without its loop */
 		uint8_t drain[8192];
 		while (read(sv[0], drain, sizeof(drain)) > 0) {
 		}

@@ -4,6 +4,7 @@
 # iovirt-vhost-user-blk, writes a random pattern with O_DIRECT, reads it back,
 # compares; split rings, then packed=on. Then the hostile front-end.
 # Usage: scripts/vhost_user_blk_guest.sh [BUILD_DIR]   (default: build)
+# VUB_ONLY="split packed viommu hostile" (any subset) runs only those parts.
 # Prints "vhost-user-blk guest: PASS" / "FAIL ..." or "skipped: reason";
 # exit 0 on pass or skip.
 set -u
@@ -84,6 +85,8 @@ DISK=$WORK/disk.img
 SOCK=$WORK/vub.sock
 fail=0
 DISK_MB=64
+ONLY=" ${VUB_ONLY:-split packed viommu hostile} "
+want() { [[ "$ONLY" == *" $1 "* ]]; }
 NQ=${VUB_NUM_QUEUES:-1} # queues of the device (backend --queues and QEMU num-queues)
 
 start_backend() {
@@ -106,7 +109,8 @@ stop_backend() {
 boot() { # name, extra device properties, extra machine args
 	local name=$1 props=$2
 	shift 2
-	local t0=$(date +%s.%N)
+	local t0=$(date +%s.%N) try
+	for try in 1 2; do
 	timeout 60 qemu-system-x86_64 -accel tcg -cpu max -m 256M -smp 1 "$@" \
 		-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
 		-kernel "$KERNEL" -initrd "$WORK/initrd.gz" \
@@ -115,6 +119,15 @@ boot() { # name, extra device properties, extra machine args
 		-device vhost-user-blk-pci,chardev=c0,num-queues=$NQ$props \
 		-nographic -no-reboot -monitor none -serial stdio >"$WORK/guest-$name.log" 2>&1
 	local qrc=$?
+	# A TCG guest on a loaded host can panic in its early timer checks, before
+	# any virtio: boot once more then (the backend serves the next front-end).
+	if [ $try = 1 ] && ! grep -aq "GUEST-" "$WORK/guest-$name.log" &&
+		grep -aq "Kernel panic" "$WORK/guest-$name.log"; then
+		echo "vhost-user-blk guest ($name): early guest kernel panic ($(grep -ao "Kernel panic[^[]*" "$WORK/guest-$name.log" | head -1)); booting again"
+		continue
+	fi
+	break
+	done
 	local t1=$(date +%s.%N)
 	local secs=$(echo "$t1 - $t0" | bc 2>/dev/null || echo "?")
 	local res=$(grep -ao "GUEST-RESULT: [A-Z]*[ a-z0-9]*" "$WORK/guest-$name.log" | head -1)
@@ -131,6 +144,7 @@ boot() { # name, extra device properties, extra machine args
 
 APPEND_EXTRA=
 for variant in split packed; do
+	want $variant || continue
 	truncate -s 0 "$DISK"; truncate -s ${DISK_MB}M "$DISK"
 	start_backend || { fail=1; break; }
 	if [ $variant = split ]; then boot split ""; else boot packed ",packed=on"; fi
@@ -140,8 +154,12 @@ done
 
 # Behind a guest IOMMU: the backend gets IOVAs and must have counted IOTLB traffic.
 truncate -s 0 "$DISK"; truncate -s ${DISK_MB}M "$DISK"
-if start_backend; then
-	APPEND_EXTRA="intel_iommu=on iommu.strict=1"
+if ! want viommu; then
+	:
+elif start_backend; then
+	# intremap=off: interrupt remapping is not under test, and its IO-APIC timer
+	# check is what panics a TCG guest on a loaded host.
+	APPEND_EXTRA="intel_iommu=on iommu.strict=1 intremap=off"
 	boot viommu ",iommu_platform=on,ats=on,disable-legacy=on" -M q35 -device intel-iommu,device-iotlb=on
 	APPEND_EXTRA=
 	if ! stop_backend; then echo "vhost-user-blk guest (viommu): FAIL backend exit status"; fail=1; fi
@@ -158,9 +176,10 @@ else
 fi
 
 # The hostile front-end: the backend must survive it and keep honest data.
-if [ -x "$HOSTILE" ]; then
+if want hostile && [ -x "$HOSTILE" ]; then
 	truncate -s 0 "$DISK"; truncate -s 4M "$DISK"
-	if start_backend; then
+	# Requests at sector 200 stay in flight 300 ms (the REM_MEM_REG case).
+	if VUB_TEST_STALL_SECTOR=200 start_backend; then
 		if timeout 60 "$HOSTILE" "$SOCK" "$DISK" >"$WORK/hostile.log" 2>&1; then
 			echo "vhost-user-blk hostile front-end: PASS $(tail -1 "$WORK/hostile.log")"
 		else

@@ -39,6 +39,9 @@
 #define O_STATUS 0x4000u
 #define O_DATA 0x10000u
 #define DISK_MAX (4u << 20)
+/* The backend is started with VUB_TEST_STALL_SECTOR=200: requests at that
+ * sector stay in flight for 300 ms. */
+#define STALL_SECTOR 200u
 
 static const char *g_sock;
 static uint8_t *g_mem;
@@ -108,7 +111,8 @@ static int64_t req(int s, uint32_t type, const void *payload, uint32_t size, con
 	uint8_t buf[12 + 512];
 	uint32_t h[3] = {type, VU_FLAG_VERSION | VU_FLAG_NEED_REPLY, size};
 	memcpy(buf, h, 12);
-	memcpy(buf + 12, payload, size);
+	if (size)
+		memcpy(buf + 12, payload, size);
 	if (send_raw(s, buf, 12 + size, fds, nfds) != 0)
 		return -1;
 	uint64_t v = 0;
@@ -194,7 +198,17 @@ static int64_t set_table(int s, const struct vu_region *r, uint32_t n, const int
 	return req(s, VU_SET_MEM_TABLE, p, 8 + n * (uint32_t)sizeof(*r), fds, nfds);
 }
 
-static int g_kick = -1, g_call = -1;
+static int g_kick = -1, g_call = -1, g_err = -1;
+static uint16_t g_base; /* SET_VRING_BASE of the next setup */
+
+/* Reads (and clears) the vring error eventfd: 0 when nothing was signalled. */
+static uint64_t err_signalled(void)
+{
+	uint64_t v = 0;
+	if (read(g_err, &v, 8) != 8)
+		v = 0;
+	return v;
+}
 
 /* Full honest setup of queue 0; desc_off lets a case misplace the rings. */
 static int64_t setup_queue(int s, uint64_t desc_uaddr)
@@ -204,11 +218,14 @@ static int64_t setup_queue(int s, uint64_t desc_uaddr)
 	if (set_table(s, &r, 1, &fd, 1) != 0)
 		return 1;
 	memset(g_mem, 0, 0x3000);
-	g_avail = g_used_seen = 0;
+	g_avail = g_used_seen = g_base;
+	/* The available idx starts at the base (nothing posted); the used idx
+	 * stays 0, as a ring the device never completed into. */
+	__atomic_store_n((uint16_t *)(g_mem + O_AVAIL + 2), g_base, __ATOMIC_RELEASE);
 	uint32_t st[2] = {0, g_qsz};
 	if (req(s, VU_SET_VRING_NUM, st, 8, NULL, 0) != 0)
 		return 1;
-	st[1] = 0;
+	st[1] = g_base;
 	if (req(s, VU_SET_VRING_BASE, st, 8, NULL, 0) != 0)
 		return 1;
 	struct vu_vring_addr a = {.index = 0, .desc = desc_uaddr,
@@ -223,6 +240,11 @@ static int64_t setup_queue(int s, uint64_t desc_uaddr)
 	uint64_t idx = 0;
 	if (req(s, VU_SET_VRING_CALL, &idx, 8, &g_call, 1) != 0)
 		return 1;
+	if (g_err >= 0) {
+		err_signalled();
+		if (req(s, VU_SET_VRING_ERR, &idx, 8, &g_err, 1) != 0)
+			return 1;
+	}
 	int64_t r1 = req(s, VU_SET_VRING_KICK, &idx, 8, &g_kick, 1);
 	if (r1 != 0)
 		return r1;
@@ -320,9 +342,46 @@ static void still_serving(const char *after, uint64_t sector)
  * honest front-end (no guest) that keeps INFLIGHT requests of BYTES posted
  * for SECONDS and prints the completions per second. Works against any
  * vhost-user-blk backend (also qemu-storage-daemon). */
+/* Strict mode: data buffers at these IOVAs, mapped only on the backend's
+ * miss and invalidated when the request completes (a guest under
+ * iommu.strict=1, as QEMU forwards it). */
+#define STRICT_IOVA 0x40000000ull
+
+struct bench_iotlb {
+	uint64_t iova, size, uaddr;
+	uint8_t perm, type, pad[6];
+};
+
+/* Answers the backend's IOTLB misses (strict mode) as QEMU would: one 4 KiB
+ * translation per miss. Returns the misses answered, -1 on a failure. */
+static int bench_answer_misses(int s)
+{
+	int n = 0;
+	for (;;) {
+		uint8_t mb[12 + sizeof(struct bench_iotlb)];
+		ssize_t r = recv(g_backend[0], mb, sizeof(mb), MSG_DONTWAIT);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return n;
+		if (r != (ssize_t)sizeof(mb))
+			return -1;
+		struct bench_iotlb m;
+		memcpy(&m, mb + 12, sizeof(m));
+		uint64_t pg = m.iova & ~0xfffull;
+		if (m.type != 1 || pg < STRICT_IOVA || pg >= STRICT_IOVA + 32 * 65536ull)
+			return -1;
+		struct bench_iotlb u = {.iova = pg, .size = 0x1000,
+					.uaddr = (uint64_t)(uintptr_t)g_mem + O_DATA + (pg - STRICT_IOVA),
+					.perm = 3, .type = 2};
+		if (req(s, VU_IOTLB_MSG, &u, sizeof(u), NULL, 0) != 0)
+			return -1;
+		n++;
+	}
+}
+
 static int bench(int argc, char **argv)
 {
-	if (argc != 7 && !(argc == 8 && !strcmp(argv[7], "iommu")))
+	bool strict = argc == 8 && !strcmp(argv[7], "iommu-strict");
+	if (argc != 7 && !(argc == 8 && (!strcmp(argv[7], "iommu") || strict)))
 		return 2;
 	g_iommu = argc == 8;
 	g_sock = argv[2];
@@ -347,12 +406,12 @@ static int bench(int argc, char **argv)
 		struct vu_region mr = mem_region();
 		if (set_table(s, &mr, 1, &g_memfd, 1) != 0)
 			return 1;
-		for (uint64_t off = 0; off < MEM_SIZE; off += 0x1000) {
-			struct {
-				uint64_t iova, size, uaddr;
-				uint8_t perm, type, pad[6];
-			} u = {.iova = GPA_BASE + off, .size = 0x1000,
-			       .uaddr = (uint64_t)(uintptr_t)g_mem + off, .perm = 3, .type = 2};
+		/* Strict: only the rings, headers and status bytes (below
+		 * O_DATA) stay mapped, as a guest's coherent allocations. */
+		for (uint64_t off = 0; off < (strict ? O_DATA : MEM_SIZE); off += 0x1000) {
+			struct bench_iotlb u = {.iova = GPA_BASE + off, .size = 0x1000,
+						.uaddr = (uint64_t)(uintptr_t)g_mem + off, .perm = 3,
+						.type = 2};
 			if (req(s, VU_IOTLB_MSG, &u, sizeof(u), NULL, 0) != 0)
 				return 1;
 		}
@@ -362,9 +421,10 @@ static int bench(int argc, char **argv)
 		s = honest_setup();
 	}
 	uint64_t span = 64u << 20; /* sectors cycle through the first 64 MiB */
-	uint64_t next_sector = 0, done = 0;
+	uint64_t next_sector = 0, done = 0, misses = 0;
+	uint64_t data0 = strict ? STRICT_IOVA : GPA_BASE + O_DATA;
 	for (unsigned k = 0; k < inflight; k++) {
-		make_req(k, type, next_sector, GPA_BASE + O_DATA + 65536ull * k, bytes);
+		make_req(k, type, next_sector, data0 + 65536ull * k, bytes);
 		next_sector = (next_sector + bytes / 512) % (span / 512);
 		post((uint16_t)(3 * k));
 	}
@@ -372,8 +432,17 @@ static int bench(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	double el = 0;
 	while (el < secs) {
-		struct pollfd p = {.fd = g_call, .events = POLLIN};
-		poll(&p, 1, 100);
+		struct pollfd p[2] = {{.fd = g_call, .events = POLLIN},
+				      {.fd = strict ? g_backend[0] : -1, .events = POLLIN}};
+		poll(p, 2, 100);
+		if (strict) {
+			int n = bench_answer_misses(s);
+			if (n < 0) {
+				fprintf(stderr, "bench: the IOTLB exchange failed\n");
+				return 1;
+			}
+			misses += (uint64_t)n;
+		}
 		uint64_t v;
 		if (read(g_call, &v, 8) < 0) {
 			/* nothing signalled: look at the ring anyway */
@@ -389,15 +458,23 @@ static int bench(int argc, char **argv)
 				fprintf(stderr, "bench: request failed (status %u)\n", g_mem[O_STATUS + k]);
 				return 1;
 			}
-			make_req(k, type, next_sector, GPA_BASE + O_DATA + 65536ull * k, bytes);
+			if (strict) {
+				/* The guest unmaps the buffer: QEMU invalidates. */
+				struct bench_iotlb inv = {.iova = data0 + 65536ull * k,
+							  .size = (bytes + 0xfffu) & ~0xfffu,
+							  .type = 3};
+				if (req(s, VU_IOTLB_MSG, &inv, sizeof(inv), NULL, 0) != 0)
+					return 1;
+			}
+			make_req(k, type, next_sector, data0 + 65536ull * k, bytes);
 			next_sector = (next_sector + bytes / 512) % (span / 512);
 			post((uint16_t)(3 * k));
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	}
-	printf("bench: requests %llu seconds %.3f rps %.0f\n", (unsigned long long)done, el,
-	       (double)done / el);
+	printf("bench: requests %llu seconds %.3f rps %.0f iotlb_misses %llu\n",
+	       (unsigned long long)done, el, (double)done / el, (unsigned long long)misses);
 	close(s);
 	return 0;
 }
@@ -425,6 +502,7 @@ int main(int argc, char **argv)
 	g_mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, g_memfd, 0);
 	g_kick = eventfd(0, 0);
 	g_call = eventfd(0, EFD_NONBLOCK);
+	g_err = eventfd(0, EFD_NONBLOCK);
 
 	int s = honest_setup();
 	check(honest_io(0, 1), "honest write and read-back");
@@ -512,6 +590,7 @@ int main(int argc, char **argv)
 	check(wait_used((uint16_t)(g_used_seen + 1)) && g_mem[O_STATUS] == VIRTIO_BLK_S_IOERR,
 	      "write past the disk's end: IOERR");
 	check(honest_io(48, 9), "honest I/O on the same queue after refused chains");
+	check(err_signalled() == 0, "refused chains do not break the queue (no vring error)");
 	/* In-flight bound: the driver claims far more heads than the queue holds. */
 	__atomic_store_n((uint16_t *)(g_mem + O_AVAIL + 2), (uint16_t)(g_avail + 100),
 			 __ATOMIC_RELEASE);
@@ -521,6 +600,21 @@ int main(int argc, char **argv)
 	usleep(200000);
 	check(__atomic_load_n((uint16_t *)(g_mem + O_USED + 2), __ATOMIC_ACQUIRE) == g_used_seen,
 	      "available index past the in-flight bound: nothing taken, queue stopped");
+	check(err_signalled() == 1,
+	      "available index past the in-flight bound: device needs reset (vring error eventfd signalled)");
+	close(s);
+	/* A restored state claiming more chains in flight than the queue
+	 * holds (base 40, the ring's used idx 0, 16 entries): the first take
+	 * is IOVIRT_EOVERRUN, the queue broken and the front-end told. */
+	g_base = 40;
+	s = honest_setup();
+	g_base = 0;
+	make_req(0, VIRTIO_BLK_T_OUT, 0, GPA_BASE + O_DATA, 4096);
+	post(0);
+	usleep(200000);
+	check(__atomic_load_n((uint16_t *)(g_mem + O_USED + 2), __ATOMIC_ACQUIRE) == 0 &&
+		      g_mem[O_STATUS] == 0xff && err_signalled() == 1,
+	      "in-flight count past the queue size (EOVERRUN): nothing taken, vring error signalled");
 	close(s);
 	still_serving("descriptors out of memory, looping, past the in-flight bound", 56);
 
@@ -556,13 +650,27 @@ int main(int argc, char **argv)
 	if (ok2)
 		memcpy(g_expect + 96 * 512, m2, 4096);
 	check(ok2, "honest write from the added region");
-	/* Writes of the same bytes keep coming while the removal is asked. */
-	for (unsigned k = 1; k < 5; k++) {
-		make_req(k, VIRTIO_BLK_T_OUT, 96, 0x4000000, 4096);
-		post((uint16_t)(3 * k));
-	}
-	check(req(s, VU_REM_MEM_REG, add, sizeof(add), NULL, 0) == 0,
-	      "REM_MEM_REG with writes into the region in flight answered");
+	/* A write from the region stays in flight (the backend runs with
+	 * VUB_TEST_STALL_SECTOR=200: that request sleeps 300 ms, pinned) while
+	 * the removal is asked: the answer comes once it completed. */
+	for (unsigned i = 0; i < 4096; i++)
+		m2[8192 + i] = (uint8_t)(i * 5 + 3);
+	make_req(1, VIRTIO_BLK_T_OUT, STALL_SECTOR, 0x4000000 + 8192, 4096);
+	post(3);
+	usleep(50000); /* taken and pinned by now */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int64_t rrm = req(s, VU_REM_MEM_REG, add, sizeof(add), NULL, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	uint16_t used_at_reply = __atomic_load_n((uint16_t *)(g_mem + O_USED + 2), __ATOMIC_ACQUIRE);
+	double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	bool stalled_ok = used_at_reply == g_avail && g_mem[O_STATUS + 1] == 0;
+	if (stalled_ok)
+		memcpy(g_expect + STALL_SECTOR * 512, m2 + 8192, 4096);
+	printf("  REM_MEM_REG answered after %.3f s, used idx %u of %u at the answer\n", waited,
+	       used_at_reply, g_avail);
+	check(rrm == 0 && stalled_ok && waited > 0.15,
+	      "REM_MEM_REG with a write from the region in flight: answered (ok) only once it completed");
 	wait_used(g_avail);
 	make_req(0, VIRTIO_BLK_T_OUT, 104, 0x4000000, 4096);
 	post(0);
@@ -646,6 +754,46 @@ int main(int argc, char **argv)
 	if (done)
 		memcpy(g_expect + 80 * 512, g_mem + O_DATA + 0x3000, 4096);
 	check(done, "iommu: the chain is retried after the update and completes");
+	/* Invalidating a ring's translation stops the queue (the library
+	 * reports the ring unmapped); the update mapping it again restarts it. */
+	struct vu_iotlb_w inv_av = {.iova = GPA_BASE + O_AVAIL, .size = 0x1000, .type = 3};
+	check(req(s, VU_IOTLB_MSG, &inv_av, sizeof(inv_av), NULL, 0) == 0,
+	      "iommu: invalidation of the available ring's page accepted");
+	make_req(0, VIRTIO_BLK_T_IN, 0, GPA_BASE + O_DATA, 4096);
+	post(0);
+	usleep(300000);
+	check(__atomic_load_n((uint16_t *)(g_mem + O_USED + 2), __ATOMIC_ACQUIRE) == g_used_seen &&
+		      g_mem[O_STATUS] == 0xff,
+	      "iommu: nothing taken while a ring is unmapped");
+	struct vu_iotlb_w upd_av = {.iova = GPA_BASE + O_AVAIL, .size = 0x1000,
+				    .uaddr = (uint64_t)(uintptr_t)g_mem + O_AVAIL, .perm = 3,
+				    .type = 2};
+	check(req(s, VU_IOTLB_MSG, &upd_av, sizeof(upd_av), NULL, 0) == 0 &&
+		      wait_used((uint16_t)(g_used_seen + 1)) && g_mem[O_STATUS] == 0 &&
+		      memcmp(g_mem + O_DATA, g_expect, 4096) == 0,
+	      "iommu: the ring mapped again: the request completes");
+	/* An invalidation while a request using the translation is in flight
+	 * (a write stalled 300 ms at STALL_SECTOR): answered at once, and the
+	 * request keeps what it pinned and completes with its data. */
+	for (unsigned i = 0; i < 4096; i++)
+		g_mem[O_DATA + 0x5000 + i] = (uint8_t)(i * 7 + 11);
+	struct vu_iotlb_w dm = {.iova = 0x7100000, .size = 0x1000,
+				.uaddr = (uint64_t)(uintptr_t)g_mem + O_DATA + 0x5000, .perm = 1,
+				.type = 2};
+	check(req(s, VU_IOTLB_MSG, &dm, sizeof(dm), NULL, 0) == 0, "iommu: data translation mapped");
+	make_req(2, VIRTIO_BLK_T_OUT, STALL_SECTOR, 0x7100000, 4096);
+	uint16_t used_before = g_used_seen;
+	post(6);
+	usleep(50000); /* taken and pinned by now */
+	struct vu_iotlb_w dinv = {.iova = 0x7100000, .size = 0x1000, .type = 3};
+	int64_t rinv = req(s, VU_IOTLB_MSG, &dinv, sizeof(dinv), NULL, 0);
+	uint16_t used_at_inv = __atomic_load_n((uint16_t *)(g_mem + O_USED + 2), __ATOMIC_ACQUIRE);
+	bool inflight_done = wait_used((uint16_t)(g_used_seen + 1)) && g_mem[O_STATUS + 2] == 0;
+	if (inflight_done)
+		memcpy(g_expect + STALL_SECTOR * 512, g_mem + O_DATA + 0x5000, 4096);
+	check(rinv == 0 && used_at_inv == used_before && inflight_done,
+	      "iommu: invalidation answered while a request using it is in flight; the request "
+	      "completes with what it pinned");
 	close(s);
 	g_iommu = false;
 	still_serving("the IOMMU cases", 88);
@@ -655,6 +803,7 @@ int main(int argc, char **argv)
 	bool same = disk && pread(dfd, disk, g_disk_size, 0) == (ssize_t)g_disk_size &&
 		    memcmp(disk, g_expect, g_disk_size) == 0;
 	check(same, "disk holds exactly what honest requests wrote");
+	free(disk);
 	printf("hostile: %d cases, %d failed\n", g_cases, g_failures);
 	return g_failures ? 1 : 0;
 }

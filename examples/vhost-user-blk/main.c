@@ -11,11 +11,16 @@
  * our mapping of its fd). Each virtqueue is an iovirt_vq on that map with
  * direct ring access: descriptors are read once and every buffer is
  * validated against the map before the backend touches it; the host
- * scatter-gather list goes straight to preadv/pwritev. Regions a request
- * uses are held (iovirt_gmap_region_get) until it completes, so a removal
- * waits for it. One thread per queue: kick -> notifications off -> poll with
- * the irqpoll budget -> re-enable and re-check; the call eventfd is signalled
- * only when event-index suppression says so.
+ * scatter-gather list goes straight to preadv/pwritev. A request pins its
+ * list in an iovirt pin domain until it completes, so a removal of a region
+ * it uses waits for it (iovirt_pin_remove_deferred). Behind a guest IOMMU
+ * (ACCESS_PLATFORM) the front-end's IOTLB updates, validated at map time,
+ * go into an iovirt page table (one ASID for the device) through which the
+ * library translates every ring and buffer address before validating it;
+ * a missing translation becomes an IOTLB miss and the chain is popped again
+ * when the update arrives. One thread per queue: kick -> notifications off
+ * -> poll with the irqpoll budget -> re-enable and re-check; the call
+ * eventfd is signalled only when event-index suppression says so.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,6 +45,7 @@
 
 #include "iovirt/irqpoll.h"
 #include "iovirt/pagetable.h"
+#include "iovirt/pin.h"
 #include "iovirt/validate.h"
 #include "vub.h"
 
@@ -51,6 +57,7 @@
 #define NERR 64
 #define ASID 1u
 #define MAX_IOTLB 8192u
+#define MISS_BATCH 32u /* pages asked for at once on a translation fault */
 #define VIRTIO_F_ACCESS_PLATFORM 33
 #define VU_BACKEND_IOTLB_MSG 1u
 #define VHOST_IOTLB_MISS 1u
@@ -67,7 +74,8 @@ struct vu_iotlb {
 	uint8_t pad[6];
 };
 
-/* One translation the front-end sent (validated at map time). */
+/* One translation the front-end sent (validated at map time, installed in
+ * the page table); kept so an invalidation knows what to unmap. */
 struct iotlb_ent {
 	bool used;
 	uint64_t iova, size, uaddr;
@@ -98,8 +106,14 @@ struct queue {
 	struct iovirt_irqpoll *ip;
 	bool broken;
 	bool start_pending; /* rings not yet translatable: misses sent */
-	int iotlbfd;        /* eventfd: an IOTLB update arrived */
-	uint64_t miss_iova;
+	bool rings_lost;    /* an invalidation unmapped a ring: take nothing until
+	                     * an update maps it again (under map_lock) */
+	int iotlbfd;        /* eventfd: an IOTLB update the thread waits for arrived */
+	_Atomic bool awaiting_update; /* a miss is out: wake the thread on updates */
+	/* The faulting access: [iova, end), pages. Atomic: the message thread
+	 * reads them while the thread waits (awaiting_update). */
+	_Atomic uint64_t miss_iova, miss_end;
+	uint32_t miss_access;
 	unsigned miss_tries;
 	bool want_miss;
 };
@@ -109,8 +123,8 @@ struct counters {
 	_Atomic uint64_t bytes_read, bytes_written, ioerr;
 	_Atomic uint64_t kicks, calls, calls_suppressed, polls;
 	_Atomic uint64_t refused[NERR];
-	_Atomic uint64_t broken_queues, bad_messages, connections;
-	_Atomic uint64_t iotlb_updates, iotlb_invals, iotlb_misses, iotlb_refused;
+	_Atomic uint64_t broken_queues, err_signals, bad_messages, connections;
+	_Atomic uint64_t iotlb_updates, iotlb_invals, iotlb_misses, iotlb_refused, miss_timeouts;
 };
 
 static struct {
@@ -126,17 +140,32 @@ static struct {
 	bool owner;
 	struct iovirt_gmap *map;
 	/* Behind a guest IOMMU (ACCESS_PLATFORM): the front-end's translations,
-	 * each validated at map time, installed in an iovirt page table (ASID 1)
-	 * and, for the validation of descriptors, in an IOVA-keyed guest map
-	 * whose regions carry the translation's permission and host address. */
+	 * each validated at map time, installed in an iovirt page table (one
+	 * ASID for the device) that the queues translate through
+	 * (IOVIRT_VQ_F_ACCESS_PLATFORM) before validating against the map. */
 	bool iommu;
-	struct iovirt_gmap *iomap;
 	struct iovirt_iommu *pt;
 	struct iotlb_ent tlb[MAX_IOTLB];
+	unsigned tlb_hi; /* entries at and above are unused: scans stop there (a
+	                  * strict guest keeps a few hundred live, reusing low slots) */
 	int backend_fd;
 	pthread_mutex_t backend_lock;
 	pthread_rwlock_t map_lock; /* readers: queue threads; writer: reclaim + munmap */
 	struct mreg regs[MAX_SLOTS];
+	/* Requests pin what they use in this domain (one for the device; the
+	 * lock serializes its calls, as the pin module asks). A removal of a
+	 * region a request pins is deferred by it until the last one completes. */
+	struct iovirt_pin_domain *dom;
+	pthread_mutex_t dom_lock;
+	struct {
+		struct mreg *m;     /* the region being removed */
+		_Atomic int fired;  /* the map operation ran (result below) */
+		int result;
+		bool reply_pending; /* a REM_MEM_REG waits for it to answer */
+		uint32_t req, flags;
+	} rm;
+	int rmfd; /* eventfd: a deferred removal ran */
+	uint64_t stall_sector; /* test hook (VUB_TEST_STALL_SECTOR), UINT64_MAX: none */
 	struct queue q[MAX_QUEUES];
 	struct counters c;
 	int sigpipe[2];
@@ -180,18 +209,14 @@ static void h_free(void *host, void *p, size_t size)
 /* Guest memory through the map: only for structures in regions without a
  * host address, which this backend never creates; kept correct anyway. */
 static void send_miss(uint64_t iova, uint8_t perm);
-
-static struct iovirt_gmap *cur_map(void)
-{
-	return S.iommu ? S.iomap : S.map;
-}
+static void send_misses(const uint64_t *iova, unsigned n, uint8_t perm);
 
 static int h_rw(uint64_t gpa, void *buf, size_t len, bool write)
 {
 	while (len) {
 		struct iovirt_region r;
 		r.size = sizeof(r);
-		if (iovirt_gmap_lookup(cur_map(), gpa, &r) != 0 || !r.hva)
+		if (iovirt_gmap_lookup(S.map, gpa, &r) != 0 || !r.hva)
 			return -1;
 		uint64_t off = gpa - r.gpa;
 		size_t n = (size_t)(r.length - off < len ? r.length - off : len);
@@ -245,7 +270,28 @@ static void h_inval(void *host, const struct iovirt_inval *inv)
 	(void)inv;
 }
 
+/* Guest memory is our shared mapping of the front-end's fds: nothing to pin
+ * at the host; the domain's counts and holds are what removal waits for. */
+static int h_pin(void *host, uint32_t guest, uint64_t gpa, uint64_t npages)
+{
+	(void)host;
+	(void)guest;
+	(void)gpa;
+	(void)npages;
+	return 0;
+}
+
+static void h_unpin(void *host, uint32_t guest, uint64_t gpa, uint64_t npages)
+{
+	(void)host;
+	(void)guest;
+	(void)gpa;
+	(void)npages;
+}
+
 static struct iovirt_host_ops g_ops = {
+	.pin = h_pin,
+	.unpin = h_unpin,
 	.table_alloc = h_table_alloc,
 	.table_free = h_table_free,
 	.iotlb_inval = h_inval,
@@ -268,43 +314,8 @@ static void count_refusal(int err)
 
 struct req {
 	struct iovirt_host_seg seg[MAX_HOST_SEGS];
-	struct iovirt_gmap_region *held[MAX_HOST_SEGS];
 	struct iovec iov[MAX_HOST_SEGS];
 };
-
-/* Holds every region the host list points into, so a REM_MEM_REG of one of
- * them waits until the request completes. Returns false when a region went
- * away between validation and the hold (the request is then refused). */
-static bool hold_regions(struct req *rq, uint32_t n, uint32_t *nheld)
-{
-	*nheld = 0;
-	uint64_t lo = 1, hi = 0; /* last held region's gpa range */
-	for (uint32_t i = 0; i < n; i++) {
-		if (rq->seg[i].gpa >= lo && rq->seg[i].gpa + rq->seg[i].len <= hi)
-			continue;
-		struct iovirt_gmap_region *g;
-		if (iovirt_gmap_region_get(cur_map(), rq->seg[i].gpa, &g) != 0)
-			return false;
-		rq->held[(*nheld)++] = g;
-		struct iovirt_region info;
-		info.size = sizeof(info);
-		iovirt_gmap_region_info(g, &info);
-		/* The held region must be the one validation saw. */
-		if (!info.hva || (char *)rq->seg[i].hva < (char *)info.hva ||
-		    (char *)rq->seg[i].hva + rq->seg[i].len >
-			    (char *)info.hva + info.length)
-			return false;
-		lo = info.gpa;
-		hi = info.gpa + info.length;
-	}
-	return true;
-}
-
-static void put_regions(struct req *rq, uint32_t nheld)
-{
-	for (uint32_t i = 0; i < nheld; i++)
-		iovirt_gmap_region_put(cur_map(), rq->held[i]);
-}
 
 /* Builds iovecs for [skip, skip + len) of the entries with direction dir. */
 static int build_iov(struct req *rq, uint32_t n, uint32_t dir, uint64_t skip, uint64_t len)
@@ -355,7 +366,7 @@ static int do_io(bool write, struct iovec *iov, int cnt, uint64_t off)
 static uint32_t serve(struct req *rq, uint32_t n, const struct iovirt_dma_result *res)
 {
 	uint8_t hdr[16];
-	uint32_t nheld = 0;
+	struct iovirt_pin_handle h;
 	uint32_t status = VIRTIO_BLK_S_IOERR;
 	uint32_t used_len = 0;
 	atomic_fetch_add(&S.c.requests, 1);
@@ -364,10 +375,16 @@ static uint32_t serve(struct req *rq, uint32_t n, const struct iovirt_dma_result
 		atomic_fetch_add(&S.c.ioerr, 1);
 		return 0;
 	}
-	if (!hold_regions(rq, n, &nheld)) {
-		put_regions(rq, nheld);
+	/* Pin the validated list (the pin module re-validates it under its
+	 * holds): until the request completes, a removal of a region it uses
+	 * waits (iovirt_pin_remove_deferred); a region whose removal is pending
+	 * refuses it (IOVIRT_EBUSY). */
+	pthread_mutex_lock(&S.dom_lock);
+	int pe = iovirt_pin_validated(S.dom, NULL, rq->seg, n, &h);
+	pthread_mutex_unlock(&S.dom_lock);
+	if (pe < 0) {
 		atomic_fetch_add(&S.c.ioerr, 1);
-		count_refusal(IOVIRT_ENOREGION);
+		count_refusal(pe);
 		return 0;
 	}
 	/* Header read once into our copy. */
@@ -401,6 +418,8 @@ static uint32_t serve(struct req *rq, uint32_t n, const struct iovirt_dma_result
 			break;
 		k = w ? build_iov(rq, n, IOVIRT_DEV_READ, 16, len)
 		      : build_iov(rq, n, IOVIRT_DEV_WRITE, 0, len);
+		if (sector == S.stall_sector)
+			usleep(300000); /* test hook: a request that stays in flight */
 		if (k < 0 || do_io(w, rq->iov, k, sector * 512) != 0)
 			break;
 		if (w) {
@@ -442,7 +461,11 @@ static uint32_t serve(struct req *rq, uint32_t n, const struct iovirt_dma_result
 		atomic_fetch_add(&S.c.ioerr, 1);
 	if (statusp)
 		*(volatile uint8_t *)statusp = (uint8_t)status;
-	put_regions(rq, nheld);
+	/* Completion drops the pins; a deferred removal waiting for them runs
+	 * here (removal_done). */
+	pthread_mutex_lock(&S.dom_lock);
+	iovirt_pin_complete(S.dom, h);
+	pthread_mutex_unlock(&S.dom_lock);
 	return used_len + 1;
 }
 
@@ -462,6 +485,28 @@ static void signal_call(struct queue *q)
 	}
 }
 
+/*
+ * The driver broke the ring's rules (IOVIRT_EOVERRUN, IOVIRT_EINDEX at the
+ * ring, the packed ring's EWRAP/ECHAIN/EDUP...): virtio asks the device to
+ * set DEVICE_NEEDS_RESET. vhost-user gives a backend no status message; the
+ * queue stops taking chains (until the front-end sets it up again) and its
+ * vring error eventfd (SET_VRING_ERR) is signalled, which is what QEMU
+ * listens to for a vhost queue in error.
+ */
+static void mark_broken(struct queue *q, int err)
+{
+	q->broken = true;
+	atomic_fetch_add(&S.c.broken_queues, 1);
+	fprintf(stderr, "queue %u broken: %s: device needs reset\n", q->idx, iovirt_err_name(err));
+	pthread_mutex_lock(&q->call_lock);
+	if (q->errfd >= 0) {
+		uint64_t one = 1;
+		if (write(q->errfd, &one, 8) == 8)
+			atomic_fetch_add(&S.c.err_signals, 1);
+	}
+	pthread_mutex_unlock(&q->call_lock);
+}
+
 /* Takes up to budget chains; returns how many. */
 static uint32_t poll_queue(struct queue *q, struct req *rq, uint32_t budget)
 {
@@ -471,21 +516,35 @@ static uint32_t poll_queue(struct queue *q, struct req *rq, uint32_t budget)
 	if (budget > 256)
 		budget = 256;
 	pthread_rwlock_rdlock(&S.map_lock);
-	while (taken < budget && !q->broken) {
+	while (taken < budget && !q->broken && !q->rings_lost) {
 		struct iovirt_dma_result res;
-		int n = iovirt_vq_pop(q->vq, cur_map(), &pol, rq->seg, MAX_HOST_SEGS, &res);
+		int n = iovirt_vq_pop(q->vq, S.map, &pol, rq->seg, MAX_HOST_SEGS, &res);
 		if (n == 0)
 			break;
-		if (n == IOVIRT_ENOREGION && S.iommu && res.where != IOVIRT_WHERE_RING &&
-		    !(q->miss_iova == (res.gpa & ~(uint64_t)(PAGE - 1)) && q->miss_tries >= 3)) {
-			/* No translation yet: ask the front-end (outside the map
-			 * lock) and retry the same chain when the update comes. */
-			uint64_t pg = res.gpa & ~(uint64_t)(PAGE - 1);
-			if (q->miss_iova != pg)
+		struct iovirt_vq_fault f;
+		struct iovirt_xlate x;
+		if (n == IOVIRT_EIOFAULT && iovirt_vq_last_fault(q->vq, &f) == 0 &&
+		    iovirt_pt_translate(S.pt, ASID, f.iova, IOVIRT_PROT_READ, &x) == IOVIRT_ENOENT) {
+			/* The IOTLB has no translation: the cursor did not move.
+			 * Ask the front-end (outside the map lock) and pop the
+			 * same chain when the update comes; a page still missing
+			 * after three misses refuses it. A translation without
+			 * the access asked is refused at once (as vhost does: a
+			 * permission fault, not a miss). */
+			uint64_t pg = f.iova & ~(uint64_t)(PAGE - 1);
+			if (q->miss_iova != pg || q->miss_access != f.access)
 				q->miss_tries = 0;
 			q->miss_iova = pg;
-			q->want_miss = true;
-			break;
+			/* The rest of the descriptor's buffer: its pages are asked
+			 * for together (at most MISS_BATCH). */
+			q->miss_end = f.len > MISS_BATCH * PAGE || f.iova + f.len < f.iova
+					      ? pg + MISS_BATCH * PAGE
+					      : f.iova + f.len;
+			q->miss_access = f.access;
+			if (q->miss_tries < 3) {
+				q->want_miss = true;
+				break;
+			}
 		}
 		q->miss_tries = 0;
 		taken++;
@@ -507,21 +566,79 @@ static uint32_t poll_queue(struct queue *q, struct req *rq, uint32_t budget)
 				continue;
 			}
 		}
-		/* The ring itself is broken: stop taking from it (a reset fixes it). */
-		q->broken = true;
-		atomic_fetch_add(&S.c.broken_queues, 1);
-		fprintf(stderr, "queue %u broken: %s\n", q->idx, iovirt_err_name(n));
+		/* The ring itself is broken (the spec's "device is broken"). */
+		mark_broken(q, n);
 	}
 	if (nd) {
-		if (iovirt_vq_push_used_batch(q->vq, done, nd) != 0) {
-			q->broken = true;
-			atomic_fetch_add(&S.c.broken_queues, 1);
+		int e = iovirt_vq_push_used_batch(q->vq, done, nd);
+		if (e != 0) {
+			mark_broken(q, e);
 		} else {
 			signal_call(q);
 		}
 	}
 	pthread_rwlock_unlock(&S.map_lock);
 	return taken;
+}
+
+/* The pages of [miss_iova, miss_end) the page table does not translate (at
+ * most MISS_BATCH; pages may be NULL). A queue thread calls it under the
+ * read lock (translation beside unmaps); the message thread, the only
+ * writer, without. */
+static unsigned missing_pages_locked(const struct queue *q, uint64_t *pages)
+{
+	unsigned n = 0;
+	for (uint64_t pg = q->miss_iova; pg < q->miss_end && n < MISS_BATCH; pg += PAGE) {
+		struct iovirt_xlate x;
+		if (iovirt_pt_translate(S.pt, ASID, pg, IOVIRT_PROT_READ, &x) == IOVIRT_ENOENT) {
+			if (pages)
+				pages[n] = pg;
+			n++;
+		}
+	}
+	return n;
+}
+
+static unsigned missing_pages(const struct queue *q, uint64_t *pages)
+{
+	pthread_rwlock_rdlock(&S.map_lock);
+	unsigned n = missing_pages_locked(q, pages);
+	pthread_rwlock_unlock(&S.map_lock);
+	return n;
+}
+
+/* Sends the misses of the faulting access (one send for all its missing
+ * pages: a 64 KiB buffer behind a strict guest IOMMU is 16 of them) and
+ * waits up to 1 s for the updates that translate them all. Returns true when
+ * the thread is asked to stop. */
+static bool miss_and_wait(struct queue *q)
+{
+	uint64_t pages[MISS_BATCH];
+	unsigned n = missing_pages(q, pages);
+	q->miss_tries++;
+	atomic_store(&q->awaiting_update, true);
+	send_misses(pages, n, q->miss_access == IOVIRT_DEV_WRITE ? 2 : 1);
+	uint64_t deadline = now_ns() + 1000000000u;
+	bool stop = false;
+	while (n && !stop) {
+		uint64_t t = now_ns();
+		if (t >= deadline) {
+			atomic_fetch_add(&S.c.miss_timeouts, 1);
+			break;
+		}
+		struct pollfd w[2] = {{.fd = q->iotlbfd, .events = POLLIN},
+				      {.fd = q->stopfd, .events = POLLIN}};
+		int r = poll(w, 2, (int)((deadline - t) / 1000000u) + 1);
+		if (r > 0 && (w[0].revents & POLLIN)) {
+			uint64_t v;
+			if (read(q->iotlbfd, &v, 8) != 8)
+				v = 0;
+		}
+		stop = r > 0 && w[1].revents;
+		n = missing_pages(q, pages);
+	}
+	atomic_store(&q->awaiting_update, false);
+	return stop;
 }
 
 static void *queue_thread(void *arg)
@@ -536,7 +653,9 @@ static void *queue_thread(void *arg)
 		if (kicked && !q->broken) {
 			uint64_t t = now_ns();
 			pthread_rwlock_rdlock(&S.map_lock);
-			int e = iovirt_vq_kicked(q->vq, q->ip, t);
+			/* Rings unmapped by an invalidation: touch nothing until
+			 * an update maps them again (it wakes us). */
+			int e = q->rings_lost ? 1 : iovirt_vq_kicked(q->vq, q->ip, t);
 			pthread_rwlock_unlock(&S.map_lock);
 			if (e == 0) {
 				int next;
@@ -545,15 +664,7 @@ static void *queue_thread(void *arg)
 					if (q->want_miss) {
 						q->want_miss = false;
 						q->miss_tries++;
-						send_miss(q->miss_iova, 1);
-						struct pollfd w[2] = {{.fd = q->iotlbfd, .events = POLLIN},
-								      {.fd = q->stopfd, .events = POLLIN}};
-						if (poll(w, 2, 1000) > 0 && (w[0].revents & POLLIN)) {
-							uint64_t v;
-							if (read(q->iotlbfd, &v, 8) != 8)
-								v = 0;
-						}
-						if (w[1].revents)
+						if (miss_and_wait(q))
 							break;
 					}
 					atomic_fetch_add(&S.c.polls, 1);
@@ -564,15 +675,23 @@ static void *queue_thread(void *arg)
 			}
 		}
 		kicked = false;
-		struct pollfd p[2] = {{.fd = q->stopfd, .events = POLLIN},
-				      {.fd = q->kickfd, .events = POLLIN}};
-		if (poll(p, 2, -1) < 0) {
+		struct pollfd p[3] = {{.fd = q->stopfd, .events = POLLIN},
+				      {.fd = q->kickfd, .events = POLLIN},
+				      {.fd = q->iotlbfd, .events = POLLIN}};
+		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (p[0].revents)
 			break;
+		if (p[2].revents & POLLIN) {
+			/* An update mapped the rings again (or answered a miss
+			 * after its wait ended): look at the ring. */
+			uint64_t v;
+			if (read(q->iotlbfd, &v, 8) == 8)
+				kicked = true;
+		}
 		if (p[1].revents & POLLIN) {
 			uint64_t v;
 			if (read(q->kickfd, &v, 8) == 8) {
@@ -659,17 +778,48 @@ out:
 	return rc;
 }
 
-/* Removes a region, waiting (bounded) while a request or a ring holds it. */
-static int remove_region(struct mreg *m)
+/*
+ * Removal goes through the pin domain: when no request pins the region the
+ * map drops it now; otherwise the domain records it, refuses new requests
+ * into it, and the completion that drops the last pin runs the removal and
+ * calls removal_done (on that queue thread, under dom_lock). A region a ring
+ * lives in stays held by its queue: the map refuses (IOVIRT_EBUSY).
+ */
+static void removal_done(void *arg, int result)
 {
-	int e;
-	for (int tries = 0; (e = iovirt_gmap_remove(S.map, m->r.gpa)) == IOVIRT_EBUSY &&
-			    tries < 2000;
-	     tries++)
-		usleep(1000);
-	if (e != 0)
+	(void)arg;
+	S.rm.result = result;
+	atomic_store(&S.rm.fired, 1);
+	uint64_t one = 1;
+	if (write(S.rmfd, &one, 8) != 8)
+		perror("removal event");
+}
+
+/* Returns 1 when the removal waits for requests (removal_done comes later),
+ * else 0 with *result the map's answer. */
+static int removal_start(struct mreg *m, int *result)
+{
+	S.rm.m = m;
+	atomic_store(&S.rm.fired, 0);
+	pthread_mutex_lock(&S.dom_lock);
+	int e = iovirt_pin_remove_deferred(S.dom, m->r.gpa, removal_done, NULL);
+	pthread_mutex_unlock(&S.dom_lock);
+	if (e == IOVIRT_PIN_REMOVE_PENDING)
+		return 1;
+	*result = e < 0 ? e : S.rm.result;
+	return 0;
+}
+
+/* After the map's answer: on success, the grace period (no queue thread is
+ * between a lookup and its use), the map's reclaim and our munmap. */
+static int removal_finish(struct mreg *m, int result)
+{
+	if (result != 0) {
+		count_refusal(result);
+		fprintf(stderr, "removal of region 0x%" PRIx64 " refused: %s\n", m->r.gpa,
+			iovirt_err_name(result));
 		return -1;
-	/* Grace period: no queue thread is between a lookup and its use. */
+	}
 	pthread_rwlock_wrlock(&S.map_lock);
 	iovirt_gmap_reclaim(S.map);
 	munmap(m->base, m->maplen);
@@ -678,47 +828,130 @@ static int remove_region(struct mreg *m)
 	return 0;
 }
 
-/* ---------------------------------------------------------- IOTLB */
-
-static int tlb_drop(struct iotlb_ent *t)
+/* Waits for a pending removal's removal_done (the requests pinning the
+ * region run synchronously in queue threads: they complete). */
+static int removal_wait(void)
 {
-	int e;
-	for (int tries = 0; (e = iovirt_gmap_remove(S.iomap, t->iova)) == IOVIRT_EBUSY &&
-			    tries < 2000;
-	     tries++)
-		usleep(1000); /* a request in flight keeps what it holds until it completes */
-	if (e != 0 && e != IOVIRT_ENOENT)
-		return -1;
-	iovirt_pt_unmap(S.pt, ASID, t->iova, t->size);
-	t->used = false;
-	return 0;
+	while (!atomic_load(&S.rm.fired)) {
+		struct pollfd p = {.fd = S.rmfd, .events = POLLIN};
+		poll(&p, 1, 100);
+	}
+	uint64_t v;
+	if (read(S.rmfd, &v, 8) != 8) {
+		/* already drained */
+	}
+	return S.rm.result;
 }
 
-static void tlb_reclaim(void)
+/* Removes a region, waiting while requests pin it (SET_MEM_TABLE, disconnect). */
+static int remove_region(struct mreg *m)
 {
+	int result;
+	if (removal_start(m, &result))
+		result = removal_wait();
+	return removal_finish(m, result);
+}
+
+/* ---------------------------------------------------------- IOTLB */
+
+/* Page-table pages an unmap unlinked wait for a grace period: no queue thread
+ * may be inside a translation (they translate under the read lock). */
+static void pt_reclaim(void)
+{
+	struct iovirt_pt_stats st;
+	iovirt_pt_stats(S.pt, &st);
+	if (!st.retired)
+		return;
 	pthread_rwlock_wrlock(&S.map_lock);
-	iovirt_gmap_reclaim(S.iomap);
+	iovirt_pt_reclaim(S.pt);
 	pthread_rwlock_unlock(&S.map_lock);
 }
 
+static uint64_t ring_bytes(const struct queue *q, unsigned k)
+{
+	bool packed = has(S.features, VIRTIO_F_RING_PACKED);
+	if (k == 0)
+		return IOVIRT_VQ_DESC_BYTES(q->num);
+	if (packed)
+		return IOVIRT_VQ_PACKED_EVENT_BYTES;
+	return k == 1 ? IOVIRT_VQ_AVAIL_BYTES(q->num) : IOVIRT_VQ_USED_BYTES(q->num);
+}
+
+static uint64_t ring_iova(const struct queue *q, unsigned k)
+{
+	return k == 0 ? q->addr.desc : k == 1 ? q->addr.avail : q->addr.used;
+}
+
+/* Does [iova, iova + size) touch one of the queue's rings? */
+static bool touches_rings(const struct queue *q, uint64_t iova, uint64_t size)
+{
+	for (unsigned k = 0; k < 3; k++) {
+		uint64_t a = ring_iova(q, k), n = ring_bytes(q, k);
+		if (a < iova + size && iova < a + n)
+			return true;
+	}
+	return false;
+}
+
+/* Tells each running queue whose rings [iova, iova + size) touches: the
+ * library translates its rings again (or reports them unmapped). Queue
+ * threads call their queue only under the read lock, so the write lock makes
+ * this the queue's one thread for the moment. restore: an update (the rings
+ * may be mapped again). */
+static void rings_changed(uint64_t iova, uint64_t size, bool restore)
+{
+	for (unsigned i = 0; i < S.nqueues; i++) {
+		struct queue *q = &S.q[i];
+		if (!q->vq || (restore && !q->rings_lost) || !touches_rings(q, iova, size))
+			continue;
+		pthread_rwlock_wrlock(&S.map_lock);
+		int e = iovirt_vq_iotlb_inval(q->vq, iova, size);
+		bool was = q->rings_lost;
+		q->rings_lost = e != 0;
+		pthread_rwlock_unlock(&S.map_lock);
+		uint64_t one = 1;
+		if (was && !e && q->running && write(q->iotlbfd, &one, 8) != 8)
+			perror("iotlb event");
+		if (e && !was)
+			fprintf(stderr, "queue %u: rings unmapped (%s): waiting for an update\n",
+				q->idx, iovirt_err_name(e));
+	}
+}
+
+static int tlb_drop(struct iotlb_ent *t)
+{
+	int64_t e = iovirt_pt_unmap(S.pt, ASID, t->iova, t->size);
+	t->used = false;
+	return e < 0 ? -1 : 0;
+}
+
+/* Unmaps every translation that overlaps [iova, iova + size) (whole: a
+ * partly invalidated translation costs a miss, never a stale use). Requests
+ * in flight keep what they pinned: their host lists point into memory-table
+ * regions, which an invalidation does not touch. */
 static int tlb_invalidate(uint64_t iova, uint64_t size)
 {
 	int rc = 0;
 	if (size == 0 || iova + size < iova)
 		size = UINT64_MAX - iova;
-	for (unsigned i = 0; i < MAX_IOTLB; i++) {
+	for (unsigned i = 0; i < S.tlb_hi; i++) {
 		struct iotlb_ent *t = &S.tlb[i];
 		if (t->used && t->iova < iova + size && iova < t->iova + t->size && tlb_drop(t))
 			rc = -1;
 	}
-	tlb_reclaim();
+	while (S.tlb_hi && !S.tlb[S.tlb_hi - 1].used)
+		S.tlb_hi--;
+	rings_changed(iova, size, false);
+	pt_reclaim();
 	return rc;
 }
 
 /* An update is validated at map time: aligned, a known permission, its user
- * range inside one memory region; then installed in the page table (the IOVA
- * to guest-physical translation) and in the IOVA map (host address and
- * permission) the queues validate descriptors against. */
+ * range inside one memory-table region, whose guest-physical range the map
+ * allows with that permission (iovirt_sg_validate, one segment, strict
+ * regions); then installed in the page table (IOVA -> guest-physical, the
+ * permission as the page's). Descriptors are later translated through it and
+ * validated against the map. */
 static int tlb_update(const struct vu_iotlb *m)
 {
 	uint32_t perm = m->perm;
@@ -728,20 +961,28 @@ static int tlb_update(const struct vu_iotlb *m)
 	struct mreg *r = reg_by_uaddr(m->uaddr, m->size);
 	if (!r)
 		return IOVIRT_ENOREGION;
-	unsigned slot = MAX_IOTLB;
-	for (unsigned i = 0; i < MAX_IOTLB; i++) {
+	uint64_t gpa = r->r.gpa + (m->uaddr - r->r.uaddr);
+	struct iovirt_sg_policy pol = {.size = sizeof(pol), .flags = IOVIRT_POLICY_STRICT_REGIONS};
+	struct iovirt_seg seg = {.gpa = gpa, .len = m->size,
+				 .dir = (perm & 1 ? IOVIRT_DEV_READ : 0) |
+					(perm & 2 ? IOVIRT_DEV_WRITE : 0)};
+	struct iovirt_host_seg hs[1];
+	int e = iovirt_sg_validate(S.map, &pol, &seg, 1, hs, 1, NULL);
+	if (e < 0)
+		return e;
+	unsigned slot = S.tlb_hi < MAX_IOTLB ? S.tlb_hi : MAX_IOTLB;
+	for (unsigned i = 0; i < S.tlb_hi; i++) {
 		struct iotlb_ent *t = &S.tlb[i];
 		if (t->used && t->iova == m->iova && t->size == m->size && t->uaddr == m->uaddr &&
 		    t->perm == perm)
 			return 0; /* already there (two misses for one page) */
-		if (!t->used && slot == MAX_IOTLB)
+		if (!t->used && slot >= S.tlb_hi)
 			slot = i;
 	}
 	if (slot == MAX_IOTLB)
 		return IOVIRT_ELIMIT;
-	uint64_t gpa = r->r.gpa + (m->uaddr - r->r.uaddr);
 	unsigned prot = (perm & 1 ? IOVIRT_PROT_READ : 0) | (perm & 2 ? IOVIRT_PROT_WRITE : 0);
-	int e = iovirt_pt_map(S.pt, ASID, m->iova, gpa, m->size, prot);
+	e = iovirt_pt_map(S.pt, ASID, m->iova, gpa, m->size, prot);
 	if (e == IOVIRT_EEXIST) {
 		/* A new translation replaces the old one for that range. */
 		tlb_invalidate(m->iova, m->size);
@@ -749,22 +990,11 @@ static int tlb_update(const struct vu_iotlb *m)
 	}
 	if (e != 0)
 		return e;
-	struct iovirt_region ir = {
-		.size = sizeof(ir),
-		.gpa = m->iova,
-		.length = m->size,
-		.kind = IOVIRT_REGION_RAM,
-		.access = (perm & 1 ? IOVIRT_DEV_READ : 0) | (perm & 2 ? IOVIRT_DEV_WRITE : 0),
-		.owner = GUEST_ID,
-		.hva = (char *)r->base + r->r.mmap_offset + (m->uaddr - r->r.uaddr),
-	};
-	e = iovirt_gmap_add(S.iomap, &ir);
-	if (e != 0) {
-		iovirt_pt_unmap(S.pt, ASID, m->iova, m->size);
-		return e;
-	}
 	S.tlb[slot] = (struct iotlb_ent){.used = true, .iova = m->iova, .size = m->size,
 					 .uaddr = m->uaddr, .perm = perm};
+	if (slot >= S.tlb_hi) /* also when the replacement above lowered it */
+		S.tlb_hi = slot + 1;
+	rings_changed(m->iova, m->size, true);
 	return 0;
 }
 
@@ -797,6 +1027,8 @@ static void queue_free_vq(struct queue *q)
 		iovirt_irqpoll_destroy(q->ip);
 		q->ip = NULL;
 	}
+	q->rings_lost = false;
+	q->start_pending = false;
 }
 
 static void queue_reset(struct queue *q)
@@ -804,14 +1036,14 @@ static void queue_reset(struct queue *q)
 	queue_free_vq(q);
 	if (q->kickfd >= 0)
 		close(q->kickfd);
+	pthread_mutex_lock(&q->call_lock);
 	if (q->errfd >= 0)
 		close(q->errfd);
-	pthread_mutex_lock(&q->call_lock);
 	if (q->callfd >= 0)
 		close(q->callfd);
-	q->callfd = -1;
+	q->callfd = q->errfd = -1;
 	pthread_mutex_unlock(&q->call_lock);
-	q->kickfd = q->errfd = -1;
+	q->kickfd = -1;
 	q->addr_set = q->enabled = q->broken = false;
 	q->num = 0;
 	q->base_avail = q->base_used = 0;
@@ -819,19 +1051,71 @@ static void queue_reset(struct queue *q)
 
 
 /* Starts the queue when it has everything; returns -1 when its rings are refused. */
+/* IOTLB misses for n pages, as consecutive messages in one send. */
+static void send_misses(const uint64_t *iova, unsigned n, uint8_t perm)
+{
+	enum { ONE = VU_HDR_SIZE + sizeof(struct vu_iotlb) };
+	uint8_t buf[MISS_BATCH * ONE];
+	if (n > MISS_BATCH)
+		n = MISS_BATCH;
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t h[3] = {VU_BACKEND_IOTLB_MSG, VU_FLAG_VERSION, sizeof(struct vu_iotlb)};
+		struct vu_iotlb m = {.iova = iova[i], .perm = perm, .type = VHOST_IOTLB_MISS};
+		memcpy(buf + i * ONE, h, VU_HDR_SIZE);
+		memcpy(buf + i * ONE + VU_HDR_SIZE, &m, sizeof(m));
+	}
+	pthread_mutex_lock(&S.backend_lock);
+	if (S.backend_fd >= 0 && n &&
+	    send(S.backend_fd, buf, n * ONE, MSG_NOSIGNAL) == (ssize_t)(n * ONE))
+		atomic_fetch_add(&S.c.iotlb_misses, n);
+	pthread_mutex_unlock(&S.backend_lock);
+}
+
 static void send_miss(uint64_t iova, uint8_t perm)
 {
-	pthread_mutex_lock(&S.backend_lock);
-	if (S.backend_fd >= 0) {
-		uint8_t buf[VU_HDR_SIZE + sizeof(struct vu_iotlb)];
-		uint32_t h[3] = {VU_BACKEND_IOTLB_MSG, VU_FLAG_VERSION, sizeof(struct vu_iotlb)};
-		struct vu_iotlb m = {.iova = iova, .perm = perm, .type = VHOST_IOTLB_MISS};
-		memcpy(buf, h, VU_HDR_SIZE);
-		memcpy(buf + VU_HDR_SIZE, &m, sizeof(m));
-		if (send(S.backend_fd, buf, sizeof(buf), MSG_NOSIGNAL) == (ssize_t)sizeof(buf))
-			atomic_fetch_add(&S.c.iotlb_misses, 1);
+	send_misses(&iova, 1, perm);
+}
+
+/* A miss for the first page of each ring the page table does not translate
+ * with the ring's access (the used ring and a packed descriptor ring are
+ * written). */
+static void ring_misses(const struct queue *q)
+{
+	bool packed = has(S.features, VIRTIO_F_RING_PACKED);
+	for (unsigned k = 0; k < 3; k++) {
+		unsigned acc = k == 2 || (k == 0 && packed) ? IOVIRT_PROT_READ | IOVIRT_PROT_WRITE
+							    : IOVIRT_PROT_READ;
+		uint64_t a = ring_iova(q, k), end = a + ring_bytes(q, k);
+		for (uint64_t pg = a & ~(uint64_t)(PAGE - 1); pg < end; pg += PAGE) {
+			struct iovirt_xlate x;
+			if (iovirt_pt_translate(S.pt, ASID, pg < a ? a : pg, acc, &x) != 0) {
+				send_miss(pg < a ? a : pg, acc == IOVIRT_PROT_READ ? 1 : 3);
+				break;
+			}
+		}
 	}
-	pthread_mutex_unlock(&S.backend_lock);
+}
+
+/* A split ring's used idx as the ring holds it (vhost-user's base gives only
+ * last_avail): the chains between it and the base are in flight, as
+ * libvhost-user counts them. A state claiming more than the queue holds is
+ * then refused by the library (IOVIRT_EOVERRUN: the queue is broken). The
+ * rings were checked at create; fallback when unreadable: none in flight. */
+static uint16_t split_used_idx(const struct queue *q, uint16_t fallback)
+{
+	uint64_t gpa = q->addr.used + 2;
+	bool ok = true;
+	if (S.iommu) {
+		struct iovirt_xlate x;
+		ok = iovirt_pt_translate(S.pt, ASID, gpa, IOVIRT_PROT_READ, &x) == 0;
+		gpa = x.pa;
+	} else {
+		gpa = uaddr_to_gpa(q->addr.used, 4, &ok) + 2;
+	}
+	uint16_t v;
+	if (!ok || h_rw(gpa, &v, 2, false) != 0)
+		return fallback;
+	return v;
 }
 
 static int queue_try_start(struct queue *q)
@@ -854,10 +1138,15 @@ static int queue_try_start(struct queue *q)
 		.desc_gpa = uaddr_to_gpa(q->addr.desc, dl, &o1),
 		.avail_gpa = uaddr_to_gpa(q->addr.avail, al, &o2),
 		.used_gpa = uaddr_to_gpa(q->addr.used, ul, &o3),
-		.map = cur_map(),
+		.map = S.map,
 	};
 	if (S.iommu) {
-		/* Ring addresses are IOVAs. */
+		/* Ring and buffer addresses are IOVAs: the library translates
+		 * them through the device's address space, then validates the
+		 * guest-physical result against the map. */
+		p.flags |= IOVIRT_VQ_F_ACCESS_PLATFORM;
+		p.iommu = S.pt;
+		p.asid = ASID;
 		p.desc_gpa = q->addr.desc;
 		p.avail_gpa = q->addr.avail;
 		p.used_gpa = q->addr.used;
@@ -870,11 +1159,10 @@ static int queue_try_start(struct queue *q)
 	}
 	if (!q->vq) {
 		int e = iovirt_vq_create(&g_ops, NULL, &p, &q->vq);
-		if (e == IOVIRT_ENOREGION && S.iommu) {
-			/* Not translated yet: ask, start when the updates arrive. */
-			send_miss(q->addr.desc, 1);
-			send_miss(q->addr.avail, 1);
-			send_miss(q->addr.used, 3);
+		if (e == IOVIRT_EIOFAULT && S.iommu) {
+			/* Not translated yet: ask for the first missing page of
+			 * each ring, start when the updates arrive. */
+			ring_misses(q);
 			q->start_pending = true;
 			return 0;
 		}
@@ -884,6 +1172,8 @@ static int queue_try_start(struct queue *q)
 			return -1;
 		}
 		uint16_t la = (uint16_t)q->base_avail, ui = (uint16_t)q->base_used;
+		if (!packed)
+			ui = split_used_idx(q, ui);
 		iovirt_vq_set_cursors(q->vq, la, ui);
 	}
 	if (!q->ip) {
@@ -1075,8 +1365,10 @@ static struct queue *queue_of(uint32_t idx)
 	return idx < S.nqueues ? &S.q[idx] : NULL;
 }
 
-/* Handles one message. Returns 0 (ok), 1 (failed: error reply or close), or
- * 2 (replied already). fds not consumed are closed by the caller. */
+/* Handles one message. Returns 0 (ok), 1 (failed: error reply or close), 2
+ * (replied already), or 3 (the answer waits: a REM_MEM_REG of a region that
+ * requests pin; removal_answer gives it). fds not consumed are closed by the
+ * caller. */
 static int handle(int fd, struct msg *m)
 {
 	struct queue *q;
@@ -1172,8 +1464,18 @@ static int handle(int fd, struct msg *m)
 		for (unsigned s = 0; s < MAX_SLOTS; s++)
 			if (S.regs[s].used && S.regs[s].r.gpa == m->u.one.r.gpa &&
 			    S.regs[s].r.size == m->u.one.r.size &&
-			    S.regs[s].r.uaddr == m->u.one.r.uaddr)
-				return remove_region(&S.regs[s]) ? 1 : 0;
+			    S.regs[s].r.uaddr == m->u.one.r.uaddr) {
+				int result;
+				if (removal_start(&S.regs[s], &result)) {
+					/* Requests pin it: answered when the last
+					 * completes (serve_conn). */
+					S.rm.reply_pending = true;
+					S.rm.req = m->req;
+					S.rm.flags = m->flags;
+					return 3;
+				}
+				return removal_finish(&S.regs[s], result) ? 1 : 0;
+			}
 		return 1;
 	case VU_SET_VRING_NUM:
 		if (!(q = queue_of(m->u.state.index)) || q->running)
@@ -1234,9 +1536,11 @@ static int handle(int fd, struct msg *m)
 			return 0;
 		}
 		if (m->req == VU_SET_VRING_ERR) {
+			pthread_mutex_lock(&q->call_lock); /* the queue thread signals it */
 			if (q->errfd >= 0)
 				close(q->errfd);
 			q->errfd = f;
+			pthread_mutex_unlock(&q->call_lock);
 			return 0;
 		}
 		queue_stop(q);
@@ -1300,7 +1604,16 @@ static int handle(int fd, struct msg *m)
 				uint64_t one = 1;
 				if (S.q[i].start_pending && queue_try_start(&S.q[i]) != 0)
 					fprintf(stderr, "queue %u: rings refused\n", i);
-				if (S.q[i].running && write(S.q[i].iotlbfd, &one, 8) != 8)
+				/* Only a thread waiting for a miss's answer is woken,
+				 * once the update completes what it asked for
+				 * (rings_changed wakes those whose rings came back):
+				 * a strict guest sends updates for every request. Its
+				 * miss range is fixed while it waits. */
+				struct queue *w = &S.q[i];
+				if (w->running && atomic_load(&w->awaiting_update) &&
+				    t.iova < w->miss_end && w->miss_iova < t.iova + t.size &&
+				    missing_pages_locked(w, NULL) == 0 &&
+				    write(w->iotlbfd, &one, 8) != 8)
 					perror("iotlb event");
 			}
 			return 0;
@@ -1316,10 +1629,38 @@ static int handle(int fd, struct msg *m)
 	}
 }
 
+/* The answer of a REM_MEM_REG whose removal waited: 0 or 1 as handle's. */
+static int removal_answer(void)
+{
+	int result = removal_wait();
+	S.rm.reply_pending = false;
+	return removal_finish(S.rm.m, result) ? 1 : 0;
+}
+
+/* Acknowledges a handled message as the protocol asks: an ack when
+ * REPLY_ACK was negotiated and the front-end asked; without one a failure
+ * closes the connection. Returns -1 when the connection must close. */
+static int answer(int fd, const struct msg *m, int rc)
+{
+	if (rc == 1)
+		atomic_fetch_add(&S.c.bad_messages, 1);
+	if (has(S.proto_features, VU_PF_REPLY_ACK) && (m->flags & VU_FLAG_NEED_REPLY))
+		return reply_u64(fd, m, rc ? 1 : 0) != 0 ? -1 : 0;
+	if (rc == 1) {
+		fprintf(stderr, "message %u refused: closing the connection\n", m->req);
+		return -1;
+	}
+	return 0;
+}
+
 static void disconnect(void)
 {
 	for (unsigned i = 0; i < S.nqueues; i++)
 		queue_reset(&S.q[i]);
+	/* The queues are stopped: no request pins anything now, so a removal
+	 * still waiting has run. */
+	if (S.rm.reply_pending)
+		removal_answer();
 	tlb_invalidate(0, 0);
 	pthread_mutex_lock(&S.backend_lock);
 	if (S.backend_fd >= 0)
@@ -1339,31 +1680,44 @@ static void serve_conn(int fd)
 	static struct msg m;
 	atomic_fetch_add(&S.c.connections, 1);
 	while (!g_stop) {
-		struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
-				      {.fd = S.sigpipe[0], .events = POLLIN}};
-		if (poll(p, 2, -1) < 0) {
+		/* While a REM_MEM_REG waits for requests, the loop keeps running
+		 * (signals, a hang-up, the removal's event) but reads no further
+		 * message: answers go out in the order of the requests. */
+		struct pollfd p[3] = {{.fd = fd, .events = S.rm.reply_pending ? 0 : POLLIN},
+				      {.fd = S.sigpipe[0], .events = POLLIN},
+				      {.fd = S.rmfd, .events = POLLIN}};
+		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (p[1].revents)
 			break;
+		if (S.rm.reply_pending) {
+			if (p[0].revents & (POLLHUP | POLLERR))
+				break;
+			if (!(p[2].revents & POLLIN) || !atomic_load(&S.rm.fired))
+				continue;
+			struct msg hdr = {.req = S.rm.req, .flags = S.rm.flags};
+			if (answer(fd, &hdr, removal_answer()) != 0)
+				break;
+			continue;
+		}
+		if (p[2].revents & POLLIN) {
+			uint64_t v; /* a stale removal event: nothing waits for it */
+			if (read(S.rmfd, &v, 8) != 8)
+				v = 0;
+		}
+		if (!(p[0].revents))
+			continue;
 		if (recv_msg(fd, &m) != 0)
 			break;
 		int rc = handle(fd, &m);
 		close_fds(&m);
-		if (rc == 1)
-			atomic_fetch_add(&S.c.bad_messages, 1);
-		if (rc == 2)
+		if (rc == 2 || rc == 3)
 			continue;
-		bool ack = has(S.proto_features, VU_PF_REPLY_ACK) && (m.flags & VU_FLAG_NEED_REPLY);
-		if (ack) {
-			if (reply_u64(fd, &m, rc ? 1 : 0) != 0)
-				break;
-		} else if (rc == 1) {
-			fprintf(stderr, "message %u refused: closing the connection\n", m.req);
+		if (answer(fd, &m, rc) != 0)
 			break;
-		}
 	}
 	disconnect();
 	close(fd);
@@ -1389,14 +1743,15 @@ static void print_counters(void)
 		S.c.unsupported, S.c.ioerr, S.c.bytes_read, S.c.bytes_written);
 	fprintf(stderr,
 		"notifications: kicks %" PRIu64 " calls %" PRIu64 " calls_suppressed %" PRIu64
-		" polls %" PRIu64 " broken_queues %" PRIu64 " bad_messages %" PRIu64
-		"\n",
+		" polls %" PRIu64 " broken_queues %" PRIu64 " err_signals %" PRIu64
+		" bad_messages %" PRIu64 "\n",
 		S.c.kicks, S.c.calls, S.c.calls_suppressed, S.c.polls, S.c.broken_queues,
-		S.c.bad_messages);
+		S.c.err_signals, S.c.bad_messages);
 	fprintf(stderr,
 		"iotlb: updates %" PRIu64 " invalidations %" PRIu64 " misses %" PRIu64
-		" refused %" PRIu64 "\n",
-		S.c.iotlb_updates, S.c.iotlb_invals, S.c.iotlb_misses, S.c.iotlb_refused);
+		" refused %" PRIu64 " miss_timeouts %" PRIu64 "\n",
+		S.c.iotlb_updates, S.c.iotlb_invals, S.c.iotlb_misses, S.c.iotlb_refused,
+		S.c.miss_timeouts);
 	fprintf(stderr, "refusals:");
 	for (int i = 0; i < NERR; i++)
 		if (S.c.refused[i])
@@ -1418,17 +1773,29 @@ static int vub_init(void)
 					.max_regions = MAX_SLOTS};
 	if (iovirt_gmap_create(&g_ops, NULL, &gp, &S.map) != 0)
 		return 1;
-	pthread_rwlock_init(&S.map_lock, NULL);
-	struct iovirt_gmap_params gp2 = {.size = sizeof(gp2), .guest = GUEST_ID,
-					 .max_regions = MAX_IOTLB};
+	/* Writers (removal, invalidation of a ring) must not starve behind
+	 * queue threads that take the read lock batch after batch. */
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&S.map_lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	/* Queue threads translate beside the message thread's maps and
+	 * unmaps: deferred reclaim (pt_reclaim waits out the readers). */
 	struct iovirt_iommu_params pp = {.size = sizeof(pp), .format = IOVIRT_PT_FMT_VTD_SL,
-					 .reclaim = IOVIRT_RECLAIM_AFTER_INVAL};
+					 .reclaim = IOVIRT_RECLAIM_DEFERRED};
 	struct iovirt_space_params sp = {.size = sizeof(sp), .width = 48,
 					 .pgsizes = IOVIRT_PAGE_4K | IOVIRT_PAGE_2M};
-	if (iovirt_gmap_create(&g_ops, NULL, &gp2, &S.iomap) != 0 ||
-	    iovirt_iommu_create(&g_ops, NULL, &pp, &S.pt) != 0 ||
+	if (iovirt_iommu_create(&g_ops, NULL, &pp, &S.pt) != 0 ||
 	    iovirt_pt_space_create(S.pt, ASID, &sp) != 0)
 		return 1;
+	struct iovirt_pin_params pinp = {.size = sizeof(pinp), .max_handles = 2 * MAX_QUEUES,
+					 .max_segs = MAX_HOST_SEGS};
+	if (iovirt_pin_domain_create(&g_ops, NULL, S.map, &pinp, &S.dom) != 0)
+		return 1;
+	pthread_mutex_init(&S.dom_lock, NULL);
+	S.rmfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	S.stall_sector = UINT64_MAX;
 	S.backend_fd = -1;
 	pthread_mutex_init(&S.backend_lock, NULL);
 	for (unsigned i = 0; i < MAX_QUEUES; i++) {
@@ -1478,6 +1845,9 @@ int main(int argc, char **argv)
 	S.capacity = (uint64_t)st.st_size;
 	if (vub_init() != 0)
 		return 1;
+	const char *stall = getenv("VUB_TEST_STALL_SECTOR");
+	if (stall)
+		S.stall_sector = strtoull(stall, NULL, 0);
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -1512,10 +1882,9 @@ int main(int argc, char **argv)
 	close(ls);
 	unlink(S.sock_path);
 	print_counters();
+	iovirt_pin_domain_destroy(S.dom);
 	iovirt_gmap_reclaim(S.map);
 	iovirt_gmap_destroy(S.map);
-	iovirt_gmap_reclaim(S.iomap);
-	iovirt_gmap_destroy(S.iomap);
 	iovirt_iommu_destroy(S.pt);
 	return 0;
 }
