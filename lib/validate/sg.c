@@ -118,18 +118,11 @@ static int vb_emit_region(struct vb_build *b, const struct vb_snap_ent *e, uint6
 	return err;
 }
 
-/*
- * A segment running across adjacent regions (vb_check said ECROSS; its own
- * alignment and bounds passed): each piece is checked against its own region
- * (kind, owner, permission) before anything is appended, then each gets its
- * own host entries, since host memory need not continue across regions. A
- * refusal names the piece's first byte.
- */
-static int vb_add_span(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir)
+int vb_check_pieces(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir)
 {
 	struct vb_build t = *b;
 	const struct vb_snap_ent *e;
-	t.pol.amask = t.pol.lmask = 0; /* the segment's, checked already: not the pieces' */
+	t.pol.amask = t.pol.lmask = 0; /* the whole's, checked already: not the pieces' */
 	for (uint64_t g = gpa, left = len, piece; left; g += piece, left -= piece) {
 		e = vb_snap_find(t.snap, g);
 		piece = e && e->last - g < left ? e->last - g + 1 : left;
@@ -139,11 +132,26 @@ static int vb_add_span(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t 
 			return err;
 		}
 	}
+	return 0;
+}
+
+/*
+ * A segment running across adjacent regions (vb_check said ECROSS; its own
+ * alignment and bounds passed): each piece is checked against its own region
+ * (kind, owner, permission) before anything is appended, then each gets its
+ * own host entries, since host memory need not continue across regions. A
+ * refusal names the piece's first byte.
+ */
+static int vb_add_span(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir)
+{
+	const struct vb_snap_ent *e;
+	int err = vb_check_pieces(b, gpa, len, dir);
+	if (err)
+		return err;
 	for (uint64_t g = gpa, left = len, piece; left; g += piece, left -= piece) {
 		e = vb_snap_find(b->snap, g);
 		piece = e->last - g < left ? e->last - g + 1 : left;
-		int err = vb_emit_region(b, e, g, piece, dir);
-		if (err)
+		if ((err = vb_emit_region(b, e, g, piece, dir)))
 			return err;
 	}
 	return 0;

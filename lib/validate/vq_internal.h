@@ -12,6 +12,18 @@
 #include "common/wire.h"
 #include "validate/internal.h"
 
+/* The rings: descriptor table (packed: descriptor ring), available ring
+ * (packed: driver event structure), used ring (packed: device event structure). */
+#define VQ_NRINGS 3
+/* Regions one ring may run across (each piece held on its own). */
+#define VQ_RING_REGIONS 4
+
+/* The regions each ring lies in, in ring order, each held once. */
+struct vq_holds {
+	struct iovirt_gmap_region *r[VQ_NRINGS][VQ_RING_REGIONS];
+	uint8_t n[VQ_NRINGS];
+};
+
 struct iovirt_vq {
 	const struct iovirt_host_ops *ops;
 	void *host;
@@ -52,7 +64,10 @@ struct iovirt_vq {
 	/* With a map at create: the regions of the descriptor table, available
 	 * ring and used ring, held until destroy. */
 	struct iovirt_gmap *map;
-	struct iovirt_gmap_region *hold[3];
+	struct vq_holds hold;
+	/* The used ring runs across regions: a used element over a page
+	 * boundary is written field by field (see vq_used_elem_store). */
+	bool used_span;
 };
 
 /*
@@ -169,8 +184,16 @@ static inline int vq_used_elem_store(const struct iovirt_vq *vq, uint32_t slot,
 	}
 	uint8_t b[IOVIRT_WIRE_VQ_USED_ELEM_SIZE];
 	iovirt_wire_vq_used_elem_encode(b, e);
-	return vq->ops->guest_write(vq->host, vq->guest, vq->used_gpa + off, b, sizeof(b))
+	uint64_t gpa = vq->used_gpa + off;
+	/* A used ring across regions: an element (4-byte aligned, 8 bytes) over a
+	 * page boundary, which is where regions meet, is written as its two
+	 * fields, one per region (a host's guest_write need not cross regions).
+	 * The fields are 4-byte aligned, so no field crosses. */
+	if (IOVIRT_UNLIKELY(vq->used_span) && (gpa & IOVIRT_PAGE_MASK) > IOVIRT_PAGE_SIZE - sizeof(b))
+		return vq->ops->guest_write(vq->host, vq->guest, gpa, b, 4) ||
+			       vq->ops->guest_write(vq->host, vq->guest, gpa + 4, b + 4, 4)
 		       ? IOVIRT_EGUEST : 0;
+	return vq->ops->guest_write(vq->host, vq->guest, gpa, b, sizeof(b)) ? IOVIRT_EGUEST : 0;
 }
 
 /* Bytes of ring k (0 descriptors, 1 driver area, 2 device area) of a queue. */
@@ -197,6 +220,11 @@ VB_HIDDEN int vqp_push_in_order(struct iovirt_vq *vq, uint32_t id, uint32_t len,
 VB_HIDDEN int vqp_notify(struct iovirt_vq *vq, bool enable);
 VB_HIDDEN int vqp_need_signal(struct iovirt_vq *vq);
 VB_HIDDEN void vqp_reset(struct iovirt_vq *vq);
+
+/* An indirect table whose placement was checked (e: the region of its first
+ * byte in b's snapshot) into vq->table, piece by piece (virtq.c). */
+VB_HIDDEN int vq_table_read(struct iovirt_vq *vq, const struct vb_build *b,
+			    const struct vb_snap_ent *e, uint64_t addr, uint32_t len);
 
 /* IOVA translation (vq_iova.c). */
 VB_HIDDEN int vq_iova_add(struct iovirt_vq *vq, struct vb_build *b, uint64_t iova, uint64_t len,
