@@ -58,8 +58,12 @@ static int ring_hold(struct iovirt_gmap *map, const struct vb_policy *vp, uint64
 		h->r[k][h->n[k]++] = r;
 		struct vb_build b;
 		vb_init(&b, map, vp, NULL, 0);
+		/* cut at the region's end, the first piece only when another region
+		 * follows (else the whole ring's check names the gap, as a segment's) */
 		const struct vb_snap_ent *e = vb_snap_find(b.snap, g);
-		piece = !strict && e && e->last - g < left ? e->last - g + 1 : left;
+		bool cut = !strict && e && e->last - g < left &&
+			   (h->n[k] > 1 || vb_snap_find(b.snap, e->last + 1));
+		piece = cut ? e->last - g + 1 : left;
 		err = vb_check(&b, g, piece, dir, &e);
 		/* another region at the same place: the map changed between the two */
 		if (!err && e->node != r)
