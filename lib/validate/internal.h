@@ -188,9 +188,11 @@ static inline void vb_init(struct vb_build *b, const struct iovirt_gmap *map,
 VB_HIDDEN int vb_check(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir,
 		       const struct vb_snap_ent **ep);
 /* Checks each piece of [gpa, gpa + len) (its own alignment and bounds
- * checked already) against the region holding it: 0, or the first piece's
- * refusal with b->fail_gpa naming that piece. Nothing else of *b changes. */
-VB_HIDDEN int vb_check_pieces(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir);
+ * checked already) against the region holding it: 0 and (ep not NULL) *ep the
+ * first piece's region, or the first piece's refusal with b->fail_gpa naming
+ * that piece. Nothing else of *b changes. */
+VB_HIDDEN int vb_check_pieces(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir,
+			      const struct vb_snap_ent **ep);
 /* Checks a segment and appends it to the host list. */
 VB_HIDDEN int vb_add(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir);
 
@@ -247,10 +249,8 @@ static inline int vb_check_placement_span(struct vb_build *b, uint64_t gpa, uint
 	t.pol.flags &= ~IOVIRT_POLICY_ALLOW_MMIO;
 	int err = vb_check(&t, gpa, len, IOVIRT_DEV_READ, ep);
 	if (IOVIRT_UNLIKELY(err == IOVIRT_ECROSS) && !(t.pol.flags & IOVIRT_POLICY_STRICT_REGIONS) &&
-	    !(err = vb_check_pieces(&t, gpa, len, IOVIRT_DEV_READ))) {
-		*ep = vb_snap_find(t.snap, gpa);
+	    !(err = vb_check_pieces(&t, gpa, len, IOVIRT_DEV_READ, ep)))
 		t.fail_gpa = gpa; /* as after a check in one piece */
-	}
 	b->fail_gpa = t.fail_gpa;
 	return err;
 }

@@ -118,7 +118,8 @@ static int vb_emit_region(struct vb_build *b, const struct vb_snap_ent *e, uint6
 	return err;
 }
 
-int vb_check_pieces(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir)
+int vb_check_pieces(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir,
+		    const struct vb_snap_ent **ep)
 {
 	struct vb_build t = *b;
 	const struct vb_snap_ent *e;
@@ -131,6 +132,8 @@ int vb_check_pieces(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir
 			b->fail_gpa = t.fail_gpa;
 			return err;
 		}
+		if (g == gpa && ep)
+			*ep = e;
 	}
 	return 0;
 }
@@ -145,7 +148,7 @@ int vb_check_pieces(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir
 static int vb_add_span(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir)
 {
 	const struct vb_snap_ent *e;
-	int err = vb_check_pieces(b, gpa, len, dir);
+	int err = vb_check_pieces(b, gpa, len, dir, NULL);
 	if (err)
 		return err;
 	for (uint64_t g = gpa, left = len, piece; left; g += piece, left -= piece) {

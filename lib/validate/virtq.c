@@ -379,6 +379,25 @@ static int walk_buf(struct iovirt_vq *vq, struct walk *w, uint64_t addr, uint32_
 }
 
 /*
+ * A used element of a used ring across regions: one over a page boundary,
+ * which is where regions meet (8 bytes at a 4-byte aligned offset), is
+ * written as its two fields, one per region (a host's guest_write need not
+ * cross regions); the fields are 4-byte aligned, so no field crosses. Out of
+ * line: the completion fast path only tests used_span.
+ */
+int vq_used_elem_store_span(const struct iovirt_vq *vq, uint64_t gpa, uint32_t id, uint32_t len)
+{
+	uint8_t b[IOVIRT_WIRE_VQ_USED_ELEM_SIZE];
+	iovirt_wire_vq_used_elem_encode(b, (struct iovirt_wire_vq_used_elem){ .id = id, .len = len });
+	bool split = (gpa & IOVIRT_PAGE_MASK) > IOVIRT_PAGE_SIZE - sizeof(b);
+	size_t first = split ? 4 : sizeof(b);
+	if (vq->ops->guest_write(vq->host, vq->guest, gpa, b, first) ||
+	    (split && vq->ops->guest_write(vq->host, vq->guest, gpa + 4, b + 4, 4)))
+		return IOVIRT_EGUEST;
+	return 0;
+}
+
+/*
  * Snapshots an indirect table whose placement was checked, piece by piece
  * (one per region it lies in), each byte once: with direct access through
  * the piece's region's host address (the same snapshot's entry, so the

@@ -171,6 +171,11 @@ static inline int vq_desc_load(const struct iovirt_vq *vq, uint32_t i, struct io
 	return 0;
 }
 
+/* A used element at gpa of a used ring across regions, through the callbacks
+ * (virtq.c). */
+VB_HIDDEN int vq_used_elem_store_span(const struct iovirt_vq *vq, uint64_t gpa, uint32_t id,
+				      uint32_t len);
+
 /* Used element at ring slot (slot < num). */
 static inline int vq_used_elem_store(const struct iovirt_vq *vq, uint32_t slot,
 				     struct iovirt_wire_vq_used_elem e)
@@ -182,18 +187,12 @@ static inline int vq_used_elem_store(const struct iovirt_vq *vq, uint32_t slot,
 		vq_st32(p + offsetof(struct iovirt_wire_vq_used_elem, len), e.len);
 		return 0;
 	}
+	if (IOVIRT_UNLIKELY(vq->used_span))
+		return vq_used_elem_store_span(vq, vq->used_gpa + off, e.id, e.len);
 	uint8_t b[IOVIRT_WIRE_VQ_USED_ELEM_SIZE];
 	iovirt_wire_vq_used_elem_encode(b, e);
-	uint64_t gpa = vq->used_gpa + off;
-	/* A used ring across regions: an element (4-byte aligned, 8 bytes) over a
-	 * page boundary, which is where regions meet, is written as its two
-	 * fields, one per region (a host's guest_write need not cross regions).
-	 * The fields are 4-byte aligned, so no field crosses. */
-	if (IOVIRT_UNLIKELY(vq->used_span) && (gpa & IOVIRT_PAGE_MASK) > IOVIRT_PAGE_SIZE - sizeof(b))
-		return vq->ops->guest_write(vq->host, vq->guest, gpa, b, 4) ||
-			       vq->ops->guest_write(vq->host, vq->guest, gpa + 4, b + 4, 4)
+	return vq->ops->guest_write(vq->host, vq->guest, vq->used_gpa + off, b, sizeof(b))
 		       ? IOVIRT_EGUEST : 0;
-	return vq->ops->guest_write(vq->host, vq->guest, gpa, b, sizeof(b)) ? IOVIRT_EGUEST : 0;
 }
 
 /* Bytes of ring k (0 descriptors, 1 driver area, 2 device area) of a queue. */
