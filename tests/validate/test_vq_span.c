@@ -709,3 +709,26 @@ Test(vq_span, direct_only_spanning_ring_uses_callbacks)
 	}
 	q_fini(&q);
 }
+
+// Create with rings across regions is all or nothing when an allocation fails: IOVIRT_ENOMEM and
+// no region held, for every allocation until one create succeeds.
+Test(vq_span, create_allocation_failures)
+{
+	struct sp s;
+	sp_map(&s);
+	int r = IOVIRT_ENOMEM;
+	for (uint64_t n = 1; r == IOVIRT_ENOMEM; n++) {
+		iovirt_posix_fail_alloc_at(s.q.t.p, n);
+		r = sp_create(&s, IOVIRT_VQ_F_INDIRECT, NUM, 0);
+		bool fired = iovirt_posix_fail_fired(s.q.t.p);
+		iovirt_posix_fail_alloc_at(s.q.t.p, 0);
+		if (r) {
+			cr_assert(fired && r == IOVIRT_ENOMEM, "allocation %llu: %s", (unsigned long long)n,
+				  iovirt_err_name(r));
+			cr_assert_null(s.q.vq);
+			for (size_t k = 0; k < SP_REGIONS; k++)
+				cr_assert_eq(iovirt_gmap_in_use(s.q.t.map, sp_cut[k]), 0, "held after ENOMEM");
+		}
+	}
+	sp_fini(&s);
+}
