@@ -17,9 +17,12 @@
  * less: a restored state with that many chains in flight). With bit 3, three
  * le16 words follow that place the descriptor table, available ring and used
  * ring anywhere around the map (RAM, ROM, RESERVED, another guest's RAM,
- * SHARED, MMIO, nowhere, across two regions, misaligned); create with the map
- * must then agree with the slow model, hold one region per ring while the
- * queue lives, and leave no hold when it refuses. Guest memory follows.
+ * SHARED, MMIO, nowhere, across two regions, misaligned), and a fourth byte
+ * picks the map's layout: bit 0 makes each RAM page its own region (so rings
+ * and tables in RAM often run across adjacent regions), bit 1 adds
+ * IOVIRT_POLICY_STRICT_REGIONS; create with the map must then agree with the
+ * slow model, hold each region under each ring once per ring while the queue
+ * lives, and leave no hold when it refuses. Guest memory follows.
  * The target also counts the chains in flight itself (taken by pop or skip,
  * completed by push; a refused chain is skipped, then completed with length 0)
  * and checks the library's count, (u16)(last_avail - used_idx), against it,
@@ -42,7 +45,7 @@
 #define AVAIL (GPA + 0x1000)
 #define USED (GPA + 0x1800)
 #define MMIO_GPA 0x7000000ull
-#define NREGS 6
+#define NREGS 11 /* at most: RAM pages 0-5 one region each, then the five others */
 
 static uint8_t *mem, copy[BYTES];
 
@@ -119,9 +122,10 @@ static int sw_walk(struct sw *w, uint32_t head)
 			if (!w->indirect_ok || (flags & 1) || len == 0 || len % 16 ||
 			    len / 16 > w->max_ind)
 				return IOVIRT_EINDIRECT;
-			/* placed, not aligned: the table is no buffer */
+			/* placed, not aligned: the table is no buffer; across adjacent
+			 * regions unless strict */
 			uint64_t fail;
-			int e = m_check_placement(w->mm, w->pol.flags, addr, len, &fail);
+			int e = m_check_table(w->mm, w->pol.flags, addr, len, &fail);
 			if (e)
 				return e;
 			const uint8_t *tab = at(addr, len);
@@ -167,9 +171,21 @@ static uint64_t place(const uint8_t *w, uint64_t unit, uint16_t mask)
 	return base + (v & mask) * unit + ((v & 0x4000) ? 2 : 0);
 }
 
-/* The refusal create must give for rings placed at r[3] (desc, avail, used), or 0. */
+/* Regions [gpa, gpa + len) lies in (all of it in regions). */
+static int64_t regions_under(const struct m_map *mm, uint64_t gpa, uint64_t len)
+{
+	int64_t n = 0;
+	for (uint64_t g = gpa, end = gpa + len; g < end; n++) {
+		const struct iovirt_region *r = m_find(mm, g);
+		g = r->gpa + r->length;
+	}
+	return n;
+}
+
+/* The refusal create must give for rings placed at r[3] (desc, avail, used),
+ * or 0 and *nholds, the regions the rings hold (one per ring and region). */
 static int want_create(const struct m_map *mm, const struct m_pol *pol, const uint64_t r[3],
-		       uint32_t num)
+		       uint32_t num, int64_t *nholds)
 {
 	if (r[0] % 16 || r[1] % 2 || r[2] % 4)
 		return IOVIRT_EALIGN;
@@ -178,15 +194,15 @@ static int want_create(const struct m_map *mm, const struct m_pol *pol, const ui
 		{ r[1], 6 + 2ull * num, IOVIRT_DEV_READ, 0 },
 		{ r[2], 6 + 8ull * num, IOVIRT_DEV_WRITE, 0 },
 	};
+	*nholds = 0;
 	for (int k = 0; k < 3; k++) {
 		uint64_t fail;
 		const struct iovirt_region *reg;
-		/* a ring lies inside one region (no spanning) */
-		struct m_pol strict = *pol;
-		strict.flags |= IOVIRT_POLICY_STRICT_REGIONS;
-		int e = m_check_seg(mm, &strict, &ring[k], &fail, &reg);
+		/* a ring checked as a segment: across adjacent regions unless strict */
+		int e = m_check_seg(mm, pol, &ring[k], &fail, &reg);
 		if (e)
 			return e;
+		*nholds += regions_under(mm, ring[k].gpa, ring[k].len);
 	}
 	return 0;
 }
@@ -194,7 +210,7 @@ static int want_create(const struct m_map *mm, const struct m_pol *pol, const ui
 static int64_t holds(const struct iovirt_gmap *map, const struct iovirt_region *regs)
 {
 	int64_t n = 0;
-	for (int i = 0; i < NREGS; i++)
+	for (int i = 0; i < NREGS && regs[i].size; i++)
 		n += iovirt_gmap_in_use(map, regs[i].gpa);
 	return n;
 }
@@ -217,13 +233,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t restored = (data[3] & 0xc0) == 0xc0 ? (data[3] >> 4) & 3 : 0;
 	uint64_t ring[3] = { DESC, AVAIL, USED };
 	size_t hdr = 4;
+	bool page_regions = false;
 	if (placed) {
-		if (size < 10)
+		if (size < 11)
 			return 0;
 		ring[0] = place(data + 4, 16, 0x0fff);
 		ring[1] = place(data + 6, 4, 0x3fff);
 		ring[2] = place(data + 8, 4, 0x3fff);
-		hdr = 10;
+		page_regions = data[10] & 1;
+		pflags |= data[10] & 2 ? IOVIRT_POLICY_STRICT_REGIONS : 0;
+		hdr = 11;
 	}
 	memset(mem, 0, BYTES);
 	memcpy(mem, data + hdr, size - hdr < BYTES ? size - hdr : BYTES);
@@ -250,9 +269,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		{ sizeof(struct iovirt_region), GPA + 9 * 4096, 4096, IOVIRT_REGION_SHARED, 3, GUEST + 1,
 		  IOVIRT_REGION_HPA, NULL, 0x80001000, NULL },
 	};
-	for (int i = 0; i < NREGS; i++)
+	int nregs = 6;
+	if (page_regions) {
+		/* RAM pages 0-5 as six adjacent regions, then the others */
+		memmove(&regs[6], &regs[1], 5 * sizeof(regs[0]));
+		regs[0].length = 4096;
+		for (int i = 1; i < 6; i++) {
+			regs[i] = regs[0];
+			regs[i].gpa = GPA + i * 4096ull;
+			regs[i].hva = mem + i * 4096;
+		}
+		nregs = NREGS;
+	}
+	for (int i = 0; i < nregs; i++)
 		CHECK(!iovirt_gmap_add(map, &regs[i]), "add");
-	struct m_map mm = { regs, NREGS, GUEST };
+	struct m_map mm = { regs, (size_t)nregs, GUEST };
 	struct iovirt_sg_policy pol = { .size = sizeof(pol), .flags = pflags, .addr_align = align,
 					.len_align = align };
 
@@ -271,7 +302,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int cr = iovirt_vq_create(iovirt_posix_ops(), p, &vp, &vq);
 	/* rings are not buffers: of the policy only the ALLOW flags apply */
 	const struct m_pol mpol = { 1, pol.flags, UINT64_MAX, 1, 1 };
-	int want = vp.size == sizeof(vp) ? want_create(&mm, &mpol, ring, num) : 0;
+	int64_t want_holds = 0;
+	int want = vp.size == sizeof(vp) ? want_create(&mm, &mpol, ring, num, &want_holds) : 0;
 	CHECK(cr == want, "create: %s, model %s", iovirt_err_name(cr), iovirt_err_name(want));
 	if (cr) {
 		CHECK(!vq, "refused create set *out");
@@ -279,8 +311,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(iovirt_posix_live_mem(p) == live, "refused create allocated");
 		goto done;
 	}
-	CHECK(holds(map, regs) == (vp.size == sizeof(vp) ? 3 : 0), "holds: %lld",
-	      (long long)holds(map, regs));
+	CHECK(holds(map, regs) == (vp.size == sizeof(vp) ? want_holds : 0), "holds: %lld, model %lld",
+	      (long long)holds(map, regs), (long long)want_holds);
 	iovirt_vq_set_cursors(vq, start, (uint16_t)(start - restored));
 
 	static struct iovirt_host_seg out[4096];

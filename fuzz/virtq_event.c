@@ -6,8 +6,10 @@
  * Input: data[0] queue size (1 << (data[0] % 6)), bit 6 event index, bit 7
  * direct ring access; data[1] bit 0 in-order, bit 1 "the guest rewrites each
  * field right after the device reads it" (callback access only: proves
- * read-once, the model decides from the value before the rewrite); data[2..3]
- * the start cursor. Then 4-byte operations {op, a, b, c}: the driver sets avail
+ * read-once, the model decides from the value before the rewrite), bit 2 the
+ * rings across adjacent regions (the map split at GPA + 0x2000 and + 0x3000,
+ * the available ring over the first boundary, the used ring over the second,
+ * one used element over it when num > 1); data[2..3] the start cursor. Then 4-byte operations {op, a, b, c}: the driver sets avail
  * idx, avail flags or used_event; the device skips a chain, enables or
  * disables notifications, completes a batch or an in-order batch, decides on
  * a signal, or restores cursors. Every return value, the used idx, the
@@ -24,14 +26,15 @@
 
 #define GUEST 9u
 #define GPA 0x10000ull
-#define BYTES 0x3000u
+#define BYTES 0x4000u
 #define DESC GPA
-#define AVAIL (GPA + 0x1000)
-#define USED (GPA + 0x2000)
+#define AVAIL avail_gpa
+#define USED used_gpa
 
 static uint8_t *mem;
 static struct iovirt_posix *px;
-static struct iovirt_gmap *map;
+static struct iovirt_gmap *map, *map2;
+static uint64_t avail_gpa, used_gpa;
 
 static uint16_t ld16(uint64_t gpa)
 {
@@ -234,16 +237,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					   .kind = IOVIRT_REGION_RAM, .access = 3,
 					   .owner = GUEST, .hva = mem };
 		CHECK(!iovirt_gmap_add(map, &r), "region");
+		/* the same memory as three adjacent regions */
+		CHECK(!iovirt_gmap_create(iovirt_posix_ops(), px, &gp, &map2), "map");
+		const uint64_t cut[] = { 0, 0x2000, 0x3000, BYTES };
+		for (int k = 0; k < 3; k++) {
+			r.gpa = GPA + cut[k];
+			r.length = cut[k + 1] - cut[k];
+			r.hva = mem + cut[k];
+			CHECK(!iovirt_gmap_add(map2, &r), "region");
+		}
 	}
 	memset(mem, 0, BYTES);
 	struct model m = { .num = 1u << (data[0] % 6), .ev = data[0] & 64,
 			   .in_order = data[1] & 1 };
-	bool direct = data[0] & 128, rewrite = !direct && (data[1] & 2);
+	bool direct = data[0] & 128, rewrite = !direct && (data[1] & 2), span = data[1] & 4;
+	avail_gpa = span ? GPA + 0x2000 - 2 * (m.num / 2 + 2) : GPA + 0x1000;
+	used_gpa = span ? GPA + 0x3000 - 8 * (m.num / 2) : GPA + 0x2000;
 	uint32_t flags = (m.ev ? IOVIRT_VQ_F_EVENT_IDX : 0) |
 			 (m.in_order ? IOVIRT_VQ_F_IN_ORDER : 0) | (direct ? IOVIRT_VQ_F_DIRECT : 0);
 	struct iovirt_vq_params p = { .size = sizeof(p), .guest = GUEST, .num = m.num,
 				      .flags = flags, .desc_gpa = DESC, .avail_gpa = AVAIL,
-				      .used_gpa = USED, .map = map };
+				      .used_gpa = USED, .map = span ? map2 : map };
 	struct iovirt_vq *vq;
 	CHECK(!iovirt_vq_create(iovirt_posix_ops(), px, &p, &vq), "create");
 	m.last_avail = m.avail_idx = m.used = (uint16_t)(data[2] | data[3] << 8);

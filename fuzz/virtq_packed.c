@@ -9,7 +9,11 @@
  * event index, bit 6 direct access, bit 7 in-order; data[1] operations count; then
  * the operations, 2 bytes each {op, arg}: pop, skip, complete (the arg-th chain
  * in flight, or an ID not in flight), complete in order, need_signal, notify
- * on/off, the driver reposting a descriptor (any position, ID and NEXT); then guest memory (ring at 0, tables and buffers after). Every pop's
+ * on/off, the driver reposting a descriptor (any position, ID and NEXT); then guest memory (ring at 0, tables and buffers after).
+ * data[1] bit 5 picks the map of two adjacent regions (split at GPA + 0x1000)
+ * and moves the ring to run across their boundary (the ring is then accessed
+ * through the callbacks even with direct access, and tables there are read
+ * piece by piece). Every pop's
  * outcome is compared with the slow walker; the target tracks the IDs in
  * flight and their descriptors, and checks the cursors, the refusals (nothing
  * changes, no guest byte written) and the used descriptors written.
@@ -32,8 +36,10 @@
 
 static uint8_t *mem, before[BYTES];
 static struct iovirt_posix *px;
-static struct iovirt_gmap *map;
-static struct iovirt_region reg;
+static struct iovirt_gmap *map, *map2, *cur;
+static struct iovirt_region reg, reg2[2];
+static struct m_map cur_mm;
+static uint64_t ring_off; /* the ring at GPA + ring_off */
 
 static uint64_t rd(const uint8_t *p, unsigned n)
 {
@@ -96,7 +102,7 @@ static int sw_walk(struct sw *w, const struct model *m, bool check, uint16_t *id
 	uint32_t pos = m->avail & 0x7fff;
 	bool wrap = m->avail >> 15;
 	for (uint32_t k = 0;; k++) {
-		const uint8_t *d = before + (pos * 16);
+		const uint8_t *d = before + ring_off + (pos * 16);
 		uint16_t f = (uint16_t)rd(d + 14, 2);
 		bool av = ((f >> 7) & 1) == wrap && ((f >> 15) & 1) != wrap;
 		if (k && k == m->num)
@@ -114,7 +120,7 @@ static int sw_walk(struct sw *w, const struct model *m, bool check, uint16_t *id
 			    len / 16 > m->num)
 				return IOVIRT_EINDIRECT;
 			uint64_t fail;
-			int e = m_check_placement(&w->mm, 0, addr, len, &fail);
+			int e = m_check_table(&w->mm, 0, addr, len, &fail);
 			if (e)
 				return e;
 			const uint8_t *t = at(addr, len);
@@ -163,12 +169,12 @@ static uint16_t adv(const struct model *m, uint16_t c, uint32_t k)
 static void do_pop(struct iovirt_vq *vq, struct model *m, bool skip)
 {
 	memcpy(before, mem, BYTES);
-	struct sw w = { { &reg, 1, GUEST }, { 64, 0, UINT32_MAX, 1, 1 }, 0, 0, false, { { 0 } } };
+	struct sw w = { cur_mm, { 64, 0, UINT32_MAX, 1, 1 }, 0, 0, false, { { 0 } } };
 	uint16_t id = 0;
 	int want = sw_walk(&w, m, !skip, &id);
 	struct iovirt_host_seg out[64];
 	struct iovirt_dma_result res;
-	int got = skip ? iovirt_vq_skip(vq) : iovirt_vq_pop(vq, map, NULL, out, 64, &res);
+	int got = skip ? iovirt_vq_skip(vq) : iovirt_vq_pop(vq, cur, NULL, out, 64, &res);
 	if (skip) {
 		/* skip does not check the buffers: the model walked the shape only */
 		if (want > 0)
@@ -218,7 +224,7 @@ static void do_push(struct iovirt_vq *vq, struct model *m, uint8_t arg, bool in_
 	CHECK(ok ? got == 0 : got < 0, "push id %u: got %d", id, got);
 	if (!ok)
 		return;
-	const uint8_t *d = mem + at_pos * 16;
+	const uint8_t *d = mem + ring_off + at_pos * 16;
 	uint16_t f = (uint16_t)rd(d + 14, 2);
 	bool wrap = m->used >> 15;
 	CHECK(rd(d + 12, 2) == id && rd(d + 8, 4) == arg, "used descriptor");
@@ -251,6 +257,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					      .kind = IOVIRT_REGION_RAM, .access = 3, .owner = GUEST,
 					      .hva = mem };
 		CHECK(!iovirt_gmap_add(map, &reg), "region");
+		/* the same memory as two adjacent regions */
+		CHECK(!iovirt_gmap_create(iovirt_posix_ops(), px, &gp, &map2), "map");
+		reg2[0] = reg2[1] = reg;
+		reg2[0].length = 0x1000;
+		reg2[1].gpa = GPA + 0x1000;
+		reg2[1].length = BYTES - 0x1000;
+		reg2[1].hva = mem + 0x1000;
+		CHECK(!iovirt_gmap_add(map2, &reg2[0]) && !iovirt_gmap_add(map2, &reg2[1]), "regions");
 	}
 	struct model m = { .num = 1 + data[0] % 16, .avail = 0x8000, .used = 0x8000 };
 	uint32_t sel = data[0] / 16;
@@ -260,11 +274,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t nops = data[1] % 32, hdr = 2 + 2 * nops;
 	if (size < hdr)
 		return 0;
+	bool span = data[1] & 32;
+	cur = span ? map2 : map;
+	cur_mm = span ? (struct m_map){ reg2, 2, GUEST } : (struct m_map){ &reg, 1, GUEST };
+	/* across GPA + 0x1000: half the descriptors on each side */
+	ring_off = span ? 0x1000 - 16 * ((m.num + 1) / 2) : 0;
 	memset(mem, 0, BYTES);
 	memcpy(mem, data + hdr, size - hdr < BYTES ? size - hdr : BYTES);
 	struct iovirt_vq_params p = { .size = sizeof(p), .guest = GUEST, .num = m.num,
-				      .flags = m.flags, .max_indirect = m.num, .desc_gpa = RING,
-				      .avail_gpa = DRV, .used_gpa = DEV, .map = map };
+				      .flags = m.flags, .max_indirect = m.num, .desc_gpa = RING + ring_off,
+				      .avail_gpa = DRV, .used_gpa = DEV, .map = cur };
 	struct iovirt_vq *vq;
 	CHECK(!iovirt_vq_create(iovirt_posix_ops(), px, &p, &vq), "create");
 	for (size_t i = 0; i < nops; i++) {
@@ -278,7 +297,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* the driver (re)posts the descriptor at a position as available
 			 * under the device's wrap counter now: IDs and descriptors reused
 			 * while in flight reach EDUP and EOVERRUN */
-			uint8_t *d = mem + (arg % m.num) * 16;
+			uint8_t *d = mem + ring_off + (arg % m.num) * 16;
 			uint16_t f = (uint16_t)((m.avail >> 15 ? 0x80 : 0x8000) | (arg & 8 ? 1 : 0));
 			d[12] = (uint8_t)((arg >> 4) % m.num);
 			d[13] = 0;

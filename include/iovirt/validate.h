@@ -259,7 +259,8 @@ struct iovirt_seg {
 #define IOVIRT_POLICY_ALLOW_P2P 2u  /* segments may target SHARED (peer) regions */
 /* A segment must lie inside one region: one running into an adjacent region
  * is IOVIRT_ECROSS (without it, each piece is checked against its own region
- * and gets its own host entries). */
+ * and gets its own host entries). The same for a virtqueue's indirect tables
+ * (the pop's or walk's policy) and rings (iovirt_vq_params.pol). */
 #define IOVIRT_POLICY_STRICT_REGIONS 4u
 
 struct iovirt_sg_policy {
@@ -392,7 +393,8 @@ int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
 #define IOVIRT_VQ_F_EVENT_IDX 2u /* VIRTIO_F_EVENT_IDX was negotiated */
 #define IOVIRT_VQ_F_IN_ORDER 4u  /* VIRTIO_F_IN_ORDER was negotiated */
 /* Read and write the rings through their regions' host addresses (needs a
- * map; rings in regions without one keep the callbacks); see iovirt_vq_create. */
+ * map; rings in regions without one, or across regions, keep the callbacks);
+ * see iovirt_vq_create. */
 #define IOVIRT_VQ_F_DIRECT 8u
 /* VIRTIO_F_RING_PACKED: desc_gpa is the descriptor ring (16-byte aligned),
  * avail_gpa the driver event suppression structure and used_gpa the
@@ -442,7 +444,8 @@ struct iovirt_vq_params {
 	struct iovirt_gmap *map; /* the guest's map: the rings are checked against
 	                          * it and their regions held; NULL: no check */
 	const struct iovirt_sg_policy *pol; /* with map: only its flags count
-	                                     * (ALLOW_MMIO, ALLOW_P2P); NULL: neither */
+	                                     * (ALLOW_MMIO, ALLOW_P2P, STRICT_REGIONS);
+	                                     * NULL: none */
 	/* Appended (issue 15); read only when size covers asid. With
 	 * IOVIRT_VQ_F_ACCESS_PLATFORM: the device's IOTLB and address space. */
 	const struct iovirt_iommu *iommu;
@@ -467,11 +470,14 @@ struct iovirt_vq;
  * guest_write. One thread at a time may use a queue.
  *
  * With params->map, the rings are checked as iovirt_sg_validate checks a
- * segment (against the map's current snapshot, under pol's ALLOW flags): the
+ * segment (against the map's current snapshot, under pol's flags): the
  * descriptor table (IOVIRT_VQ_DESC_BYTES) and the available ring
  * (IOVIRT_VQ_AVAIL_BYTES) as device reads, the used ring (IOVIRT_VQ_USED_BYTES)
- * as a device write, each inside one region. The regions are then held
- * (iovirt_gmap_region_get, one hold per ring) until iovirt_vq_destroy, so they
+ * as a device write. A ring may run across adjacent regions (at most 4), each
+ * piece checked against its own region, unless pol has
+ * IOVIRT_POLICY_STRICT_REGIONS (then each ring lies inside one region). The
+ * regions are then held (iovirt_gmap_region_get, one hold per ring and
+ * region) until iovirt_vq_destroy, so they
  * cannot be removed or shrunk (IOVIRT_EBUSY) while the queue exists; destroy
  * the queue before the map (iovirt_gmap_destroy refuses while held). A driver
  * that moves its rings resets the queue first (virtio): destroy the queue and
@@ -489,8 +495,13 @@ struct iovirt_vq;
  * address is read and written through it, each field once with one atomic
  * load or store (relaxed; the fences are the ones named per call), with no
  * guest_read/guest_write call; indirect tables in such regions are copied
- * from it once; rings in regions without one keep the callbacks. The regions
- * are held for the queue's life, so the addresses stay valid.
+ * from it once (a table across regions piece by piece, each from its own
+ * region); rings in regions without one, and rings across regions (they have
+ * no one host address), keep the callbacks. The regions are held for the
+ * queue's life, so the addresses stay valid. Through the callbacks no access
+ * crosses a region boundary: a split used element (8 bytes, 4-byte aligned)
+ * over a page boundary of a used ring across regions is written as its two
+ * fields.
  *
  * Returns: 0 and *out.
  * Errors: IOVIRT_EINVAL (num not a power of two (split) or out of range,
@@ -501,8 +512,10 @@ struct iovirt_vq;
  * translated) and IOVIRT_ECROSS (a ring not guest-physically contiguous),
  * IOVIRT_EALIGN (a ring misaligned), IOVIRT_EOVERFLOW (a ring's
  * range wraps), IOVIRT_ENOSYS; with a map, checked in the order descriptor
- * table, available ring, used ring: IOVIRT_ENOREGION, IOVIRT_ECROSS,
- * IOVIRT_ERESERVED, IOVIRT_EMMIO, IOVIRT_EP2P, IOVIRT_EFOREIGN,
+ * table, available ring, used ring, each piece by piece: IOVIRT_ENOREGION,
+ * IOVIRT_ECROSS (pol has IOVIRT_POLICY_STRICT_REGIONS), IOVIRT_ETOOMANY (a
+ * ring across more than 4 regions), IOVIRT_ERESERVED, IOVIRT_EMMIO, IOVIRT_EP2P,
+ * IOVIRT_EFOREIGN,
  * IOVIRT_EREADONLY (used ring, or a packed descriptor ring, in ROM or
  * without IOVIRT_DEV_WRITE), IOVIRT_EPERM
  * (table or available ring without IOVIRT_DEV_READ), and IOVIRT_EBUSY (a
@@ -629,11 +642,14 @@ int iovirt_vq_skip(struct iovirt_vq *vq);
  * index: a host that takes heads from the available ring itself orders those
  * reads itself (iovirt_vq_avail's fence). An indirect table
  * is not a buffer: it is checked for its placement only, before it is read
- * (inside one region the device may read, of the map's guest or SHARED as the
- * policy allows P2P, never MMIO whatever the policy, never RESERVED:
- * IOVIRT_ENOREGION, IOVIRT_ECROSS, IOVIRT_EMMIO, IOVIRT_ERESERVED,
- * IOVIRT_EP2P, IOVIRT_EFOREIGN, IOVIRT_EPERM, with res->where =
- * IOVIRT_WHERE_TABLE naming the descriptor that points to it) and its own
+ * (in regions the device may read, of the map's guest or SHARED as the
+ * policy allows P2P, never MMIO whatever the policy, never RESERVED; across
+ * adjacent regions each piece against its own, unless the policy is
+ * IOVIRT_POLICY_STRICT_REGIONS: IOVIRT_ENOREGION, IOVIRT_ECROSS (strict),
+ * IOVIRT_EMMIO, IOVIRT_ERESERVED, IOVIRT_EP2P, IOVIRT_EFOREIGN, IOVIRT_EPERM,
+ * with res->where = IOVIRT_WHERE_TABLE naming the descriptor that points to
+ * it and res->gpa the first byte of the piece refused), then read piece by
+ * piece (one guest_read, or one copy, per region; each byte once), and its own
  * format (below); the policy's alignment and limits apply to the buffers it
  * lists, not to the table.
  * Returns: the number of host entries (> 0).
@@ -674,7 +690,9 @@ int iovirt_vq_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
  * On failure: the cursor does not advance; refusals write nothing; after
  * IOVIRT_EGUEST the element may have been written.
  * Threads: the queue's one thread.
- * Host callbacks: guest_write (twice) unless the used ring is accessed directly.
+ * Host callbacks: guest_write (twice; three times when the element of a used
+ * ring across regions lies over a page boundary) unless the used ring is
+ * accessed directly.
  */
 int iovirt_vq_push_used(struct iovirt_vq *vq, uint32_t id, uint32_t len);
 
@@ -724,7 +742,9 @@ int iovirt_vq_push_used_batch(struct iovirt_vq *vq, const struct iovirt_vq_used 
  * (count above the chains in flight); IOVIRT_EGUEST.
  * On failure: as iovirt_vq_push_used_batch.
  * Threads: the queue's one thread.
- * Host callbacks: guest_write (twice) unless the used ring is accessed directly.
+ * Host callbacks: guest_write (twice; three times when the element of a used
+ * ring across regions lies over a page boundary) unless the used ring is
+ * accessed directly.
  */
 int iovirt_vq_push_used_in_order(struct iovirt_vq *vq, uint32_t id, uint32_t len,
 				 uint32_t count);
@@ -835,12 +855,14 @@ int iovirt_vq_polled(struct iovirt_vq *vq, struct iovirt_irqpoll *ip, uint32_t d
  * translated (iovirt_pt_translate: the descriptor ring and available ring
  * for reading, the used ring for writing, a packed descriptor ring for both;
  * each ring must be guest-physically contiguous, IOVIRT_ECROSS otherwise),
- * then checked and held as guest-physical rings. Every buffer address of a
+ * then checked and held as guest-physical rings (so one may run across
+ * adjacent regions, as without an IOMMU). Every buffer address of a
  * chain is translated page by page with the access its descriptor gives
  * (device-readable: IOVIRT_PROT_READ, device-writable: IOVIRT_PROT_WRITE) and
  * split where the translation is not contiguous; each piece is validated as a
  * segment (so counts against max_segs) against the map. An indirect table is
- * translated for reading and must be contiguous (IOVIRT_ECROSS). A
+ * translated for reading and must be contiguous (IOVIRT_ECROSS; the range
+ * may then run across adjacent regions). A
  * translation that fails (not mapped, or without the permission) is
  * IOVIRT_EIOFAULT from create or pop (res->gpa = the faulting IOVA), and the
  * cursor does not move: the backend can ask its front-end for the missing

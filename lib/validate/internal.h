@@ -187,6 +187,12 @@ static inline void vb_init(struct vb_build *b, const struct iovirt_gmap *map,
 /* Checks one segment against the snapshot; 0 and *ep, or the refusal (fail_gpa set). */
 VB_HIDDEN int vb_check(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir,
 		       const struct vb_snap_ent **ep);
+/* Checks each piece of [gpa, gpa + len) (its own alignment and bounds
+ * checked already) against the region holding it: 0 and (ep not NULL) *ep the
+ * first piece's region, or the first piece's refusal with b->fail_gpa naming
+ * that piece. Nothing else of *b changes. */
+VB_HIDDEN int vb_check_pieces(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir,
+			      const struct vb_snap_ent **ep);
 /* Checks a segment and appends it to the host list. */
 VB_HIDDEN int vb_add(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir);
 
@@ -224,6 +230,27 @@ static inline int vb_check_placement(struct vb_build *b, uint64_t gpa, uint64_t 
 	t.pol.amask = t.pol.lmask = 0;
 	t.pol.flags &= ~IOVIRT_POLICY_ALLOW_MMIO;
 	int err = vb_check(&t, gpa, len, IOVIRT_DEV_READ, &e);
+	b->fail_gpa = t.fail_gpa;
+	return err;
+}
+
+/*
+ * vb_check_placement for a structure the queue reads piece by piece (an
+ * indirect table): one running across adjacent regions is accepted when each
+ * piece passes in its own region, unless the policy is
+ * IOVIRT_POLICY_STRICT_REGIONS (IOVIRT_ECROSS). 0 and *ep (the region of the
+ * first byte), or the refusal with b->fail_gpa naming the piece.
+ */
+static inline int vb_check_placement_span(struct vb_build *b, uint64_t gpa, uint64_t len,
+					  const struct vb_snap_ent **ep)
+{
+	struct vb_build t = *b;
+	t.pol.amask = t.pol.lmask = 0;
+	t.pol.flags &= ~IOVIRT_POLICY_ALLOW_MMIO;
+	int err = vb_check(&t, gpa, len, IOVIRT_DEV_READ, ep);
+	if (IOVIRT_UNLIKELY(err == IOVIRT_ECROSS) && !(t.pol.flags & IOVIRT_POLICY_STRICT_REGIONS) &&
+	    !(err = vb_check_pieces(&t, gpa, len, IOVIRT_DEV_READ, ep)))
+		t.fail_gpa = gpa; /* as after a check in one piece */
 	b->fail_gpa = t.fail_gpa;
 	return err;
 }

@@ -118,6 +118,26 @@ static int vb_emit_region(struct vb_build *b, const struct vb_snap_ent *e, uint6
 	return err;
 }
 
+int vb_check_pieces(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir,
+		    const struct vb_snap_ent **ep)
+{
+	struct vb_build t = *b;
+	const struct vb_snap_ent *e;
+	t.pol.amask = t.pol.lmask = 0; /* the whole's, checked already: not the pieces' */
+	for (uint64_t g = gpa, left = len, piece; left; g += piece, left -= piece) {
+		e = vb_snap_find(t.snap, g);
+		piece = e && e->last - g < left ? e->last - g + 1 : left;
+		int err = vb_check(&t, g, piece, dir, &e);
+		if (err) {
+			b->fail_gpa = t.fail_gpa;
+			return err;
+		}
+		if (g == gpa && ep)
+			*ep = e;
+	}
+	return 0;
+}
+
 /*
  * A segment running across adjacent regions (vb_check said ECROSS; its own
  * alignment and bounds passed): each piece is checked against its own region
@@ -127,23 +147,14 @@ static int vb_emit_region(struct vb_build *b, const struct vb_snap_ent *e, uint6
  */
 static int vb_add_span(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir)
 {
-	struct vb_build t = *b;
 	const struct vb_snap_ent *e;
-	t.pol.amask = t.pol.lmask = 0; /* the segment's, checked already: not the pieces' */
-	for (uint64_t g = gpa, left = len, piece; left; g += piece, left -= piece) {
-		e = vb_snap_find(t.snap, g);
-		piece = e && e->last - g < left ? e->last - g + 1 : left;
-		int err = vb_check(&t, g, piece, dir, &e);
-		if (err) {
-			b->fail_gpa = t.fail_gpa;
-			return err;
-		}
-	}
+	int err = vb_check_pieces(b, gpa, len, dir, NULL);
+	if (err)
+		return err;
 	for (uint64_t g = gpa, left = len, piece; left; g += piece, left -= piece) {
 		e = vb_snap_find(b->snap, g);
 		piece = e->last - g < left ? e->last - g + 1 : left;
-		int err = vb_emit_region(b, e, g, piece, dir);
-		if (err)
+		if ((err = vb_emit_region(b, e, g, piece, dir)))
 			return err;
 	}
 	return 0;

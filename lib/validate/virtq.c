@@ -13,46 +13,80 @@
 
 
 enum { RING_DESC, RING_AVAIL, RING_USED, NRINGS };
+static_assert(NRINGS == VQ_NRINGS, "one hold list per ring");
 
 static uint32_t ring_dir(uint32_t flags, int k);
 
-/* Drops the first n holds. */
-static void rings_put(struct iovirt_gmap *map, struct iovirt_gmap_region **hold, int n)
+/* Drops the holds of ring k. */
+static void ring_put(struct iovirt_gmap *map, struct vq_holds *h, int k)
 {
-	while (n--)
-		iovirt_gmap_region_put(map, hold[n]);
+	while (h->n[k])
+		iovirt_gmap_region_put(map, h->r[k][--h->n[k]]);
+}
+
+/* Drops every hold. */
+static void rings_put(struct iovirt_gmap *map, struct vq_holds *h)
+{
+	for (int k = NRINGS; k--;)
+		ring_put(map, h, k);
 }
 
 /*
- * Holds each ring's region, then checks the ring against a snapshot loaded
- * after the hold: a held region cannot be removed or shrunk, so that
- * snapshot still has it, and the check and the hold are of one region. All
- * or nothing: on failure no hold is left.
+ * Holds ring k's regions piece by piece, each piece checked against a
+ * snapshot loaded after its region's hold: a held region cannot be removed
+ * or shrunk, so that snapshot still has it, and the check and the hold are
+ * of one region. A ring running across adjacent regions is accepted when
+ * each piece passes in its own region (kind, owner, permission), unless the
+ * policy is IOVIRT_POLICY_STRICT_REGIONS (then the ring is one piece, and
+ * running out of its region IOVIRT_ECROSS, as before); more than
+ * VQ_RING_REGIONS pieces is IOVIRT_ETOOMANY. On failure ring k holds nothing.
  */
-static int rings_hold(const struct iovirt_vq_params *p, const struct vb_policy *vp,
-		      struct iovirt_gmap_region **hold)
+static int ring_hold(struct iovirt_gmap *map, const struct vb_policy *vp, uint64_t gpa,
+		     uint64_t len, uint32_t dir, struct vq_holds *h, int k)
 {
-	/* a packed ring is written too (used descriptors go back into it) */
-	const struct { uint64_t gpa, len; uint32_t dir; } ring[NRINGS] = {
-		{ p->desc_gpa, vq_ring_bytes(p->flags, p->num, RING_DESC), ring_dir(p->flags, RING_DESC) },
-		{ p->avail_gpa, vq_ring_bytes(p->flags, p->num, RING_AVAIL), ring_dir(p->flags, RING_AVAIL) },
-		{ p->used_gpa, vq_ring_bytes(p->flags, p->num, RING_USED), ring_dir(p->flags, RING_USED) },
-	};
-	for (int k = 0; k < NRINGS; k++) {
-		int err = iovirt_gmap_region_get(p->map, ring[k].gpa, &hold[k]);
-		if (!err) {
-			struct vb_build b;
-			const struct vb_snap_ent *e;
-			vb_init(&b, p->map, vp, NULL, 0);
-			err = vb_check(&b, ring[k].gpa, ring[k].len, ring[k].dir, &e);
-			/* another region at the same place: the map changed between the two */
-			if (!err && e->node != hold[k])
-				err = IOVIRT_EBUSY;
-			if (err)
-				iovirt_gmap_region_put(p->map, hold[k]);
+	bool strict = vp->flags & IOVIRT_POLICY_STRICT_REGIONS;
+	int err = 0;
+	h->n[k] = 0;
+	for (uint64_t g = gpa, left = len, piece = 0; left && !err; g += piece, left -= piece) {
+		struct iovirt_gmap_region *r;
+		if (h->n[k] == VQ_RING_REGIONS) {
+			err = IOVIRT_ETOOMANY;
+			break;
 		}
+		if ((err = iovirt_gmap_region_get(map, g, &r)))
+			break;
+		h->r[k][h->n[k]++] = r;
+		struct vb_build b;
+		vb_init(&b, map, vp, NULL, 0);
+		/* cut at the region's end, the first piece only when another region
+		 * follows (else the whole ring's check names the gap, as a segment's) */
+		const struct vb_snap_ent *e = vb_snap_find(b.snap, g);
+		bool cut = !strict && e && e->last - g < left &&
+			   (h->n[k] > 1 || vb_snap_find(b.snap, e->last + 1));
+		piece = cut ? e->last - g + 1 : left;
+		err = vb_check(&b, g, piece, dir, &e);
+		/* another region at the same place: the map changed between the two */
+		if (!err && e->node != r)
+			err = IOVIRT_EBUSY;
+	}
+	if (err)
+		ring_put(map, h, k);
+	return err;
+}
+
+/* Holds and checks the three rings in order. All or nothing: on failure no
+ * hold is left. */
+static int rings_hold(const struct iovirt_vq_params *p, const struct vb_policy *vp,
+		      struct vq_holds *h)
+{
+	const uint64_t gpa[NRINGS] = { p->desc_gpa, p->avail_gpa, p->used_gpa };
+	*h = (struct vq_holds){ 0 };
+	for (int k = 0; k < NRINGS; k++) {
+		/* a packed ring is written too (used descriptors go back into it) */
+		int err = ring_hold(p->map, vp, gpa[k], vq_ring_bytes(p->flags, p->num, k),
+				    ring_dir(p->flags, k), h, k);
 		if (err) {
-			rings_put(p->map, hold, k);
+			rings_put(p->map, h);
 			return err;
 		}
 	}
@@ -104,13 +138,24 @@ static uint8_t *ring_hva(const struct iovirt_gmap_region *r, uint64_t gpa)
 	return r->desc.hva ? (uint8_t *)r->desc.hva + (gpa - r->desc.gpa) : NULL;
 }
 
-/* IOVIRT_VQ_F_DIRECT: rings in regions with a host address are accessed
- * through it; the others keep the callbacks. */
-static void rings_direct(struct iovirt_vq *vq)
+/* A ring's host address for direct access: only when it lies in one region
+ * (a ring across regions has no one host address: it keeps the callbacks). */
+static uint8_t *ring_direct(const struct vq_holds *h, int k, uint64_t gpa)
 {
-	vq->desc_hva = ring_hva(vq->hold[RING_DESC], vq->desc_gpa);
-	vq->avail_hva = ring_hva(vq->hold[RING_AVAIL], vq->avail_gpa);
-	vq->used_hva = ring_hva(vq->hold[RING_USED], vq->used_gpa);
+	return h->n[k] == 1 ? ring_hva(h->r[k][0], gpa) : NULL;
+}
+
+/* After the rings were held: with IOVIRT_VQ_F_DIRECT, rings in one region
+ * with a host address are accessed through it; the others keep the
+ * callbacks, which a used ring across regions uses field by field. */
+static void rings_bind(struct iovirt_vq *vq)
+{
+	vq->used_span = vq->hold.n[RING_USED] > 1;
+	if (!(vq->flags & IOVIRT_VQ_F_DIRECT))
+		return;
+	vq->desc_hva = ring_direct(&vq->hold, RING_DESC, vq->desc_gpa);
+	vq->avail_hva = ring_direct(&vq->hold, RING_AVAIL, vq->avail_gpa);
+	vq->used_hva = ring_direct(&vq->hold, RING_USED, vq->used_gpa);
 }
 
 /* A ring's bytes: a packed descriptor ring is written too. */
@@ -196,20 +241,18 @@ int iovirt_vq_create(const struct iovirt_host_ops *ops, void *host,
 			return err;
 		p = &tp;
 	}
-	struct iovirt_gmap_region *hold[NRINGS] = { NULL };
-	if (map && (err = rings_hold(p, &vp, hold)))
+	struct vq_holds hold = { 0 };
+	if (map && (err = rings_hold(p, &vp, &hold)))
 		return err;
 	struct iovirt_vq *vq = vq_alloc(ops, host, p);
 	if (!vq) {
 		if (map)
-			rings_put(map, hold, NRINGS);
+			rings_put(map, &hold);
 		return IOVIRT_ENOMEM;
 	}
 	vq->map = map;
-	for (int k = 0; k < NRINGS; k++)
-		vq->hold[k] = hold[k];
-	if (p->flags & IOVIRT_VQ_F_DIRECT)
-		rings_direct(vq);
+	vq->hold = hold;
+	rings_bind(vq);
 	if (p->flags & IOVIRT_VQ_F_ACCESS_PLATFORM) {
 		vq->iommu = p->iommu;
 		vq->asid = p->asid;
@@ -228,7 +271,7 @@ void iovirt_vq_destroy(struct iovirt_vq *vq)
 	if (!vq)
 		return;
 	if (vq->map)
-		rings_put(vq->map, vq->hold, NRINGS);
+		rings_put(vq->map, &vq->hold);
 	vq->ops->mem_free(vq->host, vq->table, vq->scratch_bytes);
 	vq->ops->mem_free(vq->host, vq, sizeof(*vq));
 }
@@ -336,18 +379,45 @@ static int walk_buf(struct iovirt_vq *vq, struct walk *w, uint64_t addr, uint32_
 }
 
 /*
- * Snapshots an indirect table whose placement was checked: with direct
- * access through its region's host address (the same snapshot's entry, so the
- * region checked is the one read), else through guest_read. Each byte once.
+ * A used element of a used ring across regions: one over a page boundary,
+ * which is where regions meet (8 bytes at a 4-byte aligned offset), is
+ * written as its two fields, one per region (a host's guest_write need not
+ * cross regions); the fields are 4-byte aligned, so no field crosses. Out of
+ * line: the completion fast path only tests used_span.
  */
-static int table_read(struct iovirt_vq *vq, const struct vb_build *b, uint64_t addr, uint32_t len)
+int vq_used_elem_store_span(const struct iovirt_vq *vq, uint64_t gpa, uint32_t id, uint32_t len)
 {
-	const struct vb_snap_ent *e;
-	if ((vq->flags & IOVIRT_VQ_F_DIRECT) && (e = vb_snap_find(b->snap, addr)) && e->hva) {
-		memcpy(vq->table, e->hva + (addr - e->gpa), len);
-		return 0;
+	uint8_t b[IOVIRT_WIRE_VQ_USED_ELEM_SIZE];
+	iovirt_wire_vq_used_elem_encode(b, (struct iovirt_wire_vq_used_elem){ .id = id, .len = len });
+	bool split = (gpa & IOVIRT_PAGE_MASK) > IOVIRT_PAGE_SIZE - sizeof(b);
+	size_t first = split ? 4 : sizeof(b);
+	if (vq->ops->guest_write(vq->host, vq->guest, gpa, b, first) ||
+	    (split && vq->ops->guest_write(vq->host, vq->guest, gpa + 4, b + 4, 4)))
+		return IOVIRT_EGUEST;
+	return 0;
+}
+
+/*
+ * Snapshots an indirect table whose placement was checked, piece by piece
+ * (one per region it lies in), each byte once: with direct access through
+ * the piece's region's host address (the same snapshot's entry, so the
+ * region checked is the one read), else with one guest_read per piece (a
+ * host's guest_read need not cross regions). Split and packed tables.
+ */
+int vq_table_read(struct iovirt_vq *vq, const struct vb_build *b, const struct vb_snap_ent *e,
+		  uint64_t addr, uint32_t len)
+{
+	uint8_t *dst = vq->table;
+	for (uint64_t g = addr, left = len, piece; left; g += piece, left -= piece, dst += piece) {
+		if (g != addr) /* the next region: placement found it there */
+			e = vb_snap_find(b->snap, g);
+		piece = e->last - g < left ? e->last - g + 1 : left;
+		if ((vq->flags & IOVIRT_VQ_F_DIRECT) && e->hva)
+			memcpy(dst, e->hva + (g - e->gpa), piece);
+		else if (gread(vq, g, dst, piece))
+			return IOVIRT_EGUEST;
 	}
-	return gread(vq, addr, vq->table, len);
+	return 0;
 }
 
 /* Walks the indirect table that descriptor d (already snapshotted) names. */
@@ -365,11 +435,13 @@ static int walk_indirect(struct iovirt_vq *vq, struct walk *w,
 	if (err)
 		return err;
 	/* the table is guest memory the device reads: it must be allowed to. It
-	 * may sit anywhere (virtio): the buffers' alignment policy is not its. */
-	err = vb_check_placement(&w->b, addr, len);
+	 * may sit anywhere (virtio): the buffers' alignment policy is not its;
+	 * across adjacent regions, each piece in its own. */
+	const struct vb_snap_ent *e;
+	err = vb_check_placement_span(&w->b, addr, len, &e);
 	if (err)
 		return err;
-	if ((err = table_read(vq, &w->b, addr, len)))
+	if ((err = vq_table_read(vq, &w->b, e, addr, len)))
 		return err;
 	uint32_t n = len / DESC_SIZE, j = 0;
 	w->where = IOVIRT_WHERE_INDIRECT;
@@ -559,19 +631,17 @@ int iovirt_vq_iotlb_inval(struct iovirt_vq *vq, uint64_t iova, uint64_t size)
 	int err = rings_translate(&ip, vq->map, &tp);
 	if (err)
 		return err;
-	struct iovirt_gmap_region *hold[NRINGS] = { NULL };
+	struct vq_holds hold = { 0 };
 	struct vb_policy vp = { .max_segs = 1, .flags = vq->ring_flags, .max_total = UINT64_MAX };
-	if (vq->map && (err = rings_hold(&tp, &vp, hold)))
+	if (vq->map && (err = rings_hold(&tp, &vp, &hold)))
 		return err;
 	if (vq->map) {
-		rings_put(vq->map, vq->hold, NRINGS);
-		for (int k = 0; k < NRINGS; k++)
-			vq->hold[k] = hold[k];
+		rings_put(vq->map, &vq->hold);
+		vq->hold = hold;
 	}
 	vq->desc_gpa = tp.desc_gpa;
 	vq->avail_gpa = tp.avail_gpa;
 	vq->used_gpa = tp.used_gpa;
-	if (vq->flags & IOVIRT_VQ_F_DIRECT)
-		rings_direct(vq);
+	rings_bind(vq);
 	return 0;
 }

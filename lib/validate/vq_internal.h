@@ -12,6 +12,18 @@
 #include "common/wire.h"
 #include "validate/internal.h"
 
+/* The rings: descriptor table (packed: descriptor ring), available ring
+ * (packed: driver event structure), used ring (packed: device event structure). */
+#define VQ_NRINGS 3
+/* Regions one ring may run across (each piece held on its own). */
+#define VQ_RING_REGIONS 4
+
+/* The regions each ring lies in, in ring order, each held once. */
+struct vq_holds {
+	struct iovirt_gmap_region *r[VQ_NRINGS][VQ_RING_REGIONS];
+	uint8_t n[VQ_NRINGS];
+};
+
 struct iovirt_vq {
 	const struct iovirt_host_ops *ops;
 	void *host;
@@ -52,7 +64,10 @@ struct iovirt_vq {
 	/* With a map at create: the regions of the descriptor table, available
 	 * ring and used ring, held until destroy. */
 	struct iovirt_gmap *map;
-	struct iovirt_gmap_region *hold[3];
+	struct vq_holds hold;
+	/* The used ring runs across regions: a used element over a page
+	 * boundary is written field by field (see vq_used_elem_store). */
+	bool used_span;
 };
 
 /*
@@ -156,6 +171,11 @@ static inline int vq_desc_load(const struct iovirt_vq *vq, uint32_t i, struct io
 	return 0;
 }
 
+/* A used element at gpa of a used ring across regions, through the callbacks
+ * (virtq.c). */
+VB_HIDDEN int vq_used_elem_store_span(const struct iovirt_vq *vq, uint64_t gpa, uint32_t id,
+				      uint32_t len);
+
 /* Used element at ring slot (slot < num). */
 static inline int vq_used_elem_store(const struct iovirt_vq *vq, uint32_t slot,
 				     struct iovirt_wire_vq_used_elem e)
@@ -167,6 +187,8 @@ static inline int vq_used_elem_store(const struct iovirt_vq *vq, uint32_t slot,
 		vq_st32(p + offsetof(struct iovirt_wire_vq_used_elem, len), e.len);
 		return 0;
 	}
+	if (IOVIRT_UNLIKELY(vq->used_span))
+		return vq_used_elem_store_span(vq, vq->used_gpa + off, e.id, e.len);
 	uint8_t b[IOVIRT_WIRE_VQ_USED_ELEM_SIZE];
 	iovirt_wire_vq_used_elem_encode(b, e);
 	return vq->ops->guest_write(vq->host, vq->guest, vq->used_gpa + off, b, sizeof(b))
@@ -197,6 +219,11 @@ VB_HIDDEN int vqp_push_in_order(struct iovirt_vq *vq, uint32_t id, uint32_t len,
 VB_HIDDEN int vqp_notify(struct iovirt_vq *vq, bool enable);
 VB_HIDDEN int vqp_need_signal(struct iovirt_vq *vq);
 VB_HIDDEN void vqp_reset(struct iovirt_vq *vq);
+
+/* An indirect table whose placement was checked (e: the region of its first
+ * byte in b's snapshot) into vq->table, piece by piece (virtq.c). */
+VB_HIDDEN int vq_table_read(struct iovirt_vq *vq, const struct vb_build *b,
+			    const struct vb_snap_ent *e, uint64_t addr, uint32_t len);
 
 /* IOVA translation (vq_iova.c). */
 VB_HIDDEN int vq_iova_add(struct iovirt_vq *vq, struct vb_build *b, uint64_t iova, uint64_t len,

@@ -74,7 +74,7 @@ int vq_iova_range(struct iovirt_vq *vq, uint64_t iova, uint64_t len, uint32_t di
 		if (done == 0)
 			first = g;
 		else if (g != first + done)
-			return IOVIRT_ECROSS; /* read in one piece: must be contiguous */
+			return IOVIRT_ECROSS; /* a ring or table is one guest-physical range */
 	}
 	*gpa = first;
 	return 0;

@@ -109,17 +109,6 @@ static int pbuf(struct iovirt_vq *vq, struct pwalk *w, uint64_t addr, uint32_t l
 	return vq_buf_add(vq, &w->b, addr, len, dir);
 }
 
-/* Snapshot of a placed table: through its region's host address (direct) or guest_read. */
-static int ptable_read(struct iovirt_vq *vq, const struct vb_build *b, uint64_t addr, uint32_t len)
-{
-	const struct vb_snap_ent *e;
-	if ((vq->flags & IOVIRT_VQ_F_DIRECT) && (e = vb_snap_find(b->snap, addr)) && e->hva) {
-		memcpy(vq->table, e->hva + (addr - e->gpa), len);
-		return 0;
-	}
-	return vq->ops->guest_read(vq->host, vq->guest, addr, vq->table, len) ? IOVIRT_EGUEST : 0;
-}
-
 /* An indirect table: a sequence of len / 16 descriptors (NEXT is not used
  * inside one, virtio: the table is read in order to its end). */
 static int pindirect(struct iovirt_vq *vq, struct pwalk *w, const struct iovirt_wire_pvq_desc *d,
@@ -130,9 +119,10 @@ static int pindirect(struct iovirt_vq *vq, struct pwalk *w, const struct iovirt_
 	    d->len == 0 || d->len % PDESC || d->len / PDESC > vq->max_ind)
 		return IOVIRT_EINDIRECT;
 	uint64_t addr = d->addr;
+	const struct vb_snap_ent *e;
 	int err = vq->iommu ? vq_iova_range(vq, addr, d->len, IOVIRT_DEV_READ, &addr) : 0;
-	if (err || (err = vb_check_placement(&w->b, addr, d->len)) ||
-	    (err = ptable_read(vq, &w->b, addr, d->len)))
+	if (err || (err = vb_check_placement_span(&w->b, addr, d->len, &e)) ||
+	    (err = vq_table_read(vq, &w->b, e, addr, d->len)))
 		return err;
 	w->where = IOVIRT_WHERE_INDIRECT;
 	for (uint32_t j = 0, n = d->len / PDESC; j < n; j++) {

@@ -139,6 +139,19 @@ static inline int m_check_placement(const struct m_map *m, uint32_t pol_flags, u
 	return m_check_seg(m, &p, &s, fail, &r);
 }
 
+/* The placement of an indirect table (read piece by piece): as
+ * m_check_placement, but across adjacent regions unless pol_flags has
+ * IOVIRT_POLICY_STRICT_REGIONS, each piece in its own region (*fail: the
+ * piece). */
+static inline int m_check_table(const struct m_map *m, uint32_t pol_flags, uint64_t gpa,
+				uint64_t len, uint64_t *fail)
+{
+	const struct m_pol p = { 1, pol_flags & ~IOVIRT_POLICY_ALLOW_MMIO, UINT64_MAX, 1, 1 };
+	const struct iovirt_seg s = { gpa, len, IOVIRT_DEV_READ, 0 };
+	const struct iovirt_region *r;
+	return m_check_seg(m, &p, &s, fail, &r);
+}
+
 /* Expected outcome of a whole list: 0 or the refusal, with its segment and address. */
 static inline int m_check(const struct m_map *m, const struct m_pol *p,
 			  const struct iovirt_seg *s, uint32_t n, uint32_t *seg, uint64_t *fail)

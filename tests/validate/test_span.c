@@ -108,7 +108,8 @@ Test(span, limits)
 	vt_fini(&t);
 }
 
-// A virtqueue chain's buffer may span regions too; an indirect table may not (read in one piece).
+// A virtqueue chain's buffer may span regions too, and so may an indirect table (read piece by
+// piece); with IOVIRT_POLICY_STRICT_REGIONS the table is IOVIRT_ECROSS at the next region.
 Test(span, virtq_buffer)
 {
 	struct q q;
@@ -130,8 +131,16 @@ Test(span, virtq_buffer)
 	cr_assert_eq(out[0].len, 64);
 	cr_assert_eq(out[1].gpa, G(44));
 	put_desc(&q, 1, G(44) - 16, 32, F_IND, 0);
+	put_desc_at(&q, G(44) - 16, 0, G(1), 64, F_NEXT, 1);
+	put_desc_at(&q, G(44) - 16, 1, G(2), 128, F_WRITE, 0);
 	offer(&q, 1);
-	cr_assert_eq(pop(&q, out, &res), IOVIRT_ECROSS);
+	struct iovirt_sg_policy st = { .size = sizeof(st), .flags = IOVIRT_POLICY_STRICT_REGIONS };
+	cr_assert_eq(iovirt_vq_pop(q.vq, q.t.map, &st, out, 16, &res), IOVIRT_ECROSS);
 	cr_assert_eq(res.where, IOVIRT_WHERE_TABLE);
+	cr_assert_eq(res.gpa, G(44));
+	cr_assert_eq(pop(&q, out, &res), 2, "%s", iovirt_err_name(res.err));
+	cr_assert_eq(out[0].gpa, G(1));
+	cr_assert_eq(out[1].gpa, G(2));
+	cr_assert_eq(out[1].len, 128);
 	q_fini(&q);
 }

@@ -7,10 +7,13 @@
 
 #define G(x) (VT_GPA + (x) * 4096ull)
 #define NUM 8u
+/* The rings' and tables' places; a test may define its own before including. */
+#ifndef DESC
 #define DESC G(40)
 #define AVAIL G(41)
 #define USED G(42)
 #define IND G(43) /* indirect tables live here */
+#endif
 
 #define F_NEXT IOVIRT_VIRTQ_DESC_F_NEXT
 #define F_WRITE IOVIRT_VIRTQ_DESC_F_WRITE
