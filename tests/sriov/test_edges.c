@@ -5,6 +5,7 @@
  * concurrent config writer.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "fixture.h"
@@ -202,6 +203,8 @@ struct race {
 	struct fx *f;
 	uint16_t rid;
 	atomic_bool stop;
+	atomic_bool started; /* the reader is in its loop: a loaded machine once ran all
+			      * 4,000 writes before the reader's first translate */
 	uint64_t bad;
 };
 
@@ -209,6 +212,8 @@ struct race {
 static void *toggler(void *arg)
 {
 	struct race *rc = arg;
+	while (!atomic_load(&rc->started))
+		sched_yield();
 	for (int i = 0; i < 4000; i++) {
 		uint16_t c = IOVIRT_SRIOV_CTRL_VFE | (i & 1 ? IOVIRT_SRIOV_CTRL_MSE : 0);
 		if (iovirt_sriov_cfg_write(rc->f->sr, IOVIRT_SRIOV_CTRL, 2, c))
@@ -235,10 +240,12 @@ Test(sriov_edges, translate_beside_window_commits, .timeout = 60)
 	cr_assert_eq(iovirt_pt_map(f.io, 6, io_ram, 0x123456000, 4096, IOVIRT_PROT_WRITE), 0);
 	struct race rc = { .f = &f, .rid = fx_rid(&f, 0) };
 	atomic_init(&rc.stop, false);
+	atomic_init(&rc.started, false);
 	pthread_t th;
 	cr_assert_eq(pthread_create(&th, NULL, toggler, &rc), 0);
 	uint64_t hits = 0, misses = 0, other = 0;
-	while (!atomic_load(&rc.stop)) {
+	do {
+		atomic_store(&rc.started, true);
 		struct iovirt_xlate x;
 		int r = iovirt_sriov_dma_translate(f.sr, rc.rid, io_bar, IOVIRT_PROT_WRITE, &x);
 		if (r == IOVIRT_EREENTRANT)
@@ -249,7 +256,7 @@ Test(sriov_edges, translate_beside_window_commits, .timeout = 60)
 			other++;
 		if (iovirt_sriov_dma_translate(f.sr, rc.rid, io_ram, IOVIRT_PROT_WRITE, &x) != 0)
 			other++;
-	}
+	} while (!atomic_load(&rc.stop));
 	pthread_join(th, NULL);
 	cr_assert_eq(rc.bad, 0);
 	cr_assert_eq(other, 0);
