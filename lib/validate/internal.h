@@ -82,6 +82,14 @@ static inline struct vb_snap_ent *vb_snap_ents(const struct vb_snap *s)
 	return (struct vb_snap_ent *)(s + 1);
 }
 
+/* Entries allocated for n regions: an empty snapshot has one sentinel entry
+ * that no address falls in (lo = 1, span = 0, last = 0), so that a lookup
+ * needs no test of n. */
+static inline uint32_t vb_snap_slots(uint32_t n)
+{
+	return n ? n : 1;
+}
+
 struct iovirt_gmap {
 	const struct iovirt_host_ops *ops;
 	void *host;
@@ -98,7 +106,7 @@ struct iovirt_gmap {
 static inline const struct vb_snap_ent *vb_snap_find(const struct vb_snap *s, uint64_t gpa)
 {
 	uint64_t off = gpa - s->lo; /* wraps (and so is refused) below lo */
-	if (IOVIRT_UNLIKELY(s->n == 0 || off > s->span))
+	if (IOVIRT_UNLIKELY(off > s->span))
 		return NULL;
 	struct vb_snap_bkt k = s->bkt[off >> s->shift];
 	uint32_t lo = k.first, n = k.count;

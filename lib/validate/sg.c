@@ -185,34 +185,190 @@ static int result_einval(struct iovirt_dma_result *res, int err)
 	return err;
 }
 
+/*
+ * iovirt_sg_validate runs in three tiers. The entry point checks its
+ * arguments and hands over by tail call (every function below but the last
+ * has its signature, so each hand-over is a jump and only the tier that runs
+ * saves registers): one segment (the commonest list) or a lean loop, each
+ * for the default policy (constant limits: their checks fold away) or the
+ * caller's. Both accept only what vb_try_fast would (each condition implies
+ * that vb_check passes), keeping in locals only the host list's length, the
+ * region of its last entry and the total (the one sum a check needs); the
+ * byte and exposure sums are taken from out[] at the end, and only when res
+ * asks for them. The first segment they decline, and the rest, go through
+ * vb_add from scratch, in the documented order, so results and error codes
+ * are those of the general loop.
+ */
+#define SG_ARGS                                                                              \
+	const struct iovirt_gmap *map, const struct iovirt_sg_policy *pol,                   \
+		const struct iovirt_seg *segs, uint32_t nsegs, struct iovirt_host_seg *out, \
+		uint32_t out_cap, struct iovirt_dma_result *res
+#define SG_PASS map, pol, segs, nsegs, out, out_cap, res
+
+static const struct vb_policy sg_defaults = { IOVIRT_SG_DEFAULT_MAX_SEGS, 0, UINT64_MAX, 0, 0 };
+
+/* The running sums of a host list the lean tiers built (see above). */
+static void vb_sums(struct vb_build *b)
+{
+	for (uint32_t k = 0; k < b->nout; k++) {
+		const struct iovirt_host_seg *o = &b->out[k];
+		b->rbytes += (o->dir & IOVIRT_DEV_READ) ? o->len : 0;
+		b->wbytes += (o->dir & IOVIRT_DEV_WRITE) ? o->len : 0;
+		b->exposed += o->exposed;
+	}
+}
+
+/* The general loop from segment i, after the lean tiers accepted segments
+ * 0 .. i - 1 into out[0 .. nout) against snap. */
+static __attribute__((noinline)) int sg_rest_at(SG_ARGS, const struct vb_snap *snap, uint32_t i,
+						 uint32_t nout, const struct vb_snap_ent *last,
+						 uint64_t total)
+{
+	struct vb_policy vp;
+	struct vb_build b;
+	vb_policy_load(pol, &vp); /* accepted by the entry point already */
+	vb_init(&b, map, &vp, out, out_cap);
+	b.snap = snap; /* the snapshot the accepted segments were checked against */
+	if (nsegs > vp.max_segs) {
+		b.nsegs = vp.max_segs;
+		b.fail_gpa = segs[vp.max_segs].gpa;
+		return vb_finish(&b, IOVIRT_ETOOMANY, IOVIRT_WHERE_LIST, res);
+	}
+	b.nout = nout;
+	b.nsegs = i;
+	b.last_ent = last;
+	b.total = total;
+	vb_sums(&b);
+	int err = 0;
+	for (; i < nsegs && !err; i++)
+		err = vb_add(&b, segs[i].gpa, segs[i].len, segs[i].dir);
+	return vb_finish(&b, err ? err : (int)b.nout, IOVIRT_WHERE_LIST, res);
+}
+
+/* The general loop from the first segment. */
+static __attribute__((noinline, noclone)) int sg_rest(SG_ARGS)
+{
+	return sg_rest_at(SG_PASS, vb_gmap_snap(map), 0, 0, NULL, 0);
+}
+
+/* The result of an accepted list. */
+static __attribute__((noinline)) int sg_res(struct iovirt_host_seg *out, uint32_t nsegs,
+					    uint32_t nout, uint64_t total,
+					    struct iovirt_dma_result *res)
+{
+	struct vb_build f = { .out = out, .nout = nout, .nsegs = nsegs, .total = total };
+	vb_sums(&f);
+	return vb_finish(&f, (int)nout, IOVIRT_WHERE_LIST, res);
+}
+
+/* One segment: no merge, no running total. */
+static inline __attribute__((always_inline)) int sg_one(SG_ARGS, const struct vb_policy vp)
+{
+	uint64_t gpa = segs->gpa, len = segs->len;
+	uint32_t dir = segs->dir;
+	const struct vb_snap_ent *e = vb_snap_find(vb_gmap_snap(map), gpa);
+	/* len - 1 > last - gpa: zero length, a wrap or a byte past the region */
+	if (IOVIRT_UNLIKELY(!e || len - 1 > e->last - gpa || !dir || (dir & ~e->fast) ||
+			    ((gpa & vp.amask) | (len & vp.lmask)) || len > vp.max_total ||
+			    out_cap == 0 || vp.max_segs == 0))
+		return sg_rest(SG_PASS);
+	uint64_t off = gpa - e->gpa;
+	*out = (struct iovirt_host_seg){
+		.hva = e->hva ? e->hva + off : NULL,
+		.hpa = e->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : e->hpa + off,
+		.gpa = gpa,
+		.len = len,
+		.dir = dir,
+		.exposed = vb_seg_exposed(gpa, len),
+	};
+	if (res)
+		return sg_res(out, 1, 1, len, res);
+	return 1;
+}
+
+/* Any number of segments. */
+static inline __attribute__((always_inline)) int sg_lean(SG_ARGS, const struct vb_policy vp)
+{
+	const struct vb_snap *snap = vb_gmap_snap(map);
+	const struct vb_snap_ent *last = NULL; /* region of o[-1]; NULL while o == out */
+	const struct iovirt_seg *sp = segs, *send = segs + nsegs;
+	struct iovirt_host_seg *o = out, *oend = out + out_cap; /* next entry, end */
+	uint64_t total = 0;
+	if (IOVIRT_UNLIKELY(nsegs > vp.max_segs))
+		goto rest;
+	for (; sp != send; sp++) {
+		uint64_t gpa = sp->gpa, len = sp->len;
+		uint32_t dir = sp->dir;
+		const struct vb_snap_ent *e = vb_snap_find(snap, gpa);
+		if (IOVIRT_UNLIKELY(!e || len - 1 > e->last - gpa || !dir || (dir & ~e->fast) ||
+				    ((gpa & vp.amask) | (len & vp.lmask)) ||
+				    len > vp.max_total - total))
+			goto rest;
+		/* same region and continuing guest addresses: the host range (one
+		 * contiguous range in such a region) continues too */
+		struct iovirt_host_seg *p = last == e ? o - 1 : NULL;
+		if (p && p->dir == dir && p->gpa + p->len == gpa) {
+			p->len += len;
+			p->exposed = vb_seg_exposed(p->gpa, p->len);
+		} else {
+			if (IOVIRT_UNLIKELY(o == oend))
+				goto rest;
+			uint64_t off = gpa - e->gpa;
+			*o++ = (struct iovirt_host_seg){
+				.hva = e->hva ? e->hva + off : NULL,
+				.hpa = e->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : e->hpa + off,
+				.gpa = gpa,
+				.len = len,
+				.dir = dir,
+				.exposed = vb_seg_exposed(gpa, len),
+			};
+			last = e;
+		}
+		total += len;
+	}
+	if (res)
+		return sg_res(out, nsegs, (uint32_t)(o - out), total, res);
+	return (int)(o - out);
+rest:
+	return sg_rest_at(SG_PASS, snap, (uint32_t)(sp - segs), (uint32_t)(o - out), last, total);
+}
+
+/* pol is NULL and (one) nsegs is 1: passed on as constants, so that they
+ * take no register. */
+static __attribute__((noinline, noclone)) int sg_one_default(SG_ARGS)
+{
+	(void)pol, (void)nsegs;
+	return sg_one(map, NULL, segs, 1, out, out_cap, res, sg_defaults);
+}
+
+static __attribute__((noinline, noclone)) int sg_lean_default(SG_ARGS)
+{
+	(void)pol;
+	return sg_lean(map, NULL, segs, nsegs, out, out_cap, res, sg_defaults);
+}
+
+static __attribute__((noinline, noclone)) int sg_with_policy(SG_ARGS)
+{
+	struct vb_policy vp;
+	if (vb_policy_load(pol, &vp))
+		return result_einval(res, IOVIRT_EINVAL);
+	if (nsegs == 1)
+		return sg_one(SG_PASS, vp);
+	return sg_lean(SG_PASS, vp);
+}
+
 int iovirt_sg_validate(const struct iovirt_gmap *map, const struct iovirt_sg_policy *pol,
 		       const struct iovirt_seg *segs, uint32_t nsegs,
 		       struct iovirt_host_seg *out, uint32_t out_cap,
 		       struct iovirt_dma_result *res)
 {
-	struct vb_policy vp;
-	struct vb_build f;
-	if (!map || (nsegs && (!segs || !out)) || vb_policy_load(pol, &vp))
+	if (IOVIRT_UNLIKELY(!map || (nsegs && (!segs || !out))))
 		return result_einval(res, IOVIRT_EINVAL);
-	vb_init(&f, map, &vp, out, out_cap);
-	if (nsegs > vp.max_segs) {
-		f.nsegs = vp.max_segs;
-		f.fail_gpa = segs[vp.max_segs].gpa;
-		return vb_finish(&f, IOVIRT_ETOOMANY, IOVIRT_WHERE_LIST, res);
-	}
-	/* f's address is never passed to a call: the compiler keeps it in
-	 * registers. nsegs <= max_segs, as vb_try_fast needs. */
-	uint32_t i = 0;
-	while (i < nsegs && vb_try_fast(&f, segs[i].gpa, segs[i].len, segs[i].dir))
-		i++;
-	if (IOVIRT_LIKELY(i == nsegs))
-		return vb_finish(&f, (int)f.nout, IOVIRT_WHERE_LIST, res);
-	/* the rest (from the first segment the fast path declined) on a copy */
-	struct vb_build b = f;
-	int err = 0;
-	for (; i < nsegs && !err; i++)
-		err = vb_add(&b, segs[i].gpa, segs[i].len, segs[i].dir);
-	return vb_finish(&b, err ? err : (int)b.nout, IOVIRT_WHERE_LIST, res);
+	if (pol)
+		return sg_with_policy(SG_PASS);
+	if (nsegs == 1)
+		return sg_one_default(SG_PASS);
+	return sg_lean_default(SG_PASS);
 }
 
 #define SG_CHUNK 32 /* entries read per guest_read: 512 bytes of stack */
