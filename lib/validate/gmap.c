@@ -122,7 +122,7 @@ static void ent_fill(const struct iovirt_gmap *map, struct vb_snap_ent *e,
 		.kind = d->kind,
 		.access = d->access,
 		.owner = d->owner,
-		.fast = fast ? d->access : 0,
+		.fast = fast ? vb_fast_set(d->access) : 0,
 	};
 }
 

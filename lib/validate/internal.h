@@ -45,10 +45,11 @@ struct vb_snap_ent {
 	const uint64_t *pages; /* IOVIRT_REGION_HPA_PAGES */
 	struct iovirt_gmap_region *node;
 	uint32_t kind, access, owner;
-	/* Directions the inline fast path may accept without the full check: the
-	 * region's access bits when it is RAM of the map's own guest with one
-	 * contiguous host range (no page list); 0 otherwise. A subset of what
-	 * vb_check accepts under any policy. */
+	/* Directions the inline fast paths may accept without the full check,
+	 * as a set of direction values (bit d: dir == d is accepted, see
+	 * vb_fast_dir): those within the region's access bits when it is RAM of
+	 * the map's own guest with one contiguous host range (no page list);
+	 * none otherwise. A subset of what vb_check accepts under any policy. */
 	uint32_t fast;
 };
 _Static_assert(sizeof(struct vb_snap_ent) == 64, "one snapshot entry per cache line");
@@ -101,28 +102,52 @@ struct iovirt_gmap {
 	_Atomic uint64_t nretired, retired_bytes;
 };
 
-/* Finds the entry containing gpa: bucket, then a binary search of the bucket's
- * few candidates with no branch on the data in the loop. */
+/* The binary search of a bucket's candidates first .. first + n - 1 (n > 1)
+ * for the last entry starting at or before gpa, with no branch on the data
+ * in the loop. */
+static inline uint32_t vb_snap_search(const struct vb_snap *s, uint32_t first, uint32_t n,
+				      uint64_t gpa)
+{
+	const uint64_t *b = s->base;
+	while (n > 1) {
+		uint32_t half = n / 2;
+		first = b[first + half] <= gpa ? first + half : first;
+		n -= half;
+	}
+	return first;
+}
+
+/* Finds the entry containing gpa: bucket, then a search of the bucket's few
+ * candidates. */
 static inline const struct vb_snap_ent *vb_snap_find(const struct vb_snap *s, uint64_t gpa)
 {
 	uint64_t off = gpa - s->lo; /* wraps (and so is refused) below lo */
 	if (IOVIRT_UNLIKELY(off > s->span))
 		return NULL;
 	struct vb_snap_bkt k = s->bkt[off >> s->shift];
-	uint32_t lo = k.first, n = k.count;
-	const uint64_t *b = s->base;
-	while (n > 1) {
-		uint32_t half = n / 2;
-		lo = b[lo + half] <= gpa ? lo + half : lo;
-		n -= half;
-	}
-	const struct vb_snap_ent *e = vb_snap_ents(s) + lo;
+	const struct vb_snap_ent *e = vb_snap_ents(s) + vb_snap_search(s, k.first, k.count, gpa);
 	return gpa <= e->last ? e : NULL;
 }
 
 static inline const struct vb_snap *vb_gmap_snap(const struct iovirt_gmap *map)
 {
 	return atomic_load_explicit(&((struct iovirt_gmap *)map)->cur, memory_order_acquire);
+}
+
+/* The fast set of a region of access bits acc (see vb_snap_ent.fast). */
+static inline uint32_t vb_fast_set(uint32_t acc)
+{
+	uint32_t set = 0;
+	for (uint32_t d = 1; d <= (IOVIRT_DEV_READ | IOVIRT_DEV_WRITE); d++)
+		set |= (d & ~acc) ? 0 : UINT32_C(1) << d;
+	return set;
+}
+
+/* Whether dir is in e's fast set: a non-zero direction within the access bits
+ * (dir < 4 first: a shift by 32 or more is undefined). */
+static inline bool vb_fast_dir(const struct vb_snap_ent *e, uint32_t dir)
+{
+	return dir <= (IOVIRT_DEV_READ | IOVIRT_DEV_WRITE) && ((e->fast >> dir) & 1);
 }
 
 /* A policy in the form the checks use. */
@@ -278,7 +303,7 @@ static inline bool vb_try_fast(struct vb_build *b, uint64_t gpa, uint64_t len, u
 	/* 0 < len <= room: no zero length, no wrap, no byte past the region
 	 * (room is never 0: a region is shorter than 2^64) */
 	uint64_t room = e->last - gpa + 1;
-	if (IOVIRT_UNLIKELY(len - 1 >= room || !dir || (dir & ~e->fast) ||
+	if (IOVIRT_UNLIKELY(len - 1 >= room || !vb_fast_dir(e, dir) ||
 			    ((gpa & b->pol.amask) | (len & b->pol.lmask)) ||
 			    len > b->pol.max_total - b->total))
 		return false;

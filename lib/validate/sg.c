@@ -261,19 +261,12 @@ static __attribute__((noinline)) int sg_res(struct iovirt_host_seg *out, uint32_
 	return vb_finish(&f, (int)nout, IOVIRT_WHERE_LIST, res);
 }
 
-/* One segment: no merge, no running total. */
-static inline __attribute__((always_inline)) int sg_one(SG_ARGS, const struct vb_policy vp)
+/* Writes the host entry of [gpa, gpa + len) in region e (a fast one). */
+static inline void sg_put(struct iovirt_host_seg *o, const struct vb_snap_ent *e, uint64_t gpa,
+			  uint64_t len, uint32_t dir)
 {
-	uint64_t gpa = segs->gpa, len = segs->len;
-	uint32_t dir = segs->dir;
-	const struct vb_snap_ent *e = vb_snap_find(vb_gmap_snap(map), gpa);
-	/* len - 1 > last - gpa: zero length, a wrap or a byte past the region */
-	if (IOVIRT_UNLIKELY(!e || len - 1 > e->last - gpa || !dir || (dir & ~e->fast) ||
-			    ((gpa & vp.amask) | (len & vp.lmask)) || len > vp.max_total ||
-			    out_cap == 0 || vp.max_segs == 0))
-		return sg_rest(SG_PASS);
 	uint64_t off = gpa - e->gpa;
-	*out = (struct iovirt_host_seg){
+	*o = (struct iovirt_host_seg){
 		.hva = e->hva ? e->hva + off : NULL,
 		.hpa = e->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : e->hpa + off,
 		.gpa = gpa,
@@ -281,6 +274,20 @@ static inline __attribute__((always_inline)) int sg_one(SG_ARGS, const struct vb
 		.dir = dir,
 		.exposed = vb_seg_exposed(gpa, len),
 	};
+}
+
+/* One segment: no merge, no running total. */
+static inline __attribute__((always_inline)) int sg_one(SG_ARGS, const struct vb_policy vp)
+{
+	uint64_t gpa = segs->gpa, len = segs->len;
+	uint32_t dir = segs->dir;
+	const struct vb_snap_ent *e = vb_snap_find(vb_gmap_snap(map), gpa);
+	/* len - 1 > last - gpa: zero length, a wrap or a byte past the region */
+	if (IOVIRT_UNLIKELY(!e || len - 1 > e->last - gpa || !vb_fast_dir(e, dir) ||
+			    ((gpa & vp.amask) | (len & vp.lmask)) || len > vp.max_total ||
+			    out_cap == 0 || vp.max_segs == 0))
+		return sg_rest(SG_PASS);
+	sg_put(out, e, gpa, len, dir);
 	if (res)
 		return sg_res(out, 1, 1, len, res);
 	return 1;
@@ -300,7 +307,7 @@ static inline __attribute__((always_inline)) int sg_lean(SG_ARGS, const struct v
 		uint64_t gpa = sp->gpa, len = sp->len;
 		uint32_t dir = sp->dir;
 		const struct vb_snap_ent *e = vb_snap_find(snap, gpa);
-		if (IOVIRT_UNLIKELY(!e || len - 1 > e->last - gpa || !dir || (dir & ~e->fast) ||
+		if (IOVIRT_UNLIKELY(!e || len - 1 > e->last - gpa || !vb_fast_dir(e, dir) ||
 				    ((gpa & vp.amask) | (len & vp.lmask)) ||
 				    len > vp.max_total - total))
 			goto rest;
@@ -313,15 +320,7 @@ static inline __attribute__((always_inline)) int sg_lean(SG_ARGS, const struct v
 		} else {
 			if (IOVIRT_UNLIKELY(o == oend))
 				goto rest;
-			uint64_t off = gpa - e->gpa;
-			*o++ = (struct iovirt_host_seg){
-				.hva = e->hva ? e->hva + off : NULL,
-				.hpa = e->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : e->hpa + off,
-				.gpa = gpa,
-				.len = len,
-				.dir = dir,
-				.exposed = vb_seg_exposed(gpa, len),
-			};
+			sg_put(o++, e, gpa, len, dir);
 			last = e;
 		}
 		total += len;
@@ -333,18 +332,45 @@ rest:
 	return sg_rest_at(SG_PASS, snap, (uint32_t)(sp - segs), (uint32_t)(o - out), last, total);
 }
 
-/* pol is NULL and (one) nsegs is 1: passed on as constants, so that they
- * take no register. */
-static __attribute__((noinline, noclone)) int sg_one_default(SG_ARGS)
-{
-	(void)pol, (void)nsegs;
-	return sg_one(map, NULL, segs, 1, out, out_cap, res, sg_defaults);
-}
-
 static __attribute__((noinline, noclone)) int sg_lean_default(SG_ARGS)
 {
 	(void)pol;
 	return sg_lean(map, NULL, segs, nsegs, out, out_cap, res, sg_defaults);
+}
+
+/*
+ * One segment under the default policy, the leanest: a bucket of one
+ * candidate (every bucket of evenly spread regions but one where a region
+ * starts) inline, and no limit but the region's. Whatever it declines (a
+ * bucket of several candidates too) goes to the lean loop, which decides it
+ * again from scratch; so it needs few registers and no search loop.
+ */
+static __attribute__((noinline, noclone)) int sg_one_default(SG_ARGS)
+{
+	const struct vb_snap *snap = vb_gmap_snap(map);
+	uint64_t gpa = segs->gpa;
+	uint64_t off = gpa - snap->lo; /* wraps (and so is refused) below lo */
+	if (IOVIRT_UNLIKELY(off > snap->span))
+		goto lean;
+	struct vb_snap_bkt k = snap->bkt[off >> snap->shift];
+	if (IOVIRT_UNLIKELY(k.count != 1))
+		goto lean;
+	const struct vb_snap_ent *e = vb_snap_ents(snap) + k.first;
+	uint64_t len = segs->len, end;
+	uint32_t dir = segs->dir;
+	/* end = gpa + len - 1 without a wrap, and within e: gpa is in e, and
+	 * len is not 0 (then gpa + 2^64 - 1 wraps, or gpa is 0 and end is past
+	 * any region) */
+	if (IOVIRT_UNLIKELY(__builtin_add_overflow(gpa, len - 1, &end) || end > e->last ||
+			    !vb_fast_dir(e, dir) || out_cap == 0))
+		goto lean;
+	sg_put(out, e, gpa, len, dir);
+	if (res)
+		return sg_res(out, 1, 1, len, res);
+	return 1;
+lean:
+	(void)pol, (void)nsegs;
+	return sg_lean_default(map, NULL, segs, 1, out, out_cap, res);
 }
 
 static __attribute__((noinline, noclone)) int sg_with_policy(SG_ARGS)
