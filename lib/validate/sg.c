@@ -332,10 +332,11 @@ rest:
 	return sg_rest_at(SG_PASS, snap, (uint32_t)(sp - segs), (uint32_t)(o - out), last, total);
 }
 
+/* (pol: NULL or a policy of flags only, see sg_flags_only; the lean tiers'
+ * decisions do not depend on flags, the general loop's do) */
 static __attribute__((noinline, noclone)) int sg_lean_default(SG_ARGS)
 {
-	(void)pol;
-	return sg_lean(map, NULL, segs, nsegs, out, out_cap, res, sg_defaults);
+	return sg_lean(SG_PASS, sg_defaults);
 }
 
 /*
@@ -345,7 +346,7 @@ static __attribute__((noinline, noclone)) int sg_lean_default(SG_ARGS)
  * bucket of several candidates too) goes to the lean loop, which decides it
  * again from scratch; so it needs few registers and no search loop.
  */
-static __attribute__((noinline, noclone)) int sg_one_default(SG_ARGS)
+static inline __attribute__((always_inline)) int sg_one_lean(SG_ARGS)
 {
 	const struct vb_snap *snap = vb_gmap_snap(map);
 	uint64_t gpa = segs->gpa;
@@ -369,8 +370,20 @@ static __attribute__((noinline, noclone)) int sg_one_default(SG_ARGS)
 		return sg_res(out, 1, 1, len, res);
 	return 1;
 lean:
-	(void)pol, (void)nsegs;
-	return sg_lean_default(map, NULL, segs, 1, out, out_cap, res);
+	(void)nsegs;
+	return sg_lean_default(map, pol, segs, 1, out, out_cap, res);
+}
+
+/* Instances: pol NULL (a constant: no register kept for it) or flags only. */
+static __attribute__((noinline, noclone)) int sg_one_default(SG_ARGS)
+{
+	(void)pol;
+	return sg_one_lean(map, NULL, segs, nsegs, out, out_cap, res);
+}
+
+static __attribute__((noinline, noclone)) int sg_one_flags(SG_ARGS)
+{
+	return sg_one_lean(SG_PASS);
 }
 
 static __attribute__((noinline, noclone)) int sg_with_policy(SG_ARGS)
@@ -383,6 +396,20 @@ static __attribute__((noinline, noclone)) int sg_with_policy(SG_ARGS)
 	return sg_lean(SG_PASS, vp);
 }
 
+/*
+ * A valid policy that sets flags only (lib/pin's: STRICT_REGIONS): its limits
+ * are the defaults, and the flags change nothing the lean tiers accept (RAM
+ * of the map's guest within one region: never MMIO, SHARED or a span), so the
+ * default tiers serve it; what they decline goes to the general loop with it.
+ */
+static inline bool sg_flags_only(const struct iovirt_sg_policy *pol)
+{
+	return IOVIRT_PARAMS_HAS(pol, len_align) &&
+	       !(pol->flags & ~(IOVIRT_POLICY_ALLOW_MMIO | IOVIRT_POLICY_ALLOW_P2P |
+				IOVIRT_POLICY_STRICT_REGIONS)) &&
+	       !(pol->max_segs | pol->max_total | pol->addr_align | pol->len_align);
+}
+
 int iovirt_sg_validate(const struct iovirt_gmap *map, const struct iovirt_sg_policy *pol,
 		       const struct iovirt_seg *segs, uint32_t nsegs,
 		       struct iovirt_host_seg *out, uint32_t out_cap,
@@ -390,10 +417,10 @@ int iovirt_sg_validate(const struct iovirt_gmap *map, const struct iovirt_sg_pol
 {
 	if (IOVIRT_UNLIKELY(!map || (nsegs && (!segs || !out))))
 		return result_einval(res, IOVIRT_EINVAL);
-	if (pol)
+	if (pol && !sg_flags_only(pol))
 		return sg_with_policy(SG_PASS);
 	if (nsegs == 1)
-		return sg_one_default(SG_PASS);
+		return pol ? sg_one_flags(SG_PASS) : sg_one_default(SG_PASS);
 	return sg_lean_default(SG_PASS);
 }
 
