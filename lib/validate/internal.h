@@ -339,6 +339,88 @@ static inline bool vb_try_fast(struct vb_build *b, uint64_t gpa, uint64_t len, u
 	return true;
 }
 
+/*
+ * The lean paths (iovirt_sg_validate's tiers, the virtio chain walk): a host
+ * list built on locals only, the caller's, whose addresses never reach an
+ * out-of-line call (so they live in registers): the next entry and the end
+ * of out[], the region of the last entry, the total. The byte and exposure
+ * sums are taken from out[] when needed (vb_lean_sums). vb_lean_add accepts
+ * what vb_try_fast does, and returns false with nothing changed for
+ * anything else: the caller then hands its state to the general path
+ * (vb_lean_build), which decides that segment from scratch.
+ */
+struct vb_lean {
+	const struct vb_snap *snap;
+	struct iovirt_host_seg *o, *oend;
+	const struct vb_snap_ent *last; /* region of o[-1]; NULL while o is out[0] */
+	uint64_t total;
+};
+
+/* Writes the host entry of [gpa, gpa + len) in region e (a fast one). */
+static inline void vb_lean_put(struct iovirt_host_seg *o, const struct vb_snap_ent *e,
+			       uint64_t gpa, uint64_t len, uint32_t dir)
+{
+	uint64_t off = gpa - e->gpa;
+	*o = (struct iovirt_host_seg){
+		.hva = e->hva ? e->hva + off : NULL,
+		.hpa = e->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : e->hpa + off,
+		.gpa = gpa,
+		.len = len,
+		.dir = dir,
+		.exposed = vb_seg_exposed(gpa, len),
+	};
+}
+
+static inline __attribute__((always_inline)) bool
+vb_lean_add(struct vb_lean *l, const struct vb_policy *vp, uint64_t gpa, uint64_t len, uint32_t dir)
+{
+	const struct vb_snap_ent *e = vb_snap_find(l->snap, gpa);
+	/* len - 1 > last - gpa: zero length, a wrap or a byte past the region */
+	if (IOVIRT_UNLIKELY(!e || len - 1 > e->last - gpa || !vb_fast_dir(e, dir) ||
+			    ((gpa & vp->amask) | (len & vp->lmask)) || len > vp->max_total - l->total))
+		return false;
+	/* same region and continuing guest addresses: the host range (one
+	 * contiguous range in such a region) continues too */
+	struct iovirt_host_seg *p = l->last == e ? l->o - 1 : NULL;
+	if (p && p->dir == dir && p->gpa + p->len == gpa) {
+		p->len += len;
+		p->exposed = vb_seg_exposed(p->gpa, p->len);
+	} else {
+		if (IOVIRT_UNLIKELY(l->o == l->oend))
+			return false;
+		vb_lean_put(l->o++, e, gpa, len, dir);
+		l->last = e;
+	}
+	l->total += len;
+	return true;
+}
+
+/* The byte and exposure sums of b->out[0 .. b->nout), added to b's. */
+static inline void vb_lean_sums(struct vb_build *b)
+{
+	for (uint32_t k = 0; k < b->nout; k++) {
+		const struct iovirt_host_seg *o = &b->out[k];
+		b->rbytes += (o->dir & IOVIRT_DEV_READ) ? o->len : 0;
+		b->wbytes += (o->dir & IOVIRT_DEV_WRITE) ? o->len : 0;
+		b->exposed += o->exposed;
+	}
+}
+
+/* A builder holding what a lean path accepted: nsegs segments into
+ * out[0 .. l->o) against l->snap. */
+static inline void vb_lean_build(struct vb_build *b, const struct iovirt_gmap *map,
+				 const struct vb_policy *vp, struct iovirt_host_seg *out,
+				 uint32_t cap, const struct vb_lean *l, uint32_t nsegs)
+{
+	vb_init(b, map, vp, out, cap);
+	b->snap = l->snap;
+	b->nout = (uint32_t)(l->o - out);
+	b->nsegs = nsegs;
+	b->last_ent = l->last;
+	b->total = l->total;
+	vb_lean_sums(b);
+}
+
 /* vb_add: the fast path inline, the rest out of line. */
 static inline int vb_add_fast(struct vb_build *b, uint64_t gpa, uint64_t len, uint32_t dir)
 {

@@ -207,17 +207,6 @@ static int result_einval(struct iovirt_dma_result *res, int err)
 
 static const struct vb_policy sg_defaults = { IOVIRT_SG_DEFAULT_MAX_SEGS, 0, UINT64_MAX, 0, 0 };
 
-/* The running sums of a host list the lean tiers built (see above). */
-static void vb_sums(struct vb_build *b)
-{
-	for (uint32_t k = 0; k < b->nout; k++) {
-		const struct iovirt_host_seg *o = &b->out[k];
-		b->rbytes += (o->dir & IOVIRT_DEV_READ) ? o->len : 0;
-		b->wbytes += (o->dir & IOVIRT_DEV_WRITE) ? o->len : 0;
-		b->exposed += o->exposed;
-	}
-}
-
 /* The general loop from segment i, after the lean tiers accepted segments
  * 0 .. i - 1 into out[0 .. nout) against snap. */
 static __attribute__((noinline)) int sg_rest_at(SG_ARGS, const struct vb_snap *snap, uint32_t i,
@@ -238,7 +227,7 @@ static __attribute__((noinline)) int sg_rest_at(SG_ARGS, const struct vb_snap *s
 	b.nsegs = i;
 	b.last_ent = last;
 	b.total = total;
-	vb_sums(&b);
+	vb_lean_sums(&b);
 	int err = 0;
 	for (; i < nsegs && !err; i++)
 		err = vb_add(&b, segs[i].gpa, segs[i].len, segs[i].dir);
@@ -257,23 +246,8 @@ static __attribute__((noinline)) int sg_res(struct iovirt_host_seg *out, uint32_
 					    struct iovirt_dma_result *res)
 {
 	struct vb_build f = { .out = out, .nout = nout, .nsegs = nsegs, .total = total };
-	vb_sums(&f);
+	vb_lean_sums(&f);
 	return vb_finish(&f, (int)nout, IOVIRT_WHERE_LIST, res);
-}
-
-/* Writes the host entry of [gpa, gpa + len) in region e (a fast one). */
-static inline void sg_put(struct iovirt_host_seg *o, const struct vb_snap_ent *e, uint64_t gpa,
-			  uint64_t len, uint32_t dir)
-{
-	uint64_t off = gpa - e->gpa;
-	*o = (struct iovirt_host_seg){
-		.hva = e->hva ? e->hva + off : NULL,
-		.hpa = e->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : e->hpa + off,
-		.gpa = gpa,
-		.len = len,
-		.dir = dir,
-		.exposed = vb_seg_exposed(gpa, len),
-	};
 }
 
 /* One segment: no merge, no running total. */
@@ -287,7 +261,7 @@ static inline __attribute__((always_inline)) int sg_one(SG_ARGS, const struct vb
 			    ((gpa & vp.amask) | (len & vp.lmask)) || len > vp.max_total ||
 			    out_cap == 0 || vp.max_segs == 0))
 		return sg_rest(SG_PASS);
-	sg_put(out, e, gpa, len, dir);
+	vb_lean_put(out, e, gpa, len, dir);
 	if (res)
 		return sg_res(out, 1, 1, len, res);
 	return 1;
@@ -296,40 +270,19 @@ static inline __attribute__((always_inline)) int sg_one(SG_ARGS, const struct vb
 /* Any number of segments. */
 static inline __attribute__((always_inline)) int sg_lean(SG_ARGS, const struct vb_policy vp)
 {
-	const struct vb_snap *snap = vb_gmap_snap(map);
-	const struct vb_snap_ent *last = NULL; /* region of o[-1]; NULL while o == out */
+	struct vb_lean l = { vb_gmap_snap(map), out, out + out_cap, NULL, 0 };
 	const struct iovirt_seg *sp = segs, *send = segs + nsegs;
-	struct iovirt_host_seg *o = out, *oend = out + out_cap; /* next entry, end */
-	uint64_t total = 0;
 	if (IOVIRT_UNLIKELY(nsegs > vp.max_segs))
 		goto rest;
-	for (; sp != send; sp++) {
-		uint64_t gpa = sp->gpa, len = sp->len;
-		uint32_t dir = sp->dir;
-		const struct vb_snap_ent *e = vb_snap_find(snap, gpa);
-		if (IOVIRT_UNLIKELY(!e || len - 1 > e->last - gpa || !vb_fast_dir(e, dir) ||
-				    ((gpa & vp.amask) | (len & vp.lmask)) ||
-				    len > vp.max_total - total))
+	for (; sp != send; sp++)
+		if (IOVIRT_UNLIKELY(!vb_lean_add(&l, &vp, sp->gpa, sp->len, sp->dir)))
 			goto rest;
-		/* same region and continuing guest addresses: the host range (one
-		 * contiguous range in such a region) continues too */
-		struct iovirt_host_seg *p = last == e ? o - 1 : NULL;
-		if (p && p->dir == dir && p->gpa + p->len == gpa) {
-			p->len += len;
-			p->exposed = vb_seg_exposed(p->gpa, p->len);
-		} else {
-			if (IOVIRT_UNLIKELY(o == oend))
-				goto rest;
-			sg_put(o++, e, gpa, len, dir);
-			last = e;
-		}
-		total += len;
-	}
 	if (res)
-		return sg_res(out, nsegs, (uint32_t)(o - out), total, res);
-	return (int)(o - out);
+		return sg_res(out, nsegs, (uint32_t)(l.o - out), l.total, res);
+	return (int)(l.o - out);
 rest:
-	return sg_rest_at(SG_PASS, snap, (uint32_t)(sp - segs), (uint32_t)(o - out), last, total);
+	return sg_rest_at(SG_PASS, l.snap, (uint32_t)(sp - segs), (uint32_t)(l.o - out), l.last,
+			  l.total);
 }
 
 /* (pol: NULL or a policy of flags only, see sg_flags_only; the lean tiers'
@@ -365,7 +318,7 @@ static inline __attribute__((always_inline)) int sg_one_lean(SG_ARGS)
 	if (IOVIRT_UNLIKELY(__builtin_add_overflow(gpa, len - 1, &end) || end > e->last ||
 			    !vb_fast_dir(e, dir) || out_cap == 0))
 		goto lean;
-	sg_put(out, e, gpa, len, dir);
+	vb_lean_put(out, e, gpa, len, dir);
 	if (res)
 		return sg_res(out, 1, 1, len, res);
 	return 1;
