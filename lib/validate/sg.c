@@ -204,6 +204,13 @@ static int result_einval(struct iovirt_dma_result *res, int err)
 		const struct iovirt_seg *segs, uint32_t nsegs, struct iovirt_host_seg *out, \
 		uint32_t out_cap, struct iovirt_dma_result *res
 #define SG_PASS map, pol, segs, nsegs, out, out_cap, res
+/* Out of line and whole: a clone specialised for constant arguments would
+ * move them (gcc's noclone; clang makes no such clones). */
+#ifdef __clang__
+#define SG_OUTLINE __attribute__((noinline))
+#else
+#define SG_OUTLINE __attribute__((noinline, noclone))
+#endif
 
 static const struct vb_policy sg_defaults = { IOVIRT_SG_DEFAULT_MAX_SEGS, 0, UINT64_MAX, 0, 0 };
 
@@ -235,7 +242,7 @@ static __attribute__((noinline)) int sg_rest_at(SG_ARGS, const struct vb_snap *s
 }
 
 /* The general loop from the first segment. */
-static __attribute__((noinline, noclone)) int sg_rest(SG_ARGS)
+static SG_OUTLINE int sg_rest(SG_ARGS)
 {
 	return sg_rest_at(SG_PASS, vb_gmap_snap(map), 0, 0, NULL, 0);
 }
@@ -287,7 +294,7 @@ rest:
 
 /* (pol: NULL or a policy of flags only, see sg_flags_only; the lean tiers'
  * decisions do not depend on flags, the general loop's do) */
-static __attribute__((noinline, noclone)) int sg_lean_default(SG_ARGS)
+static SG_OUTLINE int sg_lean_default(SG_ARGS)
 {
 	return sg_lean(SG_PASS, sg_defaults);
 }
@@ -328,18 +335,18 @@ lean:
 }
 
 /* Instances: pol NULL (a constant: no register kept for it) or flags only. */
-static __attribute__((noinline, noclone)) int sg_one_default(SG_ARGS)
+static SG_OUTLINE int sg_one_default(SG_ARGS)
 {
 	(void)pol;
 	return sg_one_lean(map, NULL, segs, nsegs, out, out_cap, res);
 }
 
-static __attribute__((noinline, noclone)) int sg_one_flags(SG_ARGS)
+static SG_OUTLINE int sg_one_flags(SG_ARGS)
 {
 	return sg_one_lean(SG_PASS);
 }
 
-static __attribute__((noinline, noclone)) int sg_with_policy(SG_ARGS)
+static SG_OUTLINE int sg_with_policy(SG_ARGS)
 {
 	struct vb_policy vp;
 	if (vb_policy_load(pol, &vp))
