@@ -402,11 +402,10 @@ static int walk_chain(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		      uint32_t cap, struct iovirt_dma_result *res)
 {
 	struct walk w;
-	struct vb_policy p = *vp;
+	vb_init(&w.b, map, vp, out, cap); /* (every field of w once: no zeroing first) */
 	/* the specification bounds a chain's bytes by 2^32 */
-	if (p.max_total > UINT32_MAX)
-		p.max_total = UINT32_MAX;
-	vb_init(&w.b, map, &p, out, cap); /* (every field of w once: no zeroing first) */
+	if (w.b.pol.max_total > UINT32_MAX)
+		w.b.pol.max_total = UINT32_MAX;
 	w.where = IOVIRT_WHERE_TABLE;
 	w.desc = head;
 	w.seen_write = false;
