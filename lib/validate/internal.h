@@ -340,14 +340,15 @@ static inline bool vb_try_fast(struct vb_build *b, uint64_t gpa, uint64_t len, u
 }
 
 /*
- * The lean paths (iovirt_sg_validate's tiers, the virtio chain walk): a host
- * list built on locals only, the caller's, whose addresses never reach an
- * out-of-line call (so they live in registers): the next entry and the end
- * of out[], the region of the last entry, the total. The byte and exposure
- * sums are taken from out[] when needed (vb_lean_sums). vb_lean_add accepts
- * what vb_try_fast does, and returns false with nothing changed for
- * anything else: the caller then hands its state to the general path
- * (vb_lean_build), which decides that segment from scratch.
+ * A lean path (iovirt_sg_validate's tiers): a host list built on locals only,
+ * the caller's, whose addresses never reach an out-of-line call (so they
+ * live in registers): the next entry and the end of out[], the region of the
+ * last entry, the total. The byte and exposure sums are taken from out[] when
+ * needed (vb_lean_sums). vb_lean_add accepts what vb_try_fast does, and
+ * returns false with nothing changed for anything else: the caller then
+ * hands its state to the general path (vb_lean_build), which decides that
+ * segment from scratch. (A chain walk on it was tried: with guest_read
+ * calls in the loop the compiler spills the state, and it cost more.)
  */
 struct vb_lean {
 	const struct vb_snap *snap;
