@@ -57,14 +57,25 @@ static void fwd_free(void *host, void *p, size_t size)
 
 static struct iovirt_host_ops fast_ops;
 
-/* A map of nregions equal regions tiling the first MEM_BYTES of guest memory. */
+/* Bytes of each of nregions equal regions: the largest power of two that
+ * fits, so that every region holds whole 16 KiB blocks (make_descs keeps
+ * each segment inside one block: no segment crosses a region of any map). */
+static uint64_t region_bytes(uint32_t nregions)
+{
+	uint64_t each = 1;
+	while (each * 2 <= MEM_BYTES / nregions)
+		each *= 2;
+	return each;
+}
+
+/* A map of nregions equal regions from the start of guest memory. */
 static struct iovirt_gmap *make_map(uint32_t nregions)
 {
 	struct iovirt_gmap *map;
 	struct iovirt_gmap_params gp = { sizeof(gp), GUEST, 0 };
 	if (iovirt_gmap_create(&fast_ops, posix, &gp, &map))
 		abort();
-	uint64_t each = (MEM_BYTES / nregions) & ~4095ull;
+	uint64_t each = region_bytes(nregions);
 	for (uint32_t i = 0; i < nregions; i++) {
 		struct iovirt_region r = { .size = sizeof(r), .gpa = GPA + i * each, .length = each,
 					   .kind = IOVIRT_REGION_RAM,
@@ -116,6 +127,154 @@ static double run_validate(struct iovirt_gmap *map, uint64_t iters)
 	return (double)(t1 - t0) / (double)segs;
 }
 
+/*
+ * Peers, written here from the two libraries' documented behaviour (no code
+ * of theirs): what a vhost-user backend built on libvhost-user does per
+ * descriptor (a binary search of the sorted memory table for the region
+ * holding the address, then host address = mmap address + offset, the
+ * length cut at the region's end and the rest looked up again, one iovec per
+ * piece), and what libvfio-user's address-to-scatter-gather call does (a
+ * per-thread hint: when the whole span lies in the region found last, one
+ * entry after a write-permission check; otherwise a linear scan of the
+ * regions). Neither checks kind, owner or read permission, sums lengths or
+ * merges entries: they are the lookup alone, the floor iovirt's checks are
+ * measured against.
+ */
+struct peer_region {
+	uint64_t gpa, size;
+	uint8_t *hva;
+	int writable;
+};
+static struct peer_region peer_regs[1000];
+static uint32_t peer_n;
+
+static void make_peer(uint32_t nregions)
+{
+	uint64_t each = region_bytes(nregions);
+	peer_n = nregions;
+	for (uint32_t i = 0; i < nregions; i++)
+		peer_regs[i] = (struct peer_region){ GPA + i * each, each, mem + i * each, 1 };
+}
+
+static const struct peer_region *vu_find(uint64_t gpa)
+{
+	uint32_t lo = 0, hi = peer_n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		const struct peer_region *r = &peer_regs[mid];
+		if (gpa < r->gpa)
+			hi = mid;
+		else if (gpa - r->gpa >= r->size)
+			lo = mid + 1;
+		else
+			return r;
+	}
+	return NULL;
+}
+
+struct peer_iov {
+	void *base;
+	size_t len;
+};
+
+/* One descriptor's buffer to iovecs, libvhost-user style; count or -1. */
+static int vu_map(uint64_t pa, uint64_t sz, struct peer_iov *iov, int n, int max)
+{
+	while (sz) {
+		const struct peer_region *r = n < max ? vu_find(pa) : NULL;
+		if (!r)
+			return -1;
+		uint64_t len = r->size - (pa - r->gpa);
+		len = len < sz ? len : sz;
+		iov[n++] = (struct peer_iov){ r->hva + (pa - r->gpa), len };
+		pa += len;
+		sz -= len;
+	}
+	return n;
+}
+
+struct peer_sg {
+	uint64_t dma_addr, offset, length;
+	int region, mappable;
+};
+
+static _Thread_local int vfu_hint;
+
+static int vfu_sg_init(struct peer_sg *sg, uint64_t addr, uint64_t len, int write, int ri)
+{
+	const struct peer_region *r = &peer_regs[ri];
+	if (write && !r->writable)
+		return -1;
+	*sg = (struct peer_sg){ r->gpa, addr - r->gpa, len, ri, r->hva != NULL };
+	return 0;
+}
+
+/* libvfio-user style: the hint, else a linear scan; entries or -1. */
+static int vfu_to_sg(uint64_t addr, uint64_t len, struct peer_sg *sg, int max, int write)
+{
+	const struct peer_region *h = &peer_regs[vfu_hint];
+	if (max > 0 && len > 0 && vfu_hint < (int)peer_n && addr >= h->gpa &&
+	    addr + len <= h->gpa + h->size)
+		return vfu_sg_init(sg, addr, len, write, vfu_hint) ? -1 : 1;
+	int n = 0;
+	while (len) {
+		int ri = 0;
+		while (ri < (int)peer_n && !(addr >= peer_regs[ri].gpa &&
+					     addr - peer_regs[ri].gpa < peer_regs[ri].size))
+			ri++;
+		if (ri == (int)peer_n || n == max)
+			return -1;
+		const struct peer_region *r = &peer_regs[ri];
+		uint64_t piece = r->size - (addr - r->gpa);
+		piece = piece < len ? piece : len;
+		if (vfu_sg_init(&sg[n++], addr, piece, write, ri))
+			return -1;
+		addr += piece;
+		len -= piece;
+	}
+	vfu_hint = sg[0].region;
+	return n;
+}
+
+static double run_vu(uint64_t iters)
+{
+	struct peer_iov iov[16];
+	uint64_t acc = 0, segs = 0;
+	uint64_t t0 = bench_now_ns();
+	for (uint64_t i = 0; i < iters; i++) {
+		const struct desc *d = &descs[i % NDESC];
+		int n = 0;
+		for (uint32_t k = 0; k < d->n && n >= 0; k++)
+			n = vu_map(d->s[k].gpa, d->s[k].len, iov, n, 16);
+		acc += (uint64_t)n + (uint64_t)(uintptr_t)iov[0].base;
+		segs += d->n;
+	}
+	uint64_t t1 = bench_now_ns();
+	bench_use(acc);
+	return (double)(t1 - t0) / (double)segs;
+}
+
+static double run_vfu(uint64_t iters)
+{
+	struct peer_sg sg[16];
+	uint64_t acc = 0, segs = 0;
+	uint64_t t0 = bench_now_ns();
+	for (uint64_t i = 0; i < iters; i++) {
+		const struct desc *d = &descs[i % NDESC];
+		int n = 0;
+		for (uint32_t k = 0; k < d->n && n >= 0; k++) {
+			int r = vfu_to_sg(d->s[k].gpa, d->s[k].len, sg + n, 16 - n,
+					  d->s[k].dir == IOVIRT_DEV_WRITE);
+			n = r < 0 ? -1 : n + r;
+		}
+		acc += (uint64_t)n + sg[0].offset;
+		segs += d->n;
+	}
+	uint64_t t1 = bench_now_ns();
+	bench_use(acc);
+	return (double)(t1 - t0) / (double)segs;
+}
+
 static double run_copy_desc(uint64_t iters)
 {
 	struct iovirt_seg snap[4];
@@ -158,6 +317,26 @@ static double f_validate(void *a)
 static double f_copy_desc(void *a)
 {
 	return run_copy_desc(((struct vargs *)a)->iters);
+}
+
+/* A peer's table of nregions regions (the same layout as make_map's). */
+struct pargs {
+	uint32_t nregions;
+	uint64_t iters;
+};
+
+static double f_vu(void *a)
+{
+	struct pargs *p = a;
+	make_peer(p->nregions);
+	return run_vu(p->iters);
+}
+
+static double f_vfu(void *a)
+{
+	struct pargs *p = a;
+	make_peer(p->nregions);
+	return run_vfu(p->iters);
 }
 
 /* ---- virtio ---- */
@@ -455,13 +634,28 @@ int main(void)
 		snprintf(op, sizeof(op), "sg_%useg_per_seg", nseg);
 		bench_report("validate", op, "copy_desc", iters * nseg, median_of(f_copy_desc, &v16));
 		bench_report("validate", op, "iovirt_16r", iters * nseg, median_of(f_validate, &v16));
-		if (nseg == 2) {
-			bench_report("validate", op, "iovirt_1r", iters * nseg, median_of(f_validate, &v1));
+		struct pargs p16 = { 16, iters }, p1000 = { 1000, iters };
+		bench_report("validate", op, "vhostuser_16r", iters * nseg, median_of(f_vu, &p16));
+		bench_report("validate", op, "vfiouser_16r", iters * nseg, median_of(f_vfu, &p16));
+		if (nseg <= 2) {
 			bench_report("validate", op, "iovirt_1000r", iters * nseg,
 				     median_of(f_validate, &v1000));
+			bench_report("validate", op, "vhostuser_1000r", iters * nseg,
+				     median_of(f_vu, &p1000));
+			bench_report("validate", op, "vfiouser_1000r", iters * nseg,
+				     median_of(f_vfu, &p1000));
+		}
+		if (nseg == 2) {
+			bench_report("validate", op, "iovirt_1r", iters * nseg, median_of(f_validate, &v1));
 			bench_ratio(op, "iovirt_1000r", "iovirt_1r");
 		}
 		bench_ratio(op, "iovirt_16r", "copy_desc");
+		bench_ratio(op, "iovirt_16r", "vhostuser_16r");
+		bench_ratio(op, "iovirt_16r", "vfiouser_16r");
+		if (nseg <= 2) {
+			bench_ratio(op, "iovirt_1000r", "vhostuser_1000r");
+			bench_ratio(op, "iovirt_1000r", "vfiouser_1000r");
+		}
 	}
 
 	/* virtio: 128 two-descriptor chains (readable header + writable buffer) */

@@ -98,6 +98,12 @@ struct vn_guest {
 	int last_err;    /* the last refusal the device met on this guest's rings */
 };
 
+/* How the device side reads the virtio rings (the copy, validate and pin
+ * strategies): through the held regions' host addresses, as a vhost-user
+ * backend does (IOVIRT_VQ_F_DIRECT), or through the host's guest_read and
+ * guest_write, where a read hook can act between two reads. */
+enum vn_rings { VN_RINGS_DIRECT, VN_RINGS_CALLBACK };
+
 struct vn_world {
 	struct iovirt_posix *posix;
 	const struct iovirt_host_ops *pops;
@@ -105,9 +111,12 @@ struct vn_world {
 	struct vn_mem mem[8];
 	int nmem;
 	int ram_mem[VN_GUESTS]; /* index in mem[] of each guest's RAM */
-	/* A read hook for the attack that rewrites descriptors after they are read. */
+	/* A read hook for the attack that rewrites descriptors after they are read.
+	 * It sees only what goes through guest_read: the rings of a world made
+	 * with VN_RINGS_CALLBACK. */
 	void (*after_read)(struct vn_world *w, uint32_t guest, uint64_t gpa, size_t len);
 	void *after_read_arg;
+	enum vn_rings rings;
 
 	struct iovirt_iommu *io;
 	struct iovirt_sriov *sr;
@@ -127,7 +136,8 @@ struct vn_world {
 };
 
 /* world.c */
-int vn_world_init(struct vn_world *w, enum vn_strategy s, uint32_t packet_bytes, uint32_t ring_size);
+int vn_world_init(struct vn_world *w, enum vn_strategy s, uint32_t packet_bytes, uint32_t ring_size,
+		  enum vn_rings rings);
 /* Tears down; fills the leak counters (pinned, tables, memory, live mappings). */
 void vn_world_fini(struct vn_world *w, int64_t *pinned, int64_t *tables, int64_t *mem, int64_t *maps);
 uint8_t *vn_gpa_to_hva(struct vn_world *w, uint32_t guest, uint64_t gpa, uint64_t len);

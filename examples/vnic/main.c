@@ -75,8 +75,11 @@ int main(int argc, char **argv)
 	uint64_t packets = 20000;
 	const char *dir = "build";
 	int reps = 3;
+	bool ring_callbacks = false;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--long"))
+		if (!strcmp(argv[i], "--ring-callbacks"))
+			ring_callbacks = true;
+		else if (!strcmp(argv[i], "--long"))
 			packets = 200000, reps = 7;
 		else if (!strcmp(argv[i], "--packets") && i + 1 < argc)
 			packets = strtoull(argv[++i], NULL, 0);
@@ -85,7 +88,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--only") && i + 2 < argc) {
 			/* One strategy and size, for profiling: vnic --only iommu-persistent 1500 */
 			struct vn_config cfg = { .packet_bytes = (uint32_t)atoi(argv[i + 2]), .ring_size = 256,
-						 .packets = packets, .budget = 64 };
+						 .packets = packets, .budget = 64,
+						 .ring_callbacks = ring_callbacks };
 			while (cfg.strategy < VN_NSTRATEGIES && strcmp(vn_strategy_name(cfg.strategy), argv[i + 1]))
 				cfg.strategy++;
 			struct vn_result r;
@@ -94,7 +98,7 @@ int main(int argc, char **argv)
 			       iovirt_err_name(e), (double)r.ns / (double)packets, (unsigned long long)r.delivered);
 			return e || r.delivered != packets;
 		} else {
-			fprintf(stderr, "usage: %s [--long] [--packets N] [--out DIR] [--only STRATEGY BYTES]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--long] [--packets N] [--out DIR] [--ring-callbacks] [--only STRATEGY BYTES]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -111,7 +115,8 @@ int main(int argc, char **argv)
 			double v[16];
 			for (int r = 0; r < reps; r++) {
 				struct vn_config cfg = { .strategy = (enum vn_strategy)k, .packet_bytes = sizes[s],
-							 .ring_size = 256, .packets = packets, .budget = 64 };
+							 .ring_size = 256, .packets = packets, .budget = 64,
+							 .ring_callbacks = ring_callbacks };
 				int e = vn_run(&cfg, &cells[k][s].r);
 				const struct vn_result *res = &cells[k][s].r;
 				if (e || res->delivered != packets || res->corrupt || res->left_pinned || res->left_tables ||

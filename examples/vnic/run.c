@@ -33,7 +33,8 @@ int vn_run(const struct vn_config *cfg, struct vn_result *out)
 	static struct vn_world world; /* large (register files, slots): not on the stack */
 	struct vn_world *w = &world;
 	memset(out, 0, sizeof(*out));
-	int r = vn_world_init(w, cfg->strategy, cfg->packet_bytes, cfg->ring_size);
+	int r = vn_world_init(w, cfg->strategy, cfg->packet_bytes, cfg->ring_size,
+			      cfg->ring_callbacks ? VN_RINGS_CALLBACK : VN_RINGS_DIRECT);
 	if (r) {
 		vn_world_fini(w, &out->left_pinned, &out->left_tables, &out->left_mem, &out->left_maps);
 		return r;

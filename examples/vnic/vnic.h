@@ -39,6 +39,7 @@ struct vn_config {
 	uint64_t packets;      /* to send from guest 0 to guest 1 */
 	uint32_t budget;       /* NAPI budget of the receiving driver */
 	bool verify;           /* check every delivered byte (tests), not only headers */
+	bool ring_callbacks;   /* rings read through guest_read (false: IOVIRT_VQ_F_DIRECT) */
 };
 
 #define VN_MAX_PACKET 9000u

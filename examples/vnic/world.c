@@ -177,7 +177,7 @@ static int ring_init(struct vn_world *w, struct vn_guest *g, struct vn_ring *r, 
 	struct iovirt_vq_params p = {
 		.size = sizeof(p), .guest = g->id, .num = r->num,
 		.desc_gpa = r->desc_gpa, .avail_gpa = r->avail_gpa, .used_gpa = r->used_gpa,
-		.map = g->gmap,
+		.map = g->gmap, .flags = w->rings == VN_RINGS_DIRECT ? IOVIRT_VQ_F_DIRECT : 0,
 	};
 	return iovirt_vq_create(&w->ops, w, &p, &r->vq);
 }
@@ -278,14 +278,17 @@ static int guest_init(struct vn_world *w, int i)
 	return 0;
 }
 
-int vn_world_init(struct vn_world *w, enum vn_strategy s, uint32_t packet_bytes, uint32_t ring_size)
+int vn_world_init(struct vn_world *w, enum vn_strategy s, uint32_t packet_bytes, uint32_t ring_size,
+		  enum vn_rings rings)
 {
 	int r;
 	memset(w, 0, sizeof(*w));
 	if (ring_size < 8 || ring_size > VN_MAX_RING || (ring_size & (ring_size - 1)) || packet_bytes < 64 ||
-	    packet_bytes > VN_MAX_PACKET || (unsigned)s >= VN_NSTRATEGIES)
+	    packet_bytes > VN_MAX_PACKET || (unsigned)s >= VN_NSTRATEGIES ||
+	    (rings != VN_RINGS_DIRECT && rings != VN_RINGS_CALLBACK))
 		return IOVIRT_EINVAL;
 	w->strategy = s;
+	w->rings = rings;
 	w->packet_bytes = packet_bytes;
 	w->ring_size = ring_size;
 	w->pol = (struct iovirt_sg_policy){ .size = sizeof(w->pol), .max_segs = 4 };

@@ -225,13 +225,16 @@ PIN_HIDDEN bool pin_deferred_overlap(const struct iovirt_pin_domain *d, struct i
 static inline const struct iovirt_sg_policy *pin_policy(const struct iovirt_sg_policy *pol,
 							struct iovirt_sg_policy *tmp)
 {
+	/* the usual case, built once rather than per DMA */
+	static const struct iovirt_sg_policy strict = { .size = sizeof(strict),
+							.flags = IOVIRT_POLICY_STRICT_REGIONS };
+	if (!pol)
+		return &strict;
+	if (pol->size < IOVIRT_SG_POLICY_SIZE_V1)
+		return pol;
 	*tmp = (struct iovirt_sg_policy){ .size = sizeof(*tmp) };
-	if (pol) {
-		if (pol->size < IOVIRT_SG_POLICY_SIZE_V1)
-			return pol;
-		memcpy(tmp, pol, pol->size < sizeof(*tmp) ? pol->size : sizeof(*tmp));
-		tmp->size = sizeof(*tmp);
-	}
+	memcpy(tmp, pol, pol->size < sizeof(*tmp) ? pol->size : sizeof(*tmp));
+	tmp->size = sizeof(*tmp);
 	tmp->flags |= IOVIRT_POLICY_STRICT_REGIONS;
 	return tmp;
 }

@@ -23,7 +23,8 @@ static uint64_t bkt_max(uint32_t n)
  * by its size alone when it is freed (jemalloc's sdallocx does). */
 static size_t snap_bytes(uint32_t n)
 {
-	size_t b = sizeof(struct vb_snap) + (size_t)n * (sizeof(struct vb_snap_ent) + sizeof(uint64_t)) +
+	size_t b = sizeof(struct vb_snap) + (size_t)vb_snap_slots(n) * sizeof(struct vb_snap_ent) +
+		   (size_t)n * sizeof(uint64_t) +
 		   (size_t)bkt_max(n) * sizeof(struct vb_snap_bkt);
 	return (b + SNAP_ALIGN - 1) & ~(size_t)(SNAP_ALIGN - 1);
 }
@@ -38,7 +39,7 @@ static struct vb_snap *snap_alloc(struct iovirt_gmap *map, uint32_t n)
 	s->link.type = VB_RETIRED_SNAP;
 	s->n = n;
 	/* entries first, right after the header: 64 bytes each, cache-line aligned */
-	s->base = (uint64_t *)(vb_snap_ents(s) + n);
+	s->base = (uint64_t *)(vb_snap_ents(s) + vb_snap_slots(n));
 	s->bkt = (struct vb_snap_bkt *)(s->base + n);
 	return s;
 }
@@ -51,11 +52,16 @@ static void snap_seal(struct vb_snap *s)
 	uint32_t n = s->n, j = 0, shift = 0;
 	for (uint32_t i = 0; i < n; i++)
 		s->base[i] = e[i].gpa;
-	s->lo = s->span = 0;
 	s->shift = 0;
-	s->bkt[0] = (struct vb_snap_bkt){ 0, 0 };
-	if (n == 0)
+	if (n == 0) {
+		/* the sentinel (see vb_snap_find): only gpa 1 reaches it, and
+		 * it ends before it */
+		s->lo = 1;
+		s->span = 0;
+		s->bkt[0] = (struct vb_snap_bkt){ 0, 1 };
+		vb_snap_ents(s)[0] = (struct vb_snap_ent){ .gpa = 1, .last = 0 };
 		return;
+	}
 	s->lo = e[0].gpa;
 	s->span = e[n - 1].last - e[0].gpa;
 	uint64_t target = bkt_max(n);
@@ -116,7 +122,7 @@ static void ent_fill(const struct iovirt_gmap *map, struct vb_snap_ent *e,
 		.kind = d->kind,
 		.access = d->access,
 		.owner = d->owner,
-		.fast = fast ? d->access : 0,
+		.fast = fast ? vb_fast_set(d->access) : 0,
 	};
 }
 

@@ -45,10 +45,11 @@ struct vb_snap_ent {
 	const uint64_t *pages; /* IOVIRT_REGION_HPA_PAGES */
 	struct iovirt_gmap_region *node;
 	uint32_t kind, access, owner;
-	/* Directions the inline fast path may accept without the full check: the
-	 * region's access bits when it is RAM of the map's own guest with one
-	 * contiguous host range (no page list); 0 otherwise. A subset of what
-	 * vb_check accepts under any policy. */
+	/* Directions the inline fast paths may accept without the full check,
+	 * as a set of direction values (bit d: dir == d is accepted, see
+	 * vb_fast_dir): those within the region's access bits when it is RAM of
+	 * the map's own guest with one contiguous host range (no page list);
+	 * none otherwise. A subset of what vb_check accepts under any policy. */
 	uint32_t fast;
 };
 _Static_assert(sizeof(struct vb_snap_ent) == 64, "one snapshot entry per cache line");
@@ -82,6 +83,14 @@ static inline struct vb_snap_ent *vb_snap_ents(const struct vb_snap *s)
 	return (struct vb_snap_ent *)(s + 1);
 }
 
+/* Entries allocated for n regions: an empty snapshot has one sentinel entry
+ * that no address falls in (lo = 1, span = 0, last = 0), so that a lookup
+ * needs no test of n. */
+static inline uint32_t vb_snap_slots(uint32_t n)
+{
+	return n ? n : 1;
+}
+
 struct iovirt_gmap {
 	const struct iovirt_host_ops *ops;
 	void *host;
@@ -93,28 +102,52 @@ struct iovirt_gmap {
 	_Atomic uint64_t nretired, retired_bytes;
 };
 
-/* Finds the entry containing gpa: bucket, then a binary search of the bucket's
- * few candidates with no branch on the data in the loop. */
-static inline const struct vb_snap_ent *vb_snap_find(const struct vb_snap *s, uint64_t gpa)
+/* The binary search of a bucket's candidates first .. first + n - 1 (n > 1)
+ * for the last entry starting at or before gpa, with no branch on the data
+ * in the loop. */
+static inline uint32_t vb_snap_search(const struct vb_snap *s, uint32_t first, uint32_t n,
+				      uint64_t gpa)
 {
-	uint64_t off = gpa - s->lo; /* wraps (and so is refused) below lo */
-	if (IOVIRT_UNLIKELY(s->n == 0 || off > s->span))
-		return NULL;
-	struct vb_snap_bkt k = s->bkt[off >> s->shift];
-	uint32_t lo = k.first, n = k.count;
 	const uint64_t *b = s->base;
 	while (n > 1) {
 		uint32_t half = n / 2;
-		lo = b[lo + half] <= gpa ? lo + half : lo;
+		first = b[first + half] <= gpa ? first + half : first;
 		n -= half;
 	}
-	const struct vb_snap_ent *e = vb_snap_ents(s) + lo;
+	return first;
+}
+
+/* Finds the entry containing gpa: bucket, then a search of the bucket's few
+ * candidates. */
+static inline const struct vb_snap_ent *vb_snap_find(const struct vb_snap *s, uint64_t gpa)
+{
+	uint64_t off = gpa - s->lo; /* wraps (and so is refused) below lo */
+	if (IOVIRT_UNLIKELY(off > s->span))
+		return NULL;
+	struct vb_snap_bkt k = s->bkt[off >> s->shift];
+	const struct vb_snap_ent *e = vb_snap_ents(s) + vb_snap_search(s, k.first, k.count, gpa);
 	return gpa <= e->last ? e : NULL;
 }
 
 static inline const struct vb_snap *vb_gmap_snap(const struct iovirt_gmap *map)
 {
 	return atomic_load_explicit(&((struct iovirt_gmap *)map)->cur, memory_order_acquire);
+}
+
+/* The fast set of a region of access bits acc (see vb_snap_ent.fast). */
+static inline uint32_t vb_fast_set(uint32_t acc)
+{
+	uint32_t set = 0;
+	for (uint32_t d = 1; d <= (IOVIRT_DEV_READ | IOVIRT_DEV_WRITE); d++)
+		set |= (d & ~acc) ? 0 : UINT32_C(1) << d;
+	return set;
+}
+
+/* Whether dir is in e's fast set: a non-zero direction within the access bits
+ * (dir < 4 first: a shift by 32 or more is undefined). */
+static inline bool vb_fast_dir(const struct vb_snap_ent *e, uint32_t dir)
+{
+	return dir <= (IOVIRT_DEV_READ | IOVIRT_DEV_WRITE) && ((e->fast >> dir) & 1);
 }
 
 /* A policy in the form the checks use. */
@@ -297,7 +330,7 @@ static inline bool vb_try_fast(struct vb_build *b, uint64_t gpa, uint64_t len, u
 	/* 0 < len <= room: no zero length, no wrap, no byte past the region
 	 * (room is never 0: a region is shorter than 2^64) */
 	uint64_t room = e->last - gpa + 1;
-	if (IOVIRT_UNLIKELY(len - 1 >= room || !dir || (dir & ~e->fast) ||
+	if (IOVIRT_UNLIKELY(len - 1 >= room || !vb_fast_dir(e, dir) ||
 			    ((gpa & b->pol.amask) | (len & b->pol.lmask)) ||
 			    len > b->pol.max_total - b->total))
 		return false;
@@ -331,6 +364,89 @@ static inline bool vb_try_fast(struct vb_build *b, uint64_t gpa, uint64_t len, u
 	b->wbytes += (dir & IOVIRT_DEV_WRITE) ? len : 0;
 	b->nsegs++;
 	return true;
+}
+
+/*
+ * A lean path (iovirt_sg_validate's tiers): a host list built on locals only,
+ * the caller's, whose addresses never reach an out-of-line call (so they
+ * live in registers): the next entry and the end of out[], the region of the
+ * last entry, the total. The byte and exposure sums are taken from out[] when
+ * needed (vb_lean_sums). vb_lean_add accepts what vb_try_fast does, and
+ * returns false with nothing changed for anything else: the caller then
+ * hands its state to the general path (vb_lean_build), which decides that
+ * segment from scratch. (A chain walk on it was tried: with guest_read
+ * calls in the loop the compiler spills the state, and it cost more.)
+ */
+struct vb_lean {
+	const struct vb_snap *snap;
+	struct iovirt_host_seg *o, *oend;
+	const struct vb_snap_ent *last; /* region of o[-1]; NULL while o is out[0] */
+	uint64_t total;
+};
+
+/* Writes the host entry of [gpa, gpa + len) in region e (a fast one). */
+static inline void vb_lean_put(struct iovirt_host_seg *o, const struct vb_snap_ent *e,
+			       uint64_t gpa, uint64_t len, uint32_t dir)
+{
+	uint64_t off = gpa - e->gpa;
+	*o = (struct iovirt_host_seg){
+		.hva = e->hva ? e->hva + off : NULL,
+		.hpa = e->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : e->hpa + off,
+		.gpa = gpa,
+		.len = len,
+		.dir = dir,
+		.exposed = vb_seg_exposed(gpa, len),
+	};
+}
+
+static inline __attribute__((always_inline)) bool
+vb_lean_add(struct vb_lean *l, const struct vb_policy *vp, uint64_t gpa, uint64_t len, uint32_t dir)
+{
+	const struct vb_snap_ent *e = vb_snap_find(l->snap, gpa);
+	/* len - 1 > last - gpa: zero length, a wrap or a byte past the region */
+	if (IOVIRT_UNLIKELY(!e || len - 1 > e->last - gpa || !vb_fast_dir(e, dir) ||
+			    ((gpa & vp->amask) | (len & vp->lmask)) || len > vp->max_total - l->total))
+		return false;
+	/* same region and continuing guest addresses: the host range (one
+	 * contiguous range in such a region) continues too */
+	struct iovirt_host_seg *p = l->last == e ? l->o - 1 : NULL;
+	if (p && p->dir == dir && p->gpa + p->len == gpa) {
+		p->len += len;
+		p->exposed = vb_seg_exposed(p->gpa, p->len);
+	} else {
+		if (IOVIRT_UNLIKELY(l->o == l->oend))
+			return false;
+		vb_lean_put(l->o++, e, gpa, len, dir);
+		l->last = e;
+	}
+	l->total += len;
+	return true;
+}
+
+/* The byte and exposure sums of b->out[0 .. b->nout), added to b's. */
+static inline void vb_lean_sums(struct vb_build *b)
+{
+	for (uint32_t k = 0; k < b->nout; k++) {
+		const struct iovirt_host_seg *o = &b->out[k];
+		b->rbytes += (o->dir & IOVIRT_DEV_READ) ? o->len : 0;
+		b->wbytes += (o->dir & IOVIRT_DEV_WRITE) ? o->len : 0;
+		b->exposed += o->exposed;
+	}
+}
+
+/* A builder holding what a lean path accepted: nsegs segments into
+ * out[0 .. l->o) against l->snap. */
+static inline void vb_lean_build(struct vb_build *b, const struct iovirt_gmap *map,
+				 const struct vb_policy *vp, struct iovirt_host_seg *out,
+				 uint32_t cap, const struct vb_lean *l, uint32_t nsegs)
+{
+	vb_init(b, map, vp, out, cap);
+	b->snap = l->snap;
+	b->nout = (uint32_t)(l->o - out);
+	b->nsegs = nsegs;
+	b->last_ent = l->last;
+	b->total = l->total;
+	vb_lean_sums(b);
 }
 
 /* vb_add: the fast path inline, the rest out of line. */

@@ -196,34 +196,203 @@ static int result_einval(struct iovirt_dma_result *res, int err)
 	return err;
 }
 
+/*
+ * iovirt_sg_validate runs in three tiers. The entry point checks its
+ * arguments and hands over by tail call (every function below but the last
+ * has its signature, so each hand-over is a jump and only the tier that runs
+ * saves registers): one segment (the commonest list) or a lean loop, each
+ * for the default policy (constant limits: their checks fold away) or the
+ * caller's. Both accept only what vb_try_fast would (each condition implies
+ * that vb_check passes), keeping in locals only the host list's length, the
+ * region of its last entry and the total (the one sum a check needs); the
+ * byte and exposure sums are taken from out[] at the end, and only when res
+ * asks for them. The first segment they decline, and the rest, go through
+ * vb_add from scratch, in the documented order, so results and error codes
+ * are those of the general loop.
+ */
+#define SG_ARGS                                                                              \
+	const struct iovirt_gmap *map, const struct iovirt_sg_policy *pol,                   \
+		const struct iovirt_seg *segs, uint32_t nsegs, struct iovirt_host_seg *out, \
+		uint32_t out_cap, struct iovirt_dma_result *res
+#define SG_PASS map, pol, segs, nsegs, out, out_cap, res
+/* Out of line and whole: a clone specialised for constant arguments would
+ * move them (gcc's noclone; clang makes no such clones). */
+#ifdef __clang__
+#define SG_OUTLINE __attribute__((noinline))
+#else
+#define SG_OUTLINE __attribute__((noinline, noclone))
+#endif
+
+static const struct vb_policy sg_defaults = { IOVIRT_SG_DEFAULT_MAX_SEGS, 0, UINT64_MAX, 0, 0 };
+
+/* The general loop from segment i, after the lean tiers accepted segments
+ * 0 .. i - 1 into out[0 .. nout) against snap. */
+static __attribute__((noinline)) int sg_rest_at(SG_ARGS, const struct vb_snap *snap, uint32_t i,
+						 uint32_t nout, const struct vb_snap_ent *last,
+						 uint64_t total)
+{
+	struct vb_policy vp;
+	struct vb_build b;
+	vb_policy_load(pol, &vp); /* accepted by the entry point already */
+	vb_init(&b, map, &vp, out, out_cap);
+	b.snap = snap; /* the snapshot the accepted segments were checked against */
+	if (nsegs > vp.max_segs) {
+		b.nsegs = vp.max_segs;
+		b.fail_gpa = segs[vp.max_segs].gpa;
+		return vb_finish(&b, IOVIRT_ETOOMANY, IOVIRT_WHERE_LIST, res);
+	}
+	b.nout = nout;
+	b.nsegs = i;
+	b.last_ent = last;
+	b.total = total;
+	vb_lean_sums(&b);
+	int err = 0;
+	for (; i < nsegs && !err; i++)
+		err = vb_add(&b, segs[i].gpa, segs[i].len, segs[i].dir);
+	return vb_finish(&b, err ? err : (int)b.nout, IOVIRT_WHERE_LIST, res);
+}
+
+/* The general loop from the first segment. */
+static SG_OUTLINE int sg_rest(SG_ARGS)
+{
+	return sg_rest_at(SG_PASS, vb_gmap_snap(map), 0, 0, NULL, 0);
+}
+
+/* The result of an accepted list. */
+static __attribute__((noinline)) int sg_res(struct iovirt_host_seg *out, uint32_t nsegs,
+					    uint32_t nout, uint64_t total,
+					    struct iovirt_dma_result *res)
+{
+	struct vb_build f = { .out = out, .nout = nout, .nsegs = nsegs, .total = total };
+	vb_lean_sums(&f);
+	return vb_finish(&f, (int)nout, IOVIRT_WHERE_LIST, res);
+}
+
+/* One segment: no merge, no running total. */
+static inline __attribute__((always_inline)) int sg_one(SG_ARGS, const struct vb_policy vp)
+{
+	uint64_t gpa = segs->gpa, len = segs->len;
+	uint32_t dir = segs->dir;
+	const struct vb_snap_ent *e = vb_snap_find(vb_gmap_snap(map), gpa);
+	/* len - 1 > last - gpa: zero length, a wrap or a byte past the region */
+	if (IOVIRT_UNLIKELY(!e || len - 1 > e->last - gpa || !vb_fast_dir(e, dir) ||
+			    ((gpa & vp.amask) | (len & vp.lmask)) || len > vp.max_total ||
+			    out_cap == 0 || vp.max_segs == 0))
+		return sg_rest(SG_PASS);
+	vb_lean_put(out, e, gpa, len, dir);
+	if (res)
+		return sg_res(out, 1, 1, len, res);
+	return 1;
+}
+
+/* Any number of segments. */
+static inline __attribute__((always_inline)) int sg_lean(SG_ARGS, const struct vb_policy vp)
+{
+	struct vb_lean l = { vb_gmap_snap(map), out, out + out_cap, NULL, 0 };
+	const struct iovirt_seg *sp = segs, *send = segs + nsegs;
+	if (IOVIRT_UNLIKELY(nsegs > vp.max_segs))
+		goto rest;
+	for (; sp != send; sp++)
+		if (IOVIRT_UNLIKELY(!vb_lean_add(&l, &vp, sp->gpa, sp->len, sp->dir)))
+			goto rest;
+	if (res)
+		return sg_res(out, nsegs, (uint32_t)(l.o - out), l.total, res);
+	return (int)(l.o - out);
+rest:
+	return sg_rest_at(SG_PASS, l.snap, (uint32_t)(sp - segs), (uint32_t)(l.o - out), l.last,
+			  l.total);
+}
+
+/* (pol: NULL or a policy of flags only, see sg_flags_only; the lean tiers'
+ * decisions do not depend on flags, the general loop's do) */
+static SG_OUTLINE int sg_lean_default(SG_ARGS)
+{
+	return sg_lean(SG_PASS, sg_defaults);
+}
+
+/*
+ * One segment under the default policy, the leanest: a bucket of one
+ * candidate (every bucket of evenly spread regions but one where a region
+ * starts) inline, and no limit but the region's. Whatever it declines (a
+ * bucket of several candidates too) goes to the lean loop, which decides it
+ * again from scratch; so it needs few registers and no search loop.
+ */
+static inline __attribute__((always_inline)) int sg_one_lean(SG_ARGS)
+{
+	const struct vb_snap *snap = vb_gmap_snap(map);
+	uint64_t gpa = segs->gpa;
+	uint64_t off = gpa - snap->lo; /* wraps (and so is refused) below lo */
+	if (IOVIRT_UNLIKELY(off > snap->span))
+		goto lean;
+	struct vb_snap_bkt k = snap->bkt[off >> snap->shift];
+	if (IOVIRT_UNLIKELY(k.count != 1))
+		goto lean;
+	const struct vb_snap_ent *e = vb_snap_ents(snap) + k.first;
+	uint64_t len = segs->len, end;
+	uint32_t dir = segs->dir;
+	/* end = gpa + len - 1 without a wrap, and within e: gpa is in e, and
+	 * len is not 0 (then gpa + 2^64 - 1 wraps, or gpa is 0 and end is past
+	 * any region) */
+	if (IOVIRT_UNLIKELY(__builtin_add_overflow(gpa, len - 1, &end) || end > e->last ||
+			    !vb_fast_dir(e, dir) || out_cap == 0))
+		goto lean;
+	vb_lean_put(out, e, gpa, len, dir);
+	if (res)
+		return sg_res(out, 1, 1, len, res);
+	return 1;
+lean:
+	(void)nsegs;
+	return sg_lean_default(map, pol, segs, 1, out, out_cap, res);
+}
+
+/* Instances: pol NULL (a constant: no register kept for it) or flags only. */
+static SG_OUTLINE int sg_one_default(SG_ARGS)
+{
+	(void)pol;
+	return sg_one_lean(map, NULL, segs, nsegs, out, out_cap, res);
+}
+
+static SG_OUTLINE int sg_one_flags(SG_ARGS)
+{
+	return sg_one_lean(SG_PASS);
+}
+
+static SG_OUTLINE int sg_with_policy(SG_ARGS)
+{
+	struct vb_policy vp;
+	if (vb_policy_load(pol, &vp))
+		return result_einval(res, IOVIRT_EINVAL);
+	if (nsegs == 1)
+		return sg_one(SG_PASS, vp);
+	return sg_lean(SG_PASS, vp);
+}
+
+/*
+ * A valid policy that sets flags only (lib/pin's: STRICT_REGIONS): its limits
+ * are the defaults, and the flags change nothing the lean tiers accept (RAM
+ * of the map's guest within one region: never MMIO, SHARED or a span), so the
+ * default tiers serve it; what they decline goes to the general loop with it.
+ */
+static inline bool sg_flags_only(const struct iovirt_sg_policy *pol)
+{
+	return IOVIRT_PARAMS_HAS(pol, len_align) &&
+	       !(pol->flags & ~(IOVIRT_POLICY_ALLOW_MMIO | IOVIRT_POLICY_ALLOW_P2P |
+				IOVIRT_POLICY_STRICT_REGIONS)) &&
+	       !(pol->max_segs | pol->max_total | pol->addr_align | pol->len_align);
+}
+
 int iovirt_sg_validate(const struct iovirt_gmap *map, const struct iovirt_sg_policy *pol,
 		       const struct iovirt_seg *segs, uint32_t nsegs,
 		       struct iovirt_host_seg *out, uint32_t out_cap,
 		       struct iovirt_dma_result *res)
 {
-	struct vb_policy vp;
-	struct vb_build f;
-	if (!map || (nsegs && (!segs || !out)) || vb_policy_load(pol, &vp))
+	if (IOVIRT_UNLIKELY(!map || (nsegs && (!segs || !out))))
 		return result_einval(res, IOVIRT_EINVAL);
-	vb_init(&f, map, &vp, out, out_cap);
-	if (nsegs > vp.max_segs) {
-		f.nsegs = vp.max_segs;
-		f.fail_gpa = segs[vp.max_segs].gpa;
-		return vb_finish(&f, IOVIRT_ETOOMANY, IOVIRT_WHERE_LIST, res);
-	}
-	/* f's address is never passed to a call: the compiler keeps it in
-	 * registers. nsegs <= max_segs, as vb_try_fast needs. */
-	uint32_t i = 0;
-	while (i < nsegs && vb_try_fast(&f, segs[i].gpa, segs[i].len, segs[i].dir))
-		i++;
-	if (IOVIRT_LIKELY(i == nsegs))
-		return vb_finish(&f, (int)f.nout, IOVIRT_WHERE_LIST, res);
-	/* the rest (from the first segment the fast path declined) on a copy */
-	struct vb_build b = f;
-	int err = 0;
-	for (; i < nsegs && !err; i++)
-		err = vb_add(&b, segs[i].gpa, segs[i].len, segs[i].dir);
-	return vb_finish(&b, err ? err : (int)b.nout, IOVIRT_WHERE_LIST, res);
+	if (pol && !sg_flags_only(pol))
+		return sg_with_policy(SG_PASS);
+	if (nsegs == 1)
+		return pol ? sg_one_flags(SG_PASS) : sg_one_default(SG_PASS);
+	return sg_lean_default(SG_PASS);
 }
 
 #define SG_CHUNK 32 /* entries read per guest_read: 512 bytes of stack */

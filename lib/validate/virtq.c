@@ -473,12 +473,14 @@ static int walk_chain(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		      const struct vb_policy *vp, uint32_t head, struct iovirt_host_seg *out,
 		      uint32_t cap, struct iovirt_dma_result *res)
 {
-	struct walk w = { .where = IOVIRT_WHERE_TABLE, .desc = head };
-	struct vb_policy p = *vp;
+	struct walk w;
+	vb_init(&w.b, map, vp, out, cap); /* (every field of w once: no zeroing first) */
 	/* the specification bounds a chain's bytes by 2^32 */
-	if (p.max_total > UINT32_MAX)
-		p.max_total = UINT32_MAX;
-	vb_init(&w.b, map, &p, out, cap);
+	if (w.b.pol.max_total > UINT32_MAX)
+		w.b.pol.max_total = UINT32_MAX;
+	w.where = IOVIRT_WHERE_TABLE;
+	w.desc = head;
+	w.seen_write = false;
 	uint32_t gen = walk_gen(vq), count = 0, i = head;
 	struct iovirt_wire_vq_desc d;
 	int err;

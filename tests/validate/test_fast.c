@@ -226,3 +226,152 @@ Test(fast, lookup_index)
 	}
 	vt_fini(&t);
 }
+
+/* Random regions around guest memory: kinds, permissions, owners, page lists,
+ * host pointer or not; clustered so that buckets name several candidates. */
+static size_t tiers_map(struct vt *t, uint64_t *seed, struct iovirt_region *r, uint64_t *pages)
+{
+	size_t n = 0;
+	uint64_t at = VT_GPA;
+	while (at < VT_GPA + 56 * 4096ull && n < 14) {
+		*seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+		uint64_t s = *seed >> 16;
+		at += (s % 3) * 4096;
+		uint64_t len = (1 + (s >> 2) % 6) * 4096;
+		if (at + len > VT_GPA + 56 * 4096ull)
+			break;
+		uint32_t kinds[8] = { IOVIRT_REGION_RAM, IOVIRT_REGION_RAM, IOVIRT_REGION_RAM,
+				      IOVIRT_REGION_RAM, IOVIRT_REGION_ROM, IOVIRT_REGION_MMIO,
+				      IOVIRT_REGION_RESERVED, IOVIRT_REGION_SHARED };
+		uint32_t kind = kinds[(s >> 5) % 8];
+		r[n] = vt_region(t, at, len, kind, (uint32_t)((s >> 8) % 4));
+		if ((s >> 10) % 7 == 0)
+			r[n].owner = VT_GUEST + 1;
+		if ((s >> 13) % 5 == 0 && kind != IOVIRT_REGION_RESERVED) { /* a page list */
+			for (uint64_t p = 0; p < len / 4096; p++)
+				pages[p] = 0x7000000000ull + ((s >> 16) % 2 ? p * 8192 : p * 4096);
+			r[n].flags = IOVIRT_REGION_HPA_PAGES;
+			r[n].page_hpa = pages;
+			pages += len / 4096;
+		} else if ((s >> 13) % 5 == 1 && r[n].hva) { /* host pointer and address */
+			r[n].flags = IOVIRT_REGION_HPA;
+			r[n].hpa = 0x9000000000ull + at;
+		}
+		cr_assert_eq(iovirt_gmap_add(t->map, &r[n]), 0);
+		at += len;
+		n++;
+	}
+	return n;
+}
+
+// iovirt_sg_validate's lean tiers (one segment, the lean loop, each with the default policy or a
+// caller's) give what the general loop gives: the same return, host list and result as
+// iovirt_sg_validate_guest (which checks every segment through vb_add) for the same list, and
+// the model's refusal; over random maps (an empty one too), lists, policies and host-list sizes.
+Test(fast, tiers_against_general)
+{
+	struct vt t;
+	vt_init(&t);
+	const uint64_t list_gpa = VT_GPA + 60 * 4096ull;
+	static uint64_t pages[14 * 6];
+	struct iovirt_region r[16];
+	uint64_t seed = 777;
+	for (int round = 0; round < 300; round++) {
+		size_t n = round == 0 ? 0 : tiers_map(&t, &seed, r, pages);
+		r[n] = vt_region(&t, list_gpa, 4 * 4096, IOVIRT_REGION_RAM, RW);
+		if (round != 0)
+			cr_assert_eq(iovirt_gmap_add(t.map, &r[n]), 0);
+		struct m_map mm = { r, round == 0 ? 0 : n + 1, VT_GUEST };
+		for (int k = 0; k < 200; k++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			uint64_t s = seed >> 8;
+			uint32_t counts[8] = { 1, 1, 1, 1, 2, 3, 5, 0 };
+			uint32_t nseg = counts[s % 8];
+			struct iovirt_seg segs[8];
+			for (uint32_t i = 0; i < nseg; i++) {
+				seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+				uint64_t v = seed >> 4;
+				uint64_t gpa = VT_GPA + (v % (62 * 4096)) - 64;
+				if (v % 29 == 0)
+					gpa = (uint64_t[]){ 0, 1, 2, UINT64_MAX, list_gpa }[(v >> 20) % 5];
+				if (i && v % 3 == 0) /* continue the previous segment */
+					gpa = segs[i - 1].gpa + segs[i - 1].len;
+				uint64_t len = (v >> 24) % 9000;
+				if ((v >> 40) % 11 == 0)
+					len = (uint64_t[]){ 0, 1, UINT32_MAX }[(v >> 44) % 3];
+				segs[i] = (struct iovirt_seg){ gpa, len, (uint32_t)((v >> 50) % 5), 0 };
+			}
+			struct iovirt_sg_policy pol = { .size = sizeof(pol) };
+			const struct iovirt_sg_policy *pp = NULL;
+			if ((s >> 3) % 2) {
+				pol.flags = (uint32_t)((s >> 4) % 8);
+				pol.max_segs = (uint32_t)((s >> 7) % 5);
+				pol.max_total = (s >> 10) % 3 ? 0 : (s >> 12) % 12000;
+				pol.addr_align = (uint64_t[]){ 0, 1, 2, 16, 0, 0 }[(s >> 26) % 6];
+				pol.len_align = (uint64_t[]){ 0, 1, 4, 0 }[(s >> 29) % 4];
+				pp = &pol;
+			}
+			uint32_t cap = (uint32_t)((s >> 32) % 8);
+			/* the same list in guest memory, for the general loop */
+			for (uint32_t i = 0; i < nseg; i++) {
+				uint8_t *w = t.mem + (list_gpa - VT_GPA) + i * 16;
+				uint32_t len32 = (uint32_t)segs[i].len;
+				uint16_t dir16 = (uint16_t)segs[i].dir, z = 0;
+				memcpy(w, &segs[i].gpa, 8);
+				memcpy(w + 8, &len32, 4);
+				memcpy(w + 12, &dir16, 2);
+				memcpy(w + 14, &z, 2);
+			}
+			struct iovirt_host_seg a[8], b[8];
+			struct iovirt_dma_result ra, rb;
+			memset(a, 0, sizeof(a));
+			memset(b, 0, sizeof(b));
+			int ga = iovirt_sg_validate(t.map, pp, segs, nseg, a, cap, &ra);
+			int gb = iovirt_sg_validate_guest(t.map, t.ops, t.p, pp, list_gpa, nseg, b, cap,
+							  &rb);
+			int gn = iovirt_sg_validate(t.map, pp, segs, nseg, b + 0, cap, NULL);
+			cr_assert_eq(gn, ga, "round %d list %d: without res %d vs %d", round, k, gn, ga);
+			struct m_pol mp = m_pol_of(pp);
+			if (nseg > mp.max_segs) /* the guest list's refusal names the list */
+				rb.gpa = ra.gpa;
+			if (round != 0) { /* (empty map: the guest's list is outside it) */
+				cr_assert_eq(ga, gb, "round %d list %d: %d vs %d", round, k, ga, gb);
+				cr_assert_eq(memcmp(&ra, &rb, sizeof(ra)), 0,
+					     "round %d list %d (n %u, pol %d, cap %u): results differ: err %d/%d seg %u/%u gpa %llx/%llx where %u/%u nsegs %u/%u nout %u/%u total %llu/%llu r %llu/%llu w %llu/%llu x %llu/%llu",
+					     round, k, nseg, pp != NULL, cap, ra.err, rb.err, ra.seg, rb.seg,
+					     (unsigned long long)ra.gpa, (unsigned long long)rb.gpa, ra.where, rb.where,
+					     ra.nsegs, rb.nsegs, ra.nout, rb.nout, (unsigned long long)ra.total,
+					     (unsigned long long)rb.total, (unsigned long long)ra.read_bytes,
+					     (unsigned long long)rb.read_bytes, (unsigned long long)ra.write_bytes,
+					     (unsigned long long)rb.write_bytes, (unsigned long long)ra.exposed,
+					     (unsigned long long)rb.exposed);
+			}
+			if (ga >= 0) {
+				if (round != 0)
+					cr_assert_eq(memcmp(a, b, (size_t)ga * sizeof(a[0])), 0);
+				cr_assert_null(m_verify(&mm, segs, nseg, a, (uint32_t)ga), "%s",
+					       m_verify(&mm, segs, nseg, a, (uint32_t)ga));
+			}
+			uint32_t mseg;
+			uint64_t mfail;
+			int want = m_check(&mm, &mp, segs, nseg, &mseg, &mfail);
+			/* the model has no host list: against a list long enough */
+			struct iovirt_host_seg c[32];
+			struct iovirt_dma_result rc;
+			int gc = iovirt_sg_validate(t.map, pp, segs, nseg, c, 32, &rc);
+			if (want) {
+				cr_assert_eq(gc, want, "round %d list %d: %d, model %d", round, k, gc,
+					     want);
+				cr_assert_eq(rc.seg, mseg);
+				cr_assert_eq(rc.gpa, mfail);
+			} else {
+				cr_assert(gc >= 0);
+				cr_assert_null(m_verify(&mm, segs, nseg, c, (uint32_t)gc));
+			}
+		}
+		for (size_t i = 0; i < mm.n; i++)
+			cr_assert_eq(iovirt_gmap_remove(t.map, r[i].gpa), 0);
+		iovirt_gmap_reclaim(t.map);
+	}
+	vt_fini(&t);
+}

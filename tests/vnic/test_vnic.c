@@ -5,10 +5,10 @@
 
 #include "../../examples/vnic/vnic.h"
 
-static void run(enum vn_strategy s, uint32_t bytes)
+static void run_rings(enum vn_strategy s, uint32_t bytes, bool ring_callbacks)
 {
 	struct vn_config cfg = { .strategy = s, .packet_bytes = bytes, .ring_size = 64, .packets = 700,
-				 .budget = 16, .verify = true };
+				 .budget = 16, .verify = true, .ring_callbacks = ring_callbacks };
 	struct vn_result r;
 	int e = vn_run(&cfg, &r);
 	cr_assert_eq(e, 0, "%s: %s", vn_strategy_name(s), iovirt_err_name(e));
@@ -36,11 +36,23 @@ static void run(enum vn_strategy s, uint32_t bytes)
 		cr_assert_eq(r.invalidations, 0, "persistent: nothing unmapped while running");
 }
 
+static void run(enum vn_strategy s, uint32_t bytes)
+{
+	run_rings(s, bytes, false);
+}
+
 /* Each strategy moves 64-, 1500- and 9000-byte packets intact, and leaves nothing behind. */
 Test(vnic, native) { run(VN_NATIVE, 64); run(VN_NATIVE, 1500); run(VN_NATIVE, 9000); }
 Test(vnic, copy) { run(VN_COPY, 64); run(VN_COPY, 1500); run(VN_COPY, 9000); }
 Test(vnic, validate) { run(VN_VALIDATE, 64); run(VN_VALIDATE, 1500); run(VN_VALIDATE, 9000); }
 Test(vnic, pin) { run(VN_PIN, 64); run(VN_PIN, 1500); run(VN_PIN, 9000); }
+/* The same with the rings read through the host callbacks instead of directly. */
+Test(vnic, ring_callbacks)
+{
+	run_rings(VN_COPY, 1500, true);
+	run_rings(VN_VALIDATE, 1500, true);
+	run_rings(VN_PIN, 1500, true);
+}
 Test(vnic, iommu_strict) { run(VN_IOMMU_STRICT, 64); run(VN_IOMMU_STRICT, 1500); run(VN_IOMMU_STRICT, 9000); }
 Test(vnic, iommu_batched) { run(VN_IOMMU_BATCHED, 64); run(VN_IOMMU_BATCHED, 1500); run(VN_IOMMU_BATCHED, 9000); }
 Test(vnic, iommu_persistent)
