@@ -127,6 +127,25 @@ struct pt_format {
 	uint32_t (*mode)(unsigned levels);
 };
 
+/*
+ * The table cache: emptied pages of one kind (leaf tables, level-2 tables, the
+ * levels above: one bookkeeping size each), past their grace period, kept for
+ * the next install. One slot per page: a put fills an empty slot by CAS, a
+ * take empties a full one by exchange, so no page is taken twice and a slot
+ * never sees ABA. `top` is a hint only (slots below it were full recently):
+ * a race on it costs a miss, never correctness.
+ */
+#define PT_CACHE_KINDS 3
+struct pt_cache {
+	_Atomic uint32_t top;
+	_Atomic(struct pt_node *) slot[IOVIRT_PT_TABLE_CACHE_MAX];
+};
+
+static inline unsigned pt_cache_kind(unsigned level)
+{
+	return level < 3 ? level - 1 : 2;
+}
+
 #define PT_DIR_BITS 10
 #define PT_DIR_SIZE (1u << PT_DIR_BITS)
 
@@ -145,15 +164,22 @@ struct iovirt_iommu {
 	 * and invalidated while some were; the last writer to leave frees them. */
 	_Atomic uint32_t inside;
 	_Atomic(struct pt_node *) pending;
+	/* Pages held from the host (ntables, meta_bytes) include cached ones. */
 	_Atomic uint64_t nspaces, ntables, nretired, meta_bytes, ninval;
+	uint32_t cache_cap; /* slots used per kind: 0 .. IOVIRT_PT_TABLE_CACHE_MAX */
+	struct pt_cache cache[PT_CACHE_KINDS];
 };
 
 /* ---- shared by the walker and the iommu (iommu.c) ---- */
 
-/* A new table page at `level` with its bookkeeping, or NULL. */
+/* A new, empty table page at `level` with its bookkeeping (from the table
+ * cache, else from the host), or NULL. */
 struct pt_node *pt_node_alloc(struct iovirt_iommu *io, unsigned level);
-/* Frees a node that no walker can reach any more (never linked, or reclaimed). */
+/* Gives the host back a node that no walker can reach any more. */
 void pt_node_free(struct iovirt_iommu *io, struct pt_node *n);
+/* The same for a node whose count is right (linked once, or never filled):
+ * kept in the table cache when it is empty and there is room. */
+void pt_node_put(struct iovirt_iommu *io, struct pt_node *n);
 /* Hands a list of unlinked nodes (linked by ->next) over after their invalidation:
  * kept for iovirt_pt_reclaim in deferred mode; in AFTER_INVAL mode put on the
  * pending list, which the last writer to leave (pt_leave) frees. */

@@ -7,15 +7,148 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "common/check.h"
 #include "internal.h"
+
+/* ---- the table cache ---- */
+
+/* Under AddressSanitizer a cached page and its bookkeeping are poisoned, so a
+ * walker or writer that still held one (a grace period broken) is reported
+ * as it would be for a freed page. */
+#if defined(__SANITIZE_ADDRESS__)
+#define PT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PT_ASAN 1
+#endif
+#endif
+#ifdef PT_ASAN
+#include <sanitizer/asan_interface.h>
+static void cache_poison(struct pt_node *n, bool on)
+{
+	if (on) {
+		ASAN_POISON_MEMORY_REGION(n->tbl, IOVIRT_PAGE_SIZE);
+		ASAN_POISON_MEMORY_REGION(n, pt_node_bytes(n->level));
+	} else {
+		ASAN_UNPOISON_MEMORY_REGION(n, sizeof(*n));
+		ASAN_UNPOISON_MEMORY_REGION(n, pt_node_bytes(n->level));
+		ASAN_UNPOISON_MEMORY_REGION(n->tbl, IOVIRT_PAGE_SIZE);
+	}
+}
+#else
+static inline void cache_poison(struct pt_node *n, bool on)
+{
+	(void)n;
+	(void)on;
+}
+#endif
+
+/* Takes a cached page of level's kind, or NULL. */
+static struct pt_node *cache_take(struct iovirt_iommu *io, unsigned level)
+{
+	struct pt_cache *c = &io->cache[pt_cache_kind(level)];
+	for (uint32_t i = atomic_load_explicit(&c->top, memory_order_relaxed); i > 0; i--) {
+		if (!atomic_load_explicit(&c->slot[i - 1], memory_order_relaxed))
+			continue;
+		/* acquire: the page was emptied (and its count reset) by whoever put it */
+		struct pt_node *n = atomic_exchange_explicit(&c->slot[i - 1], NULL, memory_order_acquire);
+		if (n) {
+			cache_poison(n, false);
+			atomic_store_explicit(&c->top, i - 1, memory_order_relaxed);
+			return n;
+		}
+	}
+	return NULL;
+}
+
+/* Keeps n (empty, unreachable) if its kind has a free slot. */
+static bool cache_put(struct iovirt_iommu *io, struct pt_node *n)
+{
+	struct pt_cache *c = &io->cache[pt_cache_kind(n->level)];
+	atomic_store_explicit(&n->cnt, 0, memory_order_relaxed); /* drops PT_DEAD */
+	cache_poison(n, true); /* before it is visible: a taker unpoisons */
+	for (uint32_t i = atomic_load_explicit(&c->top, memory_order_relaxed); i < io->cache_cap; i++) {
+		struct pt_node *expect = NULL;
+		if (!atomic_load_explicit(&c->slot[i], memory_order_relaxed) &&
+		    atomic_compare_exchange_strong_explicit(&c->slot[i], &expect, n, memory_order_release,
+							    memory_order_relaxed)) {
+			atomic_store_explicit(&c->top, i + 1, memory_order_relaxed);
+			return true;
+		}
+	}
+	cache_poison(n, false);
+	return false;
+}
+
+/* Everything the walk and the hardware rely on is clear: no entry, no child
+ * (for IOVIRT_CHECK: evaluated only in builds with checks). */
+static inline bool node_clean(const struct pt_node *n)
+{
+	for (unsigned i = 0; i < PT_ENTRIES; i++) {
+		if (n->tbl[i])
+			return false;
+		if (n->level > 1 && atomic_load_explicit(&n->child[i], memory_order_relaxed))
+			return false;
+		if (n->level == 2 && atomic_load_explicit(&pt_ctbl(n)[i], memory_order_relaxed))
+			return false;
+	}
+	return true;
+}
+
+void pt_node_put(struct iovirt_iommu *io, struct pt_node *n)
+{
+	/* The count is right for every node that was linked or never filled:
+	 * entries are reserved before they are written and given back after they
+	 * are cleared; a dropped subtree's top (PT_WHOLE) still holds its entries.
+	 * So a zero count means a clean page, with nothing to zero for reuse. */
+	const bool empty = (atomic_load_explicit(&n->cnt, memory_order_relaxed) & ~PT_DEAD) == 0;
+	if (empty && io->cache_cap) {
+		IOVIRT_CHECK(node_clean(n));
+		if (cache_put(io, n))
+			return;
+	}
+	pt_node_free(io, n);
+}
+
+size_t iovirt_pt_trim(struct iovirt_iommu *io)
+{
+	size_t k = 0;
+	if (!io)
+		return 0;
+	for (unsigned kind = 0; kind < PT_CACHE_KINDS; kind++)
+		for (uint32_t i = 0; i < io->cache_cap; i++) {
+			struct pt_node *n = atomic_exchange_explicit(&io->cache[kind].slot[i], NULL,
+								     memory_order_acquire);
+			if (n) {
+				cache_poison(n, false);
+				pt_node_free(io, n);
+				k++;
+			}
+		}
+	return k;
+}
+
+static uint64_t cache_count(const struct iovirt_iommu *io)
+{
+	uint64_t k = 0;
+	for (unsigned kind = 0; kind < PT_CACHE_KINDS; kind++)
+		for (uint32_t i = 0; i < io->cache_cap; i++)
+			k += atomic_load_explicit(&io->cache[kind].slot[i], memory_order_relaxed) != NULL;
+	return k;
+}
 
 /* ---- table pages ---- */
 
 struct pt_node *pt_node_alloc(struct iovirt_iommu *io, unsigned level)
 {
+	struct pt_node *n = io->cache_cap ? cache_take(io, level) : NULL;
+	if (n) {
+		n->level = level; /* the kind's levels (3..5) share a bookkeeping size */
+		return n;
+	}
 	const struct iovirt_host_ops *ops = io->ops;
 	const size_t meta = pt_node_bytes(level);
-	struct pt_node *n = ops->mem_alloc(io->host, meta, level > 1 ? 64 : _Alignof(struct pt_node));
+	n = ops->mem_alloc(io->host, meta, level > 1 ? 64 : _Alignof(struct pt_node));
 	if (!n)
 		return NULL;
 	n->tbl = ops->table_alloc(io->host, &n->pa);
@@ -91,7 +224,7 @@ static size_t subtree_walk(struct iovirt_iommu *io, struct pt_node *n, bool free
 				k += subtree_walk(io, c, free);
 		}
 	if (free)
-		pt_node_free(io, n);
+		pt_node_put(io, n);
 	return k;
 }
 
@@ -102,7 +235,7 @@ static size_t node_weight(struct iovirt_iommu *io, struct pt_node *n, bool free)
 	if (whole)
 		return subtree_walk(io, n, free);
 	if (free)
-		pt_node_free(io, n);
+		pt_node_put(io, n);
 	return 1;
 }
 
@@ -292,15 +425,19 @@ int iovirt_iommu_create(const struct iovirt_host_ops *ops, void *host,
 	    !IOVIRT_HOST_HAS(ops, iotlb_inval))
 		return IOVIRT_ENOSYS;
 	uint32_t format = IOVIRT_PT_FMT_VTD_SL, reclaim = IOVIRT_RECLAIM_DEFERRED;
+	uint32_t cache = IOVIRT_PT_TABLE_CACHE_DEFAULT;
 	if (params) {
-		if (params->size < offsetof(struct iovirt_iommu_params, reclaim) + sizeof(params->reclaim))
+		if (params->size < IOVIRT_IOMMU_PARAMS_SIZE_V1)
 			return IOVIRT_EINVAL;
 		if (params->format)
 			format = params->format;
 		reclaim = params->reclaim;
+		if (IOVIRT_PARAMS_HAS(params, table_cache) && params->table_cache)
+			cache = params->table_cache == IOVIRT_PT_TABLE_CACHE_OFF ? 0 : params->table_cache;
 	}
 	const struct pt_format *fmt = format_get(format);
-	if (!fmt || (reclaim != IOVIRT_RECLAIM_DEFERRED && reclaim != IOVIRT_RECLAIM_AFTER_INVAL))
+	if (!fmt || (reclaim != IOVIRT_RECLAIM_DEFERRED && reclaim != IOVIRT_RECLAIM_AFTER_INVAL) ||
+	    cache > IOVIRT_PT_TABLE_CACHE_MAX)
 		return IOVIRT_EINVAL;
 	if (fmt->root_bytes != IOVIRT_PAGE_SIZE &&
 	    (!IOVIRT_HOST_HAS(ops, table_block_alloc) || !IOVIRT_HOST_HAS(ops, table_block_free)))
@@ -315,6 +452,7 @@ int iovirt_iommu_create(const struct iovirt_host_ops *ops, void *host,
 	io->fmt = fmt;
 	io->format = format;
 	io->reclaim = reclaim;
+	io->cache_cap = cache;
 	*out = io;
 	return 0;
 }
@@ -396,11 +534,15 @@ void iovirt_iommu_destroy(struct iovirt_iommu *io)
 		io->ops->mem_free(io->host, (void *)chunk, PT_DIR_SIZE * sizeof(*chunk));
 	}
 	iovirt_pt_reclaim(io);
+	iovirt_pt_trim(io);
 	io->ops->mem_free(io->host, io, sizeof(*io));
 }
 
 size_t iovirt_pt_reclaim(struct iovirt_iommu *io)
 {
+	/* What the cache held since the last reclaim went unused: to the host. The
+	 * pages reclaimed now refill it. */
+	iovirt_pt_trim(io);
 	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL) {
 		/* Pending nodes go when no writer is inside: an enter and a leave
 		 * frees them then, and is harmless beside writers. */
@@ -427,7 +569,8 @@ void iovirt_pt_stats(const struct iovirt_iommu *cio, struct iovirt_pt_stats *out
 	struct iovirt_iommu *io = (struct iovirt_iommu *)cio;
 	out->spaces = atomic_load(&io->nspaces);
 	out->retired = atomic_load(&io->nretired);
-	out->tables = atomic_load(&io->ntables) - out->retired;
+	out->cached = cache_count(io);
+	out->tables = atomic_load(&io->ntables) - out->retired - out->cached;
 	out->meta_bytes = atomic_load(&io->meta_bytes);
 	out->invalidations = atomic_load(&io->ninval);
 }
