@@ -85,8 +85,9 @@ static inline void pt_clear_init(struct pt_clear *cl)
 	cl->dead = NULL;
 }
 
-/* One invalidation for everything cl holds, then its unlinked tables are retired. */
-void pt_clear_flush(struct iovirt_iommu *io, uint32_t asid, struct pt_clear *cl);
+/* One invalidation for everything cl holds, then its unlinked tables are retired.
+ * s: the space, or NULL to look asid up (a gather may outlive its space). */
+void pt_clear_flush(struct iovirt_iommu *io, const struct pt_space *s, uint32_t asid, struct pt_clear *cl);
 
 /* What a whole-space visit calls: table(arg, node, iova) for each table before
  * its entries, leaf(arg, iova, pa, size, prot) for each leaf, ascending; either
@@ -200,7 +201,7 @@ static inline void pt_leave(struct iovirt_iommu *io)
 		pt_leave_slow(io);
 }
 /* Issues one IOTLB invalidation and counts it. */
-void pt_inval(struct iovirt_iommu *io, uint32_t asid, uint32_t kind, uint64_t iova,
+void pt_inval(struct iovirt_iommu *io, const struct pt_space *s, uint32_t asid, uint32_t kind, uint64_t iova,
 	      uint64_t size, bool leaf_only);
 
 /* Width, levels and page sizes of a space, for the dump. */
