@@ -37,9 +37,11 @@
  *    writers of the same space (they give no consistent picture).
  *
  * Memory: table pages come from host->table_alloc, bookkeeping from
- * host->mem_alloc. A table page is released only after an IOTLB invalidation
- * that covers every entry it held, so a hardware walker (which the
- * invalidation waits for) never reads a freed page.
+ * host->mem_alloc. A table page is released (or kept for reuse in the table
+ * cache, see iovirt_pt_trim) only after an IOTLB invalidation that covers
+ * every entry it held and, as any release, once no software walker may still
+ * hold it (the reclaim mode's rule), so a hardware walker (which the
+ * invalidation waits for) never reads a freed or reused page.
  */
 #ifndef IOVIRT_PAGETABLE_H
 #define IOVIRT_PAGETABLE_H
@@ -335,7 +337,9 @@ struct iovirt_pt_stats {
 	uint64_t retired;       /* table pages waiting for iovirt_pt_reclaim (AFTER_INVAL
 				 * mode: for the last writer inside to leave) */
 	uint64_t meta_bytes;    /* bookkeeping bytes beside the table pages */
-	uint64_t invalidations; /* IOTLB invalidation calls made */
+	uint64_t invalidations; /* IOTLB invalidation calls made (exact while writers do not
+				 * overlap; invalidations made at the same moment by
+				 * overlapping writers may count as one) */
 	uint64_t cached;        /* emptied table pages kept for reuse (iovirt_pt_trim releases
 				 * them); held from the host but in no table */
 };
