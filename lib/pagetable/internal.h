@@ -195,6 +195,9 @@ static inline void pt_enter(struct iovirt_iommu *io)
 		atomic_fetch_add_explicit(&io->inside, 1, memory_order_seq_cst);
 }
 void pt_leave_slow(struct iovirt_iommu *io);
+/* AFTER_INVAL mode: leaves, bringing the caller's own unlinked and invalidated
+ * nodes (freed at once if it is the last writer inside, else retired). */
+void pt_leave_with(struct iovirt_iommu *io, struct pt_node *mine);
 static inline void pt_leave(struct iovirt_iommu *io)
 {
 	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL)

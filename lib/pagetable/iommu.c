@@ -312,6 +312,36 @@ void pt_leave_slow(struct iovirt_iommu *io)
 	}
 }
 
+/*
+ * The same for a writer that brings its own unlinked, invalidated nodes
+ * (mine, linked by ->next; iovirt_pt_unmap's): when it is the last writer
+ * inside they are freed with the pending list at the same CAS, by the same
+ * argument (every writer that could hold them was inside at their unlink);
+ * otherwise they are retired onto the pending list before the count drops,
+ * as pt_retire did before. So an unmap alone spends no exchange on them.
+ */
+void pt_leave_with(struct iovirt_iommu *io, struct pt_node *mine)
+{
+	uint32_t c = atomic_load_explicit(&io->inside, memory_order_seq_cst);
+	if (c == 1) {
+		struct pt_node *list = atomic_load_explicit(&io->pending, memory_order_relaxed)
+					       ? atomic_exchange_explicit(&io->pending, NULL, memory_order_acq_rel)
+					       : NULL;
+		if (atomic_compare_exchange_strong_explicit(&io->inside, &c, 0, memory_order_seq_cst,
+							    memory_order_seq_cst)) {
+			if (list)
+				atomic_fetch_sub_explicit(&io->nretired, free_list(io, list), memory_order_relaxed);
+			free_list(io, mine);
+			return;
+		}
+		if (list)
+			push_list(io, &io->pending, list);
+	}
+	if (mine)
+		pt_retire(io, mine);
+	pt_leave_slow(io);
+}
+
 /* The IOTLB, then (ATS) the device's TLB: both before anything is released. */
 static void inval_space(struct iovirt_iommu *io, const struct pt_space *s, uint32_t asid,
 			uint32_t kind, uint64_t iova, uint64_t size, bool leaf_only)
@@ -698,8 +728,16 @@ int64_t iovirt_pt_unmap(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, u
 	pt_clear_init(&cl);
 	pt_enter(io);
 	int64_t bytes = io->impl->unmap(s, iova, size, &cl);
+	struct pt_node *dead = cl.dead;
+	if (!dead || io->reclaim != IOVIRT_RECLAIM_AFTER_INVAL) {
+		pt_clear_flush(io, s, asid, &cl);
+		pt_leave(io);
+		return bytes;
+	}
+	/* the invalidation now; the unlinked tables leave with us (pt_leave_with) */
+	cl.dead = NULL;
 	pt_clear_flush(io, s, asid, &cl);
-	pt_leave(io);
+	pt_leave_with(io, dead);
 	return bytes;
 }
 
