@@ -728,16 +728,14 @@ int64_t iovirt_pt_unmap(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, u
 	pt_clear_init(&cl);
 	pt_enter(io);
 	int64_t bytes = io->impl->unmap(s, iova, size, &cl);
-	struct pt_node *dead = cl.dead;
-	if (!dead || io->reclaim != IOVIRT_RECLAIM_AFTER_INVAL) {
-		pt_clear_flush(io, s, asid, &cl);
-		pt_leave(io);
-		return bytes;
-	}
-	/* the invalidation now; the unlinked tables leave with us (pt_leave_with) */
-	cl.dead = NULL;
-	pt_clear_flush(io, s, asid, &cl);
-	pt_leave_with(io, dead);
+	/* pt_clear_flush written out: one invalidation, then the unlinked tables
+	 * are retired or, in AFTER_INVAL mode, leave with us (pt_leave_with) */
+	if (cl.hi >= cl.lo)
+		inval_space(io, s, asid, IOVIRT_INVAL_RANGE, cl.lo, cl.hi - cl.lo + 1, !cl.tables);
+	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL)
+		pt_leave_with(io, cl.dead);
+	else if (cl.dead)
+		pt_retire(io, cl.dead);
 	return bytes;
 }
 
