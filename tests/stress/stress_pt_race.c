@@ -23,6 +23,9 @@
  * Beside them in both modes: a third writer that unmaps through a gather and
  * maps, splits and unmaps a 2 MiB page under the same level-2 table, and two
  * threads creating and destroying spaces of their own ASIDs.
+ * Emptied tables go round the table cache (one page per kind by default,
+ * IOVIRT_STRESS_PT_CACHE: a size or "off"), so a page reused too early shows
+ * as a lost or wrong mapping, and under ASan a cached page is poisoned.
  * A writer that makes no progress for HANG_SECONDS is reported as a hang.
  * Usage: stress_pt_race [seconds per mode] (default 1; IOVIRT_STRESS_SECONDS too).
  */
