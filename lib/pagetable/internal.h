@@ -157,7 +157,9 @@ struct iovirt_iommu {
 	const struct pt_format *fmt;
 	uint32_t format; /* enum iovirt_pt_format */
 	uint32_t reclaim;
-	/* ASID directory: top 10 bits select a chunk of 1024 slots, made on demand. */
+	/* ASID directory: top 10 bits select a chunk of 1024 slots, made on demand;
+	 * chunk 0 (ASIDs below 1024, the common ones) is dir0, inline, so their
+	 * lookup is one load (the translate chain one load shorter). */
 	_Atomic(struct pt_space *_Atomic *) dir[PT_DIR_SIZE];
 	_Atomic(struct pt_node *) retired;
 	_Atomic(struct pt_space *) retired_spaces;
@@ -169,6 +171,7 @@ struct iovirt_iommu {
 	_Atomic uint64_t nspaces, ntables, nretired, meta_bytes, ninval;
 	uint32_t cache_cap; /* slots used per kind: 0 .. IOVIRT_PT_TABLE_CACHE_MAX */
 	struct pt_cache cache[PT_CACHE_KINDS];
+	struct pt_space *_Atomic dir0[PT_DIR_SIZE]; /* dir[0] points here */
 };
 
 /* ---- shared by the walker and the iommu (iommu.c) ---- */

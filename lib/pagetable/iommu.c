@@ -382,6 +382,8 @@ void pt_clear_flush(struct iovirt_iommu *io, const struct pt_space *s, uint32_t 
 
 static struct pt_space *space_get(const struct iovirt_iommu *io, uint32_t asid)
 {
+	if (IOVIRT_LIKELY(asid < PT_DIR_SIZE))
+		return atomic_load_explicit(&((struct iovirt_iommu *)io)->dir0[asid], memory_order_acquire);
 	if (asid > IOVIRT_ASID_MAX)
 		return NULL;
 	struct pt_space *_Atomic *chunk = atomic_load_explicit(
@@ -487,6 +489,7 @@ int iovirt_iommu_create(const struct iovirt_host_ops *ops, void *host,
 	io->format = format;
 	io->reclaim = reclaim;
 	io->cache_cap = cache;
+	atomic_init(&io->dir[0], io->dir0);
 	*out = io;
 	return 0;
 }
@@ -565,7 +568,8 @@ void iovirt_iommu_destroy(struct iovirt_iommu *io)
 			if (s)
 				space_teardown(io, s);
 		}
-		io->ops->mem_free(io->host, (void *)chunk, PT_DIR_SIZE * sizeof(*chunk));
+		if (chunk != io->dir0)
+			io->ops->mem_free(io->host, (void *)chunk, PT_DIR_SIZE * sizeof(*chunk));
 	}
 	iovirt_pt_reclaim(io);
 	iovirt_pt_trim(io);

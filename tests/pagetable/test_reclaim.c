@@ -224,7 +224,7 @@ static void create_same_asid(void)
 
 static void create_neighbour_asid(void)
 {
-	cr_assert_eq(iovirt_pt_space_create(io, 6, NULL), 0);
+	cr_assert_eq(iovirt_pt_space_create(io, 5 * 1024 + 6, NULL), 0);
 }
 
 /* Two creates of one ASID racing: the loser answers EDUP and frees what it made. */
@@ -244,8 +244,8 @@ Test(pt_race, create_chunk)
 {
 	struct iovirt_pt_stats st;
 	race_init();
-	race = create_neighbour_asid;
-	cr_assert_eq(iovirt_pt_space_create(io, 7, NULL), 0);
+	race = create_neighbour_asid; /* a chunk beyond the first (ASIDs 0-1023 have theirs inline) */
+	cr_assert_eq(iovirt_pt_space_create(io, 5 * 1024 + 7, NULL), 0);
 	iovirt_pt_stats(io, &st);
 	cr_assert_eq(st.spaces, 2);
 	race_done(); /* th_posix_done: nothing leaked (the losing chunk was freed) */
