@@ -139,16 +139,12 @@ static uint64_t cache_count(const struct iovirt_iommu *io)
 
 /* ---- table pages ---- */
 
-struct pt_node *pt_node_alloc(struct iovirt_iommu *io, unsigned level)
+/* Out of line, so that a cache hit saves no registers. */
+__attribute__((noinline)) static struct pt_node *node_alloc_host(struct iovirt_iommu *io, unsigned level)
 {
-	struct pt_node *n = io->cache_cap ? cache_take(io, level) : NULL;
-	if (n) {
-		n->level = level; /* the kind's levels (3..5) share a bookkeeping size */
-		return n;
-	}
 	const struct iovirt_host_ops *ops = io->ops;
 	const size_t meta = pt_node_bytes(level);
-	n = ops->mem_alloc(io->host, meta, level > 1 ? 64 : _Alignof(struct pt_node));
+	struct pt_node *n = ops->mem_alloc(io->host, meta, level > 1 ? 64 : _Alignof(struct pt_node));
 	if (!n)
 		return NULL;
 	n->tbl = ops->table_alloc(io->host, &n->pa);
@@ -160,6 +156,15 @@ struct pt_node *pt_node_alloc(struct iovirt_iommu *io, unsigned level)
 	atomic_init(&n->cnt, 0);
 	atomic_fetch_add_explicit(&io->ntables, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&io->meta_bytes, meta, memory_order_relaxed);
+	return n;
+}
+
+struct pt_node *pt_node_alloc(struct iovirt_iommu *io, unsigned level)
+{
+	struct pt_node *n = io->cache_cap ? cache_take(io, level) : NULL;
+	if (!n)
+		return node_alloc_host(io, level);
+	n->level = level; /* the kind's levels (3..5) share a bookkeeping size */
 	return n;
 }
 
