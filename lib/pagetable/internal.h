@@ -68,6 +68,15 @@ struct pt_space {
 	_Atomic uint32_t ats;  /* ATS: RID + 1 of the device caching its translations; 0 none */
 };
 
+/* A space's allocation holds the space, then (64-byte aligned) its root's
+ * node: a walk finds root->child[] at a fixed offset from the space, one
+ * dependent load less than through s->root (which points there too). */
+#define PT_SPACE_BYTES ((sizeof(struct pt_space) + 63) & ~(size_t)63)
+static inline struct pt_node *pt_space_root(const struct pt_space *s)
+{
+	return (struct pt_node *)((char *)s + PT_SPACE_BYTES);
+}
+
 /* What unmaps (or a map's rollback) cleared and not yet invalidated. */
 struct pt_clear {
 	uint64_t lo, hi;      /* iova range of cleared entries (hi inclusive; lo > hi: none) */

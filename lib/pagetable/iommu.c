@@ -178,43 +178,38 @@ void pt_node_free(struct iovirt_iommu *io, struct pt_node *n)
 	atomic_fetch_sub_explicit(&io->meta_bytes, meta, memory_order_relaxed);
 }
 
-/* A space's root: one table page, or for formats with a wider root (RISC-V
- * x4: 16 KiB) a naturally aligned block whose first page is the walk's root
- * table (the widths iovirt takes index only its first 512 entries). */
-static struct pt_node *pt_root_alloc(struct iovirt_iommu *io, unsigned levels)
+/* A space's root: its node lives in the space's own allocation (so that a
+ * walk reaches root->child[] without loading a pointer), its table is one
+ * page, or for formats with a wider root (RISC-V x4: 16 KiB) a naturally
+ * aligned block whose first page is the walk's root table (the widths iovirt
+ * takes index only its first 512 entries). It stays with its space and goes
+ * with it (space_release), never through the retire lists or the cache. */
+static bool pt_root_alloc(struct iovirt_iommu *io, struct pt_space *s, unsigned levels)
 {
 	const size_t bytes = io->fmt->root_bytes;
-	if (bytes == IOVIRT_PAGE_SIZE)
-		return pt_node_alloc(io, levels);
-	const struct iovirt_host_ops *ops = io->ops;
-	const size_t meta = pt_node_bytes(levels);
-	struct pt_node *n = ops->mem_alloc(io->host, meta, 64);
-	if (!n)
-		return NULL;
-	n->tbl = ops->table_block_alloc(io->host, bytes, &n->pa);
-	if (!n->tbl) {
-		ops->mem_free(io->host, n, meta);
-		return NULL;
-	}
+	struct pt_node *n = pt_space_root(s);
+	n->tbl = bytes == IOVIRT_PAGE_SIZE ? io->ops->table_alloc(io->host, &n->pa)
+					   : io->ops->table_block_alloc(io->host, bytes, &n->pa);
+	if (!n->tbl)
+		return false;
 	n->level = levels;
 	atomic_init(&n->cnt, 0);
+	s->root = n;
 	atomic_fetch_add_explicit(&io->ntables, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&io->meta_bytes, meta, memory_order_relaxed);
-	return n;
+	atomic_fetch_add_explicit(&io->meta_bytes, pt_node_bytes(levels), memory_order_relaxed);
+	return true;
 }
 
-static void pt_root_free(struct iovirt_iommu *io, struct pt_node *n)
+static void pt_root_free(struct iovirt_iommu *io, struct pt_space *s)
 {
 	const size_t bytes = io->fmt->root_bytes;
-	if (bytes == IOVIRT_PAGE_SIZE) {
-		pt_node_free(io, n);
-		return;
-	}
-	const size_t meta = pt_node_bytes(n->level);
-	io->ops->table_block_free(io->host, n->tbl, n->pa, bytes);
-	io->ops->mem_free(io->host, n, meta);
+	struct pt_node *n = pt_space_root(s);
+	if (bytes == IOVIRT_PAGE_SIZE)
+		io->ops->table_free(io->host, n->tbl, n->pa);
+	else
+		io->ops->table_block_free(io->host, n->tbl, n->pa, bytes);
 	atomic_fetch_sub_explicit(&io->ntables, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&io->meta_bytes, meta, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&io->meta_bytes, pt_node_bytes(n->level), memory_order_relaxed);
 }
 
 /* Nodes of n's subtree still linked below it (a whole drop), n included;
@@ -504,13 +499,6 @@ int iovirt_iommu_reclaim_mode(const struct iovirt_iommu *io)
 	return (int)io->reclaim;
 }
 
-/* A root block (root_bytes > one page) stays with its space and goes with it
- * (space_release): the retire lists free single pages. */
-static bool root_is_block(const struct iovirt_iommu *io)
-{
-	return io->fmt->root_bytes != IOVIRT_PAGE_SIZE;
-}
-
 struct collect {
 	struct pt_node *list;
 	const struct pt_node *skip;
@@ -528,16 +516,21 @@ static int collect_node(void *arg, struct pt_node *n, uint64_t iova)
 	return 0;
 }
 
-static void space_free(struct iovirt_iommu *io, struct pt_space *s)
+/* The space and its root's node: one allocation (pt_space_root). */
+static size_t space_bytes(unsigned levels)
 {
-	io->ops->mem_free(io->host, s, sizeof(*s));
+	return PT_SPACE_BYTES + pt_node_bytes(levels);
 }
 
-/* Frees a space taken out of use, and its root block if it kept one. */
+static void space_free(struct iovirt_iommu *io, struct pt_space *s)
+{
+	io->ops->mem_free(io->host, s, space_bytes(s->levels));
+}
+
+/* Frees a space taken out of use, with its root. */
 static void space_release(struct iovirt_iommu *io, struct pt_space *s)
 {
-	if (root_is_block(io))
-		pt_root_free(io, s->root);
+	pt_root_free(io, s);
 	space_free(io, s);
 }
 
@@ -545,14 +538,15 @@ static void space_teardown(struct iovirt_iommu *io, struct pt_space *s)
 {
 	/* s is out of the directory already: invalidate through it */
 	inval_space(io, s, s->asid, IOVIRT_INVAL_ASID, 0, 0, false);
-	struct collect c = { .list = NULL, .skip = root_is_block(io) ? s->root : NULL };
+	struct collect c = { .list = NULL, .skip = s->root };
 	io->impl->visit(s, &(const struct pt_visitor){ .table = collect_node, .arg = &c });
 	if (c.list)
 		pt_retire(io, c.list);
 	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL) {
-		space_release(io, s);
+		space_release(io, s); /* no writer of this ASID is inside (the header's rule) */
 		return;
 	}
+	atomic_fetch_add_explicit(&io->nretired, 1, memory_order_relaxed); /* its root waits with it */
 	struct pt_space *head = atomic_load_explicit(&io->retired_spaces, memory_order_relaxed);
 	do
 		s->next = head;
@@ -602,6 +596,8 @@ size_t iovirt_pt_reclaim(struct iovirt_iommu *io)
 	while (s) {
 		struct pt_space *next = s->next;
 		space_release(io, s);
+		atomic_fetch_sub_explicit(&io->nretired, 1, memory_order_relaxed);
+		k++; /* its root */
 		s = next;
 	}
 	return k;
@@ -642,24 +638,22 @@ int iovirt_pt_space_create(struct iovirt_iommu *io, uint32_t asid, const struct 
 		return IOVIRT_ENOMEM;
 	if (atomic_load_explicit(slot, memory_order_acquire))
 		return IOVIRT_EDUP;
-	struct pt_space *s = io->ops->mem_alloc(io->host, sizeof(*s), _Alignof(struct pt_space));
+	struct pt_space *s = io->ops->mem_alloc(io->host, space_bytes(levels), 64);
 	if (!s)
 		return IOVIRT_ENOMEM;
-	s->root = pt_root_alloc(io, levels);
-	if (!s->root) {
+	s->levels = levels;
+	if (!pt_root_alloc(io, s, levels)) {
 		space_free(io, s);
 		return IOVIRT_ENOMEM;
 	}
 	s->asid = asid;
 	s->width = width;
-	s->levels = levels;
 	s->limit = UINT64_C(1) << width;
 	s->pgsizes = pgsizes;
 	struct pt_space *expect = NULL;
 	if (!atomic_compare_exchange_strong_explicit(slot, &expect, s, memory_order_acq_rel,
 						     memory_order_relaxed)) {
-		pt_root_free(io, s->root);
-		space_free(io, s);
+		space_release(io, s);
 		return IOVIRT_EDUP;
 	}
 	atomic_fetch_add_explicit(&io->nspaces, 1, memory_order_relaxed);
