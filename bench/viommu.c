@@ -197,7 +197,7 @@ static void bench_format(uint32_t fmt, const char *name, struct iovirt_gmap *map
 {
 	const struct iovirt_host_ops *ops = iovirt_posix_ops();
 	struct iovirt_gpt_ctx c = build(fmt);
-	struct iovirt_iommu_params ip = { sizeof(ip), fmt, 0 };
+	struct iovirt_iommu_params ip = { .size = sizeof(ip), .format = fmt };
 	struct run r = { .ctx = &c, .map = map, .ops = &lean_ops };
 	int e;
 	if ((e = iovirt_iommu_create(ops, host, &ip, &r.io)) || (e = iovirt_pt_space_create(r.io, 1, NULL)))

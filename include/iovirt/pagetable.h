@@ -37,9 +37,11 @@
  *    writers of the same space (they give no consistent picture).
  *
  * Memory: table pages come from host->table_alloc, bookkeeping from
- * host->mem_alloc. A table page is released only after an IOTLB invalidation
- * that covers every entry it held, so a hardware walker (which the
- * invalidation waits for) never reads a freed page.
+ * host->mem_alloc. A table page is released (or kept for reuse in the table
+ * cache, see iovirt_pt_trim) only after an IOTLB invalidation that covers
+ * every entry it held and, as any release, once no software walker may still
+ * hold it (the reclaim mode's rule), so a hardware walker (which the
+ * invalidation waits for) never reads a freed or reused page.
  */
 #ifndef IOVIRT_PAGETABLE_H
 #define IOVIRT_PAGETABLE_H
@@ -93,7 +95,18 @@ struct iovirt_iommu_params {
 	size_t size;     /* sizeof(struct iovirt_iommu_params) */
 	uint32_t format; /* enum iovirt_pt_format; 0 means VT-d SL */
 	uint32_t reclaim; /* enum iovirt_reclaim */
+	/* ---- appended (read through IOVIRT_PARAMS_HAS; a smaller size: the defaults) ---- */
+	/* Emptied table pages kept for reuse (the table cache), per kind of page
+	 * (leaf tables, level-2 tables, the levels above): 0 means
+	 * IOVIRT_PT_TABLE_CACHE_DEFAULT, IOVIRT_PT_TABLE_CACHE_OFF keeps none;
+	 * at most IOVIRT_PT_TABLE_CACHE_MAX. See iovirt_pt_trim. */
+	uint32_t table_cache;
+	uint32_t reserved; /* 0 */
 };
+#define IOVIRT_IOMMU_PARAMS_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_iommu_params, reclaim)
+#define IOVIRT_PT_TABLE_CACHE_DEFAULT 16u
+#define IOVIRT_PT_TABLE_CACHE_MAX 256u
+#define IOVIRT_PT_TABLE_CACHE_OFF UINT32_MAX
 
 struct iovirt_space_params {
 	size_t size;      /* sizeof(struct iovirt_space_params) */
@@ -108,9 +121,13 @@ struct iovirt_iommu;
  * Creates an iommu. host_ops needs mem_alloc, mem_free, table_alloc,
  * table_free and iotlb_inval (and table_block_alloc/free for
  * IOVIRT_PT_FMT_RISCV_G); host is passed back to each. params may be NULL
- * (VT-d SL, deferred reclaim). Every space of the iommu uses its format.
- * Returns 0; IOVIRT_EINVAL (bad params or ops), IOVIRT_ENOSYS (a needed
- * callback absent), IOVIRT_ENOMEM. On failure *out is untouched.
+ * (VT-d SL, deferred reclaim, the default table cache). Every space of the
+ * iommu uses its format.
+ * Returns 0; IOVIRT_EINVAL (bad params or ops: params->size below
+ * IOVIRT_IOMMU_PARAMS_SIZE_V1, an unknown format or reclaim mode, a
+ * table_cache above IOVIRT_PT_TABLE_CACHE_MAX other than
+ * IOVIRT_PT_TABLE_CACHE_OFF), IOVIRT_ENOSYS (a needed callback absent),
+ * IOVIRT_ENOMEM. On failure *out is untouched.
  */
 int iovirt_iommu_create(const struct iovirt_host_ops *host_ops, void *host,
 			const struct iovirt_iommu_params *params,
@@ -316,13 +333,21 @@ int iovirt_pt_ats_set(struct iovirt_iommu *iommu, uint32_t asid, uint16_t rid, b
 /* Counters of one iommu. */
 struct iovirt_pt_stats {
 	uint64_t spaces;        /* live address spaces */
-	uint64_t tables;        /* table pages in use (retired ones excluded) */
+	uint64_t tables;        /* table pages in use (retired and cached ones excluded) */
 	uint64_t retired;       /* table pages waiting for iovirt_pt_reclaim (AFTER_INVAL
 				 * mode: for the last writer inside to leave) */
 	uint64_t meta_bytes;    /* bookkeeping bytes beside the table pages */
-	uint64_t invalidations; /* IOTLB invalidation calls made */
+	uint64_t invalidations; /* IOTLB invalidation calls made (exact while writers do not
+				 * overlap; invalidations made at the same moment by
+				 * overlapping writers may count as one) */
 };
 void iovirt_pt_stats(const struct iovirt_iommu *iommu, struct iovirt_pt_stats *out);
+
+/* Table pages the table cache holds (below): held from the host, in no table.
+ * A function of its own rather than a field of iovirt_pt_stats, which has no
+ * size field: a field appended there would be written past the end of the
+ * struct of a program built against the older header. */
+uint64_t iovirt_pt_cached(const struct iovirt_iommu *iommu);
 
 /*
  * Releases the table pages (and destroyed spaces) waiting since earlier
@@ -330,9 +355,28 @@ void iovirt_pt_stats(const struct iovirt_iommu *iommu, struct iovirt_pt_stats *o
  * and writer that began before this call has returned; callers must not run
  * two reclaims at once. AFTER_INVAL mode: frees the pages still pending
  * (unlinked while writers overlapped) if no writer is inside at that moment;
- * may run at any time. Returns the number of pages released.
+ * may run at any time. The table cache: the pages it held before this call
+ * go back to the host (host table_free, mem_free); the emptied pages this call
+ * takes off the retired lists refill it, up to its bound, the rest go to the
+ * host. Returns the number of retired pages it took off (cached or released).
  */
 size_t iovirt_pt_reclaim(struct iovirt_iommu *iommu);
+
+/*
+ * The table cache. A table page left empty by an unmap (or a failed map's
+ * rollback) is unlinked, invalidated and retired as always; once it may be
+ * released (in deferred mode at iovirt_pt_reclaim, in AFTER_INVAL mode when
+ * the last writer inside leaves), it is kept instead, with its bookkeeping,
+ * for the next table a map installs, if the cache has room (params
+ * table_cache pages of each kind; pages that still hold entries, such as a
+ * subtree an unmap dropped whole or a destroyed space's, always go to the
+ * host). A kept page is empty, so it is reused without zeroing. Counted by
+ * iovirt_pt_cached.
+ * iovirt_pt_trim releases every cached page to the host now. Safe beside
+ * every call (cached pages are in no table). Returns the number of pages
+ * released. Never fails.
+ */
+size_t iovirt_pt_trim(struct iovirt_iommu *iommu);
 
 /*
  * The raw VT-d second-stage entry encoding, exposed for hosts and emulators

@@ -68,6 +68,15 @@ struct pt_space {
 	_Atomic uint32_t ats;  /* ATS: RID + 1 of the device caching its translations; 0 none */
 };
 
+/* A space's allocation holds the space, then (64-byte aligned) its root's
+ * node: a walk finds root->child[] at a fixed offset from the space, one
+ * dependent load less than through s->root (which points there too). */
+#define PT_SPACE_BYTES ((sizeof(struct pt_space) + 63) & ~(size_t)63)
+static inline struct pt_node *pt_space_root(const struct pt_space *s)
+{
+	return (struct pt_node *)((char *)s + PT_SPACE_BYTES);
+}
+
 /* What unmaps (or a map's rollback) cleared and not yet invalidated. */
 struct pt_clear {
 	uint64_t lo, hi;      /* iova range of cleared entries (hi inclusive; lo > hi: none) */
@@ -85,8 +94,9 @@ static inline void pt_clear_init(struct pt_clear *cl)
 	cl->dead = NULL;
 }
 
-/* One invalidation for everything cl holds, then its unlinked tables are retired. */
-void pt_clear_flush(struct iovirt_iommu *io, uint32_t asid, struct pt_clear *cl);
+/* One invalidation for everything cl holds, then its unlinked tables are retired.
+ * s: the space, or NULL to look asid up (a gather may outlive its space). */
+void pt_clear_flush(struct iovirt_iommu *io, const struct pt_space *s, uint32_t asid, struct pt_clear *cl);
 
 /* What a whole-space visit calls: table(arg, node, iova) for each table before
  * its entries, leaf(arg, iova, pa, size, prot) for each leaf, ascending; either
@@ -127,6 +137,25 @@ struct pt_format {
 	uint32_t (*mode)(unsigned levels);
 };
 
+/*
+ * The table cache: emptied pages of one kind (leaf tables, level-2 tables, the
+ * levels above: one bookkeeping size each), past their grace period, kept for
+ * the next install. One slot per page: a put fills an empty slot by CAS, a
+ * take empties a full one by exchange, so no page is taken twice and a slot
+ * never sees ABA. `top` is a hint only (slots below it were full recently):
+ * a race on it costs a miss, never correctness.
+ */
+#define PT_CACHE_KINDS 3
+struct pt_cache {
+	_Atomic uint32_t top;
+	_Atomic(struct pt_node *) slot[IOVIRT_PT_TABLE_CACHE_MAX];
+};
+
+static inline unsigned pt_cache_kind(unsigned level)
+{
+	return level < 3 ? level - 1 : 2;
+}
+
 #define PT_DIR_BITS 10
 #define PT_DIR_SIZE (1u << PT_DIR_BITS)
 
@@ -137,7 +166,9 @@ struct iovirt_iommu {
 	const struct pt_format *fmt;
 	uint32_t format; /* enum iovirt_pt_format */
 	uint32_t reclaim;
-	/* ASID directory: top 10 bits select a chunk of 1024 slots, made on demand. */
+	/* ASID directory: top 10 bits select a chunk of 1024 slots, made on demand;
+	 * chunk 0 (ASIDs below 1024, the common ones) is dir0, inline, so their
+	 * lookup is one load (the translate chain one load shorter). */
 	_Atomic(struct pt_space *_Atomic *) dir[PT_DIR_SIZE];
 	_Atomic(struct pt_node *) retired;
 	_Atomic(struct pt_space *) retired_spaces;
@@ -145,15 +176,23 @@ struct iovirt_iommu {
 	 * and invalidated while some were; the last writer to leave frees them. */
 	_Atomic uint32_t inside;
 	_Atomic(struct pt_node *) pending;
+	/* Pages held from the host (ntables, meta_bytes) include cached ones. */
 	_Atomic uint64_t nspaces, ntables, nretired, meta_bytes, ninval;
+	uint32_t cache_cap; /* slots used per kind: 0 .. IOVIRT_PT_TABLE_CACHE_MAX */
+	struct pt_cache cache[PT_CACHE_KINDS];
+	struct pt_space *_Atomic dir0[PT_DIR_SIZE]; /* dir[0] points here */
 };
 
 /* ---- shared by the walker and the iommu (iommu.c) ---- */
 
-/* A new table page at `level` with its bookkeeping, or NULL. */
+/* A new, empty table page at `level` with its bookkeeping (from the table
+ * cache, else from the host), or NULL. */
 struct pt_node *pt_node_alloc(struct iovirt_iommu *io, unsigned level);
-/* Frees a node that no walker can reach any more (never linked, or reclaimed). */
+/* Gives the host back a node that no walker can reach any more. */
 void pt_node_free(struct iovirt_iommu *io, struct pt_node *n);
+/* The same for a node whose count is right (linked once, or never filled):
+ * kept in the table cache when it is empty and there is room. */
+void pt_node_put(struct iovirt_iommu *io, struct pt_node *n);
 /* Hands a list of unlinked nodes (linked by ->next) over after their invalidation:
  * kept for iovirt_pt_reclaim in deferred mode; in AFTER_INVAL mode put on the
  * pending list, which the last writer to leave (pt_leave) frees. */
@@ -168,13 +207,16 @@ static inline void pt_enter(struct iovirt_iommu *io)
 		atomic_fetch_add_explicit(&io->inside, 1, memory_order_seq_cst);
 }
 void pt_leave_slow(struct iovirt_iommu *io);
+/* AFTER_INVAL mode: leaves, bringing the caller's own unlinked and invalidated
+ * nodes (freed at once if it is the last writer inside, else retired). */
+void pt_leave_with(struct iovirt_iommu *io, struct pt_node *mine);
 static inline void pt_leave(struct iovirt_iommu *io)
 {
 	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL)
 		pt_leave_slow(io);
 }
 /* Issues one IOTLB invalidation and counts it. */
-void pt_inval(struct iovirt_iommu *io, uint32_t asid, uint32_t kind, uint64_t iova,
+void pt_inval(struct iovirt_iommu *io, const struct pt_space *s, uint32_t asid, uint32_t kind, uint64_t iova,
 	      uint64_t size, bool leaf_only);
 
 /* Width, levels and page sizes of a space, for the dump. */

@@ -7,11 +7,140 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "common/check.h"
 #include "internal.h"
+
+/* ---- the table cache ---- */
+
+/* Under AddressSanitizer a cached page and its bookkeeping are poisoned, so a
+ * walker or writer that still held one (a grace period broken) is reported
+ * as it would be for a freed page. */
+#if defined(__SANITIZE_ADDRESS__)
+#define PT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PT_ASAN 1
+#endif
+#endif
+#ifdef PT_ASAN
+#include <sanitizer/asan_interface.h>
+static void cache_poison(struct pt_node *n, bool on)
+{
+	if (on) {
+		ASAN_POISON_MEMORY_REGION(n->tbl, IOVIRT_PAGE_SIZE);
+		ASAN_POISON_MEMORY_REGION(n, pt_node_bytes(n->level));
+	} else {
+		ASAN_UNPOISON_MEMORY_REGION(n, sizeof(*n));
+		ASAN_UNPOISON_MEMORY_REGION(n, pt_node_bytes(n->level));
+		ASAN_UNPOISON_MEMORY_REGION(n->tbl, IOVIRT_PAGE_SIZE);
+	}
+}
+#else
+static inline void cache_poison(struct pt_node *n, bool on)
+{
+	(void)n;
+	(void)on;
+}
+#endif
+
+/* Takes a cached page of level's kind, or NULL. */
+static struct pt_node *cache_take(struct iovirt_iommu *io, unsigned level)
+{
+	struct pt_cache *c = &io->cache[pt_cache_kind(level)];
+	for (uint32_t i = atomic_load_explicit(&c->top, memory_order_relaxed); i > 0; i--) {
+		if (!atomic_load_explicit(&c->slot[i - 1], memory_order_relaxed))
+			continue;
+		/* acquire: the page was emptied (and its count reset) by whoever put it */
+		struct pt_node *n = atomic_exchange_explicit(&c->slot[i - 1], NULL, memory_order_acquire);
+		if (n) {
+			cache_poison(n, false);
+			atomic_store_explicit(&c->top, i - 1, memory_order_relaxed);
+			return n;
+		}
+	}
+	return NULL;
+}
+
+/* Keeps n (empty, unreachable) if its kind has a free slot. */
+static bool cache_put(struct iovirt_iommu *io, struct pt_node *n)
+{
+	struct pt_cache *c = &io->cache[pt_cache_kind(n->level)];
+	atomic_store_explicit(&n->cnt, 0, memory_order_relaxed); /* drops PT_DEAD */
+	cache_poison(n, true); /* before it is visible: a taker unpoisons */
+	for (uint32_t i = atomic_load_explicit(&c->top, memory_order_relaxed); i < io->cache_cap; i++) {
+		struct pt_node *expect = NULL;
+		if (!atomic_load_explicit(&c->slot[i], memory_order_relaxed) &&
+		    atomic_compare_exchange_strong_explicit(&c->slot[i], &expect, n, memory_order_release,
+							    memory_order_relaxed)) {
+			atomic_store_explicit(&c->top, i + 1, memory_order_relaxed);
+			return true;
+		}
+	}
+	cache_poison(n, false);
+	return false;
+}
+
+/* Everything the walk and the hardware rely on is clear: no entry, no child
+ * (for IOVIRT_CHECK: evaluated only in builds with checks). */
+static inline bool node_clean(const struct pt_node *n)
+{
+	for (unsigned i = 0; i < PT_ENTRIES; i++) {
+		if (n->tbl[i])
+			return false;
+		if (n->level > 1 && atomic_load_explicit(&n->child[i], memory_order_relaxed))
+			return false;
+		if (n->level == 2 && atomic_load_explicit(&pt_ctbl(n)[i], memory_order_relaxed))
+			return false;
+	}
+	return true;
+}
+
+void pt_node_put(struct iovirt_iommu *io, struct pt_node *n)
+{
+	/* The count is right for every node that was linked or never filled:
+	 * entries are reserved before they are written and given back after they
+	 * are cleared; a dropped subtree's top (PT_WHOLE) still holds its entries.
+	 * So a zero count means a clean page, with nothing to zero for reuse. */
+	const bool empty = (atomic_load_explicit(&n->cnt, memory_order_relaxed) & ~PT_DEAD) == 0;
+	if (empty && io->cache_cap) {
+		IOVIRT_CHECK(node_clean(n));
+		if (cache_put(io, n))
+			return;
+	}
+	pt_node_free(io, n);
+}
+
+size_t iovirt_pt_trim(struct iovirt_iommu *io)
+{
+	size_t k = 0;
+	if (!io)
+		return 0;
+	for (unsigned kind = 0; kind < PT_CACHE_KINDS; kind++)
+		for (uint32_t i = 0; i < io->cache_cap; i++) {
+			struct pt_node *n = atomic_exchange_explicit(&io->cache[kind].slot[i], NULL,
+								     memory_order_acquire);
+			if (n) {
+				cache_poison(n, false);
+				pt_node_free(io, n);
+				k++;
+			}
+		}
+	return k;
+}
+
+static uint64_t cache_count(const struct iovirt_iommu *io)
+{
+	uint64_t k = 0;
+	for (unsigned kind = 0; kind < PT_CACHE_KINDS; kind++)
+		for (uint32_t i = 0; i < io->cache_cap; i++)
+			k += atomic_load_explicit(&io->cache[kind].slot[i], memory_order_relaxed) != NULL;
+	return k;
+}
 
 /* ---- table pages ---- */
 
-struct pt_node *pt_node_alloc(struct iovirt_iommu *io, unsigned level)
+/* Out of line, so that a cache hit saves no registers. */
+__attribute__((noinline)) static struct pt_node *node_alloc_host(struct iovirt_iommu *io, unsigned level)
 {
 	const struct iovirt_host_ops *ops = io->ops;
 	const size_t meta = pt_node_bytes(level);
@@ -30,6 +159,15 @@ struct pt_node *pt_node_alloc(struct iovirt_iommu *io, unsigned level)
 	return n;
 }
 
+struct pt_node *pt_node_alloc(struct iovirt_iommu *io, unsigned level)
+{
+	struct pt_node *n = io->cache_cap ? cache_take(io, level) : NULL;
+	if (!n)
+		return node_alloc_host(io, level);
+	n->level = level; /* the kind's levels (3..5) share a bookkeeping size */
+	return n;
+}
+
 void pt_node_free(struct iovirt_iommu *io, struct pt_node *n)
 {
 	const struct iovirt_host_ops *ops = io->ops;
@@ -40,43 +178,38 @@ void pt_node_free(struct iovirt_iommu *io, struct pt_node *n)
 	atomic_fetch_sub_explicit(&io->meta_bytes, meta, memory_order_relaxed);
 }
 
-/* A space's root: one table page, or for formats with a wider root (RISC-V
- * x4: 16 KiB) a naturally aligned block whose first page is the walk's root
- * table (the widths iovirt takes index only its first 512 entries). */
-static struct pt_node *pt_root_alloc(struct iovirt_iommu *io, unsigned levels)
+/* A space's root: its node lives in the space's own allocation (so that a
+ * walk reaches root->child[] without loading a pointer), its table is one
+ * page, or for formats with a wider root (RISC-V x4: 16 KiB) a naturally
+ * aligned block whose first page is the walk's root table (the widths iovirt
+ * takes index only its first 512 entries). It stays with its space and goes
+ * with it (space_release), never through the retire lists or the cache. */
+static bool pt_root_alloc(struct iovirt_iommu *io, struct pt_space *s, unsigned levels)
 {
 	const size_t bytes = io->fmt->root_bytes;
-	if (bytes == IOVIRT_PAGE_SIZE)
-		return pt_node_alloc(io, levels);
-	const struct iovirt_host_ops *ops = io->ops;
-	const size_t meta = pt_node_bytes(levels);
-	struct pt_node *n = ops->mem_alloc(io->host, meta, 64);
-	if (!n)
-		return NULL;
-	n->tbl = ops->table_block_alloc(io->host, bytes, &n->pa);
-	if (!n->tbl) {
-		ops->mem_free(io->host, n, meta);
-		return NULL;
-	}
+	struct pt_node *n = pt_space_root(s);
+	n->tbl = bytes == IOVIRT_PAGE_SIZE ? io->ops->table_alloc(io->host, &n->pa)
+					   : io->ops->table_block_alloc(io->host, bytes, &n->pa);
+	if (!n->tbl)
+		return false;
 	n->level = levels;
 	atomic_init(&n->cnt, 0);
+	s->root = n;
 	atomic_fetch_add_explicit(&io->ntables, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&io->meta_bytes, meta, memory_order_relaxed);
-	return n;
+	atomic_fetch_add_explicit(&io->meta_bytes, pt_node_bytes(levels), memory_order_relaxed);
+	return true;
 }
 
-static void pt_root_free(struct iovirt_iommu *io, struct pt_node *n)
+static void pt_root_free(struct iovirt_iommu *io, struct pt_space *s)
 {
 	const size_t bytes = io->fmt->root_bytes;
-	if (bytes == IOVIRT_PAGE_SIZE) {
-		pt_node_free(io, n);
-		return;
-	}
-	const size_t meta = pt_node_bytes(n->level);
-	io->ops->table_block_free(io->host, n->tbl, n->pa, bytes);
-	io->ops->mem_free(io->host, n, meta);
+	struct pt_node *n = pt_space_root(s);
+	if (bytes == IOVIRT_PAGE_SIZE)
+		io->ops->table_free(io->host, n->tbl, n->pa);
+	else
+		io->ops->table_block_free(io->host, n->tbl, n->pa, bytes);
 	atomic_fetch_sub_explicit(&io->ntables, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&io->meta_bytes, meta, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&io->meta_bytes, pt_node_bytes(n->level), memory_order_relaxed);
 }
 
 /* Nodes of n's subtree still linked below it (a whole drop), n included;
@@ -91,7 +224,7 @@ static size_t subtree_walk(struct iovirt_iommu *io, struct pt_node *n, bool free
 				k += subtree_walk(io, c, free);
 		}
 	if (free)
-		pt_node_free(io, n);
+		pt_node_put(io, n);
 	return k;
 }
 
@@ -102,7 +235,7 @@ static size_t node_weight(struct iovirt_iommu *io, struct pt_node *n, bool free)
 	if (whole)
 		return subtree_walk(io, n, free);
 	if (free)
-		pt_node_free(io, n);
+		pt_node_put(io, n);
 	return 1;
 }
 
@@ -179,6 +312,36 @@ void pt_leave_slow(struct iovirt_iommu *io)
 	}
 }
 
+/*
+ * The same for a writer that brings its own unlinked, invalidated nodes
+ * (mine, linked by ->next; iovirt_pt_unmap's): when it is the last writer
+ * inside they are freed with the pending list at the same CAS, by the same
+ * argument (every writer that could hold them was inside at their unlink);
+ * otherwise they are retired onto the pending list before the count drops,
+ * as pt_retire did before. So an unmap alone spends no exchange on them.
+ */
+void pt_leave_with(struct iovirt_iommu *io, struct pt_node *mine)
+{
+	uint32_t c = atomic_load_explicit(&io->inside, memory_order_seq_cst);
+	if (c == 1) {
+		struct pt_node *list = atomic_load_explicit(&io->pending, memory_order_relaxed)
+					       ? atomic_exchange_explicit(&io->pending, NULL, memory_order_acq_rel)
+					       : NULL;
+		if (atomic_compare_exchange_strong_explicit(&io->inside, &c, 0, memory_order_seq_cst,
+							    memory_order_seq_cst)) {
+			if (list)
+				atomic_fetch_sub_explicit(&io->nretired, free_list(io, list), memory_order_relaxed);
+			free_list(io, mine);
+			return;
+		}
+		if (list)
+			push_list(io, &io->pending, list);
+	}
+	if (mine)
+		pt_retire(io, mine);
+	pt_leave_slow(io);
+}
+
 /* The IOTLB, then (ATS) the device's TLB: both before anything is released. */
 static void inval_space(struct iovirt_iommu *io, const struct pt_space *s, uint32_t asid,
 			uint32_t kind, uint64_t iova, uint64_t size, bool leaf_only)
@@ -190,22 +353,26 @@ static void inval_space(struct iovirt_iommu *io, const struct pt_space *s, uint3
 	uint32_t ats = s ? atomic_load_explicit(&s->ats, memory_order_acquire) : 0;
 	if (ats)
 		io->ops->devtlb_inval(io->host, (uint16_t)(ats - 1), &inv);
-	atomic_fetch_add_explicit(&io->ninval, 1, memory_order_relaxed);
+	/* A statistic: a plain increment, so that an unmap spends no locked
+	 * instruction on it (issue 13); invalidations made at the same moment by
+	 * overlapping writers may be counted as one. */
+	atomic_store_explicit(&io->ninval, atomic_load_explicit(&io->ninval, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 }
 
 static struct pt_space *space_get(const struct iovirt_iommu *io, uint32_t asid);
 
-void pt_inval(struct iovirt_iommu *io, uint32_t asid, uint32_t kind, uint64_t iova, uint64_t size,
-	      bool leaf_only)
+void pt_inval(struct iovirt_iommu *io, const struct pt_space *s, uint32_t asid, uint32_t kind, uint64_t iova,
+	      uint64_t size, bool leaf_only)
 {
-	inval_space(io, space_get(io, asid), asid, kind, iova, size, leaf_only);
+	inval_space(io, s ? s : space_get(io, asid), asid, kind, iova, size, leaf_only);
 }
 
-void pt_clear_flush(struct iovirt_iommu *io, uint32_t asid, struct pt_clear *cl)
+void pt_clear_flush(struct iovirt_iommu *io, const struct pt_space *s, uint32_t asid, struct pt_clear *cl)
 {
 	if (cl->hi < cl->lo)
 		return; /* nothing was cleared: nothing to invalidate */
-	pt_inval(io, asid, IOVIRT_INVAL_RANGE, cl->lo, cl->hi - cl->lo + 1, !cl->tables);
+	pt_inval(io, s, asid, IOVIRT_INVAL_RANGE, cl->lo, cl->hi - cl->lo + 1, !cl->tables);
 	if (cl->dead)
 		pt_retire(io, cl->dead);
 	pt_clear_init(cl);
@@ -215,6 +382,8 @@ void pt_clear_flush(struct iovirt_iommu *io, uint32_t asid, struct pt_clear *cl)
 
 static struct pt_space *space_get(const struct iovirt_iommu *io, uint32_t asid)
 {
+	if (IOVIRT_LIKELY(asid < PT_DIR_SIZE))
+		return atomic_load_explicit(&((struct iovirt_iommu *)io)->dir0[asid], memory_order_acquire);
 	if (asid > IOVIRT_ASID_MAX)
 		return NULL;
 	struct pt_space *_Atomic *chunk = atomic_load_explicit(
@@ -292,15 +461,19 @@ int iovirt_iommu_create(const struct iovirt_host_ops *ops, void *host,
 	    !IOVIRT_HOST_HAS(ops, iotlb_inval))
 		return IOVIRT_ENOSYS;
 	uint32_t format = IOVIRT_PT_FMT_VTD_SL, reclaim = IOVIRT_RECLAIM_DEFERRED;
+	uint32_t cache = IOVIRT_PT_TABLE_CACHE_DEFAULT;
 	if (params) {
-		if (params->size < offsetof(struct iovirt_iommu_params, reclaim) + sizeof(params->reclaim))
+		if (params->size < IOVIRT_IOMMU_PARAMS_SIZE_V1)
 			return IOVIRT_EINVAL;
 		if (params->format)
 			format = params->format;
 		reclaim = params->reclaim;
+		if (IOVIRT_PARAMS_HAS(params, table_cache) && params->table_cache)
+			cache = params->table_cache == IOVIRT_PT_TABLE_CACHE_OFF ? 0 : params->table_cache;
 	}
 	const struct pt_format *fmt = format_get(format);
-	if (!fmt || (reclaim != IOVIRT_RECLAIM_DEFERRED && reclaim != IOVIRT_RECLAIM_AFTER_INVAL))
+	if (!fmt || (reclaim != IOVIRT_RECLAIM_DEFERRED && reclaim != IOVIRT_RECLAIM_AFTER_INVAL) ||
+	    cache > IOVIRT_PT_TABLE_CACHE_MAX)
 		return IOVIRT_EINVAL;
 	if (fmt->root_bytes != IOVIRT_PAGE_SIZE &&
 	    (!IOVIRT_HOST_HAS(ops, table_block_alloc) || !IOVIRT_HOST_HAS(ops, table_block_free)))
@@ -315,6 +488,8 @@ int iovirt_iommu_create(const struct iovirt_host_ops *ops, void *host,
 	io->fmt = fmt;
 	io->format = format;
 	io->reclaim = reclaim;
+	io->cache_cap = cache;
+	atomic_init(&io->dir[0], io->dir0);
 	*out = io;
 	return 0;
 }
@@ -322,13 +497,6 @@ int iovirt_iommu_create(const struct iovirt_host_ops *ops, void *host,
 int iovirt_iommu_reclaim_mode(const struct iovirt_iommu *io)
 {
 	return (int)io->reclaim;
-}
-
-/* A root block (root_bytes > one page) stays with its space and goes with it
- * (space_release): the retire lists free single pages. */
-static bool root_is_block(const struct iovirt_iommu *io)
-{
-	return io->fmt->root_bytes != IOVIRT_PAGE_SIZE;
 }
 
 struct collect {
@@ -348,16 +516,21 @@ static int collect_node(void *arg, struct pt_node *n, uint64_t iova)
 	return 0;
 }
 
-static void space_free(struct iovirt_iommu *io, struct pt_space *s)
+/* The space and its root's node: one allocation (pt_space_root). */
+static size_t space_bytes(unsigned levels)
 {
-	io->ops->mem_free(io->host, s, sizeof(*s));
+	return PT_SPACE_BYTES + pt_node_bytes(levels);
 }
 
-/* Frees a space taken out of use, and its root block if it kept one. */
+static void space_free(struct iovirt_iommu *io, struct pt_space *s)
+{
+	io->ops->mem_free(io->host, s, space_bytes(s->levels));
+}
+
+/* Frees a space taken out of use, with its root. */
 static void space_release(struct iovirt_iommu *io, struct pt_space *s)
 {
-	if (root_is_block(io))
-		pt_root_free(io, s->root);
+	pt_root_free(io, s);
 	space_free(io, s);
 }
 
@@ -365,14 +538,15 @@ static void space_teardown(struct iovirt_iommu *io, struct pt_space *s)
 {
 	/* s is out of the directory already: invalidate through it */
 	inval_space(io, s, s->asid, IOVIRT_INVAL_ASID, 0, 0, false);
-	struct collect c = { .list = NULL, .skip = root_is_block(io) ? s->root : NULL };
+	struct collect c = { .list = NULL, .skip = s->root };
 	io->impl->visit(s, &(const struct pt_visitor){ .table = collect_node, .arg = &c });
 	if (c.list)
 		pt_retire(io, c.list);
 	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL) {
-		space_release(io, s);
+		space_release(io, s); /* no writer of this ASID is inside (the header's rule) */
 		return;
 	}
+	atomic_fetch_add_explicit(&io->nretired, 1, memory_order_relaxed); /* its root waits with it */
 	struct pt_space *head = atomic_load_explicit(&io->retired_spaces, memory_order_relaxed);
 	do
 		s->next = head;
@@ -393,14 +567,19 @@ void iovirt_iommu_destroy(struct iovirt_iommu *io)
 			if (s)
 				space_teardown(io, s);
 		}
-		io->ops->mem_free(io->host, (void *)chunk, PT_DIR_SIZE * sizeof(*chunk));
+		if (chunk != io->dir0)
+			io->ops->mem_free(io->host, (void *)chunk, PT_DIR_SIZE * sizeof(*chunk));
 	}
 	iovirt_pt_reclaim(io);
+	iovirt_pt_trim(io);
 	io->ops->mem_free(io->host, io, sizeof(*io));
 }
 
 size_t iovirt_pt_reclaim(struct iovirt_iommu *io)
 {
+	/* What the cache held since the last reclaim went unused: to the host. The
+	 * pages reclaimed now refill it. */
+	iovirt_pt_trim(io);
 	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL) {
 		/* Pending nodes go when no writer is inside: an enter and a leave
 		 * frees them then, and is harmless beside writers. */
@@ -417,6 +596,8 @@ size_t iovirt_pt_reclaim(struct iovirt_iommu *io)
 	while (s) {
 		struct pt_space *next = s->next;
 		space_release(io, s);
+		atomic_fetch_sub_explicit(&io->nretired, 1, memory_order_relaxed);
+		k++; /* its root */
 		s = next;
 	}
 	return k;
@@ -427,9 +608,14 @@ void iovirt_pt_stats(const struct iovirt_iommu *cio, struct iovirt_pt_stats *out
 	struct iovirt_iommu *io = (struct iovirt_iommu *)cio;
 	out->spaces = atomic_load(&io->nspaces);
 	out->retired = atomic_load(&io->nretired);
-	out->tables = atomic_load(&io->ntables) - out->retired;
+	out->tables = atomic_load(&io->ntables) - out->retired - cache_count(io);
 	out->meta_bytes = atomic_load(&io->meta_bytes);
 	out->invalidations = atomic_load(&io->ninval);
+}
+
+uint64_t iovirt_pt_cached(const struct iovirt_iommu *cio)
+{
+	return cache_count((struct iovirt_iommu *)cio);
 }
 
 /* ---- spaces ---- */
@@ -456,24 +642,22 @@ int iovirt_pt_space_create(struct iovirt_iommu *io, uint32_t asid, const struct 
 		return IOVIRT_ENOMEM;
 	if (atomic_load_explicit(slot, memory_order_acquire))
 		return IOVIRT_EDUP;
-	struct pt_space *s = io->ops->mem_alloc(io->host, sizeof(*s), _Alignof(struct pt_space));
+	struct pt_space *s = io->ops->mem_alloc(io->host, space_bytes(levels), 64);
 	if (!s)
 		return IOVIRT_ENOMEM;
-	s->root = pt_root_alloc(io, levels);
-	if (!s->root) {
+	s->levels = levels;
+	if (!pt_root_alloc(io, s, levels)) {
 		space_free(io, s);
 		return IOVIRT_ENOMEM;
 	}
 	s->asid = asid;
 	s->width = width;
-	s->levels = levels;
 	s->limit = UINT64_C(1) << width;
 	s->pgsizes = pgsizes;
 	struct pt_space *expect = NULL;
 	if (!atomic_compare_exchange_strong_explicit(slot, &expect, s, memory_order_acq_rel,
 						     memory_order_relaxed)) {
-		pt_root_free(io, s->root);
-		space_free(io, s);
+		space_release(io, s);
 		return IOVIRT_EDUP;
 	}
 	atomic_fetch_add_explicit(&io->nspaces, 1, memory_order_relaxed);
@@ -551,8 +735,14 @@ int64_t iovirt_pt_unmap(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, u
 	pt_clear_init(&cl);
 	pt_enter(io);
 	int64_t bytes = io->impl->unmap(s, iova, size, &cl);
-	pt_clear_flush(io, asid, &cl);
-	pt_leave(io);
+	/* pt_clear_flush written out: one invalidation, then the unlinked tables
+	 * are retired or, in AFTER_INVAL mode, leave with us (pt_leave_with) */
+	if (cl.hi >= cl.lo)
+		inval_space(io, s, asid, IOVIRT_INVAL_RANGE, cl.lo, cl.hi - cl.lo + 1, !cl.tables);
+	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL)
+		pt_leave_with(io, cl.dead);
+	else if (cl.dead)
+		pt_retire(io, cl.dead);
 	return bytes;
 }
 
@@ -609,7 +799,7 @@ void iovirt_pt_gather_flush(struct iovirt_iommu *io, struct iovirt_pt_gather *g)
 	struct pt_clear cl;
 	gather_get(g, &cl);
 	pt_enter(io);
-	pt_clear_flush(io, g->asid, &cl);
+	pt_clear_flush(io, NULL, g->asid, &cl);
 	pt_leave(io);
 	gather_put(g, &cl);
 	g->pending = 0;

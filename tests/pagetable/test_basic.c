@@ -50,6 +50,9 @@ Test(pt_basic, empty_tables_released)
 	cr_assert_eq(iovirt_pt_unmap(f.io, 1, GiB(700) + KiB(4), KiB(4)), KiB(4));
 	iovirt_pt_stats(f.io, &st);
 	cr_assert_eq(st.tables, 1);
+	cr_assert_eq(iovirt_pt_cached(f.io), 4, "kept for reuse (AFTER_INVAL: at once)");
+	cr_assert_eq(iovirt_posix_live_tables(f.posix), 5);
+	cr_assert_eq(iovirt_pt_trim(f.io), 4);
 	cr_assert_eq(iovirt_posix_live_tables(f.posix), 1);
 }
 
@@ -380,8 +383,14 @@ Test(pt_basic, deferred_reclaim)
 	cr_assert_eq(st.retired, 3);
 	cr_assert_eq(iovirt_posix_live_tables(d.posix), 4, "nothing released before reclaim");
 	cr_assert_eq(iovirt_pt_reclaim(d.io), 3);
-	cr_assert_eq(iovirt_posix_live_tables(d.posix), 1);
+	iovirt_pt_stats(d.io, &st);
+	cr_assert_eq(st.retired, 0);
+	cr_assert_eq(iovirt_pt_cached(d.io), 3, "reclaimed into the table cache");
+	cr_assert_eq(iovirt_posix_live_tables(d.posix), 4);
 	cr_assert_eq(iovirt_pt_reclaim(d.io), 0);
+	iovirt_pt_stats(d.io, &st);
+	cr_assert_eq(iovirt_pt_cached(d.io), 0, "the next reclaim released what the cache held");
+	cr_assert_eq(iovirt_posix_live_tables(d.posix), 1);
 	pt_fix_done(&d);
 }
 

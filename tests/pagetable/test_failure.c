@@ -57,6 +57,8 @@ Test(pt_failure, map_every_n)
 		cr_assert(iovirt_posix_fail_fired(f.posix));
 		digest(&f, 1, &after);
 		assert_same(&before, &after, n);
+		/* the rollback's emptied tables were cached; an empty cache for the next N */
+		iovirt_pt_trim(f.io);
 		cr_assert_eq(iovirt_posix_live_tables(f.posix), live_tables);
 		cr_assert_eq(iovirt_posix_live_mem(f.posix), live_mem);
 	}
@@ -83,10 +85,49 @@ Test(pt_failure, map_5level_every_n)
 		cr_assert_eq(r, IOVIRT_ENOMEM);
 		digest(&f, 2, &after);
 		assert_same(&before, &after, n);
+		iovirt_pt_trim(f.io);
 		cr_assert_eq(iovirt_posix_live_tables(f.posix), 1);
 	}
 	cr_assert_gt(n, 6);
 	iovirt_posix_fail_alloc_at(f.posix, 0);
+	pt_fix_done(&f);
+}
+
+/* A 4 KiB map into an empty region (the small map that installs its path) with every
+ * allocation failing in turn: ENOMEM, the space as it was, nothing leaked; with a
+ * neighbour in another leaf table the shared tables stay. */
+Test(pt_failure, small_map_installs_every_n)
+{
+	static struct digest before, after;
+	struct pt_fix f;
+	pt_fix_init(&f, IOVIRT_RECLAIM_AFTER_INVAL);
+	pt_fix_space(&f, 1, 48, 0);
+	for (int round = 0; round < 2; round++) {
+		digest(&f, 1, &before);
+		const int64_t live_tables = iovirt_posix_live_tables(f.posix), live_mem = iovirt_posix_live_mem(f.posix);
+		uint64_t n;
+		for (n = 1;; n++) {
+			iovirt_posix_fail_alloc_at(f.posix, n);
+			int r = iovirt_pt_map(f.io, 1, GiB(3) + MiB(4) + KiB(8), GiB(1), KiB(8), RW);
+			if (r == 0) {
+				cr_assert_not(iovirt_posix_fail_fired(f.posix));
+				break;
+			}
+			cr_assert_eq(r, IOVIRT_ENOMEM);
+			digest(&f, 1, &after);
+			assert_same(&before, &after, n);
+			iovirt_pt_trim(f.io);
+			cr_assert_eq(iovirt_posix_live_tables(f.posix), live_tables);
+			cr_assert_eq(iovirt_posix_live_mem(f.posix), live_mem);
+		}
+		cr_assert_eq(n, round ? 3 : 7, "leaf table and its bookkeeping per new table");
+		iovirt_posix_fail_alloc_at(f.posix, 0);
+		cr_assert_eq(iovirt_pt_unmap(f.io, 1, GiB(3) + MiB(4) + KiB(8), KiB(8)), KiB(8));
+		iovirt_pt_trim(f.io);
+		/* the next round: a neighbour keeps the level-3 and level-2 tables */
+		if (round == 0)
+			cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(3), 0, KiB(4), RW), 0);
+	}
 	pt_fix_done(&f);
 }
 

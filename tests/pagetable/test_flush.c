@@ -165,9 +165,15 @@ Test(pt_flush, gather_batches_invalidations)
 	cr_assert_eq(g.pending, 8);
 	cr_assert_eq(iovirt_posix_count(f.posix, IOVIRT_CB_IOTLB_INVAL), 0, "nothing invalidated yet");
 	cr_assert_eq(iovirt_posix_count(f.posix, IOVIRT_CB_TABLE_FREE), 0, "nothing released yet");
+	struct iovirt_pt_stats st;
+	iovirt_pt_stats(f.io, &st);
+	cr_assert_eq(iovirt_pt_cached(f.io), 0, "nor kept for reuse");
 	struct iovirt_xlate x;
 	cr_assert_eq(iovirt_pt_translate(f.io, 1, 0, 1, &x), IOVIRT_ENOENT, "the entries are gone already");
 	iovirt_pt_gather_flush(f.io, &g);
+	iovirt_pt_stats(f.io, &st);
+	cr_assert_gt(iovirt_pt_cached(f.io), 0, "after the invalidation they are");
+	iovirt_pt_trim(f.io); /* to the host, so the log shows the order */
 	uint64_t lo, hi;
 	bool leaf_only;
 	cr_assert_eq(check_log(f.posix, &lo, &hi, &leaf_only), 1);

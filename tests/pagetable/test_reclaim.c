@@ -75,6 +75,8 @@ Test(pt_reclaim, last_writer_frees)
 	iovirt_pt_stats(io, &st);
 	cr_assert_eq(st.retired, 0, "the last writer out freed them");
 	cr_assert_eq(st.tables, 2);
+	cr_assert_eq(iovirt_pt_cached(io), 6, "both spaces' emptied tables, kept for reuse");
+	cr_assert_eq(iovirt_pt_trim(io), 6);
 	cr_assert_eq(iovirt_posix_live_tables(p), 2);
 	iovirt_iommu_destroy(io);
 	th_posix_done(p);
@@ -92,8 +94,12 @@ Test(pt_reclaim, alone_frees_at_once)
 	struct iovirt_pt_stats st;
 	iovirt_pt_stats(f.io, &st);
 	cr_assert_eq(st.retired, 0);
+	cr_assert_eq(iovirt_pt_cached(f.io), 3);
+	cr_assert_eq(iovirt_pt_trim(f.io), 3);
 	cr_assert_eq(iovirt_posix_live_tables(f.posix), 1);
 	cr_assert_eq(iovirt_pt_space_destroy(f.io, 1), 0);
+	iovirt_pt_stats(f.io, &st);
+	cr_assert_eq(iovirt_pt_cached(f.io), 0, "a root goes with its space, never to the cache");
 	cr_assert_eq(iovirt_posix_live_tables(f.posix), 0, "destroy alone frees at once too");
 	pt_fix_done(&f);
 }
@@ -166,6 +172,7 @@ Test(pt_race, split_loses_entry)
 	race = unmap_the_1g;
 	cr_assert_eq(iovirt_pt_split(io, 1, GiB(1) + MiB(5)), IOVIRT_EBUSY);
 	cr_assert_eq(iovirt_pt_translate(io, 1, GiB(1) + MiB(5), 1, &x), IOVIRT_ENOENT);
+	iovirt_pt_trim(io);
 	cr_assert_eq(iovirt_posix_live_tables(rp), 1, "the root only (the unmap released the emptied level-3 table)");
 	race_done();
 }
@@ -182,6 +189,7 @@ Test(pt_race, split_loses_child)
 	cr_assert_eq(iovirt_pt_split(io, 1, GiB(1) + MiB(5)), IOVIRT_EBUSY);
 	cr_assert_eq(iovirt_pt_translate(io, 1, GiB(1) + MiB(4), 1, &x), 0);
 	cr_assert_eq(x.pa, GiB(9));
+	iovirt_pt_trim(io);
 	cr_assert_eq(iovirt_posix_live_tables(rp), 4);
 	race_done();
 }
@@ -203,6 +211,7 @@ Test(pt_race, split_2m_loses_entry)
 	cr_assert_eq(iovirt_pt_split(io, 1, MiB(3)), IOVIRT_EBUSY);
 	cr_assert_eq(iovirt_pt_translate(io, 1, MiB(3), 1, &x), IOVIRT_ENOENT);
 	cr_assert_eq(iovirt_pt_translate(io, 1, MiB(4), 1, &x), 0);
+	iovirt_pt_trim(io);
 	cr_assert_eq(iovirt_posix_live_tables(rp), 4);
 	race_done();
 }
@@ -214,7 +223,7 @@ static void create_same_asid(void)
 
 static void create_neighbour_asid(void)
 {
-	cr_assert_eq(iovirt_pt_space_create(io, 6, NULL), 0);
+	cr_assert_eq(iovirt_pt_space_create(io, 5 * 1024 + 6, NULL), 0);
 }
 
 /* Two creates of one ASID racing: the loser answers EDUP and frees what it made. */
@@ -234,8 +243,8 @@ Test(pt_race, create_chunk)
 {
 	struct iovirt_pt_stats st;
 	race_init();
-	race = create_neighbour_asid;
-	cr_assert_eq(iovirt_pt_space_create(io, 7, NULL), 0);
+	race = create_neighbour_asid; /* a chunk beyond the first (ASIDs 0-1023 have theirs inline) */
+	cr_assert_eq(iovirt_pt_space_create(io, 5 * 1024 + 7, NULL), 0);
 	iovirt_pt_stats(io, &st);
 	cr_assert_eq(st.spaces, 2);
 	race_done(); /* th_posix_done: nothing leaked (the losing chunk was freed) */

@@ -23,6 +23,9 @@
  * Beside them in both modes: a third writer that unmaps through a gather and
  * maps, splits and unmaps a 2 MiB page under the same level-2 table, and two
  * threads creating and destroying spaces of their own ASIDs.
+ * Emptied tables go round the table cache (one page per kind by default,
+ * IOVIRT_STRESS_PT_CACHE: a size or "off"), so a page reused too early shows
+ * as a lost or wrong mapping, and under ASan a cached page is poisoned.
  * A writer that makes no progress for HANG_SECONDS is reported as a hang.
  * Usage: stress_pt_race [seconds per mode] (default 1; IOVIRT_STRESS_SECONDS too).
  */
@@ -31,6 +34,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <sched.h>
 #include <unistd.h>
@@ -275,8 +279,13 @@ static int run(uint32_t reclaim, double seconds)
 	struct iovirt_posix *p = iovirt_posix_create();
 	/* IOVIRT_STRESS_PT_FORMAT: the table format (enum iovirt_pt_format), VT-d by default */
 	const char *fmt = getenv("IOVIRT_STRESS_PT_FORMAT");
-	struct iovirt_iommu_params params = { .size = sizeof(params), .format = fmt ? (uint32_t)atoi(fmt) : 0,
-					      .reclaim = reclaim };
+	/* IOVIRT_STRESS_PT_CACHE: the table cache's size per kind ("off": none; the default 1,
+	 * so that pages go round the cache and the host alike) */
+	const char *cache = getenv("IOVIRT_STRESS_PT_CACHE");
+	struct iovirt_iommu_params params = {
+		.size = sizeof(params), .format = fmt ? (uint32_t)atoi(fmt) : 0, .reclaim = reclaim,
+		.table_cache = !cache ? 1 : strcmp(cache, "off") == 0 ? IOVIRT_PT_TABLE_CACHE_OFF : (uint32_t)atoi(cache),
+	};
 	ops = *iovirt_posix_ops();
 	posix_inval = ops.iotlb_inval;
 	ops.iotlb_inval = wait_inval;

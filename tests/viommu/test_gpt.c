@@ -489,7 +489,7 @@ Test(gpt, reads_host_tables)
 	for (unsigned f = 0; f < GT_NFMT; f++) {
 		struct gt t;
 		gt_init(&t);
-		struct iovirt_iommu_params ip = { sizeof(ip), gt_formats[f], 0 };
+		struct iovirt_iommu_params ip = { .size = sizeof(ip), .format = gt_formats[f] };
 		struct iovirt_iommu *io;
 		cr_assert_eq(iovirt_iommu_create(t.ops, t.p, &ip, &io), 0);
 		cr_assert_eq(iovirt_pt_space_create(io, 1, NULL), 0);
