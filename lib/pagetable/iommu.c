@@ -14,7 +14,11 @@
 
 /* Under AddressSanitizer a cached page and its bookkeeping are poisoned, so a
  * walker or writer that still held one (a grace period broken) is reported
- * as it would be for a freed page. */
+ * as it would be for a freed page. The node's header (tbl, pa, count, level)
+ * stays readable: LeakSanitizer ignores pointers kept in poisoned memory, so
+ * a poisoned header hid the table page it points to and a program that exits
+ * with pages in the cache was told they leaked. What a walker follows (the
+ * entries and child[]) is poisoned. */
 #if defined(__SANITIZE_ADDRESS__)
 #define PT_ASAN 1
 #elif defined(__has_feature)
@@ -26,12 +30,14 @@
 #include <sanitizer/asan_interface.h>
 static void cache_poison(struct pt_node *n, bool on)
 {
+	const size_t rest = pt_node_bytes(n->level) - sizeof(*n); /* child[], leaf pointers */
 	if (on) {
 		ASAN_POISON_MEMORY_REGION(n->tbl, IOVIRT_PAGE_SIZE);
-		ASAN_POISON_MEMORY_REGION(n, pt_node_bytes(n->level));
+		if (rest)
+			ASAN_POISON_MEMORY_REGION(n + 1, rest);
 	} else {
-		ASAN_UNPOISON_MEMORY_REGION(n, sizeof(*n));
-		ASAN_UNPOISON_MEMORY_REGION(n, pt_node_bytes(n->level));
+		if (rest)
+			ASAN_UNPOISON_MEMORY_REGION(n + 1, rest);
 		ASAN_UNPOISON_MEMORY_REGION(n->tbl, IOVIRT_PAGE_SIZE);
 	}
 }
