@@ -86,20 +86,25 @@ static bool cache_put(struct iovirt_iommu *io, struct pt_node *n)
 	return false;
 }
 
+#if defined(IOVIRT_CHECKS) && IOVIRT_CHECKS
 /* Everything the walk and the hardware rely on is clear: no entry, no child
  * (for IOVIRT_CHECK: evaluated only in builds with checks). */
-static inline bool node_clean(const struct pt_node *n)
+IOVIRT_CHECKER static inline bool node_clean(const struct pt_node *n)
 {
-	for (unsigned i = 0; i < PT_ENTRIES; i++) {
-		if (n->tbl[i])
-			return false;
-		if (n->level > 1 && atomic_load_explicit(&n->child[i], memory_order_relaxed))
-			return false;
-		if (n->level == 2 && atomic_load_explicit(&pt_ctbl(n)[i], memory_order_relaxed))
-			return false;
-	}
-	return true;
+	/* OR everything together and test once (run on every page put into the
+	 * cache, in builds with checks). */
+	uint64_t any = 0;
+	for (unsigned i = 0; i < PT_ENTRIES; i++)
+		any |= n->tbl[i];
+	if (n->level > 1)
+		for (unsigned i = 0; i < PT_ENTRIES; i++)
+			any |= (uintptr_t)atomic_load_explicit(&n->child[i], memory_order_relaxed);
+	if (n->level == 2)
+		for (unsigned i = 0; i < PT_ENTRIES; i++)
+			any |= (uintptr_t)atomic_load_explicit(&pt_ctbl(n)[i], memory_order_relaxed);
+	return any == 0;
 }
+#endif
 
 void pt_node_put(struct iovirt_iommu *io, struct pt_node *n)
 {
@@ -109,7 +114,9 @@ void pt_node_put(struct iovirt_iommu *io, struct pt_node *n)
 	 * So a zero count means a clean page, with nothing to zero for reuse. */
 	const bool empty = (atomic_load_explicit(&n->cnt, memory_order_relaxed) & ~PT_DEAD) == 0;
 	if (empty && io->cache_cap) {
+#if defined(IOVIRT_CHECKS) && IOVIRT_CHECKS
 		IOVIRT_CHECK(node_clean(n));
+#endif
 		if (cache_put(io, n))
 			return;
 	}
