@@ -15,6 +15,7 @@
 # Prints tables and JSON lines (also written to BUILD_DIR/vhost-user-blk-bench.jsonl).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/scripts/guest_initramfs.sh"
 BUILD=${1:-$ROOT/build}
 SECS=${2:-3}
 INFLIGHT=${3:-16}
@@ -113,18 +114,7 @@ guest_bench() {
 	KVER=${KERNEL#/boot/vmlinuz-}
 	MODDIR=/lib/modules/$KVER/kernel
 	IR=$WORK/initramfs
-	mkdir -p "$IR"/bin "$IR"/mod "$IR"/dev "$IR"/proc "$IR"/sys
-	cp /bin/busybox "$IR"/bin/busybox
-	for m in drivers/virtio/virtio drivers/virtio/virtio_ring drivers/virtio/virtio_pci_modern_dev \
-		drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci drivers/block/virtio_blk; do
-		f=$(ls "$MODDIR/$m".ko* 2>/dev/null | head -1)
-		[ -n "$f" ] || continue
-		case $f in
-		*.xz) xz -dc "$f" >"$IR/mod/$(basename "$m").ko" ;;
-		*.zst) zstd -qdc "$f" >"$IR/mod/$(basename "$m").ko" ;;
-		*) cp "$f" "$IR/mod/$(basename "$m").ko" ;;
-		esac
-	done
+	guest_initramfs_base "$IR" "$MODDIR"
 	cat >"$IR"/init <<INIT
 #!/bin/busybox sh
 /bin/busybox --install -s /bin

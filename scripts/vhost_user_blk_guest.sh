@@ -48,18 +48,8 @@ trap cleanup EXIT
 
 # ---- initramfs: busybox + the virtio modules, loaded in dependency order.
 IR=$WORK/initramfs
-mkdir -p "$IR"/bin "$IR"/mod "$IR"/dev "$IR"/proc "$IR"/sys
-cp /bin/busybox "$IR"/bin/busybox
-for m in drivers/virtio/virtio drivers/virtio/virtio_ring drivers/virtio/virtio_pci_modern_dev \
-	drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci drivers/block/virtio_blk; do
-	f=$(ls "$MODDIR/$m".ko* 2>/dev/null | head -1)
-	[ -n "$f" ] || continue
-	case $f in
-	*.xz) xz -dc "$f" >"$IR/mod/$(basename "$m").ko" ;;
-	*.zst) zstd -qdc "$f" >"$IR/mod/$(basename "$m").ko" ;;
-	*) cp "$f" "$IR/mod/$(basename "$m").ko" ;;
-	esac
-done
+. "$ROOT/scripts/guest_initramfs.sh"
+guest_initramfs_base "$IR" "$MODDIR"
 cat >"$IR"/init <<'EOF'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
