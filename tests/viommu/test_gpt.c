@@ -9,7 +9,7 @@
 static uint64_t flip_bit(uint32_t fmt, uint64_t *rng)
 {
 	static const unsigned vtd[] = { 0, 1, 7, 12, 13, 16, 20 };
-	static const unsigned amd[] = { 0, 9, 10, 11, 12, 13, 20, 52, 58, 61, 62 };
+	static const unsigned amd[] = { 0, 9, 10, 11, 12, 13, 20, 52, 58, 59, 60, 61, 62 };
 	static const unsigned s2[] = { 0, 1, 6, 7, 10, 12, 13, 20 };
 	static const unsigned rv[] = { 0, 1, 2, 3, 4, 6, 7, 10, 11, 18, 54, 61, 63 };
 	const unsigned *b = vtd;
@@ -260,6 +260,10 @@ Test(gpt, reserved_bits)
 		{ IOVIRT_PT_FMT_VTD_SL, 2, 2, UINT64_C(1) << 12, 0, IOVIRT_ERESERVED },   /* 2 MiB frame bit 12 */
 		{ IOVIRT_PT_FMT_VTD_SL, 1, 1, 0, 3, IOVIRT_ENOENT },                      /* neither R nor W */
 		{ IOVIRT_PT_FMT_AMD_V1, 3, 1, UINT64_C(1) << 55, 0, IOVIRT_ERESERVED },   /* bits 58:52 */
+		{ IOVIRT_PT_FMT_AMD_V1, 3, 1, UINT64_C(1) << 59, 0, IOVIRT_ERESERVED },   /* bit 59 of a PDE (60:52) */
+		{ IOVIRT_PT_FMT_AMD_V1, 2, 1, UINT64_C(1) << 60, 0, IOVIRT_ERESERVED },   /* bit 60 of a PDE */
+		{ IOVIRT_PT_FMT_AMD_V1, 1, 1, UINT64_C(3) << 59, 0, 0 },                  /* U and FC in a PTE */
+		{ IOVIRT_PT_FMT_AMD_V1, 2, 2, UINT64_C(3) << 59, 0, 0 },                  /* U and FC in a 2 MiB PTE */
 		{ IOVIRT_PT_FMT_AMD_V1, 1, 1, UINT64_C(3) << 9, 0, IOVIRT_ERESERVED },    /* NL 3 at level 1 */
 		{ IOVIRT_PT_FMT_AMD_V1, 2, 2, UINT64_C(1) << 13, 0, IOVIRT_ERESERVED },   /* 2 MiB frame bit 13 */
 		{ IOVIRT_PT_FMT_AMD_V1, 2, 1, UINT64_C(7) << 9, 0, IOVIRT_ERESERVED },    /* NL 7, size 2^13 at level 2 */
