@@ -471,3 +471,44 @@ Test(shadow, model)
 		st_fini(&s);
 	}
 }
+
+/* Only what this call installed is rolled back: a shadow made earlier survives every allocation and every host pin failing in turn in a later, wider shadow (strict and batched domains), mapped and pinned as before. */
+Test(shadow, fail_at_n_keeps_earlier)
+{
+	for (uint32_t batch = 0; batch <= 4; batch += 4) {
+		for (int pin = 0; pin < 2; pin++) {
+			struct st s;
+			st_init(&s, IOVIRT_PT_FMT_VTD_SL, batch);
+			cr_assert_eq(iovirt_viommu_shadow(s.v, 0x11000, 0x1000, 0, NULL), 0x1000);
+			unsigned fired = 0;
+			for (uint64_t n = 1;; n++) {
+				if (pin)
+					iovirt_posix_fail_pin_at(s.g.p, n);
+				else
+					iovirt_posix_fail_alloc_at(s.g.p, n);
+				int64_t r = iovirt_viommu_shadow(s.v, 0x10000, 0x3f0000, 0, NULL);
+				bool hit = iovirt_posix_fail_fired(s.g.p);
+				iovirt_posix_fail_pin_at(s.g.p, 0);
+				iovirt_posix_fail_alloc_at(s.g.p, 0);
+				if (!hit) {
+					cr_assert_eq(r, 2 * 4096 + (2 << 20));
+					break;
+				}
+				cr_assert_lt(r, 0, "n %llu", (unsigned long long)n);
+				fired++;
+				cr_assert_eq(host_at(&s, 0x11000, NULL), hpa_of(&s, s.a[1]), "n %llu", (unsigned long long)n);
+				cr_assert_eq(host_at(&s, 0x10000, NULL), ~UINT64_C(0));
+				cr_assert_eq(host_at(&s, 0x200000, NULL), ~UINT64_C(0));
+				cr_assert_eq(iovirt_posix_pinned_pages(s.g.p), 1);
+				struct iovirt_viommu_stats vs;
+				iovirt_viommu_stats(s.v, &vs);
+				cr_assert_eq(vs.shadows, 1);
+				cr_assert_eq(vs.shadow_bytes, 0x1000);
+			}
+			cr_assert_gt(fired, 1);
+			cr_assert_eq(iovirt_viommu_inval(s.v, 0, 0), 3 * 4096 + (2 << 20));
+			st_nothing(&s);
+			st_fini(&s);
+		}
+	}
+}
