@@ -17,7 +17,12 @@
  *    power of two, gpa inside the page);
  *  - with a flag, the range around iova is shadowed into a host space
  *    through iovirt_viommu_shadow and invalidated again: all or nothing, and
- *    nothing stays pinned or mapped.
+ *    nothing stays pinned or mapped. The guest keeps rewriting each entry
+ *    the shadow's walks read (the same XOR), and the host's Nth allocation
+ *    or pin may fail (the input chooses N): still all or nothing;
+ *  - with another flag, the context's fields are raw input (levels, mode,
+ *    t0sz, a root possibly misaligned, fields the format does not take): a
+ *    refused context reads nothing.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,6 +50,7 @@ static uint64_t fz_base;
 static uint64_t fz_flip;   /* what the hook XORs into each entry it saw read */
 static unsigned fz_reads;
 static bool fz_counting; /* the one translate of the input, not the shadow's walks */
+static bool fz_shadowing; /* the shadow's walks: rewritten too, not counted */
 static uint64_t fz_read_gpa[8];
 
 static void fz_hook(void *arg, uint32_t guest, uint64_t gpa, size_t len)
@@ -52,6 +58,14 @@ static void fz_hook(void *arg, uint32_t guest, uint64_t gpa, size_t len)
 	(void)arg;
 	CHECK(guest == FZ_GUEST && len == 8 && !(gpa & 7), "read %#llx+%zu", (unsigned long long)gpa, len);
 	CHECK(gpa >= fz_base && gpa - fz_base < FZ_RAM, "read outside RAM: %#llx", (unsigned long long)gpa);
+	if (fz_shadowing) {
+		/* the guest rewrites what the shadow's walks read: left as it is,
+		 * so later walks of the same call see the new value */
+		*(uint64_t *)(void *)(fz_mem + (gpa - fz_base)) ^= fz_flip;
+		if (gpa - fz_base + 8 > fz_used)
+			fz_used = gpa - fz_base + 8;
+		return;
+	}
 	if (!fz_counting)
 		return;
 	CHECK(fz_reads < 8, "more than 6 reads");
@@ -188,19 +202,32 @@ static void fz_wellformed(const struct iovirt_gpt_ctx *c, int err, const struct 
 	}
 }
 
-/* Shadow a few pages around iova and invalidate again: all or nothing, nothing left. */
-static void fz_shadow(const struct iovirt_gpt_ctx *c, uint64_t iova)
+/* Shadow a few pages around iova and invalidate again: all or nothing, nothing
+ * left. fail: 0, or the host's allocation (odd) or pin (even) fail/2 + 1
+ * that fails. */
+static void fz_shadow(const struct iovirt_gpt_ctx *c, uint64_t iova, unsigned fail)
 {
 	struct iovirt_viommu *v;
 	CHECK(iovirt_viommu_create(iovirt_posix_ops(), fz_p, fz_dom, fz_map, fz_io, FZ_ASID, c, &v) == 0, "viommu");
 	const uint64_t at = iova & ~UINT64_C(0xffff);
 	struct iovirt_gpt_result r;
+	if (fail & 1)
+		iovirt_posix_fail_alloc_at(fz_p, fail / 2 + 1);
+	else if (fail)
+		iovirt_posix_fail_pin_at(fz_p, fail / 2);
+	fz_shadowing = true;
 	int64_t n = iovirt_viommu_shadow(v, at, 0x10000, 0, &r);
+	fz_shadowing = false;
+	const bool fired = fail && iovirt_posix_fail_fired(fz_p);
+	iovirt_posix_fail_alloc_at(fz_p, 0);
+	iovirt_posix_fail_pin_at(fz_p, 0);
+	CHECK(!fired || n < 0, "a failed host callback, shadow %lld", (long long)n);
 	struct iovirt_viommu_stats vs;
 	iovirt_viommu_stats(v, &vs);
 	CHECK(n >= 0 ? vs.shadow_bytes == (uint64_t)n : vs.shadows == 0, "shadow %lld, %llu bytes", (long long)n,
 	      (unsigned long long)vs.shadow_bytes);
 	CHECK(n < 0 || iovirt_posix_pinned_pages(fz_p) > 0 || n == 0, "shadowed but not pinned");
+	CHECK(n >= 0 || iovirt_posix_pinned_pages(fz_p) == 0, "failed shadow left pins");
 	CHECK(iovirt_viommu_inval(v, 0, 0) == (n > 0 ? n : 0), "inval");
 	CHECK(iovirt_posix_pinned_pages(fz_p) == 0, "pinned after inval");
 	iovirt_viommu_destroy(v);
@@ -220,14 +247,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const uint32_t fmts[] = { IOVIRT_PT_FMT_VTD_SL, IOVIRT_PT_FMT_AMD_V1, IOVIRT_PT_FMT_ARM_S2,
 					 IOVIRT_PT_FMT_RISCV_G };
 	const uint32_t fmt = fmts[data[0] & 3];
-	const bool shadow = data[0] & 4;
+	const bool shadow = data[0] & 4, raw = data[0] & 8;
 	struct iovirt_gpt_ctx c;
 	fz_ctx(fmt, data[1], &c);
+	if (raw) { /* the guest's context entry as it wrote it */
+		c.levels = data[1] & 7;
+		c.mode = data[1] >> 4 | ((data[1] & 8) ? 8u : 0u);
+		c.t0sz = 10 + (unsigned)(data[19] >> 1) % 40;
+		c.root += (uint64_t)(data[0] >> 4) << 3;
+	}
 	uint64_t iova, flip;
 	memcpy(&iova, data + 2, 8);
 	memcpy(&flip, data + 10, 8);
 	const unsigned access = 1 + data[18] % 3;
 	fz_flip = (data[19] & 1) ? flip : 0;
+	const unsigned fail = (unsigned)(data[19] >> 1) & 15;
 	data += 20;
 	size -= 20;
 	/* the guest's memory: the input's entries, then zeros */
@@ -255,8 +289,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fz_used = off + 8;
 	}
 	fz_wellformed(&c, err, &r);
+	if (err == IOVIRT_EINVAL || err == IOVIRT_EALIGN)
+		CHECK(fz_reads == 0 && r.fault == 0, "refused context read %u entries", fz_reads);
 	fz_compare(&c, iova, access, err, &r);
 	if (shadow && !err)
-		fz_shadow(&c, iova);
+		fz_shadow(&c, iova, fail);
 	return 0;
 }

@@ -185,7 +185,9 @@ int iovirt_viommu_translate(struct iovirt_viommu *v, uint64_t iova, unsigned acc
  * the same iova, with the leaf's permissions, validated against the map and
  * pinned. A shadow is kept per guest leaf, as a hardware IOTLB entry is, so
  * that an invalidation of any part of a guest page drops all of it. Holes
- * (not present, or no permission) are skipped unless IOVIRT_VIOMMU_STRICT.
+ * (not present, no permission, or the iovas a skipping AMD-Vi PDE leaves
+ * unreachable: skipped address bits not 0) are skipped unless
+ * IOVIRT_VIOMMU_STRICT; an iova beyond the input width is an error.
  * All or nothing.
  * Returns: the bytes newly shadowed (0 when all was holes or shadowed).
  * Errors (res, may be NULL, says where: res->iova; res->fault for a walk's):

@@ -86,14 +86,15 @@ static inline unsigned amd_levels_for_width(unsigned width)
 
 /* ---- a guest's entries (gdecode.h; AMD IOMMU spec, "I/O Page Tables for
  * Host Translations": PDE/PTE formats, Next Level and page size encoding) ----
- * PR clear: not present; bits 58:52 reserved; IR/IW intersected over the
- * walk. Next Level 0: a page of the level's natural size (frame bits below it
+ * PR clear: not present; bits 58:52 reserved, 60:52 in a PDE (U and FC are
+ * PTE fields only); IR/IW intersected over the walk. Next Level 0: a page of the level's natural size (frame bits below it
  * reserved); 7: a page of 2^(13 + n) bytes, n the ones in the address from
  * bit 12 up, which must lie strictly between this level's natural size and
  * the next one's (the sizes a level-7 PTE at this level encodes; others
  * reserved); 1 .. level - 1: a PDE naming its table's level (the walker
  * checks that skipped levels' address bits are 0); level or more: reserved. */
 #define AMD_G_RSVD (UINT64_C(0x7f) << 52)
+#define AMD_G_PDE_RSVD (UINT64_C(0x1ff) << 52)
 
 static inline void amd_gdecode(uint64_t e, unsigned level, struct fmt_gentry *d)
 {
@@ -121,7 +122,7 @@ static inline void amd_gdecode(uint64_t e, unsigned level, struct fmt_gentry *d)
 		d->kind = FMT_G_LEAF;
 		return;
 	}
-	if (nl < level) {
+	if (nl < level && !(e & AMD_G_PDE_RSVD)) {
 		d->kind = FMT_G_TABLE;
 		d->next = nl;
 	}

@@ -264,7 +264,13 @@ static int vi_shadow_step(struct iovirt_viommu *v, uint64_t pos, uint64_t end, u
 		res->fault = IOVIRT_GPT_PERMISSION;
 		res->err = err = IOVIRT_EPERM;
 	}
-	if (err && !(err == IOVIRT_ENOENT && !(flags & IOVIRT_VIOMMU_STRICT)))
+	/* A hole: an entry says nothing maps pos. Not present, or ERANGE from a
+	 * skipping AMD-Vi PDE (pos has skipped address bits set, and so has the
+	 * rest of the PDE's range, the page_size reported: a legal guest
+	 * layout). ERANGE before any entry (page_size 0: pos beyond the input
+	 * width) is the caller's range, refused. */
+	const bool hole = err == IOVIRT_ENOENT || (err == IOVIRT_ERANGE && res->page_size);
+	if (err && !(hole && !(flags & IOVIRT_VIOMMU_STRICT)))
 		return err;
 	const uint64_t span = err ? res->page_size : vi_leaf_span(res);
 	*next = (pos | (span - 1)) + 1;

@@ -10,7 +10,7 @@
  *     levels, whose address bits must then be 0); 0 a PTE mapping the
  *     current level's natural size; 7 a PTE whose size is encoded in the
  *     address: with n ones from bit 12 up, the page is 2^(13 + n) bytes;
- *   bits 51:12 address; bits 58:52 reserved (fault);
+ *   bits 51:12 address; bits 58:52 reserved (fault), 60:52 in a PDE;
  *   bit 61 IR, bit 62 IW, ANDed over every level.
  * The result is a struct vtd_walk (pa, rw, level, entry), as every spec walker gives.
  */
@@ -48,8 +48,8 @@ static inline uint64_t amd_walk(uint64_t root_pa, unsigned mode, uint64_t iova, 
 			w.pa = base | (iova & (size - 1));
 			break;
 		}
-		if (nl >= l)
-			break; /* a PDE must point down */
+		if (nl >= l || (e & (UINT64_C(3) << 59)))
+			break; /* a PDE must point down; U and FC are PTE fields */
 		for (unsigned k = nl + 1; k < l; k++)
 			if ((iova >> (12 + 9 * (k - 1))) & 511)
 				goto done; /* a skipped level's address bits must be 0 */

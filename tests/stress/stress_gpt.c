@@ -7,7 +7,10 @@
  * all the while. Every result must be one of the four translations some
  * consistent reading of the entries gives, never a fault, a torn entry or a
  * page no entry ever named: each level's entry is read once and the walk
- * decides from that copy. Runs under ThreadSanitizer and AddressSanitizer.
+ * decides from that copy. Meanwhile another thread keeps adding and removing
+ * an MMIO region beside the tables in the guest's map (the walk's placement
+ * checks read the map lock-free, as the header says they may). Runs under
+ * ThreadSanitizer and AddressSanitizer.
  * Exits 0 when every check held.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -65,6 +68,19 @@ static void *reader(void *arg)
 	return NULL;
 }
 
+/* Adds and removes an MMIO region just above the tables' RAM until stopped. */
+static void *map_writer(void *arg)
+{
+	(void)arg;
+	const struct iovirt_region mmio = { .size = sizeof(mmio), .gpa = base + BYTES, .length = 4096,
+					    .kind = IOVIRT_REGION_MMIO, .access = IOVIRT_DEV_READ, .owner = GUEST };
+	while (!atomic_load(&stop)) {
+		if (iovirt_gmap_add(map, &mmio) || iovirt_gmap_remove(map, base + BYTES))
+			atomic_fetch_add(&errors, 1);
+	}
+	return NULL;
+}
+
 int main(void)
 {
 	host = iovirt_posix_create();
@@ -88,10 +104,12 @@ int main(void)
 	put(entry(0x2000, 1), (base + 0x3000) | 3);
 	put(entry(0x3000, 1), pages[0] | 3);
 	put(entry(0x4000, 1), pages[2] | 3);
-	pthread_t t[READERS];
+	pthread_t t[READERS], w;
 	for (int i = 0; i < READERS; i++)
 		if (pthread_create(&t[i], NULL, reader, NULL))
 			return 2;
+	if (pthread_create(&w, NULL, map_writer, NULL))
+		return 2;
 	for (unsigned long n = 0; n < 200000; n++) {
 		put(entry(0x2000, 1), (base + ((n & 1) ? 0x4000 : 0x3000)) | 3);
 		put(entry(0x3000, 1), pages[(n >> 1) & 1] | 3);
@@ -100,6 +118,7 @@ int main(void)
 	atomic_store(&stop, true);
 	for (int i = 0; i < READERS; i++)
 		pthread_join(t[i], NULL);
+	pthread_join(w, NULL);
 	printf("stress_gpt: %lu walks beside 600000 entry rewrites, %lu errors\n", atomic_load(&walks),
 	       atomic_load(&errors));
 	if (iovirt_gmap_destroy(map))

@@ -9,7 +9,7 @@
 static uint64_t flip_bit(uint32_t fmt, uint64_t *rng)
 {
 	static const unsigned vtd[] = { 0, 1, 7, 12, 13, 16, 20 };
-	static const unsigned amd[] = { 0, 9, 10, 11, 12, 13, 20, 52, 58, 61, 62 };
+	static const unsigned amd[] = { 0, 9, 10, 11, 12, 13, 20, 52, 58, 59, 60, 61, 62 };
 	static const unsigned s2[] = { 0, 1, 6, 7, 10, 12, 13, 20 };
 	static const unsigned rv[] = { 0, 1, 2, 3, 4, 6, 7, 10, 11, 18, 54, 61, 63 };
 	const unsigned *b = vtd;
@@ -260,6 +260,10 @@ Test(gpt, reserved_bits)
 		{ IOVIRT_PT_FMT_VTD_SL, 2, 2, UINT64_C(1) << 12, 0, IOVIRT_ERESERVED },   /* 2 MiB frame bit 12 */
 		{ IOVIRT_PT_FMT_VTD_SL, 1, 1, 0, 3, IOVIRT_ENOENT },                      /* neither R nor W */
 		{ IOVIRT_PT_FMT_AMD_V1, 3, 1, UINT64_C(1) << 55, 0, IOVIRT_ERESERVED },   /* bits 58:52 */
+		{ IOVIRT_PT_FMT_AMD_V1, 3, 1, UINT64_C(1) << 59, 0, IOVIRT_ERESERVED },   /* bit 59 of a PDE (60:52) */
+		{ IOVIRT_PT_FMT_AMD_V1, 2, 1, UINT64_C(1) << 60, 0, IOVIRT_ERESERVED },   /* bit 60 of a PDE */
+		{ IOVIRT_PT_FMT_AMD_V1, 1, 1, UINT64_C(3) << 59, 0, 0 },                  /* U and FC in a PTE */
+		{ IOVIRT_PT_FMT_AMD_V1, 2, 2, UINT64_C(3) << 59, 0, 0 },                  /* U and FC in a 2 MiB PTE */
 		{ IOVIRT_PT_FMT_AMD_V1, 1, 1, UINT64_C(3) << 9, 0, IOVIRT_ERESERVED },    /* NL 3 at level 1 */
 		{ IOVIRT_PT_FMT_AMD_V1, 2, 2, UINT64_C(1) << 13, 0, IOVIRT_ERESERVED },   /* 2 MiB frame bit 13 */
 		{ IOVIRT_PT_FMT_AMD_V1, 2, 1, UINT64_C(7) << 9, 0, IOVIRT_ERESERVED },    /* NL 7, size 2^13 at level 2 */
@@ -525,6 +529,46 @@ Test(gpt, reads_host_tables)
 			}
 		}
 		iovirt_iommu_destroy(io);
+		gt_fini(&t);
+	}
+}
+
+/* A table entry in RAM of another guest, or in RAM the device may not read (write-only), is refused by the map before any read of it, at the entry's level. */
+Test(gpt, table_placement_owner_access)
+{
+	for (unsigned f = 0; f < GT_NFMT; f++) {
+		const uint32_t fmt = gt_formats[f];
+		struct gt t;
+		gt_init(&t);
+		gt_ctx(&t, fmt);
+		const uint64_t foreign = t.base + GT_BYTES + (UINT64_C(128) << 10);
+		const uint64_t wonly = t.base + GT_BYTES + (UINT64_C(192) << 10);
+		const struct iovirt_region rs[] = {
+			{ .size = sizeof(rs[0]), .gpa = foreign, .length = 4096, .kind = IOVIRT_REGION_RAM,
+			  .access = IOVIRT_DEV_READ | IOVIRT_DEV_WRITE, .owner = GT_GUEST + 1,
+			  .flags = IOVIRT_REGION_HPA, .hva = t.dead, .hpa = GT_HPA + 2 * GT_BYTES },
+			{ .size = sizeof(rs[0]), .gpa = wonly, .length = 4096, .kind = IOVIRT_REGION_RAM,
+			  .access = IOVIRT_DEV_WRITE, .owner = GT_GUEST,
+			  .flags = IOVIRT_REGION_HPA, .hva = t.dead, .hpa = GT_HPA + 3 * GT_BYTES },
+		};
+		for (size_t i = 0; i < 2; i++)
+			cr_assert_eq(iovirt_gmap_add(t.map, &rs[i]), 0);
+		const uint64_t iova = UINT64_C(0x40000000);
+		gt_map(&t, iova, 0x1000, 1, GT_RW);
+		uint64_t *l2 = gt_slot(&t, iova, 2);
+		const struct {
+			uint64_t gpa;
+			int err;
+		} cases[] = { { foreign, IOVIRT_EFOREIGN }, { wonly, IOVIRT_EPERM } };
+		for (size_t i = 0; i < 2; i++) {
+			*l2 = gt_mk_table(fmt, cases[i].gpa, 2);
+			uint64_t reads = iovirt_posix_count(t.p, IOVIRT_CB_GUEST_READ);
+			struct iovirt_gpt_result r;
+			cr_assert_eq(gt_xlate(&t, iova, IOVIRT_PROT_READ, &r), cases[i].err, "fmt %u case %zu", fmt, i);
+			cr_assert_eq(r.fault, IOVIRT_GPT_TABLE);
+			cr_assert_eq(r.level, 1);
+			cr_assert_eq(iovirt_posix_count(t.p, IOVIRT_CB_GUEST_READ) - reads, 3u);
+		}
 		gt_fini(&t);
 	}
 }

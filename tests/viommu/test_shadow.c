@@ -471,3 +471,78 @@ Test(shadow, model)
 		st_fini(&s);
 	}
 }
+
+/* Only what this call installed is rolled back: a shadow made earlier survives every allocation and every host pin failing in turn in a later, wider shadow (strict and batched domains), mapped and pinned as before. */
+Test(shadow, fail_at_n_keeps_earlier)
+{
+	for (uint32_t batch = 0; batch <= 4; batch += 4) {
+		for (int pin = 0; pin < 2; pin++) {
+			struct st s;
+			st_init(&s, IOVIRT_PT_FMT_VTD_SL, batch);
+			cr_assert_eq(iovirt_viommu_shadow(s.v, 0x11000, 0x1000, 0, NULL), 0x1000);
+			unsigned fired = 0;
+			for (uint64_t n = 1;; n++) {
+				if (pin)
+					iovirt_posix_fail_pin_at(s.g.p, n);
+				else
+					iovirt_posix_fail_alloc_at(s.g.p, n);
+				int64_t r = iovirt_viommu_shadow(s.v, 0x10000, 0x3f0000, 0, NULL);
+				bool hit = iovirt_posix_fail_fired(s.g.p);
+				iovirt_posix_fail_pin_at(s.g.p, 0);
+				iovirt_posix_fail_alloc_at(s.g.p, 0);
+				if (!hit) {
+					cr_assert_eq(r, 2 * 4096 + (2 << 20));
+					break;
+				}
+				cr_assert_lt(r, 0, "n %llu", (unsigned long long)n);
+				fired++;
+				cr_assert_eq(host_at(&s, 0x11000, NULL), hpa_of(&s, s.a[1]), "n %llu", (unsigned long long)n);
+				cr_assert_eq(host_at(&s, 0x10000, NULL), ~UINT64_C(0));
+				cr_assert_eq(host_at(&s, 0x200000, NULL), ~UINT64_C(0));
+				cr_assert_eq(iovirt_posix_pinned_pages(s.g.p), 1);
+				struct iovirt_viommu_stats vs;
+				iovirt_viommu_stats(s.v, &vs);
+				cr_assert_eq(vs.shadows, 1);
+				cr_assert_eq(vs.shadow_bytes, 0x1000);
+			}
+			cr_assert_gt(fired, 1);
+			cr_assert_eq(iovirt_viommu_inval(s.v, 0, 0), 3 * 4096 + (2 << 20));
+			st_nothing(&s);
+			st_fini(&s);
+		}
+	}
+}
+
+/* The part of a skipping AMD-Vi PDE's range whose skipped address bits are not 0 (a legal guest layout) is a hole: skipped, the pages around it shadowed; refused with STRICT (ERANGE, res->iova where); a range beyond the input width stays the caller's error. */
+Test(shadow, range_faults_are_holes)
+{
+	struct st s;
+	st_init(&s, IOVIRT_PT_FMT_AMD_V1, 0);
+	/* level-3 entry of [1 GiB, 2 GiB): a PDE skipping level 2 (Next Level 1) */
+	const uint64_t l1 = gt_table(&s.g, 4096);
+	*gt_slot(&s.g, UINT64_C(0x40000000), 3) = l1 | 1 | (UINT64_C(1) << 9) | (UINT64_C(3) << 61);
+	*gt_ptr(&s.g, l1 + 8) = gt_mk_leaf(IOVIRT_PT_FMT_AMD_V1, s.a[0], 1, GT_RW);
+	struct iovirt_gpt_result r;
+	cr_assert_eq(iovirt_viommu_translate(s.v, 0x40001000, IOVIRT_PROT_READ, &r), 0);
+	cr_assert_eq(iovirt_viommu_translate(s.v, 0x40201000, IOVIRT_PROT_READ, &r), IOVIRT_ERANGE);
+	cr_assert_eq(iovirt_viommu_shadow(s.v, 0x40000000, 0x400000, 0, &r), 0x1000, "%d", r.err);
+	cr_assert_eq(host_at(&s, 0x40001000, NULL), hpa_of(&s, s.a[0]));
+	/* the 2 MiB page beyond the skipping PDE's range is still reached */
+	cr_assert_eq(iovirt_viommu_inval(s.v, 0, 0), 0x1000);
+	cr_assert_eq(iovirt_viommu_shadow(s.v, 0x200000, UINT64_C(0x80000000), 0, &r), 0x1000 + (2 << 20));
+	cr_assert_eq(host_at(&s, 0x40001000, NULL), hpa_of(&s, s.a[0]));
+	cr_assert_eq(host_at(&s, 0x200000, NULL), hpa_of(&s, s.big));
+	cr_assert_eq(iovirt_viommu_inval(s.v, 0, 0), 0x1000 + (2 << 20));
+	cr_assert_eq(iovirt_viommu_shadow(s.v, 0x40200000, 0x1000, IOVIRT_VIOMMU_STRICT, &r), IOVIRT_ERANGE);
+	cr_assert_eq(r.fault, IOVIRT_GPT_RANGE);
+	cr_assert_eq(r.iova, 0x40200000);
+	st_nothing(&s);
+	/* beyond the 48-bit input: refused, nothing installed */
+	const uint64_t top = (UINT64_C(1) << 48) - 0x1000;
+	gt_map(&s.g, top, s.a[2], 1, GT_RW);
+	cr_assert_eq(iovirt_viommu_shadow(s.v, top, 0x2000, 0, &r), IOVIRT_ERANGE);
+	cr_assert_eq(r.iova, UINT64_C(1) << 48);
+	cr_assert_eq(host_at(&s, top, NULL), ~UINT64_C(0));
+	cr_assert_eq(iovirt_posix_pinned_pages(s.g.p), 0);
+	st_fini(&s);
+}
