@@ -131,6 +131,13 @@ size_t iovirt_pt_trim(struct iovirt_iommu *io)
 				k++;
 			}
 		}
+	/* A put looks from top up: left where it was, a trim of a full kind left
+	 * every slot below top empty and out of reach, and that kind never kept a
+	 * page again (pt_cache.refills_after_trim). A put racing with this store
+	 * may leave its page above top, out of reach of takes until the next
+	 * trim: a miss, as any race on the hint. */
+	for (unsigned kind = 0; kind < PT_CACHE_KINDS; kind++)
+		atomic_store_explicit(&io->cache[kind].top, 0, memory_order_relaxed);
 	return k;
 }
 

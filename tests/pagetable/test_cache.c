@@ -254,3 +254,40 @@ Test(pt_cache, deferred_reclaim_keeps_pages_retired_during_it)
 	cr_assert_eq(cached(&f), 3);
 	pt_fix_done(&f);
 }
+
+/* After a trim (and so after every reclaim, which trims first) of a full cache, emptied
+ * pages are kept again, up to the bound: the slots the trim emptied are used again. */
+Test(pt_cache, refills_after_trim)
+{
+	struct pt_fix f;
+	fix_cache(&f, IOVIRT_RECLAIM_AFTER_INVAL, 2);
+	for (uint64_t i = 1; i <= 5; i++)
+		cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(i), 0, KiB(4), RW), 0);
+	for (uint64_t i = 1; i <= 5; i++)
+		cr_assert_eq(iovirt_pt_unmap(f.io, 1, GiB(i), KiB(4)), KiB(4));
+	cr_assert_eq(cached(&f), 5, "2 leaf, 2 level-2, 1 level-3: the leaf and level-2 kinds full");
+	cr_assert_eq(iovirt_pt_trim(f.io), 5);
+	for (int round = 0; round < 2; round++) {
+		cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(7), 0, KiB(4), RW), 0);
+		cr_assert_eq(iovirt_pt_unmap(f.io, 1, GiB(7), KiB(4)), KiB(4));
+		cr_assert_eq(cached(&f), 3, "round %d: the leaf, level-2 and level-3 tables kept again", round);
+	}
+	const uint64_t allocs = iovirt_posix_count(f.posix, IOVIRT_CB_TABLE_ALLOC);
+	cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(8), 0, KiB(4), RW), 0);
+	cr_assert_eq(iovirt_posix_count(f.posix, IOVIRT_CB_TABLE_ALLOC), allocs, "all three from the cache");
+	cr_assert_eq(iovirt_pt_unmap(f.io, 1, GiB(8), KiB(4)), KiB(4));
+	/* the same through a deferred reclaim, which trims before it refills */
+	pt_fix_done(&f);
+	fix_cache(&f, IOVIRT_RECLAIM_DEFERRED, 2);
+	for (uint64_t i = 1; i <= 5; i++)
+		cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(i), 0, KiB(4), RW), 0);
+	for (uint64_t i = 1; i <= 5; i++)
+		cr_assert_eq(iovirt_pt_unmap(f.io, 1, GiB(i), KiB(4)), KiB(4));
+	cr_assert_eq(iovirt_pt_reclaim(f.io), 11);
+	cr_assert_eq(cached(&f), 5);
+	cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(7), 0, KiB(4), RW), 0); /* takes one of each kind */
+	cr_assert_eq(iovirt_pt_unmap(f.io, 1, GiB(7), KiB(4)), KiB(4));
+	cr_assert_eq(iovirt_pt_reclaim(f.io), 3);
+	cr_assert_eq(cached(&f), 3, "the reclaim's pages kept after its trim");
+	pt_fix_done(&f);
+}
