@@ -353,7 +353,8 @@ uint64_t iovirt_pt_cached(const struct iovirt_iommu *iommu);
  * Releases the table pages (and destroyed spaces) waiting since earlier
  * unmaps, splits and destroys. Deferred mode: call it when every translate
  * and writer that began before this call has returned; callers must not run
- * two reclaims at once. AFTER_INVAL mode: frees the pages still pending
+ * two reclaims at once. Writers may run beside it: what they retire while it
+ * runs waits for the next reclaim. AFTER_INVAL mode: frees the pages still pending
  * (unlinked while writers overlapped) if no writer is inside at that moment;
  * may run at any time. The table cache: the pages it held before this call
  * go back to the host (host table_free, mem_free); the emptied pages this call

@@ -138,6 +138,13 @@ size_t iovirt_pt_trim(struct iovirt_iommu *io)
 				k++;
 			}
 		}
+	/* A put looks from top up: left where it was, a trim of a full kind left
+	 * every slot below top empty and out of reach, and that kind never kept a
+	 * page again (pt_cache.refills_after_trim). A put racing with this store
+	 * may leave its page above top, out of reach of takes until the next
+	 * trim: a miss, as any race on the hint. */
+	for (unsigned kind = 0; kind < PT_CACHE_KINDS; kind++)
+		atomic_store_explicit(&io->cache[kind].top, 0, memory_order_relaxed);
 	return k;
 }
 
@@ -590,10 +597,9 @@ void iovirt_iommu_destroy(struct iovirt_iommu *io)
 
 size_t iovirt_pt_reclaim(struct iovirt_iommu *io)
 {
-	/* What the cache held since the last reclaim went unused: to the host. The
-	 * pages reclaimed now refill it. */
-	iovirt_pt_trim(io);
 	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL) {
+		/* What the cache held since the last reclaim went unused: to the host. */
+		iovirt_pt_trim(io);
 		/* Pending nodes go when no writer is inside: an enter and a leave
 		 * frees them then, and is harmless beside writers. */
 		const uint64_t before = atomic_load_explicit(&io->nretired, memory_order_relaxed);
@@ -602,10 +608,18 @@ size_t iovirt_pt_reclaim(struct iovirt_iommu *io)
 		const uint64_t after = atomic_load_explicit(&io->nretired, memory_order_relaxed);
 		return before > after ? (size_t)(before - after) : 0;
 	}
+	/* The lists first: the host's grace period covers only what was retired
+	 * before this call began. A writer that starts beside us (allowed) may
+	 * retire a page another one that started after us still holds; taken after
+	 * the trim (host callbacks, a while), such a page was cached and reused
+	 * under that one (pt_cache.deferred_reclaim_keeps_pages_retired_during_it). */
 	struct pt_node *list = atomic_exchange_explicit(&io->retired, NULL, memory_order_acquire);
+	struct pt_space *s = atomic_exchange_explicit(&io->retired_spaces, NULL, memory_order_acquire);
+	/* What the cache held since the last reclaim went unused: to the host. The
+	 * pages reclaimed now refill it. */
+	iovirt_pt_trim(io);
 	size_t k = free_list(io, list);
 	atomic_fetch_sub_explicit(&io->nretired, k, memory_order_relaxed);
-	struct pt_space *s = atomic_exchange_explicit(&io->retired_spaces, NULL, memory_order_acquire);
 	while (s) {
 		struct pt_space *next = s->next;
 		space_release(io, s);

@@ -208,3 +208,86 @@ Test(pt_cache, params)
 	iovirt_iommu_destroy(io);
 	th_posix_done(p);
 }
+
+/* A writer that starts while a deferred reclaim runs (here: inside the host's table_free
+ * of the cache trim at the reclaim's start) and retires a page: the page waits for the next
+ * reclaim. The host's grace period covers only the writers and translates that began before
+ * this reclaim, so one that began after may still hold the page: caching it now would let
+ * another writer reuse it under that one. */
+static struct iovirt_host_ops hook_ops;
+static struct iovirt_iommu *hook_io;
+static uint64_t hook_iova;
+static void hook_table_free(void *host, void *page, uint64_t pa)
+{
+	if (hook_iova) {
+		const uint64_t iova = hook_iova;
+		hook_iova = 0;
+		cr_assert_eq(iovirt_pt_unmap(hook_io, 1, iova, KiB(4)), KiB(4));
+	}
+	iovirt_posix_ops()->table_free(host, page, pa);
+}
+
+Test(pt_cache, deferred_reclaim_keeps_pages_retired_during_it)
+{
+	struct pt_fix f;
+	f.posix = th_posix();
+	hook_ops = *iovirt_posix_ops();
+	hook_ops.table_free = hook_table_free;
+	struct iovirt_iommu_params p = { .size = sizeof(p), .reclaim = IOVIRT_RECLAIM_DEFERRED };
+	cr_assert_eq(iovirt_iommu_create(&hook_ops, f.posix, &p, &f.io), 0);
+	pt_fix_space(&f, 1, 48, 0);
+	hook_io = f.io;
+	cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(1), 0, KiB(4), RW), 0);
+	cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(2), 0, KiB(4), RW), 0);
+	cr_assert_eq(iovirt_pt_unmap(f.io, 1, GiB(1), KiB(4)), KiB(4));
+	cr_assert_eq(iovirt_pt_reclaim(f.io), 2);
+	cr_assert_eq(cached(&f), 2, "the leaf and level-2 tables of GiB(1)");
+	hook_iova = GiB(2); /* unmapped by a writer inside the next reclaim: 3 tables retired */
+	const size_t k = iovirt_pt_reclaim(f.io);
+	cr_assert_eq(hook_iova, 0, "the trim called the host");
+	struct iovirt_pt_stats st;
+	iovirt_pt_stats(f.io, &st);
+	cr_assert_eq(k, 0, "nothing was retired before the reclaim began");
+	cr_assert_eq(st.retired, 3, "retired during the reclaim: they wait for the next one");
+	cr_assert_eq(cached(&f), 0);
+	cr_assert_eq(iovirt_pt_reclaim(f.io), 3);
+	cr_assert_eq(cached(&f), 3);
+	pt_fix_done(&f);
+}
+
+/* After a trim (and so after every reclaim, which trims first) of a full cache, emptied
+ * pages are kept again, up to the bound: the slots the trim emptied are used again. */
+Test(pt_cache, refills_after_trim)
+{
+	struct pt_fix f;
+	fix_cache(&f, IOVIRT_RECLAIM_AFTER_INVAL, 2);
+	for (uint64_t i = 1; i <= 5; i++)
+		cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(i), 0, KiB(4), RW), 0);
+	for (uint64_t i = 1; i <= 5; i++)
+		cr_assert_eq(iovirt_pt_unmap(f.io, 1, GiB(i), KiB(4)), KiB(4));
+	cr_assert_eq(cached(&f), 5, "2 leaf, 2 level-2, 1 level-3: the leaf and level-2 kinds full");
+	cr_assert_eq(iovirt_pt_trim(f.io), 5);
+	for (int round = 0; round < 2; round++) {
+		cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(7), 0, KiB(4), RW), 0);
+		cr_assert_eq(iovirt_pt_unmap(f.io, 1, GiB(7), KiB(4)), KiB(4));
+		cr_assert_eq(cached(&f), 3, "round %d: the leaf, level-2 and level-3 tables kept again", round);
+	}
+	const uint64_t allocs = iovirt_posix_count(f.posix, IOVIRT_CB_TABLE_ALLOC);
+	cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(8), 0, KiB(4), RW), 0);
+	cr_assert_eq(iovirt_posix_count(f.posix, IOVIRT_CB_TABLE_ALLOC), allocs, "all three from the cache");
+	cr_assert_eq(iovirt_pt_unmap(f.io, 1, GiB(8), KiB(4)), KiB(4));
+	/* the same through a deferred reclaim, which trims before it refills */
+	pt_fix_done(&f);
+	fix_cache(&f, IOVIRT_RECLAIM_DEFERRED, 2);
+	for (uint64_t i = 1; i <= 5; i++)
+		cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(i), 0, KiB(4), RW), 0);
+	for (uint64_t i = 1; i <= 5; i++)
+		cr_assert_eq(iovirt_pt_unmap(f.io, 1, GiB(i), KiB(4)), KiB(4));
+	cr_assert_eq(iovirt_pt_reclaim(f.io), 11);
+	cr_assert_eq(cached(&f), 5);
+	cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(7), 0, KiB(4), RW), 0); /* takes one of each kind */
+	cr_assert_eq(iovirt_pt_unmap(f.io, 1, GiB(7), KiB(4)), KiB(4));
+	cr_assert_eq(iovirt_pt_reclaim(f.io), 3);
+	cr_assert_eq(cached(&f), 3, "the reclaim's pages kept after its trim");
+	pt_fix_done(&f);
+}
