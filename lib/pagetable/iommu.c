@@ -299,6 +299,30 @@ void pt_retire(struct iovirt_iommu *io, struct pt_node *list)
 }
 
 /*
+ * The last writer inside leaving (*c is 1): takes the pending list, then
+ * drops the count 1 -> 0 (the argument below). True when that CAS won and the
+ * list is freed; false when a writer entered in between (*c reloaded): the
+ * list goes back for it.
+ */
+static bool leave_last(struct iovirt_iommu *io, uint32_t *c)
+{
+	/* Only we are inside, so only we could have pushed since: an empty list
+	 * needs no exchange (the common case: one atomic to leave). */
+	struct pt_node *list = atomic_load_explicit(&io->pending, memory_order_relaxed)
+				       ? atomic_exchange_explicit(&io->pending, NULL, memory_order_acq_rel)
+				       : NULL;
+	if (atomic_compare_exchange_strong_explicit(&io->inside, c, 0, memory_order_seq_cst,
+						    memory_order_seq_cst)) {
+		if (list)
+			atomic_fetch_sub_explicit(&io->nretired, free_list(io, list), memory_order_relaxed);
+		return true;
+	}
+	if (list)
+		push_list(io, &io->pending, list);
+	return false;
+}
+
+/*
  * Leaves a writer's walk (AFTER_INVAL mode). The last writer inside takes the
  * pending list, then drops the count 1 -> 0: if that CAS wins, every writer
  * that could have loaded a pointer to those nodes (one inside before their
@@ -316,19 +340,8 @@ void pt_leave_slow(struct iovirt_iommu *io)
 				return;
 			continue;
 		}
-		/* Only we are inside, so only we could have pushed since: an empty list
-		 * needs no exchange (the common case: one atomic to leave). */
-		struct pt_node *list = atomic_load_explicit(&io->pending, memory_order_relaxed)
-					       ? atomic_exchange_explicit(&io->pending, NULL, memory_order_acq_rel)
-					       : NULL;
-		if (atomic_compare_exchange_strong_explicit(&io->inside, &c, 0, memory_order_seq_cst,
-							    memory_order_seq_cst)) {
-			if (list)
-				atomic_fetch_sub_explicit(&io->nretired, free_list(io, list), memory_order_relaxed);
+		if (leave_last(io, &c))
 			return;
-		}
-		if (list)
-			push_list(io, &io->pending, list);
 	}
 }
 
@@ -343,19 +356,9 @@ void pt_leave_slow(struct iovirt_iommu *io)
 void pt_leave_with(struct iovirt_iommu *io, struct pt_node *mine)
 {
 	uint32_t c = atomic_load_explicit(&io->inside, memory_order_seq_cst);
-	if (c == 1) {
-		struct pt_node *list = atomic_load_explicit(&io->pending, memory_order_relaxed)
-					       ? atomic_exchange_explicit(&io->pending, NULL, memory_order_acq_rel)
-					       : NULL;
-		if (atomic_compare_exchange_strong_explicit(&io->inside, &c, 0, memory_order_seq_cst,
-							    memory_order_seq_cst)) {
-			if (list)
-				atomic_fetch_sub_explicit(&io->nretired, free_list(io, list), memory_order_relaxed);
-			free_list(io, mine);
-			return;
-		}
-		if (list)
-			push_list(io, &io->pending, list);
+	if (c == 1 && leave_last(io, &c)) {
+		free_list(io, mine);
+		return;
 	}
 	if (mine)
 		pt_retire(io, mine);
