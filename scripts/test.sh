@@ -62,23 +62,33 @@ else
 	cat build-asan.log; bad "asan build"
 fi
 
-# stress_formats DIR LABEL: the page-table stress programs again for the other
-# table formats (the loop above runs them with VT-d), half a second each
-# reclaim mode, under the sanitizer DIR was built with.
-stress_formats() {
-	local dir=$1 label=$2 f name exe
+# stress_one DIR LABEL EXE TAG [VAR=value ...]: one stress program, its output in DIR; the
+# sanitizer options for both runtimes (each reads only its own).
+stress_one() {
+	local dir=$1 label=$2 exe=$3 tag=$4 out
+	shift 4
+	out="$dir/${tag// /-}.out"
+	if env "$@" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 timeout 300 "$exe" >"$out" 2>&1; then
+		ok; echo "$tag: ok ($(tail -n 1 "$out"))"
+	else
+		tail -n 40 "$out"; bad "$label $tag"
+	fi
+}
+
+# stress_all DIR LABEL: every stress program DIR built (the page-table ones with VT-d), then the
+# page-table ones again for the other table formats, half a second each reclaim mode.
+stress_all() {
+	local dir=$1 label=$2 exe f name
+	for exe in "$dir"/tests/stress/stress_*; do
+		[ -f "$exe" ] && [ -x "$exe" ] || continue
+		stress_one "$dir" "$label" "$exe" "$(basename "$exe")"
+	done
 	for f in 2 3 4; do # AMD-Vi v1, Arm stage 2, RISC-V G-stage (enum iovirt_pt_format)
 		for name in stress_pagetable stress_pt_race; do
-			exe="$dir/tests/stress/$name"
-			[ -x "$exe" ] || continue
-			if IOVIRT_STRESS_PT_FORMAT=$f IOVIRT_STRESS_SECONDS=0.5 \
-				ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-				TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-				timeout 300 "$exe" >"$dir/$name-format$f.out" 2>&1; then
-				ok; echo "$name format $f: ok ($(tail -n 1 "$dir/$name-format$f.out"))"
-			else
-				tail -n 40 "$dir/$name-format$f.out"; bad "$label $name format $f"
-			fi
+			[ -x "$dir/tests/stress/$name" ] || continue
+			stress_one "$dir" "$label" "$dir/tests/stress/$name" "$name format $f" \
+				IOVIRT_STRESS_PT_FORMAT=$f IOVIRT_STRESS_SECONDS=0.5
 		done
 	done
 }
@@ -87,16 +97,7 @@ note "stress programs under ThreadSanitizer"
 if CC=clang setup build-tsan -Dwerror=true -Db_sanitize=thread -Dallocator=libc -Db_lundef=false \
 	-Dtests=false -Dbenches=false -Dexamples=false -Dstress=true &&
 	ninja -C build-tsan >build-tsan.log 2>&1; then
-	for exe in build-tsan/tests/stress/stress_*; do
-		[ -f "$exe" ] && [ -x "$exe" ] || continue
-		name=$(basename "$exe")
-		if TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 timeout 300 "$exe" >"build-tsan/$name.out" 2>&1; then
-			ok; echo "$name: ok ($(tail -n 1 "build-tsan/$name.out"))"
-		else
-			tail -n 40 "build-tsan/$name.out"; bad "tsan $name"
-		fi
-	done
-	stress_formats build-tsan tsan
+	stress_all build-tsan tsan
 else
 	cat build-tsan.log; bad "tsan build"
 fi
@@ -106,17 +107,7 @@ note "stress programs under AddressSanitizer + UndefinedBehaviorSanitizer"
 if setup build-asan-stress -Dwerror=true -Db_sanitize=address,undefined -Dallocator=libc -Db_lundef=false \
 	-Dc_args=-fno-sanitize-recover=all -Dtests=false -Dbenches=false -Dexamples=false -Dstress=true &&
 	ninja -C build-asan-stress >build-asan-stress.log 2>&1; then
-	for exe in build-asan-stress/tests/stress/stress_*; do
-		[ -f "$exe" ] && [ -x "$exe" ] || continue
-		name=$(basename "$exe")
-		if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-			timeout 300 "$exe" >"build-asan-stress/$name.out" 2>&1; then
-			ok; echo "$name: ok ($(tail -n 1 "build-asan-stress/$name.out"))"
-		else
-			tail -n 40 "build-asan-stress/$name.out"; bad "asan $name"
-		fi
-	done
-	stress_formats build-asan-stress asan
+	stress_all build-asan-stress asan
 else
 	cat build-asan-stress.log; bad "asan stress build"
 fi
