@@ -23,6 +23,7 @@
 #include "iovirt/posix.h"
 
 #include "check.h"
+#include "guest.h"
 
 #define GUEST 9u
 #define GPA 0x10000ull
@@ -227,25 +228,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 4)
 		return 0;
 	if (!mem) {
-		mem = aligned_alloc(4096, BYTES);
-		px = iovirt_posix_create();
-		CHECK(mem && px, "setup");
-		iovirt_posix_guest_add(px, GUEST, GPA, mem, BYTES);
-		struct iovirt_gmap_params gp = { sizeof(gp), GUEST, 0 };
-		CHECK(!iovirt_gmap_create(iovirt_posix_ops(), px, &gp, &map), "map");
-		struct iovirt_region r = { .size = sizeof(r), .gpa = GPA, .length = BYTES,
-					   .kind = IOVIRT_REGION_RAM, .access = 3,
-					   .owner = GUEST, .hva = mem };
-		CHECK(!iovirt_gmap_add(map, &r), "region");
-		/* the same memory as three adjacent regions */
-		CHECK(!iovirt_gmap_create(iovirt_posix_ops(), px, &gp, &map2), "map");
-		const uint64_t cut[] = { 0, 0x2000, 0x3000, BYTES };
-		for (int k = 0; k < 3; k++) {
-			r.gpa = GPA + cut[k];
-			r.length = cut[k + 1] - cut[k];
-			r.hva = mem + cut[k];
-			CHECK(!iovirt_gmap_add(map2, &r), "region");
-		}
+		/* the same memory also as three adjacent regions */
+		static const uint64_t cut[] = { 0, 0x2000, 0x3000, BYTES };
+		struct iovirt_region regs[4];
+		mem = fuzz_guest_maps(GUEST, GPA, BYTES, cut, 3, &px, &map, &map2, regs);
 	}
 	memset(mem, 0, BYTES);
 	struct model m = { .num = 1u << (data[0] % 6), .ev = data[0] & 64,

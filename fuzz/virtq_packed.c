@@ -26,6 +26,7 @@
 #include "iovirt/posix.h"
 
 #include "check.h"
+#include "guest.h"
 
 #define GUEST 9u
 #define GPA 0x10000ull
@@ -247,24 +248,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2)
 		return 0;
 	if (!mem) {
-		mem = aligned_alloc(4096, BYTES);
-		px = iovirt_posix_create();
-		CHECK(mem && px, "setup");
-		iovirt_posix_guest_add(px, GUEST, GPA, mem, BYTES);
-		struct iovirt_gmap_params gp = { sizeof(gp), GUEST, 0 };
-		CHECK(!iovirt_gmap_create(iovirt_posix_ops(), px, &gp, &map), "map");
-		reg = (struct iovirt_region){ .size = sizeof(reg), .gpa = GPA, .length = BYTES,
-					      .kind = IOVIRT_REGION_RAM, .access = 3, .owner = GUEST,
-					      .hva = mem };
-		CHECK(!iovirt_gmap_add(map, &reg), "region");
-		/* the same memory as two adjacent regions */
-		CHECK(!iovirt_gmap_create(iovirt_posix_ops(), px, &gp, &map2), "map");
-		reg2[0] = reg2[1] = reg;
-		reg2[0].length = 0x1000;
-		reg2[1].gpa = GPA + 0x1000;
-		reg2[1].length = BYTES - 0x1000;
-		reg2[1].hva = mem + 0x1000;
-		CHECK(!iovirt_gmap_add(map2, &reg2[0]) && !iovirt_gmap_add(map2, &reg2[1]), "regions");
+		/* the same memory also as two adjacent regions */
+		static const uint64_t cut[] = { 0, 0x1000, BYTES };
+		struct iovirt_region regs[3];
+		mem = fuzz_guest_maps(GUEST, GPA, BYTES, cut, 2, &px, &map, &map2, regs);
+		reg = regs[0];
+		reg2[0] = regs[1];
+		reg2[1] = regs[2];
 	}
 	struct model m = { .num = 1 + data[0] % 16, .avail = 0x8000, .used = 0x8000 };
 	uint32_t sel = data[0] / 16;
