@@ -66,21 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 		int nfds = mode & 3;
 		if (nfds > 2)
 			nfds = 2;
-		char cbuf[CMSG_SPACE(sizeof(int) * 2)];
-		memset(cbuf, 0, sizeof(cbuf));
-		struct iovec iov = {.iov_base = buf,
-				    .iov_len = VU_HDR_SIZE + (send_payload ? size : 0)};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-		if (nfds) {
-			mh.msg_control = cbuf;
-			mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-			memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-		}
-		if (sendmsg(sv[0], &mh, MSG_NOSIGNAL) < 0)
+		if (vu_send_fds(sv[0], buf, VU_HDR_SIZE + (send_payload ? size : 0), fds, nfds) < 0)
 			break;
 		if (recv_msg(sv[1], &m) != 0)
 			break;

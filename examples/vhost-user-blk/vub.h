@@ -8,6 +8,8 @@
 #define VUB_H
 
 #include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
 
 enum {
 	VU_GET_FEATURES = 1,
@@ -94,5 +96,27 @@ struct vu_vring_addr {
 #define VIRTIO_BLK_S_UNSUPP 2u
 #define VIRTIO_BLK_ID_BYTES 20u
 #define VIRTIO_BLK_CONFIG_BYTES 60u
+
+/* Sends len bytes of buf with nfds (at most VU_SEND_MAX_FDS) descriptors
+ * attached as SCM_RIGHTS, as a front-end does; the test clients' one way to
+ * put a message with fds on the socket. Returns sendmsg's result. */
+#define VU_SEND_MAX_FDS 8
+static inline ssize_t vu_send_fds(int s, const void *buf, size_t len, const int *fds, int nfds)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * VU_SEND_MAX_FDS)];
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (nfds > 0 && nfds <= VU_SEND_MAX_FDS) {
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+	}
+	return sendmsg(s, &mh, MSG_NOSIGNAL);
+}
 
 #endif
