@@ -130,6 +130,8 @@ int iovirt_pin_domain_create(const struct iovirt_host_ops *ops, void *host,
 	return 0;
 }
 
+static void holds_end(struct iovirt_pin_domain *d);
+
 int iovirt_pin_domain_destroy(struct iovirt_pin_domain *d)
 {
 	if (!d)
@@ -137,6 +139,7 @@ int iovirt_pin_domain_destroy(struct iovirt_pin_domain *d)
 	iovirt_pin_flush(d);
 	if (d->st.live_dmas || d->st.live_maps)
 		return IOVIRT_EBUSY;
+	holds_end(d);
 	pin_iova_free_all(d);
 	pin_counts_free(d);
 	free_arrays(d);
@@ -149,16 +152,16 @@ struct iovirt_pin_handle pin_handle(const struct iovirt_pin_domain *d, uint32_t 
 	return (struct iovirt_pin_handle){ .index = idx, .gen = d->slots[idx].gen, .tag = d->tag };
 }
 
-/* The domain's hold entry whose (known) range covers gpa, or NULL. */
+/* The domain's hold entry (in use or idle) whose range covers gpa, or NULL. */
 static inline struct pin_hold *hold_find(struct iovirt_pin_domain *d, uint64_t gpa)
 {
 	struct pin_hold *e = &d->hold[d->hold_hint];
-	if (IOVIRT_LIKELY(gpa >= e->lo && gpa < e->hi))
+	if (IOVIRT_LIKELY(gpa - e->lo < e->hi - e->lo))
 		return e;
-	for (uint32_t m = d->hold_known; m; m &= m - 1) {
+	for (uint32_t m = d->hold_used; m; m &= m - 1) {
 		uint32_t i = (uint32_t)__builtin_ctz(m);
 		e = &d->hold[i];
-		if (gpa >= e->lo && gpa < e->hi) {
+		if (gpa - e->lo < e->hi - e->lo) {
 			d->hold_hint = i;
 			return e;
 		}
@@ -166,22 +169,26 @@ static inline struct pin_hold *hold_find(struct iovirt_pin_domain *d, uint64_t g
 	return NULL;
 }
 
-/* Hold entry i learns its region's range (once), so hold_find finds it. */
-static void hold_learn(struct iovirt_pin_domain *d, uint32_t i)
+/* Frees hold entry e (its hold is gone or given back already). */
+static void hold_clear(struct iovirt_pin_domain *d, struct pin_hold *e)
 {
-	if (d->hold_known & (1u << i))
-		return;
-	struct iovirt_region ri;
-	iovirt_gmap_region_info(d->hold[i].reg, &ri);
-	d->hold[i].lo = ri.gpa;
-	d->hold[i].hi = ri.gpa + ri.length;
-	d->hold_known |= 1u << i;
+	d->hold_used &= ~(1u << (uint32_t)(e - d->hold));
+	*e = (struct pin_hold){ 0 };
 }
 
-/* hold_add without a known entry: takes a hold with iovirt_gmap_region_get. */
+/* Ends the lease of idle entry e (its hold goes back to the map). */
+static void hold_evict(struct iovirt_pin_domain *d, struct pin_hold *e)
+{
+	iovirt_gmap_lease_end(d->map, e->reg);
+	hold_clear(d, e);
+}
+
+/* hold_add without a usable entry: takes a hold with iovirt_gmap_region_get
+ * and keeps it in a free entry (or one whose lease is idle, ended first), as
+ * the region's lease when it can be: then it stays, idle, after the last use. */
 static __attribute__((noinline)) int hold_add_slow(struct iovirt_pin_domain *d, uint64_t gpa,
 						   struct iovirt_gmap_region **regs,
-						   uint32_t *held, bool more)
+						   uint32_t *held)
 {
 	struct iovirt_gmap_region *reg;
 	int err = iovirt_gmap_region_get(d->map, gpa, &reg);
@@ -192,82 +199,100 @@ static __attribute__((noinline)) int hold_add_slow(struct iovirt_pin_domain *d, 
 		iovirt_gmap_region_put(d->map, reg);
 		return IOVIRT_EBUSY;
 	}
-	for (uint32_t m = d->hold_used; m; m &= m - 1) {
-		uint32_t i = (uint32_t)__builtin_ctz(m);
-		if (d->hold[i].reg != reg)
-			continue;
-		/* The domain holds reg already (its range not yet learnt: the
-		 * first user needs none): that hold is enough. */
-		iovirt_gmap_region_put(d->map, reg);
-		hold_learn(d, i);
-		d->hold_hint = i;
-		for (uint32_t j = 0; j < *held; j++)
-			if (regs[j] == reg)
-				return 0;
-		d->hold[i].users++;
-		regs[(*held)++] = reg;
+	/* No entry names reg: every entry's range is known and fixed while it
+	 * is held, and none covers gpa (a revoked entry's node is another one,
+	 * kept allocated until we end the lease, so never at reg's address). */
+	uint32_t freem = ~d->hold_used & ((1u << PIN_HOLDS) - 1);
+	if (!freem) {
+		for (uint32_t m = d->hold_used; m; m &= m - 1) {
+			uint32_t i = (uint32_t)__builtin_ctz(m);
+			if (!d->hold[i].users) {
+				hold_evict(d, &d->hold[i]);
+				freem = 1u << i;
+				break;
+			}
+		}
+	}
+	if (!freem) {
+		regs[(*held)++] = (struct iovirt_gmap_region *)((uintptr_t)reg | PIN_REG_OWN);
 		return 0;
 	}
-	uint32_t freem = ~d->hold_used & ((1u << PIN_HOLDS) - 1);
-	if (freem) {
-		/* Range unknown (lo == hi == 0) until a second use comes, unless
-		 * further segments of this DMA may need it at once. */
-		uint32_t i = (uint32_t)__builtin_ctz(freem);
-		d->hold[i] = (struct pin_hold){ .reg = reg, .users = 1 };
-		d->hold_used |= 1u << i;
-		if (more)
-			hold_learn(d, i);
-		d->hold_hint = i;
-		regs[(*held)++] = reg;
-	} else {
-		regs[(*held)++] = (struct iovirt_gmap_region *)((uintptr_t)reg | PIN_REG_OWN);
-	}
+	uint32_t i = (uint32_t)__builtin_ctz(freem);
+	struct iovirt_region ri;
+	iovirt_gmap_region_info(reg, &ri);
+	d->hold[i] = (struct pin_hold){ .lo = ri.gpa, .hi = ri.gpa + ri.length, .reg = reg,
+					.users = 1, .leased = iovirt_gmap_lease_take(reg) == 0 };
+	d->hold_used |= 1u << i;
+	d->hold_hint = i;
+	regs[(*held)++] = reg;
 	return 0;
 }
 
 /*
  * Adds the region containing gpa to the slot's regs[0 .. *held): through the
- * domain's hold on it (taken now, with iovirt_gmap_region_get, if the domain
- * has none), once per slot; or, when every hold entry is in use, by a hold of
- * the slot's own. A region whose removal or shrink is pending here is
- * refused (EBUSY) and nothing is added.
+ * domain's hold on it (in use, or idle and used again, or taken now with
+ * iovirt_gmap_region_get), once per slot; or, when every hold entry is in
+ * use, by a hold of the slot's own. A region whose removal or shrink is
+ * pending here is refused (EBUSY) and nothing is added.
  */
 static inline int hold_add(struct iovirt_pin_domain *d, uint64_t gpa,
-			   struct iovirt_gmap_region **regs, uint32_t *held, bool more)
+			   struct iovirt_gmap_region **regs, uint32_t *held)
 {
 	struct pin_hold *e = hold_find(d, gpa);
-	if (!e)
-		return hold_add_slow(d, gpa, regs, held, more);
+	if (IOVIRT_UNLIKELY(!e))
+		return hold_add_slow(d, gpa, regs, held);
 	/* Held since an earlier call: it cannot have left the map, nor shrunk. */
-	if (d->nrm && pin_removal_pending(d, e->reg))
+	if (IOVIRT_UNLIKELY(d->nrm) && pin_removal_pending(d, e->reg))
 		return IOVIRT_EBUSY;
-	for (uint32_t j = 0; j < *held; j++)
-		if (regs[j] == e->reg)
-			return 0;
+	if (e->users == 0) {
+		/* Idle lease: in use again, unless a remover took it back. */
+		if (IOVIRT_UNLIKELY(iovirt_gmap_lease_use(d->map, e->reg))) {
+			hold_clear(d, e);
+			return hold_add_slow(d, gpa, regs, held);
+		}
+	} else {
+		for (uint32_t j = 0; j < *held; j++)
+			if (regs[j] == e->reg)
+				return 0;
+	}
 	e->users++;
 	regs[(*held)++] = e->reg;
 	return 0;
 }
 
 /* Drops one regs[] entry: the slot's own hold, or one use of the domain's
- * hold, which goes when its last user does. */
+ * hold, which after its last use goes idle (a lease) or goes. */
 static inline void hold_drop(struct iovirt_pin_domain *d, struct iovirt_gmap_region *r)
 {
 	if (IOVIRT_UNLIKELY((uintptr_t)r & PIN_REG_OWN)) {
 		iovirt_gmap_region_put(d->map, pin_reg_ptr(r));
 		return;
 	}
-	uint32_t i = d->hold_hint;
-	if (d->hold[i].reg != r)
-		for (i = 0; d->hold[i].reg != r; i++)
-			IOVIRT_CHECK(i + 1 < PIN_HOLDS); /* r is in the table: it has a user */
-	struct pin_hold *e = &d->hold[i];
-	if (--e->users == 0) {
-		iovirt_gmap_region_put(d->map, r);
-		*e = (struct pin_hold){ 0 };
-		d->hold_used &= ~(1u << i);
-		d->hold_known &= ~(1u << i);
+	struct pin_hold *e = &d->hold[d->hold_hint];
+	if (IOVIRT_UNLIKELY(e->reg != r || !e->users)) {
+		uint32_t m = d->hold_used;
+		for (;; m &= m - 1) {
+			IOVIRT_CHECK(m); /* r is in the table: it has a user */
+			e = &d->hold[__builtin_ctz(m)];
+			if (e->reg == r && e->users)
+				break;
+		}
 	}
+	if (--e->users)
+		return;
+	if (IOVIRT_LIKELY(e->leased)) {
+		iovirt_gmap_lease_idle(r);
+		return;
+	}
+	iovirt_gmap_region_put(d->map, r);
+	hold_clear(d, e);
+}
+
+/* Ends the domain's idle leases (domain destroy: no slot uses them). */
+static void holds_end(struct iovirt_pin_domain *d)
+{
+	for (uint32_t m = d->hold_used; m; m &= m - 1)
+		hold_evict(d, &d->hold[__builtin_ctz(m)]);
 }
 
 /* Drops the holds a failing prepare just took (none counted by a removal:
@@ -402,7 +427,7 @@ PIN_INLINE int prep_holds(struct iovirt_pin_domain *d, uint32_t n,
 {
 	int err = 0;
 	for (uint32_t i = 0; i < n && !err; i++)
-		err = hold_add(d, d->scratch[i].gpa, regs, held, i + 1 < n);
+		err = hold_add(d, d->scratch[i].gpa, regs, held);
 	return err;
 }
 

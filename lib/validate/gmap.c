@@ -94,6 +94,18 @@ static void node_free(struct iovirt_gmap *map, struct iovirt_gmap_region *r)
 	iovirt_host_free(map->ops, map->host, r, sizeof(*r));
 }
 
+/* A retired node at reclaim: freed, unless its lease was revoked and the
+ * owner has not noticed yet (it still points at the node): then it is left
+ * ORPHAN, for the owner's acknowledgement (lease_ack) to free. */
+static void node_release(struct iovirt_gmap *map, struct iovirt_gmap_region *r)
+{
+	uint32_t s = VB_LEASE_REVOKED;
+	if (atomic_compare_exchange_strong_explicit(&r->lease, &s, VB_LEASE_REVOKED | VB_LEASE_ORPHAN,
+						    memory_order_acq_rel, memory_order_acquire))
+		return;
+	node_free(map, r);
+}
+
 static void retire(struct iovirt_gmap *map, struct vb_retired *o)
 {
 	struct vb_retired *head = atomic_load_explicit(&map->retired, memory_order_relaxed);
@@ -194,8 +206,15 @@ int iovirt_gmap_destroy(struct iovirt_gmap *map)
 	if (!map)
 		return 0;
 	struct vb_snap *s = atomic_load(&map->cur);
+	/* A lease owner (a pin domain) still points at its node, even at a
+	 * revoked one: it must end its leases first (destroy it first). */
 	for (uint32_t i = 0; i < s->n; i++)
-		if (atomic_load(&vb_snap_ents(s)[i].node->users) != 0)
+		if (atomic_load(&vb_snap_ents(s)[i].node->users) != 0 ||
+		    atomic_load(&vb_snap_ents(s)[i].node->lease) != VB_LEASE_NONE)
+			return IOVIRT_EBUSY;
+	for (struct vb_retired *o = atomic_load(&map->retired); o; o = o->next)
+		if (o->type == VB_RETIRED_NODE &&
+		    atomic_load(&((struct iovirt_gmap_region *)o)->lease) != VB_LEASE_NONE)
 			return IOVIRT_EBUSY;
 	iovirt_gmap_reclaim(map);
 	for (uint32_t i = 0; i < s->n; i++)
@@ -216,7 +235,7 @@ size_t iovirt_gmap_reclaim(struct iovirt_gmap *map)
 		if (o->type == VB_RETIRED_SNAP)
 			snap_free(map, (struct vb_snap *)o);
 		else
-			node_free(map, (struct iovirt_gmap_region *)o);
+			node_release(map, (struct iovirt_gmap_region *)o);
 		o = next;
 		n++;
 	}
@@ -352,13 +371,33 @@ static int64_t snap_exact(const struct vb_snap *s, uint64_t gpa)
 	return at > 0 && vb_snap_ents(s)[at - 1].gpa == gpa ? (int64_t)at - 1 : -1;
 }
 
-/* Marks a region as going away; false when it is held. */
+/* Takes an idle lease's hold back from its owner (IDLE -> REVOKED, then the
+ * owner's hold is put); false when there is no idle lease. The owner learns
+ * it at its next iovirt_gmap_lease_use or _end, and the node's memory waits
+ * for that (node_release). */
+static bool node_revoke(struct iovirt_gmap_region *r)
+{
+	uint32_t idle = VB_LEASE_IDLE;
+	if (!atomic_compare_exchange_strong_explicit(&r->lease, &idle, VB_LEASE_REVOKED,
+						     memory_order_acq_rel, memory_order_relaxed))
+		return false;
+	atomic_fetch_sub_explicit(&r->users, 1, memory_order_release);
+	return true;
+}
+
+/* Marks a region as going away; false when it is held. A hold kept only by
+ * an idle lease does not stop it: it is revoked first. */
 static bool node_kill(struct iovirt_gmap_region *r)
 {
-	uint32_t zero = 0;
-	return atomic_compare_exchange_strong_explicit(&r->users, &zero, VB_NODE_DEAD,
-						       memory_order_acq_rel,
-						       memory_order_relaxed);
+	for (;;) {
+		uint32_t zero = 0;
+		if (atomic_compare_exchange_strong_explicit(&r->users, &zero, VB_NODE_DEAD,
+							    memory_order_acq_rel,
+							    memory_order_relaxed))
+			return true;
+		if (!node_revoke(r))
+			return false;
+	}
 }
 
 static void node_revive(struct iovirt_gmap_region *r)
@@ -496,5 +535,60 @@ int64_t iovirt_gmap_in_use(const struct iovirt_gmap *map, uint64_t gpa)
 	const struct vb_snap_ent *e = vb_snap_find(vb_gmap_snap(map), gpa);
 	if (!e)
 		return IOVIRT_ENOREGION;
-	return atomic_load_explicit(&e->node->users, memory_order_relaxed) & ~VB_NODE_DEAD;
+	int64_t n = atomic_load_explicit(&e->node->users, memory_order_relaxed) & ~VB_NODE_DEAD;
+	/* an idle lease's hold does not keep the region: not counted */
+	if (n && atomic_load_explicit(&e->node->lease, memory_order_relaxed) == VB_LEASE_IDLE)
+		n--;
+	return n;
+}
+
+int iovirt_gmap_lease_take(struct iovirt_gmap_region *reg)
+{
+	uint32_t none = VB_LEASE_NONE;
+	return atomic_compare_exchange_strong_explicit(&reg->lease, &none, VB_LEASE_BUSY,
+						       memory_order_relaxed, memory_order_relaxed)
+		       ? 0
+		       : IOVIRT_EBUSY;
+}
+
+void iovirt_gmap_lease_idle(struct iovirt_gmap_region *reg)
+{
+	/* a plain store: only the owner moves a lease out of BUSY */
+	atomic_store_explicit(&reg->lease, VB_LEASE_IDLE, memory_order_release);
+}
+
+/* The owner notices a revocation: the node is its no more. When the reclaim
+ * has passed already (ORPHAN), nobody else refers to it: freed here. */
+static void lease_ack(struct iovirt_gmap *map, struct iovirt_gmap_region *reg)
+{
+	uint32_t s = VB_LEASE_REVOKED;
+	if (atomic_compare_exchange_strong_explicit(&reg->lease, &s, VB_LEASE_NONE,
+						    memory_order_acq_rel, memory_order_acquire))
+		return;
+	/* REVOKED | ORPHAN: the reclaim left it to us */
+	node_free(map, reg);
+}
+
+int iovirt_gmap_lease_use(struct iovirt_gmap *map, struct iovirt_gmap_region *reg)
+{
+	uint32_t idle = VB_LEASE_IDLE;
+	if (IOVIRT_LIKELY(atomic_compare_exchange_strong_explicit(
+		    &reg->lease, &idle, VB_LEASE_BUSY, memory_order_acquire, memory_order_acquire)))
+		return 0;
+	lease_ack(map, reg);
+	return IOVIRT_ESTALE;
+}
+
+void iovirt_gmap_lease_end(struct iovirt_gmap *map, struct iovirt_gmap_region *reg)
+{
+	uint32_t s = atomic_load_explicit(&reg->lease, memory_order_acquire);
+	if (s == VB_LEASE_BUSY ||
+	    (s == VB_LEASE_IDLE &&
+	     atomic_compare_exchange_strong_explicit(&reg->lease, &s, VB_LEASE_BUSY,
+						     memory_order_acquire, memory_order_acquire))) {
+		atomic_store_explicit(&reg->lease, VB_LEASE_NONE, memory_order_relaxed);
+		iovirt_gmap_region_put(map, reg);
+		return;
+	}
+	lease_ack(map, reg);
 }
