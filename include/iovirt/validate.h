@@ -228,15 +228,16 @@ int64_t iovirt_gmap_in_use(const struct iovirt_gmap *map, uint64_t gpa);
  * take back. For a holder (lib/pin's domains) that would otherwise put its
  * hold after each use and get it again before the next: an idle lease costs
  * the owner one compare-and-swap to use again (no lookup), and removal and
- * shrink still succeed while the owner is idle.
+ * shrink still succeed while the owner is idle. A region has
+ * IOVIRT_GMAP_LEASES lease slots; `lease` names the owner's.
  *  - iovirt_gmap_lease_take: the caller, holding reg (iovirt_gmap_region_get),
- *    makes that hold the region's lease, in use. Returns 0, or IOVIRT_EBUSY:
- *    the region has a lease already (one per region); the caller keeps its
- *    plain hold. Lock-free.
+ *    makes that hold one of the region's leases, in use. Returns the lease
+ *    (0 .. IOVIRT_GMAP_LEASES - 1), or IOVIRT_EBUSY: every slot is taken;
+ *    the caller keeps its plain hold. Lock-free.
  *  - iovirt_gmap_lease_idle: the owner stops using it; the hold stays, but
  *    iovirt_gmap_remove and iovirt_gmap_shrink (any thread) take an idle
  *    lease's hold back (revoke it) instead of failing with IOVIRT_EBUSY; so
- *    does a remove or shrink that then fails for another holder. Cannot fail.
+ *    may a remove or shrink that then fails for another holder. Cannot fail.
  *  - iovirt_gmap_lease_use: the owner uses it again. Returns 0: held again,
  *    exactly as before iovirt_gmap_lease_idle (the region has not been
  *    removed nor shrunk meanwhile). IOVIRT_ESTALE: it was revoked; the lease
@@ -246,15 +247,16 @@ int64_t iovirt_gmap_in_use(const struct iovirt_gmap *map, uint64_t gpa);
  *    whatever its state (in use, idle, revoked). reg must not be used again.
  *    Cannot fail.
  * A revoked region's memory waits for its owner's iovirt_gmap_lease_use or
- * _end (after iovirt_gmap_reclaim it is freed by that call, with mem_free).
- * End every lease before iovirt_gmap_destroy (which refuses with
+ * _end (after iovirt_gmap_reclaim, the last such call frees it, with
+ * mem_free). End every lease before iovirt_gmap_destroy (which refuses with
  * IOVIRT_EBUSY while one is not ended, revoked or not). Calls on one lease
  * are serialized by its owner.
  */
+#define IOVIRT_GMAP_LEASES 4u
 int iovirt_gmap_lease_take(struct iovirt_gmap_region *reg);
-void iovirt_gmap_lease_idle(struct iovirt_gmap_region *reg);
-int iovirt_gmap_lease_use(struct iovirt_gmap *map, struct iovirt_gmap_region *reg);
-void iovirt_gmap_lease_end(struct iovirt_gmap *map, struct iovirt_gmap_region *reg);
+void iovirt_gmap_lease_idle(struct iovirt_gmap_region *reg, unsigned lease);
+int iovirt_gmap_lease_use(struct iovirt_gmap *map, struct iovirt_gmap_region *reg, unsigned lease);
+void iovirt_gmap_lease_end(struct iovirt_gmap *map, struct iovirt_gmap_region *reg, unsigned lease);
 
 /*
  * Frees the snapshots and regions replaced or removed before this call.

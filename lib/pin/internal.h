@@ -123,7 +123,8 @@ struct pin_hold {
 	uint64_t lo, hi;                /* the region's range: fixed while held */
 	struct iovirt_gmap_region *reg;
 	uint32_t users;                 /* slots whose regs[] name reg (untagged) */
-	uint32_t leased;                /* the hold is reg's lease: kept idle at users 0 */
+	uint32_t lease;                 /* 1 + the hold's lease slot of reg (kept idle at
+	                                 * users 0), or 0: a plain hold */
 };
 /* regs[] entries: a region held through d->hold[] (plain pointer) or by the
  * slot itself (pointer | PIN_REG_OWN). */

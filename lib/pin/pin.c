@@ -179,7 +179,7 @@ static void hold_clear(struct iovirt_pin_domain *d, struct pin_hold *e)
 /* Ends the lease of idle entry e (its hold goes back to the map). */
 static void hold_evict(struct iovirt_pin_domain *d, struct pin_hold *e)
 {
-	iovirt_gmap_lease_end(d->map, e->reg);
+	iovirt_gmap_lease_end(d->map, e->reg, e->lease - 1);
 	hold_clear(d, e);
 }
 
@@ -220,8 +220,9 @@ static __attribute__((noinline)) int hold_add_slow(struct iovirt_pin_domain *d, 
 	uint32_t i = (uint32_t)__builtin_ctz(freem);
 	struct iovirt_region ri;
 	iovirt_gmap_region_info(reg, &ri);
+	int lease = iovirt_gmap_lease_take(reg);
 	d->hold[i] = (struct pin_hold){ .lo = ri.gpa, .hi = ri.gpa + ri.length, .reg = reg,
-					.users = 1, .leased = iovirt_gmap_lease_take(reg) == 0 };
+					.users = 1, .lease = lease < 0 ? 0 : (uint32_t)lease + 1 };
 	d->hold_used |= 1u << i;
 	d->hold_hint = i;
 	regs[(*held)++] = reg;
@@ -246,7 +247,7 @@ static inline int hold_add(struct iovirt_pin_domain *d, uint64_t gpa,
 		return IOVIRT_EBUSY;
 	if (e->users == 0) {
 		/* Idle lease: in use again, unless a remover took it back. */
-		if (IOVIRT_UNLIKELY(iovirt_gmap_lease_use(d->map, e->reg))) {
+		if (IOVIRT_UNLIKELY(iovirt_gmap_lease_use(d->map, e->reg, e->lease - 1))) {
 			hold_clear(d, e);
 			return hold_add_slow(d, gpa, regs, held);
 		}
@@ -280,8 +281,8 @@ static inline void hold_drop(struct iovirt_pin_domain *d, struct iovirt_gmap_reg
 	}
 	if (--e->users)
 		return;
-	if (IOVIRT_LIKELY(e->leased)) {
-		iovirt_gmap_lease_idle(r);
+	if (IOVIRT_LIKELY(e->lease)) {
+		iovirt_gmap_lease_idle(r, e->lease - 1);
 		return;
 	}
 	iovirt_gmap_region_put(d->map, r);

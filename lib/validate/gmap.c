@@ -94,16 +94,13 @@ static void node_free(struct iovirt_gmap *map, struct iovirt_gmap_region *r)
 	iovirt_host_free(map->ops, map->host, r, sizeof(*r));
 }
 
-/* A retired node at reclaim: freed, unless its lease was revoked and the
- * owner has not noticed yet (it still points at the node): then it is left
- * ORPHAN, for the owner's acknowledgement (lease_ack) to free. */
+/* A retired node at reclaim: freed, unless an owner of a revoked lease has
+ * not noticed yet (it still points at the node): then the last one to
+ * notice frees it (lease_ack). */
 static void node_release(struct iovirt_gmap *map, struct iovirt_gmap_region *r)
 {
-	uint32_t s = VB_LEASE_REVOKED;
-	if (atomic_compare_exchange_strong_explicit(&r->lease, &s, VB_LEASE_REVOKED | VB_LEASE_ORPHAN,
-						    memory_order_acq_rel, memory_order_acquire))
-		return;
-	node_free(map, r);
+	if (atomic_fetch_or_explicit(&r->owners, VB_RECLAIMED, memory_order_acq_rel) == 0)
+		node_free(map, r);
 }
 
 static void retire(struct iovirt_gmap *map, struct vb_retired *o)
@@ -201,6 +198,15 @@ uint32_t iovirt_gmap_guest(const struct iovirt_gmap *map)
 	return map->guest;
 }
 
+/* No lease of r is held or revoked-but-unnoticed. */
+static bool node_unleased(struct iovirt_gmap_region *r)
+{
+	for (uint32_t i = 0; i < IOVIRT_GMAP_LEASES; i++)
+		if (atomic_load(&r->lease[i]) != VB_LEASE_NONE)
+			return false;
+	return true;
+}
+
 int iovirt_gmap_destroy(struct iovirt_gmap *map)
 {
 	if (!map)
@@ -210,11 +216,11 @@ int iovirt_gmap_destroy(struct iovirt_gmap *map)
 	 * revoked one: it must end its leases first (destroy it first). */
 	for (uint32_t i = 0; i < s->n; i++)
 		if (atomic_load(&vb_snap_ents(s)[i].node->users) != 0 ||
-		    atomic_load(&vb_snap_ents(s)[i].node->lease) != VB_LEASE_NONE)
+		    !node_unleased(vb_snap_ents(s)[i].node))
 			return IOVIRT_EBUSY;
 	for (struct vb_retired *o = atomic_load(&map->retired); o; o = o->next)
 		if (o->type == VB_RETIRED_NODE &&
-		    atomic_load(&((struct iovirt_gmap_region *)o)->lease) != VB_LEASE_NONE)
+		    atomic_load(&((struct iovirt_gmap_region *)o)->owners) != 0)
 			return IOVIRT_EBUSY;
 	iovirt_gmap_reclaim(map);
 	for (uint32_t i = 0; i < s->n; i++)
@@ -372,21 +378,30 @@ static int64_t snap_exact(const struct vb_snap *s, uint64_t gpa)
 }
 
 /* Takes an idle lease's hold back from its owner (IDLE -> REVOKED, then the
- * owner's hold is put); false when there is no idle lease. The owner learns
- * it at its next iovirt_gmap_lease_use or _end, and the node's memory waits
- * for that (node_release). */
+ * owner's hold is put); false when no lease is idle. The owner learns it at
+ * its next iovirt_gmap_lease_use or _end, and the node's memory waits for
+ * that (owners). A remover is inside its grace period, so the reclaim has
+ * not passed and counting the owner first cannot free anything. */
 static bool node_revoke(struct iovirt_gmap_region *r)
 {
-	uint32_t idle = VB_LEASE_IDLE;
-	if (!atomic_compare_exchange_strong_explicit(&r->lease, &idle, VB_LEASE_REVOKED,
-						     memory_order_acq_rel, memory_order_relaxed))
-		return false;
-	atomic_fetch_sub_explicit(&r->users, 1, memory_order_release);
-	return true;
+	for (uint32_t i = 0; i < IOVIRT_GMAP_LEASES; i++) {
+		if (atomic_load_explicit(&r->lease[i], memory_order_relaxed) != VB_LEASE_IDLE)
+			continue;
+		atomic_fetch_add_explicit(&r->owners, 1, memory_order_relaxed);
+		uint32_t idle = VB_LEASE_IDLE;
+		if (atomic_compare_exchange_strong_explicit(&r->lease[i], &idle, VB_LEASE_REVOKED,
+							    memory_order_acq_rel,
+							    memory_order_relaxed)) {
+			atomic_fetch_sub_explicit(&r->users, 1, memory_order_release);
+			return true;
+		}
+		atomic_fetch_sub_explicit(&r->owners, 1, memory_order_relaxed);
+	}
+	return false;
 }
 
-/* Marks a region as going away; false when it is held. A hold kept only by
- * an idle lease does not stop it: it is revoked first. */
+/* Marks a region as going away; false when it is held. Holds kept only by
+ * idle leases do not stop it: they are revoked first. */
 static bool node_kill(struct iovirt_gmap_region *r)
 {
 	for (;;) {
@@ -537,58 +552,59 @@ int64_t iovirt_gmap_in_use(const struct iovirt_gmap *map, uint64_t gpa)
 		return IOVIRT_ENOREGION;
 	int64_t n = atomic_load_explicit(&e->node->users, memory_order_relaxed) & ~VB_NODE_DEAD;
 	/* an idle lease's hold does not keep the region: not counted */
-	if (n && atomic_load_explicit(&e->node->lease, memory_order_relaxed) == VB_LEASE_IDLE)
-		n--;
+	for (uint32_t i = 0; i < IOVIRT_GMAP_LEASES; i++)
+		if (n && atomic_load_explicit(&e->node->lease[i], memory_order_relaxed) == VB_LEASE_IDLE)
+			n--;
 	return n;
 }
 
 int iovirt_gmap_lease_take(struct iovirt_gmap_region *reg)
 {
-	uint32_t none = VB_LEASE_NONE;
-	return atomic_compare_exchange_strong_explicit(&reg->lease, &none, VB_LEASE_BUSY,
-						       memory_order_relaxed, memory_order_relaxed)
-		       ? 0
-		       : IOVIRT_EBUSY;
+	for (uint32_t i = 0; i < IOVIRT_GMAP_LEASES; i++) {
+		uint32_t none = VB_LEASE_NONE;
+		if (atomic_compare_exchange_strong_explicit(&reg->lease[i], &none, VB_LEASE_BUSY,
+							    memory_order_relaxed, memory_order_relaxed))
+			return (int)i;
+	}
+	return IOVIRT_EBUSY;
 }
 
-void iovirt_gmap_lease_idle(struct iovirt_gmap_region *reg)
+void iovirt_gmap_lease_idle(struct iovirt_gmap_region *reg, unsigned lease)
 {
 	/* a plain store: only the owner moves a lease out of BUSY */
-	atomic_store_explicit(&reg->lease, VB_LEASE_IDLE, memory_order_release);
+	atomic_store_explicit(&reg->lease[lease], VB_LEASE_IDLE, memory_order_release);
 }
 
-/* The owner notices a revocation: the node is its no more. When the reclaim
- * has passed already (ORPHAN), nobody else refers to it: freed here. */
-static void lease_ack(struct iovirt_gmap *map, struct iovirt_gmap_region *reg)
+/* The owner notices a revocation: the lease is free again, and the node is
+ * freed here when the reclaim has passed and no other owner is left. */
+static void lease_ack(struct iovirt_gmap *map, struct iovirt_gmap_region *reg, unsigned lease)
 {
-	uint32_t s = VB_LEASE_REVOKED;
-	if (atomic_compare_exchange_strong_explicit(&reg->lease, &s, VB_LEASE_NONE,
-						    memory_order_acq_rel, memory_order_acquire))
-		return;
-	/* REVOKED | ORPHAN: the reclaim left it to us */
-	node_free(map, reg);
+	atomic_store_explicit(&reg->lease[lease], VB_LEASE_NONE, memory_order_relaxed);
+	if (atomic_fetch_sub_explicit(&reg->owners, 1, memory_order_acq_rel) == (VB_RECLAIMED | 1))
+		node_free(map, reg);
 }
 
-int iovirt_gmap_lease_use(struct iovirt_gmap *map, struct iovirt_gmap_region *reg)
+int iovirt_gmap_lease_use(struct iovirt_gmap *map, struct iovirt_gmap_region *reg, unsigned lease)
 {
 	uint32_t idle = VB_LEASE_IDLE;
 	if (IOVIRT_LIKELY(atomic_compare_exchange_strong_explicit(
-		    &reg->lease, &idle, VB_LEASE_BUSY, memory_order_acquire, memory_order_acquire)))
+		    &reg->lease[lease], &idle, VB_LEASE_BUSY, memory_order_acquire,
+		    memory_order_acquire)))
 		return 0;
-	lease_ack(map, reg);
+	lease_ack(map, reg, lease);
 	return IOVIRT_ESTALE;
 }
 
-void iovirt_gmap_lease_end(struct iovirt_gmap *map, struct iovirt_gmap_region *reg)
+void iovirt_gmap_lease_end(struct iovirt_gmap *map, struct iovirt_gmap_region *reg, unsigned lease)
 {
-	uint32_t s = atomic_load_explicit(&reg->lease, memory_order_acquire);
+	uint32_t s = atomic_load_explicit(&reg->lease[lease], memory_order_acquire);
 	if (s == VB_LEASE_BUSY ||
 	    (s == VB_LEASE_IDLE &&
-	     atomic_compare_exchange_strong_explicit(&reg->lease, &s, VB_LEASE_BUSY,
+	     atomic_compare_exchange_strong_explicit(&reg->lease[lease], &s, VB_LEASE_BUSY,
 						     memory_order_acquire, memory_order_acquire))) {
-		atomic_store_explicit(&reg->lease, VB_LEASE_NONE, memory_order_relaxed);
+		atomic_store_explicit(&reg->lease[lease], VB_LEASE_NONE, memory_order_relaxed);
 		iovirt_gmap_region_put(map, reg);
 		return;
 	}
-	lease_ack(map, reg);
+	lease_ack(map, reg, lease);
 }
