@@ -152,21 +152,30 @@ struct iovirt_pin_handle pin_handle(const struct iovirt_pin_domain *d, uint32_t 
 	return (struct iovirt_pin_handle){ .index = idx, .gen = d->slots[idx].gen, .tag = d->tag };
 }
 
-/* The domain's hold entry (in use or idle) whose range covers gpa, or NULL. */
-static inline struct pin_hold *hold_find(struct iovirt_pin_domain *d, uint64_t gpa)
+/* hold_find past the hint: the other entries. */
+static __attribute__((noinline)) struct pin_hold *hold_scan(struct iovirt_pin_domain *d,
+							    uint64_t gpa)
 {
-	struct pin_hold *e = &d->hold[d->hold_hint];
-	if (IOVIRT_LIKELY(gpa - e->lo < e->hi - e->lo))
-		return e;
 	for (uint32_t m = d->hold_used; m; m &= m - 1) {
 		uint32_t i = (uint32_t)__builtin_ctz(m);
-		e = &d->hold[i];
+		struct pin_hold *e = &d->hold[i];
 		if (gpa - e->lo < e->hi - e->lo) {
 			d->hold_hint = i;
 			return e;
 		}
 	}
 	return NULL;
+}
+
+/* The domain's hold entry (in use or idle) whose range covers gpa, or NULL.
+ * A free entry has lo == hi == 0: no gpa matches it. */
+static inline __attribute__((always_inline)) struct pin_hold *hold_find(struct iovirt_pin_domain *d,
+									uint64_t gpa)
+{
+	struct pin_hold *e = &d->hold[d->hold_hint];
+	if (IOVIRT_LIKELY(gpa - e->lo < e->hi - e->lo))
+		return e;
+	return hold_scan(d, gpa);
 }
 
 /* Frees hold entry e (its hold is gone or given back already). */
@@ -236,8 +245,9 @@ static __attribute__((noinline)) int hold_add_slow(struct iovirt_pin_domain *d, 
  * use, by a hold of the slot's own. A region whose removal or shrink is
  * pending here is refused (EBUSY) and nothing is added.
  */
-static inline int hold_add(struct iovirt_pin_domain *d, uint64_t gpa,
-			   struct iovirt_gmap_region **regs, uint32_t *held)
+static inline __attribute__((always_inline)) int hold_add(struct iovirt_pin_domain *d, uint64_t gpa,
+							   struct iovirt_gmap_region **regs,
+							   uint32_t *held)
 {
 	struct pin_hold *e = hold_find(d, gpa);
 	if (IOVIRT_UNLIKELY(!e))
@@ -263,7 +273,8 @@ static inline int hold_add(struct iovirt_pin_domain *d, uint64_t gpa,
 
 /* Drops one regs[] entry: the slot's own hold, or one use of the domain's
  * hold, which after its last use goes idle (a lease) or goes. */
-static inline void hold_drop(struct iovirt_pin_domain *d, struct iovirt_gmap_region *r)
+static inline __attribute__((always_inline)) void hold_drop(struct iovirt_pin_domain *d,
+							     struct iovirt_gmap_region *r)
 {
 	if (IOVIRT_UNLIKELY((uintptr_t)r & PIN_REG_OWN)) {
 		iovirt_gmap_region_put(d->map, pin_reg_ptr(r));
@@ -306,8 +317,9 @@ static void put_holds(struct iovirt_pin_domain *d, struct iovirt_gmap_region **r
 
 /* Drops a slot's holds; a pending removal of a region counts them down (it
  * fires later, from pin_release, once the slot is consistent again). */
-static void put_slot_holds(struct iovirt_pin_domain *d, struct iovirt_gmap_region **regs,
-			   uint32_t n)
+static inline __attribute__((always_inline)) void put_slot_holds(struct iovirt_pin_domain *d,
+								  struct iovirt_gmap_region **regs,
+								  uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		hold_drop(d, regs[i]);
@@ -629,6 +641,23 @@ PIN_INLINE void release(struct iovirt_pin_domain *d, uint32_t idx)
 		pin_removals_fire(d);
 }
 
+/* release of a one-segment slot with one regs[] entry, specialised. */
+PIN_INLINE void release_one(struct iovirt_pin_domain *d, uint32_t idx)
+{
+	struct pin_slot *s = &d->slots[idx];
+	counts_drop(d, d->ranges + (size_t)idx * d->max_segs, 1, s->leaf);
+	put_slot_holds(d, d->regs + (size_t)idx * d->max_segs, 1);
+	s->state = PIN_SLOT_FREE;
+	s->next = PIN_NIL;
+	if (d->free_tail == PIN_NIL)
+		d->free_head = idx;
+	else
+		d->slots[d->free_tail].next = idx;
+	d->free_tail = idx;
+	if (IOVIRT_UNLIKELY(d->nrm))
+		pin_removals_fire(d);
+}
+
 void pin_release(struct iovirt_pin_domain *d, uint32_t idx)
 {
 	release(d, idx);
@@ -665,21 +694,37 @@ PIN_INLINE int pin_finish(struct iovirt_pin_domain *d, const struct iovirt_sg_po
 	return r;
 }
 
+/* iovirt_pin_sg of more than one segment (or none): out of the one-segment
+ * path, which the compiler specialises for n == 1. */
+static __attribute__((noinline)) int pin_sg_many(struct iovirt_pin_domain *d,
+						 const struct iovirt_sg_policy *pol,
+						 const struct iovirt_seg *segs, uint32_t nsegs,
+						 struct iovirt_host_seg *out, uint32_t out_cap,
+						 struct iovirt_dma_result *res,
+						 struct iovirt_pin_handle *h)
+{
+	if (!nsegs)
+		return IOVIRT_EINVAL;
+	if (nsegs > d->max_segs)
+		return IOVIRT_ETOOMANY;
+	/* Read once: the caller's array may be shared with the guest. */
+	memcpy(d->scratch, segs, (size_t)nsegs * sizeof(*segs));
+	return pin_finish(d, pol, nsegs, out, out_cap, res, h);
+}
+
 int iovirt_pin_sg(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
 		  const struct iovirt_seg *segs, uint32_t nsegs,
 		  struct iovirt_host_seg *out, uint32_t out_cap,
 		  struct iovirt_dma_result *res, struct iovirt_pin_handle *h)
 {
-	if (!d || !segs || !out || !h || !nsegs)
+	if (IOVIRT_UNLIKELY(!d || !segs || !out || !h))
 		return IOVIRT_EINVAL;
-	if (nsegs > d->max_segs)
-		return IOVIRT_ETOOMANY;
-	/* Read once: the caller's array may be shared with the guest. */
-	if (nsegs == 1)
-		d->scratch[0] = segs[0];
-	else
-		memcpy(d->scratch, segs, (size_t)nsegs * sizeof(*segs));
-	return pin_finish(d, pol, nsegs, out, out_cap, res, h);
+	if (IOVIRT_UNLIKELY(nsegs != 1))
+		return pin_sg_many(d, pol, segs, nsegs, out, out_cap, res, h);
+	/* Read once: the caller's array may be shared with the guest
+	 * (max_segs >= 1, so one segment always fits). */
+	d->scratch[0] = segs[0];
+	return pin_finish(d, pol, 1, out, out_cap, res, h);
 }
 
 int iovirt_pin_sg_guest(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
@@ -762,16 +807,35 @@ int iovirt_pin_validated(struct iovirt_pin_domain *d, const struct iovirt_sg_pol
 	return (int)n;
 }
 
-int iovirt_pin_complete(struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
+/* iovirt_pin_complete's refusals, out of its path: the precise error. */
+static __attribute__((noinline, cold)) int complete_refusal(const struct iovirt_pin_domain *d,
+							    struct iovirt_pin_handle h)
 {
 	if (!d)
 		return IOVIRT_EINVAL;
 	int err = pin_check(d, h);
-	if (err)
-		return err;
-	if (d->slots[h.index].state != PIN_SLOT_DMA)
-		return IOVIRT_EINVAL;
-	release(d, h.index);
+	return err ? err : IOVIRT_EINVAL; /* live, but a mapping */
+}
+
+/* release of a slot that is not one segment in one domain-held region. */
+static __attribute__((noinline)) void release_many(struct iovirt_pin_domain *d, uint32_t idx)
+{
+	release(d, idx);
+}
+
+int iovirt_pin_complete(struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
+{
+	/* One test for the usual handle: ours, in range, this generation, a
+	 * live DMA. Anything else takes the refusal path, which says why. */
+	if (IOVIRT_UNLIKELY(!d || h.tag != d->tag || h.index >= d->max_handles ||
+			    h.gen != d->slots[h.index].gen ||
+			    d->slots[h.index].state != PIN_SLOT_DMA))
+		return complete_refusal(d, h);
+	const struct pin_slot *s = &d->slots[h.index];
+	if (IOVIRT_LIKELY(s->nsegs == 1 && s->nregs == 1))
+		release_one(d, h.index);
+	else
+		release_many(d, h.index);
 	d->st.live_dmas--;
 	return 0;
 }
