@@ -99,8 +99,12 @@ static void node_free(struct iovirt_gmap *map, struct iovirt_gmap_region *r)
  * notice frees it (lease_ack). */
 static void node_release(struct iovirt_gmap *map, struct iovirt_gmap_region *r)
 {
-	if (atomic_fetch_or_explicit(&r->owners, VB_RECLAIMED, memory_order_acq_rel) == 0)
+	/* counted first, so that the owner's free never finds it uncounted */
+	atomic_fetch_add_explicit(&map->orphans, 1, memory_order_relaxed);
+	if (atomic_fetch_or_explicit(&r->owners, VB_RECLAIMED, memory_order_acq_rel) == 0) {
+		atomic_fetch_sub_explicit(&map->orphans, 1, memory_order_relaxed);
 		node_free(map, r);
+	}
 }
 
 static void retire(struct iovirt_gmap *map, struct vb_retired *o)
@@ -218,6 +222,8 @@ int iovirt_gmap_destroy(struct iovirt_gmap *map)
 		if (atomic_load(&vb_snap_ents(s)[i].node->users) != 0 ||
 		    !node_unleased(vb_snap_ents(s)[i].node))
 			return IOVIRT_EBUSY;
+	if (atomic_load(&map->orphans))
+		return IOVIRT_EBUSY;
 	for (struct vb_retired *o = atomic_load(&map->retired); o; o = o->next)
 		if (o->type == VB_RETIRED_NODE &&
 		    atomic_load(&((struct iovirt_gmap_region *)o)->owners) != 0)
@@ -580,8 +586,10 @@ void iovirt_gmap_lease_idle(struct iovirt_gmap_region *reg, unsigned lease)
 static void lease_ack(struct iovirt_gmap *map, struct iovirt_gmap_region *reg, unsigned lease)
 {
 	atomic_store_explicit(&reg->lease[lease], VB_LEASE_NONE, memory_order_relaxed);
-	if (atomic_fetch_sub_explicit(&reg->owners, 1, memory_order_acq_rel) == (VB_RECLAIMED | 1))
+	if (atomic_fetch_sub_explicit(&reg->owners, 1, memory_order_acq_rel) == (VB_RECLAIMED | 1)) {
 		node_free(map, reg);
+		atomic_fetch_sub_explicit(&map->orphans, 1, memory_order_relaxed);
+	}
 }
 
 int iovirt_gmap_lease_use(struct iovirt_gmap *map, struct iovirt_gmap_region *reg, unsigned lease)

@@ -121,6 +121,7 @@ struct iovirt_gmap {
 	_Atomic(struct vb_retired *) retired;
 	_Atomic uint64_t generation;
 	_Atomic uint64_t nretired, retired_bytes;
+	_Atomic uint64_t orphans; /* reclaimed regions left to their lease owners */
 };
 
 /* The binary search of a bucket's candidates first .. first + n - 1 (n > 1)
