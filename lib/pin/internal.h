@@ -111,7 +111,7 @@ struct pin_removal {
  * lease back; the domain learns it at the next use (ESTALE) and gets the
  * region anew. Calls on a domain are serialized, so `users` is a plain
  * counter. An entry is free when its bit in hold_used is clear (then
- * lo == hi == 0, so no address matches it); an entry that could not be the
+ * lo 1 and last 0, so no address matches it); an entry that could not be the
  * region's lease (another holder has it) is dropped at its last use, as
  * before leases. When all PIN_HOLDS entries are in use, an idle one is ended
  * to make room, else a slot holds further regions itself (a tagged entry in
@@ -120,12 +120,14 @@ struct pin_removal {
 #define PIN_HOLDS 8u
 _Static_assert(PIN_HOLDS <= 32, "hold_used is a 32-bit mask");
 struct pin_hold {
-	uint64_t lo, hi;                /* the region's range: fixed while held */
+	uint64_t lo, last;              /* the region's first and last byte: fixed while held */
 	struct iovirt_gmap_region *reg;
 	uint32_t users;                 /* slots whose regs[] name reg (untagged) */
 	uint32_t lease;                 /* 1 + the hold's lease slot of reg (kept idle at
 	                                 * users 0), or 0: a plain hold */
 };
+static const struct pin_hold pin_hold_free = { .lo = 1, .last = 0 };
+
 /* regs[] entries: a region held through d->hold[] (plain pointer) or by the
  * slot itself (pointer | PIN_REG_OWN). */
 #define PIN_REG_OWN ((uintptr_t)1)

@@ -90,6 +90,8 @@ static int domain_arrays(struct iovirt_pin_domain *d)
 	}
 	d->free_head = 0;
 	d->free_tail = d->max_handles - 1;
+	for (uint32_t i = 0; i < PIN_HOLDS; i++)
+		d->hold[i] = pin_hold_free;
 	d->defer_head = d->defer_tail = PIN_NIL;
 	return 0;
 }
@@ -159,7 +161,7 @@ static __attribute__((noinline)) struct pin_hold *hold_scan(struct iovirt_pin_do
 	for (uint32_t m = d->hold_used; m; m &= m - 1) {
 		uint32_t i = (uint32_t)__builtin_ctz(m);
 		struct pin_hold *e = &d->hold[i];
-		if (gpa - e->lo < e->hi - e->lo) {
+		if (gpa >= e->lo && gpa <= e->last) {
 			d->hold_hint = i;
 			return e;
 		}
@@ -168,12 +170,12 @@ static __attribute__((noinline)) struct pin_hold *hold_scan(struct iovirt_pin_do
 }
 
 /* The domain's hold entry (in use or idle) whose range covers gpa, or NULL.
- * A free entry has lo == hi == 0: no gpa matches it. */
+ * A free entry has lo 1, last 0: no gpa matches it (pin_hold_free). */
 static inline __attribute__((always_inline)) struct pin_hold *hold_find(struct iovirt_pin_domain *d,
 									uint64_t gpa)
 {
 	struct pin_hold *e = &d->hold[d->hold_hint];
-	if (IOVIRT_LIKELY(gpa - e->lo < e->hi - e->lo))
+	if (IOVIRT_LIKELY(gpa >= e->lo && gpa <= e->last))
 		return e;
 	return hold_scan(d, gpa);
 }
@@ -182,7 +184,7 @@ static inline __attribute__((always_inline)) struct pin_hold *hold_find(struct i
 static void hold_clear(struct iovirt_pin_domain *d, struct pin_hold *e)
 {
 	d->hold_used &= ~(1u << (uint32_t)(e - d->hold));
-	*e = (struct pin_hold){ 0 };
+	*e = pin_hold_free;
 }
 
 /* Ends the lease of idle entry e (its hold goes back to the map). */
@@ -230,7 +232,7 @@ static __attribute__((noinline)) int hold_add_slow(struct iovirt_pin_domain *d, 
 	struct iovirt_region ri;
 	iovirt_gmap_region_info(reg, &ri);
 	int lease = iovirt_gmap_lease_take(reg);
-	d->hold[i] = (struct pin_hold){ .lo = ri.gpa, .hi = ri.gpa + ri.length, .reg = reg,
+	d->hold[i] = (struct pin_hold){ .lo = ri.gpa, .last = ri.gpa + (ri.length - 1), .reg = reg,
 					.users = 1, .lease = lease < 0 ? 0 : (uint32_t)lease + 1 };
 	d->hold_used |= 1u << i;
 	d->hold_hint = i;
@@ -694,24 +696,6 @@ PIN_INLINE int pin_finish(struct iovirt_pin_domain *d, const struct iovirt_sg_po
 	return r;
 }
 
-/* iovirt_pin_sg of more than one segment (or none): out of the one-segment
- * path, which the compiler specialises for n == 1. */
-static __attribute__((noinline)) int pin_sg_many(struct iovirt_pin_domain *d,
-						 const struct iovirt_sg_policy *pol,
-						 const struct iovirt_seg *segs, uint32_t nsegs,
-						 struct iovirt_host_seg *out, uint32_t out_cap,
-						 struct iovirt_dma_result *res,
-						 struct iovirt_pin_handle *h)
-{
-	if (!nsegs)
-		return IOVIRT_EINVAL;
-	if (nsegs > d->max_segs)
-		return IOVIRT_ETOOMANY;
-	/* Read once: the caller's array may be shared with the guest. */
-	memcpy(d->scratch, segs, (size_t)nsegs * sizeof(*segs));
-	return pin_finish(d, pol, nsegs, out, out_cap, res, h);
-}
-
 int iovirt_pin_sg(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
 		  const struct iovirt_seg *segs, uint32_t nsegs,
 		  struct iovirt_host_seg *out, uint32_t out_cap,
@@ -719,12 +703,19 @@ int iovirt_pin_sg(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *po
 {
 	if (IOVIRT_UNLIKELY(!d || !segs || !out || !h))
 		return IOVIRT_EINVAL;
-	if (IOVIRT_UNLIKELY(nsegs != 1))
-		return pin_sg_many(d, pol, segs, nsegs, out, out_cap, res, h);
-	/* Read once: the caller's array may be shared with the guest
-	 * (max_segs >= 1, so one segment always fits). */
-	d->scratch[0] = segs[0];
-	return pin_finish(d, pol, 1, out, out_cap, res, h);
+	/* Read once: the caller's array may be shared with the guest. One
+	 * segment (max_segs >= 1, so it always fits) has its own copy of the
+	 * path, which the compiler specialises for n == 1. */
+	if (IOVIRT_LIKELY(nsegs == 1)) {
+		d->scratch[0] = segs[0];
+		return pin_finish(d, pol, 1, out, out_cap, res, h);
+	}
+	if (IOVIRT_UNLIKELY(!nsegs))
+		return IOVIRT_EINVAL;
+	if (IOVIRT_UNLIKELY(nsegs > d->max_segs))
+		return IOVIRT_ETOOMANY;
+	memcpy(d->scratch, segs, (size_t)nsegs * sizeof(*segs));
+	return pin_finish(d, pol, nsegs, out, out_cap, res, h);
 }
 
 int iovirt_pin_sg_guest(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
@@ -817,12 +808,6 @@ static __attribute__((noinline, cold)) int complete_refusal(const struct iovirt_
 	return err ? err : IOVIRT_EINVAL; /* live, but a mapping */
 }
 
-/* release of a slot that is not one segment in one domain-held region. */
-static __attribute__((noinline)) void release_many(struct iovirt_pin_domain *d, uint32_t idx)
-{
-	release(d, idx);
-}
-
 int iovirt_pin_complete(struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
 {
 	/* One test for the usual handle: ours, in range, this generation, a
@@ -835,7 +820,7 @@ int iovirt_pin_complete(struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
 	if (IOVIRT_LIKELY(s->nsegs == 1 && s->nregs == 1))
 		release_one(d, h.index);
 	else
-		release_many(d, h.index);
+		release(d, h.index);
 	d->st.live_dmas--;
 	return 0;
 }
