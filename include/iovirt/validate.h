@@ -37,7 +37,8 @@
  *    grace period, as with iovirt_pt_reclaim).
  *  - A host scatter-gather result points into regions; it stays meaningful
  *    while the regions stay in the map. Hold a region (iovirt_gmap_region_get)
- *    to keep it from being removed or shrunk.
+ *    to keep it from being removed or shrunk. A hold made a lease and left
+ *    idle (iovirt_gmap_lease_*) is taken back by a remover instead.
  *
  * Host callbacks: the map and the bounce pool use mem_alloc/mem_free at
  * create and on map changes only, never on the validation path. Virtqueues
