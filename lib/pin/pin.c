@@ -210,9 +210,12 @@ static __attribute__((noinline)) int hold_add_slow(struct iovirt_pin_domain *d, 
 		iovirt_gmap_region_put(d->map, reg);
 		return IOVIRT_EBUSY;
 	}
-	/* No entry names reg: every entry's range is known and fixed while it
-	 * is held, and none covers gpa (a revoked entry's node is another one,
-	 * kept allocated until we end the lease, so never at reg's address). */
+	/* Usually no entry names reg: none covers gpa. (One may, when a revoked
+	 * entry whose range overlapped reg's was met first and cleared just
+	 * now: then two entries hold reg, which is harmless, since holds are
+	 * interchangeable and hold_drop takes any entry of reg with users. A
+	 * revoked entry's node itself is another one, kept allocated until we
+	 * end its lease, so never at reg's address.) */
 	uint32_t freem = ~d->hold_used & ((1u << PIN_HOLDS) - 1);
 	if (!freem) {
 		for (uint32_t m = d->hold_used; m; m &= m - 1) {
