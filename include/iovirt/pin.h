@@ -10,9 +10,18 @@
  *    counts and uses a hold (iovirt_gmap_region_get) on every region it
  *    touches, so that region cannot be removed or shrunk (IOVIRT_EBUSY)
  *    until the handle is completed or unmapped. The domain takes one hold
- *    per region while any of its handles uses it (iovirt_gmap_in_use counts
+ *    per region when its first handle uses it (iovirt_gmap_in_use counts
  *    it once; past 8 such regions a handle holds the further ones itself),
- *    so a DMA in a region the domain uses already takes no new hold;
+ *    so a DMA in a region the domain uses already takes no new hold. After
+ *    the last handle using it ends, the domain keeps that hold, idle, as the
+ *    region's lease (iovirt_gmap_lease_*, validate.h): a later DMA there
+ *    takes it back into use with one compare-and-swap, no lookup. An idle
+ *    hold does not block the map: iovirt_gmap_remove and iovirt_gmap_shrink,
+ *    on any thread, take it back (revoke it) and succeed; the domain notices
+ *    at its next DMA in that range (then holds the region it finds anew, or
+ *    refuses as validation does: ENOREGION...) or at its destroy.
+ *    iovirt_gmap_in_use does not count idle holds. iovirt_gmap_destroy
+ *    refuses (EBUSY) while a domain of the map lives: destroy domains first;
  *  - per-ASID bus-address allocators for mappings whose caller does not
  *    choose the address.
  *
@@ -122,14 +131,17 @@ int iovirt_pin_domain_create(const struct iovirt_host_ops *host_ops, void *host,
 			     struct iovirt_pin_domain **out);
 
 /*
- * Flushes deferred unmaps, then frees the domain. In batched mode the flush
- * calls into the iommus of the queued unmaps: destroy (or flush) the domain
- * before destroying an iommu it mapped into.
+ * Flushes deferred unmaps, ends the domain's idle region holds, then frees
+ * the domain. In batched mode the flush calls into the iommus of the queued
+ * unmaps: destroy (or flush) the domain before destroying an iommu it mapped
+ * into; and destroy it before its map (whose destroy refuses while the
+ * domain's idle holds are out).
  * Returns: 0.
  * Errors:
  *   IOVIRT_EBUSY  a DMA or mapping is live
  * On failure: only the flush happened; the domain lives on.
- * Host callbacks: as iovirt_pin_flush; mem_free.
+ * Host callbacks: as iovirt_pin_flush; mem_free (the map's too, for a
+ * region removed and reclaimed while this domain held it idly).
  */
 int iovirt_pin_domain_destroy(struct iovirt_pin_domain *dom);
 
@@ -150,7 +162,9 @@ int iovirt_pin_domain_destroy(struct iovirt_pin_domain *dom);
  *   IOVIRT_EHOST     the host's pin callback failed
  * On failure: nothing changed (counts, holds, handles: free slots and their
  * generations); out may hold partial entries.
- * Host callbacks: pin (and unpin when a later run fails), mem_alloc.
+ * Host callbacks: pin (and unpin when a later run fails), mem_alloc; the
+ * map's mem_free when a region this domain held idly was removed and
+ * reclaimed since (its memory waited for this domain to notice).
  */
 int iovirt_pin_sg(struct iovirt_pin_domain *dom, const struct iovirt_sg_policy *pol,
 		  const struct iovirt_seg *segs, uint32_t nsegs,
@@ -202,8 +216,9 @@ int iovirt_pin_validated(struct iovirt_pin_domain *dom, const struct iovirt_sg_p
 
 /*
  * Ends a DMA: unpins its pages (host->unpin for pages whose count drops to 0)
- * and drops its region holds; a deferred removal or shrink waiting for them
- * runs now.
+ * and drops its region holds (the domain's last use of a region leaves its
+ * hold idle: see the top of this file); a deferred removal or shrink waiting
+ * for them runs now.
  * Returns: 0.
  * Errors:
  *   IOVIRT_EINVAL  NULL arguments, or the handle names a mapping (use unmap)

@@ -37,7 +37,8 @@
  *    grace period, as with iovirt_pt_reclaim).
  *  - A host scatter-gather result points into regions; it stays meaningful
  *    while the regions stay in the map. Hold a region (iovirt_gmap_region_get)
- *    to keep it from being removed or shrunk.
+ *    to keep it from being removed or shrunk. A hold made a lease and left
+ *    idle (iovirt_gmap_lease_*) is taken back by a remover instead.
  *
  * Host callbacks: the map and the bounce pool use mem_alloc/mem_free at
  * create and on map changes only, never on the validation path. Virtqueues
@@ -133,7 +134,8 @@ int iovirt_gmap_create(const struct iovirt_host_ops *host_ops, void *host,
  * Frees the map, its regions and everything waiting for reclaim.
  * Returns: 0.
  * Errors:
- *   IOVIRT_EBUSY  a region is held
+ *   IOVIRT_EBUSY  a region is held, or a lease not ended (destroy the pin
+ *                 domains of the map first)
  * On failure: nothing freed.
  * Threads: no other call on the map may run or follow.
  */
@@ -161,7 +163,8 @@ int iovirt_gmap_add(struct iovirt_gmap *map, const struct iovirt_region *r);
 /*
  * Removal and shrink (iovirt_gmap_remove, iovirt_gmap_shrink) share their
  * rules: they act on the region that starts at gpa; a held region
- * (iovirt_gmap_region_get) is refused; the new snapshot is published at once
+ * (iovirt_gmap_region_get) is refused, except that a hold kept only by an
+ * idle lease (iovirt_gmap_lease_idle) is taken back first; the new snapshot is published at once
  * and the old one (and a removed region's memory) is released at a later
  * iovirt_gmap_reclaim; on failure nothing changed. Errors common to both:
  *   IOVIRT_ENOENT  no region starts at gpa
@@ -216,9 +219,45 @@ int iovirt_gmap_region_get(struct iovirt_gmap *map, uint64_t gpa,
 void iovirt_gmap_region_put(struct iovirt_gmap *map, struct iovirt_gmap_region *reg);
 /* The held region's description (as iovirt_gmap_lookup). Cannot fail. */
 void iovirt_gmap_region_info(const struct iovirt_gmap_region *reg, struct iovirt_region *out);
-/* Returns: the holds of the region containing gpa now.
+/* Returns: the holds of the region containing gpa now that keep it from
+ * being removed or shrunk (an idle lease's hold, below, is not counted).
  * Errors: IOVIRT_ENOREGION (no region contains gpa). */
 int64_t iovirt_gmap_in_use(const struct iovirt_gmap *map, uint64_t gpa);
+
+/*
+ * Leases: a hold its owner keeps across idle periods, which a remover may
+ * take back. For a holder (lib/pin's domains) that would otherwise put its
+ * hold after each use and get it again before the next: an idle lease costs
+ * the owner one compare-and-swap to use again (no lookup), and removal and
+ * shrink still succeed while the owner is idle. A region has
+ * IOVIRT_GMAP_LEASES lease slots; `lease` names the owner's.
+ *  - iovirt_gmap_lease_take: the caller, holding reg (iovirt_gmap_region_get),
+ *    makes that hold one of the region's leases, in use. Returns the lease
+ *    (0 .. IOVIRT_GMAP_LEASES - 1), or IOVIRT_EBUSY: every slot is taken;
+ *    the caller keeps its plain hold. Lock-free.
+ *  - iovirt_gmap_lease_idle: the owner stops using it; the hold stays, but
+ *    iovirt_gmap_remove and iovirt_gmap_shrink (any thread) take an idle
+ *    lease's hold back (revoke it) instead of failing with IOVIRT_EBUSY; so
+ *    may a remove or shrink that then fails for another holder. Cannot fail.
+ *  - iovirt_gmap_lease_use: the owner uses it again. Returns 0: held again,
+ *    exactly as before iovirt_gmap_lease_idle (the region has not been
+ *    removed nor shrunk meanwhile). IOVIRT_ESTALE: it was revoked; the lease
+ *    and its hold are gone and reg must not be used again (get the region
+ *    anew). Lock-free.
+ *  - iovirt_gmap_lease_end: the owner gives up the lease and its hold,
+ *    whatever its state (in use, idle, revoked). reg must not be used again.
+ *    Cannot fail.
+ * A revoked region's memory waits for its owner's iovirt_gmap_lease_use or
+ * _end (after iovirt_gmap_reclaim, the last such call frees it, with
+ * mem_free). End every lease before iovirt_gmap_destroy (which refuses with
+ * IOVIRT_EBUSY while one is not ended, revoked or not). Calls on one lease
+ * are serialized by its owner.
+ */
+#define IOVIRT_GMAP_LEASES 4u
+int iovirt_gmap_lease_take(struct iovirt_gmap_region *reg);
+void iovirt_gmap_lease_idle(struct iovirt_gmap_region *reg, unsigned lease);
+int iovirt_gmap_lease_use(struct iovirt_gmap *map, struct iovirt_gmap_region *reg, unsigned lease);
+void iovirt_gmap_lease_end(struct iovirt_gmap *map, struct iovirt_gmap_region *reg, unsigned lease);
 
 /*
  * Frees the snapshots and regions replaced or removed before this call.

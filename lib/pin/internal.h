@@ -102,22 +102,32 @@ struct pin_removal {
 };
 
 /*
- * The domain's own region holds: ONE iovirt_gmap_region_get per region while
- * any of its slots (live DMA, mapping, queued unmap) uses the region, dropped
- * by the slot release that ends the last use. Calls on a domain are
- * serialized, so `users` is a plain counter and a DMA in a region the domain
- * already holds takes no atomic. An entry is free when users == 0 (then
- * lo == hi == 0, so no address matches it). When all PIN_HOLDS entries are in
- * use, a slot holds further regions itself (a tagged entry in its regs[],
- * one hold per segment): correct, only slower.
+ * The domain's own region holds: ONE iovirt_gmap_region_get per region,
+ * taken when the first of its slots (live DMA, mapping, queued unmap) uses
+ * the region, made the region's lease (iovirt_gmap_lease_take) and kept, idle
+ * (iovirt_gmap_lease_idle), after the last use: a DMA in a region the domain
+ * holds idly costs one compare-and-swap (iovirt_gmap_lease_use), one in a
+ * region in use none. A remover or shrinker on any thread takes an idle
+ * lease back; the domain learns it at the next use (ESTALE) and gets the
+ * region anew. Calls on a domain are serialized, so `users` is a plain
+ * counter. An entry is free when its bit in hold_used is clear (then
+ * lo 1 and last 0, so no address matches it); an entry that could not be the
+ * region's lease (another holder has it) is dropped at its last use, as
+ * before leases. When all PIN_HOLDS entries are in use, an idle one is ended
+ * to make room, else a slot holds further regions itself (a tagged entry in
+ * its regs[], one hold per segment): correct, only slower.
  */
 #define PIN_HOLDS 8u
-_Static_assert(PIN_HOLDS <= 32, "hold_used / hold_known are 32-bit masks");
+_Static_assert(PIN_HOLDS <= 32, "hold_used is a 32-bit mask");
 struct pin_hold {
-	uint64_t lo, hi;                /* the region's range: fixed while held */
+	uint64_t lo, last;              /* the region's first and last byte: fixed while held */
 	struct iovirt_gmap_region *reg;
 	uint32_t users;                 /* slots whose regs[] name reg (untagged) */
+	uint32_t lease;                 /* 1 + the hold's lease slot of reg (kept idle at
+	                                 * users 0), or 0: a plain hold */
 };
+static const struct pin_hold pin_hold_free = { .lo = 1, .last = 0 };
+
 /* regs[] entries: a region held through d->hold[] (plain pointer) or by the
  * slot itself (pointer | PIN_REG_OWN). */
 #define PIN_REG_OWN ((uintptr_t)1)
@@ -145,7 +155,7 @@ struct iovirt_pin_domain {
 	uint32_t ngath;                   /* gathers in use, gath[0 .. ngath) */
 	struct pin_hold hold[PIN_HOLDS];  /* the domain's region holds (above) */
 	uint32_t hold_hint;               /* the entry that matched last */
-	uint32_t hold_used, hold_known;   /* bit i: hold[i] has users / its range is set */
+	uint32_t hold_used;               /* bit i: hold[i] is held (in use or idle) */
 	struct pin_removal rm[PIN_REMOVALS];
 	uint32_t nrm;                     /* pending removals and shrinks, rm[0 .. nrm) */
 

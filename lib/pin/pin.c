@@ -90,6 +90,8 @@ static int domain_arrays(struct iovirt_pin_domain *d)
 	}
 	d->free_head = 0;
 	d->free_tail = d->max_handles - 1;
+	for (uint32_t i = 0; i < PIN_HOLDS; i++)
+		d->hold[i] = pin_hold_free;
 	d->defer_head = d->defer_tail = PIN_NIL;
 	return 0;
 }
@@ -130,6 +132,8 @@ int iovirt_pin_domain_create(const struct iovirt_host_ops *ops, void *host,
 	return 0;
 }
 
+static void holds_end(struct iovirt_pin_domain *d);
+
 int iovirt_pin_domain_destroy(struct iovirt_pin_domain *d)
 {
 	if (!d)
@@ -137,6 +141,7 @@ int iovirt_pin_domain_destroy(struct iovirt_pin_domain *d)
 	iovirt_pin_flush(d);
 	if (d->st.live_dmas || d->st.live_maps)
 		return IOVIRT_EBUSY;
+	holds_end(d);
 	pin_iova_free_all(d);
 	pin_counts_free(d);
 	free_arrays(d);
@@ -149,16 +154,14 @@ struct iovirt_pin_handle pin_handle(const struct iovirt_pin_domain *d, uint32_t 
 	return (struct iovirt_pin_handle){ .index = idx, .gen = d->slots[idx].gen, .tag = d->tag };
 }
 
-/* The domain's hold entry whose (known) range covers gpa, or NULL. */
-static inline struct pin_hold *hold_find(struct iovirt_pin_domain *d, uint64_t gpa)
+/* hold_find past the hint: the other entries. */
+static __attribute__((noinline)) struct pin_hold *hold_scan(struct iovirt_pin_domain *d,
+							    uint64_t gpa)
 {
-	struct pin_hold *e = &d->hold[d->hold_hint];
-	if (IOVIRT_LIKELY(gpa >= e->lo && gpa < e->hi))
-		return e;
-	for (uint32_t m = d->hold_known; m; m &= m - 1) {
+	for (uint32_t m = d->hold_used; m; m &= m - 1) {
 		uint32_t i = (uint32_t)__builtin_ctz(m);
-		e = &d->hold[i];
-		if (gpa >= e->lo && gpa < e->hi) {
+		struct pin_hold *e = &d->hold[i];
+		if (gpa >= e->lo && gpa <= e->last) {
 			d->hold_hint = i;
 			return e;
 		}
@@ -166,22 +169,37 @@ static inline struct pin_hold *hold_find(struct iovirt_pin_domain *d, uint64_t g
 	return NULL;
 }
 
-/* Hold entry i learns its region's range (once), so hold_find finds it. */
-static void hold_learn(struct iovirt_pin_domain *d, uint32_t i)
+/* The domain's hold entry (in use or idle) whose range covers gpa, or NULL.
+ * A free entry has lo 1, last 0: no gpa matches it (pin_hold_free). */
+static inline __attribute__((always_inline)) struct pin_hold *hold_find(struct iovirt_pin_domain *d,
+									uint64_t gpa)
 {
-	if (d->hold_known & (1u << i))
-		return;
-	struct iovirt_region ri;
-	iovirt_gmap_region_info(d->hold[i].reg, &ri);
-	d->hold[i].lo = ri.gpa;
-	d->hold[i].hi = ri.gpa + ri.length;
-	d->hold_known |= 1u << i;
+	struct pin_hold *e = &d->hold[d->hold_hint];
+	if (IOVIRT_LIKELY(gpa >= e->lo && gpa <= e->last))
+		return e;
+	return hold_scan(d, gpa);
 }
 
-/* hold_add without a known entry: takes a hold with iovirt_gmap_region_get. */
+/* Frees hold entry e (its hold is gone or given back already). */
+static void hold_clear(struct iovirt_pin_domain *d, struct pin_hold *e)
+{
+	d->hold_used &= ~(1u << (uint32_t)(e - d->hold));
+	*e = pin_hold_free;
+}
+
+/* Ends the lease of idle entry e (its hold goes back to the map). */
+static void hold_evict(struct iovirt_pin_domain *d, struct pin_hold *e)
+{
+	iovirt_gmap_lease_end(d->map, e->reg, e->lease - 1);
+	hold_clear(d, e);
+}
+
+/* hold_add without a usable entry: takes a hold with iovirt_gmap_region_get
+ * and keeps it in a free entry (or one whose lease is idle, ended first), as
+ * the region's lease when it can be: then it stays, idle, after the last use. */
 static __attribute__((noinline)) int hold_add_slow(struct iovirt_pin_domain *d, uint64_t gpa,
 						   struct iovirt_gmap_region **regs,
-						   uint32_t *held, bool more)
+						   uint32_t *held)
 {
 	struct iovirt_gmap_region *reg;
 	int err = iovirt_gmap_region_get(d->map, gpa, &reg);
@@ -192,82 +210,106 @@ static __attribute__((noinline)) int hold_add_slow(struct iovirt_pin_domain *d, 
 		iovirt_gmap_region_put(d->map, reg);
 		return IOVIRT_EBUSY;
 	}
-	for (uint32_t m = d->hold_used; m; m &= m - 1) {
-		uint32_t i = (uint32_t)__builtin_ctz(m);
-		if (d->hold[i].reg != reg)
-			continue;
-		/* The domain holds reg already (its range not yet learnt: the
-		 * first user needs none): that hold is enough. */
-		iovirt_gmap_region_put(d->map, reg);
-		hold_learn(d, i);
-		d->hold_hint = i;
-		for (uint32_t j = 0; j < *held; j++)
-			if (regs[j] == reg)
-				return 0;
-		d->hold[i].users++;
-		regs[(*held)++] = reg;
+	/* Usually no entry names reg: none covers gpa. (One may, when a revoked
+	 * entry whose range overlapped reg's was met first and cleared just
+	 * now: then two entries hold reg, which is harmless, since holds are
+	 * interchangeable and hold_drop takes any entry of reg with users. A
+	 * revoked entry's node itself is another one, kept allocated until we
+	 * end its lease, so never at reg's address.) */
+	uint32_t freem = ~d->hold_used & ((1u << PIN_HOLDS) - 1);
+	if (!freem) {
+		for (uint32_t m = d->hold_used; m; m &= m - 1) {
+			uint32_t i = (uint32_t)__builtin_ctz(m);
+			if (!d->hold[i].users) {
+				hold_evict(d, &d->hold[i]);
+				freem = 1u << i;
+				break;
+			}
+		}
+	}
+	if (!freem) {
+		regs[(*held)++] = (struct iovirt_gmap_region *)((uintptr_t)reg | PIN_REG_OWN);
 		return 0;
 	}
-	uint32_t freem = ~d->hold_used & ((1u << PIN_HOLDS) - 1);
-	if (freem) {
-		/* Range unknown (lo == hi == 0) until a second use comes, unless
-		 * further segments of this DMA may need it at once. */
-		uint32_t i = (uint32_t)__builtin_ctz(freem);
-		d->hold[i] = (struct pin_hold){ .reg = reg, .users = 1 };
-		d->hold_used |= 1u << i;
-		if (more)
-			hold_learn(d, i);
-		d->hold_hint = i;
-		regs[(*held)++] = reg;
-	} else {
-		regs[(*held)++] = (struct iovirt_gmap_region *)((uintptr_t)reg | PIN_REG_OWN);
-	}
+	uint32_t i = (uint32_t)__builtin_ctz(freem);
+	struct iovirt_region ri;
+	iovirt_gmap_region_info(reg, &ri);
+	int lease = iovirt_gmap_lease_take(reg);
+	d->hold[i] = (struct pin_hold){ .lo = ri.gpa, .last = ri.gpa + (ri.length - 1), .reg = reg,
+					.users = 1, .lease = lease < 0 ? 0 : (uint32_t)lease + 1 };
+	d->hold_used |= 1u << i;
+	d->hold_hint = i;
+	regs[(*held)++] = reg;
 	return 0;
 }
 
 /*
  * Adds the region containing gpa to the slot's regs[0 .. *held): through the
- * domain's hold on it (taken now, with iovirt_gmap_region_get, if the domain
- * has none), once per slot; or, when every hold entry is in use, by a hold of
- * the slot's own. A region whose removal or shrink is pending here is
- * refused (EBUSY) and nothing is added.
+ * domain's hold on it (in use, or idle and used again, or taken now with
+ * iovirt_gmap_region_get), once per slot; or, when every hold entry is in
+ * use, by a hold of the slot's own. A region whose removal or shrink is
+ * pending here is refused (EBUSY) and nothing is added.
  */
-static inline int hold_add(struct iovirt_pin_domain *d, uint64_t gpa,
-			   struct iovirt_gmap_region **regs, uint32_t *held, bool more)
+static inline __attribute__((always_inline)) int hold_add(struct iovirt_pin_domain *d, uint64_t gpa,
+							   struct iovirt_gmap_region **regs,
+							   uint32_t *held)
 {
 	struct pin_hold *e = hold_find(d, gpa);
-	if (!e)
-		return hold_add_slow(d, gpa, regs, held, more);
+	if (IOVIRT_UNLIKELY(!e))
+		return hold_add_slow(d, gpa, regs, held);
 	/* Held since an earlier call: it cannot have left the map, nor shrunk. */
-	if (d->nrm && pin_removal_pending(d, e->reg))
+	if (IOVIRT_UNLIKELY(d->nrm) && pin_removal_pending(d, e->reg))
 		return IOVIRT_EBUSY;
-	for (uint32_t j = 0; j < *held; j++)
-		if (regs[j] == e->reg)
-			return 0;
+	if (e->users == 0) {
+		/* Idle lease: in use again, unless a remover took it back. */
+		if (IOVIRT_UNLIKELY(iovirt_gmap_lease_use(d->map, e->reg, e->lease - 1))) {
+			hold_clear(d, e);
+			return hold_add_slow(d, gpa, regs, held);
+		}
+	} else {
+		for (uint32_t j = 0; j < *held; j++)
+			if (regs[j] == e->reg)
+				return 0;
+	}
 	e->users++;
 	regs[(*held)++] = e->reg;
 	return 0;
 }
 
 /* Drops one regs[] entry: the slot's own hold, or one use of the domain's
- * hold, which goes when its last user does. */
-static inline void hold_drop(struct iovirt_pin_domain *d, struct iovirt_gmap_region *r)
+ * hold, which after its last use goes idle (a lease) or goes. */
+static inline __attribute__((always_inline)) void hold_drop(struct iovirt_pin_domain *d,
+							     struct iovirt_gmap_region *r)
 {
 	if (IOVIRT_UNLIKELY((uintptr_t)r & PIN_REG_OWN)) {
 		iovirt_gmap_region_put(d->map, pin_reg_ptr(r));
 		return;
 	}
-	uint32_t i = d->hold_hint;
-	if (d->hold[i].reg != r)
-		for (i = 0; d->hold[i].reg != r; i++)
-			IOVIRT_CHECK(i + 1 < PIN_HOLDS); /* r is in the table: it has a user */
-	struct pin_hold *e = &d->hold[i];
-	if (--e->users == 0) {
-		iovirt_gmap_region_put(d->map, r);
-		*e = (struct pin_hold){ 0 };
-		d->hold_used &= ~(1u << i);
-		d->hold_known &= ~(1u << i);
+	struct pin_hold *e = &d->hold[d->hold_hint];
+	if (IOVIRT_UNLIKELY(e->reg != r || !e->users)) {
+		uint32_t m = d->hold_used;
+		for (;; m &= m - 1) {
+			IOVIRT_CHECK(m); /* r is in the table: it has a user */
+			e = &d->hold[__builtin_ctz(m)];
+			if (e->reg == r && e->users)
+				break;
+		}
 	}
+	if (--e->users)
+		return;
+	if (IOVIRT_LIKELY(e->lease)) {
+		iovirt_gmap_lease_idle(r, e->lease - 1);
+		return;
+	}
+	iovirt_gmap_region_put(d->map, r);
+	hold_clear(d, e);
+}
+
+/* Ends the domain's idle leases (domain destroy: no slot uses them). */
+static void holds_end(struct iovirt_pin_domain *d)
+{
+	for (uint32_t m = d->hold_used; m; m &= m - 1)
+		hold_evict(d, &d->hold[__builtin_ctz(m)]);
 }
 
 /* Drops the holds a failing prepare just took (none counted by a removal:
@@ -280,8 +322,9 @@ static void put_holds(struct iovirt_pin_domain *d, struct iovirt_gmap_region **r
 
 /* Drops a slot's holds; a pending removal of a region counts them down (it
  * fires later, from pin_release, once the slot is consistent again). */
-static void put_slot_holds(struct iovirt_pin_domain *d, struct iovirt_gmap_region **regs,
-			   uint32_t n)
+static inline __attribute__((always_inline)) void put_slot_holds(struct iovirt_pin_domain *d,
+								  struct iovirt_gmap_region **regs,
+								  uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		hold_drop(d, regs[i]);
@@ -402,7 +445,7 @@ PIN_INLINE int prep_holds(struct iovirt_pin_domain *d, uint32_t n,
 {
 	int err = 0;
 	for (uint32_t i = 0; i < n && !err; i++)
-		err = hold_add(d, d->scratch[i].gpa, regs, held, i + 1 < n);
+		err = hold_add(d, d->scratch[i].gpa, regs, held);
 	return err;
 }
 
@@ -603,6 +646,23 @@ PIN_INLINE void release(struct iovirt_pin_domain *d, uint32_t idx)
 		pin_removals_fire(d);
 }
 
+/* release of a one-segment slot with one regs[] entry, specialised. */
+PIN_INLINE void release_one(struct iovirt_pin_domain *d, uint32_t idx)
+{
+	struct pin_slot *s = &d->slots[idx];
+	counts_drop(d, d->ranges + (size_t)idx * d->max_segs, 1, s->leaf);
+	put_slot_holds(d, d->regs + (size_t)idx * d->max_segs, 1);
+	s->state = PIN_SLOT_FREE;
+	s->next = PIN_NIL;
+	if (d->free_tail == PIN_NIL)
+		d->free_head = idx;
+	else
+		d->slots[d->free_tail].next = idx;
+	d->free_tail = idx;
+	if (IOVIRT_UNLIKELY(d->nrm))
+		pin_removals_fire(d);
+}
+
 void pin_release(struct iovirt_pin_domain *d, uint32_t idx)
 {
 	release(d, idx);
@@ -644,15 +704,20 @@ int iovirt_pin_sg(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *po
 		  struct iovirt_host_seg *out, uint32_t out_cap,
 		  struct iovirt_dma_result *res, struct iovirt_pin_handle *h)
 {
-	if (!d || !segs || !out || !h || !nsegs)
+	if (IOVIRT_UNLIKELY(!d || !segs || !out || !h))
 		return IOVIRT_EINVAL;
-	if (nsegs > d->max_segs)
-		return IOVIRT_ETOOMANY;
-	/* Read once: the caller's array may be shared with the guest. */
-	if (nsegs == 1)
+	/* Read once: the caller's array may be shared with the guest. One
+	 * segment (max_segs >= 1, so it always fits) has its own copy of the
+	 * path, which the compiler specialises for n == 1. */
+	if (IOVIRT_LIKELY(nsegs == 1)) {
 		d->scratch[0] = segs[0];
-	else
-		memcpy(d->scratch, segs, (size_t)nsegs * sizeof(*segs));
+		return pin_finish(d, pol, 1, out, out_cap, res, h);
+	}
+	if (IOVIRT_UNLIKELY(!nsegs))
+		return IOVIRT_EINVAL;
+	if (IOVIRT_UNLIKELY(nsegs > d->max_segs))
+		return IOVIRT_ETOOMANY;
+	memcpy(d->scratch, segs, (size_t)nsegs * sizeof(*segs));
 	return pin_finish(d, pol, nsegs, out, out_cap, res, h);
 }
 
@@ -736,16 +801,29 @@ int iovirt_pin_validated(struct iovirt_pin_domain *d, const struct iovirt_sg_pol
 	return (int)n;
 }
 
-int iovirt_pin_complete(struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
+/* iovirt_pin_complete's refusals, out of its path: the precise error. */
+static __attribute__((noinline, cold)) int complete_refusal(const struct iovirt_pin_domain *d,
+							    struct iovirt_pin_handle h)
 {
 	if (!d)
 		return IOVIRT_EINVAL;
 	int err = pin_check(d, h);
-	if (err)
-		return err;
-	if (d->slots[h.index].state != PIN_SLOT_DMA)
-		return IOVIRT_EINVAL;
-	release(d, h.index);
+	return err ? err : IOVIRT_EINVAL; /* live, but a mapping */
+}
+
+int iovirt_pin_complete(struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
+{
+	/* One test for the usual handle: ours, in range, this generation, a
+	 * live DMA. Anything else takes the refusal path, which says why. */
+	if (IOVIRT_UNLIKELY(!d || h.tag != d->tag || h.index >= d->max_handles ||
+			    h.gen != d->slots[h.index].gen ||
+			    d->slots[h.index].state != PIN_SLOT_DMA))
+		return complete_refusal(d, h);
+	const struct pin_slot *s = &d->slots[h.index];
+	if (IOVIRT_LIKELY(s->nsegs == 1 && s->nregs == 1))
+		release_one(d, h.index);
+	else
+		release(d, h.index);
 	d->st.live_dmas--;
 	return 0;
 }

@@ -94,6 +94,19 @@ static void node_free(struct iovirt_gmap *map, struct iovirt_gmap_region *r)
 	iovirt_host_free(map->ops, map->host, r, sizeof(*r));
 }
 
+/* A retired node at reclaim: freed, unless an owner of a revoked lease has
+ * not noticed yet (it still points at the node): then the last one to
+ * notice frees it (lease_ack). */
+static void node_release(struct iovirt_gmap *map, struct iovirt_gmap_region *r)
+{
+	/* counted first, so that the owner's free never finds it uncounted */
+	atomic_fetch_add_explicit(&map->orphans, 1, memory_order_relaxed);
+	if (atomic_fetch_or_explicit(&r->owners, VB_RECLAIMED, memory_order_acq_rel) == 0) {
+		atomic_fetch_sub_explicit(&map->orphans, 1, memory_order_relaxed);
+		node_free(map, r);
+	}
+}
+
 static void retire(struct iovirt_gmap *map, struct vb_retired *o)
 {
 	struct vb_retired *head = atomic_load_explicit(&map->retired, memory_order_relaxed);
@@ -189,13 +202,31 @@ uint32_t iovirt_gmap_guest(const struct iovirt_gmap *map)
 	return map->guest;
 }
 
+/* No lease of r is held or revoked-but-unnoticed. */
+static bool node_unleased(struct iovirt_gmap_region *r)
+{
+	for (uint32_t i = 0; i < IOVIRT_GMAP_LEASES; i++)
+		if (atomic_load(&r->lease[i]) != VB_LEASE_NONE)
+			return false;
+	return true;
+}
+
 int iovirt_gmap_destroy(struct iovirt_gmap *map)
 {
 	if (!map)
 		return 0;
 	struct vb_snap *s = atomic_load(&map->cur);
+	/* A lease owner (a pin domain) still points at its node, even at a
+	 * revoked one: it must end its leases first (destroy it first). */
 	for (uint32_t i = 0; i < s->n; i++)
-		if (atomic_load(&vb_snap_ents(s)[i].node->users) != 0)
+		if (atomic_load(&vb_snap_ents(s)[i].node->users) != 0 ||
+		    !node_unleased(vb_snap_ents(s)[i].node))
+			return IOVIRT_EBUSY;
+	if (atomic_load(&map->orphans))
+		return IOVIRT_EBUSY;
+	for (struct vb_retired *o = atomic_load(&map->retired); o; o = o->next)
+		if (o->type == VB_RETIRED_NODE &&
+		    atomic_load(&((struct iovirt_gmap_region *)o)->owners) != 0)
 			return IOVIRT_EBUSY;
 	iovirt_gmap_reclaim(map);
 	for (uint32_t i = 0; i < s->n; i++)
@@ -216,7 +247,7 @@ size_t iovirt_gmap_reclaim(struct iovirt_gmap *map)
 		if (o->type == VB_RETIRED_SNAP)
 			snap_free(map, (struct vb_snap *)o);
 		else
-			node_free(map, (struct iovirt_gmap_region *)o);
+			node_release(map, (struct iovirt_gmap_region *)o);
 		o = next;
 		n++;
 	}
@@ -352,13 +383,42 @@ static int64_t snap_exact(const struct vb_snap *s, uint64_t gpa)
 	return at > 0 && vb_snap_ents(s)[at - 1].gpa == gpa ? (int64_t)at - 1 : -1;
 }
 
-/* Marks a region as going away; false when it is held. */
+/* Takes an idle lease's hold back from its owner (IDLE -> REVOKED, then the
+ * owner's hold is put); false when no lease is idle. The owner learns it at
+ * its next iovirt_gmap_lease_use or _end, and the node's memory waits for
+ * that (owners). A remover is inside its grace period, so the reclaim has
+ * not passed and counting the owner first cannot free anything. */
+static bool node_revoke(struct iovirt_gmap_region *r)
+{
+	for (uint32_t i = 0; i < IOVIRT_GMAP_LEASES; i++) {
+		if (atomic_load_explicit(&r->lease[i], memory_order_relaxed) != VB_LEASE_IDLE)
+			continue;
+		atomic_fetch_add_explicit(&r->owners, 1, memory_order_relaxed);
+		uint32_t idle = VB_LEASE_IDLE;
+		if (atomic_compare_exchange_strong_explicit(&r->lease[i], &idle, VB_LEASE_REVOKED,
+							    memory_order_acq_rel,
+							    memory_order_relaxed)) {
+			atomic_fetch_sub_explicit(&r->users, 1, memory_order_release);
+			return true;
+		}
+		atomic_fetch_sub_explicit(&r->owners, 1, memory_order_relaxed);
+	}
+	return false;
+}
+
+/* Marks a region as going away; false when it is held. Holds kept only by
+ * idle leases do not stop it: they are revoked first. */
 static bool node_kill(struct iovirt_gmap_region *r)
 {
-	uint32_t zero = 0;
-	return atomic_compare_exchange_strong_explicit(&r->users, &zero, VB_NODE_DEAD,
-						       memory_order_acq_rel,
-						       memory_order_relaxed);
+	for (;;) {
+		uint32_t zero = 0;
+		if (atomic_compare_exchange_strong_explicit(&r->users, &zero, VB_NODE_DEAD,
+							    memory_order_acq_rel,
+							    memory_order_relaxed))
+			return true;
+		if (!node_revoke(r))
+			return false;
+	}
 }
 
 static void node_revive(struct iovirt_gmap_region *r)
@@ -496,5 +556,63 @@ int64_t iovirt_gmap_in_use(const struct iovirt_gmap *map, uint64_t gpa)
 	const struct vb_snap_ent *e = vb_snap_find(vb_gmap_snap(map), gpa);
 	if (!e)
 		return IOVIRT_ENOREGION;
-	return atomic_load_explicit(&e->node->users, memory_order_relaxed) & ~VB_NODE_DEAD;
+	int64_t n = atomic_load_explicit(&e->node->users, memory_order_relaxed) & ~VB_NODE_DEAD;
+	/* an idle lease's hold does not keep the region: not counted */
+	for (uint32_t i = 0; i < IOVIRT_GMAP_LEASES; i++)
+		if (n && atomic_load_explicit(&e->node->lease[i], memory_order_relaxed) == VB_LEASE_IDLE)
+			n--;
+	return n;
+}
+
+int iovirt_gmap_lease_take(struct iovirt_gmap_region *reg)
+{
+	for (uint32_t i = 0; i < IOVIRT_GMAP_LEASES; i++) {
+		uint32_t none = VB_LEASE_NONE;
+		if (atomic_compare_exchange_strong_explicit(&reg->lease[i], &none, VB_LEASE_BUSY,
+							    memory_order_relaxed, memory_order_relaxed))
+			return (int)i;
+	}
+	return IOVIRT_EBUSY;
+}
+
+void iovirt_gmap_lease_idle(struct iovirt_gmap_region *reg, unsigned lease)
+{
+	/* a plain store: only the owner moves a lease out of BUSY */
+	atomic_store_explicit(&reg->lease[lease], VB_LEASE_IDLE, memory_order_release);
+}
+
+/* The owner notices a revocation: the lease is free again, and the node is
+ * freed here when the reclaim has passed and no other owner is left. */
+static void lease_ack(struct iovirt_gmap *map, struct iovirt_gmap_region *reg, unsigned lease)
+{
+	atomic_store_explicit(&reg->lease[lease], VB_LEASE_NONE, memory_order_relaxed);
+	if (atomic_fetch_sub_explicit(&reg->owners, 1, memory_order_acq_rel) == (VB_RECLAIMED | 1)) {
+		node_free(map, reg);
+		atomic_fetch_sub_explicit(&map->orphans, 1, memory_order_relaxed);
+	}
+}
+
+int iovirt_gmap_lease_use(struct iovirt_gmap *map, struct iovirt_gmap_region *reg, unsigned lease)
+{
+	uint32_t idle = VB_LEASE_IDLE;
+	if (IOVIRT_LIKELY(atomic_compare_exchange_strong_explicit(
+		    &reg->lease[lease], &idle, VB_LEASE_BUSY, memory_order_acquire,
+		    memory_order_acquire)))
+		return 0;
+	lease_ack(map, reg, lease);
+	return IOVIRT_ESTALE;
+}
+
+void iovirt_gmap_lease_end(struct iovirt_gmap *map, struct iovirt_gmap_region *reg, unsigned lease)
+{
+	uint32_t s = atomic_load_explicit(&reg->lease[lease], memory_order_acquire);
+	if (s == VB_LEASE_BUSY ||
+	    (s == VB_LEASE_IDLE &&
+	     atomic_compare_exchange_strong_explicit(&reg->lease[lease], &s, VB_LEASE_BUSY,
+						     memory_order_acquire, memory_order_acquire))) {
+		atomic_store_explicit(&reg->lease[lease], VB_LEASE_NONE, memory_order_relaxed);
+		iovirt_gmap_region_put(map, reg);
+		return;
+	}
+	lease_ack(map, reg, lease);
 }

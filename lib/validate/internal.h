@@ -27,10 +27,31 @@ struct vb_retired {
  * removed, so that a get and a remove cannot both win. */
 #define VB_NODE_DEAD (UINT32_C(1) << 31)
 
-/* One region, allocated at add and immutable but for its in-use count. */
+/*
+ * A region's leases (iovirt_gmap_lease_*): up to IOVIRT_GMAP_LEASES holders
+ * may each keep one hold while idle, and a remover or shrinker may take an
+ * idle one back (IDLE -> REVOKED, then the hold is put for the owner). A
+ * revoked lease's owner still points at the node, so the node's memory waits
+ * for every such owner to notice (iovirt_gmap_lease_use/end) and for the
+ * reclaim: `owners` counts the revoked leases not yet noticed, plus
+ * VB_RECLAIMED once the reclaim has passed; whoever leaves it at exactly
+ * VB_RECLAIMED frees the node.
+ */
+enum {
+	VB_LEASE_NONE = 0,
+	VB_LEASE_BUSY = 1,    /* the owner uses its hold: not revocable */
+	VB_LEASE_IDLE = 2,    /* the owner keeps its hold unused: revocable */
+	VB_LEASE_REVOKED = 3, /* taken back; the owner still points at the node */
+};
+#define VB_RECLAIMED (UINT32_C(1) << 31)
+
+/* One region, allocated at add and immutable but for its in-use count and
+ * its leases. */
 struct iovirt_gmap_region {
 	struct vb_retired link;
 	_Atomic uint32_t users;
+	_Atomic uint32_t owners;                     /* revoked, unnoticed; | VB_RECLAIMED */
+	_Atomic uint32_t lease[IOVIRT_GMAP_LEASES]; /* VB_LEASE_* */
 	struct iovirt_region desc; /* page_hpa points to pages below */
 	uint64_t *pages;           /* own copy of page_hpa, or NULL */
 	size_t pages_bytes;
@@ -100,6 +121,7 @@ struct iovirt_gmap {
 	_Atomic(struct vb_retired *) retired;
 	_Atomic uint64_t generation;
 	_Atomic uint64_t nretired, retired_bytes;
+	_Atomic uint64_t orphans; /* reclaimed regions left to their lease owners */
 };
 
 /* The binary search of a bucket's candidates first .. first + n - 1 (n > 1)

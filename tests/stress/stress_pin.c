@@ -11,6 +11,9 @@
  * DMA (again just before its complete), its region did not change while it
  * was live, the host list matches the descriptor that was read, and at the
  * end every count is zero.
+ * Idle phase: the same with one DMA live at a time, so the domain's hold on
+ * region B is idle between DMAs (a gmap lease) and the remover takes it back
+ * while the DMA thread may be about to use it again; the same checks.
  * Second phase (domain ids): TAG_THREADS threads create and destroy domains
  * of the same map at once; every domain's tag must be new (the process-wide
  * counter), and the handle another thread's domain handed out is refused
@@ -101,6 +104,7 @@ static int backing_of(const void *hva)
  * domain already (no new gmap hold) while the other thread removes and
  * shrinks it, and each DMA is checked again just before its complete. */
 #define INFLIGHT 3
+static int inflight = INFLIGHT; /* 1 in the idle phase */
 struct live {
 	struct iovirt_pin_handle h;
 	struct iovirt_host_seg out[64];
@@ -172,7 +176,7 @@ static void *dma_thread(void *arg)
 		for (int i = 0; i < r; i++)
 			if (bk[i] >= 0 && !atomic_load(&owned[bk[i]]))
 				fail("memory left the guest during the DMA", out[i].gpa);
-		if (++nlive == INFLIGHT) {
+		if (++nlive == inflight) {
 			finish(dom, &ring[head]);
 			head = (head + 1) % INFLIGHT;
 			nlive--;
@@ -195,7 +199,7 @@ static struct iovirt_region region_b(int k, uint64_t pages)
 static void *guest_thread(void *arg)
 {
 	(void)arg;
-	int cur = 0;
+	static int cur; /* region B's backing now: kept across phases */
 	uint64_t s = 0x9999;
 	/* Bounded: replaced snapshots wait for the reclaim at the end. */
 	for (int ops = 0; ops < 100000 && !atomic_load(&stop); ops++) {
@@ -325,6 +329,20 @@ int main(void)
 	pthread_create(&t1, NULL, dma_thread, dom);
 	pthread_join(t1, NULL);
 	pthread_join(t2, NULL);
+
+	/* Idle phase: one DMA at a time, the remover revoking the idle hold. */
+	unsigned long dmas1 = atomic_load(&dmas), removed1 = atomic_load(&removed);
+	iovirt_gmap_reclaim(map); /* quiescent: both threads joined */
+	atomic_store(&stop, 0);
+	inflight = 1;
+	pthread_create(&t2, NULL, guest_thread, NULL);
+	pthread_create(&t1, NULL, dma_thread, dom);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	if (atomic_load(&dmas) == dmas1 || atomic_load(&removed) == removed1)
+		fail("idle phase: no DMA or no removal", 0);
+	printf("idle phase: %lu DMAs, %lu removals\n", atomic_load(&dmas) - dmas1,
+	       atomic_load(&removed) - removed1);
 
 	/* Quiescent: every count back to zero, no hold left. */
 	struct iovirt_pin_stats st;
