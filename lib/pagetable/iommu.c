@@ -725,14 +725,59 @@ static int check_range(const struct pt_space *s, uint64_t iova, uint64_t size)
 	return 0;
 }
 
-int iovirt_pt_map(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_t pa, uint64_t size,
-		  unsigned prot)
+/*
+ * The arguments of a map or unmap in one test each, the hot path's only
+ * checks (issue 13): true exactly when check_range (and for a map, the prot
+ * and pa checks) would find nothing wrong. Both limits are powers of two, so
+ * "a | b below the limit" is "each below it", and below 2^57 no sum wraps;
+ * size - 1 wraps for size 0, which fails the first compare.
+ */
+static inline bool range_ok(const struct pt_space *s, uint64_t iova, uint64_t size)
 {
-	if (!io)
-		return IOVIRT_EINVAL;
-	struct pt_space *s = space_get(io, asid);
-	if (!s)
-		return IOVIRT_ENOASID;
+	const uint64_t lim = s->limit;
+	return !((iova | size) & IOVIRT_PAGE_MASK) && ((size - 1) | iova) < lim && iova + size <= lim;
+}
+
+static inline bool map_args_ok(const struct iovirt_iommu *io, const struct pt_space *s, uint64_t iova,
+			       uint64_t pa, uint64_t size, unsigned prot)
+{
+	/* prot first: READ, WRITE or both, and one the format can express */
+	if (prot - 1u >= 3u || prot == io->fmt->prot_refused)
+		return false;
+	if ((iova | size | pa) & IOVIRT_PAGE_MASK)
+		return false;
+	const uint64_t lim = s->limit, m = size - 1;
+	if ((m | iova) >= lim || iova + size > lim)
+		return false;
+	const uint64_t plim = io->impl->pa_limit;
+	return (m | pa) < plim && pa + size <= plim;
+}
+
+/* The AFTER_INVAL mode's map: inside the writer count. */
+__attribute__((noinline)) static int map_counted(struct iovirt_iommu *io, struct pt_space *s, uint64_t iova,
+						  uint64_t pa, uint64_t size, unsigned prot)
+{
+	pt_enter(io);
+	const int r = io->impl->map(io, s, iova, pa, size, prot);
+	pt_leave(io);
+	return r;
+}
+
+/* The walk, once every argument is checked. Deferred mode (the default) has
+ * no writer count: straight to the walk, a tail call. */
+static inline int map_go(struct iovirt_iommu *io, struct pt_space *s, uint64_t iova, uint64_t pa, uint64_t size,
+			 unsigned prot)
+{
+	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL)
+		return map_counted(io, s, iova, pa, size, prot);
+	return io->impl->map(io, s, iova, pa, size, prot);
+}
+
+/* Which error a map that failed map_args_ok gets, in the header's order. Out
+ * of line and cold: the hot path carries only the combined test. */
+__attribute__((cold, noinline)) static int map_refused(struct iovirt_iommu *io, struct pt_space *s,
+							uint64_t iova, uint64_t pa, uint64_t size, unsigned prot)
+{
 	if (!prot || (prot & ~(unsigned)(IOVIRT_PROT_READ | IOVIRT_PROT_WRITE)) || prot == io->fmt->prot_refused)
 		return IOVIRT_EINVAL;
 	int r = check_range(s, iova, size);
@@ -745,22 +790,53 @@ int iovirt_pt_map(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_
 		return IOVIRT_EOVERFLOW;
 	if (pend > io->impl->pa_limit)
 		return IOVIRT_EINVAL; /* beyond what an entry of the format can hold */
-	pt_enter(io);
-	r = io->impl->map(io, s, iova, pa, size, prot);
-	pt_leave(io);
-	return r;
+	return map_go(io, s, iova, pa, size, prot); /* never: map_args_ok refused only these */
+}
+
+/* Cold: the error of a call without an iommu or a space. */
+__attribute__((cold, noinline)) static int no_space(const struct iovirt_iommu *io)
+{
+	return io ? IOVIRT_ENOASID : IOVIRT_EINVAL;
+}
+
+int iovirt_pt_map(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_t pa, uint64_t size,
+		  unsigned prot)
+{
+	struct pt_space *s = IOVIRT_LIKELY(io != NULL) ? space_get(io, asid) : NULL;
+	if (IOVIRT_UNLIKELY(!s))
+		return no_space(io);
+	if (IOVIRT_UNLIKELY(!map_args_ok(io, s, iova, pa, size, prot)))
+		return map_refused(io, s, iova, pa, size, prot);
+	return map_go(io, s, iova, pa, size, prot);
+}
+
+/* The invalidation of what one unmap cleared (pt_clear_flush's first step),
+ * inline in iovirt_pt_unmap: inval_space with the request built here. */
+static inline void unmap_inval(struct iovirt_iommu *io, const struct pt_space *s, uint32_t asid,
+			       const struct pt_clear *cl)
+{
+	const struct iovirt_inval inv = {
+		.asid = asid,
+		.kind = IOVIRT_INVAL_RANGE,
+		.iova = cl->lo,
+		.size = cl->hi - cl->lo + 1,
+		.leaf_only = !cl->tables,
+	};
+	io->ops->iotlb_inval(io->host, &inv);
+	const uint32_t ats = atomic_load_explicit(&s->ats, memory_order_acquire);
+	if (IOVIRT_UNLIKELY(ats != 0))
+		io->ops->devtlb_inval(io->host, (uint16_t)(ats - 1), &inv);
+	atomic_store_explicit(&io->ninval, atomic_load_explicit(&io->ninval, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 }
 
 int64_t iovirt_pt_unmap(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_t size)
 {
-	if (!io)
-		return IOVIRT_EINVAL;
-	struct pt_space *s = space_get(io, asid);
-	if (!s)
-		return IOVIRT_ENOASID;
-	int r = check_range(s, iova, size);
-	if (r)
-		return r;
+	struct pt_space *s = IOVIRT_LIKELY(io != NULL) ? space_get(io, asid) : NULL;
+	if (IOVIRT_UNLIKELY(!s))
+		return no_space(io);
+	if (IOVIRT_UNLIKELY(!range_ok(s, iova, size)))
+		return check_range(s, iova, size);
 	struct pt_clear cl;
 	pt_clear_init(&cl);
 	pt_enter(io);
@@ -768,10 +844,10 @@ int64_t iovirt_pt_unmap(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, u
 	/* pt_clear_flush written out: one invalidation, then the unlinked tables
 	 * are retired or, in AFTER_INVAL mode, leave with us (pt_leave_with) */
 	if (cl.hi >= cl.lo)
-		inval_space(io, s, asid, IOVIRT_INVAL_RANGE, cl.lo, cl.hi - cl.lo + 1, !cl.tables);
+		unmap_inval(io, s, asid, &cl);
 	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL)
 		pt_leave_with(io, cl.dead);
-	else if (cl.dead)
+	else if (IOVIRT_UNLIKELY(cl.dead != NULL))
 		pt_retire(io, cl.dead);
 	return bytes;
 }
