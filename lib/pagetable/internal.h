@@ -117,7 +117,9 @@ struct pt_impl {
 	/* Clears [iova, iova + size) into cl without invalidating; bytes or ESPLIT. */
 	int64_t (*unmap)(struct pt_space *s, uint64_t iova, uint64_t size, struct pt_clear *cl);
 	int (*split)(struct iovirt_iommu *io, struct pt_space *s, uint64_t iova);
-	int (*translate)(const struct pt_space *s, uint64_t iova, unsigned access,
+	/* io unused: it keeps the caller's arguments in their registers (the
+	 * call from iovirt_pt_translate is a jump, issue 13). */
+	int (*translate)(const struct iovirt_iommu *io, const struct pt_space *s, uint64_t iova, unsigned access,
 			 struct iovirt_xlate *out);
 	int (*visit)(struct pt_space *s, const struct pt_visitor *v);
 };

@@ -936,7 +936,7 @@ int iovirt_pt_translate(const struct iovirt_iommu *io, uint32_t asid, uint64_t i
 		return IOVIRT_ERANGE;
 	if (IOVIRT_UNLIKELY(!access || (access & ~(unsigned)(IOVIRT_PROT_READ | IOVIRT_PROT_WRITE))))
 		return IOVIRT_EINVAL;
-	return io->impl->translate(s, iova, access, out);
+	return io->impl->translate(io, s, iova, access, out);
 }
 
 int iovirt_pt_root(const struct iovirt_iommu *io, uint32_t asid, uint64_t *root_pa, unsigned *levels)
