@@ -357,7 +357,8 @@ void pt_leave_with(struct iovirt_iommu *io, struct pt_node *mine)
 {
 	uint32_t c = atomic_load_explicit(&io->inside, memory_order_seq_cst);
 	if (c == 1 && leave_last(io, &c)) {
-		free_list(io, mine);
+		if (mine) /* most unmaps unlink nothing: no call */
+			free_list(io, mine);
 		return;
 	}
 	if (mine)
@@ -757,9 +758,10 @@ static inline bool map_args_ok(const struct iovirt_iommu *io, const struct pt_sp
 __attribute__((noinline)) static int map_counted(struct iovirt_iommu *io, struct pt_space *s, uint64_t iova,
 						  uint64_t pa, uint64_t size, unsigned prot)
 {
-	pt_enter(io);
+	/* pt_enter and pt_leave, the mode known */
+	atomic_fetch_add_explicit(&io->inside, 1, memory_order_seq_cst);
 	const int r = io->impl->map(io, s, iova, pa, size, prot);
-	pt_leave(io);
+	pt_leave_slow(io);
 	return r;
 }
 
