@@ -330,9 +330,8 @@ static bool leave_last(struct iovirt_iommu *io, uint32_t *c)
  * (its increment reads from this CAS, which follows the unlink), so the list
  * is freed. If a writer entered in between, the list goes back for it.
  */
-void pt_leave_slow(struct iovirt_iommu *io)
+__attribute__((noinline)) static void leave_loop(struct iovirt_iommu *io, uint32_t c)
 {
-	uint32_t c = atomic_load_explicit(&io->inside, memory_order_seq_cst);
 	for (;;) {
 		if (c != 1) {
 			if (atomic_compare_exchange_weak_explicit(&io->inside, &c, c - 1, memory_order_seq_cst,
@@ -345,6 +344,17 @@ void pt_leave_slow(struct iovirt_iommu *io)
 	}
 }
 
+void pt_leave_slow(struct iovirt_iommu *io)
+{
+	uint32_t c = atomic_load_explicit(&io->inside, memory_order_seq_cst);
+	/* leave_last's common case here, without a frame: alone, nothing
+	 * pending, the CAS 1 -> 0; anything else (c reloaded) in the loop */
+	if (IOVIRT_LIKELY(c == 1) && !atomic_load_explicit(&io->pending, memory_order_relaxed) &&
+	    atomic_compare_exchange_strong_explicit(&io->inside, &c, 0, memory_order_seq_cst, memory_order_seq_cst))
+		return;
+	leave_loop(io, c);
+}
+
 /*
  * The same for a writer that brings its own unlinked, invalidated nodes
  * (mine, linked by ->next; iovirt_pt_unmap's): when it is the last writer
@@ -355,10 +365,13 @@ void pt_leave_slow(struct iovirt_iommu *io)
  */
 void pt_leave_with(struct iovirt_iommu *io, struct pt_node *mine)
 {
+	if (!mine) { /* most unmaps unlink nothing: the plain leave */
+		pt_leave_slow(io);
+		return;
+	}
 	uint32_t c = atomic_load_explicit(&io->inside, memory_order_seq_cst);
 	if (c == 1 && leave_last(io, &c)) {
-		if (mine) /* most unmaps unlink nothing: no call */
-			free_list(io, mine);
+		free_list(io, mine);
 		return;
 	}
 	if (mine)
