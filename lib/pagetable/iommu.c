@@ -695,6 +695,7 @@ int iovirt_pt_space_create(struct iovirt_iommu *io, uint32_t asid, const struct 
 		return IOVIRT_ENOMEM;
 	}
 	s->asid = asid;
+	s->xlate = io->impl->translate[levels - 3];
 	s->width = width;
 	s->limit = UINT64_C(1) << width;
 	s->pgsizes = pgsizes;
@@ -951,7 +952,7 @@ int iovirt_pt_translate(const struct iovirt_iommu *io, uint32_t asid, uint64_t i
 		return IOVIRT_ERANGE;
 	if (IOVIRT_UNLIKELY(!access || (access & ~(unsigned)(IOVIRT_PROT_READ | IOVIRT_PROT_WRITE))))
 		return IOVIRT_EINVAL;
-	return io->impl->translate(io, s, iova, access, out);
+	return s->xlate(io, s, iova, access, out);
 }
 
 int iovirt_pt_root(const struct iovirt_iommu *io, uint32_t asid, uint64_t *root_pa, unsigned *levels)
