@@ -379,22 +379,28 @@ void pt_leave_with(struct iovirt_iommu *io, struct pt_node *mine)
 	pt_leave_slow(io);
 }
 
-/* The IOTLB, then (ATS) the device's TLB: both before anything is released. */
+/* The IOTLB, then (ATS) the device's TLB: both before anything is released.
+ * Inline: an unmap builds its request in place (unmap_inval). */
+static inline void inval_send(struct iovirt_iommu *io, const struct pt_space *s, const struct iovirt_inval *inv)
+{
+	io->ops->iotlb_inval(io->host, inv);
+	uint32_t ats = s ? atomic_load_explicit(&s->ats, memory_order_acquire) : 0;
+	if (IOVIRT_UNLIKELY(ats != 0))
+		io->ops->devtlb_inval(io->host, (uint16_t)(ats - 1), inv);
+	/* A statistic: a plain increment, so that an unmap spends no locked
+	 * instruction on it (issue 13); invalidations made at the same moment by
+	 * overlapping writers may be counted as one. */
+	atomic_store_explicit(&io->ninval, atomic_load_explicit(&io->ninval, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
 static void inval_space(struct iovirt_iommu *io, const struct pt_space *s, uint32_t asid,
 			uint32_t kind, uint64_t iova, uint64_t size, bool leaf_only)
 {
 	struct iovirt_inval inv = {
 		.asid = asid, .kind = kind, .iova = iova, .size = size, .leaf_only = leaf_only,
 	};
-	io->ops->iotlb_inval(io->host, &inv);
-	uint32_t ats = s ? atomic_load_explicit(&s->ats, memory_order_acquire) : 0;
-	if (ats)
-		io->ops->devtlb_inval(io->host, (uint16_t)(ats - 1), &inv);
-	/* A statistic: a plain increment, so that an unmap spends no locked
-	 * instruction on it (issue 13); invalidations made at the same moment by
-	 * overlapping writers may be counted as one. */
-	atomic_store_explicit(&io->ninval, atomic_load_explicit(&io->ninval, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	inval_send(io, s, &inv);
 }
 
 static struct pt_space *space_get(const struct iovirt_iommu *io, uint32_t asid);
@@ -827,7 +833,8 @@ int iovirt_pt_map(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_
 }
 
 /* The invalidation of what one unmap cleared (pt_clear_flush's first step),
- * inline in iovirt_pt_unmap: inval_space with the request built here. */
+ * inline in iovirt_pt_unmap: the request built here, not through
+ * inval_space's seven arguments. */
 static inline void unmap_inval(struct iovirt_iommu *io, const struct pt_space *s, uint32_t asid,
 			       const struct pt_clear *cl)
 {
@@ -838,12 +845,7 @@ static inline void unmap_inval(struct iovirt_iommu *io, const struct pt_space *s
 		.size = cl->hi - cl->lo + 1,
 		.leaf_only = !cl->tables,
 	};
-	io->ops->iotlb_inval(io->host, &inv);
-	const uint32_t ats = atomic_load_explicit(&s->ats, memory_order_acquire);
-	if (IOVIRT_UNLIKELY(ats != 0))
-		io->ops->devtlb_inval(io->host, (uint16_t)(ats - 1), &inv);
-	atomic_store_explicit(&io->ninval, atomic_load_explicit(&io->ninval, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	inval_send(io, s, &inv);
 }
 
 int64_t iovirt_pt_unmap(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_t size)
