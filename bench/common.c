@@ -96,6 +96,20 @@ void bench_report(const char *bench, const char *op, const char *impl, uint64_t 
 	}
 }
 
+void bench_report_ratio(const char *bench, const char *op, const char *impl_a, const char *impl_b, double ratio,
+			double ns_a, double ns_b)
+{
+	printf("  %-28s %s/%s = %.2f (median of per-rep ratios; medians %.2f and %.2f ns/item)\n", op, impl_a,
+	       impl_b, ratio, ns_a, ns_b);
+	printf("{\"bench\":\"%s\",\"op\":\"%s\",\"impl\":\"%s/%s\",\"ratio\":%.3f,\"ns_a\":%.2f,\"ns_b\":%.2f}\n",
+	       bench, op, impl_a, impl_b, ratio, ns_a, ns_b);
+	fflush(stdout);
+	if (RUNNING_ON_VALGRIND) {
+		cg_parts = 0;
+		CALLGRIND_ZERO_STATS;
+	}
+}
+
 static double find(const char *op, const char *impl)
 {
 	for (size_t i = 0; i < nresults; i++)

@@ -21,6 +21,13 @@ double bench_scale(void);
  * the ratio lines printed by bench_ratio. */
 void bench_report(const char *bench, const char *op, const char *impl,
 		  uint64_t items, double ns_per_item);
+/* Records a ratio measured in one run (e.g. the median of per-rep ratios of
+ * two implementations run alternately): prints it and one JSON line with
+ * "ratio" (and each side's median ns) instead of "ns_per_item"; under
+ * callgrind, drops the counts collected for it (the rows measured alone
+ * carry the instructions). */
+void bench_report_ratio(const char *bench, const char *op, const char *impl_a, const char *impl_b, double ratio,
+			double ns_a, double ns_b);
 /* Prints "op: impl_a / impl_b = ratio" for two recorded results. */
 double bench_ratio(const char *op, const char *impl_a, const char *impl_b);
 

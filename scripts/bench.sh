@@ -5,7 +5,8 @@
 # --instructions: then runs each bench once more under callgrind (BENCH_REPS=1,
 # BENCH_SCALE from BENCH_SCALE_INSTR, default 0.05), counting only the measured
 # parts (bench/common.c), and prints instructions per item beside the times;
-# the JSON lines get "instructions_per_item". Instruction counts are the judge
+# the JSON lines get "instructions_per_item" (a ratio line, from bench_report_ratio, carries
+# "ratio" instead of "ns_per_item"). Instruction counts are the judge
 # on a shared, noisy machine. Arguments after the options pick benches by name.
 set -euo pipefail
 instr=0

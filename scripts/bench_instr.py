@@ -33,5 +33,8 @@ with open(jsonl, "w") as fh:
 print("\n%-10s %-34s %-8s %12s %14s" % ("bench", "op", "impl", "ns/item", "instr/item"))
 for r in rows:
     i = r.get("instructions_per_item")
+    if "ns_per_item" not in r:  # a ratio line (bench_report_ratio)
+        print("%-10s %-34s %-8s %12s %14s  ratio %.2f" % (r["bench"], r["op"], r["impl"], "-", "-", r.get("ratio", 0)))
+        continue
     print("%-10s %-34s %-8s %12.2f %14s" % (r["bench"], r["op"], r["impl"], r["ns_per_item"],
                                             "%.1f" % i if i is not None else "-"))

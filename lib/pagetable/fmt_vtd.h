@@ -59,11 +59,9 @@ static inline unsigned vtd_prot(uint64_t e)
 
 static inline uint64_t vtd_mk_leaf(uint64_t pa, unsigned level, unsigned prot)
 {
-	uint64_t e = pa & IOVIRT_VTD_SL_ADDR_MASK;
-	if (prot & IOVIRT_PROT_READ)
-		e |= IOVIRT_VTD_SL_R;
-	if (prot & IOVIRT_PROT_WRITE)
-		e |= IOVIRT_VTD_SL_W;
+	/* R and W are IOVIRT_PROT_READ and _WRITE's bits: one OR (issue 13) */
+	_Static_assert(IOVIRT_VTD_SL_R == IOVIRT_PROT_READ && IOVIRT_VTD_SL_W == IOVIRT_PROT_WRITE, "prot bits");
+	uint64_t e = (pa & IOVIRT_VTD_SL_ADDR_MASK) | (prot & (IOVIRT_VTD_SL_R | IOVIRT_VTD_SL_W));
 	if (level > 1)
 		e |= IOVIRT_VTD_SL_PS;
 	return e;

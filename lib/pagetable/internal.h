@@ -56,6 +56,10 @@ static inline uint64_t *_Atomic *pt_ctbl(const struct pt_node *n)
 	return (uint64_t *_Atomic *)&n->child[PT_ENTRIES];
 }
 
+struct pt_space;
+typedef int (*pt_xlate_fn)(const struct iovirt_iommu *io, const struct pt_space *s, uint64_t iova, unsigned access,
+			   struct iovirt_xlate *out);
+
 struct pt_space {
 	uint32_t asid;
 	uint32_t width;
@@ -66,6 +70,7 @@ struct pt_space {
 	struct pt_node *root;
 	struct pt_space *next; /* retire list */
 	_Atomic uint32_t ats;  /* ATS: RID + 1 of the device caching its translations; 0 none */
+	pt_xlate_fn xlate;     /* the format's translation walker for this depth */
 };
 
 /* A space's allocation holds the space, then (64-byte aligned) its root's
@@ -117,8 +122,10 @@ struct pt_impl {
 	/* Clears [iova, iova + size) into cl without invalidating; bytes or ESPLIT. */
 	int64_t (*unmap)(struct pt_space *s, uint64_t iova, uint64_t size, struct pt_clear *cl);
 	int (*split)(struct iovirt_iommu *io, struct pt_space *s, uint64_t iova);
-	int (*translate)(const struct pt_space *s, uint64_t iova, unsigned access,
-			 struct iovirt_xlate *out);
+	/* The translation walker of each depth, 3 to 5 levels (a space keeps
+	 * its own in pt_space.xlate); io unused: it keeps the caller's
+	 * arguments in their registers (the call is a jump, issue 13). */
+	pt_xlate_fn translate[3];
 	int (*visit)(struct pt_space *s, const struct pt_visitor *v);
 };
 

@@ -330,9 +330,8 @@ static bool leave_last(struct iovirt_iommu *io, uint32_t *c)
  * (its increment reads from this CAS, which follows the unlink), so the list
  * is freed. If a writer entered in between, the list goes back for it.
  */
-void pt_leave_slow(struct iovirt_iommu *io)
+__attribute__((noinline)) static void leave_loop(struct iovirt_iommu *io, uint32_t c)
 {
-	uint32_t c = atomic_load_explicit(&io->inside, memory_order_seq_cst);
 	for (;;) {
 		if (c != 1) {
 			if (atomic_compare_exchange_weak_explicit(&io->inside, &c, c - 1, memory_order_seq_cst,
@@ -345,6 +344,17 @@ void pt_leave_slow(struct iovirt_iommu *io)
 	}
 }
 
+void pt_leave_slow(struct iovirt_iommu *io)
+{
+	uint32_t c = atomic_load_explicit(&io->inside, memory_order_seq_cst);
+	/* leave_last's common case here, without a frame: alone, nothing
+	 * pending, the CAS 1 -> 0; anything else (c reloaded) in the loop */
+	if (IOVIRT_LIKELY(c == 1) && !atomic_load_explicit(&io->pending, memory_order_relaxed) &&
+	    atomic_compare_exchange_strong_explicit(&io->inside, &c, 0, memory_order_seq_cst, memory_order_seq_cst))
+		return;
+	leave_loop(io, c);
+}
+
 /*
  * The same for a writer that brings its own unlinked, invalidated nodes
  * (mine, linked by ->next; iovirt_pt_unmap's): when it is the last writer
@@ -355,6 +365,10 @@ void pt_leave_slow(struct iovirt_iommu *io)
  */
 void pt_leave_with(struct iovirt_iommu *io, struct pt_node *mine)
 {
+	if (!mine) { /* most unmaps unlink nothing: the plain leave */
+		pt_leave_slow(io);
+		return;
+	}
 	uint32_t c = atomic_load_explicit(&io->inside, memory_order_seq_cst);
 	if (c == 1 && leave_last(io, &c)) {
 		free_list(io, mine);
@@ -365,22 +379,28 @@ void pt_leave_with(struct iovirt_iommu *io, struct pt_node *mine)
 	pt_leave_slow(io);
 }
 
-/* The IOTLB, then (ATS) the device's TLB: both before anything is released. */
+/* The IOTLB, then (ATS) the device's TLB: both before anything is released.
+ * Inline: an unmap builds its request in place (unmap_inval). */
+static inline void inval_send(struct iovirt_iommu *io, const struct pt_space *s, const struct iovirt_inval *inv)
+{
+	io->ops->iotlb_inval(io->host, inv);
+	uint32_t ats = s ? atomic_load_explicit(&s->ats, memory_order_acquire) : 0;
+	if (IOVIRT_UNLIKELY(ats != 0))
+		io->ops->devtlb_inval(io->host, (uint16_t)(ats - 1), inv);
+	/* A statistic: a plain increment, so that an unmap spends no locked
+	 * instruction on it (issue 13); invalidations made at the same moment by
+	 * overlapping writers may be counted as one. */
+	atomic_store_explicit(&io->ninval, atomic_load_explicit(&io->ninval, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
 static void inval_space(struct iovirt_iommu *io, const struct pt_space *s, uint32_t asid,
 			uint32_t kind, uint64_t iova, uint64_t size, bool leaf_only)
 {
 	struct iovirt_inval inv = {
 		.asid = asid, .kind = kind, .iova = iova, .size = size, .leaf_only = leaf_only,
 	};
-	io->ops->iotlb_inval(io->host, &inv);
-	uint32_t ats = s ? atomic_load_explicit(&s->ats, memory_order_acquire) : 0;
-	if (ats)
-		io->ops->devtlb_inval(io->host, (uint16_t)(ats - 1), &inv);
-	/* A statistic: a plain increment, so that an unmap spends no locked
-	 * instruction on it (issue 13); invalidations made at the same moment by
-	 * overlapping writers may be counted as one. */
-	atomic_store_explicit(&io->ninval, atomic_load_explicit(&io->ninval, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	inval_send(io, s, &inv);
 }
 
 static struct pt_space *space_get(const struct iovirt_iommu *io, uint32_t asid);
@@ -681,6 +701,7 @@ int iovirt_pt_space_create(struct iovirt_iommu *io, uint32_t asid, const struct 
 		return IOVIRT_ENOMEM;
 	}
 	s->asid = asid;
+	s->xlate = io->impl->translate[levels - 3];
 	s->width = width;
 	s->limit = UINT64_C(1) << width;
 	s->pgsizes = pgsizes;
@@ -725,14 +746,60 @@ static int check_range(const struct pt_space *s, uint64_t iova, uint64_t size)
 	return 0;
 }
 
-int iovirt_pt_map(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_t pa, uint64_t size,
-		  unsigned prot)
+/*
+ * The arguments of a map or unmap in one test each, the hot path's only
+ * checks (issue 13): true exactly when check_range (and for a map, the prot
+ * and pa checks) would find nothing wrong. Both limits are powers of two, so
+ * "a | b below the limit" is "each below it", and below 2^57 no sum wraps;
+ * size - 1 wraps for size 0, which fails the first compare.
+ */
+static inline bool range_ok(const struct pt_space *s, uint64_t iova, uint64_t size)
 {
-	if (!io)
-		return IOVIRT_EINVAL;
-	struct pt_space *s = space_get(io, asid);
-	if (!s)
-		return IOVIRT_ENOASID;
+	const uint64_t lim = s->limit;
+	return !((iova | size) & IOVIRT_PAGE_MASK) && ((size - 1) | iova) < lim && iova + size <= lim;
+}
+
+static inline bool map_args_ok(const struct iovirt_iommu *io, const struct pt_space *s, uint64_t iova,
+			       uint64_t pa, uint64_t size, unsigned prot)
+{
+	/* prot first: READ, WRITE or both, and one the format can express */
+	if (prot - 1u >= 3u || prot == io->fmt->prot_refused)
+		return false;
+	if ((iova | size | pa) & IOVIRT_PAGE_MASK)
+		return false;
+	const uint64_t lim = s->limit, m = size - 1;
+	if ((m | iova) >= lim || iova + size > lim)
+		return false;
+	const uint64_t plim = io->impl->pa_limit;
+	return (m | pa) < plim && pa + size <= plim;
+}
+
+/* The AFTER_INVAL mode's map: inside the writer count. */
+__attribute__((noinline)) static int map_counted(struct iovirt_iommu *io, struct pt_space *s, uint64_t iova,
+						  uint64_t pa, uint64_t size, unsigned prot)
+{
+	/* pt_enter and pt_leave, the mode known */
+	atomic_fetch_add_explicit(&io->inside, 1, memory_order_seq_cst);
+	const int r = io->impl->map(io, s, iova, pa, size, prot);
+	pt_leave_slow(io);
+	return r;
+}
+
+/* The walk, once every argument is checked. Deferred mode (the default) has
+ * no writer count: straight to the walk, a tail call. */
+static inline int map_go(struct iovirt_iommu *io, struct pt_space *s, uint64_t iova, uint64_t pa, uint64_t size,
+			 unsigned prot)
+{
+	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL)
+		return map_counted(io, s, iova, pa, size, prot);
+	return io->impl->map(io, s, iova, pa, size, prot);
+}
+
+/* Which error a map that failed map_args_ok gets, in the header's order. Out
+ * of line and cold: the hot path carries only the combined test. */
+__attribute__((cold, noinline)) static int map_refused(struct iovirt_iommu *io, struct pt_space *s,
+							uint64_t iova, uint64_t pa, uint64_t size, unsigned prot)
+{
 	if (!prot || (prot & ~(unsigned)(IOVIRT_PROT_READ | IOVIRT_PROT_WRITE)) || prot == io->fmt->prot_refused)
 		return IOVIRT_EINVAL;
 	int r = check_range(s, iova, size);
@@ -745,22 +812,49 @@ int iovirt_pt_map(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_
 		return IOVIRT_EOVERFLOW;
 	if (pend > io->impl->pa_limit)
 		return IOVIRT_EINVAL; /* beyond what an entry of the format can hold */
-	pt_enter(io);
-	r = io->impl->map(io, s, iova, pa, size, prot);
-	pt_leave(io);
-	return r;
+	return map_go(io, s, iova, pa, size, prot); /* never: map_args_ok refused only these */
+}
+
+/* Cold: the error of a call without an iommu or a space. */
+__attribute__((cold, noinline)) static int no_space(const struct iovirt_iommu *io)
+{
+	return io ? IOVIRT_ENOASID : IOVIRT_EINVAL;
+}
+
+int iovirt_pt_map(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_t pa, uint64_t size,
+		  unsigned prot)
+{
+	struct pt_space *s = IOVIRT_LIKELY(io != NULL) ? space_get(io, asid) : NULL;
+	if (IOVIRT_UNLIKELY(!s))
+		return no_space(io);
+	if (IOVIRT_UNLIKELY(!map_args_ok(io, s, iova, pa, size, prot)))
+		return map_refused(io, s, iova, pa, size, prot);
+	return map_go(io, s, iova, pa, size, prot);
+}
+
+/* The invalidation of what one unmap cleared (pt_clear_flush's first step),
+ * inline in iovirt_pt_unmap: the request built here, not through
+ * inval_space's seven arguments. */
+static inline void unmap_inval(struct iovirt_iommu *io, const struct pt_space *s, uint32_t asid,
+			       const struct pt_clear *cl)
+{
+	const struct iovirt_inval inv = {
+		.asid = asid,
+		.kind = IOVIRT_INVAL_RANGE,
+		.iova = cl->lo,
+		.size = cl->hi - cl->lo + 1,
+		.leaf_only = !cl->tables,
+	};
+	inval_send(io, s, &inv);
 }
 
 int64_t iovirt_pt_unmap(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_t size)
 {
-	if (!io)
-		return IOVIRT_EINVAL;
-	struct pt_space *s = space_get(io, asid);
-	if (!s)
-		return IOVIRT_ENOASID;
-	int r = check_range(s, iova, size);
-	if (r)
-		return r;
+	struct pt_space *s = IOVIRT_LIKELY(io != NULL) ? space_get(io, asid) : NULL;
+	if (IOVIRT_UNLIKELY(!s))
+		return no_space(io);
+	if (IOVIRT_UNLIKELY(!range_ok(s, iova, size)))
+		return check_range(s, iova, size);
 	struct pt_clear cl;
 	pt_clear_init(&cl);
 	pt_enter(io);
@@ -768,10 +862,10 @@ int64_t iovirt_pt_unmap(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, u
 	/* pt_clear_flush written out: one invalidation, then the unlinked tables
 	 * are retired or, in AFTER_INVAL mode, leave with us (pt_leave_with) */
 	if (cl.hi >= cl.lo)
-		inval_space(io, s, asid, IOVIRT_INVAL_RANGE, cl.lo, cl.hi - cl.lo + 1, !cl.tables);
+		unmap_inval(io, s, asid, &cl);
 	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL)
 		pt_leave_with(io, cl.dead);
-	else if (cl.dead)
+	else if (IOVIRT_UNLIKELY(cl.dead != NULL))
 		pt_retire(io, cl.dead);
 	return bytes;
 }
@@ -860,7 +954,7 @@ int iovirt_pt_translate(const struct iovirt_iommu *io, uint32_t asid, uint64_t i
 		return IOVIRT_ERANGE;
 	if (IOVIRT_UNLIKELY(!access || (access & ~(unsigned)(IOVIRT_PROT_READ | IOVIRT_PROT_WRITE))))
 		return IOVIRT_EINVAL;
-	return io->impl->translate(s, iova, access, out);
+	return s->xlate(io, s, iova, access, out);
 }
 
 int iovirt_pt_root(const struct iovirt_iommu *io, uint32_t asid, uint64_t *root_pa, unsigned *levels)

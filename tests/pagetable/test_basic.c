@@ -84,6 +84,66 @@ Test(pt_basic, page_size_choice)
 	cr_assert_eq(x.level, 2);
 }
 
+/* The header's argument checks one by one, in their order (the reference
+ * for the combined test of the hot path, iommu.c's map_args_ok/range_ok). */
+static int ref_range(uint64_t lim, uint64_t iova, uint64_t size)
+{
+	if (size == 0)
+		return IOVIRT_EINVAL;
+	if ((iova | size) & 0xfff)
+		return IOVIRT_EALIGN;
+	if (iova + size < iova)
+		return IOVIRT_EOVERFLOW;
+	return iova + size > lim ? IOVIRT_ERANGE : 0;
+}
+
+static int ref_map(uint64_t lim, uint64_t iova, uint64_t pa, uint64_t size, unsigned prot)
+{
+	if (prot == 0 || prot > 3)
+		return IOVIRT_EINVAL;
+	const int r = ref_range(lim, iova, size);
+	if (r)
+		return r;
+	if (pa & 0xfff)
+		return IOVIRT_EALIGN;
+	if (pa + size < pa)
+		return IOVIRT_EOVERFLOW;
+	return pa + size > (UINT64_C(1) << 52) ? IOVIRT_EINVAL : 0;
+}
+
+/* The hot path's one combined argument test gives each map and unmap the
+ * error the checks one by one give, at every boundary (limits, wraps, size 0,
+ * alignment, prot), and maps what they accept. */
+Test(pt_basic, combined_argument_test_matches_checks)
+{
+	const uint64_t lim = UINT64_C(1) << 39, plim = UINT64_C(1) << 52, M = UINT64_MAX;
+	const uint64_t iovas[] = { 0, KiB(4), 0x1800, lim - GiB(1), lim - KiB(8), lim - KiB(4), lim, lim + KiB(4),
+				   UINT64_C(1) << 63, M - 0xfff, M };
+	/* (sizes that succeed stay small, or lim at iova 0 in 1 GiB pages) */
+	const uint64_t sizes[] = { 0, 100, KiB(4), KiB(8), MiB(2) + KiB(4), lim, lim + KiB(4),
+				   UINT64_C(1) << 63, M - 0xfff, M };
+	const uint64_t pas[] = { 0, 0x1800, GiB(1), plim - GiB(1), plim - KiB(8), plim - KiB(4), plim,
+				 plim + KiB(4), M - 0xfff };
+	const unsigned prots[] = { 0, 1, 2, 3, 4, 7 };
+	pt_fix_space(&f, 4, 39, 0);
+	for (size_t i = 0; i < sizeof(iovas) / sizeof(iovas[0]); i++)
+		for (size_t j = 0; j < sizeof(sizes) / sizeof(sizes[0]); j++) {
+			const uint64_t iova = iovas[i], size = sizes[j];
+			for (size_t k = 0; k < sizeof(pas) / sizeof(pas[0]); k++)
+				for (size_t p = 0; p < sizeof(prots) / sizeof(prots[0]); p++) {
+					const int want = ref_map(lim, iova, pas[k], size, prots[p]);
+					const int got = iovirt_pt_map(f.io, 4, iova, pas[k], size, prots[p]);
+					cr_assert_eq(got, want, "map %#llx %#llx %#llx %u: %d, want %d",
+						     (unsigned long long)iova, (unsigned long long)pas[k],
+						     (unsigned long long)size, prots[p], got, want);
+					if (got == 0)
+						cr_assert_eq(iovirt_pt_unmap(f.io, 4, iova, size), (int64_t)size);
+				}
+			cr_assert_eq(iovirt_pt_unmap(f.io, 4, iova, size), ref_range(lim, iova, size),
+				     "unmap %#llx %#llx", (unsigned long long)iova, (unsigned long long)size);
+		}
+}
+
 /* Argument errors: each has its own code, and none changes the tables. */
 Test(pt_basic, argument_errors)
 {
