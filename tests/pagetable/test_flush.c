@@ -105,7 +105,7 @@ Test(pt_flush, unmap_discipline)
 Test(pt_flush, deferred_release_order)
 {
 	struct pt_fix f;
-	pt_fix_init(&f, IOVIRT_RECLAIM_DEFERRED);
+	pt_fix_init_nokeep(&f, IOVIRT_RECLAIM_DEFERRED);
 	pt_fix_space(&f, 1, 48, 0);
 	cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(3), 0, MiB(8), RW), 0);
 	cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(3) + MiB(8), 0, KiB(12), RW), 0);
@@ -148,7 +148,7 @@ Test(pt_flush, split_invalidates)
 Test(pt_flush, gather_batches_invalidations)
 {
 	struct pt_fix f;
-	pt_fix_init(&f, IOVIRT_RECLAIM_AFTER_INVAL);
+	pt_fix_init_nokeep(&f, IOVIRT_RECLAIM_AFTER_INVAL);
 	pt_fix_space(&f, 1, 48, 0);
 	pt_fix_space(&f, 2, 48, 0);
 	for (int i = 0; i < 8; i++)
