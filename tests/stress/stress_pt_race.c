@@ -32,8 +32,9 @@
  * bound or "off"), so the writers' leaf table is kept and mapped into again
  * while a trimmer thread calls iovirt_pt_trim in a loop (unlinking it under
  * them; in deferred mode it parks for the reclaim as every writer), and a
- * dropper on the next 2 MiB of the same level-2 table empties its own leaf
- * table (kept), then drops it with an unmap covering it whole or maps a
+ * dropper in the next GiB empties its own leaf table (kept), then drops it
+ * with an unmap covering it whole (2 MiB, or 1 GiB: its level-2 table with
+ * the kept table inside, which the trimmer may be unlinking) or maps a
  * 2 MiB page over it, beside the trimmer; the reader translates its pages
  * too, and beyond the bound emptied tables are unlinked as before.
  * A writer that makes no progress for HANG_SECONDS is reported as a hang.
@@ -58,7 +59,7 @@
 #define NT (NW + 1)
 #define NS 2 /* threads that create and destroy spaces of their own ASIDs beside all that */
 #define NK 2 /* the trimmer and the dropper */
-#define DROP (BASE + (UINT64_C(2) << 21)) /* the dropper's 2 MiB */
+#define DROP (BASE + (UINT64_C(1) << 30)) /* the dropper's GiB, its level-2 table its own */
 #define NR 1
 #define BASE UINT64_C(0x18000000000)
 #define PARK_EVERY 2048 /* rounds between two parks (deferred mode) */
@@ -297,7 +298,8 @@ static void *dropper(void *arg)
 			if ((u = iovirt_pt_unmap(io, 1, DROP + (i << 12), 4096)) != 4096)
 				fail("dropper unmap", NW + 1, (long)u);
 		drop_check(0, false, "dropper: unmapped, yet the hardware tables translate it");
-		if (round++ & 1) {
+		const unsigned long way = round++ % 3;
+		if (way == 1) {
 			/* a 2 MiB page where the (kept or unlinked) leaf table was */
 			if ((r = iovirt_pt_map(io, 1, DROP, drop_pa(0), UINT64_C(1) << 21, IOVIRT_PROT_READ))) {
 				fail("dropper map 2M over its emptied table", NW + 1, r);
@@ -306,7 +308,7 @@ static void *dropper(void *arg)
 			drop_check(0x3000, true, "dropper: 2M mapped, yet the hardware tables do not translate it");
 			if ((u = iovirt_pt_unmap(io, 1, DROP, UINT64_C(1) << 21)) != (INT64_C(1) << 21))
 				fail("dropper unmap 2M", NW + 1, (long)u);
-		} else if ((u = iovirt_pt_unmap(io, 1, DROP, UINT64_C(1) << 21)) != 0) {
+		} else if ((u = iovirt_pt_unmap(io, 1, DROP, UINT64_C(1) << (way ? 30 : 21))) != 0) {
 			fail("dropper: covering unmap of an emptied table found bytes", NW + 1, (long)u);
 		}
 		drop_check(0x3000, false, "dropper: dropped, yet the hardware tables translate it");
