@@ -646,11 +646,15 @@ void iovirt_iommu_destroy(struct iovirt_iommu *io)
 			continue;
 		for (uint32_t i = 0; i < PT_DIR_SIZE; i++) {
 			struct pt_space *s = atomic_load(&chunk[i]);
-			if (s)
+			if (s) {
+				atomic_store(&chunk[i], NULL); /* the trim below walks the directory */
 				space_teardown(io, s);
+			}
 		}
-		if (chunk != io->dir0)
+		if (chunk != io->dir0) {
+			atomic_store(&io->dir[t], NULL); /* the trim below walks the directory */
 			io->ops->mem_free(io->host, (void *)chunk, PT_DIR_SIZE * sizeof(*chunk));
+		}
 	}
 	iovirt_pt_reclaim(io);
 	iovirt_pt_trim(io);

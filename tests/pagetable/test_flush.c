@@ -90,7 +90,10 @@ Test(pt_flush, unmap_discipline)
 		uint64_t lo = 0, hi = 0;
 		bool leaf_only = true;
 		size_t invals = check_log(f.posix, &lo, &hi, &leaf_only);
-		cr_assert_eq(invals, got > 0 ? 1 : 0, "one invalidation per unmap that cleared anything");
+		/* (an unmap that finds no leaf but covers a kept table drops it: one invalidation
+		 * with leaf_only = 0) */
+		cr_assert(invals == (got > 0 ? 1u : 0u) || (got == 0 && invals == 1 && !leaf_only),
+			  "one invalidation per unmap that cleared anything");
 		if (got > 0)
 			cr_assert(lo <= first && last <= hi, "cleared leaves outside the invalidation");
 		unmaps_with_frees += !leaf_only;

@@ -288,6 +288,35 @@ Test(pt_keep, fail_nth_allocation_clean)
 	}
 }
 
+/* A failed map's rollback keeps nothing: a table it made and filled in part before an
+ * allocation further on failed is unlinked, not kept (every N). */
+Test(pt_keep, rollback_keeps_nothing)
+{
+	for (uint64_t nth = 1;; nth++) {
+		struct pt_fix f;
+		fix_keep(&f, IOVIRT_RECLAIM_AFTER_INVAL, 0, IOVIRT_PT_TABLE_CACHE_OFF);
+		static struct pt_snap before, after;
+		pt_snap_take(&f, 1, &before);
+		iovirt_posix_fail_alloc_at(f.posix, nth);
+		/* two pages below GiB(2) (a new leaf table under a new level-2 table), two above
+		 * (another level-2 and leaf table) */
+		const int r = iovirt_pt_map(f.io, 1, GiB(2) - KiB(8), GiB(8), KiB(16), RW);
+		const bool fired = iovirt_posix_fail_fired(f.posix);
+		iovirt_posix_fail_alloc_at(f.posix, 0);
+		if (!fired) {
+			cr_assert_eq(r, 0);
+			cr_assert_gt(nth, 4);
+			pt_fix_done(&f);
+			break;
+		}
+		cr_assert_eq(r, IOVIRT_ENOMEM);
+		cr_assert_eq(iovirt_pt_kept(f.io), 0, "nth %llu", (unsigned long long)nth);
+		pt_snap_take(&f, 1, &after);
+		cr_assert_eq(after.n, before.n, "nth %llu", (unsigned long long)nth);
+		pt_fix_done(&f);
+	}
+}
+
 /* The parameter: IOVIRT_PT_KEEP_OFF keeps nothing, above the maximum is refused, a
  * version-1 caller (and one leaving the field 0) gets the default. */
 Test(pt_keep, params)
