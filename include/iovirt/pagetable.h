@@ -157,7 +157,10 @@ int iovirt_pt_space_create(struct iovirt_iommu *iommu, uint32_t asid,
 
 /*
  * Removes the space: unlinks it, invalidates its ASID once, then releases all
- * its tables (deferred in deferred reclaim mode). Returns 0 or IOVIRT_ENOASID.
+ * its tables (deferred in deferred reclaim mode), kept ones included. If an
+ * iovirt_pt_trim is inside the space at that moment, waits for it to leave
+ * the space first (one pass over the space's tables). Returns 0 or
+ * IOVIRT_ENOASID.
  */
 int iovirt_pt_space_destroy(struct iovirt_iommu *iommu, uint32_t asid);
 
@@ -193,7 +196,8 @@ int iovirt_pt_map(struct iovirt_iommu *iommu, uint32_t asid, uint64_t iova,
  * unlinked and released after the invalidation. A table the range covers
  * whole (kept or not) is dropped with its subtree by clearing the one entry
  * above it; its leaves are not visited.
- * Returns the number of bytes unmapped (0 for a hole);
+ * Returns the number of bytes unmapped (0 for a hole; a range holding only
+ * kept tables returns 0 too, after their one invalidation);
  *   IOVIRT_EINVAL, IOVIRT_EALIGN, IOVIRT_EOVERFLOW, IOVIRT_ERANGE, IOVIRT_ENOASID as map;
  *   IOVIRT_ESPLIT   the range would cut through a 2 MiB or 1 GiB page
  *                   (nothing changed; see iovirt_pt_split).
@@ -287,7 +291,8 @@ struct iovirt_pt_table {
 	uint32_t used;   /* present entries */
 };
 
-/* Calls fn for each table page of the space, parents before children. */
+/* Calls fn for each table page of the space, parents before children (kept
+ * tables too, with used 0 while they are empty). */
 int iovirt_pt_foreach_table(const struct iovirt_iommu *iommu, uint32_t asid,
 			    int (*fn)(void *arg, const struct iovirt_pt_table *t),
 			    void *arg);
