@@ -348,3 +348,80 @@ Test(pt_keep, params)
 	iovirt_iommu_destroy(io);
 	th_posix_done(p);
 }
+
+/*
+ * The lost install CAS, made to happen: writer B reserves in the level-2 table and, inside
+ * its table_alloc, writer C installs the leaf table in the same slot and maps there; B's CAS
+ * loses, and while B frees its fresh page (table_free) C unmaps, so C's table is unlinked
+ * (kept tables off) before B gives its reservation back: the parent's count reaches 0 under
+ * B for a moment. Every table's count must match its entries when B's map returns (B
+ * reserved again and installed), and everything must go at the end (nothing left linked
+ * with a count of 0).
+ */
+static struct iovirt_host_ops lc_ops;
+static struct iovirt_iommu *lc_io;
+static int lc_step;
+
+static void *lc_table_alloc(void *host, uint64_t *pa)
+{
+	if (lc_step == 1) {
+		lc_step = 2;
+		cr_assert_eq(iovirt_pt_map(lc_io, 1, GiB(1) + KiB(8), GiB(3), KiB(4), RW), 0);
+	}
+	return iovirt_posix_ops()->table_alloc(host, pa);
+}
+
+static void lc_table_free(void *host, void *page, uint64_t pa)
+{
+	if (lc_step == 2) {
+		lc_step = 3;
+		cr_assert_eq(iovirt_pt_unmap(lc_io, 1, GiB(1) + KiB(8), KiB(4)), KiB(4));
+	}
+	iovirt_posix_ops()->table_free(host, page, pa);
+}
+
+static int lc_count_matches(void *arg, const struct iovirt_pt_table *t)
+{
+	const uint64_t *page = (const uint64_t *)(uintptr_t)(t->pa - IOVIRT_POSIX_PA_OFFSET);
+	uint32_t nonzero = 0;
+	for (unsigned i = 0; i < 512; i++)
+		nonzero += page[i] != 0;
+	cr_assert_eq(nonzero, t->used, "table at level %u: %u entries, count %u", t->level, nonzero, t->used);
+	(*(unsigned *)arg)++;
+	return 0;
+}
+
+Test(pt_keep, lost_install_cas_leaves_no_zero_count)
+{
+	for (int keep = 0; keep < 2; keep++) {
+		struct iovirt_posix *p = th_posix();
+		lc_ops = *iovirt_posix_ops();
+		lc_ops.table_alloc = lc_table_alloc;
+		lc_ops.table_free = lc_table_free;
+		struct iovirt_iommu_params prm = { .size = sizeof(prm), .reclaim = IOVIRT_RECLAIM_AFTER_INVAL,
+						   .table_cache = IOVIRT_PT_TABLE_CACHE_OFF,
+						   .keep_tables = keep ? 0 : IOVIRT_PT_KEEP_OFF };
+		cr_assert_eq(iovirt_iommu_create(&lc_ops, p, &prm, &lc_io), 0);
+		cr_assert_eq(iovirt_pt_space_create(lc_io, 1, NULL), 0);
+		/* the level-3 and level-2 tables exist (a neighbour 4 MiB on) */
+		cr_assert_eq(iovirt_pt_map(lc_io, 1, GiB(1) + MiB(4), GiB(2), KiB(4), RW), 0);
+		lc_step = 1;
+		cr_assert_eq(iovirt_pt_map(lc_io, 1, GiB(1) + KiB(4), GiB(4), KiB(4), RW), 0);
+		cr_assert_eq(lc_step, 3, "the interleaving happened");
+		unsigned tables = 0;
+		cr_assert_eq(iovirt_pt_foreach_table(lc_io, 1, lc_count_matches, &tables), 0);
+		cr_assert_eq(tables, 5);
+		struct iovirt_xlate x;
+		cr_assert_eq(iovirt_pt_translate(lc_io, 1, GiB(1) + KiB(4), IOVIRT_PROT_READ, &x), 0);
+		cr_assert_eq(x.pa, GiB(4));
+		cr_assert_eq(iovirt_pt_unmap(lc_io, 1, GiB(1) + KiB(4), KiB(4)), KiB(4));
+		cr_assert_eq(iovirt_pt_unmap(lc_io, 1, GiB(1) + MiB(4), KiB(4)), KiB(4));
+		iovirt_pt_trim(lc_io);
+		struct iovirt_pt_stats st;
+		iovirt_pt_stats(lc_io, &st);
+		cr_assert_eq(st.tables, 1, "keep %d: nothing left linked", keep);
+		cr_assert_eq(iovirt_posix_live_tables(p), 1);
+		iovirt_iommu_destroy(lc_io);
+		th_posix_done(p);
+	}
+}
