@@ -374,7 +374,9 @@ static void check_unmap_log(struct iovirt_posix *p, int64_t bytes)
 			tab_forget(t);
 		}
 	}
-	CHECK(invals == (bytes > 0 ? 1u : 0u), "unmap of %lld bytes made %zu invalidations", (long long)bytes, invals);
+	/* (an unmap that finds no leaf but covers kept tables drops them: one table invalidation) */
+	CHECK(invals == (bytes > 0 ? 1u : 0u) || (bytes == 0 && invals == 1 && !leaf_only),
+	      "unmap of %lld bytes made %zu invalidations", (long long)bytes, invals);
 }
 
 FUZZ_CHECKER_END

@@ -17,9 +17,17 @@
  *    a fresh table into the entry (lost: pt_release, look again), stores child.
  *  - unmap (FMT(unmap)'s small path): pt_descend finds the table through
  *    child, pt_clear_leaves clears the leaf, pt_release drops cnt; whoever
- *    brings cnt to 0 runs pt_prune_path, which loads child again, and
- *    pt_unlink_if_empty: CAS cnt 0 -> DEAD, then UNLINK, then the parent's
- *    count (pt_release).
+ *    brings an unmarked cnt to 0 either keeps the table (pt_keep: CAS cnt
+ *    0 -> KEPT, within the bound; the model picks either way) or runs
+ *    pt_prune_path, which loads child again, and pt_unlink_if_empty: CAS cnt
+ *    0 -> DEAD (refused for a KEPT table), then UNLINK, then the parent's
+ *    count (pt_release). A kept table keeps the mark while it is used again:
+ *    a reserve adds to the count beside it, a release that empties it leaves
+ *    it linked.
+ *  - trimmer (iovirt_pt_trim, pt_trim_node), TRIMS passes beside the writers:
+ *    loads child; an empty table, kept or not, is won by CAS (cnt 0 or
+ *    KEPT -> DEAD) and unlinked (UNLINK); a kept one in use loses the mark
+ *    (CAS KEPT|k -> k).
  *  - walker: FMT(translate), child first and pt_child_or_entry where it is 0.
  * Properties:
  *  - when map returns, the writer's table is reachable through both views;
@@ -36,7 +44,8 @@
 /* One round each already holds the issue's race (a writer's install landing
  * between the other's kill steps) in 350k states; 2 verifies too, in minutes. */
 #define ROUNDS 1
-#define NODES (4 * ROUNDS + 2) /* node 0 = none; installs <= 2 * ROUNDS plus one per kill */
+#define TRIMS 1
+#define NODES (4 * ROUNDS + 2 * TRIMS + 2) /* node 0 = none; installs <= 2 * ROUNDS plus one per kill */
 
 /* pt_unlink_if_empty after the CAS, in the old order: the entry, then child[], then the parent */
 #define UNLINK(c) entry = 0; child = 0; pcnt-- /* the old order: entry first */
@@ -45,6 +54,8 @@ byte entry, child;      /* the parent slot: hardware entry and child[] */
 byte pcnt;              /* the parent's count of present entries */
 byte cnt[NODES];        /* each table's count of present entries */
 bool dead[NODES];       /* PT_DEAD */
+bool kept[NODES];       /* PT_KEPT */
+byte trimming;          /* the trimmer between its first and last step of an unlink */
 bool leaf[NODES * 2];   /* leaf[2 * node + k]: writer k's page is present in node */
 byte nxt = 1;           /* the next fresh node */
 byte busy;              /* writers between the first and last step of a map or unmap */
@@ -105,15 +116,26 @@ add:
 		c = child; /* pt_descend */
 		assert(c != 0 && leaf[2 * c + k]); /* unmap finds the page it mapped */
 		leaf[2 * c + k] = false; /* pt_clear_leaves */
-		atomic { cnt[c]--; ok = (cnt[c] == 0) } /* pt_release: emptied? */
+		atomic { cnt[c]--; ok = (cnt[c] == 0 && !kept[c]) } /* pt_release: emptied, unmarked? */
+		if
+		:: ok ->
+			atomic { /* pt_keep: CAS cnt 0 -> KEPT (the bound allows it) */
+				if
+				:: cnt[c] == 0 && !dead[c] && !kept[c] -> kept[c] = true; ok = false
+				:: cnt[c] != 0 || dead[c] || kept[c] -> ok = false /* lost: in use again, or a trimmer's */
+				:: true /* over the bound: prune */
+				fi
+			}
+		:: else
+		fi;
 		if
 		:: ok ->
 			c = child; /* pt_prune_path loads child[] again */
 			if
 			:: c != 0 ->
-				atomic { /* pt_unlink_if_empty: CAS cnt 0 -> DEAD */
+				atomic { /* pt_unlink_if_empty: CAS cnt 0 -> DEAD, unmarked only */
 					if
-					:: cnt[c] == 0 && !dead[c] -> dead[c] = true; ok = true
+					:: cnt[c] == 0 && !dead[c] && !kept[c] -> dead[c] = true; ok = true
 					:: else -> ok = false
 					fi
 				}
@@ -129,6 +151,30 @@ add:
 	}
 }
 
+/* iovirt_pt_trim on the slot (pt_trim_node), TRIMS times beside the writers. */
+proctype trimmer()
+{
+	byte t, c, r;
+	for (t : 1 .. TRIMS) {
+		c = child;
+		if
+		:: c != 0 ->
+			atomic {
+				if
+				:: !dead[c] && cnt[c] == 0 -> dead[c] = true; kept[c] = false; r = 1; trimming++ /* CAS -> DEAD */
+				:: !dead[c] && cnt[c] != 0 && kept[c] -> kept[c] = false; r = 0 /* CAS KEPT|k -> k */
+				:: else -> r = 0
+				fi
+			}
+			if
+			:: r == 1 -> UNLINK(c); trimming--
+			:: else
+			fi
+		:: else
+		fi
+	}
+}
+
 /* The hardware and software views agree whenever no writer is between steps. */
 proctype monitor()
 {
@@ -136,7 +182,7 @@ proctype monitor()
 end:
 	do
 	:: atomic {
-		busy == 0 ->
+		busy == 0 && trimming == 0 ->
 		assert(entry == child);
 		assert(pcnt == (entry != 0 -> 1 : 0));
 		assert(entry == 0 || !dead[entry]);
@@ -181,5 +227,5 @@ end:
 }
 
 init {
-	atomic { run writer(0); run writer(1); run monitor(); run walker() }
+	atomic { run writer(0); run writer(1); run trimmer(); run monitor(); run walker() }
 }

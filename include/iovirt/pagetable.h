@@ -101,12 +101,20 @@ struct iovirt_iommu_params {
 	 * IOVIRT_PT_TABLE_CACHE_DEFAULT, IOVIRT_PT_TABLE_CACHE_OFF keeps none;
 	 * at most IOVIRT_PT_TABLE_CACHE_MAX. See iovirt_pt_trim. */
 	uint32_t table_cache;
-	uint32_t reserved; /* 0 */
+	/* Emptied tables left linked for reuse (kept tables), at most this many
+	 * per iommu at once: 0 means IOVIRT_PT_KEEP_DEFAULT, IOVIRT_PT_KEEP_OFF
+	 * keeps none (every emptied table is unlinked at once); at most
+	 * IOVIRT_PT_KEEP_MAX. (Was `reserved`, 0: older callers get the default.)
+	 * See iovirt_pt_kept and iovirt_pt_trim. */
+	uint32_t keep_tables;
 };
 #define IOVIRT_IOMMU_PARAMS_SIZE_V1 IOVIRT_PARAMS_SIZE_TO(struct iovirt_iommu_params, reclaim)
 #define IOVIRT_PT_TABLE_CACHE_DEFAULT 16u
 #define IOVIRT_PT_TABLE_CACHE_MAX 256u
 #define IOVIRT_PT_TABLE_CACHE_OFF UINT32_MAX
+#define IOVIRT_PT_KEEP_DEFAULT 16u
+#define IOVIRT_PT_KEEP_MAX 4096u
+#define IOVIRT_PT_KEEP_OFF UINT32_MAX
 
 struct iovirt_space_params {
 	size_t size;      /* sizeof(struct iovirt_space_params) */
@@ -126,7 +134,8 @@ struct iovirt_iommu;
  * Returns 0; IOVIRT_EINVAL (bad params or ops: params->size below
  * IOVIRT_IOMMU_PARAMS_SIZE_V1, an unknown format or reclaim mode, a
  * table_cache above IOVIRT_PT_TABLE_CACHE_MAX other than
- * IOVIRT_PT_TABLE_CACHE_OFF), IOVIRT_ENOSYS (a needed callback absent),
+ * IOVIRT_PT_TABLE_CACHE_OFF, a keep_tables above IOVIRT_PT_KEEP_MAX other
+ * than IOVIRT_PT_KEEP_OFF), IOVIRT_ENOSYS (a needed callback absent),
  * IOVIRT_ENOMEM. On failure *out is untouched.
  */
 int iovirt_iommu_create(const struct iovirt_host_ops *host_ops, void *host,
@@ -148,7 +157,10 @@ int iovirt_pt_space_create(struct iovirt_iommu *iommu, uint32_t asid,
 
 /*
  * Removes the space: unlinks it, invalidates its ASID once, then releases all
- * its tables (deferred in deferred reclaim mode). Returns 0 or IOVIRT_ENOASID.
+ * its tables (deferred in deferred reclaim mode), kept ones included. If an
+ * iovirt_pt_trim is inside the space at that moment, waits for it to leave
+ * the space first (one pass over the space's tables). Returns 0 or
+ * IOVIRT_ENOASID.
  */
 int iovirt_pt_space_destroy(struct iovirt_iommu *iommu, uint32_t asid);
 
@@ -178,10 +190,14 @@ int iovirt_pt_map(struct iovirt_iommu *iommu, uint32_t asid, uint64_t iova,
 /*
  * Unmaps every mapping inside [iova, iova + size); holes are skipped. Never
  * allocates. When anything was cleared, exactly one IOTLB invalidation covers
- * all of it (leaf_only = 0 when a table was unlinked), and tables left empty
- * are released after it. A table the range covers whole is dropped with its
- * subtree by clearing the one entry above it; its leaves are not visited.
- * Returns the number of bytes unmapped (0 for a hole);
+ * all of it (leaf_only = 0 when a table was unlinked). A table left empty
+ * stays linked, kept for the next map there, while the iommu holds fewer
+ * kept tables than params keep_tables (see iovirt_pt_kept); beyond that it is
+ * unlinked and released after the invalidation. A table the range covers
+ * whole (kept or not) is dropped with its subtree by clearing the one entry
+ * above it; its leaves are not visited.
+ * Returns the number of bytes unmapped (0 for a hole; a range holding only
+ * kept tables returns 0 too, after their one invalidation);
  *   IOVIRT_EINVAL, IOVIRT_EALIGN, IOVIRT_EOVERFLOW, IOVIRT_ERANGE, IOVIRT_ENOASID as map;
  *   IOVIRT_ESPLIT   the range would cut through a 2 MiB or 1 GiB page
  *                   (nothing changed; see iovirt_pt_split).
@@ -275,7 +291,8 @@ struct iovirt_pt_table {
 	uint32_t used;   /* present entries */
 };
 
-/* Calls fn for each table page of the space, parents before children. */
+/* Calls fn for each table page of the space, parents before children (kept
+ * tables too, with used 0 while they are empty). */
 int iovirt_pt_foreach_table(const struct iovirt_iommu *iommu, uint32_t asid,
 			    int (*fn)(void *arg, const struct iovirt_pt_table *t),
 			    void *arg);
@@ -333,7 +350,8 @@ int iovirt_pt_ats_set(struct iovirt_iommu *iommu, uint32_t asid, uint16_t rid, b
 /* Counters of one iommu. */
 struct iovirt_pt_stats {
 	uint64_t spaces;        /* live address spaces */
-	uint64_t tables;        /* table pages in use (retired and cached ones excluded) */
+	uint64_t tables;        /* table pages in use (retired and cached ones excluded,
+				 * kept ones included: see iovirt_pt_kept) */
 	uint64_t retired;       /* table pages waiting for iovirt_pt_reclaim (AFTER_INVAL
 				 * mode: for the last writer inside to leave) */
 	uint64_t meta_bytes;    /* bookkeeping bytes beside the table pages */
@@ -351,7 +369,8 @@ uint64_t iovirt_pt_cached(const struct iovirt_iommu *iommu);
 
 /*
  * Releases the table pages (and destroyed spaces) waiting since earlier
- * unmaps, splits and destroys. Deferred mode: call it when every translate
+ * unmaps, splits and destroys, and unlinks the kept tables as
+ * iovirt_pt_trim does (deferred mode: they wait for the next reclaim). Deferred mode: call it when every translate
  * and writer that began before this call has returned; callers must not run
  * two reclaims at once. Writers may run beside it: what they retire while it
  * runs waits for the next reclaim. AFTER_INVAL mode: frees the pages still pending
@@ -371,13 +390,39 @@ size_t iovirt_pt_reclaim(struct iovirt_iommu *iommu);
  * for the next table a map installs, if the cache has room (params
  * table_cache pages of each kind; pages that still hold entries, such as a
  * subtree an unmap dropped whole or a destroyed space's, always go to the
- * host). A kept page is empty, so it is reused without zeroing. Counted by
+ * host). A cached page is empty, so it is reused without zeroing. Counted by
  * iovirt_pt_cached.
- * iovirt_pt_trim releases every cached page to the host now. Safe beside
- * every call (cached pages are in no table). Returns the number of pages
- * released. Never fails.
+ *
+ * iovirt_pt_trim gives back both kinds of memory held for reuse:
+ *  - kept tables (iovirt_pt_kept): each space's empty kept tables are
+ *    unlinked (and the tables above them that this leaves empty), with one
+ *    IOTLB invalidation per space that had any (leaf_only = 0), then released
+ *    as an unmap's are (AFTER_INVAL mode: once no writer is inside, through
+ *    the cache, which this call then empties; deferred mode: retired, for the
+ *    next iovirt_pt_reclaim); kept tables mapped again lose the mark;
+ *  - then every cached page goes to the host (host table_free, mem_free).
+ * Safe beside every call, writers of any range and translate included (in
+ * deferred mode a trim counts as a writer for the host's grace period); a
+ * iovirt_pt_space_destroy beside it waits until it has left that space. Two
+ * trims at once: the second releases only cached pages. Returns the number
+ * of kept tables unlinked plus cached pages released. Never fails.
  */
 size_t iovirt_pt_trim(struct iovirt_iommu *iommu);
+
+/*
+ * Kept tables: tables an unmap left empty that stay linked for the next map
+ * in their range, instead of being unlinked, invalidated and rebuilt (Linux
+ * keeps an emptied leaf table until a covering unmap too). At most params
+ * keep_tables per iommu at once (writers that empty tables at the same moment
+ * may pass the bound by one each); past it an emptied table is unlinked at
+ * once. A kept table keeps its mark while it is used again, until
+ * iovirt_pt_trim or iovirt_pt_reclaim (which unlink the empty ones and
+ * unmark the rest), an unmap covering it whole, or the space's destroy.
+ * Returns how many hold the mark now (counted in iovirt_pt_stats tables too;
+ * the empty ones are memory held beyond use: at most this many table pages
+ * and their bookkeeping). Lock-free; never fails.
+ */
+uint64_t iovirt_pt_kept(const struct iovirt_iommu *iommu);
 
 /*
  * The raw VT-d second-stage entry encoding, exposed for hosts and emulators

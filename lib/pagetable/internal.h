@@ -18,6 +18,13 @@
 /* With PT_DEAD: dropped whole by an unmap (pt_drop_whole), its descendants
  * still linked below it; retiring and freeing it take the whole subtree. */
 #define PT_WHOLE 0x40000000u
+/* Kept (issue 13): the table emptied and was left linked for reuse instead of
+ * unlinked; it holds one of the iommu's keep slots (io->nkept) until a trim,
+ * a covering unmap or destroy takes the mark back. The mark stays while the
+ * table is used again, so a reserve and a release never touch it. */
+#define PT_KEPT 0x20000000u
+/* The count of present entries, without the marks. */
+#define PT_COUNT 0x1fffffffu
 
 /* Bytes covered by one entry of a table at `level` (1 = 4 KiB entries). */
 static inline unsigned pt_shift(unsigned level)
@@ -71,6 +78,7 @@ struct pt_space {
 	struct pt_space *next; /* retire list */
 	_Atomic uint32_t ats;  /* ATS: RID + 1 of the device caching its translations; 0 none */
 	pt_xlate_fn xlate;     /* the format's translation walker for this depth */
+	struct iovirt_iommu *io; /* its iommu: the keep bound and count (unmap, trim) */
 };
 
 /* A space's allocation holds the space, then (64-byte aligned) its root's
@@ -127,6 +135,9 @@ struct pt_impl {
 	 * arguments in their registers (the call is a jump, issue 13). */
 	pt_xlate_fn translate[3];
 	int (*visit)(struct pt_space *s, const struct pt_visitor *v);
+	/* Unlinks s's kept tables that are empty into cl and takes the mark off
+	 * the others; returns how many it unlinked. */
+	size_t (*trim)(struct pt_space *s, struct pt_clear *cl);
 };
 
 extern const struct pt_impl pt_impl_vtd;
@@ -186,6 +197,13 @@ struct iovirt_iommu {
 	/* Pages held from the host (ntables, meta_bytes) include cached ones. */
 	_Atomic uint64_t nspaces, ntables, nretired, meta_bytes, ninval;
 	uint32_t cache_cap; /* slots used per kind: 0 .. IOVIRT_PT_TABLE_CACHE_MAX */
+	/* Kept tables (PT_KEPT): how many hold the mark now, and the bound. */
+	_Atomic uint64_t nkept;
+	uint32_t keep_cap; /* 0 .. IOVIRT_PT_KEEP_MAX */
+	/* iovirt_pt_trim: 1 while one walks the spaces (one at a time), and the
+	 * space it is in, which iovirt_pt_space_destroy waits to see it leave. */
+	_Atomic uint32_t trimming;
+	_Atomic(struct pt_space *) trim_space;
 	struct pt_cache cache[PT_CACHE_KINDS];
 	struct pt_space *_Atomic dir0[PT_DIR_SIZE]; /* dir[0] points here */
 };

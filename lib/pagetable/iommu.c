@@ -112,7 +112,7 @@ void pt_node_put(struct iovirt_iommu *io, struct pt_node *n)
 	 * entries are reserved before they are written and given back after they
 	 * are cleared; a dropped subtree's top (PT_WHOLE) still holds its entries.
 	 * So a zero count means a clean page, with nothing to zero for reuse. */
-	const bool empty = (atomic_load_explicit(&n->cnt, memory_order_relaxed) & ~PT_DEAD) == 0;
+	const bool empty = (atomic_load_explicit(&n->cnt, memory_order_relaxed) & PT_COUNT) == 0;
 	if (empty && io->cache_cap) {
 #if defined(IOVIRT_CHECKS) && IOVIRT_CHECKS
 		IOVIRT_CHECK(node_clean(n));
@@ -123,11 +123,10 @@ void pt_node_put(struct iovirt_iommu *io, struct pt_node *n)
 	pt_node_free(io, n);
 }
 
-size_t iovirt_pt_trim(struct iovirt_iommu *io)
+/* Gives every cached page back to the host; returns how many. */
+static size_t cache_trim(struct iovirt_iommu *io)
 {
 	size_t k = 0;
-	if (!io)
-		return 0;
 	for (unsigned kind = 0; kind < PT_CACHE_KINDS; kind++)
 		for (uint32_t i = 0; i < io->cache_cap; i++) {
 			struct pt_node *n = atomic_exchange_explicit(&io->cache[kind].slot[i], NULL,
@@ -146,6 +145,58 @@ size_t iovirt_pt_trim(struct iovirt_iommu *io)
 	for (unsigned kind = 0; kind < PT_CACHE_KINDS; kind++)
 		atomic_store_explicit(&io->cache[kind].top, 0, memory_order_relaxed);
 	return k;
+}
+
+/*
+ * Unlinks the kept tables of every space (and the tables that leaves empty),
+ * with one invalidation per space (leaf_only = 0), then retires them; takes
+ * the mark off the kept tables in use again. Returns how many it unlinked.
+ * One trimmer walks at a time (another one returns 0). In a space it is
+ * entered as a writer (pt_enter: AFTER_INVAL's free waits for it) and
+ * announced in trim_space, which iovirt_pt_space_destroy waits to see it
+ * leave before it tears the space down: both are seq_cst, so either the
+ * destroy sees us in the space or we see the space gone from the directory.
+ */
+static size_t kept_release(struct iovirt_iommu *io)
+{
+	uint32_t idle = 0;
+	if (!atomic_load_explicit(&io->nkept, memory_order_relaxed) ||
+	    !atomic_compare_exchange_strong_explicit(&io->trimming, &idle, 1, memory_order_acquire,
+						     memory_order_relaxed))
+		return 0;
+	size_t k = 0;
+	for (uint32_t t = 0; t < PT_DIR_SIZE; t++) {
+		struct pt_space *_Atomic *chunk = atomic_load_explicit(&io->dir[t], memory_order_acquire);
+		if (!chunk)
+			continue;
+		for (uint32_t i = 0; i < PT_DIR_SIZE; i++) {
+			struct pt_space *s = atomic_load_explicit(&chunk[i], memory_order_acquire);
+			if (!s)
+				continue;
+			atomic_store_explicit(&io->trim_space, s, memory_order_seq_cst);
+			if (atomic_load_explicit(&chunk[i], memory_order_seq_cst) == s) {
+				struct pt_clear cl;
+				pt_clear_init(&cl);
+				pt_enter(io);
+				k += io->impl->trim(s, &cl);
+				pt_clear_flush(io, s, s->asid, &cl);
+				pt_leave(io);
+			}
+			atomic_store_explicit(&io->trim_space, NULL, memory_order_release);
+		}
+	}
+	atomic_store_explicit(&io->trimming, 0, memory_order_release);
+	return k;
+}
+
+size_t iovirt_pt_trim(struct iovirt_iommu *io)
+{
+	if (!io)
+		return 0;
+	/* The kept tables first: in AFTER_INVAL mode they come back through
+	 * the cache at once, and the cache then goes to the host. */
+	const size_t k = kept_release(io);
+	return k + cache_trim(io);
 }
 
 static uint64_t cache_count(const struct iovirt_iommu *io)
@@ -251,7 +302,7 @@ static size_t subtree_walk(struct iovirt_iommu *io, struct pt_node *n, bool free
 /* How many nodes n stands for on a retire list: itself, or its whole subtree. */
 static size_t node_weight(struct iovirt_iommu *io, struct pt_node *n, bool free)
 {
-	const bool whole = atomic_load_explicit(&n->cnt, memory_order_relaxed) == (PT_DEAD | PT_WHOLE);
+	const bool whole = (atomic_load_explicit(&n->cnt, memory_order_relaxed) & PT_WHOLE) != 0;
 	if (whole)
 		return subtree_walk(io, n, free);
 	if (free)
@@ -505,6 +556,7 @@ int iovirt_iommu_create(const struct iovirt_host_ops *ops, void *host,
 		return IOVIRT_ENOSYS;
 	uint32_t format = IOVIRT_PT_FMT_VTD_SL, reclaim = IOVIRT_RECLAIM_DEFERRED;
 	uint32_t cache = IOVIRT_PT_TABLE_CACHE_DEFAULT;
+	uint32_t keep = IOVIRT_PT_KEEP_DEFAULT;
 	if (params) {
 		if (params->size < IOVIRT_IOMMU_PARAMS_SIZE_V1)
 			return IOVIRT_EINVAL;
@@ -513,10 +565,12 @@ int iovirt_iommu_create(const struct iovirt_host_ops *ops, void *host,
 		reclaim = params->reclaim;
 		if (IOVIRT_PARAMS_HAS(params, table_cache) && params->table_cache)
 			cache = params->table_cache == IOVIRT_PT_TABLE_CACHE_OFF ? 0 : params->table_cache;
+		if (IOVIRT_PARAMS_HAS(params, keep_tables) && params->keep_tables)
+			keep = params->keep_tables == IOVIRT_PT_KEEP_OFF ? 0 : params->keep_tables;
 	}
 	const struct pt_format *fmt = format_get(format);
 	if (!fmt || (reclaim != IOVIRT_RECLAIM_DEFERRED && reclaim != IOVIRT_RECLAIM_AFTER_INVAL) ||
-	    cache > IOVIRT_PT_TABLE_CACHE_MAX)
+	    cache > IOVIRT_PT_TABLE_CACHE_MAX || keep > IOVIRT_PT_KEEP_MAX)
 		return IOVIRT_EINVAL;
 	if (fmt->root_bytes != IOVIRT_PAGE_SIZE &&
 	    (!IOVIRT_HOST_HAS(ops, table_block_alloc) || !IOVIRT_HOST_HAS(ops, table_block_free)))
@@ -532,6 +586,7 @@ int iovirt_iommu_create(const struct iovirt_host_ops *ops, void *host,
 	io->format = format;
 	io->reclaim = reclaim;
 	io->cache_cap = cache;
+	io->keep_cap = keep;
 	atomic_init(&io->dir[0], io->dir0);
 	*out = io;
 	return 0;
@@ -545,6 +600,7 @@ int iovirt_iommu_reclaim_mode(const struct iovirt_iommu *io)
 struct collect {
 	struct pt_node *list;
 	const struct pt_node *skip;
+	uint64_t kept; /* nodes that held a keep mark */
 };
 
 /* Collects every node of a space (root included unless skipped) onto a list. */
@@ -554,6 +610,7 @@ static int collect_node(void *arg, struct pt_node *n, uint64_t iova)
 	(void)iova;
 	if (n == c->skip)
 		return 0;
+	c->kept += (atomic_load_explicit(&n->cnt, memory_order_relaxed) & PT_KEPT) != 0;
 	n->next = c->list;
 	c->list = n;
 	return 0;
@@ -581,8 +638,10 @@ static void space_teardown(struct iovirt_iommu *io, struct pt_space *s)
 {
 	/* s is out of the directory already: invalidate through it */
 	inval_space(io, s, s->asid, IOVIRT_INVAL_ASID, 0, 0, false);
-	struct collect c = { .list = NULL, .skip = s->root };
+	struct collect c = { .list = NULL, .skip = s->root, .kept = 0 };
 	io->impl->visit(s, &(const struct pt_visitor){ .table = collect_node, .arg = &c });
+	/* no trimmer is inside (iovirt_pt_space_destroy waited), nor a writer */
+	atomic_fetch_sub_explicit(&io->nkept, c.kept, memory_order_relaxed);
 	if (c.list)
 		pt_retire(io, c.list);
 	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL) {
@@ -607,11 +666,15 @@ void iovirt_iommu_destroy(struct iovirt_iommu *io)
 			continue;
 		for (uint32_t i = 0; i < PT_DIR_SIZE; i++) {
 			struct pt_space *s = atomic_load(&chunk[i]);
-			if (s)
+			if (s) {
+				atomic_store(&chunk[i], NULL); /* the trim below walks the directory */
 				space_teardown(io, s);
+			}
 		}
-		if (chunk != io->dir0)
+		if (chunk != io->dir0) {
+			atomic_store(&io->dir[t], NULL); /* the trim below walks the directory */
 			io->ops->mem_free(io->host, (void *)chunk, PT_DIR_SIZE * sizeof(*chunk));
+		}
 	}
 	iovirt_pt_reclaim(io);
 	iovirt_pt_trim(io);
@@ -668,6 +731,11 @@ uint64_t iovirt_pt_cached(const struct iovirt_iommu *cio)
 	return cache_count((struct iovirt_iommu *)cio);
 }
 
+uint64_t iovirt_pt_kept(const struct iovirt_iommu *io)
+{
+	return atomic_load_explicit(&io->nkept, memory_order_relaxed);
+}
+
 /* ---- spaces ---- */
 
 int iovirt_pt_space_create(struct iovirt_iommu *io, uint32_t asid, const struct iovirt_space_params *p)
@@ -705,6 +773,7 @@ int iovirt_pt_space_create(struct iovirt_iommu *io, uint32_t asid, const struct 
 	s->width = width;
 	s->limit = UINT64_C(1) << width;
 	s->pgsizes = pgsizes;
+	s->io = io;
 	struct pt_space *expect = NULL;
 	if (!atomic_compare_exchange_strong_explicit(slot, &expect, s, memory_order_acq_rel,
 						     memory_order_relaxed)) {
@@ -723,6 +792,10 @@ int iovirt_pt_space_destroy(struct iovirt_iommu *io, uint32_t asid)
 	struct pt_space *_Atomic *chunk = atomic_load(&io->dir[asid >> PT_DIR_BITS]);
 	if (!atomic_compare_exchange_strong(&chunk[asid & (PT_DIR_SIZE - 1)], &s, NULL))
 		return IOVIRT_ENOASID;
+	/* A trimmer that found s in the directory before our CAS may be inside
+	 * it (kept_release): it leaves after one pass over the space's tables. */
+	while (atomic_load_explicit(&io->trim_space, memory_order_seq_cst) == s)
+		;
 	atomic_fetch_sub_explicit(&io->nspaces, 1, memory_order_relaxed);
 	pt_enter(io);
 	space_teardown(io, s);
@@ -1052,7 +1125,7 @@ static int table_seen(void *arg, struct pt_node *n, uint64_t iova)
 		.pa = n->pa,
 		.iova = iova,
 		.level = n->level,
-		.used = atomic_load_explicit(&n->cnt, memory_order_relaxed),
+		.used = atomic_load_explicit(&n->cnt, memory_order_relaxed) & PT_COUNT,
 	};
 	return tv->fn(tv->arg, &t);
 }

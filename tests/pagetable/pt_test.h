@@ -37,6 +37,16 @@ static inline void pt_fix_init(struct pt_fix *f, uint32_t reclaim)
 	cr_assert_eq(iovirt_iommu_create(iovirt_posix_ops(), f->posix, &p, &f->io), 0);
 }
 
+/* The same with no kept tables (IOVIRT_PT_KEEP_OFF): every table an unmap
+ * empties is unlinked at once, for the tests of that path. */
+static inline void pt_fix_init_nokeep(struct pt_fix *f, uint32_t reclaim)
+{
+	f->posix = th_posix();
+	struct iovirt_iommu_params p = { .size = sizeof(p), .format = PT_TEST_FORMAT, .reclaim = reclaim,
+					 .keep_tables = IOVIRT_PT_KEEP_OFF };
+	cr_assert_eq(iovirt_iommu_create(iovirt_posix_ops(), f->posix, &p, &f->io), 0);
+}
+
 static inline void pt_fix_space(struct pt_fix *f, uint32_t asid, uint32_t width, uint64_t pgsizes)
 {
 	struct iovirt_space_params sp = { .size = sizeof(sp), .width = pt_test_width(width), .pgsizes = pgsizes };

@@ -90,7 +90,10 @@ Test(pt_flush, unmap_discipline)
 		uint64_t lo = 0, hi = 0;
 		bool leaf_only = true;
 		size_t invals = check_log(f.posix, &lo, &hi, &leaf_only);
-		cr_assert_eq(invals, got > 0 ? 1 : 0, "one invalidation per unmap that cleared anything");
+		/* (an unmap that finds no leaf but covers a kept table drops it: one invalidation
+		 * with leaf_only = 0) */
+		cr_assert(invals == (got > 0 ? 1u : 0u) || (got == 0 && invals == 1 && !leaf_only),
+			  "one invalidation per unmap that cleared anything");
 		if (got > 0)
 			cr_assert(lo <= first && last <= hi, "cleared leaves outside the invalidation");
 		unmaps_with_frees += !leaf_only;
@@ -105,7 +108,7 @@ Test(pt_flush, unmap_discipline)
 Test(pt_flush, deferred_release_order)
 {
 	struct pt_fix f;
-	pt_fix_init(&f, IOVIRT_RECLAIM_DEFERRED);
+	pt_fix_init_nokeep(&f, IOVIRT_RECLAIM_DEFERRED);
 	pt_fix_space(&f, 1, 48, 0);
 	cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(3), 0, MiB(8), RW), 0);
 	cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(3) + MiB(8), 0, KiB(12), RW), 0);
@@ -148,7 +151,7 @@ Test(pt_flush, split_invalidates)
 Test(pt_flush, gather_batches_invalidations)
 {
 	struct pt_fix f;
-	pt_fix_init(&f, IOVIRT_RECLAIM_AFTER_INVAL);
+	pt_fix_init_nokeep(&f, IOVIRT_RECLAIM_AFTER_INVAL);
 	pt_fix_space(&f, 1, 48, 0);
 	pt_fix_space(&f, 2, 48, 0);
 	for (int i = 0; i < 8; i++)

@@ -44,7 +44,8 @@ static void *held_writer(void *arg)
 Test(pt_reclaim, last_writer_frees)
 {
 	struct iovirt_posix *p = th_posix();
-	struct iovirt_iommu_params prm = { .size = sizeof(prm), .reclaim = IOVIRT_RECLAIM_AFTER_INVAL };
+	struct iovirt_iommu_params prm = { .size = sizeof(prm), .reclaim = IOVIRT_RECLAIM_AFTER_INVAL,
+					   .keep_tables = IOVIRT_PT_KEEP_OFF }; /* emptied tables unlinked */
 	ops = *iovirt_posix_ops();
 	posix_inval = ops.iotlb_inval;
 	ops.iotlb_inval = held_inval;
@@ -86,7 +87,7 @@ Test(pt_reclaim, last_writer_frees)
 Test(pt_reclaim, alone_frees_at_once)
 {
 	struct pt_fix f;
-	pt_fix_init(&f, IOVIRT_RECLAIM_AFTER_INVAL);
+	pt_fix_init_nokeep(&f, IOVIRT_RECLAIM_AFTER_INVAL);
 	cr_assert_eq(iovirt_iommu_reclaim_mode(f.io), IOVIRT_RECLAIM_AFTER_INVAL);
 	pt_fix_space(&f, 1, 48, 0);
 	cr_assert_eq(iovirt_pt_map(f.io, 1, GiB(1), 0, KiB(4), RW), 0);

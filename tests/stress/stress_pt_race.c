@@ -28,6 +28,15 @@
  * Emptied tables go round the table cache (one page per kind by default,
  * IOVIRT_STRESS_PT_CACHE: a size or "off"), so a page reused too early shows
  * as a lost or wrong mapping, and under ASan a cached page is poisoned.
+ * Kept tables (issue 13): at most two by default (IOVIRT_STRESS_PT_KEEP: a
+ * bound or "off"), so the writers' leaf table is kept and mapped into again
+ * while a trimmer thread calls iovirt_pt_trim in a loop (unlinking it under
+ * them; in deferred mode it parks for the reclaim as every writer), and a
+ * dropper in the next GiB empties its own leaf table (kept), then drops it
+ * with an unmap covering it whole (2 MiB, or 1 GiB: its level-2 table with
+ * the kept table inside, which the trimmer may be unlinking) or maps a
+ * 2 MiB page over it, beside the trimmer; the reader translates its pages
+ * too, and beyond the bound emptied tables are unlinked as before.
  * A writer that makes no progress for HANG_SECONDS is reported as a hang.
  * Usage: stress_pt_race [seconds per mode] (default 1; IOVIRT_STRESS_SECONDS too).
  */
@@ -49,6 +58,8 @@
 #define NW 2 /* the issue's two writers; one more (index NW) unmaps by gather and splits */
 #define NT (NW + 1)
 #define NS 2 /* threads that create and destroy spaces of their own ASIDs beside all that */
+#define NK 2 /* the trimmer and the dropper */
+#define DROP (BASE + (UINT64_C(1) << 30)) /* the dropper's GiB, its level-2 table its own */
 #define NR 1
 #define BASE UINT64_C(0x18000000000)
 #define PARK_EVERY 2048 /* rounds between two parks (deferred mode) */
@@ -60,10 +71,10 @@ static unsigned long summary[2]; /* rounds per mode */
 static struct iovirt_pt_root_info root = { .size = sizeof(root) };
 static atomic_bool stop, park;
 static atomic_int parked, finished;
-static atomic_ulong rounds[NT], checks, errors;
+static atomic_ulong rounds[NT], checks, errors, trims, drops;
 
 /* Per writer: odd while its hardware walk is in flight. */
-static _Atomic unsigned long walking[NT];
+static _Atomic unsigned long walking[NT + 1]; /* the writers and the dropper */
 static struct iovirt_host_ops ops;
 static void (*posix_inval)(void *, const struct iovirt_inval *);
 static void (*posix_table_free)(void *, void *, uint64_t);
@@ -89,7 +100,7 @@ static void wait_inval(void *host, const struct iovirt_inval *inv)
 {
 	posix_inval(host, inv);
 	atomic_thread_fence(memory_order_seq_cst);
-	for (unsigned k = 0; k < NT; k++) {
+	for (unsigned k = 0; k < NT + 1; k++) {
 		unsigned long g = atomic_load(&walking[k]);
 		while ((g & 1) && atomic_load(&walking[k]) == g)
 			sched_yield();
@@ -239,6 +250,76 @@ static void *spacer(void *arg)
 	return NULL;
 }
 
+/* iovirt_pt_trim in a loop: kept tables unlinked under the writers that map
+ * into them (allowed beside every call; in deferred mode a writer for the
+ * grace period, so it parks for the reclaim). */
+static void *trimmer(void *arg)
+{
+	(void)arg;
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		if (iovirt_pt_trim(io))
+			atomic_fetch_add_explicit(&trims, 1, memory_order_relaxed);
+		park_point();
+	}
+	atomic_fetch_add(&finished, 1);
+	return NULL;
+}
+
+/* The dropper's pages: 4 KiB pages 0..3 of DROP at pa_of(8) + offset, or one 2 MiB page. */
+static uint64_t drop_pa(uint64_t off)
+{
+	return pa_of(8) + off;
+}
+
+static void drop_check(uint64_t off, bool mapped, const char *what)
+{
+	const uint64_t pa = hw_walk(NW + 1, DROP + off + 0x18);
+	if (mapped ? pa != drop_pa(off) + 0x18 : pa != VTD_WALK_FAULT)
+		fail(what, NW + 1, (long)off);
+}
+
+/* Empties its leaf table (kept, within the bound), then releases it with an
+ * unmap covering it whole or a 2 MiB map over it, beside the trimmer. */
+static void *dropper(void *arg)
+{
+	(void)arg;
+	unsigned long round = 0;
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		int r;
+		int64_t u;
+		for (uint64_t i = 0; i < 4; i++) {
+			if ((r = iovirt_pt_map(io, 1, DROP + (i << 12), drop_pa(i << 12), 4096, IOVIRT_PROT_READ))) {
+				fail("dropper map", NW + 1, r);
+				goto out;
+			}
+			drop_check(i << 12, true, "dropper: mapped, yet the hardware tables do not translate it");
+		}
+		for (uint64_t i = 0; i < 4; i++)
+			if ((u = iovirt_pt_unmap(io, 1, DROP + (i << 12), 4096)) != 4096)
+				fail("dropper unmap", NW + 1, (long)u);
+		drop_check(0, false, "dropper: unmapped, yet the hardware tables translate it");
+		const unsigned long way = round++ % 3;
+		if (way == 1) {
+			/* a 2 MiB page where the (kept or unlinked) leaf table was */
+			if ((r = iovirt_pt_map(io, 1, DROP, drop_pa(0), UINT64_C(1) << 21, IOVIRT_PROT_READ))) {
+				fail("dropper map 2M over its emptied table", NW + 1, r);
+				goto out;
+			}
+			drop_check(0x3000, true, "dropper: 2M mapped, yet the hardware tables do not translate it");
+			if ((u = iovirt_pt_unmap(io, 1, DROP, UINT64_C(1) << 21)) != (INT64_C(1) << 21))
+				fail("dropper unmap 2M", NW + 1, (long)u);
+		} else if ((u = iovirt_pt_unmap(io, 1, DROP, UINT64_C(1) << (way ? 30 : 21))) != 0) {
+			fail("dropper: covering unmap of an emptied table found bytes", NW + 1, (long)u);
+		}
+		drop_check(0x3000, false, "dropper: dropped, yet the hardware tables translate it");
+		atomic_fetch_add_explicit(&drops, 1, memory_order_relaxed);
+		park_point();
+	}
+out:
+	atomic_fetch_add(&finished, 1);
+	return NULL;
+}
+
 static void *reader(void *arg)
 {
 	(void)arg;
@@ -248,6 +329,12 @@ static void *reader(void *arg)
 			int r = iovirt_pt_translate(io, 1, BASE + ((uint64_t)k << 12) + 8, IOVIRT_PROT_READ, &x);
 			if ((r == 0 && x.pa != pa_of(k) + 8) || (r && r != IOVIRT_ENOENT))
 				fail("torn translation", k, r);
+		}
+		/* the dropper's pages, as 4 KiB or inside its 2 MiB page */
+		for (uint64_t i = 0; i < 4; i++) {
+			int r = iovirt_pt_translate(io, 1, DROP + (i << 12) + 8, IOVIRT_PROT_READ, &x);
+			if ((r == 0 && x.pa != drop_pa(i << 12) + 8) || (r && r != IOVIRT_ENOENT))
+				fail("torn translation of the dropper's page", NW + 1, r);
 		}
 		atomic_fetch_add_explicit(&checks, NT, memory_order_relaxed);
 		park_point();
@@ -300,9 +387,13 @@ static int run(uint32_t reclaim, double seconds)
 	/* IOVIRT_STRESS_PT_CACHE: the table cache's size per kind ("off": none; the default 1,
 	 * so that pages go round the cache and the host alike) */
 	const char *cache = getenv("IOVIRT_STRESS_PT_CACHE");
+	/* IOVIRT_STRESS_PT_KEEP: the kept-table bound ("off": none; the default 2, so that
+	 * tables are kept and, beyond the bound, unlinked) */
+	const char *keep = getenv("IOVIRT_STRESS_PT_KEEP");
 	struct iovirt_iommu_params params = {
 		.size = sizeof(params), .format = fmt ? (uint32_t)atoi(fmt) : 0, .reclaim = reclaim,
 		.table_cache = !cache ? 1 : strcmp(cache, "off") == 0 ? IOVIRT_PT_TABLE_CACHE_OFF : (uint32_t)atoi(cache),
+		.keep_tables = !keep ? 2 : strcmp(keep, "off") == 0 ? IOVIRT_PT_KEEP_OFF : (uint32_t)atoi(keep),
 	};
 	ops = *iovirt_posix_ops();
 	posix_inval = ops.iotlb_inval;
@@ -313,8 +404,8 @@ static int run(uint32_t reclaim, double seconds)
 	    iovirt_pt_root_info(io, 1, &root))
 		return 2;
 	deferred = reclaim == IOVIRT_RECLAIM_DEFERRED;
-	const int nthreads = NT + NS + (deferred ? NR : 0);
-	pthread_t t[NT + NS + NR];
+	const int nthreads = NT + NS + NK + (deferred ? NR : 0);
+	pthread_t t[NT + NS + NK + NR];
 	atomic_store(&stop, false);
 	atomic_store(&park, false);
 	atomic_store(&finished, 0);
@@ -328,7 +419,9 @@ static int run(uint32_t reclaim, double seconds)
 	pthread_create(&t[NW], NULL, gs_writer, NULL);
 	for (uintptr_t i = NT; i < NT + NS; i++)
 		pthread_create(&t[i], NULL, spacer, (void *)i);
-	for (uintptr_t i = NT + NS; i < (uintptr_t)nthreads; i++)
+	pthread_create(&t[NT + NS], NULL, trimmer, NULL);
+	pthread_create(&t[NT + NS + 1], NULL, dropper, NULL);
+	for (uintptr_t i = NT + NS + NK; i < (uintptr_t)nthreads; i++)
 		pthread_create(&t[i], NULL, reader, (void *)i);
 
 	const double start = now();
@@ -382,7 +475,11 @@ static int run(uint32_t reclaim, double seconds)
 	for (int i = 0; i < nthreads; i++)
 		pthread_join(t[i], NULL);
 
-	/* Quiescent: both pages unmapped, every table but the root released. */
+	/* Quiescent: both pages unmapped, every table but the root released (the
+	 * kept ones by the trim, retired in deferred mode until the reclaim). */
+	iovirt_pt_trim(io);
+	if (iovirt_pt_kept(io))
+		fail("kept tables left after the trim", 0, (long)iovirt_pt_kept(io));
 	reclaimed += iovirt_pt_reclaim(io);
 	for (unsigned k = 0; k < NT; k++)
 		if (hw_walk_raw(BASE + ((uint64_t)k << 12)) != VTD_WALK_FAULT)
@@ -396,9 +493,9 @@ static int run(uint32_t reclaim, double seconds)
 		fail("leak", 0, 0);
 	iovirt_posix_destroy(p);
 	printf("%s: %lu map/unmap rounds, %lu translations, %lu parks (%lu resumed inside the reclaim), "
-	       "%zu tables reclaimed\n",
+	       "%zu tables reclaimed, %lu trims that released tables, %lu drops\n",
 	       deferred ? "deferred" : "after_inval", total_rounds(), atomic_load(&checks), parks,
-	       atomic_exchange(&beside, 0), reclaimed);
+	       atomic_exchange(&beside, 0), reclaimed, atomic_exchange(&trims, 0), atomic_exchange(&drops, 0));
 	summary[deferred ? 0 : 1] = total_rounds();
 	return 0;
 }
