@@ -486,8 +486,9 @@ static int walk_indirect(struct iovirt_vq *vq, struct walk *w,
  * walk_take takes descriptor i into the chain: its index bound, loop and
  * length checks, then its snapshot into *d; 0 or the refusal (w->desc = i).
  */
-static int walk_take(struct iovirt_vq *vq, struct walk *w, uint32_t i, uint32_t *count,
-		     uint32_t gen, struct iovirt_wire_vq_desc *d)
+static inline __attribute__((always_inline)) int
+walk_take(struct iovirt_vq *vq, struct walk *w, uint32_t i, uint32_t *count, uint32_t gen,
+	  struct iovirt_wire_vq_desc *d)
 {
 	w->desc = i;
 	if (i >= vq->num)
@@ -501,8 +502,9 @@ static int walk_take(struct iovirt_vq *vq, struct walk *w, uint32_t i, uint32_t 
 }
 
 /* The walk from a taken descriptor *d to the chain's end: 0 or the refusal. */
-static int walk_from(struct iovirt_vq *vq, struct walk *w, struct iovirt_wire_vq_desc *d,
-		     uint32_t count, uint32_t gen)
+static inline __attribute__((always_inline)) int
+walk_from(struct iovirt_vq *vq, struct walk *w, struct iovirt_wire_vq_desc *d, uint32_t count,
+	  uint32_t gen)
 {
 	for (;;) {
 		if (d->flags & IOVIRT_VIRTQ_DESC_F_INDIRECT) {
