@@ -612,10 +612,81 @@ walk_direct_stop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
  * writable, so the readable bytes are total - wbytes. plain: the policy asks
  * no alignment. pop: on success the cursor advances. head < num.
  */
+/*
+ * One descriptor i of the direct walk (walk_direct_t), read into *d and
+ * stamped, then taken as a segment: true, or false when walk_direct_t must
+ * stop there. first: the head, where nothing was taken yet (o == out, nsegs
+ * 0 below max_segs, which is at least 1, nothing writable seen), so that the
+ * order, max_segs and merge checks cannot apply and are left out.
+ */
+static inline __attribute__((always_inline)) bool
+direct_step(struct iovirt_vq *vq, const struct vb_snap *snap, const struct vb_policy *vp,
+	    uint32_t i, uint32_t gen, struct iovirt_wire_vq_desc *d,
+	    const struct vb_snap_ent **prev, struct iovirt_host_seg **op,
+	    struct iovirt_host_seg *out, uint32_t cap, uint64_t *left, uint64_t *wbytes,
+	    uint64_t *exposed, uint32_t nsegs, const bool plain, const bool first)
+{
+	vq->stamp[i] = gen;
+	const uint8_t *q = vq->desc_hva + (size_t)i * DESC_SIZE;
+	*d = (struct iovirt_wire_vq_desc){
+		.addr = vq_ld64(q + offsetof(struct iovirt_wire_vq_desc, addr)),
+		.len = vq_ld32(q + offsetof(struct iovirt_wire_vq_desc, len)),
+		.flags = vq_ld16(q + offsetof(struct iovirt_wire_vq_desc, flags)),
+		.next = vq_ld16(q + offsetof(struct iovirt_wire_vq_desc, next)),
+	};
+	bool wr = d->flags & IOVIRT_VIRTQ_DESC_F_WRITE;
+	uint32_t dir = wr ? IOVIRT_DEV_WRITE : IOVIRT_DEV_READ;
+	uint64_t gpa = d->addr, len = d->len;
+	if (IOVIRT_UNLIKELY((d->flags & IOVIRT_VIRTQ_DESC_F_INDIRECT) ||
+			    (!first && ((*wbytes && !wr) || nsegs >= vp->max_segs))))
+		return false;
+	/* in the hint's region: gpa at or above its start and
+	 * len - 1 <= last - gpa (no zero length, no wrap, no byte past it) */
+	const struct vb_snap_ent *e = *prev;
+	uint64_t off = gpa - e->gpa, span = e->last - e->gpa;
+	if (IOVIRT_UNLIKELY(off > span || len - 1 > span - off)) {
+		e = vb_snap_find(snap, gpa);
+		if (IOVIRT_UNLIKELY(!e || len - 1 > e->last - gpa))
+			return false;
+		off = gpa - e->gpa;
+	}
+	if (IOVIRT_UNLIKELY(!vb_fast_dir(e, dir) ||
+			    (!plain && ((gpa & vp->amask) | (len & vp->lmask))) || len > *left))
+		return false;
+	struct iovirt_host_seg *o = *op;
+	if (!first && e == *prev && o[-1].dir == dir && o[-1].gpa + o[-1].len == gpa) {
+		/* same region, continuing guest addresses: the host range continues */
+		struct iovirt_host_seg *p = o - 1;
+		p->len += len;
+		uint32_t x = vb_seg_exposed(p->gpa, p->len);
+		*exposed += (uint64_t)x - p->exposed;
+		p->exposed = x;
+	} else {
+		if (IOVIRT_UNLIKELY(o == out + cap))
+			return false;
+		uint32_t x = vb_seg_exposed(gpa, len);
+		*o = (struct iovirt_host_seg){
+			.hva = e->hva ? e->hva + off : NULL,
+			.hpa = e->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : e->hpa + off,
+			.gpa = gpa,
+			.len = len,
+			.dir = dir,
+			.exposed = x,
+		};
+		*op = o + 1;
+		*exposed += x;
+	}
+	*prev = e;
+	*left -= len;
+	*wbytes += wr ? len : 0;
+	return true;
+}
+
 static inline __attribute__((always_inline)) int
 walk_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map,
-	      const struct iovirt_sg_policy *pol, const struct vb_policy *vp, uint32_t head, struct iovirt_host_seg *out, uint32_t cap,
-	      struct iovirt_dma_result *res, const bool plain, const bool pop)
+	      const struct iovirt_sg_policy *pol, const struct vb_policy *vp, uint32_t head,
+	      struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res,
+	      const bool plain, const bool pop)
 {
 	const struct vb_snap *snap = vb_gmap_snap(map);
 	const struct vb_snap_ent *ents = vb_snap_ents(snap);
@@ -629,67 +700,19 @@ walk_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	const uint64_t max_total = left;
 	uint32_t gen = walk_gen(vq), i = head, nsegs = 0, nout;
 	uint64_t wbytes = 0, exposed = 0;
-	bool taken;
+	bool taken = true;
 	struct iovirt_wire_vq_desc d;
-	for (;;) {
-		vq->stamp[i] = gen;
-		const uint8_t *q = vq->desc_hva + (size_t)i * DESC_SIZE;
-		d = (struct iovirt_wire_vq_desc){
-			.addr = vq_ld64(q + offsetof(struct iovirt_wire_vq_desc, addr)),
-			.len = vq_ld32(q + offsetof(struct iovirt_wire_vq_desc, len)),
-			.flags = vq_ld16(q + offsetof(struct iovirt_wire_vq_desc, flags)),
-			.next = vq_ld16(q + offsetof(struct iovirt_wire_vq_desc, next)),
-		};
-		taken = true;
-		bool wr = d.flags & IOVIRT_VIRTQ_DESC_F_WRITE;
-		uint32_t dir = wr ? IOVIRT_DEV_WRITE : IOVIRT_DEV_READ;
-		uint64_t gpa = d.addr, len = d.len;
-		if (IOVIRT_UNLIKELY((d.flags & IOVIRT_VIRTQ_DESC_F_INDIRECT) || (wbytes && !wr) ||
-				    nsegs >= vp->max_segs))
-			goto stop;
-		/* in the hint's region: gpa at or above its start and
-		 * len - 1 <= last - gpa (no zero length, no wrap, no byte past it) */
-		const struct vb_snap_ent *e = prev;
-		uint64_t off = gpa - e->gpa, span = e->last - e->gpa;
-		if (IOVIRT_UNLIKELY(off > span || len - 1 > span - off)) {
-			e = vb_snap_find(snap, gpa);
-			if (IOVIRT_UNLIKELY(!e || len - 1 > e->last - gpa))
-				goto stop;
-			off = gpa - e->gpa;
-		}
-		if (IOVIRT_UNLIKELY(!vb_fast_dir(e, dir) ||
-				    (!plain && ((gpa & vp->amask) | (len & vp->lmask))) || len > left))
-			goto stop;
-		if (e == prev && o != out && o[-1].dir == dir && o[-1].gpa + o[-1].len == gpa) {
-			/* same region, continuing guest addresses: the host range continues */
-			struct iovirt_host_seg *p = o - 1;
-			p->len += len;
-			uint32_t x = vb_seg_exposed(p->gpa, p->len);
-			exposed += (uint64_t)x - p->exposed;
-			p->exposed = x;
-		} else {
-			if (IOVIRT_UNLIKELY(o == out + cap))
-				goto stop;
-			uint32_t x = vb_seg_exposed(gpa, len);
-			*o++ = (struct iovirt_host_seg){
-				.hva = e->hva ? e->hva + off : NULL,
-				.hpa = e->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : e->hpa + off,
-				.gpa = gpa,
-				.len = len,
-				.dir = dir,
-				.exposed = x,
-			};
-			exposed += x;
-		}
-		prev = e;
-		left -= len;
-		wbytes += wr ? len : 0;
-		nsegs++;
-		if (!(d.flags & IOVIRT_VIRTQ_DESC_F_NEXT))
-			break;
+	if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, gen, &d, &prev, &o, out, cap, &left,
+					 &wbytes, &exposed, nsegs, plain, true)))
+		goto stop;
+	for (nsegs = 1; d.flags & IOVIRT_VIRTQ_DESC_F_NEXT; nsegs++) {
 		i = d.next;
 		taken = false;
 		if (IOVIRT_UNLIKELY(i >= vq->num || vq->stamp[i] == gen))
+			goto stop;
+		taken = true;
+		if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, gen, &d, &prev, &o, out, cap,
+						 &left, &wbytes, &exposed, nsegs, plain, false)))
 			goto stop;
 	}
 	vq->ent_hint = (uint32_t)(prev - ents); /* the region of o[-1] */
