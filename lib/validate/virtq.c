@@ -607,26 +607,27 @@ walk_direct_stop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
  * Bounded: each step takes a descriptor index not yet in the chain (stamps),
  * so at most num steps, and the general walk's length check (count > num)
  * cannot fire here. The head needs no loop check: every stamp is below a
- * fresh walk's gen (walk_gen). A segment has a length above 0, so a writable
+ * fresh walk's gen (walk_gen), which a chain of one descriptor does not even
+ * take (the head is stamped when a next descriptor follows, or before the
+ * general walk goes on). A segment has a length above 0, so a writable
  * one was seen exactly when wbytes > 0, and every segment is readable or
  * writable, so the readable bytes are total - wbytes. plain: the policy asks
  * no alignment. pop: on success the cursor advances. head < num.
  */
 /*
- * One descriptor i of the direct walk (walk_direct_t), read into *d and
- * stamped, then taken as a segment: true, or false when walk_direct_t must
+ * One descriptor i of the direct walk (walk_direct_t), read into *d, then
+ * taken as a segment: true, or false when walk_direct_t must
  * stop there. first: the head, where nothing was taken yet (o == out, nsegs
  * 0 below max_segs, which is at least 1, nothing writable seen), so that the
  * order, max_segs and merge checks cannot apply and are left out.
  */
 static inline __attribute__((always_inline)) bool
 direct_step(struct iovirt_vq *vq, const struct vb_snap *snap, const struct vb_policy *vp,
-	    uint32_t i, uint32_t gen, struct iovirt_wire_vq_desc *d,
+	    uint32_t i, struct iovirt_wire_vq_desc *d,
 	    const struct vb_snap_ent **prev, struct iovirt_host_seg **op,
 	    struct iovirt_host_seg *out, uint32_t cap, uint64_t *left, uint64_t *wbytes,
 	    uint64_t *exposed, uint32_t nsegs, const bool plain, const bool first)
 {
-	vq->stamp[i] = gen;
 	const uint8_t *q = vq->desc_hva + (size_t)i * DESC_SIZE;
 	*d = (struct iovirt_wire_vq_desc){
 		.addr = vq_ld64(q + offsetof(struct iovirt_wire_vq_desc, addr)),
@@ -698,20 +699,31 @@ walk_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	 * bytes by 2^32 (as walk_chain), the policy maybe more tightly */
 	uint64_t left = vp->max_total > UINT32_MAX ? UINT32_MAX : vp->max_total;
 	const uint64_t max_total = left;
-	uint32_t gen = walk_gen(vq), i = head, nsegs = 0, nout;
+	uint32_t gen = 0, i = head, nsegs = 0, nout;
 	uint64_t wbytes = 0, exposed = 0;
 	bool taken = true;
 	struct iovirt_wire_vq_desc d;
-	if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, gen, &d, &prev, &o, out, cap, &left,
-					 &wbytes, &exposed, nsegs, plain, true)))
+	/* a chain of one descriptor needs no stamps: the walk's stamp value is
+	 * taken, and the head stamped, only when a next one follows or the
+	 * general walk goes on */
+	if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, &d, &prev, &o, out, cap, &left,
+					 &wbytes, &exposed, nsegs, plain, true))) {
+		gen = walk_gen(vq);
+		vq->stamp[head] = gen;
 		goto stop;
+	}
+	if (d.flags & IOVIRT_VIRTQ_DESC_F_NEXT) {
+		gen = walk_gen(vq);
+		vq->stamp[head] = gen;
+	}
 	for (nsegs = 1; d.flags & IOVIRT_VIRTQ_DESC_F_NEXT; nsegs++) {
 		i = d.next;
 		taken = false;
 		if (IOVIRT_UNLIKELY(i >= vq->num || vq->stamp[i] == gen))
 			goto stop;
+		vq->stamp[i] = gen;
 		taken = true;
-		if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, gen, &d, &prev, &o, out, cap,
+		if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, &d, &prev, &o, out, cap,
 						 &left, &wbytes, &exposed, nsegs, plain, false)))
 			goto stop;
 	}
