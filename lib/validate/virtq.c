@@ -766,6 +766,17 @@ walk_direct(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct io
 	return walk_direct_t(vq, map, pol, &vp, head, out, cap, res, false, pop);
 }
 
+/* The direct walk for walk and for pop without a direct available ring: out of
+ * line, so that their callers' general paths keep their own registers. */
+static __attribute__((noinline)) int
+walk_direct_call(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+		 const struct iovirt_sg_policy *pol, uint32_t head, struct iovirt_host_seg *out,
+		 uint32_t cap, struct iovirt_dma_result *res, bool pop)
+{
+	return pop ? walk_direct(vq, map, pol, head, out, cap, res, true)
+		   : walk_direct(vq, map, pol, head, out, cap, res, false);
+}
+
 int iovirt_vq_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		   const struct iovirt_sg_policy *pol, uint32_t head,
 		   struct iovirt_host_seg *out, uint32_t out_cap,
@@ -779,7 +790,7 @@ int iovirt_vq_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		return IOVIRT_EINVAL;
 	}
 	if (vq->desc_direct && head < vq->num)
-		return walk_direct(vq, map, pol, head, out, out_cap, res, false);
+		return walk_direct_call(vq, map, pol, head, out, out_cap, res, false);
 	return walk_chain(vq, map, &vp, head, out, out_cap, res);
 }
 
@@ -873,7 +884,7 @@ pop_general(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct io
 	if (head >= vq->num)
 		return head_refuse(slot, head, res);
 	if (vq->desc_direct)
-		return walk_direct(vq, map, pol, head, out, out_cap, res, true);
+		return walk_direct_call(vq, map, pol, head, out, out_cap, res, true);
 	int ret = walk_chain(vq, map, &vp, head, out, out_cap, res);
 	if (ret > 0)
 		vq->last_avail++;
