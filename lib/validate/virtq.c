@@ -589,35 +589,9 @@ walk_direct_stop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 }
 
 /*
- * The walk of a queue whose descriptor table is read directly (no IOMMU):
- * the common chain, of table descriptors whose buffers each lie in one fast
- * region, walked on locals only (no call in the loop, so they stay in
- * registers). A segment is taken as vb_lean_add takes it (same checks, same
- * host entries, merges and result), its region looked up first in a hint:
- * the previous segment's region, or for the first one the region of the
- * queue's last chain, kept as an index below the snapshot's count, so that a
- * hint is always an entry of the current snapshot whatever changed since
- * (an entry that holds the segment is the one the lookup finds: regions are
- * disjoint). The checks are the general walk's, in its order; at anything
- * else (an indirect descriptor, a readable one after a writable one,
- * max_segs, a segment not taken so, a loop, a next index out of range) it
- * hands its state to the general walk (walk_direct_stop), which goes on from
- * that descriptor and decides it from scratch, with the same refusals and
- * results. Each descriptor is read once, by one of the two.
- * Bounded: each step takes a descriptor index not yet in the chain (stamps),
- * so at most num steps, and the general walk's length check (count > num)
- * cannot fire here. The head needs no loop check: every stamp is below a
- * fresh walk's gen (walk_gen), which a chain of one descriptor does not even
- * take (the head is stamped when a next descriptor follows, or before the
- * general walk goes on). A segment has a length above 0, so a writable
- * one was seen exactly when wbytes > 0, and every segment is readable or
- * writable, so the readable bytes are total - wbytes. plain: the policy asks
- * no alignment. pop: on success the cursor advances. head < num.
- */
-/*
- * One descriptor i of the direct walk (walk_direct_t), read into *d, then
- * taken as a segment: true, or false when walk_direct_t must
- * stop there. first: the head, where nothing was taken yet (o == out, nsegs
+ * One descriptor i of the direct walk (walk_direct_t below), read into *d,
+ * then taken as a segment: true, or false when the walk must stop there.
+ * first: the head, where nothing was taken yet (o == out, nsegs
  * 0 below max_segs, which is at least 1, nothing writable seen), so that the
  * order, max_segs and merge checks cannot apply and are left out.
  */
@@ -683,6 +657,32 @@ direct_step(struct iovirt_vq *vq, const struct vb_snap *snap, const struct vb_po
 	return true;
 }
 
+/*
+ * The walk of a queue whose descriptor table is read directly (no IOMMU):
+ * the common chain, of table descriptors whose buffers each lie in one fast
+ * region, walked on locals only (no call in the loop, so they stay in
+ * registers). A segment is taken as vb_lean_add takes it (same checks, same
+ * host entries, merges and result), its region looked up first in a hint:
+ * the previous segment's region, or for the first one the region of the
+ * queue's last chain, kept as an index below the snapshot's count, so that a
+ * hint is always an entry of the current snapshot whatever changed since
+ * (an entry that holds the segment is the one the lookup finds: regions are
+ * disjoint). The checks are the general walk's, in its order; at anything
+ * else (an indirect descriptor, a readable one after a writable one,
+ * max_segs, a segment not taken so, a loop, a next index out of range) it
+ * hands its state to the general walk (walk_direct_stop), which goes on from
+ * that descriptor and decides it from scratch, with the same refusals and
+ * results. Each descriptor is read once, by one of the two.
+ * Bounded: each step takes a descriptor index not yet in the chain (stamps),
+ * so at most num steps, and the general walk's length check (count > num)
+ * cannot fire here. The head needs no loop check: every stamp is below a
+ * fresh walk's gen (walk_gen), which a chain of one descriptor does not even
+ * take (the head is stamped when a next descriptor follows, or before the
+ * general walk goes on). A segment has a length above 0, so a writable
+ * one was seen exactly when wbytes > 0, and every segment is readable or
+ * writable, so the readable bytes are total - wbytes. plain: the policy asks
+ * no alignment. pop: on success the cursor advances. head < num.
+ */
 static inline __attribute__((always_inline)) int
 walk_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	      const struct iovirt_sg_policy *pol, const struct vb_policy *vp, uint32_t head,
