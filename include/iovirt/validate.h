@@ -540,7 +540,13 @@ struct iovirt_vq;
  * queue's life, so the addresses stay valid. Through the callbacks no access
  * crosses a region boundary: a split used element (8 bytes, 4-byte aligned)
  * over a page boundary of a used ring across regions is written as its two
- * fields.
+ * fields. A split queue without IOVIRT_VQ_F_ACCESS_PLATFORM whose descriptor
+ * table and available ring are both read directly pops on a shorter path
+ * (and push_used with a direct used ring completes on one): the same checks
+ * in the same order, the same results, refusals and host lists as through
+ * the callbacks, each field read once, and a chain it does not handle itself
+ * (indirect, a buffer not wholly in one RAM region of the guest, any refusal)
+ * goes on in the general walk from where it stopped, reading nothing twice.
  *
  * Returns: 0 and *out.
  * Errors: IOVIRT_EINVAL (num not a power of two (split) or out of range,

@@ -156,6 +156,11 @@ static void rings_bind(struct iovirt_vq *vq)
 	vq->desc_hva = ring_direct(&vq->hold, RING_DESC, vq->desc_gpa);
 	vq->avail_hva = ring_direct(&vq->hold, RING_AVAIL, vq->avail_gpa);
 	vq->used_hva = ring_direct(&vq->hold, RING_USED, vq->used_gpa);
+	/* behind an IOMMU every buffer address is translated: the general walk */
+	bool split = !(vq->flags & IOVIRT_VQ_F_PACKED);
+	vq->desc_direct = split && vq->desc_hva && !(vq->flags & IOVIRT_VQ_F_ACCESS_PLATFORM);
+	vq->pop_direct = vq->desc_direct && vq->avail_hva;
+	vq->used_direct = split && vq->used_hva;
 }
 
 /* A ring's bytes: a packed descriptor ring is written too. */
@@ -300,10 +305,9 @@ static int gread(struct iovirt_vq *vq, uint64_t gpa, void *dst, size_t len)
 	return vq->ops->guest_read(vq->host, vq->guest, gpa, dst, len) ? IOVIRT_EGUEST : 0;
 }
 
-int iovirt_vq_avail(struct iovirt_vq *vq)
+/* iovirt_vq_avail of a split queue, inline for pop and skip. */
+static inline int avail_read(struct iovirt_vq *vq)
 {
-	if (vq_packed(vq))
-		return vqp_avail(vq);
 	uint16_t idx;
 	if (vq_ring_ld16(vq, vq->avail_hva, vq->avail_gpa, IOVIRT_WIRE_VQ_RING_IDX_OFF, &idx))
 		return IOVIRT_EGUEST;
@@ -319,6 +323,13 @@ int iovirt_vq_avail(struct iovirt_vq *vq)
 	return n;
 }
 
+int iovirt_vq_avail(struct iovirt_vq *vq)
+{
+	if (vq_packed(vq))
+		return vqp_avail(vq);
+	return avail_read(vq);
+}
+
 /* Chains in flight (vq_in_flight): taken off the available ring (pop, skip),
  * not yet completed (push). The cursors are the count, so set_cursors
  * restores it with them, as a device's saved state implies. */
@@ -332,7 +343,7 @@ int iovirt_vq_avail(struct iovirt_vq *vq)
 static int vq_can_take(struct iovirt_vq *vq)
 {
 	if (vq->avail_idx == vq->last_avail) {
-		int n = iovirt_vq_avail(vq);
+		int n = avail_read(vq);
 		if (n <= 0)
 			return n;
 	}
@@ -469,6 +480,58 @@ static int walk_indirect(struct iovirt_vq *vq, struct walk *w,
 	}
 }
 
+/*
+ * The general walk in two steps, so that the direct walk below can hand a
+ * chain over to it where it stops (each descriptor still read once).
+ * walk_take takes descriptor i into the chain: its index bound, loop and
+ * length checks, then its snapshot into *d; 0 or the refusal (w->desc = i).
+ */
+static inline __attribute__((always_inline)) int
+walk_take(struct iovirt_vq *vq, struct walk *w, uint32_t i, uint32_t *count, uint32_t gen,
+	  struct iovirt_wire_vq_desc *d)
+{
+	w->desc = i;
+	if (i >= vq->num)
+		return IOVIRT_EINDEX;
+	if (vq->stamp[i] == gen)
+		return IOVIRT_ELOOP;
+	vq->stamp[i] = gen;
+	if (++*count > vq->num)
+		return IOVIRT_ECHAIN;
+	return vq_desc_load(vq, i, d);
+}
+
+/* The walk from a taken descriptor *d to the chain's end: 0 or the refusal. */
+static inline __attribute__((always_inline)) int
+walk_from(struct iovirt_vq *vq, struct walk *w, struct iovirt_wire_vq_desc *d, uint32_t count,
+	  uint32_t gen)
+{
+	for (;;) {
+		if (d->flags & IOVIRT_VIRTQ_DESC_F_INDIRECT) {
+			/* an indirect descriptor ends the chain (it may not have NEXT);
+			 * it names buffers but is none, so only the table's entries count */
+			count--;
+			return walk_indirect(vq, w, d, &count, gen);
+		}
+		int err = walk_buf(vq, w, d->addr, d->len, d->flags);
+		if (err || !(d->flags & IOVIRT_VIRTQ_DESC_F_NEXT))
+			return err;
+		if ((err = walk_take(vq, w, d->next, &count, gen, d)))
+			return err;
+	}
+}
+
+/* The walk's result: res filled, its head and (refused) descriptor named. */
+static int walk_end(const struct walk *w, int err, uint32_t head, struct iovirt_dma_result *res)
+{
+	int ret = vb_finish(&w->b, err ? err : (int)w->b.nout, w->where, res);
+	if (res) {
+		res->head = head;
+		res->desc = err ? w->desc : 0;
+	}
+	return ret;
+}
+
 static int walk_chain(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		      const struct vb_policy *vp, uint32_t head, struct iovirt_host_seg *out,
 		      uint32_t cap, struct iovirt_dma_result *res)
@@ -479,47 +542,239 @@ static int walk_chain(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	if (w.b.pol.max_total > UINT32_MAX)
 		w.b.pol.max_total = UINT32_MAX;
 	w.where = IOVIRT_WHERE_TABLE;
-	w.desc = head;
 	w.seen_write = false;
-	uint32_t gen = walk_gen(vq), count = 0, i = head;
+	uint32_t gen = walk_gen(vq), count = 0;
 	struct iovirt_wire_vq_desc d;
-	int err;
-	for (;;) {
-		w.desc = i;
-		if (i >= vq->num) {
-			err = IOVIRT_EINDEX;
-			break;
-		}
-		if (vq->stamp[i] == gen) {
-			err = IOVIRT_ELOOP;
-			break;
-		}
-		vq->stamp[i] = gen;
-		if (++count > vq->num) {
-			err = IOVIRT_ECHAIN;
-			break;
-		}
-		if ((err = vq_desc_load(vq, i, &d)))
-			break;
-		if (d.flags & IOVIRT_VIRTQ_DESC_F_INDIRECT) {
-			/* an indirect descriptor ends the chain (it may not have NEXT);
-			 * it names buffers but is none, so only the table's entries count */
-			count--;
-			err = walk_indirect(vq, &w, &d, &count, gen);
-			break;
-		}
-		if ((err = walk_buf(vq, &w, d.addr, d.len, d.flags)))
-			break;
-		if (!(d.flags & IOVIRT_VIRTQ_DESC_F_NEXT))
-			break;
+	int err = walk_take(vq, &w, head, &count, gen, &d);
+	if (!err)
+		err = walk_from(vq, &w, &d, count, gen);
+	return walk_end(&w, err, head, res);
+}
+
+/* Where the direct walk stopped: its locals, handed to the general walk. */
+struct walk_stop {
+	struct vb_lean l;
+	struct iovirt_wire_vq_desc d; /* descriptor i, when taken */
+	uint32_t head, i, nsegs, gen;
+	bool taken, seen_write;
+};
+
+/*
+ * The general walk goes on from where the direct walk stopped, at descriptor
+ * st.i: taken (read, stamped, counted: its snapshot is st.d, not read again)
+ * or still to take (a loop or a bad index, which walk_take refuses). Out of
+ * line and by value, so that the direct walk's locals never need an address;
+ * the policy pol is loaded again (the direct walk checked it).
+ */
+static __attribute__((noinline, cold)) int
+walk_direct_stop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+		 const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out, uint32_t cap,
+		 struct walk_stop st, struct iovirt_dma_result *res)
+{
+	struct walk w;
+	struct vb_policy vp;
+	(void)vb_policy_load(pol, &vp); /* checked by the caller */
+	vb_lean_build(&w.b, map, &vp, out, cap, &st.l, st.nsegs);
+	if (w.b.pol.max_total > UINT32_MAX) /* as walk_chain */
+		w.b.pol.max_total = UINT32_MAX;
+	w.where = IOVIRT_WHERE_TABLE;
+	w.desc = st.i;
+	w.seen_write = st.seen_write;
+	/* the descriptors taken so far: one per segment, and i when taken */
+	uint32_t count = st.nsegs + st.taken;
+	int err = st.taken ? 0 : walk_take(vq, &w, st.i, &count, st.gen, &st.d);
+	if (!err)
+		err = walk_from(vq, &w, &st.d, count, st.gen);
+	return walk_end(&w, err, st.head, res);
+}
+
+/*
+ * One descriptor i of the direct walk (walk_direct_t below), read into *d,
+ * then taken as a segment: true, or false when the walk must stop there.
+ * first: the head, where nothing was taken yet (o == out, nsegs
+ * 0 below max_segs, which is at least 1, nothing writable seen), so that the
+ * order, max_segs and merge checks cannot apply and are left out.
+ */
+static inline __attribute__((always_inline)) bool
+direct_step(struct iovirt_vq *vq, const struct vb_snap *snap, const struct vb_policy *vp,
+	    uint32_t i, struct iovirt_wire_vq_desc *d,
+	    const struct vb_snap_ent **prev, struct iovirt_host_seg **op,
+	    struct iovirt_host_seg *out, uint32_t cap, uint64_t *left, uint64_t *wbytes,
+	    uint64_t *exposed, uint32_t nsegs, const bool plain, const bool first)
+{
+	const uint8_t *q = vq->desc_hva + (size_t)i * DESC_SIZE;
+	*d = (struct iovirt_wire_vq_desc){
+		.addr = vq_ld64(q + offsetof(struct iovirt_wire_vq_desc, addr)),
+		.len = vq_ld32(q + offsetof(struct iovirt_wire_vq_desc, len)),
+		.flags = vq_ld16(q + offsetof(struct iovirt_wire_vq_desc, flags)),
+		.next = vq_ld16(q + offsetof(struct iovirt_wire_vq_desc, next)),
+	};
+	bool wr = d->flags & IOVIRT_VIRTQ_DESC_F_WRITE;
+	uint32_t dir = wr ? IOVIRT_DEV_WRITE : IOVIRT_DEV_READ;
+	uint64_t gpa = d->addr, len = d->len;
+	if (IOVIRT_UNLIKELY((d->flags & IOVIRT_VIRTQ_DESC_F_INDIRECT) ||
+			    (!first && ((*wbytes && !wr) || nsegs >= vp->max_segs))))
+		return false;
+	/* in the hint's region: gpa at or above its start and
+	 * len - 1 <= last - gpa (no zero length, no wrap, no byte past it) */
+	const struct vb_snap_ent *e = *prev;
+	uint64_t off = gpa - e->gpa, span = e->last - e->gpa;
+	if (IOVIRT_UNLIKELY(off > span || len - 1 > span - off)) {
+		e = vb_snap_find(snap, gpa);
+		if (IOVIRT_UNLIKELY(!e || len - 1 > e->last - gpa))
+			return false;
+		off = gpa - e->gpa;
+	}
+	if (IOVIRT_UNLIKELY(!vb_fast_dir(e, dir) ||
+			    (!plain && ((gpa & vp->amask) | (len & vp->lmask))) || len > *left))
+		return false;
+	struct iovirt_host_seg *o = *op;
+	if (!first && e == *prev && o[-1].dir == dir && o[-1].gpa + o[-1].len == gpa) {
+		/* same region, continuing guest addresses: the host range continues */
+		struct iovirt_host_seg *p = o - 1;
+		p->len += len;
+		uint32_t x = vb_seg_exposed(p->gpa, p->len);
+		*exposed += (uint64_t)x - p->exposed;
+		p->exposed = x;
+	} else {
+		if (IOVIRT_UNLIKELY(o == out + cap))
+			return false;
+		uint32_t x = vb_seg_exposed(gpa, len);
+		*o = (struct iovirt_host_seg){
+			.hva = e->hva ? e->hva + off : NULL,
+			.hpa = e->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : e->hpa + off,
+			.gpa = gpa,
+			.len = len,
+			.dir = dir,
+			.exposed = x,
+		};
+		*op = o + 1;
+		*exposed += x;
+	}
+	*prev = e;
+	*left -= len;
+	*wbytes += wr ? len : 0;
+	return true;
+}
+
+/*
+ * The walk of a queue whose descriptor table is read directly (no IOMMU):
+ * the common chain, of table descriptors whose buffers each lie in one fast
+ * region, walked on locals only (no call in the loop, so they stay in
+ * registers). A segment is taken as vb_lean_add takes it (same checks, same
+ * host entries, merges and result), its region looked up first in a hint:
+ * the previous segment's region, or for the first one the region of the
+ * queue's last chain, kept as an index below the snapshot's count, so that a
+ * hint is always an entry of the current snapshot whatever changed since
+ * (an entry that holds the segment is the one the lookup finds: regions are
+ * disjoint). The checks are the general walk's, in its order; at anything
+ * else (an indirect descriptor, a readable one after a writable one,
+ * max_segs, a segment not taken so, a loop, a next index out of range) it
+ * hands its state to the general walk (walk_direct_stop), which goes on from
+ * that descriptor and decides it from scratch, with the same refusals and
+ * results. Each descriptor is read once, by one of the two.
+ * Bounded: each step takes a descriptor index not yet in the chain (stamps),
+ * so at most num steps, and the general walk's length check (count > num)
+ * cannot fire here. The head needs no loop check: every stamp is below a
+ * fresh walk's gen (walk_gen), which a chain of one descriptor does not even
+ * take (the head is stamped when a next descriptor follows, or before the
+ * general walk goes on). A segment has a length above 0, so a writable
+ * one was seen exactly when wbytes > 0, and every segment is readable or
+ * writable, so the readable bytes are total - wbytes. plain: the policy asks
+ * no alignment. pop: on success the cursor advances. head < num.
+ */
+static inline __attribute__((always_inline)) int
+walk_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+	      const struct iovirt_sg_policy *pol, const struct vb_policy *vp, uint32_t head,
+	      struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res,
+	      const bool plain, const bool pop)
+{
+	const struct vb_snap *snap = vb_gmap_snap(map);
+	const struct vb_snap_ent *ents = vb_snap_ents(snap);
+	/* the region of o[-1] once o > out; before, the lookup hint only (an
+	 * empty snapshot's sentinel entry holds no byte) */
+	const struct vb_snap_ent *prev = vq->ent_hint < snap->n ? ents + vq->ent_hint : ents;
+	struct iovirt_host_seg *o = out;
+	/* bytes the chain may still take: the specification bounds a chain's
+	 * bytes by 2^32 (as walk_chain), the policy maybe more tightly */
+	uint64_t left = vp->max_total > UINT32_MAX ? UINT32_MAX : vp->max_total;
+	const uint64_t max_total = left;
+	uint32_t gen = 0, i = head, nsegs = 0, nout;
+	uint64_t wbytes = 0, exposed = 0;
+	bool taken = true;
+	struct iovirt_wire_vq_desc d;
+	/* a chain of one descriptor needs no stamps: the walk's stamp value is
+	 * taken, and the head stamped, only when a next one follows or the
+	 * general walk goes on */
+	if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, &d, &prev, &o, out, cap, &left,
+					 &wbytes, &exposed, nsegs, plain, true))) {
+		gen = walk_gen(vq);
+		vq->stamp[head] = gen;
+		goto stop;
+	}
+	if (d.flags & IOVIRT_VIRTQ_DESC_F_NEXT) {
+		gen = walk_gen(vq);
+		vq->stamp[head] = gen;
+	}
+	for (nsegs = 1; d.flags & IOVIRT_VIRTQ_DESC_F_NEXT; nsegs++) {
 		i = d.next;
+		taken = false;
+		if (IOVIRT_UNLIKELY(i >= vq->num || vq->stamp[i] == gen))
+			goto stop;
+		vq->stamp[i] = gen;
+		taken = true;
+		if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, &d, &prev, &o, out, cap,
+						 &left, &wbytes, &exposed, nsegs, plain, false)))
+			goto stop;
 	}
-	int ret = vb_finish(&w.b, err ? err : (int)w.b.nout, w.where, res);
+	vq->ent_hint = (uint32_t)(prev - ents); /* the region of o[-1] */
+	if (pop) /* the chain is taken */
+		vq->last_avail++;
+	nout = (uint32_t)(o - out);
 	if (res) {
-		res->head = head;
-		res->desc = err ? w.desc : 0;
+		uint64_t total = max_total - left;
+		*res = (struct iovirt_dma_result){
+			.seg = nsegs, .nsegs = nsegs, .nout = nout, .total = total,
+			.read_bytes = total - wbytes, .write_bytes = wbytes, .exposed = exposed,
+			.head = head,
+		};
 	}
-	return ret;
+	return (int)nout;
+stop:
+	nout = walk_direct_stop(vq, map, pol, out, cap,
+				(struct walk_stop){ .l = { snap, o, out + cap, o != out ? prev : NULL,
+							   max_total - left },
+						    .d = d, .head = head, .i = i, .nsegs = nsegs,
+						    .gen = gen, .taken = taken,
+						    .seen_write = wbytes != 0 },
+				res);
+	if (pop && (int)nout > 0)
+		vq->last_avail++;
+	return (int)nout;
+}
+
+/* walk_direct_t with the policy pol (checked by the caller). */
+static inline __attribute__((always_inline)) int
+walk_direct(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct iovirt_sg_policy *pol,
+	    uint32_t head, struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res,
+	    const bool pop)
+{
+	struct vb_policy vp;
+	(void)vb_policy_load(pol, &vp);
+	if (!(vp.amask | vp.lmask))
+		return walk_direct_t(vq, map, pol, &vp, head, out, cap, res, true, pop);
+	return walk_direct_t(vq, map, pol, &vp, head, out, cap, res, false, pop);
+}
+
+/* The direct walk for walk and for pop without a direct available ring: out of
+ * line, so that their callers' general paths keep their own registers. */
+static __attribute__((noinline)) int
+walk_direct_call(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+		 const struct iovirt_sg_policy *pol, uint32_t head, struct iovirt_host_seg *out,
+		 uint32_t cap, struct iovirt_dma_result *res, bool pop)
+{
+	return pop ? walk_direct(vq, map, pol, head, out, cap, res, true)
+		   : walk_direct(vq, map, pol, head, out, cap, res, false);
 }
 
 int iovirt_vq_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
@@ -534,19 +789,80 @@ int iovirt_vq_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 			*res = (struct iovirt_dma_result){ .err = IOVIRT_EINVAL };
 		return IOVIRT_EINVAL;
 	}
+	if (vq->desc_direct && head < vq->num)
+		return walk_direct_call(vq, map, pol, head, out, out_cap, res, false);
 	return walk_chain(vq, map, &vp, head, out, out_cap, res);
 }
 
-int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
-		  const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out,
-		  uint32_t out_cap, struct iovirt_dma_result *res)
+/* A refusal at the available ring. */
+static __attribute__((cold, noinline)) int ring_refuse(int err, struct iovirt_dma_result *res)
+{
+	if (res)
+		*res = (struct iovirt_dma_result){ .err = err, .where = IOVIRT_WHERE_RING };
+	return err;
+}
+
+/* A head >= num, read from the ring slot at guest address slot. */
+static __attribute__((cold, noinline)) int head_refuse(uint64_t slot, uint16_t head,
+						       struct iovirt_dma_result *res)
+{
+	if (res)
+		*res = (struct iovirt_dma_result){ .err = IOVIRT_EINDEX, .gpa = slot,
+						   .where = IOVIRT_WHERE_RING, .desc = head,
+						   .head = head };
+	return IOVIRT_EINDEX;
+}
+
+/*
+ * pop of a split queue whose available ring and descriptor table are read
+ * directly, without IOMMU (vq->pop_direct): the general pop's steps, checks
+ * and refusals in its order (its argument checks, vq_can_take, the ring
+ * entry, the head's bound, the walk), the ring fields loaded inline, each
+ * once (idx with its acquire fence, as avail_read), and the direct walk.
+ */
+static __attribute__((noinline)) int
+pop_direct(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct iovirt_sg_policy *pol,
+	   struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res)
+{
+	struct vb_policy vp;
+	if (IOVIRT_UNLIKELY(!map || !out || vb_policy_load(pol, &vp)))
+		return ring_refuse(IOVIRT_EINVAL, res);
+	const uint8_t *avail = vq->avail_hva;
+	uint16_t last = vq->last_avail;
+	uint32_t num = vq->num;
+	if (vq->avail_idx == last) {
+		uint16_t idx = vq_ld16(avail + IOVIRT_WIRE_VQ_RING_IDX_OFF);
+		atomic_thread_fence(memory_order_acquire); /* as avail_read */
+		uint16_t n = (uint16_t)(idx - last);
+		if (IOVIRT_UNLIKELY(n > num))
+			return ring_refuse(IOVIRT_EINDEX, res);
+		vq->avail_idx = idx;
+		if (n == 0) {
+			if (res)
+				*res = (struct iovirt_dma_result){ 0 };
+			return 0;
+		}
+	}
+	if (IOVIRT_UNLIKELY((uint16_t)(last - vq->used_idx) >= num)) /* as vq_can_take */
+		return ring_refuse(IOVIRT_EOVERRUN, res);
+	uint64_t off = iovirt_wire_vq_avail_slot_off(last & (num - 1));
+	uint16_t head = vq_ld16(avail + off);
+	if (IOVIRT_UNLIKELY(head >= num))
+		return head_refuse(vq->avail_gpa + off, head, res);
+	if (!(vp.amask | vp.lmask))
+		return walk_direct_t(vq, map, pol, &vp, head, out, cap, res, true, true);
+	return walk_direct_t(vq, map, pol, &vp, head, out, cap, res, false, true);
+}
+
+/* pop of any other queue. */
+static __attribute__((noinline)) int
+pop_general(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct iovirt_sg_policy *pol,
+	    struct iovirt_host_seg *out, uint32_t out_cap, struct iovirt_dma_result *res)
 {
 	struct vb_policy vp;
 	int err = 0;
-	if (!vq || !map || !out || vb_policy_load(pol, &vp)) {
-		err = IOVIRT_EINVAL;
-		goto fail;
-	}
+	if (!vq || !map || !out || vb_policy_load(pol, &vp))
+		return ring_refuse(IOVIRT_EINVAL, res);
 	if (vq_packed(vq))
 		return vqp_pop(vq, map, &vp, out, out_cap, res);
 	int can = vq_can_take(vq);
@@ -565,21 +881,25 @@ int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		err = IOVIRT_EGUEST;
 		goto fail;
 	}
-	if (head >= vq->num) {
-		if (res)
-			*res = (struct iovirt_dma_result){ .err = IOVIRT_EINDEX, .gpa = slot,
-							   .where = IOVIRT_WHERE_RING,
-							   .desc = head, .head = head };
-		return IOVIRT_EINDEX;
-	}
+	if (head >= vq->num)
+		return head_refuse(slot, head, res);
+	if (vq->desc_direct)
+		return walk_direct_call(vq, map, pol, head, out, out_cap, res, true);
 	int ret = walk_chain(vq, map, &vp, head, out, out_cap, res);
 	if (ret > 0)
 		vq->last_avail++;
 	return ret;
 fail:
-	if (res)
-		*res = (struct iovirt_dma_result){ .err = err, .where = IOVIRT_WHERE_RING };
-	return err;
+	return ring_refuse(err, res);
+}
+
+int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+		  const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out,
+		  uint32_t out_cap, struct iovirt_dma_result *res)
+{
+	if (IOVIRT_LIKELY(vq && vq->pop_direct))
+		return pop_direct(vq, map, pol, out, out_cap, res);
+	return pop_general(vq, map, pol, out, out_cap, res);
 }
 
 int iovirt_vq_skip(struct iovirt_vq *vq)
@@ -593,7 +913,8 @@ int iovirt_vq_skip(struct iovirt_vq *vq)
 	return 0;
 }
 
-int iovirt_vq_push_used(struct iovirt_vq *vq, uint32_t id, uint32_t len)
+/* push_used of any other queue. */
+static __attribute__((noinline)) int push_general(struct iovirt_vq *vq, uint32_t id, uint32_t len)
 {
 	if (vq_packed(vq))
 		return vqp_push(vq, &(struct iovirt_vq_used){ id, len }, 1);
@@ -608,6 +929,27 @@ int iovirt_vq_push_used(struct iovirt_vq *vq, uint32_t id, uint32_t len)
 		return IOVIRT_EGUEST;
 	/* the element must be visible before the index that publishes it */
 	return vq_used_idx_publish(vq, (uint16_t)(vq->used_idx + 1));
+}
+
+int iovirt_vq_push_used(struct iovirt_vq *vq, uint32_t id, uint32_t len)
+{
+	if (IOVIRT_LIKELY(vq->used_direct)) {
+		/* a split used ring read directly: the steps below, inline */
+		uint16_t u = vq->used_idx;
+		if (id >= vq->num)
+			return IOVIRT_EINDEX;
+		if (vq->last_avail == u)
+			return IOVIRT_ENOENT;
+		uint8_t *e = vq->used_hva + iovirt_wire_vq_used_slot_off(u & (vq->num - 1));
+		vq_st32(e + offsetof(struct iovirt_wire_vq_used_elem, id), id);
+		vq_st32(e + offsetof(struct iovirt_wire_vq_used_elem, len), len);
+		/* the element must be visible before the index that publishes it */
+		atomic_thread_fence(memory_order_release);
+		vq_st16(vq->used_hva + IOVIRT_WIRE_VQ_RING_IDX_OFF, (uint16_t)(u + 1));
+		vq->used_idx = (uint16_t)(u + 1);
+		return 0;
+	}
+	return push_general(vq, id, len);
 }
 
 int iovirt_vq_iotlb_inval(struct iovirt_vq *vq, uint64_t iova, uint64_t size)

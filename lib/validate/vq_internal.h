@@ -32,6 +32,17 @@ struct iovirt_vq {
 	/* IOVIRT_VQ_F_DIRECT: each ring's host address (its region is held, so
 	 * the mapping outlives the queue); NULL: through the host callbacks */
 	uint8_t *desc_hva, *avail_hva, *used_hva;
+	/* a split queue without IOMMU whose table is read directly: its chains
+	 * take the direct walk (virtq.c walk_direct) */
+	bool desc_direct;
+	/* ... and its available ring too: pop's direct path (virtq.c
+	 * pop_direct); a split queue whose used ring is read directly:
+	 * push_used's */
+	bool pop_direct, used_direct;
+	/* the snapshot entry index of the region of the last chain's last
+	 * segment: walk_direct's first lookup hint (an index below the
+	 * snapshot's count names one of its entries, whichever snapshot) */
+	uint32_t ent_hint;
 	uint16_t last_avail; /* next ring slot the device takes (free-running) */
 	uint16_t avail_idx;  /* the driver's idx as last read */
 	uint16_t used_idx;

@@ -369,3 +369,46 @@ Test(vq_packed, guest_faults)
 	iovirt_vq_destroy(vq);
 	vt_fini(&t);
 }
+
+// Completing one buffer, through callbacks or with a direct descriptor ring (its own short
+// path), in and out of order: the same refusals (ID >= num, not in flight, not the oldest with
+// IN_ORDER, twice) with nothing written and the cursor unmoved, and the same used descriptor.
+Test(vq_packed, push_one_refusals)
+{
+	for (int v = 0; v < 4; v++) {
+		uint32_t flags = (v & 1 ? IOVIRT_VQ_F_DIRECT : 0) | (v & 2 ? IOVIRT_VQ_F_IN_ORDER : 0);
+		struct q q;
+		struct iovirt_host_seg out[16];
+		struct iovirt_dma_result res;
+		pq_init(&q, flags, 4);
+		raw(&q, 0, G(0), 8, 2, AV);
+		raw(&q, 1, G(1), 8, 1, AV);
+		cr_assert_eq(pop(&q, out, &res), 1);
+		cr_assert_eq(pop(&q, out, &res), 1);
+		uint8_t ring[4 * 16];
+		memcpy(ring, gmem(&q, DESC), sizeof(ring));
+		cr_assert_eq(iovirt_vq_push_used(q.vq, 4, 8), IOVIRT_EINDEX, "variant %d", v);
+		cr_assert_eq(iovirt_vq_push_used(q.vq, 0, 8), IOVIRT_ENOENT, "variant %d", v);
+		if (flags & IOVIRT_VQ_F_IN_ORDER)
+			cr_assert_eq(iovirt_vq_push_used(q.vq, 1, 8), IOVIRT_ENOENT, "variant %d", v);
+		cr_assert_eq(memcmp(ring, gmem(&q, DESC), sizeof(ring)), 0, "variant %d: written", v);
+		cr_assert_eq(iovirt_vq_used_idx(q.vq), 0x8000, "variant %d", v);
+		uint16_t first = flags & IOVIRT_VQ_F_IN_ORDER ? 2 : 1;
+		cr_assert_eq(iovirt_vq_push_used(q.vq, first, 100), 0, "variant %d", v);
+		cr_assert_eq(iovirt_vq_used_idx(q.vq), 0x8001, "variant %d", v);
+		uint16_t id, f;
+		uint32_t len;
+		memcpy(&len, gmem(&q, DESC) + 8, 4);
+		memcpy(&id, gmem(&q, DESC) + 12, 2);
+		memcpy(&f, gmem(&q, DESC) + 14, 2);
+		cr_assert_eq(id, first, "variant %d", v);
+		cr_assert_eq(len, 100, "variant %d", v);
+		cr_assert_eq(f, P_AVAIL | P_USED | F_WRITE, "variant %d: flags %#x", v, f);
+		cr_assert_eq(iovirt_vq_push_used(q.vq, first, 100), IOVIRT_ENOENT, "variant %d", v);
+		cr_assert_eq(iovirt_vq_push_used(q.vq, 3 - first, 0), 0, "variant %d", v);
+		memcpy(&f, gmem(&q, DESC) + 16 + 14, 2);
+		cr_assert_eq(f, P_AVAIL | P_USED, "variant %d: no WRITE without a length", v);
+		cr_assert_eq(iovirt_vq_used_idx(q.vq), 0x8002, "variant %d", v);
+		q_fini(&q);
+	}
+}

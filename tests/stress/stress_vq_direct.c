@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stress for the direct pop path (lib/validate, split rings read through
+ * their host address) under ThreadSanitizer: a device thread posts, pops and
+ * completes chains whose writable buffer lies in the fixed RAM region or in
+ * slot regions that a writer thread adds and removes all the while, so that
+ * every pop sees a snapshot the writer may be replacing and the queue's
+ * region hint (an entry index of an older snapshot) goes stale. Each pop must
+ * give the right host addresses, or ENOREGION for a buffer whose slot is
+ * absent; nothing else. Old snapshots are reclaimed once both threads are
+ * done. Exits 0 when every check held; the last line is a summary.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iovirt/iovirt.h"
+#include "iovirt/posix.h"
+
+#define GUEST 5u
+#define BASE 0x80000000ull
+#define PAGES 64u
+#define FIXED_PAGES 16u /* RAM [0, 16): rings and readable buffers */
+#define SLOTS 12u       /* slot s: pages 16 + 4 s .. + 4 */
+#define NUM 64u
+#define DESC (BASE + 8 * 4096ull)
+#define AVAIL (BASE + 9 * 4096ull)
+#define USED (BASE + 10 * 4096ull)
+#define POPS 200000u
+
+static struct iovirt_gmap *map;
+static uint8_t *mem;
+static atomic_bool stop;
+static atomic_ulong errors, writes;
+
+static uint64_t rnd(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+static void fail(const char *what, int v)
+{
+	atomic_fetch_add(&errors, 1);
+	fprintf(stderr, "stress_vq_direct: %s (%d)\n", what, v);
+}
+
+static struct iovirt_region region(uint64_t page, uint64_t pages)
+{
+	return (struct iovirt_region){ .size = sizeof(struct iovirt_region),
+				       .gpa = BASE + page * 4096, .length = pages * 4096,
+				       .kind = IOVIRT_REGION_RAM,
+				       .access = IOVIRT_DEV_READ | IOVIRT_DEV_WRITE, .owner = GUEST,
+				       .hva = mem + page * 4096 };
+}
+
+static void *writer(void *arg)
+{
+	(void)arg;
+	uint64_t seed = 0xabcdef;
+	bool present[SLOTS] = { false };
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		uint32_t s = (uint32_t)(rnd(&seed) % SLOTS);
+		struct iovirt_region r = region(FIXED_PAGES + 4 * s, 4);
+		int e = present[s] ? iovirt_gmap_remove(map, r.gpa) : iovirt_gmap_add(map, &r);
+		if (e)
+			fail("writer", e);
+		present[s] = !present[s];
+		if (atomic_fetch_add(&writes, 1) > 20000)
+			break; /* snapshots wait for the reclaim at the end */
+	}
+	return NULL;
+}
+
+static void put_desc(uint32_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+	uint8_t *d = mem + (DESC - BASE) + i * 16;
+	__atomic_store_n((uint64_t *)(void *)d, addr, __ATOMIC_RELAXED);
+	__atomic_store_n((uint32_t *)(void *)(d + 8), len, __ATOMIC_RELAXED);
+	__atomic_store_n((uint16_t *)(void *)(d + 12), flags, __ATOMIC_RELAXED);
+	__atomic_store_n((uint16_t *)(void *)(d + 14), next, __ATOMIC_RELAXED);
+}
+
+/* The device loop: one chain posted, popped and completed per round. */
+static void device(struct iovirt_vq *vq)
+{
+	uint64_t seed = 0x13579;
+	uint16_t idx = 0;
+	uint8_t *avail = mem + (AVAIL - BASE);
+	for (uint32_t k = 0; k < POPS; k++) {
+		uint16_t head = (uint16_t)(2 * (k % (NUM / 2)));
+		uint64_t rgpa = BASE + (1 + rnd(&seed) % 7) * 4096 + rnd(&seed) % 2048;
+		bool in_slot = rnd(&seed) % 2;
+		uint64_t wpage = in_slot ? FIXED_PAGES + rnd(&seed) % (4 * SLOTS) : 11 + rnd(&seed) % 5;
+		uint64_t wgpa = BASE + wpage * 4096 + rnd(&seed) % 2048;
+		put_desc(head, rgpa, 64, IOVIRT_VIRTQ_DESC_F_NEXT, (uint16_t)(head + 1));
+		put_desc(head + 1u, wgpa, 1500, IOVIRT_VIRTQ_DESC_F_WRITE, 0);
+		__atomic_store_n((uint16_t *)(void *)(avail + 4 + 2 * (idx % NUM)), head,
+				 __ATOMIC_RELAXED);
+		idx++;
+		__atomic_store_n((uint16_t *)(void *)(avail + 2), idx, __ATOMIC_RELEASE);
+		struct iovirt_host_seg out[4];
+		struct iovirt_dma_result res;
+		int n = iovirt_vq_pop(vq, map, NULL, out, 4, &res);
+		if (n == 2) {
+			if (out[0].hva != mem + (rgpa - BASE) || out[0].len != 64 ||
+			    out[1].hva != mem + (wgpa - BASE) || out[1].len != 1500 ||
+			    res.head != head || res.total != 1564)
+				fail("wrong host list", n);
+		} else if (n != IOVIRT_ENOREGION || !in_slot || res.desc != head + 1u) {
+			fail("pop", n);
+		}
+		if (n < 0 && iovirt_vq_skip(vq))
+			fail("skip", 0);
+		int p = iovirt_vq_push_used(vq, head, n > 0 ? 1500 : 0);
+		if (p)
+			fail("push", p);
+	}
+}
+
+int main(void)
+{
+	mem = aligned_alloc(4096, PAGES * 4096);
+	struct iovirt_posix *px = iovirt_posix_create();
+	if (!mem || !px)
+		return 1;
+	memset(mem, 0, PAGES * 4096);
+	const struct iovirt_host_ops *ops = iovirt_posix_ops();
+	struct iovirt_gmap_params gp = { sizeof(gp), GUEST, 0 };
+	struct iovirt_region fixed = region(0, FIXED_PAGES);
+	struct iovirt_vq *vq = NULL;
+	struct iovirt_vq_params vp = { .size = sizeof(vp), .guest = GUEST, .num = NUM,
+				       .flags = IOVIRT_VQ_F_DIRECT, .desc_gpa = DESC,
+				       .avail_gpa = AVAIL, .used_gpa = USED };
+	if (iovirt_gmap_create(ops, px, &gp, &map) || iovirt_gmap_add(map, &fixed))
+		return 1;
+	vp.map = map;
+	if (iovirt_vq_create(ops, px, &vp, &vq))
+		return 1;
+	pthread_t w;
+	if (pthread_create(&w, NULL, writer, NULL))
+		return 1;
+	device(vq);
+	atomic_store(&stop, true);
+	pthread_join(w, NULL);
+	iovirt_vq_destroy(vq);
+	iovirt_gmap_reclaim(map);
+	if (iovirt_gmap_destroy(map))
+		fail("destroy", 0);
+	iovirt_posix_destroy(px);
+	free(mem);
+	unsigned long e = atomic_load(&errors);
+	printf("stress_vq_direct: %u pops beside %lu map writes, %lu errors\n", POPS,
+	       atomic_load(&writes), e);
+	return e ? 1 : 0;
+}
