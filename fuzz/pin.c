@@ -331,8 +331,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_step(p, dom, map, true);
 	CHECK(iovirt_posix_pinned_pages(p) == 0, "pages left pinned");
 	CHECK(iovirt_pin_domain_destroy(dom) == 0, "destroy");
+	/* Deferred mode: the first reclaim frees what unmaps retired and unlinks
+	 * the kept tables (retired in turn), the second frees those, and the
+	 * trim gives back what the table cache holds. */
 	iovirt_pt_reclaim(io);
-	iovirt_pt_trim(io); /* the table cache gives back what reclaim kept for reuse */
+	iovirt_pt_reclaim(io);
+	iovirt_pt_trim(io);
 	/* every mapping is gone, and with it every table but the root (a
 	 * mapping needs a table below the root, so none is left) */
 	CHECK(iovirt_posix_live_tables(p) == 1, "tables left: %lld", (long long)iovirt_posix_live_tables(p));

@@ -370,7 +370,9 @@ uint64_t iovirt_pt_cached(const struct iovirt_iommu *iommu);
 /*
  * Releases the table pages (and destroyed spaces) waiting since earlier
  * unmaps, splits and destroys, and unlinks the kept tables as
- * iovirt_pt_trim does (deferred mode: they wait for the next reclaim). Deferred mode: call it when every translate
+ * iovirt_pt_trim does (deferred mode: they wait for the next reclaim; so
+ * reclaim, reclaim, trim gives every empty table back to the host once
+ * nothing is mapped). Deferred mode: call it when every translate
  * and writer that began before this call has returned; callers must not run
  * two reclaims at once. Writers may run beside it: what they retire while it
  * runs waits for the next reclaim. AFTER_INVAL mode: frees the pages still pending

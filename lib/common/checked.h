@@ -19,6 +19,17 @@
 #define IOVIRT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define IOVIRT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* Inlined into every caller, for speed (many callers fix an argument, and
+ * the copy folds on it). A coverage build (-DIOVIRT_COVERAGE, at -O0) keeps
+ * one out-of-line copy instead, so that gcov counts each source branch once
+ * and not once per inlined copy: a copy whose caller fixes an argument has
+ * branches on it that can only go one way, counted as never taken. */
+#ifdef IOVIRT_COVERAGE
+#define IOVIRT_ALWAYS_INLINE inline
+#else
+#define IOVIRT_ALWAYS_INLINE inline __attribute__((always_inline))
+#endif
+
 /* *end = a + len; false when that wraps past 2^64. */
 static inline bool iovirt_add_ok(uint64_t a, uint64_t len, uint64_t *end)
 {

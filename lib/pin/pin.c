@@ -171,7 +171,7 @@ static __attribute__((noinline)) struct pin_hold *hold_scan(struct iovirt_pin_do
 
 /* The domain's hold entry (in use or idle) whose range covers gpa, or NULL.
  * A free entry has lo 1, last 0: no gpa matches it (pin_hold_free). */
-static inline __attribute__((always_inline)) struct pin_hold *hold_find(struct iovirt_pin_domain *d,
+static IOVIRT_ALWAYS_INLINE struct pin_hold *hold_find(struct iovirt_pin_domain *d,
 									uint64_t gpa)
 {
 	struct pin_hold *e = &d->hold[d->hold_hint];
@@ -250,7 +250,7 @@ static __attribute__((noinline)) int hold_add_slow(struct iovirt_pin_domain *d, 
  * use, by a hold of the slot's own. A region whose removal or shrink is
  * pending here is refused (EBUSY) and nothing is added.
  */
-static inline __attribute__((always_inline)) int hold_add(struct iovirt_pin_domain *d, uint64_t gpa,
+static IOVIRT_ALWAYS_INLINE int hold_add(struct iovirt_pin_domain *d, uint64_t gpa,
 							   struct iovirt_gmap_region **regs,
 							   uint32_t *held)
 {
@@ -278,7 +278,7 @@ static inline __attribute__((always_inline)) int hold_add(struct iovirt_pin_doma
 
 /* Drops one regs[] entry: the slot's own hold, or one use of the domain's
  * hold, which after its last use goes idle (a lease) or goes. */
-static inline __attribute__((always_inline)) void hold_drop(struct iovirt_pin_domain *d,
+static IOVIRT_ALWAYS_INLINE void hold_drop(struct iovirt_pin_domain *d,
 							     struct iovirt_gmap_region *r)
 {
 	if (IOVIRT_UNLIKELY((uintptr_t)r & PIN_REG_OWN)) {
@@ -322,7 +322,7 @@ static void put_holds(struct iovirt_pin_domain *d, struct iovirt_gmap_region **r
 
 /* Drops a slot's holds; a pending removal of a region counts them down (it
  * fires later, from pin_release, once the slot is consistent again). */
-static inline __attribute__((always_inline)) void put_slot_holds(struct iovirt_pin_domain *d,
+static IOVIRT_ALWAYS_INLINE void put_slot_holds(struct iovirt_pin_domain *d,
 								  struct iovirt_gmap_region **regs,
 								  uint32_t n)
 {
@@ -434,7 +434,7 @@ static inline void dec_leaf(struct iovirt_pin_domain *d, struct pin_leaf *l,
 		pin_counts_sweep(d);
 }
 
-#define PIN_INLINE static inline __attribute__((always_inline))
+#define PIN_INLINE static IOVIRT_ALWAYS_INLINE
 
 /* prepare, holds: one hold per distinct region of the copy, taken before the
  * validation or held by the domain since an earlier call, so that the

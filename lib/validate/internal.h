@@ -421,7 +421,7 @@ static inline void vb_lean_put(struct iovirt_host_seg *o, const struct vb_snap_e
 	};
 }
 
-static inline __attribute__((always_inline)) bool
+static IOVIRT_ALWAYS_INLINE bool
 vb_lean_add(struct vb_lean *l, const struct vb_policy *vp, uint64_t gpa, uint64_t len, uint32_t dir)
 {
 	const struct vb_snap_ent *e = vb_snap_find(l->snap, gpa);

@@ -269,7 +269,7 @@ static __attribute__((noinline)) int sg_res(struct iovirt_host_seg *out, uint32_
 }
 
 /* One segment: no merge, no running total. */
-static inline __attribute__((always_inline)) int sg_one(SG_ARGS, const struct vb_policy vp)
+static IOVIRT_ALWAYS_INLINE int sg_one(SG_ARGS, const struct vb_policy vp)
 {
 	uint64_t gpa = segs->gpa, len = segs->len;
 	uint32_t dir = segs->dir;
@@ -286,7 +286,7 @@ static inline __attribute__((always_inline)) int sg_one(SG_ARGS, const struct vb
 }
 
 /* Any number of segments. */
-static inline __attribute__((always_inline)) int sg_lean(SG_ARGS, const struct vb_policy vp)
+static IOVIRT_ALWAYS_INLINE int sg_lean(SG_ARGS, const struct vb_policy vp)
 {
 	struct vb_lean l = { vb_gmap_snap(map), out, out + out_cap, NULL, 0 };
 	const struct iovirt_seg *sp = segs, *send = segs + nsegs;
@@ -317,7 +317,7 @@ static SG_OUTLINE int sg_lean_default(SG_ARGS)
  * bucket of several candidates too) goes to the lean loop, which decides it
  * again from scratch; so it needs few registers and no search loop.
  */
-static inline __attribute__((always_inline)) int sg_one_lean(SG_ARGS)
+static IOVIRT_ALWAYS_INLINE int sg_one_lean(SG_ARGS)
 {
 	const struct vb_snap *snap = vb_gmap_snap(map);
 	uint64_t gpa = segs->gpa;

@@ -486,7 +486,7 @@ static int walk_indirect(struct iovirt_vq *vq, struct walk *w,
  * walk_take takes descriptor i into the chain: its index bound, loop and
  * length checks, then its snapshot into *d; 0 or the refusal (w->desc = i).
  */
-static inline __attribute__((always_inline)) int
+static IOVIRT_ALWAYS_INLINE int
 walk_take(struct iovirt_vq *vq, struct walk *w, uint32_t i, uint32_t *count, uint32_t gen,
 	  struct iovirt_wire_vq_desc *d)
 {
@@ -502,7 +502,7 @@ walk_take(struct iovirt_vq *vq, struct walk *w, uint32_t i, uint32_t *count, uin
 }
 
 /* The walk from a taken descriptor *d to the chain's end: 0 or the refusal. */
-static inline __attribute__((always_inline)) int
+static IOVIRT_ALWAYS_INLINE int
 walk_from(struct iovirt_vq *vq, struct walk *w, struct iovirt_wire_vq_desc *d, uint32_t count,
 	  uint32_t gen)
 {
@@ -595,7 +595,7 @@ walk_direct_stop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
  * 0 below max_segs, which is at least 1, nothing writable seen), so that the
  * order, max_segs and merge checks cannot apply and are left out.
  */
-static inline __attribute__((always_inline)) bool
+static IOVIRT_ALWAYS_INLINE bool
 direct_step(struct iovirt_vq *vq, const struct vb_snap *snap, const struct vb_policy *vp,
 	    uint32_t i, struct iovirt_wire_vq_desc *d,
 	    const struct vb_snap_ent **prev, struct iovirt_host_seg **op,
@@ -683,7 +683,7 @@ direct_step(struct iovirt_vq *vq, const struct vb_snap *snap, const struct vb_po
  * writable, so the readable bytes are total - wbytes. plain: the policy asks
  * no alignment. pop: on success the cursor advances. head < num.
  */
-static inline __attribute__((always_inline)) int
+static IOVIRT_ALWAYS_INLINE int
 walk_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	      const struct iovirt_sg_policy *pol, const struct vb_policy *vp, uint32_t head,
 	      struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res,
@@ -754,7 +754,7 @@ stop:
 }
 
 /* walk_direct_t with the policy pol (checked by the caller). */
-static inline __attribute__((always_inline)) int
+static IOVIRT_ALWAYS_INLINE int
 walk_direct(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct iovirt_sg_policy *pol,
 	    uint32_t head, struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res,
 	    const bool pop)

@@ -540,6 +540,26 @@ Test(pt_basic, host_ops_versioning)
 	ops.size = offsetof(struct iovirt_host_ops, table_free); /* a host built before table pages */
 	cr_assert_eq(iovirt_iommu_create(&ops, f.posix, NULL, &io), IOVIRT_ENOSYS);
 	cr_assert_eq(iovirt_iommu_create(NULL, f.posix, NULL, &io), IOVIRT_EINVAL);
+	/* each callback the page tables need, missing alone: ENOSYS, nothing allocated */
+	const size_t need[] = { offsetof(struct iovirt_host_ops, mem_alloc),
+				offsetof(struct iovirt_host_ops, mem_free),
+				offsetof(struct iovirt_host_ops, table_alloc),
+				offsetof(struct iovirt_host_ops, table_free),
+				offsetof(struct iovirt_host_ops, iotlb_inval) };
+	const int64_t live = iovirt_posix_live_mem(f.posix);
+	for (size_t k = 0; k < sizeof(need) / sizeof(need[0]); k++) {
+		ops = *iovirt_posix_ops();
+		memset((char *)&ops + need[k], 0, sizeof(void (*)(void)));
+		cr_assert_eq(iovirt_iommu_create(&ops, f.posix, NULL, &io), IOVIRT_ENOSYS, "callback %zu", k);
+		cr_assert_null(io);
+	}
+	cr_assert_eq(iovirt_posix_live_mem(f.posix), live);
+	/* a size that does not even cover the size field: EINVAL; up to mem_alloc: ENOSYS */
+	ops = *iovirt_posix_ops();
+	ops.size = 0;
+	cr_assert_eq(iovirt_iommu_create(&ops, f.posix, NULL, &io), IOVIRT_EINVAL);
+	ops.size = offsetof(struct iovirt_host_ops, mem_alloc);
+	cr_assert_eq(iovirt_iommu_create(&ops, f.posix, NULL, &io), IOVIRT_ENOSYS);
 	struct iovirt_iommu_params p = { .size = sizeof(p), .format = 77 };
 	cr_assert_eq(iovirt_iommu_create(iovirt_posix_ops(), f.posix, &p, &io), IOVIRT_EINVAL);
 	cr_assert_null(io);
