@@ -8,6 +8,10 @@
  * translates a space that lives for the whole run (beside every writer, as
  * the header allows). Both reclaim modes: deferred (the main thread reclaims
  * between rounds, when every thread is parked) and after-invalidation.
+ * And "iovirt_pt_trim: safe beside every call; a iovirt_pt_space_destroy
+ * beside it waits until it has left that space": a trimmer loops trim through
+ * every round, while half the space lives empty their leaf table first (a
+ * kept table, which the trim or the destroy must take).
  * Runs under ThreadSanitizer and AddressSanitizer. Exits 0 when every check held.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -28,7 +32,7 @@
 
 static struct iovirt_iommu *io;
 static atomic_bool stop;
-static atomic_ulong errors, cycles, reads;
+static atomic_ulong errors, cycles, reads, trims, done_in_round;
 static pthread_barrier_t round_start, round_end;
 static long rounds = 60, per_round = 40;
 
@@ -62,6 +66,9 @@ static void cycle(uint32_t asid)
 			fail("translate after map", asid, r);
 	if (iovirt_pt_unmap(io, asid, 0, PAGES / 2 * 4096) != PAGES / 2 * 4096)
 		fail("unmap", asid, 0);
+	/* every other life empties its leaf table: kept, for a trim or the destroy */
+	if ((asid & 2) && iovirt_pt_unmap(io, asid, PAGES / 2 * 4096, PAGES / 2 * 4096) != PAGES / 2 * 4096)
+		fail("unmap the rest", asid, 0);
 	if ((r = iovirt_pt_space_destroy(io, asid)))
 		fail("destroy", asid, r);
 	if (iovirt_pt_translate(io, asid, 0, IOVIRT_PROT_READ, &x) != IOVIRT_ENOASID)
@@ -78,7 +85,24 @@ static void *worker(void *arg)
 			/* Thread t's ASIDs: neighbours of the other threads' in one chunk,
 			 * and, every round, a chunk nobody has made yet. */
 			cycle((uint32_t)(64 + 2 * (i % 8) + t));
-			cycle((uint32_t)(((round * per_round + i) % 1000 + 1) << 10 | t));
+			cycle((uint32_t)(((round * per_round + i) % 1000 + 1) << 10 | t | (i & 1) << 1));
+		}
+		atomic_fetch_add(&done_in_round, 1);
+		pthread_barrier_wait(&round_end);
+	}
+	return NULL;
+}
+
+/* Trims through each round until the workers are done (in deferred mode a
+ * trim counts as a writer, so it too parks before the main thread reclaims). */
+static void *trimmer(void *arg)
+{
+	(void)arg;
+	for (long round = 0; round < rounds; round++) {
+		pthread_barrier_wait(&round_start);
+		while (atomic_load(&done_in_round) < THREADS) {
+			iovirt_pt_trim(io);
+			atomic_fetch_add_explicit(&trims, 1, memory_order_relaxed);
 		}
 		pthread_barrier_wait(&round_end);
 	}
@@ -107,15 +131,18 @@ static int run(uint32_t mode)
 	    iovirt_pt_map(io, STABLE_ASID, STABLE_IOVA, 0x42000000ull, 4096, IOVIRT_PROT_READ))
 		return 2;
 	atomic_store(&stop, false);
-	pthread_barrier_init(&round_start, NULL, THREADS + 1);
-	pthread_barrier_init(&round_end, NULL, THREADS + 1);
-	pthread_t w[THREADS], r;
+	pthread_barrier_init(&round_start, NULL, THREADS + 2);
+	pthread_barrier_init(&round_end, NULL, THREADS + 2);
+	pthread_t w[THREADS], r, tr;
+	atomic_store(&done_in_round, 0);
 	pthread_create(&r, NULL, reader, NULL);
+	pthread_create(&tr, NULL, trimmer, NULL);
 	for (uintptr_t i = 0; i < THREADS; i++)
 		pthread_create(&w[i], NULL, worker, (void *)i);
 	for (long round = 0; round < rounds; round++) {
 		pthread_barrier_wait(&round_start);
 		pthread_barrier_wait(&round_end);
+		atomic_store(&done_in_round, 0); /* the trimmer reads it after round_start */
 		/* The reader only walks the stable space, whose tables never go:
 		 * with the writers parked, nothing retired can still be in use. */
 		if (mode == IOVIRT_RECLAIM_DEFERRED)
@@ -123,6 +150,7 @@ static int run(uint32_t mode)
 	}
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(w[i], NULL);
+	pthread_join(tr, NULL);
 	atomic_store(&stop, true);
 	pthread_join(r, NULL);
 	pthread_barrier_destroy(&round_start);
@@ -141,7 +169,7 @@ int main(int argc, char **argv)
 	if (run(IOVIRT_RECLAIM_DEFERRED) || run(IOVIRT_RECLAIM_AFTER_INVAL))
 		return 2;
 	unsigned long errs = atomic_load(&errors);
-	printf("stress_pt_spaces: %lu space lives, %lu stable reads, %lu errors: %s\n",
-	       atomic_load(&cycles), atomic_load(&reads), errs, errs ? "FAIL" : "ok");
+	printf("stress_pt_spaces: %lu space lives, %lu stable reads, %lu trims, %lu errors: %s\n",
+	       atomic_load(&cycles), atomic_load(&reads), atomic_load(&trims), errs, errs ? "FAIL" : "ok");
 	return errs ? 1 : 0;
 }
