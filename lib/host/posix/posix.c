@@ -15,6 +15,19 @@
 #define MAX_GUEST_RANGES 256
 #define MAX_DEVS 64
 #define TABLE_PAGE 4096u
+/* Table pages kept for reuse (see pool_put): 4 MiB, a 1 GiB unmap's 513. */
+#define POOL_PAGES 1024u
+
+#if defined(__SANITIZE_ADDRESS__)
+#define POSIX_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POSIX_ASAN 1
+#endif
+#endif
+#ifdef POSIX_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 struct guest_range {
 	uint32_t guest;
@@ -50,6 +63,13 @@ struct iovirt_posix {
 
 	iovirt_posix_read_hook read_hook;
 	void *read_hook_arg;
+	/* Freed table pages, for table_alloc to hand out again (zeroed then):
+	 * a page freed through jemalloc is a large extent, and a burst of them
+	 * (a dropped subtree: 513 pages for 1 GiB) overflows its thread cache
+	 * into the arena, ~840 instructions a page; a push here is ~60. */
+	pthread_mutex_t pool_lock;
+	uint32_t npool;
+	void *pool[POOL_PAGES];
 };
 
 /* ---- raw memory: jemalloc or libc, by build option ---- */
@@ -82,6 +102,40 @@ static void raw_free(void *ptr, size_t size)
 	(void)size;
 	free(ptr);
 #endif
+}
+
+/* ---- the table page pool ---- */
+
+/* Takes a page from the pool, or NULL. Not zeroed yet. */
+static void *pool_take(struct iovirt_posix *p)
+{
+	void *m = NULL;
+	pthread_mutex_lock(&p->pool_lock);
+	if (p->npool)
+		m = p->pool[--p->npool];
+	pthread_mutex_unlock(&p->pool_lock);
+#ifdef POSIX_ASAN
+	if (m)
+		ASAN_UNPOISON_MEMORY_REGION(m, TABLE_PAGE);
+#endif
+	return m;
+}
+
+/* Keeps page if there is room. Under ASan the page is poisoned while it waits,
+ * so a use after the library's free is still reported as with free(). */
+static bool pool_put(struct iovirt_posix *p, void *page)
+{
+	bool kept = false;
+	pthread_mutex_lock(&p->pool_lock);
+	if (p->npool < POOL_PAGES) {
+		p->pool[p->npool++] = page;
+		kept = true;
+#ifdef POSIX_ASAN
+		ASAN_POISON_MEMORY_REGION(page, TABLE_PAGE);
+#endif
+	}
+	pthread_mutex_unlock(&p->pool_lock);
+	return kept;
 }
 
 /* ---- counting, logging, failure injection ---- */
@@ -143,8 +197,13 @@ static void *cb_table_alloc(void *host, uint64_t *pa)
 {
 	struct iovirt_posix *p = host;
 	void *m = NULL;
-	if (!inject(p, &p->alloc_seq, &p->fail_alloc_at))
-		m = raw_alloc(TABLE_PAGE, TABLE_PAGE);
+	if (!inject(p, &p->alloc_seq, &p->fail_alloc_at)) {
+		m = pool_take(p);
+		if (m)
+			memset(m, 0, TABLE_PAGE);
+		else
+			m = raw_alloc(TABLE_PAGE, TABLE_PAGE);
+	}
 	if (m) {
 		*pa = (uint64_t)(uintptr_t)m + IOVIRT_POSIX_PA_OFFSET;
 		atomic_fetch_add(&p->live_tables, 1);
@@ -158,7 +217,8 @@ static void cb_table_free(void *host, void *page, uint64_t pa)
 	struct iovirt_posix *p = host;
 	log_event(p, IOVIRT_CB_TABLE_FREE, 0, (uintptr_t)page, pa, 0, 0);
 	atomic_fetch_sub(&p->live_tables, 1);
-	raw_free(page, TABLE_PAGE);
+	if (!page || !pool_put(p, page))
+		raw_free(page, TABLE_PAGE);
 }
 
 /* A block counts as one table allocation (live_tables, failure injection). */
@@ -362,6 +422,11 @@ struct iovirt_posix *iovirt_posix_create(void)
 		raw_free(p, sizeof(*p));
 		return NULL;
 	}
+	if (pthread_mutex_init(&p->pool_lock, NULL)) {
+		pthread_mutex_destroy(&p->lock);
+		raw_free(p, sizeof(*p));
+		return NULL;
+	}
 	return p;
 }
 
@@ -370,6 +435,14 @@ void iovirt_posix_destroy(struct iovirt_posix *p)
 	if (!p)
 		return;
 	raw_free(p->log, p->log_cap * sizeof(*p->log));
+	while (p->npool) {
+		void *m = p->pool[--p->npool];
+#ifdef POSIX_ASAN
+		ASAN_UNPOISON_MEMORY_REGION(m, TABLE_PAGE);
+#endif
+		raw_free(m, TABLE_PAGE);
+	}
+	pthread_mutex_destroy(&p->pool_lock);
 	pthread_mutex_destroy(&p->lock);
 	raw_free(p, sizeof(*p));
 }
