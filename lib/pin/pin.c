@@ -628,15 +628,13 @@ void pin_unprepare(struct iovirt_pin_domain *d, const struct pin_prep *pp)
 }
 
 /* Returns a slot's pins and holds and puts it at the end of the free list. */
-PIN_INLINE void release(struct iovirt_pin_domain *d, uint32_t idx)
+/* Puts a released slot at the end of the free list. FIFO reuse: a completed
+ * handle answers EDONE for as long as possible (until its slot is handed out
+ * again, then ESTALE). */
+PIN_INLINE void slot_free(struct iovirt_pin_domain *d, struct pin_slot *s, uint32_t idx)
 {
-	struct pin_slot *s = &d->slots[idx];
-	counts_drop(d, d->ranges + (size_t)idx * d->max_segs, s->nsegs, s->leaf);
-	put_slot_holds(d, d->regs + (size_t)idx * d->max_segs, s->nregs);
 	s->state = PIN_SLOT_FREE;
 	s->next = PIN_NIL;
-	/* FIFO reuse: a completed handle answers EDONE for as long as possible
-	 * (until its slot is handed out again, then ESTALE). */
 	if (d->free_tail == PIN_NIL)
 		d->free_head = idx;
 	else
@@ -646,21 +644,21 @@ PIN_INLINE void release(struct iovirt_pin_domain *d, uint32_t idx)
 		pin_removals_fire(d);
 }
 
+PIN_INLINE void release(struct iovirt_pin_domain *d, uint32_t idx)
+{
+	struct pin_slot *s = &d->slots[idx];
+	counts_drop(d, d->ranges + (size_t)idx * d->max_segs, s->nsegs, s->leaf);
+	put_slot_holds(d, d->regs + (size_t)idx * d->max_segs, s->nregs);
+	slot_free(d, s, idx);
+}
+
 /* release of a one-segment slot with one regs[] entry, specialised. */
 PIN_INLINE void release_one(struct iovirt_pin_domain *d, uint32_t idx)
 {
 	struct pin_slot *s = &d->slots[idx];
 	counts_drop(d, d->ranges + (size_t)idx * d->max_segs, 1, s->leaf);
 	put_slot_holds(d, d->regs + (size_t)idx * d->max_segs, 1);
-	s->state = PIN_SLOT_FREE;
-	s->next = PIN_NIL;
-	if (d->free_tail == PIN_NIL)
-		d->free_head = idx;
-	else
-		d->slots[d->free_tail].next = idx;
-	d->free_tail = idx;
-	if (IOVIRT_UNLIKELY(d->nrm))
-		pin_removals_fire(d);
+	slot_free(d, s, idx);
 }
 
 void pin_release(struct iovirt_pin_domain *d, uint32_t idx)

@@ -227,6 +227,21 @@ static inline uint32_t vb_seg_exposed(uint64_t gpa, uint64_t len)
 	return (uint32_t)((gpa & IOVIRT_PAGE_MASK) + ((0 - (gpa + len)) & IOVIRT_PAGE_MASK));
 }
 
+/* The host entry for [gpa, gpa + len) at offset off into snapshot entry e
+ * (hva/hpa only where the region has them). */
+static inline struct iovirt_host_seg vb_host_seg(const struct vb_snap_ent *e, uint64_t off, uint64_t gpa,
+						 uint64_t len, uint32_t dir, uint32_t exposed)
+{
+	return (struct iovirt_host_seg){
+		.hva = e->hva ? e->hva + off : NULL,
+		.hpa = e->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : e->hpa + off,
+		.gpa = gpa,
+		.len = len,
+		.dir = dir,
+		.exposed = exposed,
+	};
+}
+
 static inline void vb_init(struct vb_build *b, const struct iovirt_gmap *map,
 			   const struct vb_policy *pol, struct iovirt_host_seg *out, uint32_t cap)
 {
@@ -370,14 +385,7 @@ static inline bool vb_try_fast(struct vb_build *b, uint64_t gpa, uint64_t len, u
 		if (IOVIRT_UNLIKELY(b->nout == b->cap))
 			return false;
 		uint32_t x = vb_seg_exposed(gpa, len);
-		b->out[b->nout++] = (struct iovirt_host_seg){
-			.hva = e->hva ? e->hva + off : NULL,
-			.hpa = e->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : e->hpa + off,
-			.gpa = gpa,
-			.len = len,
-			.dir = dir,
-			.exposed = x,
-		};
+		b->out[b->nout++] = vb_host_seg(e, off, gpa, len, dir, x);
 		b->exposed += x;
 		b->last_ent = e;
 	}

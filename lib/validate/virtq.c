@@ -640,14 +640,7 @@ direct_step(struct iovirt_vq *vq, const struct vb_snap *snap, const struct vb_po
 		if (IOVIRT_UNLIKELY(o == out + cap))
 			return false;
 		uint32_t x = vb_seg_exposed(gpa, len);
-		*o = (struct iovirt_host_seg){
-			.hva = e->hva ? e->hva + off : NULL,
-			.hpa = e->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : e->hpa + off,
-			.gpa = gpa,
-			.len = len,
-			.dir = dir,
-			.exposed = x,
-		};
+		*o = vb_host_seg(e, off, gpa, len, dir, x);
 		*op = o + 1;
 		*exposed += x;
 	}
