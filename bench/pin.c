@@ -87,12 +87,13 @@ static double run_pin(const struct iovirt_seg *s, uint32_t n, uint64_t iters)
 	return (double)(bench_now_ns() - t0);
 }
 
-/* The same with one DMA of the same pages live throughout. */
-static double run_pin_warm(const struct iovirt_seg *s, uint32_t n, uint64_t iters)
+/* run_pin with one DMA of live (n_live segments) kept live throughout. */
+static double run_pin_beside(const struct iovirt_seg *live, uint32_t n_live, const struct iovirt_seg *s,
+			     uint32_t n, uint64_t iters)
 {
 	struct iovirt_host_seg o[16];
 	struct iovirt_pin_handle keep;
-	int r = iovirt_pin_sg(dom, NULL, s, n, o, 16, NULL, &keep);
+	int r = iovirt_pin_sg(dom, NULL, live, n_live, o, 16, NULL, &keep);
 	if (r < 0)
 		die("pin", r);
 	double t = run_pin(s, n, iters);
@@ -101,22 +102,20 @@ static double run_pin_warm(const struct iovirt_seg *s, uint32_t n, uint64_t iter
 	return t;
 }
 
+/* The same with one DMA of the same pages live throughout. */
+static double run_pin_warm(const struct iovirt_seg *s, uint32_t n, uint64_t iters)
+{
+	return run_pin_beside(s, n, s, n, iters);
+}
+
 /* The same with one DMA of another page of the same region live throughout:
  * the region is in use, the measured pages still fresh (0 -> 1 -> 0). Since
  * the domain keeps its region hold idle (issue 13), a fresh DMA should cost
  * about this. */
 static double run_pin_inuse(const struct iovirt_seg *s, uint32_t n, uint64_t iters)
 {
-	struct iovirt_host_seg o[16];
-	struct iovirt_pin_handle keep;
-	struct iovirt_seg other = { .gpa = RAM_GPA + 0x40000, .len = 4096, .dir = IOVIRT_DEV_READ };
-	int r = iovirt_pin_sg(dom, NULL, &other, 1, o, 16, NULL, &keep);
-	if (r < 0)
-		die("pin", r);
-	double t = run_pin(s, n, iters);
-	if ((r = iovirt_pin_complete(dom, keep)))
-		die("complete", r);
-	return t;
+	const struct iovirt_seg other = { .gpa = RAM_GPA + 0x40000, .len = 4096, .dir = IOVIRT_DEV_READ };
+	return run_pin_beside(&other, 1, s, n, iters);
 }
 
 static void measure(const char *op, const char *impl, run_fn fn, const struct iovirt_seg *s,
