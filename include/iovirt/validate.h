@@ -556,7 +556,7 @@ struct iovirt_vq;
  * params->guest), with IOVIRT_VQ_F_ACCESS_PLATFORM IOVIRT_EIOFAULT (a ring not
  * translated) and IOVIRT_ECROSS (a ring not guest-physically contiguous),
  * IOVIRT_EALIGN (a ring misaligned), IOVIRT_EOVERFLOW (a ring's
- * range wraps), IOVIRT_ENOSYS; with a map, checked in the order descriptor
+ * last byte lies past 2^64 - 1; one ending exactly there is accepted), IOVIRT_ENOSYS; with a map, checked in the order descriptor
  * table, available ring, used ring, each piece by piece: IOVIRT_ENOREGION,
  * IOVIRT_ECROSS (pol has IOVIRT_POLICY_STRICT_REGIONS), IOVIRT_ETOOMANY (a
  * ring across more than 4 regions), IOVIRT_ERESERVED, IOVIRT_EMMIO, IOVIRT_EP2P,

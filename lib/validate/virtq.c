@@ -122,9 +122,11 @@ static int vq_params_check(const struct iovirt_host_ops *ops, const struct iovir
 	if (!iovirt_is_aligned(p->desc_gpa, 16) || !iovirt_is_aligned(p->avail_gpa, packed ? 4 : 2) ||
 	    !iovirt_is_aligned(p->used_gpa, 4))
 		return IOVIRT_EALIGN;
-	if (!iovirt_add_ok(p->desc_gpa, vq_ring_bytes(p->flags, p->num, RING_DESC), &end) ||
-	    !iovirt_add_ok(p->avail_gpa, vq_ring_bytes(p->flags, p->num, RING_AVAIL), &end) ||
-	    !iovirt_add_ok(p->used_gpa, vq_ring_bytes(p->flags, p->num, RING_USED), &end))
+	/* the last byte of each ring (every ring has 4 bytes or more): one ending
+	 * exactly at 2^64 - 1 does not wrap, as a segment or region there */
+	if (!iovirt_add_ok(p->desc_gpa, vq_ring_bytes(p->flags, p->num, RING_DESC) - 1, &end) ||
+	    !iovirt_add_ok(p->avail_gpa, vq_ring_bytes(p->flags, p->num, RING_AVAIL) - 1, &end) ||
+	    !iovirt_add_ok(p->used_gpa, vq_ring_bytes(p->flags, p->num, RING_USED) - 1, &end))
 		return IOVIRT_EOVERFLOW;
 	if (!iovirt_host_ops_ok(ops) || !IOVIRT_HOST_HAS(ops, guest_read) ||
 	    !IOVIRT_HOST_HAS(ops, guest_write))
