@@ -596,3 +596,59 @@ Test(pt_fmt_api, space_create_refusals)
 		th_posix_done(p);
 	}
 }
+
+// A 1 GiB map over a level-2 table whose subtree holds only kept (empty) leaf tables drops the
+// subtree with one invalidation and maps the page (iovirt_pt_kept: the marks go with it); while
+// the subtree holds any leaf (a 2 MiB page beside the kept table, or a 4 KiB page in a second leaf
+// table) it is IOVIRT_EEXIST with nothing changed and no invalidation. Every format.
+Test(pt_fmt_api, large_map_over_kept_subtree)
+{
+	for (unsigned f = 0; f < 4; f++) {
+		struct iovirt_posix *p = th_posix();
+		struct iovirt_iommu *io = mk_io(p, formats[f], IOVIRT_RECLAIM_DEFERRED);
+		cr_assert_eq(iovirt_pt_space_create(io, 1, NULL), 0);
+		struct iovirt_pt_root_info ri = { .size = sizeof(ri) };
+		cr_assert_eq(iovirt_pt_root_info(io, 1, &ri), 0);
+		cr_assert_eq(iovirt_pt_map(io, 1, GiB(1) + KiB(8), 0, KiB(4), RW), 0);
+		cr_assert_eq(iovirt_pt_unmap(io, 1, GiB(1) + KiB(8), KiB(4)), (int64_t)KiB(4));
+		cr_assert_eq(iovirt_pt_kept(io), 1);
+		cr_assert_eq(iovirt_pt_map(io, 1, GiB(1) + MiB(4), GiB(9), MiB(2), RW), 0);
+		struct iovirt_pt_stats st0, st;
+		iovirt_pt_stats(io, &st0);
+		cr_assert_eq(iovirt_pt_map(io, 1, GiB(1), GiB(2), GiB(1), RW), IOVIRT_EEXIST, "fmt %u: a 2 MiB leaf", formats[f]);
+		iovirt_pt_stats(io, &st);
+		cr_assert_eq(st.invalidations, st0.invalidations);
+		cr_assert_eq(st.tables, st0.tables);
+		cr_assert_eq(iovirt_pt_kept(io), 1);
+		struct iovirt_xlate x;
+		cr_assert_eq(iovirt_pt_translate(io, 1, GiB(1) + MiB(5), IOVIRT_PROT_READ, &x), 0);
+		cr_assert_eq(x.page_size, MiB(2));
+		cr_assert_eq(x.pa, GiB(9) + MiB(1));
+		/* a 4 KiB page in a second leaf table instead */
+		cr_assert_eq(iovirt_pt_map(io, 1, GiB(1) + MiB(8) + KiB(4), GiB(3), KiB(4), RW), 0);
+		cr_assert_eq(iovirt_pt_unmap(io, 1, GiB(1) + MiB(4), MiB(2)), (int64_t)MiB(2));
+		iovirt_pt_stats(io, &st0);
+		cr_assert_eq(iovirt_pt_map(io, 1, GiB(1), GiB(2), GiB(1), RW), IOVIRT_EEXIST, "fmt %u: a 4 KiB leaf", formats[f]);
+		iovirt_pt_stats(io, &st);
+		cr_assert_eq(st.invalidations, st0.invalidations);
+		cr_assert_eq(iovirt_pt_translate(io, 1, GiB(1) + MiB(8) + KiB(4), IOVIRT_PROT_WRITE, &x), 0);
+		cr_assert_eq(x.pa, GiB(3));
+		/* both leaf tables kept and empty: the 1 GiB page takes the subtree's place */
+		cr_assert_eq(iovirt_pt_unmap(io, 1, GiB(1) + MiB(8) + KiB(4), KiB(4)), (int64_t)KiB(4));
+		cr_assert_eq(iovirt_pt_kept(io), 2);
+		iovirt_pt_stats(io, &st0);
+		cr_assert_eq(st0.tables, 5, "root, level 3, level 2, two leaf tables");
+		cr_assert_eq(iovirt_pt_map(io, 1, GiB(1), GiB(2), GiB(1), IOVIRT_PROT_READ), 0, "fmt %u", formats[f]);
+		iovirt_pt_stats(io, &st);
+		cr_assert_eq(st.invalidations, st0.invalidations + 1, "one invalidation for the dropped subtree");
+		cr_assert_eq(st.tables, 2, "the level-2 table and both leaf tables gone");
+		cr_assert_eq(iovirt_pt_kept(io), 0);
+		cr_assert_eq(iovirt_pt_translate(io, 1, GiB(1) + KiB(8), IOVIRT_PROT_READ, &x), 0);
+		cr_assert_eq(x.page_size, GiB(1));
+		cr_assert_eq(x.pa, GiB(2) + KiB(8));
+		cr_assert_eq(hw_walk_info(&ri, GiB(1) + MiB(8) + KiB(4), NULL), GiB(2) + MiB(8) + KiB(4));
+		cr_assert_eq(iovirt_pt_reclaim(io), 3);
+		iovirt_iommu_destroy(io);
+		th_posix_done(p);
+	}
+}
