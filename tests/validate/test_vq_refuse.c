@@ -686,3 +686,223 @@ Test(vq_refuse, split_completion_write_faults)
 	cr_assert_eq(used_idx_in_guest(&q), 1);
 	q_fini(&q);
 }
+
+/* ---- split rings: faults part way, direct access by region ---- */
+
+// Split reads that fail: the available ring's slot (EGUEST at IOVIRT_WHERE_RING), a descriptor,
+// an indirect table (EGUEST); nothing taken after any, and the chain pops once reads work.
+Test(vq_refuse, split_read_faults)
+{
+	struct q q;
+	fq_init(&q, IOVIRT_VQ_F_INDIRECT, NUM, 0);
+	struct iovirt_host_seg out[8];
+	struct iovirt_dma_result res;
+	put_desc_at(&q, IND, 0, G(1), 64, F_NEXT, 1);
+	put_desc_at(&q, IND, 1, G(2), 64, F_WRITE, 0);
+	put_desc(&q, 3, G(0), 16, F_NEXT, 5);
+	put_desc(&q, 5, IND, 32, F_IND, 0);
+	offer(&q, 3);
+	fail_set(AVAIL + 4, 2, true, false);
+	cr_assert_eq(pop(&q, out, &res), IOVIRT_EGUEST);
+	cr_assert_eq(res.where, IOVIRT_WHERE_RING);
+	fail_set(DESC + 5 * 16, 16, true, false);
+	cr_assert_eq(pop(&q, out, &res), IOVIRT_EGUEST);
+	fail_set(IND + 16, 8, true, false);
+	cr_assert_eq(pop(&q, out, &res), IOVIRT_EGUEST);
+	cr_assert_eq(res.where, IOVIRT_WHERE_TABLE);
+	cr_assert_eq(iovirt_vq_last_avail(q.vq), 0);
+	fail_set(0, 0, false, false);
+	cr_assert_eq(pop(&q, out, &res), 3);
+	cr_assert_eq(res.head, 3);
+	q_fini(&q);
+}
+
+// A head >= num in the available ring is EINDEX at IOVIRT_WHERE_RING also when no res is asked
+// for, popping directly or through callbacks; nothing taken.
+Test(vq_refuse, bad_head_without_res)
+{
+	for (int direct = 0; direct < 2; direct++) {
+		struct q q;
+		q_init(&q, direct ? IOVIRT_VQ_F_DIRECT : 0);
+		offer(&q, NUM + 3);
+		struct iovirt_host_seg out[4];
+		cr_assert_eq(iovirt_vq_pop(q.vq, q.t.map, NULL, out, 4, NULL), IOVIRT_EINDEX, "direct %d", direct);
+		struct iovirt_dma_result res;
+		cr_assert_eq(pop(&q, out, &res), IOVIRT_EINDEX);
+		cr_assert_eq(res.where, IOVIRT_WHERE_RING);
+		cr_assert_eq(res.head, NUM + 3);
+		cr_assert_eq(res.gpa, AVAIL + 4);
+		cr_assert_eq(iovirt_vq_last_avail(q.vq), 0);
+		q_fini(&q);
+	}
+}
+
+// push_used on a split used ring written directly refuses an ID >= num (EINDEX) and a completion
+// with no chain in flight (ENOENT), writing nothing; then completes the chain.
+Test(vq_refuse, direct_push_refusals)
+{
+	struct q q;
+	q_init(&q, IOVIRT_VQ_F_DIRECT);
+	cr_assert_eq(iovirt_vq_push_used(q.vq, 0, 8), IOVIRT_ENOENT);
+	put_desc(&q, 2, G(1), 64, F_WRITE, 0);
+	offer(&q, 2);
+	struct iovirt_host_seg out[4];
+	cr_assert_eq(pop(&q, out, NULL), 1);
+	cr_assert_eq(iovirt_vq_push_used(q.vq, NUM, 8), IOVIRT_EINDEX);
+	cr_assert_eq(used_idx_in_guest(&q), 0);
+	cr_assert_eq(iovirt_vq_push_used(q.vq, 2, 8), 0);
+	cr_assert_eq(used_idx_in_guest(&q), 1);
+	uint32_t id;
+	memcpy(&id, gmem(&q, USED) + 4, 4);
+	cr_assert_eq(id, 2);
+	cr_assert_eq(iovirt_vq_push_used(q.vq, 2, 8), IOVIRT_ENOENT, "no second completion");
+	cr_assert_eq(used_idx_in_guest(&q), 1);
+	q_fini(&q);
+}
+
+// With IOVIRT_VQ_F_DIRECT, a descriptor table or used ring running across two regions keeps the
+// callbacks (guest_read for the table, guest_write for the used ring), the others are accessed
+// directly; an indirect table in a region without a host address is read through guest_read.
+// The chains and completions are the same.
+Test(vq_refuse, direct_by_region)
+{
+	static uint8_t far[4096] __attribute__((aligned(4096)));
+	for (int across = 0; across < 3; across++) {
+		struct vt t;
+		vt_init(&t);
+		vt_add(&t, G(0), 40 * 4096, IOVIRT_REGION_RAM, RW);
+		vt_add(&t, G(40), 8 * 4096, IOVIRT_REGION_RAM, RW);
+		memset(far, 0, sizeof(far));
+		cr_assert_eq(iovirt_posix_guest_add(t.p, VT_GUEST, G(100), far, sizeof(far)), 0);
+		vt_add(&t, G(100), 4096, IOVIRT_REGION_RAM, RW); /* a host physical address only */
+		/* across 0: the descriptor table (128 bytes) from G(39) + 4064; 1: the used ring with
+		 * element 0 over the page boundary (used_gpa + 4 = G(40) - 4); 2: none */
+		const uint64_t desc = across == 0 ? G(40) - 32 : G(42);
+		const uint64_t used = across == 1 ? G(40) - 8 : G(43);
+		struct iovirt_vq_params p = { .size = sizeof(p), .guest = VT_GUEST, .num = NUM,
+					      .flags = IOVIRT_VQ_F_DIRECT | IOVIRT_VQ_F_INDIRECT, .desc_gpa = desc,
+					      .avail_gpa = G(41), .used_gpa = used, .map = t.map };
+		struct q q = { .t = t, .num = NUM };
+		cr_assert_eq(iovirt_vq_create(t.ops, t.p, &p, &q.vq), 0);
+		/* head 1 (the table's second entry, which crosses into G(40) when across == 0): an
+		 * indirect table in G(100) of two entries */
+		put_desc_at(&q, desc, 1, G(100), 32, F_IND, 0);
+		const uint64_t e0[2] = { G(1), 64 | ((uint64_t)F_NEXT << 32) | (UINT64_C(1) << 48) };
+		const uint64_t e1[2] = { G(2), 128 | ((uint64_t)F_WRITE << 32) };
+		memcpy(far, e0, 16);
+		memcpy(far + 16, e1, 16);
+		uint16_t one = 1, idx = 1;
+		memcpy(gmem(&q, G(41)) + 4, &one, 2);
+		memcpy(gmem(&q, G(41)) + 2, &idx, 2);
+		const uint64_t r0 = iovirt_posix_count(t.p, IOVIRT_CB_GUEST_READ);
+		const uint64_t w0 = iovirt_posix_count(t.p, IOVIRT_CB_GUEST_WRITE);
+		struct iovirt_host_seg out[4];
+		struct iovirt_dma_result res;
+		cr_assert_eq(pop(&q, out, &res), 2, "across %d: %s", across, iovirt_err_name(res.err));
+		cr_assert_eq(res.head, 1);
+		cr_assert_eq(out[0].gpa, G(1));
+		cr_assert_eq(out[1].gpa, G(2));
+		cr_assert_eq(out[1].len, 128);
+		const uint64_t reads = iovirt_posix_count(t.p, IOVIRT_CB_GUEST_READ) - r0;
+		cr_assert_eq(reads, across == 0 ? 2u : 1u, "across %d: %llu reads (the table; the descriptor)",
+			     across, (unsigned long long)reads);
+		cr_assert_eq(iovirt_vq_push_used(q.vq, 1, 100), 0);
+		const uint64_t writes = iovirt_posix_count(t.p, IOVIRT_CB_GUEST_WRITE) - w0;
+		cr_assert_eq(writes, across == 1 ? 3u : 0u, "across %d: %llu writes (two halves and idx)", across,
+			     (unsigned long long)writes);
+		uint32_t id, len;
+		memcpy(&id, gmem(&q, used) + 4, 4);
+		memcpy(&len, gmem(&q, used) + 8, 4);
+		cr_assert_eq(id, 1);
+		cr_assert_eq(len, 100);
+		uint16_t uidx;
+		memcpy(&uidx, gmem(&q, used) + 2, 2);
+		cr_assert_eq(uidx, 1);
+		iovirt_vq_destroy(q.vq);
+		vt_fini(&t);
+	}
+}
+
+// A used element over a page boundary of a used ring across regions is written as its two
+// fields; either write failing is EGUEST with the used index unwritten and the cursor unmoved.
+Test(vq_refuse, used_element_across_regions_faults)
+{
+	fops = *iovirt_posix_ops();
+	fops.guest_read = f_read;
+	fops.guest_write = f_write;
+	fail_set(0, 0, false, false);
+	struct q q;
+	vt_init(&q.t);
+	vt_add(&q.t, G(0), 40 * 4096, IOVIRT_REGION_RAM, RW);
+	vt_add(&q.t, G(40), 8 * 4096, IOVIRT_REGION_RAM, RW);
+	const uint64_t used = G(40) - 8; /* element 0: id in G(39), len in G(40) */
+	struct iovirt_vq_params p = { .size = sizeof(p), .guest = VT_GUEST, .num = NUM, .desc_gpa = DESC,
+				      .avail_gpa = AVAIL, .used_gpa = used, .map = q.t.map };
+	cr_assert_eq(iovirt_vq_create(&fops, q.t.p, &p, &q.vq), 0);
+	q.num = NUM;
+	q.drv_idx = 0;
+	put_desc(&q, 0, G(1), 64, F_WRITE, 0);
+	offer(&q, 0);
+	struct iovirt_host_seg out[4];
+	cr_assert_eq(pop(&q, out, NULL), 1);
+	fail_set(G(40), 4, false, true);
+	cr_assert_eq(iovirt_vq_push_used(q.vq, 0, 64), IOVIRT_EGUEST, "the len half");
+	fail_set(G(40) - 4, 4, false, true);
+	cr_assert_eq(iovirt_vq_push_used(q.vq, 0, 64), IOVIRT_EGUEST, "the id half");
+	uint16_t uidx;
+	memcpy(&uidx, gmem(&q, used) + 2, 2);
+	cr_assert_eq(uidx, 0);
+	cr_assert_eq(iovirt_vq_used_idx(q.vq), 0);
+	fail_set(0, 0, false, false);
+	cr_assert_eq(iovirt_vq_push_used(q.vq, 0, 64), 0);
+	uint32_t len;
+	memcpy(&len, gmem(&q, G(40)), 4);
+	cr_assert_eq(len, 64);
+	q_fini(&q);
+}
+
+// last_fault refuses a NULL queue or out (EINVAL); a packed queue behind an IOMMU translates its
+// indirect tables: an unmapped table is EIOFAULT at the table's IOVA (nothing taken), and once
+// mapped the chain pops.
+Test(vq_refuse, packed_iommu_indirect)
+{
+	struct q q;
+	vt_init(&q.t);
+	vt_add(&q.t, G(0), 48 * 4096, IOVIRT_REGION_RAM, RW);
+	struct iovirt_iommu *io;
+	cr_assert_eq(iovirt_iommu_create(q.t.ops, q.t.p, NULL, &io), 0);
+	cr_assert_eq(iovirt_pt_space_create(io, 1, NULL), 0);
+	const uint64_t iova = 0x40000000;
+	cr_assert_eq(iovirt_pt_map(io, 1, iova, DESC, 4096, RW), 0);
+	cr_assert_eq(iovirt_pt_map(io, 1, iova + 4096, AVAIL, 4096, RW), 0);
+	cr_assert_eq(iovirt_pt_map(io, 1, iova + 8192, USED, 4096, RW), 0);
+	cr_assert_eq(iovirt_pt_map(io, 1, G(0), G(0), 4 * 4096, RW), 0); /* identity for the buffers */
+	struct iovirt_vq_params p = { .size = sizeof(p), .guest = VT_GUEST, .num = 4,
+				      .flags = PF | IOVIRT_VQ_F_INDIRECT | IOVIRT_VQ_F_ACCESS_PLATFORM,
+				      .desc_gpa = iova, .avail_gpa = iova + 4096, .used_gpa = iova + 8192,
+				      .map = q.t.map, .iommu = io, .asid = 1 };
+	cr_assert_eq(iovirt_vq_create(q.t.ops, q.t.p, &p, &q.vq), 0);
+	q.num = 4;
+	struct iovirt_vq_fault ft;
+	cr_assert_eq(iovirt_vq_last_fault(NULL, &ft), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_vq_last_fault(q.vq, NULL), IOVIRT_EINVAL);
+	cr_assert_eq(iovirt_vq_last_fault(q.vq, &ft), IOVIRT_ENOENT);
+	pd_table(&q, IND, 0, G(1), 64, 0);
+	pd_table(&q, IND, 1, G(2), 64, F_WRITE);
+	raw(&q, 0, iova + 0x10000, 32, 2, AV | F_IND);
+	struct iovirt_host_seg out[4];
+	struct iovirt_dma_result res;
+	cr_assert_eq(pop(&q, out, &res), IOVIRT_EIOFAULT);
+	cr_assert_eq(res.gpa, iova + 0x10000);
+	cr_assert_eq(iovirt_vq_last_fault(q.vq, &ft), 0);
+	cr_assert_eq(ft.iova, iova + 0x10000);
+	cr_assert_eq(ft.access, IOVIRT_DEV_READ);
+	cr_assert_eq(iovirt_vq_last_avail(q.vq), 0x8000);
+	cr_assert_eq(iovirt_pt_map(io, 1, iova + 0x10000, IND, 4096, IOVIRT_PROT_READ), 0);
+	cr_assert_eq(pop(&q, out, &res), 2, "%s", iovirt_err_name(res.err));
+	cr_assert_eq(res.head, 2);
+	cr_assert_eq(out[1].gpa, G(2));
+	iovirt_vq_destroy(q.vq);
+	iovirt_iommu_destroy(io);
+	vt_fini(&q.t);
+}
