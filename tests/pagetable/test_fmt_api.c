@@ -513,9 +513,22 @@ Test(pt_fmt_api, iommu_create_refusals)
 		}
 		cr_assert_eq(iovirt_iommu_create(&ops, p, NULL, &io), IOVIRT_ENOSYS, "callback %d", k);
 	}
+	/* each needed callback beyond the caller's size: absent */
+	static const size_t ends[] = { offsetof(struct iovirt_host_ops, mem_free),
+				       offsetof(struct iovirt_host_ops, table_alloc),
+				       offsetof(struct iovirt_host_ops, table_free),
+				       offsetof(struct iovirt_host_ops, iotlb_inval) };
+	for (int k = 0; k < 4; k++) {
+		ops = *base;
+		ops.size = ends[k];
+		cr_assert_eq(iovirt_iommu_create(&ops, p, NULL, &io), IOVIRT_ENOSYS, "size %zu", ends[k]);
+	}
 	ops = *base;
-	ops.size = offsetof(struct iovirt_host_ops, iotlb_inval); /* iotlb_inval beyond the caller's size */
-	cr_assert_eq(iovirt_iommu_create(&ops, p, NULL, &io), IOVIRT_ENOSYS);
+	ops.size = offsetof(struct iovirt_host_ops, table_block_free);
+	cr_assert_eq(iovirt_iommu_create(&ops, p, &(struct iovirt_iommu_params){ .size = sizeof(struct iovirt_iommu_params),
+										  .format = IOVIRT_PT_FMT_RISCV_G },
+					 &io),
+		     IOVIRT_ENOSYS, "RISC-V: table_block_free beyond the size");
 	struct iovirt_iommu_params ip = { .size = sizeof(ip), .format = IOVIRT_PT_FMT_RISCV_G };
 	for (int k = 0; k < 2; k++) {
 		ops = *base;

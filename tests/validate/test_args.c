@@ -133,6 +133,7 @@ Test(vargs, sg_guest_arguments, .init = setup, .fini = teardown)
 	ops.size = offsetof(struct iovirt_host_ops, guest_read);
 	ops.guest_read = t.ops->guest_read; /* beyond the caller's size: absent */
 	cr_assert_eq(iovirt_sg_validate_guest(t.map, &ops, t.p, NULL, G(2), 1, out, 2, &res), IOVIRT_ENOSYS);
+	cr_assert_eq(iovirt_sg_validate_guest(t.map, &ops, t.p, NULL, G(2), 1, out, 2, NULL), IOVIRT_ENOSYS);
 	cr_assert_eq(iovirt_posix_count(t.p, IOVIRT_CB_GUEST_READ), reads, "nothing read");
 }
 
