@@ -665,3 +665,64 @@ Test(pt_fmt_api, large_map_over_kept_subtree)
 		th_posix_done(p);
 	}
 }
+
+struct snap_tables {
+	uint32_t n;
+	struct iovirt_pt_table t[16];
+};
+
+static int snap_table(void *arg, const struct iovirt_pt_table *t)
+{
+	struct snap_tables *s = arg;
+	if (s->n < 16)
+		s->t[s->n] = *t;
+	s->n++;
+	return 0;
+}
+
+// A map inside one leaf table in an empty region (one page and several; under an empty root
+// slot and under a level-2 table without that leaf table) whose Nth table allocation fails is
+// IOVIRT_ENOMEM with the tables exactly as before (all or nothing), for every N until the map
+// succeeds, and every format; the live table pages come back after reclaim.
+Test(pt_fmt_api, small_map_allocation_failure)
+{
+	static const uint64_t sizes[] = { KiB(4), KiB(12) };
+	static const uint64_t at[] = { GiB(7) + MiB(2) + KiB(8), GiB(1) + MiB(6) + KiB(4) };
+	for (unsigned f = 0; f < 4; f++) {
+		for (int z = 0; z < 2; z++) {
+			for (int a = 0; a < 2; a++) {
+				struct iovirt_posix *p = th_posix();
+				struct iovirt_iommu *io = mk_io(p, formats[f], IOVIRT_RECLAIM_DEFERRED);
+				cr_assert_eq(iovirt_pt_space_create(io, 1, NULL), 0);
+				cr_assert_eq(iovirt_pt_map(io, 1, GiB(1), 0, MiB(2), RW), 0); /* a level-2 table at GiB(1) */
+				struct snap_tables before = { 0 }, after = { 0 };
+				cr_assert_eq(iovirt_pt_foreach_table(io, 1, snap_table, &before), 0);
+				int r = IOVIRT_ENOMEM;
+				uint64_t n;
+				for (n = 1; r == IOVIRT_ENOMEM; n++) {
+					iovirt_posix_fail_alloc_at(p, n);
+					r = iovirt_pt_map(io, 1, at[a], MiB(64), sizes[z], RW);
+					iovirt_posix_fail_alloc_at(p, 0);
+					if (r != IOVIRT_ENOMEM)
+						break;
+					after.n = 0;
+					cr_assert_eq(iovirt_pt_foreach_table(io, 1, snap_table, &after), 0);
+					cr_assert_eq(after.n, before.n, "fmt %u size %llu at %d, N %llu: tables", formats[f],
+						     (unsigned long long)sizes[z], a, (unsigned long long)n);
+					cr_assert_eq(memcmp(after.t, before.t, before.n * sizeof(before.t[0])), 0);
+					struct iovirt_xlate x;
+					cr_assert_eq(iovirt_pt_translate(io, 1, at[a], IOVIRT_PROT_READ, &x), IOVIRT_ENOENT);
+				}
+				cr_assert_eq(r, 0, "fmt %u: %d", formats[f], r);
+				cr_assert_geq(n, 2, "at least one allocation failed first");
+				struct iovirt_xlate x;
+				cr_assert_eq(iovirt_pt_translate(io, 1, at[a] + sizes[z] - 1, IOVIRT_PROT_WRITE, &x), 0);
+				cr_assert_eq(x.pa, MiB(64) + sizes[z] - 1);
+				cr_assert_eq(iovirt_pt_unmap(io, 1, at[a], sizes[z]), (int64_t)sizes[z]);
+				iovirt_pt_reclaim(io);
+				iovirt_iommu_destroy(io);
+				th_posix_done(p);
+			}
+		}
+	}
+}
