@@ -906,3 +906,186 @@ Test(vq_refuse, packed_iommu_indirect)
 	iovirt_iommu_destroy(io);
 	vt_fini(&q.t);
 }
+
+/* ---- cursors, policies on the direct paths, rings without a host address ---- */
+
+// set_cursors on a packed queue forgets every buffer in flight (IDs are not in the cursors):
+// their completions are ENOENT, the same IDs may be made available again, and the ring is read
+// from the new position.
+Test(vq_refuse, packed_set_cursors_forgets_in_flight)
+{
+	struct q q;
+	q_init_num(&q, PF, 4);
+	raw(&q, 0, G(0), 64, 1, AV);
+	raw(&q, 1, G(1), 64, 2, AV);
+	cr_assert_eq(iovirt_vq_skip(q.vq), 1);
+	cr_assert_eq(iovirt_vq_skip(q.vq), 2);
+	iovirt_vq_set_cursors(q.vq, 0x8002, 0x8002);
+	cr_assert_eq(iovirt_vq_push_used(q.vq, 1, 0), IOVIRT_ENOENT);
+	raw(&q, 2, G(2), 64, 1, AV);
+	struct iovirt_host_seg out[4];
+	struct iovirt_dma_result res;
+	cr_assert_eq(pop(&q, out, &res), 1, "ID 1 is free again: %s", iovirt_err_name(res.err));
+	cr_assert_eq(res.head, 1);
+	cr_assert_eq(out[0].gpa, G(2));
+	cr_assert_eq(iovirt_vq_push_used(q.vq, 1, 0), 0);
+	cr_assert_eq(iovirt_vq_used_idx(q.vq), 0x8003);
+	q_fini(&q);
+}
+
+// A walk on a queue whose table is read directly applies the policy's alignment (EALIGN at the
+// descriptor, res naming it), as the general walk does; pop refuses a NULL queue (EINVAL).
+Test(vq_refuse, direct_walk_alignment_policy)
+{
+	for (int direct = 0; direct < 2; direct++) {
+		struct q q;
+		q_init(&q, direct ? IOVIRT_VQ_F_DIRECT : 0);
+		const struct iovirt_sg_policy pol = { .size = sizeof(pol), .addr_align = 16, .len_align = 8 };
+		put_desc(&q, 0, G(1), 64, F_NEXT, 1);
+		put_desc(&q, 1, G(2) + 8, 64, F_WRITE, 0);
+		struct iovirt_host_seg out[4];
+		struct iovirt_dma_result res;
+		cr_assert_eq(iovirt_vq_walk(q.vq, q.t.map, &pol, 0, out, 4, &res), IOVIRT_EALIGN, "direct %d", direct);
+		cr_assert_eq(res.desc, 1);
+		cr_assert_eq(res.gpa, G(2) + 8);
+		cr_assert_eq(res.where, IOVIRT_WHERE_TABLE);
+		put_desc(&q, 1, G(2) + 16, 60, F_WRITE, 0);
+		cr_assert_eq(iovirt_vq_walk(q.vq, q.t.map, &pol, 0, out, 4, &res), IOVIRT_EALIGN, "length");
+		put_desc(&q, 1, G(2) + 16, 64, F_WRITE, 0);
+		cr_assert_eq(iovirt_vq_walk(q.vq, q.t.map, &pol, 0, out, 4, &res), 2);
+		offer(&q, 0);
+		cr_assert_eq(iovirt_vq_pop(q.vq, q.t.map, &pol, out, 4, &res), 2);
+		cr_assert_eq(iovirt_vq_pop(NULL, q.t.map, NULL, out, 4, &res), IOVIRT_EINVAL);
+		cr_assert_eq(res.err, IOVIRT_EINVAL);
+		q_fini(&q);
+	}
+}
+
+// With IOVIRT_VQ_F_DIRECT, rings in a region that has no host address (a host physical address
+// only) keep the callbacks: pops read and completions write through them.
+Test(vq_refuse, direct_without_host_address)
+{
+	static uint8_t far[4096] __attribute__((aligned(4096)));
+	struct vt t;
+	vt_init(&t);
+	vt_add(&t, G(0), 16 * 4096, IOVIRT_REGION_RAM, RW);
+	cr_assert_eq(iovirt_posix_guest_add(t.p, VT_GUEST, G(100), far, sizeof(far)), 0);
+	vt_add(&t, G(100), 4096, IOVIRT_REGION_RAM, RW);
+	struct iovirt_vq_params p = { .size = sizeof(p), .guest = VT_GUEST, .num = NUM, .flags = IOVIRT_VQ_F_DIRECT,
+				      .desc_gpa = G(100), .avail_gpa = G(100) + 2048, .used_gpa = G(100) + 3072,
+				      .map = t.map };
+	struct iovirt_vq *vq;
+	cr_assert_eq(iovirt_vq_create(t.ops, t.p, &p, &vq), 0);
+	const uint64_t d0[2] = { G(1), 64 | ((uint64_t)F_WRITE << 32) };
+	memcpy(far + 5 * 16, d0, 16);
+	const uint16_t head = 5, idx = 1;
+	memcpy(far + 2048 + 4, &head, 2);
+	memcpy(far + 2048 + 2, &idx, 2);
+	const uint64_t r0 = iovirt_posix_count(t.p, IOVIRT_CB_GUEST_READ);
+	const uint64_t w0 = iovirt_posix_count(t.p, IOVIRT_CB_GUEST_WRITE);
+	struct iovirt_host_seg out[4];
+	struct iovirt_dma_result res;
+	cr_assert_eq(iovirt_vq_pop(vq, t.map, NULL, out, 4, &res), 1, "%s", iovirt_err_name(res.err));
+	cr_assert_eq(res.head, 5);
+	cr_assert_gt(iovirt_posix_count(t.p, IOVIRT_CB_GUEST_READ), r0);
+	cr_assert_eq(iovirt_vq_push_used(vq, 5, 64), 0);
+	cr_assert_eq(iovirt_posix_count(t.p, IOVIRT_CB_GUEST_WRITE) - w0, 2u, "element, then idx");
+	uint16_t uidx;
+	memcpy(&uidx, far + 3072 + 2, 2);
+	cr_assert_eq(uidx, 1);
+	iovirt_vq_destroy(vq);
+	vt_fini(&t);
+}
+
+/* ---- buffers and rings behind an IOMMU ---- */
+
+#define PIOVA(x) (0x40000000ull + (x) * 4096ull)
+
+static struct iovirt_iommu *iq_make(struct q *q, uint32_t flags)
+{
+	vt_init(&q->t);
+	vt_add(&q->t, G(0), 48 * 4096, IOVIRT_REGION_RAM, RW);
+	vt_add(&q->t, G(50), 4096, IOVIRT_REGION_ROM, DR);
+	struct iovirt_iommu *io;
+	cr_assert_eq(iovirt_iommu_create(q->t.ops, q->t.p, NULL, &io), 0);
+	cr_assert_eq(iovirt_pt_space_create(io, 1, NULL), 0);
+	cr_assert_eq(iovirt_pt_map(io, 1, PIOVA(0), DESC, 4096, RW), 0);
+	cr_assert_eq(iovirt_pt_map(io, 1, PIOVA(1), AVAIL, 4096, RW), 0);
+	cr_assert_eq(iovirt_pt_map(io, 1, PIOVA(2), USED, 4096, RW), 0);
+	struct iovirt_vq_params p = { .size = sizeof(p), .guest = VT_GUEST, .num = NUM,
+				      .flags = flags | IOVIRT_VQ_F_ACCESS_PLATFORM, .desc_gpa = PIOVA(0),
+				      .avail_gpa = PIOVA(1), .used_gpa = PIOVA(2), .map = q->t.map,
+				      .iommu = io, .asid = 1 };
+	cr_assert_eq(iovirt_vq_create(q->t.ops, q->t.p, &p, &q->vq), 0);
+	q->num = NUM;
+	q->drv_idx = 0;
+	return io;
+}
+
+// Behind an IOMMU, a buffer of length 0 is EZEROLEN and one wrapping past 2^64 EOVERFLOW (the
+// segment's own refusals, before any translation); a buffer whose first page translates outside
+// the map is ENOREGION at that guest address; one running into an unmapped page EIOFAULT at that
+// page (last_fault says where and how much); nothing taken after any.
+Test(vq_refuse, iommu_buffer_refusals)
+{
+	struct q q;
+	struct iovirt_iommu *io = iq_make(&q, 0);
+	cr_assert_eq(iovirt_pt_map(io, 1, PIOVA(10), G(5), 4096, RW), 0);
+	cr_assert_eq(iovirt_pt_map(io, 1, PIOVA(11), G(60), 4096, RW), 0); /* no region at G(60) */
+	cr_assert_eq(iovirt_pt_map(io, 1, PIOVA(12), G(6), 4096, RW), 0);
+	struct iovirt_host_seg out[4];
+	struct iovirt_dma_result res;
+	put_desc(&q, 0, PIOVA(10), 0, 0, 0);
+	offer(&q, 0);
+	cr_assert_eq(pop(&q, out, &res), IOVIRT_EZEROLEN);
+	put_desc(&q, 0, UINT64_MAX - 15, 64, 0, 0);
+	cr_assert_eq(pop(&q, out, &res), IOVIRT_EOVERFLOW);
+	put_desc(&q, 0, PIOVA(10) + 4000, 200, 0, 0); /* G(5) + 4000 .. then G(60) */
+	cr_assert_eq(pop(&q, out, &res), IOVIRT_ENOREGION);
+	cr_assert_eq(res.gpa, G(60));
+	put_desc(&q, 0, PIOVA(11) + 100, 64, 0, 0);
+	cr_assert_eq(pop(&q, out, &res), IOVIRT_ENOREGION);
+	cr_assert_eq(res.gpa, G(60) + 100);
+	put_desc(&q, 0, PIOVA(12) + 4000, 200, 0, 0); /* into PIOVA(13): unmapped */
+	cr_assert_eq(pop(&q, out, &res), IOVIRT_EIOFAULT);
+	struct iovirt_vq_fault ft;
+	cr_assert_eq(iovirt_vq_last_fault(q.vq, &ft), 0);
+	cr_assert_eq(ft.iova, PIOVA(13));
+	cr_assert_eq(ft.len, 104);
+	cr_assert_eq(ft.access, IOVIRT_DEV_READ);
+	cr_assert_eq(iovirt_vq_last_avail(q.vq), 0);
+	cr_assert_eq(iovirt_pt_map(io, 1, PIOVA(13), G(7), 4096, RW), 0);
+	cr_assert_eq(pop(&q, out, &res), 1, "G(6), G(7) continue");
+	cr_assert_eq(out[0].gpa, G(6) + 4000);
+	cr_assert_eq(out[0].len, 200);
+	iovirt_vq_destroy(q.vq);
+	iovirt_iommu_destroy(io);
+	vt_fini(&q.t);
+}
+
+// iotlb_inval: a range below the rings touches none (0); a used ring remapped into ROM is
+// refused as create refuses it (EREADONLY) with the old translation and holds kept: completions
+// still go to the old page.
+Test(vq_refuse, iotlb_inval_ring_refused)
+{
+	struct q q;
+	struct iovirt_iommu *io = iq_make(&q, 0);
+	cr_assert_eq(iovirt_vq_iotlb_inval(q.vq, 0x1000, 4096), 0);
+	cr_assert_eq(iovirt_vq_iotlb_inval(q.vq, PIOVA(3), 4096), 0, "just above the used ring");
+	cr_assert_eq(iovirt_gmap_in_use(q.t.map, G(0)), 3);
+	cr_assert_eq(iovirt_pt_unmap(io, 1, PIOVA(2), 4096), 4096);
+	cr_assert_eq(iovirt_pt_map(io, 1, PIOVA(2), G(50), 4096, RW), 0);
+	cr_assert_eq(iovirt_vq_iotlb_inval(q.vq, PIOVA(2), 4096), IOVIRT_EREADONLY);
+	cr_assert_eq(iovirt_gmap_in_use(q.t.map, G(0)), 3, "the old holds");
+	cr_assert_eq(iovirt_gmap_in_use(q.t.map, G(50)), 0, "no new hold");
+	cr_assert_eq(iovirt_pt_map(io, 1, G(5), G(5), 4096, RW), 0);
+	put_desc(&q, 0, G(5), 64, F_WRITE, 0);
+	offer(&q, 0);
+	struct iovirt_host_seg out[4];
+	cr_assert_eq(pop(&q, out, NULL), 1);
+	cr_assert_eq(iovirt_vq_push_used(q.vq, 0, 64), 0);
+	cr_assert_eq(used_idx_in_guest(&q), 1, "the old used ring");
+	iovirt_vq_destroy(q.vq);
+	iovirt_iommu_destroy(io);
+	vt_fini(&q.t);
+}
