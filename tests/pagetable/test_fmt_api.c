@@ -726,3 +726,42 @@ Test(pt_fmt_api, small_map_allocation_failure)
 		}
 	}
 }
+
+// iovirt_pt_space_create failing at its Nth allocation (directory chunk, space, root table) is
+// IOVIRT_ENOMEM with nothing created and no table page left (only the directory chunk may stay),
+// for every N until it succeeds, every format and both reclaim modes; the space then works.
+Test(pt_fmt_api, space_create_allocation_failure)
+{
+	for (unsigned f = 0; f < 4; f++) {
+		for (uint32_t mode = 0; mode < 2; mode++) {
+			struct iovirt_posix *p = th_posix();
+			struct iovirt_iommu *io = mk_io(p, formats[f], mode);
+			const int64_t mem = iovirt_posix_live_mem(p), tables = iovirt_posix_live_tables(p);
+			int r = IOVIRT_ENOMEM;
+			uint64_t n;
+			for (n = 1; r == IOVIRT_ENOMEM; n++) {
+				iovirt_posix_fail_alloc_at(p, n);
+				r = iovirt_pt_space_create(io, 0x12345, NULL);
+				iovirt_posix_fail_alloc_at(p, 0);
+				if (r != IOVIRT_ENOMEM)
+					break;
+				struct iovirt_pt_stats st;
+				iovirt_pt_stats(io, &st);
+				cr_assert_eq(st.spaces, 0);
+				cr_assert_eq(iovirt_posix_live_tables(p), tables, "fmt %u N %llu", formats[f], (unsigned long long)n);
+				/* at most the ASID directory's chunk, made on first use and kept (docs/pagetable.md) */
+				cr_assert_leq(iovirt_posix_live_mem(p) - mem, 8192, "fmt %u N %llu: %lld bytes more", formats[f],
+					      (unsigned long long)n, (long long)(iovirt_posix_live_mem(p) - mem));
+				cr_assert_eq(iovirt_pt_root(io, 0x12345, &(uint64_t){ 0 }, &(unsigned){ 0 }), IOVIRT_ENOASID);
+			}
+			cr_assert_eq(r, 0);
+			cr_assert_geq(n, 3, "fmt %u: the chunk, the space and its root each failed once", formats[f]);
+			cr_assert_gt(iovirt_posix_live_mem(p), mem);
+			cr_assert_eq(iovirt_pt_map(io, 0x12345, 0, 0, MiB(2), RW), 0);
+			cr_assert_eq(iovirt_pt_space_destroy(io, 0x12345), 0);
+			iovirt_pt_reclaim(io);
+			iovirt_iommu_destroy(io);
+			th_posix_done(p);
+		}
+	}
+}
