@@ -131,6 +131,8 @@ Test(vq_refuse, create_arguments)
 	ops = *t.ops;
 	ops.size = offsetof(struct iovirt_host_ops, guest_read);
 	cr_assert_eq(iovirt_vq_create(&ops, t.p, &p, &vq), IOVIRT_ENOSYS);
+	ops.size = offsetof(struct iovirt_host_ops, guest_write); /* guest_write beyond the caller's size */
+	cr_assert_eq(iovirt_vq_create(&ops, t.p, &p, &vq), IOVIRT_ENOSYS);
 	ops = *t.ops;
 	ops.mem_free = NULL;
 	cr_assert_eq(iovirt_vq_create(&ops, t.p, &p, &vq), IOVIRT_ENOSYS);
@@ -1046,6 +1048,9 @@ Test(vq_refuse, iommu_buffer_refusals)
 	put_desc(&q, 0, PIOVA(11) + 100, 64, 0, 0);
 	cr_assert_eq(pop(&q, out, &res), IOVIRT_ENOREGION);
 	cr_assert_eq(res.gpa, G(60) + 100);
+	put_desc(&q, 0, PIOVA(11) + 4000, 200, 0, 0); /* G(60) + 4000 .. then G(6): the first piece refused */
+	cr_assert_eq(pop(&q, out, &res), IOVIRT_ENOREGION);
+	cr_assert_eq(res.gpa, G(60) + 4000);
 	put_desc(&q, 0, PIOVA(12) + 4000, 200, 0, 0); /* into PIOVA(13): unmapped */
 	cr_assert_eq(pop(&q, out, &res), IOVIRT_EIOFAULT);
 	struct iovirt_vq_fault ft;
