@@ -276,6 +276,20 @@ static IOVIRT_ALWAYS_INLINE int hold_add(struct iovirt_pin_domain *d, uint64_t g
 	return 0;
 }
 
+/* One use of hold entry e less; after its last use the hold goes idle (a
+ * lease) or goes. */
+static IOVIRT_ALWAYS_INLINE void hold_unuse(struct iovirt_pin_domain *d, struct pin_hold *e)
+{
+	if (--e->users)
+		return;
+	if (IOVIRT_LIKELY(e->lease)) {
+		iovirt_gmap_lease_idle(e->reg, e->lease - 1);
+		return;
+	}
+	iovirt_gmap_region_put(d->map, e->reg);
+	hold_clear(d, e);
+}
+
 /* Drops one regs[] entry: the slot's own hold, or one use of the domain's
  * hold, which after its last use goes idle (a lease) or goes. */
 static IOVIRT_ALWAYS_INLINE void hold_drop(struct iovirt_pin_domain *d,
@@ -295,14 +309,7 @@ static IOVIRT_ALWAYS_INLINE void hold_drop(struct iovirt_pin_domain *d,
 				break;
 		}
 	}
-	if (--e->users)
-		return;
-	if (IOVIRT_LIKELY(e->lease)) {
-		iovirt_gmap_lease_idle(r, e->lease - 1);
-		return;
-	}
-	iovirt_gmap_region_put(d->map, r);
-	hold_clear(d, e);
+	hold_unuse(d, e);
 }
 
 /* Ends the domain's idle leases (domain destroy: no slot uses them). */
@@ -539,8 +546,8 @@ PIN_INLINE int prepare(struct iovirt_pin_domain *d, const struct iovirt_sg_polic
 	if (IOVIRT_UNLIKELY(d->free_head == PIN_NIL))
 		return IOVIRT_ELIMIT;
 	uint32_t idx = d->free_head;
-	struct iovirt_gmap_region **regs = d->regs + (size_t)idx * d->max_segs;
-	struct pin_range *rg = d->ranges + (size_t)idx * d->max_segs;
+	struct iovirt_gmap_region **regs = pin_slot_regs(d, idx, n);
+	struct pin_range *rg = pin_slot_ranges(d, idx, n);
 	uint32_t held = 0;
 	int err = prep_holds(d, n, regs, &held);
 	int r = prep_validate(d, pol, n, out, out_cap, res);
@@ -623,8 +630,8 @@ uint32_t pin_commit(struct iovirt_pin_domain *d, const struct pin_prep *pp)
  * taken, so free list and generations are as they were. */
 void pin_unprepare(struct iovirt_pin_domain *d, const struct pin_prep *pp)
 {
-	counts_drop(d, d->ranges + (size_t)pp->idx * d->max_segs, pp->n, pp->leaf);
-	put_holds(d, d->regs + (size_t)pp->idx * d->max_segs, pp->held);
+	counts_drop(d, pin_slot_ranges(d, pp->idx, pp->n), pp->n, pp->leaf);
+	put_holds(d, pin_slot_regs(d, pp->idx, pp->n), pp->held);
 }
 
 /* Returns a slot's pins and holds and puts it at the end of the free list. */
@@ -647,8 +654,8 @@ PIN_INLINE void slot_free(struct iovirt_pin_domain *d, struct pin_slot *s, uint3
 PIN_INLINE void release(struct iovirt_pin_domain *d, uint32_t idx)
 {
 	struct pin_slot *s = &d->slots[idx];
-	counts_drop(d, d->ranges + (size_t)idx * d->max_segs, s->nsegs, s->leaf);
-	put_slot_holds(d, d->regs + (size_t)idx * d->max_segs, s->nregs);
+	counts_drop(d, pin_slot_ranges(d, idx, s->nsegs), s->nsegs, s->leaf);
+	put_slot_holds(d, pin_slot_regs(d, idx, s->nsegs), s->nregs);
 	slot_free(d, s, idx);
 }
 
@@ -656,8 +663,8 @@ PIN_INLINE void release(struct iovirt_pin_domain *d, uint32_t idx)
 PIN_INLINE void release_one(struct iovirt_pin_domain *d, uint32_t idx)
 {
 	struct pin_slot *s = &d->slots[idx];
-	counts_drop(d, d->ranges + (size_t)idx * d->max_segs, 1, s->leaf);
-	put_slot_holds(d, d->regs + (size_t)idx * d->max_segs, 1);
+	counts_drop(d, &s->r1, 1, s->leaf);
+	put_slot_holds(d, &s->reg1, 1);
 	slot_free(d, s, idx);
 }
 
@@ -697,10 +704,36 @@ PIN_INLINE int pin_finish(struct iovirt_pin_domain *d, const struct iovirt_sg_po
 	return r;
 }
 
-int iovirt_pin_sg(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
-		  const struct iovirt_seg *segs, uint32_t nsegs,
-		  struct iovirt_host_seg *out, uint32_t out_cap,
-		  struct iovirt_dma_result *res, struct iovirt_pin_handle *h)
+/*
+ * The usual DMA, in one test (pin_fast_ok): one segment, the default policy,
+ * the segment within the region of the hold entry that matched last, all its
+ * pages in the cached count leaf, a free slot, no pending removal. Then
+ * prepare + commit specialised: the same phases in the same order (hold,
+ * validate, counts, slot), the same results, errors and undo, and the slot
+ * recorded exactly as the general path records a one-segment slot, so that
+ * release cannot tell them apart (test_fast.c compares the two paths).
+ */
+static IOVIRT_ALWAYS_INLINE bool pin_fast_ok(const struct iovirt_pin_domain *d,
+					     const struct pin_hold *e, const struct pin_leaf *l,
+					     uint64_t gpa, uint64_t len)
+{
+	/* len - 1 <= last - gpa: within the entry's region, and len is not 0
+	 * (a region is shorter than 2^64 bytes, so last - gpa < 2^64 - 1); both
+	 * ends in leaf l. A free entry (lo 1, last 0) matches nothing. */
+	return d->free_head != PIN_NIL && !d->nrm && gpa >= e->lo && gpa <= e->last &&
+	       len - 1 <= e->last - gpa && l && l->key == gpa >> (IOVIRT_PAGE_SHIFT + PIN_LEAF_SHIFT) &&
+	       !((gpa ^ (gpa + (len - 1))) >> (IOVIRT_PAGE_SHIFT + PIN_LEAF_SHIFT));
+}
+
+#define PIN_SG_ARGS                                                                          \
+	struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,                     \
+		const struct iovirt_seg *segs, uint32_t nsegs, struct iovirt_host_seg *out, \
+		uint32_t out_cap, struct iovirt_dma_result *res, struct iovirt_pin_handle *h
+#define PIN_SG_PASS d, pol, segs, nsegs, out, out_cap, res, h
+
+/* iovirt_pin_sg for everything pin_fast_ok declines (same signature: the
+ * hand-over is a jump). */
+static __attribute__((noinline)) int pin_sg_general(PIN_SG_ARGS)
 {
 	if (IOVIRT_UNLIKELY(!d || !segs || !out || !h))
 		return IOVIRT_EINVAL;
@@ -717,6 +750,70 @@ int iovirt_pin_sg(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *po
 		return IOVIRT_ETOOMANY;
 	memcpy(d->scratch, segs, (size_t)nsegs * sizeof(*segs));
 	return pin_finish(d, pol, nsegs, out, out_cap, res, h);
+}
+
+/*
+ * The fast path below decides on its own copy of segs[0]; when it declines
+ * (before changing anything), the general path reads the caller's segment
+ * anew and decides from that copy alone, so each path uses only what it read.
+ * Values that must survive the validation call are reloaded from d after it
+ * (nothing between changes them): fewer registers to save.
+ */
+int iovirt_pin_sg(PIN_SG_ARGS)
+{
+	if (IOVIRT_UNLIKELY(nsegs != 1 || pol || !d || !segs || !out || !h))
+		return pin_sg_general(PIN_SG_PASS);
+	struct iovirt_seg *seg = &d->scratch[0];
+	*seg = segs[0]; /* read once */
+	struct pin_hold *e = &d->hold[d->hold_hint];
+	if (IOVIRT_UNLIKELY(!pin_fast_ok(d, e, d->counts.last, seg->gpa, seg->len)))
+		return pin_sg_general(PIN_SG_PASS);
+	/* holds: e in use, or idle and used again (as hold_add). A remover took
+	 * the idle lease back: the entry goes, and the general path takes the
+	 * region anew. */
+	if (e->users == 0 && IOVIRT_UNLIKELY(iovirt_gmap_lease_use(d->map, e->reg, e->lease - 1))) {
+		hold_clear(d, e);
+		return pin_sg_general(PIN_SG_PASS);
+	}
+	e->users++;
+	/* validate: the segment lies in one held region, so the default policy
+	 * decides as pin_policy's STRICT_REGIONS one (that flag only turns a
+	 * crossing into ECROSS) */
+	int r = iovirt_sg_validate(d->map, NULL, seg, 1, out, out_cap, res);
+	e = &d->hold[d->hold_hint];
+	if (IOVIRT_UNLIKELY(r < 0)) {
+		hold_unuse(d, e);
+		return r;
+	}
+	/* counts (validation accepted: len > 0), in the cached leaf */
+	seg = &d->scratch[0];
+	struct pin_leaf *l = d->counts.last;
+	uint64_t first = seg->gpa >> IOVIRT_PAGE_SHIFT;
+	struct pin_range rg = { first, ((seg->gpa + seg->len - 1) >> IOVIRT_PAGE_SHIFT) - first + 1 };
+	int err = rg.npages == 1 ? inc_page(d, l, first) : inc_leaf(d, l, &rg, 1);
+	if (IOVIRT_UNLIKELY(err)) {
+		hold_unuse(d, e);
+		if (res)
+			res->err = err;
+		return err;
+	}
+	/* commit: the free-list head, recorded as commit records a one-segment
+	 * slot */
+	uint32_t idx = d->free_head;
+	struct pin_slot *s = &d->slots[idx];
+	d->free_head = s->next;
+	if (d->free_head == PIN_NIL)
+		d->free_tail = PIN_NIL;
+	s->nsegs = 1;
+	s->nregs = 1;
+	s->leaf = l;
+	s->r1 = rg;
+	s->reg1 = e->reg;
+	s->gen = s->gen + 1 ? s->gen + 1 : 1;
+	s->state = PIN_SLOT_DMA;
+	d->st.live_dmas++;
+	*h = (struct iovirt_pin_handle){ .index = idx, .gen = s->gen, .tag = d->tag };
+	return r;
 }
 
 int iovirt_pin_sg_guest(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
