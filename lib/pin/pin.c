@@ -731,9 +731,18 @@ static IOVIRT_ALWAYS_INLINE bool pin_fast_ok(const struct iovirt_pin_domain *d,
 		uint32_t out_cap, struct iovirt_dma_result *res, struct iovirt_pin_handle *h
 #define PIN_SG_PASS d, pol, segs, nsegs, out, out_cap, res, h
 
-/* iovirt_pin_sg for everything pin_fast_ok declines (same signature: the
+/* Out of line and whole: a clone specialised for constant arguments would
+ * move the others between registers before the jump (gcc's noclone; clang
+ * makes no such clones). */
+#ifdef __clang__
+#define PIN_OUTLINE __attribute__((noinline))
+#else
+#define PIN_OUTLINE __attribute__((noinline, noclone))
+#endif
+
+/* iovirt_pin_sg for everything its fast path declines (same signature: the
  * hand-over is a jump). */
-static __attribute__((noinline)) int pin_sg_general(PIN_SG_ARGS)
+static PIN_OUTLINE int pin_sg_general(PIN_SG_ARGS)
 {
 	if (IOVIRT_UNLIKELY(!d || !segs || !out || !h))
 		return IOVIRT_EINVAL;
@@ -753,27 +762,38 @@ static __attribute__((noinline)) int pin_sg_general(PIN_SG_ARGS)
 }
 
 /*
- * The fast path below decides on its own copy of segs[0]; when it declines
- * (before changing anything), the general path reads the caller's segment
- * anew and decides from that copy alone, so each path uses only what it read.
- * Values that must survive the validation call are reloaded from d after it
- * (nothing between changes them): fewer registers to save.
+ * The fast path below copies segs[0] once into d->scratch[0]; when it
+ * declines (before changing anything) the general path continues from that
+ * copy. Values that must survive the validation call are reloaded from d
+ * after it (nothing between changes them): fewer registers to save.
  */
-int iovirt_pin_sg(PIN_SG_ARGS)
+/* The general path for one segment, the copy in d->scratch[0] already. */
+static __attribute__((noinline)) int pin_one_general(struct iovirt_pin_domain *d,
+						     struct iovirt_host_seg *out, uint32_t out_cap,
+						     struct iovirt_dma_result *res,
+						     struct iovirt_pin_handle *h)
 {
-	if (IOVIRT_UNLIKELY(nsegs != 1 || pol || !d || !segs || !out || !h))
-		return pin_sg_general(PIN_SG_PASS);
+	return pin_finish(d, NULL, 1, out, out_cap, res, h);
+}
+
+/* nsegs 1, pol NULL (iovirt_pin_sg): the declines pass these as constants,
+ * so nothing but what the fast path needs stays live across its calls. */
+static PIN_OUTLINE int pin_sg_one(PIN_SG_ARGS)
+{
+	(void)pol, (void)nsegs;
+	if (IOVIRT_UNLIKELY(!d || !segs || !out || !h))
+		return IOVIRT_EINVAL;
 	struct iovirt_seg *seg = &d->scratch[0];
-	*seg = segs[0]; /* read once */
+	*seg = segs[0]; /* read once: both paths decide from this copy */
 	struct pin_hold *e = &d->hold[d->hold_hint];
 	if (IOVIRT_UNLIKELY(!pin_fast_ok(d, e, d->counts.last, seg->gpa, seg->len)))
-		return pin_sg_general(PIN_SG_PASS);
+		return pin_one_general(d, out, out_cap, res, h);
 	/* holds: e in use, or idle and used again (as hold_add). A remover took
 	 * the idle lease back: the entry goes, and the general path takes the
 	 * region anew. */
 	if (e->users == 0 && IOVIRT_UNLIKELY(iovirt_gmap_lease_use(d->map, e->reg, e->lease - 1))) {
-		hold_clear(d, e);
-		return pin_sg_general(PIN_SG_PASS);
+		hold_clear(d, &d->hold[d->hold_hint]);
+		return pin_one_general(d, out, out_cap, res, h);
 	}
 	e->users++;
 	/* validate: the segment lies in one held region, so the default policy
@@ -814,6 +834,15 @@ int iovirt_pin_sg(PIN_SG_ARGS)
 	d->st.live_dmas++;
 	*h = (struct iovirt_pin_handle){ .index = idx, .gen = s->gen, .tag = d->tag };
 	return r;
+}
+
+/* Hands over by tail call, a jump: no frame here, so a list of several
+ * segments does not pay for the fast path's saved registers. */
+int iovirt_pin_sg(PIN_SG_ARGS)
+{
+	if (IOVIRT_LIKELY(nsegs == 1 && !pol))
+		return pin_sg_one(PIN_SG_PASS);
+	return pin_sg_general(PIN_SG_PASS);
 }
 
 int iovirt_pin_sg_guest(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
