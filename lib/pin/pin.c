@@ -232,11 +232,11 @@ static __attribute__((noinline)) int hold_add_slow(struct iovirt_pin_domain *d, 
 		return 0;
 	}
 	uint32_t i = (uint32_t)__builtin_ctz(freem);
-	struct iovirt_region ri;
-	iovirt_gmap_region_info(reg, &ri);
+	struct iovirt_sg_fast vf;
+	iovirt_gmap_region_fast(d->map, reg, &vf);
 	int lease = iovirt_gmap_lease_take(reg);
-	d->hold[i] = (struct pin_hold){ .lo = ri.gpa, .last = ri.gpa + (ri.length - 1), .reg = reg,
-					.users = 1, .lease = lease < 0 ? 0 : (uint32_t)lease + 1 };
+	d->hold[i] = (struct pin_hold){ .lo = vf.gpa, .last = vf.last, .reg = reg, .users = 1,
+					.lease = lease < 0 ? 0 : (uint32_t)lease + 1, .vf = vf };
 	d->hold_used |= 1u << i;
 	d->hold_hint = i;
 	regs[(*held)++] = reg;
@@ -798,8 +798,14 @@ static PIN_OUTLINE int pin_sg_one(PIN_SG_ARGS)
 	e->users++;
 	/* validate: the segment lies in one held region, so the default policy
 	 * decides as pin_policy's STRICT_REGIONS one (that flag only turns a
-	 * crossing into ECROSS) */
-	int r = iovirt_sg_validate(d->map, NULL, seg, 1, out, out_cap, res);
+	 * crossing into ECROSS); the region known, its fast check needs no
+	 * lookup, and what it declines (or a result asked for) is decided by
+	 * iovirt_sg_validate */
+	int r;
+	if (IOVIRT_LIKELY(!res && out_cap && iovirt_sg_validate_fast(&e->vf, seg, out)))
+		r = 1;
+	else
+		r = iovirt_sg_validate(d->map, NULL, seg, 1, out, out_cap, res);
 	e = &d->hold[d->hold_hint];
 	if (IOVIRT_UNLIKELY(r < 0)) {
 		hold_unuse(d, e);
