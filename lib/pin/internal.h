@@ -55,6 +55,11 @@ struct pin_slot {
 	uint32_t next;    /* free list / deferred queue; UINT32_MAX = end */
 	struct pin_leaf *leaf; /* every page in this leaf (complete's fast path), or NULL;
 	                        * a leaf with counts > 0 is never freed */
+	/* A one-segment slot (the usual DMA) keeps its range and its regs[] entry
+	 * here rather than in ranges[]/regs[] (pin_slot_ranges/_regs): no index
+	 * arithmetic into the shared arrays on the hot path. */
+	struct pin_range r1;
+	struct iovirt_gmap_region *reg1;
 	/* mappings */
 	struct iovirt_iommu *iommu;
 	uint32_t asid;
@@ -125,6 +130,8 @@ struct pin_hold {
 	uint32_t users;                 /* slots whose regs[] name reg (untagged) */
 	uint32_t lease;                 /* 1 + the hold's lease slot of reg (kept idle at
 	                                 * users 0), or 0: a plain hold */
+	struct iovirt_sg_fast vf;       /* reg's fast check (iovirt_gmap_region_fast):
+	                                 * valid while held, so only after the lease's use */
 };
 static const struct pin_hold pin_hold_free = { .lo = 1, .last = 0 };
 
@@ -170,6 +177,20 @@ struct iovirt_pin_domain {
 
 	struct iovirt_pin_stats st;
 };
+
+/* Where slot idx of nsegs segments keeps its ranges and its regs[] entries
+ * (a one-segment slot has at most one): in the slot, or in the arrays. */
+static inline struct pin_range *pin_slot_ranges(const struct iovirt_pin_domain *d, uint32_t idx,
+						uint32_t nsegs)
+{
+	return nsegs == 1 ? &d->slots[idx].r1 : d->ranges + (size_t)idx * d->max_segs;
+}
+
+static inline struct iovirt_gmap_region **pin_slot_regs(const struct iovirt_pin_domain *d,
+							uint32_t idx, uint32_t nsegs)
+{
+	return nsegs == 1 ? &d->slots[idx].reg1 : d->regs + (size_t)idx * d->max_segs;
+}
 
 /* Internal functions are not exported: calls between our files then need no
  * PLT hop in the shared library (they are on every pin and complete). */

@@ -232,11 +232,11 @@ static __attribute__((noinline)) int hold_add_slow(struct iovirt_pin_domain *d, 
 		return 0;
 	}
 	uint32_t i = (uint32_t)__builtin_ctz(freem);
-	struct iovirt_region ri;
-	iovirt_gmap_region_info(reg, &ri);
+	struct iovirt_sg_fast vf;
+	iovirt_gmap_region_fast(d->map, reg, &vf);
 	int lease = iovirt_gmap_lease_take(reg);
-	d->hold[i] = (struct pin_hold){ .lo = ri.gpa, .last = ri.gpa + (ri.length - 1), .reg = reg,
-					.users = 1, .lease = lease < 0 ? 0 : (uint32_t)lease + 1 };
+	d->hold[i] = (struct pin_hold){ .lo = vf.gpa, .last = vf.last, .reg = reg, .users = 1,
+					.lease = lease < 0 ? 0 : (uint32_t)lease + 1, .vf = vf };
 	d->hold_used |= 1u << i;
 	d->hold_hint = i;
 	regs[(*held)++] = reg;
@@ -276,6 +276,20 @@ static IOVIRT_ALWAYS_INLINE int hold_add(struct iovirt_pin_domain *d, uint64_t g
 	return 0;
 }
 
+/* One use of hold entry e less; after its last use the hold goes idle (a
+ * lease) or goes. */
+static IOVIRT_ALWAYS_INLINE void hold_unuse(struct iovirt_pin_domain *d, struct pin_hold *e)
+{
+	if (--e->users)
+		return;
+	if (IOVIRT_LIKELY(e->lease)) {
+		iovirt_gmap_lease_idle(e->reg, e->lease - 1);
+		return;
+	}
+	iovirt_gmap_region_put(d->map, e->reg);
+	hold_clear(d, e);
+}
+
 /* Drops one regs[] entry: the slot's own hold, or one use of the domain's
  * hold, which after its last use goes idle (a lease) or goes. */
 static IOVIRT_ALWAYS_INLINE void hold_drop(struct iovirt_pin_domain *d,
@@ -295,14 +309,7 @@ static IOVIRT_ALWAYS_INLINE void hold_drop(struct iovirt_pin_domain *d,
 				break;
 		}
 	}
-	if (--e->users)
-		return;
-	if (IOVIRT_LIKELY(e->lease)) {
-		iovirt_gmap_lease_idle(r, e->lease - 1);
-		return;
-	}
-	iovirt_gmap_region_put(d->map, r);
-	hold_clear(d, e);
+	hold_unuse(d, e);
 }
 
 /* Ends the domain's idle leases (domain destroy: no slot uses them). */
@@ -539,8 +546,8 @@ PIN_INLINE int prepare(struct iovirt_pin_domain *d, const struct iovirt_sg_polic
 	if (IOVIRT_UNLIKELY(d->free_head == PIN_NIL))
 		return IOVIRT_ELIMIT;
 	uint32_t idx = d->free_head;
-	struct iovirt_gmap_region **regs = d->regs + (size_t)idx * d->max_segs;
-	struct pin_range *rg = d->ranges + (size_t)idx * d->max_segs;
+	struct iovirt_gmap_region **regs = pin_slot_regs(d, idx, n);
+	struct pin_range *rg = pin_slot_ranges(d, idx, n);
 	uint32_t held = 0;
 	int err = prep_holds(d, n, regs, &held);
 	int r = prep_validate(d, pol, n, out, out_cap, res);
@@ -623,8 +630,8 @@ uint32_t pin_commit(struct iovirt_pin_domain *d, const struct pin_prep *pp)
  * taken, so free list and generations are as they were. */
 void pin_unprepare(struct iovirt_pin_domain *d, const struct pin_prep *pp)
 {
-	counts_drop(d, d->ranges + (size_t)pp->idx * d->max_segs, pp->n, pp->leaf);
-	put_holds(d, d->regs + (size_t)pp->idx * d->max_segs, pp->held);
+	counts_drop(d, pin_slot_ranges(d, pp->idx, pp->n), pp->n, pp->leaf);
+	put_holds(d, pin_slot_regs(d, pp->idx, pp->n), pp->held);
 }
 
 /* Returns a slot's pins and holds and puts it at the end of the free list. */
@@ -647,8 +654,8 @@ PIN_INLINE void slot_free(struct iovirt_pin_domain *d, struct pin_slot *s, uint3
 PIN_INLINE void release(struct iovirt_pin_domain *d, uint32_t idx)
 {
 	struct pin_slot *s = &d->slots[idx];
-	counts_drop(d, d->ranges + (size_t)idx * d->max_segs, s->nsegs, s->leaf);
-	put_slot_holds(d, d->regs + (size_t)idx * d->max_segs, s->nregs);
+	counts_drop(d, pin_slot_ranges(d, idx, s->nsegs), s->nsegs, s->leaf);
+	put_slot_holds(d, pin_slot_regs(d, idx, s->nsegs), s->nregs);
 	slot_free(d, s, idx);
 }
 
@@ -656,8 +663,8 @@ PIN_INLINE void release(struct iovirt_pin_domain *d, uint32_t idx)
 PIN_INLINE void release_one(struct iovirt_pin_domain *d, uint32_t idx)
 {
 	struct pin_slot *s = &d->slots[idx];
-	counts_drop(d, d->ranges + (size_t)idx * d->max_segs, 1, s->leaf);
-	put_slot_holds(d, d->regs + (size_t)idx * d->max_segs, 1);
+	counts_drop(d, &s->r1, 1, s->leaf);
+	put_slot_holds(d, &s->reg1, 1);
 	slot_free(d, s, idx);
 }
 
@@ -697,10 +704,45 @@ PIN_INLINE int pin_finish(struct iovirt_pin_domain *d, const struct iovirt_sg_po
 	return r;
 }
 
-int iovirt_pin_sg(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
-		  const struct iovirt_seg *segs, uint32_t nsegs,
-		  struct iovirt_host_seg *out, uint32_t out_cap,
-		  struct iovirt_dma_result *res, struct iovirt_pin_handle *h)
+/*
+ * The usual DMA, in one test (pin_fast_ok): one segment, the default policy,
+ * the segment within the region of the hold entry that matched last, all its
+ * pages in the cached count leaf, a free slot, no pending removal. Then
+ * prepare + commit specialised: the same phases in the same order (hold,
+ * validate, counts, slot), the same results, errors and undo, and the slot
+ * recorded exactly as the general path records a one-segment slot, so that
+ * release cannot tell them apart (test_fast.c compares the two paths).
+ */
+static IOVIRT_ALWAYS_INLINE bool pin_fast_ok(const struct iovirt_pin_domain *d,
+					     const struct pin_hold *e, const struct pin_leaf *l,
+					     uint64_t gpa, uint64_t len)
+{
+	/* len - 1 <= last - gpa: within the entry's region, and len is not 0
+	 * (a region is shorter than 2^64 bytes, so last - gpa < 2^64 - 1); both
+	 * ends in leaf l. A free entry (lo 1, last 0) matches nothing. */
+	return d->free_head != PIN_NIL && !d->nrm && gpa >= e->lo && gpa <= e->last &&
+	       len - 1 <= e->last - gpa && l && l->key == gpa >> (IOVIRT_PAGE_SHIFT + PIN_LEAF_SHIFT) &&
+	       !((gpa ^ (gpa + (len - 1))) >> (IOVIRT_PAGE_SHIFT + PIN_LEAF_SHIFT));
+}
+
+#define PIN_SG_ARGS                                                                          \
+	struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,                     \
+		const struct iovirt_seg *segs, uint32_t nsegs, struct iovirt_host_seg *out, \
+		uint32_t out_cap, struct iovirt_dma_result *res, struct iovirt_pin_handle *h
+#define PIN_SG_PASS d, pol, segs, nsegs, out, out_cap, res, h
+
+/* Out of line and whole: a clone specialised for constant arguments would
+ * move the others between registers before the jump (gcc's noclone; clang
+ * makes no such clones). */
+#ifdef __clang__
+#define PIN_OUTLINE __attribute__((noinline))
+#else
+#define PIN_OUTLINE __attribute__((noinline, noclone))
+#endif
+
+/* iovirt_pin_sg for everything its fast path declines (same signature: the
+ * hand-over is a jump). */
+static PIN_OUTLINE int pin_sg_general(PIN_SG_ARGS)
 {
 	if (IOVIRT_UNLIKELY(!d || !segs || !out || !h))
 		return IOVIRT_EINVAL;
@@ -717,6 +759,96 @@ int iovirt_pin_sg(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *po
 		return IOVIRT_ETOOMANY;
 	memcpy(d->scratch, segs, (size_t)nsegs * sizeof(*segs));
 	return pin_finish(d, pol, nsegs, out, out_cap, res, h);
+}
+
+/*
+ * The fast path below copies segs[0] once into d->scratch[0]; when it
+ * declines (before changing anything) the general path continues from that
+ * copy. Values that must survive the validation call are reloaded from d
+ * after it (nothing between changes them): fewer registers to save.
+ */
+/* The general path for one segment, the copy in d->scratch[0] already. */
+static __attribute__((noinline)) int pin_one_general(struct iovirt_pin_domain *d,
+						     struct iovirt_host_seg *out, uint32_t out_cap,
+						     struct iovirt_dma_result *res,
+						     struct iovirt_pin_handle *h)
+{
+	return pin_finish(d, NULL, 1, out, out_cap, res, h);
+}
+
+/* nsegs 1, pol NULL (iovirt_pin_sg): the declines pass these as constants,
+ * so nothing but what the fast path needs stays live across its calls. */
+static PIN_OUTLINE int pin_sg_one(PIN_SG_ARGS)
+{
+	(void)pol, (void)nsegs;
+	if (IOVIRT_UNLIKELY(!d || !segs || !out || !h))
+		return IOVIRT_EINVAL;
+	struct iovirt_seg *seg = &d->scratch[0];
+	*seg = segs[0]; /* read once: both paths decide from this copy */
+	struct pin_hold *e = &d->hold[d->hold_hint];
+	if (IOVIRT_UNLIKELY(!pin_fast_ok(d, e, d->counts.last, seg->gpa, seg->len)))
+		return pin_one_general(d, out, out_cap, res, h);
+	/* holds: e in use, or idle and used again (as hold_add). A remover took
+	 * the idle lease back: the entry goes, and the general path takes the
+	 * region anew. */
+	if (e->users == 0 && IOVIRT_UNLIKELY(iovirt_gmap_lease_use(d->map, e->reg, e->lease - 1))) {
+		hold_clear(d, &d->hold[d->hold_hint]);
+		return pin_one_general(d, out, out_cap, res, h);
+	}
+	e->users++;
+	/* validate: the segment lies in one held region, so the default policy
+	 * decides as pin_policy's STRICT_REGIONS one (that flag only turns a
+	 * crossing into ECROSS); the region known, its fast check needs no
+	 * lookup, and what it declines (or a result asked for) is decided by
+	 * iovirt_sg_validate */
+	int r;
+	if (IOVIRT_LIKELY(!res && out_cap && iovirt_sg_validate_fast(&e->vf, seg, out)))
+		r = 1;
+	else
+		r = iovirt_sg_validate(d->map, NULL, seg, 1, out, out_cap, res);
+	e = &d->hold[d->hold_hint];
+	if (IOVIRT_UNLIKELY(r < 0)) {
+		hold_unuse(d, e);
+		return r;
+	}
+	/* counts (validation accepted: len > 0), in the cached leaf */
+	seg = &d->scratch[0];
+	struct pin_leaf *l = d->counts.last;
+	uint64_t first = seg->gpa >> IOVIRT_PAGE_SHIFT;
+	struct pin_range rg = { first, ((seg->gpa + seg->len - 1) >> IOVIRT_PAGE_SHIFT) - first + 1 };
+	int err = rg.npages == 1 ? inc_page(d, l, first) : inc_leaf(d, l, &rg, 1);
+	if (IOVIRT_UNLIKELY(err)) {
+		hold_unuse(d, e);
+		if (res)
+			res->err = err;
+		return err;
+	}
+	/* commit: the free-list head, recorded as commit records a one-segment
+	 * slot */
+	uint32_t idx = d->free_head;
+	struct pin_slot *s = &d->slots[idx];
+	d->free_head = s->next;
+	if (d->free_head == PIN_NIL)
+		d->free_tail = PIN_NIL;
+	s->nsegs = 1;
+	s->nregs = 1;
+	s->leaf = l;
+	s->r1 = rg;
+	s->reg1 = e->reg;
+	s->gen = s->gen + 1 ? s->gen + 1 : 1;
+	s->state = PIN_SLOT_DMA;
+	d->st.live_dmas++;
+	*h = (struct iovirt_pin_handle){ .index = idx, .gen = s->gen, .tag = d->tag };
+	return r;
+}
+
+/* Hands over by tail call, a jump: no frame here, so a list of several
+ * segments does not pay for the fast path's saved registers. */
+int iovirt_pin_sg(PIN_SG_ARGS)
+{
+	if (IOVIRT_LIKELY(nsegs == 1 && !pol))
+		return pin_sg_one(PIN_SG_PASS);
+	return pin_sg_general(PIN_SG_PASS);
 }
 
 int iovirt_pin_sg_guest(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,

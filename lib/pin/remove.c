@@ -56,7 +56,7 @@ static uint32_t holds_of(const struct iovirt_pin_domain *d, const struct iovirt_
 		const struct pin_slot *s = &d->slots[i];
 		if (s->state == PIN_SLOT_FREE)
 			continue;
-		struct iovirt_gmap_region *const *regs = d->regs + (size_t)i * d->max_segs;
+		struct iovirt_gmap_region *const *regs = pin_slot_regs(d, i, s->nsegs);
 		for (uint32_t j = 0; j < s->nregs; j++)
 			k += pin_reg_ptr(regs[j]) == reg; /* own holds too */
 	}

@@ -123,8 +123,6 @@ static void ent_fill(const struct iovirt_gmap *map, struct vb_snap_ent *e,
 		     struct iovirt_gmap_region *r)
 {
 	const struct iovirt_region *d = &r->desc;
-	bool fast = d->kind == IOVIRT_REGION_RAM && d->owner == map->guest &&
-		    !(d->flags & IOVIRT_REGION_HPA_PAGES);
 	*e = (struct vb_snap_ent){
 		.gpa = d->gpa,
 		.last = d->gpa + (d->length - 1),
@@ -135,7 +133,7 @@ static void ent_fill(const struct iovirt_gmap *map, struct vb_snap_ent *e,
 		.kind = d->kind,
 		.access = d->access,
 		.owner = d->owner,
-		.fast = fast ? vb_fast_set(d->access) : 0,
+		.fast = vb_fast_of(map, d),
 	};
 }
 

@@ -165,6 +165,16 @@ static inline uint32_t vb_fast_set(uint32_t acc)
 	return set;
 }
 
+/* A region's fast set in snapshot entries and iovirt_sg_fast: the
+ * directions within its access bits when it is RAM of the map's own guest
+ * with one contiguous host range (no page list); none otherwise. */
+static inline uint32_t vb_fast_of(const struct iovirt_gmap *map, const struct iovirt_region *d)
+{
+	bool fast = d->kind == IOVIRT_REGION_RAM && d->owner == map->guest &&
+		    !(d->flags & IOVIRT_REGION_HPA_PAGES);
+	return fast ? vb_fast_set(d->access) : 0;
+}
+
 /* Whether dir is in e's fast set: a non-zero direction within the access bits
  * (dir < 4 first: a shift by 32 or more is undefined). */
 static inline bool vb_fast_dir(const struct vb_snap_ent *e, uint32_t dir)

@@ -14,6 +14,8 @@
  * Idle phase: the same with one DMA live at a time, so the domain's hold on
  * region B is idle between DMAs (a gmap lease) and the remover takes it back
  * while the DMA thread may be about to use it again; the same checks.
+ * Fast phases: both again with one-segment iovirt_pin_sg calls (the fast
+ * path of issue 13: held region, cached count leaf), the same checks.
  * Second phase (domain ids): TAG_THREADS threads create and destroy domains
  * of the same map at once; every domain's tag must be new (the process-wide
  * counter), and the handle another thread's domain handed out is refused
@@ -104,7 +106,11 @@ static int backing_of(const void *hva)
  * domain already (no new gmap hold) while the other thread removes and
  * shrinks it, and each DMA is checked again just before its complete. */
 #define INFLIGHT 3
-static int inflight = INFLIGHT; /* 1 in the idle phase */
+static int inflight = INFLIGHT; /* 1 in the idle phases */
+/* The fast phases: one segment through iovirt_pin_sg with no policy (its
+ * fast path: region held by the domain, pages in the cached count leaf),
+ * the segment drawn as the guest's list entries are. */
+static int one_seg;
 struct live {
 	struct iovirt_pin_handle h;
 	struct iovirt_host_seg out[64];
@@ -143,7 +149,18 @@ static void *dma_thread(void *arg)
 		uint32_t n = 1 + (uint32_t)(rnd(&s) % NSEG);
 		struct live *l = &ring[(head + nlive) % INFLIGHT];
 		struct iovirt_host_seg *out = l->out;
-		int r = iovirt_pin_sg_guest(dom, NULL, A_GPA, n, out, 64, NULL, &l->h);
+		int r;
+		if (one_seg) {
+			write_entry(snap, rnd(&s));
+			uint64_t gpa, hi;
+			memcpy(&gpa, snap, 8);
+			memcpy(&hi, snap + 8, 8);
+			struct iovirt_seg seg = { .gpa = gpa, .len = (uint32_t)hi,
+						  .dir = (uint32_t)(hi >> 32) };
+			r = iovirt_pin_sg(dom, NULL, &seg, 1, out, 64, NULL, &l->h);
+		} else {
+			r = iovirt_pin_sg_guest(dom, NULL, A_GPA, n, out, 64, NULL, &l->h);
+		}
 		if (r < 0) {
 			atomic_fetch_add(&refused, 1);
 			continue;
@@ -343,6 +360,25 @@ int main(void)
 		fail("idle phase: no DMA or no removal", 0);
 	printf("idle phase: %lu DMAs, %lu removals\n", atomic_load(&dmas) - dmas1,
 	       atomic_load(&removed) - removed1);
+
+	/* Fast phases: the same, one segment at a time through iovirt_pin_sg,
+	 * several DMAs live (region in use), then one (the idle lease used
+	 * again with a compare-and-swap while the remover revokes it). */
+	one_seg = 1;
+	for (int k = 0; k < 2; k++) {
+		unsigned long d0 = atomic_load(&dmas), r0 = atomic_load(&removed);
+		iovirt_gmap_reclaim(map);
+		atomic_store(&stop, 0);
+		inflight = k ? 1 : INFLIGHT;
+		pthread_create(&t2, NULL, guest_thread, NULL);
+		pthread_create(&t1, NULL, dma_thread, dom);
+		pthread_join(t1, NULL);
+		pthread_join(t2, NULL);
+		if (atomic_load(&dmas) == d0 || atomic_load(&removed) == r0)
+			fail("fast phase: no DMA or no removal", (uint64_t)k);
+		printf("fast phase (%d live): %lu DMAs, %lu removals\n", inflight,
+		       atomic_load(&dmas) - d0, atomic_load(&removed) - r0);
+	}
 
 	/* Quiescent: every count back to zero, no hold left. */
 	struct iovirt_pin_stats st;

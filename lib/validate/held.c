@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A held region's fast check (iovirt_gmap_region_fast, iovirt_sg_validate_fast):
+ * for a holder that validates many one-segment DMAs in a region it holds
+ * (lib/pin's domains), the region's share of what a snapshot entry gives the
+ * lean tiers, taken once; a segment is then checked against it without a
+ * lookup. What it does not accept is left to iovirt_sg_validate.
+ */
+#include "validate/internal.h"
+
+void iovirt_gmap_region_fast(const struct iovirt_gmap *map, const struct iovirt_gmap_region *reg,
+			     struct iovirt_sg_fast *f)
+{
+	const struct iovirt_region *d = &reg->desc;
+	*f = (struct iovirt_sg_fast){
+		.gpa = d->gpa,
+		.last = d->gpa + (d->length - 1),
+		.hva = d->hva,
+		.hpa = (d->flags & IOVIRT_REGION_HPA) ? d->hpa : IOVIRT_HPA_NONE, /* as ent_fill */
+		.dirs = vb_fast_of(map, d),
+	};
+}
+
+int iovirt_sg_validate_fast(const struct iovirt_sg_fast *f, const struct iovirt_seg *seg,
+			    struct iovirt_host_seg *out)
+{
+	uint64_t gpa = seg->gpa, len = seg->len;
+	uint32_t dir = seg->dir;
+	/* What sg_one_lean accepts (its entry e is this region: a held region
+	 * cannot leave the snapshot, and regions never overlap): gpa in the
+	 * region, 0 < len <= the rest of it (last - gpa < 2^64 - 1: a region is
+	 * shorter than 2^64), a direction of the fast set; the default policy
+	 * sets no other limit. */
+	if (IOVIRT_UNLIKELY(gpa < f->gpa || gpa > f->last || len - 1 > f->last - gpa ||
+			    dir > (IOVIRT_DEV_READ | IOVIRT_DEV_WRITE) || !((f->dirs >> dir) & 1)))
+		return 0;
+	uint64_t off = gpa - f->gpa;
+	*out = (struct iovirt_host_seg){
+		.hva = f->hva ? (uint8_t *)f->hva + off : NULL,
+		.hpa = f->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : f->hpa + off,
+		.gpa = gpa,
+		.len = len,
+		.dir = dir,
+		.exposed = vb_seg_exposed(gpa, len),
+	};
+	return 1;
+}
