@@ -423,33 +423,6 @@ int iovirt_sg_validate_guest(const struct iovirt_gmap *map,
 			     uint32_t nsegs, struct iovirt_host_seg *out, uint32_t out_cap,
 			     struct iovirt_dma_result *res);
 
-/*
- * A held region's fast check, for a holder that validates many one-segment
- * DMAs in a region it holds (lib/pin's domains): no lookup per segment.
- *  - iovirt_gmap_region_fast: fills *f from reg, which the caller holds
- *    (iovirt_gmap_region_get, or a lease in use). *f describes reg for as long
- *    as the caller holds it. Cannot fail. Lock-free.
- *  - iovirt_sg_validate_fast: one segment against *f. Returns 1 and out[0]
- *    exactly as iovirt_sg_validate(map, NULL, seg, 1, out, out_cap, NULL)
- *    with out_cap >= 1 would, while reg is held, when seg lies in the region,
- *    the region is RAM of the map's guest with one contiguous host range and
- *    seg's direction is within its access bits. Returns 0, out untouched, for
- *    anything else (an error or another region included): the caller then
- *    validates with iovirt_sg_validate, which decides and says why. Cannot
- *    fail. No allocation, no host callback.
- */
-struct iovirt_sg_fast {
-	uint64_t gpa, last; /* the region's first and last byte */
-	void *hva;          /* host CPU address of gpa, or NULL */
-	uint64_t hpa;       /* host physical address of gpa, or IOVIRT_HPA_NONE */
-	uint32_t dirs;      /* bit d: direction d is accepted here; 0: none is */
-	uint32_t reserved;
-};
-void iovirt_gmap_region_fast(const struct iovirt_gmap *map, const struct iovirt_gmap_region *reg,
-			     struct iovirt_sg_fast *f);
-int iovirt_sg_validate_fast(const struct iovirt_sg_fast *f, const struct iovirt_seg *seg,
-			    struct iovirt_host_seg *out);
-
 /* ------------------------------------------------------------------------ */
 /* virtio split virtqueue (virtio 1.x, "Split Virtqueues")                    */
 /* ------------------------------------------------------------------------ */

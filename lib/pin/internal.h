@@ -10,6 +10,7 @@
 #include "common/checked.h"
 #include "iovirt/pin.h"
 #include "iovirt/validate.h"
+#include "validate/held.h"
 
 /*
  * Per-page counts: leaves of 512 pages (one 2 MiB stretch of guest pages)
@@ -130,7 +131,7 @@ struct pin_hold {
 	uint32_t users;                 /* slots whose regs[] name reg (untagged) */
 	uint32_t lease;                 /* 1 + the hold's lease slot of reg (kept idle at
 	                                 * users 0), or 0: a plain hold */
-	struct iovirt_sg_fast vf;       /* reg's fast check (iovirt_gmap_region_fast):
+	struct vb_held vf;       /* reg's fast check (vb_held_fill):
 	                                 * valid while held, so only after the lease's use */
 };
 static const struct pin_hold pin_hold_free = { .lo = 1, .last = 0 };

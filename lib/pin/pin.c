@@ -232,8 +232,8 @@ static __attribute__((noinline)) int hold_add_slow(struct iovirt_pin_domain *d, 
 		return 0;
 	}
 	uint32_t i = (uint32_t)__builtin_ctz(freem);
-	struct iovirt_sg_fast vf;
-	iovirt_gmap_region_fast(d->map, reg, &vf);
+	struct vb_held vf;
+	vb_held_fill(d->map, reg, &vf);
 	int lease = iovirt_gmap_lease_take(reg);
 	d->hold[i] = (struct pin_hold){ .lo = vf.gpa, .last = vf.last, .reg = reg, .users = 1,
 					.lease = lease < 0 ? 0 : (uint32_t)lease + 1, .vf = vf };
@@ -802,7 +802,7 @@ static PIN_OUTLINE int pin_sg_one(PIN_SG_ARGS)
 	 * lookup, and what it declines (or a result asked for) is decided by
 	 * iovirt_sg_validate */
 	int r;
-	if (IOVIRT_LIKELY(!res && out_cap && iovirt_sg_validate_fast(&e->vf, seg, out)))
+	if (IOVIRT_LIKELY(!res && out_cap && vb_held_validate(&e->vf, seg, out)))
 		r = 1;
 	else
 		r = iovirt_sg_validate(d->map, NULL, seg, 1, out, out_cap, res);

@@ -1,18 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A held region's fast check (iovirt_gmap_region_fast, iovirt_sg_validate_fast):
+ * A held region's fast check (vb_held_fill, vb_held_validate):
  * for a holder that validates many one-segment DMAs in a region it holds
  * (lib/pin's domains), the region's share of what a snapshot entry gives the
  * lean tiers, taken once; a segment is then checked against it without a
  * lookup. What it does not accept is left to iovirt_sg_validate.
  */
+#include "validate/held.h"
 #include "validate/internal.h"
 
-void iovirt_gmap_region_fast(const struct iovirt_gmap *map, const struct iovirt_gmap_region *reg,
-			     struct iovirt_sg_fast *f)
+void vb_held_fill(const struct iovirt_gmap *map, const struct iovirt_gmap_region *reg,
+			     struct vb_held *f)
 {
 	const struct iovirt_region *d = &reg->desc;
-	*f = (struct iovirt_sg_fast){
+	*f = (struct vb_held){
 		.gpa = d->gpa,
 		.last = d->gpa + (d->length - 1),
 		.hva = d->hva,
@@ -21,7 +22,7 @@ void iovirt_gmap_region_fast(const struct iovirt_gmap *map, const struct iovirt_
 	};
 }
 
-int iovirt_sg_validate_fast(const struct iovirt_sg_fast *f, const struct iovirt_seg *seg,
+int vb_held_validate(const struct vb_held *f, const struct iovirt_seg *seg,
 			    struct iovirt_host_seg *out)
 {
 	uint64_t gpa = seg->gpa, len = seg->len;

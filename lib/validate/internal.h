@@ -165,7 +165,7 @@ static inline uint32_t vb_fast_set(uint32_t acc)
 	return set;
 }
 
-/* A region's fast set in snapshot entries and iovirt_sg_fast: the
+/* A region's fast set in snapshot entries and vb_held (held.h): the
  * directions within its access bits when it is RAM of the map's own guest
  * with one contiguous host range (no page list); none otherwise. */
 static inline uint32_t vb_fast_of(const struct iovirt_gmap *map, const struct iovirt_region *d)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* A held region's fast check (iovirt_gmap_region_fast, iovirt_sg_validate_fast) against iovirt_sg_validate. */
+/* A held region's fast check (vb_held_fill, vb_held_validate) against iovirt_sg_validate. */
 #include "vt.h"
+#include "validate/held.h"
 
 #define G(x) (VT_GPA + (x) * 4096ull)
 #define NREG 9u
@@ -59,8 +60,8 @@ Test(held, same_as_sg_validate)
 	for (uint32_t i = 0; i < NREG; i++) {
 		struct iovirt_gmap_region *reg;
 		cr_assert_eq(iovirt_gmap_region_get(t.map, gpa[i], &reg), 0);
-		struct iovirt_sg_fast f;
-		iovirt_gmap_region_fast(t.map, reg, &f);
+		struct vb_held f;
+		vb_held_fill(t.map, reg, &f);
 		cr_assert_eq(f.gpa, gpa[i]);
 		cr_assert_eq(f.last, gpa[i] + len[i] - 1);
 		for (uint32_t k = 0; k < 20000; k++) {
@@ -74,7 +75,7 @@ Test(held, same_as_sg_validate)
 			struct iovirt_host_seg a[4], b[4];
 			memset(a, 0x5a, sizeof(a));
 			memset(b, 0x5a, sizeof(b));
-			int fr = iovirt_sg_validate_fast(&f, &s, a);
+			int fr = vb_held_validate(&f, &s, a);
 			int vr = iovirt_sg_validate(t.map, NULL, &s, 1, b, 4, NULL);
 			bool lean = i < 4 && g >= gpa[i] && l && l - 1 <= gpa[i] + len[i] - 1 - g &&
 				    g <= gpa[i] + len[i] - 1 && dir >= 1 && dir <= 3 &&
