@@ -18,11 +18,18 @@
  * script divides by items x parts.
  */
 static _Atomic unsigned cg_parts;
-static _Thread_local int cg_open;
+static _Thread_local int cg_open, cg_quiet;
+
+/* Warm-ups are not measured parts: their items would be missing from the
+ * row's count while their instructions were in it. */
+void bench_uncounted(int on)
+{
+	cg_quiet = on;
+}
 
 static void cg_mark(void)
 {
-	if (!RUNNING_ON_VALGRIND)
+	if (!RUNNING_ON_VALGRIND || (cg_quiet && !cg_open))
 		return;
 	cg_open = !cg_open;
 	if (cg_open)

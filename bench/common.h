@@ -8,6 +8,9 @@
 
 /* Monotonic nanoseconds. */
 uint64_t bench_now_ns(void);
+/* on: the parts that follow (a warm-up) are neither counted nor collected
+ * under callgrind, until bench_uncounted(0). */
+void bench_uncounted(int on);
 
 /* Median of n doubles (sorts them in place). */
 double bench_median(double *v, size_t n);

@@ -125,11 +125,11 @@ static void measure(const char *op, const char *impl, run_fn fn, const struct io
 	double v[64];
 	if (reps > 64)
 		reps = 64;
-	/* warm up: as long as a rep, since under callgrind it is counted as
-	 * one more measured part of `iters` items (bench/common.c divides the
-	 * row's instructions by items x parts; a shorter warm-up made every
-	 * instruction count of this bench 0.55x the truth) */
-	fn(s, n, iters);
+	/* warm up, not counted under callgrind (counted as a measured part, it
+	 * made every instruction count of this bench 0.55x the truth) */
+	bench_uncounted(1);
+	fn(s, n, iters / 10 + 1);
+	bench_uncounted(0);
 	for (int i = 0; i < reps; i++)
 		v[i] = fn(s, n, iters) / (double)(iters * pages);
 	bench_report("pin", op, impl, iters * pages, bench_median(v, (size_t)reps));

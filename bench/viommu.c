@@ -186,7 +186,9 @@ static void measure(const char *op, const char *impl, run_fn fn, const struct ru
 	double v[64];
 	if (reps > 64)
 		reps = 64;
+	bench_uncounted(1); /* a warm-up is not a measured part */
 	fn(r, iters / 10 + 1);
+	bench_uncounted(0);
 	for (int i = 0; i < reps; i++)
 		v[i] = fn(r, iters) / (double)iters;
 	bench_report("viommu", op, impl, iters, bench_median(v, (size_t)reps));
