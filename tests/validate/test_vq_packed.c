@@ -304,6 +304,30 @@ Test(vq_packed, read_once)
 	q_fini(&q);
 }
 
+// A chain refused for a buffer is read once too: its buffer ID (res->head, for skip and
+// push_used(id, 0)) comes from the walk's own reads, not from a second walk of a ring that the
+// guest rewrites after each read (here flags flipped to "not available", addr and len spoilt).
+Test(vq_packed, read_once_refused)
+{
+	struct q q;
+	pq_init(&q, 0, 4);
+	raw(&q, 1, G(1), 8, 3, AV);
+	raw(&q, 0, G(0), 8, 3, AV | F_WRITE | F_NEXT);
+	struct prewrite c = { &q, 0, 0 };
+	iovirt_posix_set_read_hook(q.t.p, p_hook, &c);
+	struct iovirt_host_seg out[4];
+	struct iovirt_dma_result res;
+	cr_assert_eq(pop(&q, out, &res), IOVIRT_EORDER);
+	iovirt_posix_set_read_hook(q.t.p, NULL, NULL);
+	cr_assert_eq(c.body_reads, 2, "bodies read %d times", c.body_reads);
+	cr_assert_eq(c.flag_reads, 2, "flags read %d times", c.flag_reads);
+	cr_assert_eq(res.head, 3, "the refused chain's ID from the first reads");
+	cr_assert_eq(res.desc, 1);
+	cr_assert_eq(res.gpa, G(1));
+	cr_assert_eq(iovirt_vq_last_avail(q.vq), 0x8000);
+	q_fini(&q);
+}
+
 static void ev_hook(void *arg, uint32_t guest, uint64_t gpa, size_t len)
 {
 	struct q *q = arg;
