@@ -324,4 +324,13 @@ vq_direct_seg(const struct vb_snap *snap, const struct vb_policy *vp, uint64_t g
 	return true;
 }
 
+/* pop and push_used of a packed queue, from iovirt_vq_pop and
+ * iovirt_vq_push_used (vq_packed.c): the argument and policy checks of
+ * pop_general, then a descriptor ring read directly (no IOMMU) takes the
+ * direct path; one completion. */
+VB_HIDDEN int vqp_pop_any(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+			  const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out,
+			  uint32_t cap, struct iovirt_dma_result *res);
+VB_HIDDEN int vqp_push_one(struct iovirt_vq *vq, uint32_t id, uint32_t len);
+
 #endif

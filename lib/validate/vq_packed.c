@@ -313,7 +313,7 @@ struct pstop {
  * and by value, so that the direct walk's locals never need an address.
  */
 static __attribute__((noinline, cold)) int
-pop_direct_stop(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct vb_policy *vp,
+ppop_direct_stop(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct vb_policy *vp,
 		struct iovirt_host_seg *out, uint32_t cap, struct pstop st,
 		struct iovirt_dma_result *res)
 {
@@ -338,14 +338,14 @@ pop_direct_stop(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struc
  * further one available under the lap's wrap counter; then the ID's checks.
  * At anything else (an indirect descriptor, a readable one after a writable
  * one, max_segs, a buffer not taken so, a descriptor not available, a chain
- * as long as the ring, an ID refused) the state goes to pop_direct_stop,
+ * as long as the ring, an ID refused) the state goes to ppop_direct_stop,
  * which decides from there with the general walk's own steps. Bounded: at
  * most num descriptors (k == num stops). A segment has a length above 0, so
  * a writable one was seen exactly when wbytes > 0, and the readable bytes are
  * the total less wbytes.
  */
 static IOVIRT_ALWAYS_INLINE int
-pop_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct vb_policy *vp,
+ppop_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct vb_policy *vp,
 	     struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res,
 	     const bool plain)
 {
@@ -432,7 +432,7 @@ pop_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct v
 	vq->last_avail = (uint16_t)(pos | (wrap ? WRAP_BIT : 0));
 	return (int)nout;
 stop:
-	return pop_direct_stop(vq, map, vp, out, cap,
+	return ppop_direct_stop(vq, map, vp, out, cap,
 			       (struct pstop){ .l = { snap, o, out + cap, o != out ? prev : NULL,
 						      max_total - left },
 					       .at = { .d = d, .k = k, .pos = pos, .wrap = wrap,
@@ -441,22 +441,33 @@ stop:
 			       res);
 }
 
-/* The direct pop for the policy's two shapes (alignment asked or not). */
-static __attribute__((noinline)) int
-pop_direct(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct vb_policy *vp,
-	   struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res)
+/* An argument refused (as pop_general in virtq.c). */
+static __attribute__((cold, noinline)) int pop_inval(struct iovirt_dma_result *res)
 {
-	if (!(vp->amask | vp->lmask))
-		return pop_direct_t(vq, map, vp, out, cap, res, true);
-	return pop_direct_t(vq, map, vp, out, cap, res, false);
+	if (res)
+		*res = (struct iovirt_dma_result){ .err = IOVIRT_EINVAL, .where = IOVIRT_WHERE_RING };
+	return IOVIRT_EINVAL;
 }
 
-int vqp_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct vb_policy *vp,
+/* The direct pop: its argument and policy checks, then the walk for the
+ * policy's two shapes (alignment asked or not), the policy on a local. */
+static __attribute__((noinline)) int
+ppop_direct(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct iovirt_sg_policy *pol,
 	    struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res)
 {
-	/* behind an IOMMU every buffer address is translated: the general walk */
-	if (IOVIRT_LIKELY(vq->desc_hva && !vq->iommu))
-		return pop_direct(vq, map, vp, out, cap, res);
+	struct vb_policy vp;
+	if (IOVIRT_UNLIKELY(!map || !out || vb_policy_load(pol, &vp)))
+		return pop_inval(res);
+	if (!(vp.amask | vp.lmask))
+		return ppop_direct_t(vq, map, &vp, out, cap, res, true);
+	return ppop_direct_t(vq, map, &vp, out, cap, res, false);
+}
+
+/* The pop of any other packed queue (vp checked). */
+static __attribute__((noinline)) int
+ppop_general(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct vb_policy *vp,
+	     struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res)
+{
 	uint16_t f;
 	int can = head_flags(vq, &f);
 	if (can <= 0) {
@@ -469,6 +480,34 @@ int vqp_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct vb
 	struct pchain c;
 	int err = pchain_from(vq, &w, true, pchain_head(vq, f), &c);
 	return ppop_end(vq, &w, err, &c, res);
+}
+
+static __attribute__((noinline)) int
+ppop_general_pol(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+		 const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out, uint32_t cap,
+		 struct iovirt_dma_result *res)
+{
+	struct vb_policy vp;
+	if (!map || !out || vb_policy_load(pol, &vp))
+		return pop_inval(res);
+	return ppop_general(vq, map, &vp, out, cap, res);
+}
+
+int vqp_pop_any(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+		const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out, uint32_t cap,
+		struct iovirt_dma_result *res)
+{
+	/* behind an IOMMU every buffer address is translated: the general walk */
+	if (IOVIRT_LIKELY(vq->desc_hva && !vq->iommu))
+		return ppop_direct(vq, map, pol, out, cap, res);
+	return ppop_general_pol(vq, map, pol, out, cap, res);
+}
+
+int vqp_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct vb_policy *vp,
+	    struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res)
+{
+	/* (iovirt_vq_pop hands packed queues to vqp_pop_any) */
+	return ppop_general(vq, map, vp, out, cap, res);
 }
 
 int vqp_skip(struct iovirt_vq *vq)
@@ -588,10 +627,10 @@ static __attribute__((noinline)) int push_one_direct(struct iovirt_vq *vq, uint3
 	return 0;
 }
 
-int vqp_push(struct iovirt_vq *vq, const struct iovirt_vq_used *e, uint32_t n)
+/* push of a batch, or of one through the callbacks. */
+static __attribute__((noinline)) int push_batch(struct iovirt_vq *vq, const struct iovirt_vq_used *e,
+						uint32_t n)
 {
-	if (n == 1 && vq->desc_hva)
-		return push_one_direct(vq, e[0].id, e[0].len);
 	int err = push_check(vq, e, n);
 	if (err || n == 0)
 		return err;
@@ -609,6 +648,20 @@ int vqp_push(struct iovirt_vq *vq, const struct iovirt_vq_used *e, uint32_t n)
 		id_free(vq, (uint16_t)e[k].id);
 	vq->used_idx = c;
 	return 0;
+}
+
+int vqp_push_one(struct iovirt_vq *vq, uint32_t id, uint32_t len)
+{
+	if (IOVIRT_LIKELY(vq->desc_hva != NULL))
+		return push_one_direct(vq, id, len);
+	return push_batch(vq, &(struct iovirt_vq_used){ id, len }, 1);
+}
+
+int vqp_push(struct iovirt_vq *vq, const struct iovirt_vq_used *e, uint32_t n)
+{
+	if (n == 1 && vq->desc_hva)
+		return push_one_direct(vq, e[0].id, e[0].len);
+	return push_batch(vq, e, n);
 }
 
 int vqp_push_in_order(struct iovirt_vq *vq, uint32_t id, uint32_t len, uint32_t count)
