@@ -268,7 +268,7 @@ static int head_flags(struct iovirt_vq *vq, uint16_t *f)
  * result (a refused chain names its ID when its shape is sound), and on
  * success the chain taken.
  */
-static int ppop_end(struct iovirt_vq *vq, struct pwalk *w, int err, const struct pchain *c,
+static IOVIRT_ALWAYS_INLINE int ppop_end(struct iovirt_vq *vq, struct pwalk *w, int err, const struct pchain *c,
 		    struct iovirt_dma_result *res)
 {
 	if (!err && (err = pchain_take_check(vq, c)))
