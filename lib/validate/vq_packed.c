@@ -75,6 +75,45 @@ static int body_load(const struct iovirt_vq *vq, uint32_t pos, uint16_t flags,
 	return 0;
 }
 
+/*
+ * The order of the buffer IDs taken (in-order completion): fifo_head and
+ * fifo_tail run over [0, 2 num), a counter's slot is the counter mod num and
+ * tail - head mod 2 num the IDs in order (at most num: full and empty differ).
+ * (Free-running 32-bit counters would jump at 2^32 where num is no power of
+ * two, and an ID in flight would be overwritten.) Only IN_ORDER queues
+ * advance the head, and only they read the order.
+ */
+static uint32_t fifo_slot(const struct iovirt_vq *vq, uint32_t x)
+{
+	return x < vq->num ? x : x - vq->num;
+}
+
+/* Counter x moved on by k (k <= num). */
+static uint32_t fifo_step(const struct iovirt_vq *vq, uint32_t x, uint32_t k)
+{
+	x += k;
+	return x >= 2 * vq->num ? x - 2 * vq->num : x;
+}
+
+static uint32_t fifo_len(const struct iovirt_vq *vq)
+{
+	uint32_t h = vq->fifo_head, t = vq->fifo_tail;
+	return t >= h ? t - h : t + 2 * vq->num - h;
+}
+
+/* Appends id to the order. */
+static void fifo_put(struct iovirt_vq *vq, uint16_t id)
+{
+	vq->fifo[fifo_slot(vq, vq->fifo_tail)] = id;
+	vq->fifo_tail = fifo_step(vq, vq->fifo_tail, 1);
+}
+
+/* The k-th oldest ID in order (k < fifo_len). */
+static uint16_t fifo_at(const struct iovirt_vq *vq, uint32_t k)
+{
+	return vq->fifo[fifo_slot(vq, fifo_step(vq, vq->fifo_head, k))];
+}
+
 void vqp_reset(struct iovirt_vq *vq)
 {
 	memset(vq->id_descs, 0, (size_t)vq->num * sizeof(*vq->id_descs));
@@ -246,7 +285,7 @@ static void pchain_take(struct iovirt_vq *vq, const struct pchain *c)
 {
 	vq->id_descs[c->id] = (uint16_t)c->ndesc;
 	vq->inflight_descs += c->ndesc;
-	vq->fifo[vq->fifo_tail++ % vq->num] = c->id;
+	fifo_put(vq, c->id);
 	vq->last_avail = advance(vq, vq->last_avail, c->ndesc);
 }
 
@@ -424,7 +463,7 @@ ppop_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct 
 	/* taken, as pchain_take: the cursor past the chain's last descriptor */
 	vq->id_descs[d.id] = (uint16_t)k;
 	vq->inflight_descs += k;
-	vq->fifo[vq->fifo_tail++ % num] = d.id;
+	fifo_put(vq, d.id);
 	if (++pos == num) {
 		pos = 0;
 		wrap = !wrap;
@@ -583,7 +622,7 @@ static int push_check(struct iovirt_vq *vq, const struct iovirt_vq_used *e, uint
 		/* in flight, not twice in the batch, in order when IN_ORDER */
 		if (!vq->id_descs[id] || vq->stamp[id] == vq->gen ||
 		    ((vq->flags & IOVIRT_VQ_F_IN_ORDER) &&
-		     vq->fifo[(vq->fifo_head + k) % vq->num] != id))
+		     fifo_at(vq, k) != id))
 			return IOVIRT_ENOENT;
 		vq->stamp[id] = vq->gen;
 	}
@@ -597,7 +636,7 @@ static uint32_t id_free(struct iovirt_vq *vq, uint16_t id)
 	vq->id_descs[id] = 0;
 	vq->inflight_descs -= n;
 	if (vq->flags & IOVIRT_VQ_F_IN_ORDER)
-		vq->fifo_head++;
+		vq->fifo_head = fifo_step(vq, vq->fifo_head, 1);
 	return n;
 }
 
@@ -611,7 +650,7 @@ static __attribute__((noinline)) int push_one_direct(struct iovirt_vq *vq, uint3
 	if (id >= vq->num)
 		return IOVIRT_EINDEX;
 	uint32_t n = vq->id_descs[id];
-	if (!n || ((vq->flags & IOVIRT_VQ_F_IN_ORDER) && vq->fifo[vq->fifo_head % vq->num] != id))
+	if (!n || ((vq->flags & IOVIRT_VQ_F_IN_ORDER) && fifo_at(vq, 0) != id))
 		return IOVIRT_ENOENT;
 	uint16_t cur = vq->used_idx;
 	uint8_t *p = vq->desc_hva + (size_t)pos_of(cur) * PDESC;
@@ -668,19 +707,18 @@ int vqp_push_in_order(struct iovirt_vq *vq, uint32_t id, uint32_t len, uint32_t 
 {
 	if (id >= vq->num)
 		return IOVIRT_EINDEX;
-	if (count == 0 || count > vq->fifo_tail - vq->fifo_head ||
-	    vq->fifo[(vq->fifo_head + count - 1) % vq->num] != id)
+	if (count == 0 || count > fifo_len(vq) || fifo_at(vq, count - 1) != id)
 		return IOVIRT_ENOENT;
 	uint32_t descs = 0;
 	for (uint32_t k = 0; k < count; k++)
-		descs += vq->id_descs[vq->fifo[(vq->fifo_head + k) % vq->num]];
+		descs += vq->id_descs[fifo_at(vq, k)];
 	/* virtio (in-order, packed): one used descriptor for the batch, naming
 	 * its last buffer, at the first position; the ring skips the batch */
 	int err = used_store(vq, vq->used_idx, (uint16_t)id, len, true);
 	if (err)
 		return err;
 	for (uint32_t k = 0; k < count; k++)
-		id_free(vq, vq->fifo[vq->fifo_head % vq->num]);
+		id_free(vq, fifo_at(vq, 0));
 	vq->used_idx = advance(vq, vq->used_idx, descs);
 	return 0;
 }
