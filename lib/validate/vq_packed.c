@@ -81,7 +81,7 @@ static int body_load(const struct iovirt_vq *vq, uint32_t pos, uint16_t flags,
  * tail - head mod 2 num the IDs in order (at most num: full and empty differ).
  * (Free-running 32-bit counters would jump at 2^32 where num is no power of
  * two, and an ID in flight would be overwritten.) Only IN_ORDER queues
- * advance the head, and only they read the order.
+ * keep it (the others never read it).
  */
 static uint32_t fifo_slot(const struct iovirt_vq *vq, uint32_t x)
 {
@@ -285,7 +285,8 @@ static void pchain_take(struct iovirt_vq *vq, const struct pchain *c)
 {
 	vq->id_descs[c->id] = (uint16_t)c->ndesc;
 	vq->inflight_descs += c->ndesc;
-	fifo_put(vq, c->id);
+	if (vq->flags & IOVIRT_VQ_F_IN_ORDER)
+		fifo_put(vq, c->id);
 	vq->last_avail = advance(vq, vq->last_avail, c->ndesc);
 }
 
@@ -463,7 +464,8 @@ ppop_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct 
 	/* taken, as pchain_take: the cursor past the chain's last descriptor */
 	vq->id_descs[d.id] = (uint16_t)k;
 	vq->inflight_descs += k;
-	fifo_put(vq, d.id);
+	if (vq->flags & IOVIRT_VQ_F_IN_ORDER)
+		fifo_put(vq, d.id);
 	if (++pos == num) {
 		pos = 0;
 		wrap = !wrap;
@@ -654,15 +656,17 @@ static __attribute__((noinline)) int push_one_direct(struct iovirt_vq *vq, uint3
 		return IOVIRT_ENOENT;
 	uint16_t cur = vq->used_idx;
 	uint8_t *p = vq->desc_hva + (size_t)pos_of(cur) * PDESC;
+	uint16_t flags = (uint16_t)((wrap_of(cur) ? F_AVAIL | F_USED : 0) |
+				    (len ? IOVIRT_VIRTQ_DESC_F_WRITE : 0));
+	/* the queue's own state first: the fence below makes the compiler
+	 * reload whatever it would read after it */
+	vq->used_idx = advance(vq, cur, n);
+	id_free(vq, (uint16_t)id);
 	vq_st32(p + offsetof(struct iovirt_wire_pvq_desc, len), len);
 	vq_st16(p + offsetof(struct iovirt_wire_pvq_desc, id), (uint16_t)id);
 	/* the flags make the element the driver's: last, after a release fence */
 	atomic_thread_fence(memory_order_release);
-	vq_st16(p + offsetof(struct iovirt_wire_pvq_desc, flags),
-		(uint16_t)((wrap_of(cur) ? F_AVAIL | F_USED : 0) |
-			   (len ? IOVIRT_VIRTQ_DESC_F_WRITE : 0)));
-	vq->used_idx = advance(vq, cur, n);
-	id_free(vq, (uint16_t)id);
+	vq_st16(p + offsetof(struct iovirt_wire_pvq_desc, flags), flags);
 	return 0;
 }
 
