@@ -656,17 +656,15 @@ static __attribute__((noinline)) int push_one_direct(struct iovirt_vq *vq, uint3
 		return IOVIRT_ENOENT;
 	uint16_t cur = vq->used_idx;
 	uint8_t *p = vq->desc_hva + (size_t)pos_of(cur) * PDESC;
-	uint16_t flags = (uint16_t)((wrap_of(cur) ? F_AVAIL | F_USED : 0) |
-				    (len ? IOVIRT_VIRTQ_DESC_F_WRITE : 0));
-	/* the queue's own state first: the fence below makes the compiler
-	 * reload whatever it would read after it */
-	vq->used_idx = advance(vq, cur, n);
-	id_free(vq, (uint16_t)id);
 	vq_st32(p + offsetof(struct iovirt_wire_pvq_desc, len), len);
 	vq_st16(p + offsetof(struct iovirt_wire_pvq_desc, id), (uint16_t)id);
 	/* the flags make the element the driver's: last, after a release fence */
 	atomic_thread_fence(memory_order_release);
-	vq_st16(p + offsetof(struct iovirt_wire_pvq_desc, flags), flags);
+	vq_st16(p + offsetof(struct iovirt_wire_pvq_desc, flags),
+		(uint16_t)((wrap_of(cur) ? F_AVAIL | F_USED : 0) |
+			   (len ? IOVIRT_VIRTQ_DESC_F_WRITE : 0)));
+	vq->used_idx = advance(vq, cur, n);
+	id_free(vq, (uint16_t)id);
 	return 0;
 }
 
