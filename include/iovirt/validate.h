@@ -547,6 +547,8 @@ struct iovirt_vq;
  * the callbacks, each field read once, and a chain it does not handle itself
  * (indirect, a buffer not wholly in one RAM region of the guest, any refusal)
  * goes on in the general walk from where it stopped, reading nothing twice.
+ * The same holds for a packed queue without IOVIRT_VQ_F_ACCESS_PLATFORM whose
+ * descriptor ring is read directly (pop and push_used).
  *
  * Returns: 0 and *out.
  * Errors: IOVIRT_EINVAL (num not a power of two (split) or out of range,

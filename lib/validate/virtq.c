@@ -894,6 +894,8 @@ int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 {
 	if (IOVIRT_LIKELY(vq && vq->pop_direct))
 		return pop_direct(vq, map, pol, out, out_cap, res);
+	if (vq && vq_packed(vq)) /* its own direct path (vq_packed.c) */
+		return vqp_pop_any(vq, map, pol, out, out_cap, res);
 	return pop_general(vq, map, pol, out, out_cap, res);
 }
 
@@ -912,7 +914,7 @@ int iovirt_vq_skip(struct iovirt_vq *vq)
 static __attribute__((noinline)) int push_general(struct iovirt_vq *vq, uint32_t id, uint32_t len)
 {
 	if (vq_packed(vq))
-		return vqp_push(vq, &(struct iovirt_vq_used){ id, len }, 1);
+		return vqp_push_one(vq, id, len);
 	if (id >= vq->num)
 		return IOVIRT_EINDEX;
 	/* completions never outnumber the chains taken: the in-flight count

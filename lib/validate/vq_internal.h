@@ -271,4 +271,66 @@ static inline int vq_used_idx_publish(struct iovirt_vq *vq, uint16_t idx)
 	return err;
 }
 
+/*
+ * One buffer [gpa, gpa + len) of a chain walked directly, taken as
+ * vb_lean_add takes a segment (the same checks, host entry, merge and
+ * result; the split walk's direct_step does the same inline): true, or
+ * false with nothing changed when the general walk must decide it. The
+ * region is looked up first in *prev: the previous segment's region, or for
+ * the first one (first: *op == out, so no merge) a hint that is an entry of
+ * snap. *left: bytes the chain may still take; *wbytes, *exposed: sums.
+ * plain: the policy asks no alignment. The caller checked the descriptor
+ * itself (not indirect, the order, max_segs).
+ */
+static IOVIRT_ALWAYS_INLINE bool
+vq_direct_seg(const struct vb_snap *snap, const struct vb_policy *vp, uint64_t gpa, uint64_t len,
+	      bool wr, const struct vb_snap_ent **prev, struct iovirt_host_seg **op,
+	      struct iovirt_host_seg *out, uint32_t cap, uint64_t *left, uint64_t *wbytes,
+	      uint64_t *exposed, const bool plain, const bool first)
+{
+	uint32_t dir = wr ? IOVIRT_DEV_WRITE : IOVIRT_DEV_READ;
+	/* in the hint's region: gpa at or above its start and
+	 * len - 1 <= last - gpa (no zero length, no wrap, no byte past it) */
+	const struct vb_snap_ent *e = *prev;
+	uint64_t off = gpa - e->gpa, span = e->last - e->gpa;
+	if (IOVIRT_UNLIKELY(off > span || len - 1 > span - off)) {
+		e = vb_snap_find(snap, gpa);
+		if (IOVIRT_UNLIKELY(!e || len - 1 > e->last - gpa))
+			return false;
+		off = gpa - e->gpa;
+	}
+	if (IOVIRT_UNLIKELY(!vb_fast_dir(e, dir) ||
+			    (!plain && ((gpa & vp->amask) | (len & vp->lmask))) || len > *left))
+		return false;
+	struct iovirt_host_seg *o = *op;
+	if (!first && e == *prev && o[-1].dir == dir && o[-1].gpa + o[-1].len == gpa) {
+		/* same region, continuing guest addresses: the host range continues */
+		struct iovirt_host_seg *p = o - 1;
+		p->len += len;
+		uint32_t x = vb_seg_exposed(p->gpa, p->len);
+		*exposed += (uint64_t)x - p->exposed;
+		p->exposed = x;
+	} else {
+		if (IOVIRT_UNLIKELY(o == out + cap))
+			return false;
+		uint32_t x = vb_seg_exposed(gpa, len);
+		*o = vb_host_seg(e, off, gpa, len, dir, x);
+		*op = o + 1;
+		*exposed += x;
+	}
+	*prev = e;
+	*left -= len;
+	*wbytes += wr ? len : 0;
+	return true;
+}
+
+/* pop and push_used of a packed queue, from iovirt_vq_pop and
+ * iovirt_vq_push_used (vq_packed.c): the argument and policy checks of
+ * pop_general, then a descriptor ring read directly (no IOMMU) takes the
+ * direct path; one completion. */
+VB_HIDDEN int vqp_pop_any(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+			  const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out,
+			  uint32_t cap, struct iovirt_dma_result *res);
+VB_HIDDEN int vqp_push_one(struct iovirt_vq *vq, uint32_t id, uint32_t len);
+
 #endif

@@ -75,6 +75,45 @@ static int body_load(const struct iovirt_vq *vq, uint32_t pos, uint16_t flags,
 	return 0;
 }
 
+/*
+ * The order of the buffer IDs taken (in-order completion): fifo_head and
+ * fifo_tail run over [0, 2 num), a counter's slot is the counter mod num and
+ * tail - head mod 2 num the IDs in order (at most num: full and empty differ).
+ * (Free-running 32-bit counters would jump at 2^32 where num is no power of
+ * two, and an ID in flight would be overwritten.) Only IN_ORDER queues
+ * keep it (the others never read it).
+ */
+static uint32_t fifo_slot(const struct iovirt_vq *vq, uint32_t x)
+{
+	return x < vq->num ? x : x - vq->num;
+}
+
+/* Counter x moved on by k (k <= num). */
+static uint32_t fifo_step(const struct iovirt_vq *vq, uint32_t x, uint32_t k)
+{
+	x += k;
+	return x >= 2 * vq->num ? x - 2 * vq->num : x;
+}
+
+static uint32_t fifo_len(const struct iovirt_vq *vq)
+{
+	uint32_t h = vq->fifo_head, t = vq->fifo_tail;
+	return t >= h ? t - h : t + 2 * vq->num - h;
+}
+
+/* Appends id to the order. */
+static void fifo_put(struct iovirt_vq *vq, uint16_t id)
+{
+	vq->fifo[fifo_slot(vq, vq->fifo_tail)] = id;
+	vq->fifo_tail = fifo_step(vq, vq->fifo_tail, 1);
+}
+
+/* The k-th oldest ID in order (k < fifo_len). */
+static uint16_t fifo_at(const struct iovirt_vq *vq, uint32_t k)
+{
+	return vq->fifo[fifo_slot(vq, fifo_step(vq, vq->fifo_head, k))];
+}
+
 void vqp_reset(struct iovirt_vq *vq)
 {
 	memset(vq->id_descs, 0, (size_t)vq->num * sizeof(*vq->id_descs));
@@ -140,55 +179,93 @@ static int pindirect(struct iovirt_vq *vq, struct pwalk *w, const struct iovirt_
 	return 0;
 }
 
-/* The chain at the cursor: its buffer ID, its ring descriptors, whether the
- * buffers passed (walk) or only its shape (walk false: skip). */
+/* The chain at the cursor: its buffer ID and its ring descriptors. */
 struct pchain {
 	uint16_t id;
 	uint32_t ndesc;
 };
 
+/* Where a chain walk stands: descriptor k of the chain, at ring position pos
+ * of the lap whose wrap counter is wrap; of it nothing was read yet
+ * (PK_NONE), its flags (PK_FLAGS: d.flags) or its flags and body (PK_BODY:
+ * d). PK_END: the chain was walked to its end (k descriptors, the last at
+ * pos, its ID d.id). */
+enum { PK_NONE, PK_FLAGS, PK_BODY, PK_END };
+struct pat {
+	struct iovirt_wire_pvq_desc d;
+	uint32_t k, pos;
+	bool wrap;
+	int have;
+};
+
 /*
- * Follows the chain from the head (head_flags read and available): each
- * further descriptor must be available under the same lap's wrap counter
- * (IOVIRT_EWRAP), the chain no longer than the ring (IOVIRT_ECHAIN). With
- * check, the buffers are checked too (into w->b); the first refusal ends the walk. 0 and *c.
+ * Follows the chain from at (descriptor 0 is the head, read and available):
+ * each further descriptor must be available under the same lap's wrap
+ * counter (IOVIRT_EWRAP), the chain no longer than the ring (IOVIRT_ECHAIN).
+ * With check, the buffers are checked too (into w->b). A buffer refused ends
+ * the checks, not the walk: it goes on for the chain's shape only (w as at
+ * the refusal), so that a refused chain of sound shape still names its
+ * buffer ID, from the walk's own reads (each descriptor read once). Returns
+ * 0 or the first refusal; *c the chain (c->id 0 when its shape is not sound).
  */
-static int pchain_walk(struct iovirt_vq *vq, struct pwalk *w, bool check, uint16_t head_flags,
+static int pchain_from(struct iovirt_vq *vq, struct pwalk *w, bool check, struct pat at,
 		       struct pchain *c)
 {
-	uint32_t pos = pos_of(vq->last_avail);
-	bool wrap = wrap_of(vq->last_avail);
-	uint16_t flags = head_flags;
-	struct iovirt_wire_pvq_desc d;
-	int err;
-	for (uint32_t k = 0;; k++) {
-		w->desc = pos;
-		w->b.fail_gpa = vq->desc_gpa + (uint64_t)pos * PDESC;
-		if (k == vq->num)
-			return IOVIRT_ECHAIN;
-		if (k && (err = flags_load(vq, pos, &flags)))
-			return err;
-		if (k && !is_avail(flags, wrap))
-			return IOVIRT_EWRAP;
-		if ((err = body_load(vq, pos, flags, &d)))
-			return err;
-		if (flags & IOVIRT_VIRTQ_DESC_F_INDIRECT) {
-			if (check && (err = pindirect(vq, w, &d, k)))
-				return err;
-			if (flags & IOVIRT_VIRTQ_DESC_F_NEXT)
-				return IOVIRT_EINDIRECT;
-		} else if (check && (err = pbuf(vq, w, d.addr, d.len, flags))) {
-			return err;
+	int err, refused = 0;
+	for (;;) {
+		if (check) {
+			w->desc = at.pos;
+			w->b.fail_gpa = vq->desc_gpa + (uint64_t)at.pos * PDESC;
 		}
-		if (!(flags & IOVIRT_VIRTQ_DESC_F_NEXT)) {
-			*c = (struct pchain){ .id = d.id, .ndesc = k + 1 };
-			return 0;
+		if (at.have < PK_FLAGS) {
+			if (at.k == vq->num) {
+				err = IOVIRT_ECHAIN;
+				break;
+			}
+			if ((err = flags_load(vq, at.pos, &at.d.flags)))
+				break;
 		}
-		if (++pos == vq->num) {
-			pos = 0;
-			wrap = !wrap;
+		if (at.have < PK_BODY) {
+			if (at.k && !is_avail(at.d.flags, at.wrap)) {
+				err = IOVIRT_EWRAP;
+				break;
+			}
+			if ((err = body_load(vq, at.pos, at.d.flags, &at.d)))
+				break;
+		}
+		at.have = PK_NONE;
+		if (at.d.flags & IOVIRT_VIRTQ_DESC_F_INDIRECT) {
+			if (check && (err = pindirect(vq, w, &at.d, at.k))) {
+				refused = err;
+				check = false;
+			}
+			if (at.d.flags & IOVIRT_VIRTQ_DESC_F_NEXT) {
+				err = IOVIRT_EINDIRECT;
+				break;
+			}
+		} else if (check && (err = pbuf(vq, w, at.d.addr, at.d.len, at.d.flags))) {
+			refused = err;
+			check = false;
+		}
+		if (!(at.d.flags & IOVIRT_VIRTQ_DESC_F_NEXT)) {
+			*c = (struct pchain){ .id = at.d.id, .ndesc = at.k + 1 };
+			return refused;
+		}
+		at.k++;
+		if (++at.pos == vq->num) {
+			at.pos = 0;
+			at.wrap = !at.wrap;
 		}
 	}
+	*c = (struct pchain){ 0 };
+	return refused ? refused : err;
+}
+
+/* The chain at the cursor, whose head's flags f were read. */
+static struct pat pchain_head(const struct iovirt_vq *vq, uint16_t f)
+{
+	return (struct pat){ .d.flags = f, .pos = pos_of(vq->last_avail),
+			     .wrap = wrap_of(vq->last_avail), .have = PK_FLAGS };
 }
 
 /* The chain's ID may be taken: < num, not in flight, and its descriptors
@@ -208,7 +285,8 @@ static void pchain_take(struct iovirt_vq *vq, const struct pchain *c)
 {
 	vq->id_descs[c->id] = (uint16_t)c->ndesc;
 	vq->inflight_descs += c->ndesc;
-	vq->fifo[vq->fifo_tail++ % vq->num] = c->id;
+	if (vq->flags & IOVIRT_VQ_F_IN_ORDER)
+		fifo_put(vq, c->id);
 	vq->last_avail = advance(vq, vq->last_avail, c->ndesc);
 }
 
@@ -225,8 +303,211 @@ static int head_flags(struct iovirt_vq *vq, uint16_t *f)
 	return 1;
 }
 
-int vqp_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct vb_policy *vp,
+/*
+ * A pop's end once its walk returned err (chain c): the ID's checks, the
+ * result (a refused chain names its ID when its shape is sound), and on
+ * success the chain taken.
+ */
+static IOVIRT_ALWAYS_INLINE int ppop_end(struct iovirt_vq *vq, struct pwalk *w, int err, const struct pchain *c,
+		    struct iovirt_dma_result *res)
+{
+	if (!err && (err = pchain_take_check(vq, c)))
+		w->where = IOVIRT_WHERE_RING;
+	int ret = vb_finish(&w->b, err ? err : (int)w->b.nout, w->where, res);
+	if (res) {
+		res->head = c->id;
+		res->desc = err ? w->desc : 0;
+	}
+	if (!err)
+		pchain_take(vq, c);
+	return ret;
+}
+
+/* The general walk's builder for a pop under policy vp. */
+static void pwalk_init(struct pwalk *w, const struct iovirt_gmap *map, const struct vb_policy *vp,
+		       struct iovirt_host_seg *out, uint32_t cap)
+{
+	vb_init(&w->b, map, vp, out, cap);
+	/* the specification bounds a chain's bytes by 2^32 */
+	if (w->b.pol.max_total > UINT32_MAX)
+		w->b.pol.max_total = UINT32_MAX;
+	w->where = IOVIRT_WHERE_TABLE;
+	w->desc = 0;
+	w->seen_write = false;
+}
+
+/* ---- the direct pop ---- */
+
+/* Where the direct walk stopped: its locals, handed to the general walk. */
+struct pstop {
+	struct vb_lean l;
+	struct pat at;
+	bool seen_write;
+};
+
+/*
+ * The general walk goes on from where the direct walk stopped (st.at: the
+ * descriptor and how much of it was read; the k descriptors before it are
+ * st.l's segments), deciding that descriptor from scratch, or (PK_END) only
+ * the chain's ID: the general pop's refusal, result and cursor. Out of line
+ * and by value, so that the direct walk's locals never need an address.
+ */
+static __attribute__((noinline, cold)) int
+ppop_direct_stop(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct vb_policy *vp,
+		struct iovirt_host_seg *out, uint32_t cap, struct pstop st,
+		struct iovirt_dma_result *res)
+{
+	struct pwalk w;
+	vb_lean_build(&w.b, map, vp, out, cap, &st.l, st.at.k);
+	if (w.b.pol.max_total > UINT32_MAX) /* as pwalk_init */
+		w.b.pol.max_total = UINT32_MAX;
+	w.where = IOVIRT_WHERE_TABLE;
+	w.desc = st.at.pos;
+	w.b.fail_gpa = vq->desc_gpa + (uint64_t)st.at.pos * PDESC;
+	w.seen_write = st.seen_write;
+	struct pchain c = { .id = st.at.d.id, .ndesc = st.at.k };
+	int err = st.at.have == PK_END ? 0 : pchain_from(vq, &w, true, st.at, &c);
+	return ppop_end(vq, &w, err, &c, res);
+}
+
+/*
+ * pop of a packed queue whose descriptor ring is read directly, without
+ * IOMMU: the general pop's steps in its order, on locals. The head's flags,
+ * then the acquire fence, as head_flags; each descriptor's fields loaded
+ * once; the chain's table descriptors taken as segments (vq_direct_seg), each
+ * further one available under the lap's wrap counter; then the ID's checks.
+ * At anything else (an indirect descriptor, a readable one after a writable
+ * one, max_segs, a buffer not taken so, a descriptor not available, a chain
+ * as long as the ring, an ID refused) the state goes to ppop_direct_stop,
+ * which decides from there with the general walk's own steps. Bounded: at
+ * most num descriptors (k == num stops). A segment has a length above 0, so
+ * a writable one was seen exactly when wbytes > 0, and the readable bytes are
+ * the total less wbytes.
+ */
+static IOVIRT_ALWAYS_INLINE int
+ppop_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct vb_policy *vp,
+	     struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res,
+	     const bool plain)
+{
+	const uint32_t num = vq->num;
+	uint8_t *const ring = vq->desc_hva;
+	uint32_t pos = pos_of(vq->last_avail);
+	bool wrap = wrap_of(vq->last_avail);
+	const uint8_t *p = ring + (size_t)pos * PDESC;
+	struct iovirt_wire_pvq_desc d;
+	d.flags = vq_ld16(p + offsetof(struct iovirt_wire_pvq_desc, flags));
+	if (!is_avail(d.flags, wrap)) {
+		if (res)
+			*res = (struct iovirt_dma_result){ 0 };
+		return 0;
+	}
+	/* virtio's read barrier, as head_flags */
+	atomic_thread_fence(memory_order_acquire);
+	const struct vb_snap *snap = vb_gmap_snap(map);
+	const struct vb_snap_ent *ents = vb_snap_ents(snap);
+	/* the region of o[-1] once o > out; before, the lookup hint only */
+	const struct vb_snap_ent *prev = vq->ent_hint < snap->n ? ents + vq->ent_hint : ents;
+	struct iovirt_host_seg *o = out;
+	uint64_t left = vp->max_total > UINT32_MAX ? UINT32_MAX : vp->max_total;
+	const uint64_t max_total = left;
+	uint64_t wbytes = 0, exposed = 0;
+	uint32_t k = 0;
+	int have = PK_BODY;
+	d.addr = vq_ld64(p + offsetof(struct iovirt_wire_pvq_desc, addr));
+	d.len = vq_ld32(p + offsetof(struct iovirt_wire_pvq_desc, len));
+	d.id = vq_ld16(p + offsetof(struct iovirt_wire_pvq_desc, id));
+	if (IOVIRT_UNLIKELY((d.flags & IOVIRT_VIRTQ_DESC_F_INDIRECT) ||
+			    !vq_direct_seg(snap, vp, d.addr, d.len, d.flags & IOVIRT_VIRTQ_DESC_F_WRITE,
+					   &prev, &o, out, cap, &left, &wbytes, &exposed, plain,
+					   true)))
+		goto stop;
+	for (k = 1; d.flags & IOVIRT_VIRTQ_DESC_F_NEXT; k++) {
+		if (++pos == num) {
+			pos = 0;
+			wrap = !wrap;
+			p = ring;
+		} else {
+			p += PDESC;
+		}
+		have = PK_NONE;
+		if (IOVIRT_UNLIKELY(k == num))
+			goto stop;
+		d.flags = vq_ld16(p + offsetof(struct iovirt_wire_pvq_desc, flags));
+		have = PK_FLAGS;
+		if (IOVIRT_UNLIKELY(!is_avail(d.flags, wrap)))
+			goto stop;
+		d.addr = vq_ld64(p + offsetof(struct iovirt_wire_pvq_desc, addr));
+		d.len = vq_ld32(p + offsetof(struct iovirt_wire_pvq_desc, len));
+		d.id = vq_ld16(p + offsetof(struct iovirt_wire_pvq_desc, id));
+		have = PK_BODY;
+		bool wr = d.flags & IOVIRT_VIRTQ_DESC_F_WRITE;
+		if (IOVIRT_UNLIKELY((d.flags & IOVIRT_VIRTQ_DESC_F_INDIRECT) || (wbytes && !wr) ||
+				    k >= vp->max_segs ||
+				    !vq_direct_seg(snap, vp, d.addr, d.len, wr, &prev, &o, out, cap,
+						   &left, &wbytes, &exposed, plain, false)))
+			goto stop;
+	}
+	/* the chain's ID (the last descriptor's), as pchain_take_check */
+	have = PK_END;
+	if (IOVIRT_UNLIKELY(d.id >= num || vq->id_descs[d.id] || vq->inflight_descs + k > num))
+		goto stop;
+	vq->ent_hint = (uint32_t)(prev - ents); /* the region of o[-1] */
+	uint32_t nout = (uint32_t)(o - out);
+	if (res) {
+		uint64_t total = max_total - left;
+		*res = (struct iovirt_dma_result){
+			.seg = k, .nsegs = k, .nout = nout, .total = total,
+			.read_bytes = total - wbytes, .write_bytes = wbytes, .exposed = exposed,
+			.head = d.id,
+		};
+	}
+	/* taken, as pchain_take: the cursor past the chain's last descriptor */
+	vq->id_descs[d.id] = (uint16_t)k;
+	vq->inflight_descs += k;
+	if (vq->flags & IOVIRT_VQ_F_IN_ORDER)
+		fifo_put(vq, d.id);
+	if (++pos == num) {
+		pos = 0;
+		wrap = !wrap;
+	}
+	vq->last_avail = (uint16_t)(pos | (wrap ? WRAP_BIT : 0));
+	return (int)nout;
+stop:
+	return ppop_direct_stop(vq, map, vp, out, cap,
+			       (struct pstop){ .l = { snap, o, out + cap, o != out ? prev : NULL,
+						      max_total - left },
+					       .at = { .d = d, .k = k, .pos = pos, .wrap = wrap,
+						       .have = have },
+					       .seen_write = wbytes != 0 },
+			       res);
+}
+
+/* An argument refused (as pop_general in virtq.c). */
+static __attribute__((cold, noinline)) int pop_inval(struct iovirt_dma_result *res)
+{
+	if (res)
+		*res = (struct iovirt_dma_result){ .err = IOVIRT_EINVAL, .where = IOVIRT_WHERE_RING };
+	return IOVIRT_EINVAL;
+}
+
+/* The direct pop: its argument and policy checks, then the walk for the
+ * policy's two shapes (alignment asked or not), the policy on a local. */
+static __attribute__((noinline)) int
+ppop_direct(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct iovirt_sg_policy *pol,
 	    struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res)
+{
+	struct vb_policy vp;
+	if (IOVIRT_UNLIKELY(!map || !out || vb_policy_load(pol, &vp)))
+		return pop_inval(res);
+	if (!(vp.amask | vp.lmask))
+		return ppop_direct_t(vq, map, &vp, out, cap, res, true);
+	return ppop_direct_t(vq, map, &vp, out, cap, res, false);
+}
+
+/* The pop of any other packed queue (vp checked). */
+static __attribute__((noinline)) int
+ppop_general(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct vb_policy *vp,
+	     struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res)
 {
 	uint16_t f;
 	int can = head_flags(vq, &f);
@@ -235,31 +516,39 @@ int vqp_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct vb
 			*res = (struct iovirt_dma_result){ .err = can, .where = can ? IOVIRT_WHERE_RING : 0 };
 		return can;
 	}
-	struct pwalk w = { .where = IOVIRT_WHERE_TABLE };
-	struct vb_policy p = *vp;
-	if (p.max_total > UINT32_MAX)
-		p.max_total = UINT32_MAX;
-	vb_init(&w.b, map, &p, out, cap);
-	struct pchain c = { 0 };
-	int err = pchain_walk(vq, &w, true, f, &c);
-	if (!err && (err = pchain_take_check(vq, &c)))
-		w.where = IOVIRT_WHERE_RING;
-	/* a refused chain whose shape is sound still names its buffer ID, for
-	 * skip and push_used(id, 0) */
-	struct pchain shape = c;
-	if (err && w.where != IOVIRT_WHERE_RING) {
-		struct pwalk none = { .where = IOVIRT_WHERE_TABLE };
-		if (pchain_walk(vq, &none, false, f, &shape))
-			shape.id = 0;
-	}
-	int ret = vb_finish(&w.b, err ? err : (int)w.b.nout, w.where, res);
-	if (res) {
-		res->head = err ? shape.id : c.id;
-		res->desc = err ? w.desc : 0;
-	}
-	if (!err)
-		pchain_take(vq, &c);
-	return ret;
+	struct pwalk w;
+	pwalk_init(&w, map, vp, out, cap);
+	struct pchain c;
+	int err = pchain_from(vq, &w, true, pchain_head(vq, f), &c);
+	return ppop_end(vq, &w, err, &c, res);
+}
+
+static __attribute__((noinline)) int
+ppop_general_pol(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+		 const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out, uint32_t cap,
+		 struct iovirt_dma_result *res)
+{
+	struct vb_policy vp;
+	if (!map || !out || vb_policy_load(pol, &vp))
+		return pop_inval(res);
+	return ppop_general(vq, map, &vp, out, cap, res);
+}
+
+int vqp_pop_any(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+		const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out, uint32_t cap,
+		struct iovirt_dma_result *res)
+{
+	/* behind an IOMMU every buffer address is translated: the general walk */
+	if (IOVIRT_LIKELY(vq->desc_hva && !vq->iommu))
+		return ppop_direct(vq, map, pol, out, cap, res);
+	return ppop_general_pol(vq, map, pol, out, cap, res);
+}
+
+int vqp_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct vb_policy *vp,
+	    struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res)
+{
+	/* (iovirt_vq_pop hands packed queues to vqp_pop_any) */
+	return ppop_general(vq, map, vp, out, cap, res);
 }
 
 int vqp_skip(struct iovirt_vq *vq)
@@ -270,7 +559,7 @@ int vqp_skip(struct iovirt_vq *vq)
 		return can ? can : IOVIRT_ENOENT;
 	struct pchain c;
 	struct pwalk none = { .where = IOVIRT_WHERE_TABLE };
-	int err = pchain_walk(vq, &none, false, f, &c);
+	int err = pchain_from(vq, &none, false, pchain_head(vq, f), &c);
 	if (!err)
 		err = pchain_take_check(vq, &c);
 	if (err)
@@ -335,7 +624,7 @@ static int push_check(struct iovirt_vq *vq, const struct iovirt_vq_used *e, uint
 		/* in flight, not twice in the batch, in order when IN_ORDER */
 		if (!vq->id_descs[id] || vq->stamp[id] == vq->gen ||
 		    ((vq->flags & IOVIRT_VQ_F_IN_ORDER) &&
-		     vq->fifo[(vq->fifo_head + k) % vq->num] != id))
+		     fifo_at(vq, k) != id))
 			return IOVIRT_ENOENT;
 		vq->stamp[id] = vq->gen;
 	}
@@ -349,7 +638,7 @@ static uint32_t id_free(struct iovirt_vq *vq, uint16_t id)
 	vq->id_descs[id] = 0;
 	vq->inflight_descs -= n;
 	if (vq->flags & IOVIRT_VQ_F_IN_ORDER)
-		vq->fifo_head++;
+		vq->fifo_head = fifo_step(vq, vq->fifo_head, 1);
 	return n;
 }
 
@@ -358,12 +647,12 @@ static uint32_t id_free(struct iovirt_vq *vq, uint16_t id)
  * stores for n = 1 inline (a batch of one cannot name an ID twice, so the
  * per-batch stamps are not needed): id and len, a release fence, the flags.
  */
-static int push_one_direct(struct iovirt_vq *vq, uint32_t id, uint32_t len)
+static __attribute__((noinline)) int push_one_direct(struct iovirt_vq *vq, uint32_t id, uint32_t len)
 {
 	if (id >= vq->num)
 		return IOVIRT_EINDEX;
 	uint32_t n = vq->id_descs[id];
-	if (!n || ((vq->flags & IOVIRT_VQ_F_IN_ORDER) && vq->fifo[vq->fifo_head % vq->num] != id))
+	if (!n || ((vq->flags & IOVIRT_VQ_F_IN_ORDER) && fifo_at(vq, 0) != id))
 		return IOVIRT_ENOENT;
 	uint16_t cur = vq->used_idx;
 	uint8_t *p = vq->desc_hva + (size_t)pos_of(cur) * PDESC;
@@ -379,10 +668,10 @@ static int push_one_direct(struct iovirt_vq *vq, uint32_t id, uint32_t len)
 	return 0;
 }
 
-int vqp_push(struct iovirt_vq *vq, const struct iovirt_vq_used *e, uint32_t n)
+/* push of a batch, or of one through the callbacks. */
+static __attribute__((noinline)) int push_batch(struct iovirt_vq *vq, const struct iovirt_vq_used *e,
+						uint32_t n)
 {
-	if (n == 1 && vq->desc_hva)
-		return push_one_direct(vq, e[0].id, e[0].len);
 	int err = push_check(vq, e, n);
 	if (err || n == 0)
 		return err;
@@ -402,23 +691,36 @@ int vqp_push(struct iovirt_vq *vq, const struct iovirt_vq_used *e, uint32_t n)
 	return 0;
 }
 
+int vqp_push_one(struct iovirt_vq *vq, uint32_t id, uint32_t len)
+{
+	if (IOVIRT_LIKELY(vq->desc_hva != NULL))
+		return push_one_direct(vq, id, len);
+	return push_batch(vq, &(struct iovirt_vq_used){ id, len }, 1);
+}
+
+int vqp_push(struct iovirt_vq *vq, const struct iovirt_vq_used *e, uint32_t n)
+{
+	if (n == 1 && vq->desc_hva)
+		return push_one_direct(vq, e[0].id, e[0].len);
+	return push_batch(vq, e, n);
+}
+
 int vqp_push_in_order(struct iovirt_vq *vq, uint32_t id, uint32_t len, uint32_t count)
 {
 	if (id >= vq->num)
 		return IOVIRT_EINDEX;
-	if (count == 0 || count > vq->fifo_tail - vq->fifo_head ||
-	    vq->fifo[(vq->fifo_head + count - 1) % vq->num] != id)
+	if (count == 0 || count > fifo_len(vq) || fifo_at(vq, count - 1) != id)
 		return IOVIRT_ENOENT;
 	uint32_t descs = 0;
 	for (uint32_t k = 0; k < count; k++)
-		descs += vq->id_descs[vq->fifo[(vq->fifo_head + k) % vq->num]];
+		descs += vq->id_descs[fifo_at(vq, k)];
 	/* virtio (in-order, packed): one used descriptor for the batch, naming
 	 * its last buffer, at the first position; the ring skips the batch */
 	int err = used_store(vq, vq->used_idx, (uint16_t)id, len, true);
 	if (err)
 		return err;
 	for (uint32_t k = 0; k < count; k++)
-		id_free(vq, vq->fifo[vq->fifo_head % vq->num]);
+		id_free(vq, fifo_at(vq, 0));
 	vq->used_idx = advance(vq, vq->used_idx, descs);
 	return 0;
 }
