@@ -677,16 +677,14 @@ direct_step(struct iovirt_vq *vq, const struct vb_snap *snap, const struct vb_po
  * no alignment. pop: on success the cursor advances. head < num.
  */
 static IOVIRT_ALWAYS_INLINE int
-walk_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map,
-	      const struct iovirt_sg_policy *pol, const struct vb_policy *vp, uint32_t head,
+walk_direct_h(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+	      const struct iovirt_sg_policy *pol, const struct vb_policy *vp,
+	      const struct vb_snap *snap, const struct vb_snap_ent **hint, uint32_t head,
 	      struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res,
-	      const bool plain, const bool pop)
+	      const bool plain, const bool pop, const bool burst)
 {
-	const struct vb_snap *snap = vb_gmap_snap(map);
-	const struct vb_snap_ent *ents = vb_snap_ents(snap);
-	/* the region of o[-1] once o > out; before, the lookup hint only (an
-	 * empty snapshot's sentinel entry holds no byte) */
-	const struct vb_snap_ent *prev = vq->ent_hint < snap->n ? ents + vq->ent_hint : ents;
+	/* the region of o[-1] once o > out; before, the lookup hint only */
+	const struct vb_snap_ent *prev = *hint;
 	struct iovirt_host_seg *o = out;
 	/* bytes the chain may still take: the specification bounds a chain's
 	 * bytes by 2^32 (as walk_chain), the policy maybe more tightly */
@@ -720,7 +718,12 @@ walk_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 						 &left, &wbytes, &exposed, nsegs, plain, false)))
 			goto stop;
 	}
-	vq->ent_hint = (uint32_t)(prev - ents); /* the region of o[-1] */
+	/* the region of o[-1]: a burst keeps it for its next chain, a pop for
+	 * the queue's next */
+	if (burst)
+		*hint = prev;
+	else
+		vq->ent_hint = (uint32_t)(prev - vb_snap_ents(snap));
 	if (pop) /* the chain is taken */
 		vq->last_avail++;
 	nout = (uint32_t)(o - out);
@@ -744,6 +747,31 @@ stop:
 	if (pop && (int)nout > 0)
 		vq->last_avail++;
 	return (int)nout;
+}
+
+/* The lookup hint of a walk against snap: the region of the queue's last
+ * chain, kept as an index, when it is below snap's count (an empty
+ * snapshot's sentinel entry holds no byte). */
+static IOVIRT_ALWAYS_INLINE const struct vb_snap_ent *hint_of(const struct iovirt_vq *vq,
+							      const struct vb_snap *snap)
+{
+	const struct vb_snap_ent *ents = vb_snap_ents(snap);
+	return vq->ent_hint < snap->n ? ents + vq->ent_hint : ents;
+}
+
+/* One chain's direct walk against the map's current snapshot (walk_direct_h),
+ * the hint kept for the queue's next chain. pop: on success the cursor
+ * advances. */
+static IOVIRT_ALWAYS_INLINE int
+walk_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+	      const struct iovirt_sg_policy *pol, const struct vb_policy *vp, uint32_t head,
+	      struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res,
+	      const bool plain, const bool pop)
+{
+	const struct vb_snap *snap = vb_gmap_snap(map);
+	const struct vb_snap_ent *hint = hint_of(vq, snap);
+	return walk_direct_h(vq, map, pol, vp, snap, &hint, head, out, cap, res, plain, pop,
+			     false);
 }
 
 /* walk_direct_t with the policy pol (checked by the caller). */
@@ -807,24 +835,16 @@ static __attribute__((cold, noinline)) int head_refuse(uint64_t slot, uint16_t h
 }
 
 /*
- * pop of a split queue whose available ring and descriptor table are read
- * directly, without IOMMU (vq->pop_direct): the general pop's steps, checks
- * and refusals in its order (its argument checks, vq_can_take, the ring
- * entry, the head's bound, the walk), the ring fields loaded inline, each
- * once (idx with its acquire fence, as avail_read), and the direct walk.
+ * pop's ring steps before a chain on its direct path (vq_can_take inline):
+ * avail idx loaded once with its acquire fence (as avail_read) when the
+ * heads read last time are all taken, then the in-flight bound. 1 when a
+ * chain may be taken; 0 when none is available (res zeroed); or the refusal.
  */
-static __attribute__((noinline)) int
-pop_direct(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct iovirt_sg_policy *pol,
-	   struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res)
+static IOVIRT_ALWAYS_INLINE int direct_ready(struct iovirt_vq *vq, uint16_t last, uint32_t num,
+					     struct iovirt_dma_result *res)
 {
-	struct vb_policy vp;
-	if (IOVIRT_UNLIKELY(!map || !out || vb_policy_load(pol, &vp)))
-		return ring_refuse(IOVIRT_EINVAL, res);
-	const uint8_t *avail = vq->avail_hva;
-	uint16_t last = vq->last_avail;
-	uint32_t num = vq->num;
 	if (vq->avail_idx == last) {
-		uint16_t idx = vq_ld16(avail + IOVIRT_WIRE_VQ_RING_IDX_OFF);
+		uint16_t idx = vq_ld16(vq->avail_hva + IOVIRT_WIRE_VQ_RING_IDX_OFF);
 		atomic_thread_fence(memory_order_acquire); /* as avail_read */
 		uint16_t n = (uint16_t)(idx - last);
 		if (IOVIRT_UNLIKELY(n > num))
@@ -838,8 +858,30 @@ pop_direct(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct iov
 	}
 	if (IOVIRT_UNLIKELY((uint16_t)(last - vq->used_idx) >= num)) /* as vq_can_take */
 		return ring_refuse(IOVIRT_EOVERRUN, res);
+	return 1;
+}
+
+/*
+ * pop of a split queue whose available ring and descriptor table are read
+ * directly, without IOMMU (vq->pop_direct): the general pop's steps, checks
+ * and refusals in its order (its argument checks, vq_can_take, the ring
+ * entry, the head's bound, the walk), the ring fields loaded inline, each
+ * once (idx with its acquire fence, as avail_read), and the direct walk.
+ */
+static __attribute__((noinline)) int
+pop_direct(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct iovirt_sg_policy *pol,
+	   struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res)
+{
+	struct vb_policy vp;
+	if (IOVIRT_UNLIKELY(!map || !out || vb_policy_load(pol, &vp)))
+		return ring_refuse(IOVIRT_EINVAL, res);
+	uint16_t last = vq->last_avail;
+	uint32_t num = vq->num;
+	int ready = direct_ready(vq, last, num, res);
+	if (ready <= 0)
+		return ready;
 	uint64_t off = iovirt_wire_vq_avail_slot_off(last & (num - 1));
-	uint16_t head = vq_ld16(avail + off);
+	uint16_t head = vq_ld16(vq->avail_hva + off);
 	if (IOVIRT_UNLIKELY(head >= num))
 		return head_refuse(vq->avail_gpa + off, head, res);
 	if (!(vp.amask | vp.lmask))
@@ -893,6 +935,122 @@ int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	if (IOVIRT_LIKELY(vq && vq->pop_direct))
 		return pop_direct(vq, map, pol, out, out_cap, res);
 	return pop_general(vq, map, pol, out, out_cap, res);
+}
+
+/*
+ * The chains of a direct burst (burst_direct): n of them may be taken (each
+ * available, within the in-flight bound), against one snapshot, the lookup
+ * hint carried from chain to chain. Chain k is pop_direct's from its ring
+ * entry on (the head's bound, the direct walk), its host entries after the
+ * previous chains'; a refusal of the first is returned as pop returns it,
+ * one of a later chain (or no room left in out) ends the burst before it.
+ */
+static IOVIRT_ALWAYS_INLINE int
+burst_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+	   const struct iovirt_sg_policy *pol, const struct vb_policy *vp,
+	   struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res, uint32_t n,
+	   const bool plain)
+{
+	const struct vb_snap *snap = vb_gmap_snap(map);
+	const struct vb_snap_ent *hint = hint_of(vq, snap);
+	const uint8_t *avail = vq->avail_hva;
+	const uint16_t last = vq->last_avail;
+	const uint32_t mask = vq->num - 1;
+	uint32_t k, used = 0;
+	for (k = 0; k < n; k++) {
+		/* a chain has at least one host entry: none fits in a full out */
+		if (k && used == cap)
+			break;
+		uint64_t off = iovirt_wire_vq_avail_slot_off((last + k) & mask);
+		uint16_t head = vq_ld16(avail + off);
+		if (IOVIRT_UNLIKELY(head > mask)) {
+			if (k)
+				break;
+			return head_refuse(vq->avail_gpa + off, head, res);
+		}
+		int ret = walk_direct_h(vq, map, pol, vp, snap, &hint, head, out + used,
+					cap - used, res + k, plain, true, true);
+		if (IOVIRT_UNLIKELY(ret < 0)) {
+			if (k)
+				break;
+			return ret;
+		}
+		used += (uint32_t)ret;
+	}
+	vq->ent_hint = (uint32_t)(hint - vb_snap_ents(snap));
+	return (int)k;
+}
+
+/*
+ * pop_burst of a queue with pop's direct path: pop_direct's argument checks
+ * and ring steps (direct_ready) once for the burst, the chains to take
+ * bounded by what that idx read showed and by the in-flight bound.
+ */
+static __attribute__((noinline)) int
+burst_direct(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+	     const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out, uint32_t cap,
+	     struct iovirt_dma_result *res, uint32_t max)
+{
+	struct vb_policy vp;
+	if (IOVIRT_UNLIKELY(!map || !out || !res || vb_policy_load(pol, &vp)))
+		return ring_refuse(IOVIRT_EINVAL, res);
+	if (max == 0)
+		return 0;
+	uint16_t last = vq->last_avail;
+	uint32_t num = vq->num;
+	int ready = direct_ready(vq, last, num, res);
+	if (ready <= 0)
+		return ready;
+	/* chains available (the idx read showed them, at most num) and chains
+	 * the in-flight bound lets in (at least one: direct_ready) */
+	uint32_t n = (uint16_t)(vq->avail_idx - last);
+	uint32_t room = num - (uint16_t)(last - vq->used_idx);
+	n = n < room ? n : room;
+	n = n < max ? n : max;
+	if (!(vp.amask | vp.lmask))
+		return burst_walk(vq, map, pol, &vp, out, cap, res, n, true);
+	return burst_walk(vq, map, pol, &vp, out, cap, res, n, false);
+}
+
+/*
+ * pop_burst of any other queue: pop after pop (pop_general), each into the
+ * room left in out, stopping where a pop takes nothing, is refused, or a
+ * split queue's heads read last time are all taken (idx is read at most
+ * once per burst, by its first pop). A later chain's refusal leaves nothing:
+ * the translation fault it may have recorded is put back.
+ */
+static __attribute__((noinline)) int
+burst_general(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+	      const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out, uint32_t cap,
+	      struct iovirt_dma_result *res, uint32_t max)
+{
+	struct vb_policy vp;
+	if (!vq || !map || !out || !res || vb_policy_load(pol, &vp))
+		return ring_refuse(IOVIRT_EINVAL, res);
+	uint32_t k, used = 0;
+	for (k = 0; k < max; k++) {
+		if (k && (used == cap || (!vq_packed(vq) && vq->avail_idx == vq->last_avail)))
+			break;
+		struct iovirt_vq_fault fault = vq->fault;
+		int ret = pop_general(vq, map, pol, out + used, cap - used, res + k);
+		if (ret <= 0) {
+			if (k == 0)
+				return ret;
+			vq->fault = fault;
+			break;
+		}
+		used += (uint32_t)ret;
+	}
+	return (int)k;
+}
+
+int iovirt_vq_pop_burst(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+			const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out,
+			uint32_t out_cap, struct iovirt_dma_result *res, uint32_t max_chains)
+{
+	if (IOVIRT_LIKELY(vq && vq->pop_direct))
+		return burst_direct(vq, map, pol, out, out_cap, res, max_chains);
+	return burst_general(vq, map, pol, out, out_cap, res, max_chains);
 }
 
 int iovirt_vq_skip(struct iovirt_vq *vq)
