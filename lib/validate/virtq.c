@@ -599,7 +599,7 @@ static IOVIRT_ALWAYS_INLINE bool
 direct_step(struct iovirt_vq *vq, const struct vb_snap *snap, const struct vb_policy *vp,
 	    uint32_t i, struct iovirt_wire_vq_desc *d,
 	    const struct vb_snap_ent **prev, struct iovirt_host_seg **op,
-	    struct iovirt_host_seg *out, uint32_t cap, uint64_t *left, uint64_t *wbytes,
+	    const struct iovirt_host_seg *oend, uint64_t *left, uint64_t *wbytes,
 	    uint64_t *exposed, uint32_t nsegs, const bool plain, const bool first)
 {
 	const uint8_t *q = vq->desc_hva + (size_t)i * DESC_SIZE;
@@ -637,7 +637,7 @@ direct_step(struct iovirt_vq *vq, const struct vb_snap *snap, const struct vb_po
 		*exposed += (uint64_t)x - p->exposed;
 		p->exposed = x;
 	} else {
-		if (IOVIRT_UNLIKELY(o == out + cap))
+		if (IOVIRT_UNLIKELY(o == oend))
 			return false;
 		uint32_t x = vb_seg_exposed(gpa, len);
 		*o = vb_host_seg(e, off, gpa, len, dir, x);
@@ -680,7 +680,8 @@ static IOVIRT_ALWAYS_INLINE int
 walk_direct_h(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	      const struct iovirt_sg_policy *pol, const struct vb_policy *vp,
 	      const struct vb_snap *snap, const struct vb_snap_ent **hint, uint32_t head,
-	      struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res,
+	      struct iovirt_host_seg *out, struct iovirt_host_seg *oend,
+	      struct iovirt_dma_result *res,
 	      const bool plain, const bool pop, const bool burst)
 {
 	/* the region of o[-1] once o > out; before, the lookup hint only */
@@ -695,26 +696,35 @@ walk_direct_h(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	bool taken = true;
 	struct iovirt_wire_vq_desc d;
 	/* a chain of one descriptor needs no stamps: the walk's stamp value is
-	 * taken, and the head stamped, only when a next one follows or the
-	 * general walk goes on */
-	if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, &d, &prev, &o, out, cap, &left,
-					 &wbytes, &exposed, nsegs, plain, true))) {
-		gen = walk_gen(vq);
-		vq->stamp[head] = gen;
+	 * taken, and the head stamped, only when a next one follows (a burst:
+	 * a third one) or the general walk goes on (gen 0 until then) */
+	if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, &d, &prev, &o, oend, &left,
+					 &wbytes, &exposed, nsegs, plain, true)))
 		goto stop;
-	}
-	if (d.flags & IOVIRT_VIRTQ_DESC_F_NEXT) {
+	if (!burst && (d.flags & IOVIRT_VIRTQ_DESC_F_NEXT)) {
 		gen = walk_gen(vq);
 		vq->stamp[head] = gen;
 	}
 	for (nsegs = 1; d.flags & IOVIRT_VIRTQ_DESC_F_NEXT; nsegs++) {
+		uint32_t at = i; /* the descriptor taken last */
 		i = d.next;
 		taken = false;
-		if (IOVIRT_UNLIKELY(i >= vq->num || vq->stamp[i] == gen))
-			goto stop;
-		vq->stamp[i] = gen;
+		if (burst && nsegs == 1) {
+			/* the chain is its head alone: a loop goes back to it */
+			if (IOVIRT_UNLIKELY(i >= vq->num || i == head))
+				goto stop;
+		} else {
+			if (burst && nsegs == 2) { /* the two so far, stamped now */
+				gen = walk_gen(vq);
+				vq->stamp[head] = gen;
+				vq->stamp[at] = gen;
+			}
+			if (IOVIRT_UNLIKELY(i >= vq->num || vq->stamp[i] == gen))
+				goto stop;
+			vq->stamp[i] = gen;
+		}
 		taken = true;
-		if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, &d, &prev, &o, out, cap,
+		if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, &d, &prev, &o, oend,
 						 &left, &wbytes, &exposed, nsegs, plain, false)))
 			goto stop;
 	}
@@ -737,8 +747,14 @@ walk_direct_h(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	}
 	return (int)nout;
 stop:
-	nout = walk_direct_stop(vq, map, pol, out, cap,
-				(struct walk_stop){ .l = { snap, o, out + cap, o != out ? prev : NULL,
+	if (!gen) { /* the chain so far stamped for the general walk */
+		gen = walk_gen(vq);
+		vq->stamp[head] = gen;
+		if (taken)
+			vq->stamp[i] = gen;
+	}
+	nout = walk_direct_stop(vq, map, pol, out, (uint32_t)(oend - out),
+				(struct walk_stop){ .l = { snap, o, oend, o != out ? prev : NULL,
 							   max_total - left },
 						    .d = d, .head = head, .i = i, .nsegs = nsegs,
 						    .gen = gen, .taken = taken,
@@ -770,7 +786,7 @@ walk_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 {
 	const struct vb_snap *snap = vb_gmap_snap(map);
 	const struct vb_snap_ent *hint = hint_of(vq, snap);
-	return walk_direct_h(vq, map, pol, vp, snap, &hint, head, out, cap, res, plain, pop,
+	return walk_direct_h(vq, map, pol, vp, snap, &hint, head, out, out + cap, res, plain, pop,
 			     false);
 }
 
@@ -956,10 +972,11 @@ burst_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	const uint8_t *avail = vq->avail_hva;
 	const uint16_t last = vq->last_avail;
 	const uint32_t mask = vq->num - 1;
-	uint32_t k, used = 0;
+	struct iovirt_host_seg *o = out, *const oend = out + cap;
+	uint32_t k;
 	for (k = 0; k < n; k++) {
 		/* a chain has at least one host entry: none fits in a full out */
-		if (k && used == cap)
+		if (k && o == oend)
 			break;
 		uint64_t off = iovirt_wire_vq_avail_slot_off((last + k) & mask);
 		uint16_t head = vq_ld16(avail + off);
@@ -968,14 +985,14 @@ burst_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 				break;
 			return head_refuse(vq->avail_gpa + off, head, res);
 		}
-		int ret = walk_direct_h(vq, map, pol, vp, snap, &hint, head, out + used,
-					cap - used, res + k, plain, true, true);
+		int ret = walk_direct_h(vq, map, pol, vp, snap, &hint, head, o, oend, res + k,
+					plain, true, true);
 		if (IOVIRT_UNLIKELY(ret < 0)) {
 			if (k)
 				break;
 			return ret;
 		}
-		used += (uint32_t)ret;
+		o += ret;
 	}
 	vq->ent_hint = (uint32_t)(hint - vb_snap_ents(snap));
 	return (int)k;
