@@ -681,7 +681,7 @@ walk_direct_h(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	      const struct iovirt_sg_policy *pol, const struct vb_policy *vp,
 	      const struct vb_snap *snap, const struct vb_snap_ent **hint, uint32_t head,
 	      struct iovirt_host_seg *out, struct iovirt_host_seg *oend,
-	      struct iovirt_dma_result *res,
+	      struct iovirt_dma_result *res, struct iovirt_host_seg **next,
 	      const bool plain, const bool pop, const bool burst)
 {
 	/* the region of o[-1] once o > out; before, the lookup hint only */
@@ -699,8 +699,13 @@ walk_direct_h(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	 * taken, and the head stamped, only when a next one follows (a burst:
 	 * a third one) or the general walk goes on (gen 0 until then) */
 	if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, &d, &prev, &o, oend, &left,
-					 &wbytes, &exposed, nsegs, plain, true)))
+					 &wbytes, &exposed, nsegs, plain, true))) {
+		if (!burst) {
+			gen = walk_gen(vq);
+			vq->stamp[head] = gen;
+		}
 		goto stop;
+	}
 	if (!burst && (d.flags & IOVIRT_VIRTQ_DESC_F_NEXT)) {
 		gen = walk_gen(vq);
 		vq->stamp[head] = gen;
@@ -730,9 +735,10 @@ walk_direct_h(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	}
 	/* the region of o[-1]: a burst keeps it for its next chain, a pop for
 	 * the queue's next */
-	if (burst)
+	if (burst) {
 		*hint = prev;
-	else
+		*next = o; /* where the burst's next chain starts */
+	} else
 		vq->ent_hint = (uint32_t)(prev - vb_snap_ents(snap));
 	if (pop) /* the chain is taken */
 		vq->last_avail++;
@@ -747,7 +753,7 @@ walk_direct_h(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	}
 	return (int)nout;
 stop:
-	if (!gen) { /* the chain so far stamped for the general walk */
+	if (burst && !gen) { /* the chain so far stamped for the general walk */
 		gen = walk_gen(vq);
 		vq->stamp[head] = gen;
 		if (taken)
@@ -762,6 +768,8 @@ stop:
 				res);
 	if (pop && (int)nout > 0)
 		vq->last_avail++;
+	if (burst && (int)nout > 0)
+		*next = out + nout;
 	return (int)nout;
 }
 
@@ -786,8 +794,8 @@ walk_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 {
 	const struct vb_snap *snap = vb_gmap_snap(map);
 	const struct vb_snap_ent *hint = hint_of(vq, snap);
-	return walk_direct_h(vq, map, pol, vp, snap, &hint, head, out, out + cap, res, plain, pop,
-			     false);
+	return walk_direct_h(vq, map, pol, vp, snap, &hint, head, out, out + cap, res, NULL, plain,
+			     pop, false);
 }
 
 /* walk_direct_t with the policy pol (checked by the caller). */
@@ -856,11 +864,12 @@ static __attribute__((cold, noinline)) int head_refuse(uint64_t slot, uint16_t h
  * heads read last time are all taken, then the in-flight bound. 1 when a
  * chain may be taken; 0 when none is available (res zeroed); or the refusal.
  */
-static IOVIRT_ALWAYS_INLINE int direct_ready(struct iovirt_vq *vq, uint16_t last, uint32_t num,
+static IOVIRT_ALWAYS_INLINE int direct_ready(struct iovirt_vq *vq, const uint8_t *avail,
+					     uint16_t last, uint32_t num,
 					     struct iovirt_dma_result *res)
 {
 	if (vq->avail_idx == last) {
-		uint16_t idx = vq_ld16(vq->avail_hva + IOVIRT_WIRE_VQ_RING_IDX_OFF);
+		uint16_t idx = vq_ld16(avail + IOVIRT_WIRE_VQ_RING_IDX_OFF);
 		atomic_thread_fence(memory_order_acquire); /* as avail_read */
 		uint16_t n = (uint16_t)(idx - last);
 		if (IOVIRT_UNLIKELY(n > num))
@@ -891,13 +900,14 @@ pop_direct(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct iov
 	struct vb_policy vp;
 	if (IOVIRT_UNLIKELY(!map || !out || vb_policy_load(pol, &vp)))
 		return ring_refuse(IOVIRT_EINVAL, res);
+	const uint8_t *avail = vq->avail_hva;
 	uint16_t last = vq->last_avail;
 	uint32_t num = vq->num;
-	int ready = direct_ready(vq, last, num, res);
+	int ready = direct_ready(vq, avail, last, num, res);
 	if (ready <= 0)
 		return ready;
 	uint64_t off = iovirt_wire_vq_avail_slot_off(last & (num - 1));
-	uint16_t head = vq_ld16(vq->avail_hva + off);
+	uint16_t head = vq_ld16(avail + off);
 	if (IOVIRT_UNLIKELY(head >= num))
 		return head_refuse(vq->avail_gpa + off, head, res);
 	if (!(vp.amask | vp.lmask))
@@ -973,29 +983,28 @@ burst_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	const uint16_t last = vq->last_avail;
 	const uint32_t mask = vq->num - 1;
 	struct iovirt_host_seg *o = out, *const oend = out + cap;
-	uint32_t k;
-	for (k = 0; k < n; k++) {
+	struct iovirt_dma_result *r = res, *const rend = res + n;
+	for (uint32_t slot = last; r != rend; r++, slot++) {
 		/* a chain has at least one host entry: none fits in a full out */
-		if (k && o == oend)
+		if (r != res && o == oend)
 			break;
-		uint64_t off = iovirt_wire_vq_avail_slot_off((last + k) & mask);
+		uint64_t off = iovirt_wire_vq_avail_slot_off(slot & mask);
 		uint16_t head = vq_ld16(avail + off);
 		if (IOVIRT_UNLIKELY(head > mask)) {
-			if (k)
+			if (r != res)
 				break;
 			return head_refuse(vq->avail_gpa + off, head, res);
 		}
-		int ret = walk_direct_h(vq, map, pol, vp, snap, &hint, head, o, oend, res + k,
-					plain, true, true);
+		int ret = walk_direct_h(vq, map, pol, vp, snap, &hint, head, o, oend, r, &o, plain,
+					true, true);
 		if (IOVIRT_UNLIKELY(ret < 0)) {
-			if (k)
+			if (r != res)
 				break;
 			return ret;
 		}
-		o += ret;
 	}
 	vq->ent_hint = (uint32_t)(hint - vb_snap_ents(snap));
-	return (int)k;
+	return (int)(r - res);
 }
 
 /*
@@ -1015,7 +1024,7 @@ burst_direct(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		return 0;
 	uint16_t last = vq->last_avail;
 	uint32_t num = vq->num;
-	int ready = direct_ready(vq, last, num, res);
+	int ready = direct_ready(vq, vq->avail_hva, last, num, res);
 	if (ready <= 0)
 		return ready;
 	/* chains available (the idx read showed them, at most num) and chains
