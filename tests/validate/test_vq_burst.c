@@ -277,6 +277,36 @@ Test(vq_burst, stops_before_refusal, .description = "direct and general queues")
 	}
 }
 
+// Chains the direct walk hands to the general walk at their second or third descriptor (a
+// buffer across adjacent regions, which only the general walk takes) and that then loop back
+// to a descriptor already taken: the burst refuses each as pop does (ELOOP at the same
+// descriptor), so the descriptors taken before the handover are in the loop check.
+Test(vq_burst, handover_loops)
+{
+	struct bpair p;
+	bpair_init(&p, IOVIRT_VQ_F_DIRECT, 0);
+	enum stop why;
+	const uint64_t across = G(20) - 100; /* 200 bytes over the boundary */
+	bdesc(&p, DESC, 0, G(1), 64, F_NEXT, 1);
+	bdesc(&p, DESC, 1, across, 200, F_NEXT, 1); /* back to itself */
+	bdesc(&p, DESC, 2, G(2), 64, F_NEXT, 3);
+	bdesc(&p, DESC, 3, across, 200, F_NEXT, 2); /* back to the head */
+	bdesc(&p, DESC, 4, G(3), 64, F_NEXT, 5);
+	bdesc(&p, DESC, 5, G(4), 64, F_NEXT, 6);
+	bdesc(&p, DESC, 6, across, 200, F_NEXT, 5); /* back to the second */
+	bdesc(&p, DESC, 7, G(5), 64, F_NEXT, 8);
+	bdesc(&p, DESC, 8, across, 200, F_WRITE, 0); /* good */
+	const uint16_t heads[3] = { 0, 2, 4 };
+	for (int c = 0; c < 3; c++) {
+		boffer(&p, 7);
+		boffer(&p, heads[c]);
+		cr_assert_eq(burst_both(&p, NULL, 16, 4, "good first", &why), 1);
+		cr_assert_eq(burst_both(&p, NULL, 16, 4, "the loop", &why), IOVIRT_ELOOP);
+		cr_assert(skip_both(&p));
+	}
+	bpair_fini(&p);
+}
+
 // The in-flight bound: with num - 2 chains in flight a burst of 4 available takes 2; with num
 // in flight the first chain is refused with EOVERRUN as pop refuses it (nothing moved); a
 // completion lets the next one in.
