@@ -985,9 +985,6 @@ burst_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	struct iovirt_host_seg *o = out, *const oend = out + cap;
 	struct iovirt_dma_result *r = res, *const rend = res + n;
 	for (uint32_t slot = last; r != rend; r++, slot++) {
-		/* a chain has at least one host entry: none fits in a full out */
-		if (r != res && o == oend)
-			break;
 		uint64_t off = iovirt_wire_vq_avail_slot_off(slot & mask);
 		uint16_t head = vq_ld16(avail + off);
 		if (IOVIRT_UNLIKELY(head > mask)) {
