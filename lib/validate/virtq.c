@@ -993,7 +993,7 @@ burst_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 			return head_refuse(vq->avail_gpa + off, head, res);
 		}
 		int ret = walk_direct_h(vq, map, pol, vp, snap, &hint, head, o, oend, r, &o, plain,
-					true, true);
+					false, true);
 		if (IOVIRT_UNLIKELY(ret < 0)) {
 			if (r != res)
 				break;
@@ -1001,6 +1001,7 @@ burst_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		}
 	}
 	vq->ent_hint = (uint32_t)(hint - vb_snap_ents(snap));
+	vq->last_avail = (uint16_t)(last + (r - res)); /* the chains taken */
 	return (int)(r - res);
 }
 
