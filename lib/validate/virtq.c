@@ -656,11 +656,12 @@ direct_step(struct iovirt_vq *vq, const struct vb_snap *snap, const struct vb_po
  * region, walked on locals only (no call in the loop, so they stay in
  * registers). A segment is taken as vb_lean_add takes it (same checks, same
  * host entries, merges and result), its region looked up first in a hint:
- * the previous segment's region, or for the first one the region of the
- * queue's last chain, kept as an index below the snapshot's count, so that a
+ * the previous segment's region, or for the first one *hint: the region of
+ * the queue's last chain, kept as an index below the snapshot's count, so that a
  * hint is always an entry of the current snapshot whatever changed since
  * (an entry that holds the segment is the one the lookup finds: regions are
- * disjoint). The checks are the general walk's, in its order; at anything
+ * disjoint); in a burst, the previous chain's region in the burst's one
+ * snapshot. The checks are the general walk's, in its order; at anything
  * else (an indirect descriptor, a readable one after a writable one,
  * max_segs, a segment not taken so, a loop, a next index out of range) it
  * hands its state to the general walk (walk_direct_stop), which goes on from
@@ -671,10 +672,17 @@ direct_step(struct iovirt_vq *vq, const struct vb_snap *snap, const struct vb_po
  * cannot fire here. The head needs no loop check: every stamp is below a
  * fresh walk's gen (walk_gen), which a chain of one descriptor does not even
  * take (the head is stamped when a next descriptor follows, or before the
- * general walk goes on). A segment has a length above 0, so a writable
- * one was seen exactly when wbytes > 0, and every segment is readable or
- * writable, so the readable bytes are total - wbytes. plain: the policy asks
- * no alignment. pop: on success the cursor advances. head < num.
+ * general walk goes on). In a burst (burst) the second descriptor is checked
+ * against the head alone, the only one in the chain then, and the stamps
+ * are taken when a third follows (head and second stamped then) or the
+ * general walk goes on (the descriptors taken so far stamped first), so a
+ * chain of two, the common one, takes none. A segment has a length above 0,
+ * so a writable one was seen exactly when wbytes > 0, and every segment is
+ * readable or writable, so the readable bytes are total - wbytes. plain: the
+ * policy asks no alignment. pop: on success the cursor advances. burst: on
+ * success *hint becomes the chain's last region and *next the end of its
+ * entries, for the burst's next chain (the queue's hint and cursor are the
+ * burst's to set). out .. oend: the room for the chain's entries. head < num.
  */
 static IOVIRT_ALWAYS_INLINE int
 walk_direct_h(struct iovirt_vq *vq, const struct iovirt_gmap *map,
@@ -969,7 +977,10 @@ int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
  * hint carried from chain to chain. Chain k is pop_direct's from its ring
  * entry on (the head's bound, the direct walk), its host entries after the
  * previous chains'; a refusal of the first is returned as pop returns it,
- * one of a later chain (or no room left in out) ends the burst before it.
+ * one of a later chain ends the burst before it. A full out needs no test of
+ * its own: the head's room check hands the chain to the general walk, which
+ * refuses it (ETOOMANY), as pop with no room would. The cursor and the hint
+ * are stored once, after the last chain.
  */
 static IOVIRT_ALWAYS_INLINE int
 burst_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
