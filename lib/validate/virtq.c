@@ -718,24 +718,31 @@ walk_direct_h(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		gen = walk_gen(vq);
 		vq->stamp[head] = gen;
 	}
-	for (nsegs = 1; d.flags & IOVIRT_VIRTQ_DESC_F_NEXT; nsegs++) {
-		uint32_t at = i; /* the descriptor taken last */
+	nsegs = 1;
+	if (burst && (d.flags & IOVIRT_VIRTQ_DESC_F_NEXT)) {
+		/* the second descriptor: the chain is its head alone, so a loop
+		 * goes back to the head */
 		i = d.next;
 		taken = false;
-		if (burst && nsegs == 1) {
-			/* the chain is its head alone: a loop goes back to it */
-			if (IOVIRT_UNLIKELY(i >= vq->num || i == head))
-				goto stop;
-		} else {
-			if (burst && nsegs == 2) { /* the two so far, stamped now */
-				gen = walk_gen(vq);
-				vq->stamp[head] = gen;
-				vq->stamp[at] = gen;
-			}
-			if (IOVIRT_UNLIKELY(i >= vq->num || vq->stamp[i] == gen))
-				goto stop;
+		if (IOVIRT_UNLIKELY(i >= vq->num || i == head))
+			goto stop;
+		taken = true;
+		if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, &d, &prev, &o, oend, &left,
+						 &wbytes, &exposed, nsegs, plain, false)))
+			goto stop;
+		nsegs = 2;
+		if (d.flags & IOVIRT_VIRTQ_DESC_F_NEXT) { /* the two so far, stamped now */
+			gen = walk_gen(vq);
+			vq->stamp[head] = gen;
 			vq->stamp[i] = gen;
 		}
+	}
+	for (; d.flags & IOVIRT_VIRTQ_DESC_F_NEXT; nsegs++) {
+		i = d.next;
+		taken = false;
+		if (IOVIRT_UNLIKELY(i >= vq->num || vq->stamp[i] == gen))
+			goto stop;
+		vq->stamp[i] = gen;
 		taken = true;
 		if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, &d, &prev, &o, oend,
 						 &left, &wbytes, &exposed, nsegs, plain, false)))
