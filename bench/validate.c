@@ -451,6 +451,44 @@ static double f_pop_complete(void *a)
 	return (double)(t1 - t0) / (double)v->iters;
 }
 
+/* Chains per burst of the burst rows (a DPDK-style backend's burst). */
+#define PC_BURST 32u
+
+/* Each iteration: the driver posts PC_BURST chains (ring slots, one idx
+ * store), the device takes them with one pop_burst and completes them with
+ * one push_used_batch (one used idx store); timed per chain. v->iters is a
+ * multiple of PC_BURST. */
+static double f_pop_burst(void *a)
+{
+	struct pcargs *v = a;
+	struct iovirt_host_seg out[PC_BURST * 8];
+	struct iovirt_dma_result res[PC_BURST];
+	struct iovirt_vq_used used[PC_BURST];
+	uint8_t *ring = mem + (VQ_AVAIL - GPA);
+	uint64_t acc = 0;
+	uint16_t idx = pc_drv_idx; /* a local: the ring stores cannot alias it */
+	iovirt_vq_set_cursors(v->vq, idx, idx);
+	uint64_t t0 = bench_now_ns();
+	for (uint64_t i = 0; i < v->iters; i += PC_BURST) {
+		for (uint32_t k = 0; k < PC_BURST; k++, idx++) {
+			uint16_t head = (uint16_t)((idx * v->nseg) % VQ_NUM);
+			memcpy(ring + 4 + 2 * (idx % VQ_NUM), &head, 2);
+		}
+		__atomic_store_n((uint16_t *)(void *)(ring + 2), idx, __ATOMIC_RELEASE);
+		int n = iovirt_vq_pop_burst(v->vq, v->map, NULL, out, PC_BURST * 8, res, PC_BURST);
+		if (n != (int)PC_BURST)
+			abort();
+		for (uint32_t k = 0; k < PC_BURST; k++)
+			used[k] = (struct iovirt_vq_used){ res[k].head, 1500 };
+		acc += out[0].len;
+		iovirt_vq_push_used_batch(v->vq, used, PC_BURST);
+	}
+	uint64_t t1 = bench_now_ns();
+	pc_drv_idx = idx;
+	bench_use(acc);
+	return (double)(t1 - t0) / (double)v->iters;
+}
+
 /* Packed: 128 two-descriptor chains; the driver posts one per iteration
  * (head id/len/flags, second flags: len and id of the head are overwritten
  * by the used descriptor), the device pops and completes it. */
@@ -551,6 +589,12 @@ static void bench_pop_complete(struct iovirt_gmap *map, uint64_t iters)
 		bench_report("validate", op, "callback", iters, median_of(f_pop_complete, &cb));
 		bench_report("validate", op, "direct", iters, median_of(f_pop_complete, &di));
 		bench_ratio(op, "direct", "callback");
+		if (nseg == 2) {
+			/* bursts of PC_BURST chains popped and completed at once, per chain */
+			struct pcargs bu = { vq[1], map, nseg, (iters + PC_BURST - 1) / PC_BURST * PC_BURST };
+			bench_report("validate", op, "direct_burst32", bu.iters, median_of(f_pop_burst, &bu));
+			bench_ratio(op, "direct_burst32", "direct");
+		}
 		iovirt_vq_destroy(vq[0]);
 		iovirt_vq_destroy(vq[1]);
 		if (nseg == 2 && io) {

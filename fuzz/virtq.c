@@ -27,6 +27,10 @@
  * completed by push; a refused chain is skipped, then completed with length 0)
  * and checks the library's count, (u16)(last_avail - used_idx), against it,
  * and that a take with num in flight is IOVIRT_EOVERRUN and changes nothing.
+ * Then iovirt_vq_pop_burst on a second queue over the same rings is compared
+ * with pop one chain at a time from the same cursors (burst_diff; the last
+ * input byte gives the burst's chains, 1 + (b & 7), and host entries,
+ * (b >> 3) * 8).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -213,6 +217,50 @@ static int64_t holds(const struct iovirt_gmap *map, const struct iovirt_region *
 	for (int i = 0; i < NREGS && regs[i].size; i++)
 		n += iovirt_gmap_in_use(map, regs[i].gpa);
 	return n;
+}
+
+/*
+ * iovirt_vq_pop_burst against pop one chain at a time: a second queue on the
+ * same rings (pop only reads the guest) takes a burst of at most max chains
+ * into cap entries, the first queue pops what that burst is specified to
+ * take (the chains the idx read shows, within the in-flight bound, each into
+ * the room left, stopping before the first refusal after the first chain);
+ * both start from the same cursors, and must agree on the count or refusal,
+ * every result and host entry, and the cursors.
+ */
+static void burst_diff(struct iovirt_vq *vq, struct iovirt_vq *vb, struct iovirt_gmap *map,
+		       const struct iovirt_sg_policy *pol, uint64_t avail_gpa, uint32_t num,
+		       uint32_t max, uint32_t cap)
+{
+	static struct iovirt_host_seg ob[256], orf[256];
+	struct iovirt_dma_result rb[8], rr[8];
+	memset(rb, 0xa5, sizeof(rb));
+	memset(rr, 0xa5, sizeof(rr));
+	uint16_t last = iovirt_vq_last_avail(vq);
+	uint32_t flight = (uint16_t)(last - iovirt_vq_used_idx(vq));
+	/* the avail idx both queues read first (set_cursors: none read yet) */
+	const uint8_t *ip = at(avail_gpa + 2, 2);
+	uint32_t avail = ip ? (uint16_t)((uint16_t)rd(ip, 2) - last) : 0;
+	int nr = 0;
+	uint32_t used = 0;
+	for (uint32_t k = 0; k < max; k++) {
+		if (k && (k == avail || flight + k >= num))
+			break;
+		int r = iovirt_vq_pop(vq, map, pol, orf + used, cap - used, &rr[k]);
+		if (r <= 0) {
+			if (!k)
+				nr = r;
+			break;
+		}
+		used += (uint32_t)r;
+		nr = (int)k + 1;
+	}
+	int nb = iovirt_vq_pop_burst(vb, map, pol, ob, cap, rb, max);
+	CHECK(nb == nr, "burst: %s, pop by pop %s", iovirt_err_name(nb), iovirt_err_name(nr));
+	CHECK(iovirt_vq_last_avail(vb) == iovirt_vq_last_avail(vq), "burst cursor");
+	uint32_t nres = nr > 0 ? (uint32_t)nr : 1;
+	CHECK(!memcmp(rb, rr, nres * sizeof(rb[0])), "burst results");
+	CHECK(!memcmp(ob, orf, used * sizeof(ob[0])), "burst host entries");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -412,6 +460,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(!memcmp(copy, mem, BYTES), "guest memory changed outside the used ring");
 	}
 	CHECK(flight <= num || flight <= restored, "more than num in flight");
+	{
+		/* the burst beside pop: a second queue, both from the same cursors
+		 * (the last input byte picks the burst's size and room) */
+		struct iovirt_vq *vb;
+		CHECK(!iovirt_vq_create(iovirt_posix_ops(), p, &vp, &vb), "second queue");
+		uint16_t la = iovirt_vq_last_avail(vq), ui = iovirt_vq_used_idx(vq);
+		iovirt_vq_set_cursors(vq, la, ui);
+		iovirt_vq_set_cursors(vb, la, ui);
+		uint8_t b = data[size - 1];
+		memcpy(copy, mem, BYTES); /* the guest as the pops will read it */
+		burst_diff(vq, vb, map, &pol, ring[1], num, 1 + (b & 7), (b >> 3) * 8);
+		iovirt_vq_destroy(vb);
+		CHECK(!memcmp(copy, mem, BYTES), "a pop wrote guest memory");
+	}
 	/* completions never outnumber takes */
 	if (!flight)
 		CHECK(iovirt_vq_push_used(vq, 0, 0) == IOVIRT_ENOENT, "push with none in flight");

@@ -665,6 +665,47 @@ int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 		  uint32_t out_cap, struct iovirt_dma_result *res);
 
 /*
+ * Takes up to max_chains available chains at once, as DPDK-style and
+ * vhost-user-net backends dequeue: the same chains, host entries, results and
+ * cursors as that many iovirt_vq_pop calls in a row, with pop's per-call work
+ * (argument and policy checks, the idx read with its acquire fence, the map
+ * snapshot, the in-flight bound) done once per burst. Chain k's result is
+ * res[k] (its head, nout, ...); its host entries follow the previous chains'
+ * in out (chain k's start at the sum of res[0 .. k).nout).
+ * Which chains: idx is read (once) only when the heads read last time are all
+ * taken, as pop reads it; a burst takes at most the chains that read showed
+ * (so after a burst that left some, the next takes those before reading idx
+ * again: call until it returns 0), at most num minus the chains in flight, at
+ * most max_chains. All chains of a burst are checked against one snapshot of
+ * the map (the one current when the burst begins), as if they were popped
+ * at that instant.
+ * Where it stops: before the first chain that pop would refuse (the ring
+ * entry's head, the walk, the in-flight bound) or whose host entries do not
+ * fit in what is left of out; that chain stays available (no cursor moves for
+ * it, nothing of it is kept) and the next burst or pop decides it from
+ * scratch, refusing it as pop does. Only a refusal of the first chain is
+ * returned: exactly as iovirt_vq_pop returns it, with res[0] as pop fills it.
+ * Returns: the number of chains taken (1 .. max_chains); 0 when none is
+ * available (res[0] zeroed), also for max_chains 0 (nothing read or written).
+ * Errors: IOVIRT_EINVAL (NULL vq, map, out or res; a bad policy; res[0]
+ * filled when res is not NULL); then those of iovirt_vq_pop for the first
+ * chain, in its order.
+ * On failure: as iovirt_vq_pop (no cursor moves, nothing written to the
+ * guest). On success: the cursor advanced by the chains taken; out past their
+ * entries and res[count] (count < max_chains) may have been written (the
+ * chain it stopped before), and are to be ignored.
+ * Threads: the queue's one thread; lock-free against the map's writers (a
+ * reader of the map for iovirt_gmap_reclaim's grace period for the whole call).
+ * Host callbacks: those of iovirt_vq_pop, per chain.
+ * Pair it with iovirt_vq_push_used_batch (one used idx store per batch).
+ * Fast for a split queue with direct access (IOVIRT_VQ_F_DIRECT, no IOMMU);
+ * any other queue gets the same results pop after pop.
+ */
+int iovirt_vq_pop_burst(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+			const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out,
+			uint32_t out_cap, struct iovirt_dma_result *res, uint32_t max_chains);
+
+/*
  * Takes the next available chain without reading it: the cursor advances and
  * the chain is in flight until completed with iovirt_vq_push_used. Reads idx
  * (once, with the same acquire fence) when the last read showed no more heads,

@@ -601,7 +601,7 @@ static IOVIRT_ALWAYS_INLINE bool
 direct_step(struct iovirt_vq *vq, const struct vb_snap *snap, const struct vb_policy *vp,
 	    uint32_t i, struct iovirt_wire_vq_desc *d,
 	    const struct vb_snap_ent **prev, struct iovirt_host_seg **op,
-	    struct iovirt_host_seg *out, uint32_t cap, uint64_t *left, uint64_t *wbytes,
+	    const struct iovirt_host_seg *oend, uint64_t *left, uint64_t *wbytes,
 	    uint64_t *exposed, uint32_t nsegs, const bool plain, const bool first)
 {
 	const uint8_t *q = vq->desc_hva + (size_t)i * DESC_SIZE;
@@ -639,7 +639,7 @@ direct_step(struct iovirt_vq *vq, const struct vb_snap *snap, const struct vb_po
 		*exposed += (uint64_t)x - p->exposed;
 		p->exposed = x;
 	} else {
-		if (IOVIRT_UNLIKELY(o == out + cap))
+		if (IOVIRT_UNLIKELY(o == oend))
 			return false;
 		uint32_t x = vb_seg_exposed(gpa, len);
 		*o = vb_host_seg(e, off, gpa, len, dir, x);
@@ -658,11 +658,12 @@ direct_step(struct iovirt_vq *vq, const struct vb_snap *snap, const struct vb_po
  * region, walked on locals only (no call in the loop, so they stay in
  * registers). A segment is taken as vb_lean_add takes it (same checks, same
  * host entries, merges and result), its region looked up first in a hint:
- * the previous segment's region, or for the first one the region of the
- * queue's last chain, kept as an index below the snapshot's count, so that a
+ * the previous segment's region, or for the first one *hint: the region of
+ * the queue's last chain, kept as an index below the snapshot's count, so that a
  * hint is always an entry of the current snapshot whatever changed since
  * (an entry that holds the segment is the one the lookup finds: regions are
- * disjoint). The checks are the general walk's, in its order; at anything
+ * disjoint); in a burst, the previous chain's region in the burst's one
+ * snapshot. The checks are the general walk's, in its order; at anything
  * else (an indirect descriptor, a readable one after a writable one,
  * max_segs, a segment not taken so, a loop, a next index out of range) it
  * hands its state to the general walk (walk_direct_stop), which goes on from
@@ -673,22 +674,28 @@ direct_step(struct iovirt_vq *vq, const struct vb_snap *snap, const struct vb_po
  * cannot fire here. The head needs no loop check: every stamp is below a
  * fresh walk's gen (walk_gen), which a chain of one descriptor does not even
  * take (the head is stamped when a next descriptor follows, or before the
- * general walk goes on). A segment has a length above 0, so a writable
- * one was seen exactly when wbytes > 0, and every segment is readable or
- * writable, so the readable bytes are total - wbytes. plain: the policy asks
- * no alignment. pop: on success the cursor advances. head < num.
+ * general walk goes on). In a burst (burst) the second descriptor is checked
+ * against the head alone, the only one in the chain then, and the stamps
+ * are taken when a third follows (head and second stamped then) or the
+ * general walk goes on (the descriptors taken so far stamped first), so a
+ * chain of two, the common one, takes none. A segment has a length above 0,
+ * so a writable one was seen exactly when wbytes > 0, and every segment is
+ * readable or writable, so the readable bytes are total - wbytes. plain: the
+ * policy asks no alignment. pop: on success the cursor advances. burst: on
+ * success *hint becomes the chain's last region and *next the end of its
+ * entries, for the burst's next chain (the queue's hint and cursor are the
+ * burst's to set). out .. oend: the room for the chain's entries. head < num.
  */
 static IOVIRT_ALWAYS_INLINE int
-walk_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map,
-	      const struct iovirt_sg_policy *pol, const struct vb_policy *vp, uint32_t head,
-	      struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res,
-	      const bool plain, const bool pop)
+walk_direct_h(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+	      const struct iovirt_sg_policy *pol, const struct vb_policy *vp,
+	      const struct vb_snap *snap, const struct vb_snap_ent **hint, uint32_t head,
+	      struct iovirt_host_seg *out, struct iovirt_host_seg *oend,
+	      struct iovirt_dma_result *res, struct iovirt_host_seg **next,
+	      const bool plain, const bool pop, const bool burst)
 {
-	const struct vb_snap *snap = vb_gmap_snap(map);
-	const struct vb_snap_ent *ents = vb_snap_ents(snap);
-	/* the region of o[-1] once o > out; before, the lookup hint only (an
-	 * empty snapshot's sentinel entry holds no byte) */
-	const struct vb_snap_ent *prev = vq->ent_hint < snap->n ? ents + vq->ent_hint : ents;
+	/* the region of o[-1] once o > out; before, the lookup hint only */
+	const struct vb_snap_ent *prev = *hint;
 	struct iovirt_host_seg *o = out;
 	/* bytes the chain may still take: the specification bounds a chain's
 	 * bytes by 2^32 (as walk_chain), the policy maybe more tightly */
@@ -699,30 +706,57 @@ walk_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	bool taken = true;
 	struct iovirt_wire_vq_desc d;
 	/* a chain of one descriptor needs no stamps: the walk's stamp value is
-	 * taken, and the head stamped, only when a next one follows or the
-	 * general walk goes on */
-	if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, &d, &prev, &o, out, cap, &left,
+	 * taken, and the head stamped, only when a next one follows (a burst:
+	 * a third one) or the general walk goes on (gen 0 until then) */
+	if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, &d, &prev, &o, oend, &left,
 					 &wbytes, &exposed, nsegs, plain, true))) {
-		gen = walk_gen(vq);
-		vq->stamp[head] = gen;
+		if (!burst) {
+			gen = walk_gen(vq);
+			vq->stamp[head] = gen;
+		}
 		goto stop;
 	}
-	if (d.flags & IOVIRT_VIRTQ_DESC_F_NEXT) {
+	if (!burst && (d.flags & IOVIRT_VIRTQ_DESC_F_NEXT)) {
 		gen = walk_gen(vq);
 		vq->stamp[head] = gen;
 	}
-	for (nsegs = 1; d.flags & IOVIRT_VIRTQ_DESC_F_NEXT; nsegs++) {
+	nsegs = 1;
+	if (burst && (d.flags & IOVIRT_VIRTQ_DESC_F_NEXT)) {
+		/* the second descriptor: the chain is its head alone, so a loop
+		 * goes back to the head */
+		i = d.next;
+		taken = false;
+		if (IOVIRT_UNLIKELY(i >= vq->num || i == head))
+			goto stop;
+		taken = true;
+		if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, &d, &prev, &o, oend, &left,
+						 &wbytes, &exposed, nsegs, plain, false)))
+			goto stop;
+		nsegs = 2;
+		if (d.flags & IOVIRT_VIRTQ_DESC_F_NEXT) { /* the two so far, stamped now */
+			gen = walk_gen(vq);
+			vq->stamp[head] = gen;
+			vq->stamp[i] = gen;
+		}
+	}
+	for (; d.flags & IOVIRT_VIRTQ_DESC_F_NEXT; nsegs++) {
 		i = d.next;
 		taken = false;
 		if (IOVIRT_UNLIKELY(i >= vq->num || vq->stamp[i] == gen))
 			goto stop;
 		vq->stamp[i] = gen;
 		taken = true;
-		if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, &d, &prev, &o, out, cap,
+		if (IOVIRT_UNLIKELY(!direct_step(vq, snap, vp, i, &d, &prev, &o, oend,
 						 &left, &wbytes, &exposed, nsegs, plain, false)))
 			goto stop;
 	}
-	vq->ent_hint = (uint32_t)(prev - ents); /* the region of o[-1] */
+	/* the region of o[-1]: a burst keeps it for its next chain, a pop for
+	 * the queue's next */
+	if (burst) {
+		*hint = prev;
+		*next = o; /* where the burst's next chain starts */
+	} else
+		vq->ent_hint = (uint32_t)(prev - vb_snap_ents(snap));
 	if (pop) /* the chain is taken */
 		vq->last_avail++;
 	nout = (uint32_t)(o - out);
@@ -736,8 +770,14 @@ walk_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	}
 	return (int)nout;
 stop:
-	nout = walk_direct_stop(vq, map, pol, out, cap,
-				(struct walk_stop){ .l = { snap, o, out + cap, o != out ? prev : NULL,
+	if (burst && !gen) { /* the chain so far stamped for the general walk */
+		gen = walk_gen(vq);
+		vq->stamp[head] = gen;
+		if (taken)
+			vq->stamp[i] = gen;
+	}
+	nout = walk_direct_stop(vq, map, pol, out, (uint32_t)(oend - out),
+				(struct walk_stop){ .l = { snap, o, oend, o != out ? prev : NULL,
 							   max_total - left },
 						    .d = d, .head = head, .i = i, .nsegs = nsegs,
 						    .gen = gen, .taken = taken,
@@ -745,7 +785,34 @@ stop:
 				res);
 	if (pop && (int)nout > 0)
 		vq->last_avail++;
+	if (burst && (int)nout > 0)
+		*next = out + nout;
 	return (int)nout;
+}
+
+/* The lookup hint of a walk against snap: the region of the queue's last
+ * chain, kept as an index, when it is below snap's count (an empty
+ * snapshot's sentinel entry holds no byte). */
+static IOVIRT_ALWAYS_INLINE const struct vb_snap_ent *hint_of(const struct iovirt_vq *vq,
+							      const struct vb_snap *snap)
+{
+	const struct vb_snap_ent *ents = vb_snap_ents(snap);
+	return vq->ent_hint < snap->n ? ents + vq->ent_hint : ents;
+}
+
+/* One chain's direct walk against the map's current snapshot (walk_direct_h),
+ * the hint kept for the queue's next chain. pop: on success the cursor
+ * advances. */
+static IOVIRT_ALWAYS_INLINE int
+walk_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+	      const struct iovirt_sg_policy *pol, const struct vb_policy *vp, uint32_t head,
+	      struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res,
+	      const bool plain, const bool pop)
+{
+	const struct vb_snap *snap = vb_gmap_snap(map);
+	const struct vb_snap_ent *hint = hint_of(vq, snap);
+	return walk_direct_h(vq, map, pol, vp, snap, &hint, head, out, out + cap, res, NULL, plain,
+			     pop, false);
 }
 
 /* walk_direct_t with the policy pol (checked by the caller). */
@@ -809,6 +876,34 @@ static __attribute__((cold, noinline)) int head_refuse(uint64_t slot, uint16_t h
 }
 
 /*
+ * pop's ring steps before a chain on its direct path (vq_can_take inline):
+ * avail idx loaded once with its acquire fence (as avail_read) when the
+ * heads read last time are all taken, then the in-flight bound. 1 when a
+ * chain may be taken; 0 when none is available (res zeroed); or the refusal.
+ */
+static IOVIRT_ALWAYS_INLINE int direct_ready(struct iovirt_vq *vq, const uint8_t *avail,
+					     uint16_t last, uint32_t num,
+					     struct iovirt_dma_result *res)
+{
+	if (vq->avail_idx == last) {
+		uint16_t idx = vq_ld16(avail + IOVIRT_WIRE_VQ_RING_IDX_OFF);
+		atomic_thread_fence(memory_order_acquire); /* as avail_read */
+		uint16_t n = (uint16_t)(idx - last);
+		if (IOVIRT_UNLIKELY(n > num))
+			return ring_refuse(IOVIRT_EINDEX, res);
+		vq->avail_idx = idx;
+		if (n == 0) {
+			if (res)
+				*res = (struct iovirt_dma_result){ 0 };
+			return 0;
+		}
+	}
+	if (IOVIRT_UNLIKELY((uint16_t)(last - vq->used_idx) >= num)) /* as vq_can_take */
+		return ring_refuse(IOVIRT_EOVERRUN, res);
+	return 1;
+}
+
+/*
  * pop of a split queue whose available ring and descriptor table are read
  * directly, without IOMMU (vq->pop_direct): the general pop's steps, checks
  * and refusals in its order (its argument checks, vq_can_take, the ring
@@ -825,21 +920,9 @@ pop_direct(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct iov
 	const uint8_t *avail = vq->avail_hva;
 	uint16_t last = vq->last_avail;
 	uint32_t num = vq->num;
-	if (vq->avail_idx == last) {
-		uint16_t idx = vq_ld16(avail + IOVIRT_WIRE_VQ_RING_IDX_OFF);
-		atomic_thread_fence(memory_order_acquire); /* as avail_read */
-		uint16_t n = (uint16_t)(idx - last);
-		if (IOVIRT_UNLIKELY(n > num))
-			return ring_refuse(IOVIRT_EINDEX, res);
-		vq->avail_idx = idx;
-		if (n == 0) {
-			if (res)
-				*res = (struct iovirt_dma_result){ 0 };
-			return 0;
-		}
-	}
-	if (IOVIRT_UNLIKELY((uint16_t)(last - vq->used_idx) >= num)) /* as vq_can_take */
-		return ring_refuse(IOVIRT_EOVERRUN, res);
+	int ready = direct_ready(vq, avail, last, num, res);
+	if (ready <= 0)
+		return ready;
 	uint64_t off = iovirt_wire_vq_avail_slot_off(last & (num - 1));
 	uint16_t head = vq_ld16(avail + off);
 	if (IOVIRT_UNLIKELY(head >= num))
@@ -897,6 +980,123 @@ int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	if (vq && vq_packed(vq)) /* its own direct path (vq_packed.c) */
 		return vqp_pop_any(vq, map, pol, out, out_cap, res);
 	return pop_general(vq, map, pol, out, out_cap, res);
+}
+
+/*
+ * The chains of a direct burst (burst_direct): n of them may be taken (each
+ * available, within the in-flight bound), against one snapshot, the lookup
+ * hint carried from chain to chain. Chain k is pop_direct's from its ring
+ * entry on (the head's bound, the direct walk), its host entries after the
+ * previous chains'; a refusal of the first is returned as pop returns it,
+ * one of a later chain ends the burst before it. A full out needs no test of
+ * its own: the head's room check hands the chain to the general walk, which
+ * refuses it (ETOOMANY), as pop with no room would. The cursor and the hint
+ * are stored once, after the last chain.
+ */
+static IOVIRT_ALWAYS_INLINE int
+burst_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+	   const struct iovirt_sg_policy *pol, const struct vb_policy *vp,
+	   struct iovirt_host_seg *out, uint32_t cap, struct iovirt_dma_result *res, uint32_t n,
+	   const bool plain)
+{
+	const struct vb_snap *snap = vb_gmap_snap(map);
+	const struct vb_snap_ent *hint = hint_of(vq, snap);
+	const uint8_t *avail = vq->avail_hva;
+	const uint16_t last = vq->last_avail;
+	const uint32_t mask = vq->num - 1;
+	struct iovirt_host_seg *o = out, *const oend = out + cap;
+	struct iovirt_dma_result *r = res, *const rend = res + n;
+	for (uint32_t slot = last; r != rend; r++, slot++) {
+		uint64_t off = iovirt_wire_vq_avail_slot_off(slot & mask);
+		uint16_t head = vq_ld16(avail + off);
+		if (IOVIRT_UNLIKELY(head > mask)) {
+			if (r != res)
+				break;
+			return head_refuse(vq->avail_gpa + off, head, res);
+		}
+		int ret = walk_direct_h(vq, map, pol, vp, snap, &hint, head, o, oend, r, &o, plain,
+					false, true);
+		if (IOVIRT_UNLIKELY(ret < 0)) {
+			if (r != res)
+				break;
+			return ret;
+		}
+	}
+	vq->ent_hint = (uint32_t)(hint - vb_snap_ents(snap));
+	vq->last_avail = (uint16_t)(last + (r - res)); /* the chains taken */
+	return (int)(r - res);
+}
+
+/*
+ * pop_burst of a queue with pop's direct path: pop_direct's argument checks
+ * and ring steps (direct_ready) once for the burst, the chains to take
+ * bounded by what that idx read showed and by the in-flight bound.
+ */
+static __attribute__((noinline)) int
+burst_direct(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+	     const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out, uint32_t cap,
+	     struct iovirt_dma_result *res, uint32_t max)
+{
+	struct vb_policy vp;
+	if (IOVIRT_UNLIKELY(!map || !out || !res || vb_policy_load(pol, &vp)))
+		return ring_refuse(IOVIRT_EINVAL, res);
+	if (max == 0)
+		return 0;
+	uint16_t last = vq->last_avail;
+	uint32_t num = vq->num;
+	int ready = direct_ready(vq, vq->avail_hva, last, num, res);
+	if (ready <= 0)
+		return ready;
+	/* chains available (the idx read showed them, at most num) and chains
+	 * the in-flight bound lets in (at least one: direct_ready) */
+	uint32_t n = (uint16_t)(vq->avail_idx - last);
+	uint32_t room = num - (uint16_t)(last - vq->used_idx);
+	n = n < room ? n : room;
+	n = n < max ? n : max;
+	if (!(vp.amask | vp.lmask))
+		return burst_walk(vq, map, pol, &vp, out, cap, res, n, true);
+	return burst_walk(vq, map, pol, &vp, out, cap, res, n, false);
+}
+
+/*
+ * pop_burst of any other queue: pop after pop (pop_general), each into the
+ * room left in out, stopping where a pop takes nothing, is refused, or a
+ * split queue's heads read last time are all taken (idx is read at most
+ * once per burst, by its first pop). A later chain's refusal leaves nothing:
+ * the translation fault it may have recorded is put back.
+ */
+static __attribute__((noinline)) int
+burst_general(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+	      const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out, uint32_t cap,
+	      struct iovirt_dma_result *res, uint32_t max)
+{
+	struct vb_policy vp;
+	if (!vq || !map || !out || !res || vb_policy_load(pol, &vp))
+		return ring_refuse(IOVIRT_EINVAL, res);
+	uint32_t k, used = 0;
+	for (k = 0; k < max; k++) {
+		if (k && (used == cap || (!vq_packed(vq) && vq->avail_idx == vq->last_avail)))
+			break;
+		struct iovirt_vq_fault fault = vq->fault;
+		int ret = pop_general(vq, map, pol, out + used, cap - used, res + k);
+		if (ret <= 0) {
+			if (k == 0)
+				return ret;
+			vq->fault = fault;
+			break;
+		}
+		used += (uint32_t)ret;
+	}
+	return (int)k;
+}
+
+int iovirt_vq_pop_burst(struct iovirt_vq *vq, const struct iovirt_gmap *map,
+			const struct iovirt_sg_policy *pol, struct iovirt_host_seg *out,
+			uint32_t out_cap, struct iovirt_dma_result *res, uint32_t max_chains)
+{
+	if (IOVIRT_LIKELY(vq && vq->pop_direct))
+		return burst_direct(vq, map, pol, out, out_cap, res, max_chains);
+	return burst_general(vq, map, pol, out, out_cap, res, max_chains);
 }
 
 int iovirt_vq_skip(struct iovirt_vq *vq)

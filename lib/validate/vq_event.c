@@ -87,8 +87,59 @@ static int batch_check(const struct iovirt_vq *vq, const struct iovirt_vq_used *
 	return 0;
 }
 
+/*
+ * Used elements e[0 .. n) into consecutive slots from p (a directly
+ * accessed used ring): each element one 8-byte store (le32 id, then le32
+ * len; the slots are 8-byte aligned), so each field is written once.
+ */
+static inline void used_run_store(uint8_t *p, const struct iovirt_vq_used *e, uint32_t n)
+{
+	static_assert(offsetof(struct iovirt_wire_vq_used_elem, id) == 0 &&
+			      offsetof(struct iovirt_wire_vq_used_elem, len) == 4 &&
+			      IOVIRT_WIRE_VQ_USED_ELEM_SIZE == 8,
+		      "a used element is le32 id, le32 len");
+	for (uint32_t k = 0; k < n; k++, p += IOVIRT_WIRE_VQ_USED_ELEM_SIZE)
+		__atomic_store_n((uint64_t *)(void *)p,
+				 VQ_LE64((uint64_t)e[k].id | (uint64_t)e[k].len << 32),
+				 __ATOMIC_RELAXED);
+}
+
+/*
+ * push_used_batch of a split queue whose used ring is accessed directly
+ * (vq->used_direct): batch_check's checks in its order (num is a power of
+ * two: an id is below num exactly when it has no bit above num - 1, so one
+ * OR of the ids tells whether any is not), then the stores inline. e is not
+ * NULL or n is 0; n <= num.
+ */
+static int push_batch_direct(struct iovirt_vq *vq, const struct iovirt_vq_used *e, uint32_t n)
+{
+	const uint32_t mask = vq->num - 1;
+	uint32_t ids = 0;
+	for (uint32_t k = 0; k < n; k++)
+		ids |= e[k].id;
+	if (ids & ~mask)
+		return IOVIRT_EINDEX;
+	if (n > vq_in_flight(vq))
+		return IOVIRT_ENOENT;
+	if (n == 0)
+		return 0;
+	const uint16_t u = vq->used_idx;
+	uint8_t *ring = vq->used_hva + iovirt_wire_vq_used_slot_off(0);
+	/* from slot u to the ring's end, then from its start */
+	uint32_t at = u & mask, first = n < vq->num - at ? n : vq->num - at;
+	used_run_store(ring + (size_t)at * IOVIRT_WIRE_VQ_USED_ELEM_SIZE, e, first);
+	used_run_store(ring, e + first, n - first);
+	/* the elements must be visible before the index that publishes them */
+	atomic_thread_fence(memory_order_release);
+	vq_st16(vq->used_hva + IOVIRT_WIRE_VQ_RING_IDX_OFF, (uint16_t)(u + n));
+	vq->used_idx = (uint16_t)(u + n);
+	return 0;
+}
+
 int iovirt_vq_push_used_batch(struct iovirt_vq *vq, const struct iovirt_vq_used *e, uint32_t n)
 {
+	if (IOVIRT_LIKELY(vq && vq->used_direct && (e || !n) && n <= vq->num))
+		return push_batch_direct(vq, e, n);
 	if (vq && vq_packed(vq))
 		return !e && n ? IOVIRT_EINVAL : n > vq->num ? IOVIRT_EINVAL : vqp_push(vq, e, n);
 	int err = batch_check(vq, e, n, n);
