@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "testhost.h"
+#include "rand.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -25,12 +26,7 @@ void th_posix_done(struct iovirt_posix *p)
 
 uint64_t th_rand(uint64_t *s)
 {
-	uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ull;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dull;
+	return tr_rand(s);
 }
 
 void *th_truncated(const void *full, size_t size)

@@ -23,6 +23,7 @@
 
 #include "iovirt/posix.h"
 #include "iovirt/validate.h"
+#include "../common/rand.h"
 
 #define WRITERS 2
 #define READERS 1
@@ -38,16 +39,6 @@ static atomic_ulong qs[READERS];
 static atomic_ulong errors, changes, validations;
 static pthread_barrier_t round_start, round_end;
 static long rounds = 200, per_round = 100;
-
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
 
 static void fail(const char *what, uint64_t gpa)
 {
@@ -84,15 +75,15 @@ static void *writer(void *arg)
 	for (long round = 0; round < rounds; round++) {
 		pthread_barrier_wait(&round_start);
 		for (long i = 0; i < per_round; i++) {
-			unsigned s = id + WRITERS * (unsigned)(rnd(&seed) % (SLOTS / WRITERS));
+			unsigned s = id + WRITERS * (unsigned)(tr_rand(&seed) % (SLOTS / WRITERS));
 			uint64_t gpa = BASE + s * SLOT_BYTES;
 			int e;
 			if (len[s] == 0) {
-				uint64_t n = (1 + rnd(&seed) % 4) * 4096;
+				uint64_t n = (1 + tr_rand(&seed) % 4) * 4096;
 				struct iovirt_region r = region(gpa, n);
 				if (!(e = iovirt_gmap_add(map, &r)))
 					len[s] = n;
-			} else if (len[s] > 4096 && rnd(&seed) % 2) {
+			} else if (len[s] > 4096 && tr_rand(&seed) % 2) {
 				if (!(e = iovirt_gmap_shrink(map, gpa, len[s] - 4096)))
 					len[s] -= 4096;
 			} else if (!(e = iovirt_gmap_remove(map, gpa))) {
@@ -115,7 +106,7 @@ static void *reader(void *arg)
 	uint64_t seed = 0x1234567 + id;
 	struct iovirt_host_seg out[8];
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		uint64_t gpa = BASE + (rnd(&seed) % SLOTS) * SLOT_BYTES;
+		uint64_t gpa = BASE + (tr_rand(&seed) % SLOTS) * SLOT_BYTES;
 		struct iovirt_seg seg = { gpa + 100, 3000, IOVIRT_DEV_READ, 0 };
 		int n = iovirt_sg_validate(map, NULL, &seg, 1, out, 8, NULL);
 		if (n > 0) {

@@ -17,6 +17,7 @@
 
 #include "iovirt/iovirt.h"
 #include "iovirt/posix.h"
+#include "../common/rand.h"
 
 #define READERS 3
 #define SLOTS 32 /* slot s: region at BASE + s * 16 KiB, 1 .. 4 pages */
@@ -30,16 +31,6 @@ static atomic_bool stop;
 static atomic_ulong qs[READERS];
 static atomic_ulong errors, validations, holds, busy;
 
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
-
 static void fail(const char *what)
 {
 	atomic_fetch_add(&errors, 1);
@@ -52,7 +43,7 @@ static void *reader(void *arg)
 	uint64_t seed = 0x1234567 + id;
 	struct iovirt_host_seg out[8];
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		uint64_t s = rnd(&seed) % SLOTS;
+		uint64_t s = tr_rand(&seed) % SLOTS;
 		uint64_t gpa = BASE + s * SLOT_BYTES;
 		struct iovirt_seg segs[2] = { { gpa + 100, 3000, IOVIRT_DEV_READ, 0 },
 					      { gpa + 4096, 100, IOVIRT_DEV_WRITE, 0 } };
@@ -117,10 +108,10 @@ int main(int argc, char **argv)
 	uint64_t seed = 77;
 	size_t reclaimed = 0;
 	for (long i = 0; i < ops; i++) {
-		uint64_t s = rnd(&seed) % SLOTS;
+		uint64_t s = tr_rand(&seed) % SLOTS;
 		uint64_t gpa = BASE + s * SLOT_BYTES;
 		struct iovirt_region r = { .size = sizeof(r), .gpa = gpa,
-					   .length = (1 + rnd(&seed) % 4) * 4096,
+					   .length = (1 + tr_rand(&seed) % 4) * 4096,
 					   .kind = IOVIRT_REGION_RAM,
 					   .access = IOVIRT_DEV_READ | IOVIRT_DEV_WRITE,
 					   .owner = GUEST, .flags = IOVIRT_REGION_HPA,
@@ -130,7 +121,7 @@ int main(int argc, char **argv)
 			struct iovirt_region cur;
 			if (iovirt_gmap_lookup(map, gpa, &cur))
 				fail("overlap without region");
-			else if (cur.length > 4096 && rnd(&seed) % 2)
+			else if (cur.length > 4096 && tr_rand(&seed) % 2)
 				e = iovirt_gmap_shrink(map, gpa, cur.length - 4096);
 			else
 				e = iovirt_gmap_remove(map, gpa);

@@ -33,6 +33,7 @@
 
 #include "iovirt/iovirt.h"
 #include "iovirt/posix.h"
+#include "../common/rand.h"
 
 #define GUEST 5u
 #define BASE 0x80000000ull
@@ -49,16 +50,6 @@ static struct iovirt_gmap *map;
 static uint8_t *mem;
 static atomic_bool stop;
 static atomic_ulong errors, writes;
-
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
 
 static void fail(const char *what, int v)
 {
@@ -82,7 +73,7 @@ static void *writer(void *arg)
 	(void)arg;
 	uint64_t seed = 0xabcdef;
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		uint32_t s = (uint32_t)(rnd(&seed) % SLOTS);
+		uint32_t s = (uint32_t)(tr_rand(&seed) % SLOTS);
 		struct iovirt_region r = region(FIXED_PAGES + 4 * s, 4);
 		int e = present[s] ? iovirt_gmap_remove(map, r.gpa) : iovirt_gmap_add(map, &r);
 		if (e)
@@ -111,10 +102,10 @@ static void device(struct iovirt_vq *vq, uint32_t pops)
 	uint8_t *avail = mem + (AVAIL - BASE);
 	for (uint32_t k = 0; k < pops; k++) {
 		uint16_t head = (uint16_t)(2 * (k % (NUM / 2)));
-		uint64_t rgpa = BASE + (1 + rnd(&seed) % 7) * 4096 + rnd(&seed) % 2048;
-		bool in_slot = rnd(&seed) % 2;
-		uint64_t wpage = in_slot ? FIXED_PAGES + rnd(&seed) % (4 * SLOTS) : 11 + rnd(&seed) % 5;
-		uint64_t wgpa = BASE + wpage * 4096 + rnd(&seed) % 2048;
+		uint64_t rgpa = BASE + (1 + tr_rand(&seed) % 7) * 4096 + tr_rand(&seed) % 2048;
+		bool in_slot = tr_rand(&seed) % 2;
+		uint64_t wpage = in_slot ? FIXED_PAGES + tr_rand(&seed) % (4 * SLOTS) : 11 + tr_rand(&seed) % 5;
+		uint64_t wgpa = BASE + wpage * 4096 + tr_rand(&seed) % 2048;
 		put_desc(head, rgpa, 64, IOVIRT_VIRTQ_DESC_F_NEXT, (uint16_t)(head + 1));
 		put_desc(head + 1u, wgpa, 1500, IOVIRT_VIRTQ_DESC_F_WRITE, 0);
 		__atomic_store_n((uint16_t *)(void *)(avail + 4 + 2 * (idx % NUM)), head,
@@ -224,8 +215,8 @@ static void *p_driver(void *arg)
 		p_put(a, p_hdr(id), 64, id, (uint16_t)((wa ? P_AVAIL : P_USED) | IOVIRT_VIRTQ_DESC_F_NEXT));
 		if (race) {
 			uint8_t *d = p_desc(b), *h = p_desc(a);
-			uint64_t addr = BASE + rnd(&seed) % (PAGES * 4096 + 8192);
-			uint32_t len = (uint32_t)(rnd(&seed) % 9000);
+			uint64_t addr = BASE + tr_rand(&seed) % (PAGES * 4096 + 8192);
+			uint32_t len = (uint32_t)(tr_rand(&seed) % 9000);
 			for (uint32_t k = 0; k < 200000; k++) {
 				__atomic_store_n((uint64_t *)(void *)d, k % 2 ? p_body(id) : addr,
 						 __ATOMIC_RELAXED);
@@ -344,11 +335,11 @@ static void device_burst(struct iovirt_vq *vq, uint32_t bursts)
 		bool in_slot[4];
 		for (uint32_t c = 0; c < 4; c++) {
 			heads[c] = (uint16_t)(2 * ((4 * k + c) % (NUM / 2)));
-			rgpa[c] = BASE + (1 + rnd(&seed) % 7) * 4096 + rnd(&seed) % 2048;
-			in_slot[c] = rnd(&seed) % 4 == 0;
-			uint64_t wpage = in_slot[c] ? FIXED_PAGES + rnd(&seed) % (4 * SLOTS)
-						    : 11 + rnd(&seed) % 5;
-			wgpa[c] = BASE + wpage * 4096 + rnd(&seed) % 2048;
+			rgpa[c] = BASE + (1 + tr_rand(&seed) % 7) * 4096 + tr_rand(&seed) % 2048;
+			in_slot[c] = tr_rand(&seed) % 4 == 0;
+			uint64_t wpage = in_slot[c] ? FIXED_PAGES + tr_rand(&seed) % (4 * SLOTS)
+						    : 11 + tr_rand(&seed) % 5;
+			wgpa[c] = BASE + wpage * 4096 + tr_rand(&seed) % 2048;
 			put_desc(heads[c], rgpa[c], 64, IOVIRT_VIRTQ_DESC_F_NEXT,
 				 (uint16_t)(heads[c] + 1));
 			put_desc(heads[c] + 1u, wgpa[c], 1500, IOVIRT_VIRTQ_DESC_F_WRITE, 0);
