@@ -106,8 +106,7 @@ static inline void used_run_store(uint8_t *p, const struct iovirt_vq_used *e, ui
 		      "a used element is le32 id, le32 len");
 	uint32_t k = 0;
 	/* four at a time: a batch is usually a burst's worth of chains */
-	for (; n - k >= 4; k += 4, p += 4 * IOVIRT_WIRE_VQ_USED_ELEM_SIZE)
-	{
+	for (; n - k >= 4; k += 4, p += 4 * IOVIRT_WIRE_VQ_USED_ELEM_SIZE) {
 		used_elem_store(p, &e[k]);
 		used_elem_store(p + IOVIRT_WIRE_VQ_USED_ELEM_SIZE, &e[k + 1]);
 		used_elem_store(p + 2 * IOVIRT_WIRE_VQ_USED_ELEM_SIZE, &e[k + 2]);
