@@ -426,6 +426,16 @@ struct pcargs {
 
 static uint16_t pc_drv_idx; /* the bench's driver: its avail idx, kept across runs */
 
+/* The bench's driver posts one chain of nseg descriptors: its head in the
+ * next ring slot, then the idx (release). */
+static inline void pc_post(uint8_t *ring, uint32_t nseg)
+{
+	uint16_t head = (uint16_t)((pc_drv_idx * nseg) % VQ_NUM);
+	memcpy(ring + 4 + 2 * (pc_drv_idx % VQ_NUM), &head, 2);
+	pc_drv_idx++;
+	__atomic_store_n((uint16_t *)(void *)(ring + 2), pc_drv_idx, __ATOMIC_RELEASE);
+}
+
 /* Each iteration: the driver posts one chain (ring slot, idx), the device
  * pops (ring fields read once, chain validated) and completes it. */
 static double f_pop_complete(void *a)
@@ -438,10 +448,7 @@ static double f_pop_complete(void *a)
 	iovirt_vq_set_cursors(v->vq, pc_drv_idx, pc_drv_idx);
 	uint64_t t0 = bench_now_ns();
 	for (uint64_t i = 0; i < v->iters; i++) {
-		uint16_t head = (uint16_t)((pc_drv_idx * v->nseg) % VQ_NUM);
-		memcpy(ring + 4 + 2 * (pc_drv_idx % VQ_NUM), &head, 2);
-		pc_drv_idx++;
-		__atomic_store_n((uint16_t *)(void *)(ring + 2), pc_drv_idx, __ATOMIC_RELEASE);
+		pc_post(ring, v->nseg);
 		int n = iovirt_vq_pop(v->vq, v->map, NULL, out, 8, &res);
 		acc += (uint64_t)n + out[0].len;
 		iovirt_vq_push_used(v->vq, res.head, 1500);
@@ -509,10 +516,7 @@ static double f_pop_miss(void *a)
 	iovirt_vq_set_cursors(v->vq, pc_drv_idx, pc_drv_idx);
 	uint64_t t0 = bench_now_ns();
 	for (uint64_t i = 0; i < v->iters; i++) {
-		uint16_t head = (uint16_t)((pc_drv_idx * v->nseg) % VQ_NUM);
-		memcpy(ring + 4 + 2 * (pc_drv_idx % VQ_NUM), &head, 2);
-		pc_drv_idx++;
-		__atomic_store_n((uint16_t *)(void *)(ring + 2), pc_drv_idx, __ATOMIC_RELEASE);
+		pc_post(ring, v->nseg);
 		if (iovirt_vq_pop(v->vq, v->map, NULL, out, 8, &res) != IOVIRT_EIOFAULT ||
 		    iovirt_vq_last_fault(v->vq, &f))
 			abort();

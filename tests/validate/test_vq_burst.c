@@ -137,24 +137,6 @@ static int ref_burst(struct bpair *p, const struct iovirt_sg_policy *pol,
 	return (int)k;
 }
 
-static void res_eq(const struct iovirt_dma_result *a, const struct iovirt_dma_result *b,
-		   const char *what, uint32_t k)
-{
-	cr_assert_eq(a->err, b->err, "%s: chain %u err %d %d", what, k, a->err, b->err);
-	cr_assert_eq(a->seg, b->seg, "%s: chain %u", what, k);
-	cr_assert_eq(a->gpa, b->gpa, "%s: chain %u", what, k);
-	cr_assert_eq(a->where, b->where, "%s: chain %u", what, k);
-	cr_assert_eq(a->desc, b->desc, "%s: chain %u", what, k);
-	cr_assert_eq(a->nsegs, b->nsegs, "%s: chain %u", what, k);
-	cr_assert_eq(a->nout, b->nout, "%s: chain %u", what, k);
-	cr_assert_eq(a->total, b->total, "%s: chain %u", what, k);
-	cr_assert_eq(a->read_bytes, b->read_bytes, "%s: chain %u", what, k);
-	cr_assert_eq(a->write_bytes, b->write_bytes, "%s: chain %u", what, k);
-	cr_assert_eq(a->exposed, b->exposed, "%s: chain %u", what, k);
-	cr_assert_eq(a->head, b->head, "%s: chain %u head %u %u", what, k, a->head, b->head);
-	cr_assert_eq(a->reserved, b->reserved, "%s: chain %u", what, k);
-}
-
 /*
  * One burst on both sides, compared: count or refusal, res of each chain
  * taken (of the refused first chain), host entries, cursors, and the used
@@ -182,18 +164,11 @@ static int burst_both(struct bpair *p, const struct iovirt_sg_policy *pol, uint3
 	uint32_t nres = nr > 0 ? (uint32_t)nr : max ? 1 : 0;
 	uint32_t nout = 0;
 	for (uint32_t k = 0; k < nres; k++) {
-		res_eq(&rb[k], &rr[k], what, k);
+		vq_res_eq(&rb[k], &rr[k], what, k);
 		if (nr > 0)
 			nout += rb[k].nout;
 	}
-	for (uint32_t k = 0; k < nout; k++) {
-		cr_assert_eq(ob[k].hva, orf[k].hva, "%s: entry %u", what, k);
-		cr_assert_eq(ob[k].hpa, orf[k].hpa, "%s: entry %u", what, k);
-		cr_assert_eq(ob[k].gpa, orf[k].gpa, "%s: entry %u", what, k);
-		cr_assert_eq(ob[k].len, orf[k].len, "%s: entry %u", what, k);
-		cr_assert_eq(ob[k].dir, orf[k].dir, "%s: entry %u", what, k);
-		cr_assert_eq(ob[k].exposed, orf[k].exposed, "%s: entry %u", what, k);
-	}
+	vq_out_eq(ob, orf, nout, what);
 	uint16_t la2 = iovirt_vq_last_avail(p->b);
 	cr_assert_eq(la2, (uint16_t)(la + (nb > 0 ? nb : 0)), "%s: cursor %u -> %u", what, la,
 		     la2);
@@ -357,46 +332,6 @@ Test(vq_burst, out_full)
 	}
 }
 
-/* A random descriptor address: mostly in RAM, sometimes at a region's edge,
- * in the gap, ROM, another guest's region, MMIO or far away. */
-static uint64_t rnd_addr(uint64_t *rng)
-{
-	uint64_t r = th_rand(rng);
-	switch (r % 24) {
-	case 0:
-		return G(20) - (th_rand(rng) % 64); /* across the adjacent regions */
-	case 1:
-		return G(48) - (th_rand(rng) % 64); /* past the last RAM */
-	case 2:
-		return G(49) + th_rand(rng) % 4096;
-	case 3:
-		return G(50) + th_rand(rng) % 8192;
-	case 4:
-		return G(52) + th_rand(rng) % 8192;
-	case 5:
-		return G(54) + th_rand(rng) % 8192;
-	case 6:
-		return th_rand(rng);
-	default:
-		return G(th_rand(rng) % 24) + th_rand(rng) % 4096;
-	}
-}
-
-static uint32_t rnd_len(uint64_t *rng)
-{
-	uint64_t r = th_rand(rng);
-	switch (r % 32) {
-	case 0:
-		return 0;
-	case 1:
-		return (uint32_t)th_rand(rng);
-	case 2:
-		return 4096 * (1 + (uint32_t)(th_rand(rng) % 8));
-	default:
-		return 1 + (uint32_t)(th_rand(rng) % 3000);
-	}
-}
-
 /*
  * Writes a chain of n descriptors at the table indices idx[0 .. n): good
  * (readable then writable, in RAM) unless hostile, then anything of a
@@ -418,9 +353,9 @@ static void rnd_chain(struct bpair *p, uint64_t *rng, const uint16_t *idx, uint3
 			if (r % 5 == 0)
 				w = !w;
 			if (r % 7 == 1)
-				addr = rnd_addr(rng);
+				addr = vq_rnd_addr(rng, 24);
 			if (r % 7 == 2)
-				len = rnd_len(rng);
+				len = vq_rnd_len(rng, 32);
 			if (r % 11 == 3)
 				next = (uint16_t)(th_rand(rng) % (BN + 2)), f |= F_NEXT;
 			if (r % 13 == 4) {
@@ -428,7 +363,7 @@ static void rnd_chain(struct bpair *p, uint64_t *rng, const uint16_t *idx, uint3
 				addr = IND;
 				len = 16 * (uint32_t)(th_rand(rng) % 4);
 				for (uint32_t k = 0; k < 3; k++)
-					bdesc(p, IND, k, rnd_addr(rng), rnd_len(rng),
+					bdesc(p, IND, k, vq_rnd_addr(rng, 24), vq_rnd_len(rng, 32),
 					      (uint16_t)((k < 2 ? F_NEXT : 0) |
 							 (th_rand(rng) % 2 ? F_WRITE : 0)),
 					      (uint16_t)(k + 1));

@@ -93,28 +93,9 @@ static int pop_both(struct pair *p, const struct iovirt_sg_policy *pol, uint32_t
 	int nc = iovirt_vq_pop(p->cb, p->t.map, pol, oc, cap, &rc);
 	cr_assert_eq(nd, nc, "%s: direct %s, general %s", what, iovirt_err_name(nd),
 		     iovirt_err_name(nc));
-	cr_assert_eq(rd.err, rc.err, "%s", what);
-	cr_assert_eq(rd.seg, rc.seg, "%s: seg %u %u", what, rd.seg, rc.seg);
-	cr_assert_eq(rd.gpa, rc.gpa, "%s: gpa %#llx %#llx", what, (unsigned long long)rd.gpa,
-		     (unsigned long long)rc.gpa);
-	cr_assert_eq(rd.where, rc.where, "%s: where %u %u", what, rd.where, rc.where);
-	cr_assert_eq(rd.desc, rc.desc, "%s: desc %u %u", what, rd.desc, rc.desc);
-	cr_assert_eq(rd.nsegs, rc.nsegs, "%s", what);
-	cr_assert_eq(rd.nout, rc.nout, "%s", what);
-	cr_assert_eq(rd.total, rc.total, "%s", what);
-	cr_assert_eq(rd.read_bytes, rc.read_bytes, "%s", what);
-	cr_assert_eq(rd.write_bytes, rc.write_bytes, "%s", what);
-	cr_assert_eq(rd.exposed, rc.exposed, "%s", what);
-	cr_assert_eq(rd.head, rc.head, "%s: head %u %u", what, rd.head, rc.head);
-	cr_assert_eq(rd.reserved, rc.reserved, "%s", what);
-	for (int k = 0; k < nd; k++) {
-		cr_assert_eq(od[k].hva, oc[k].hva, "%s: entry %d", what, k);
-		cr_assert_eq(od[k].hpa, oc[k].hpa, "%s: entry %d", what, k);
-		cr_assert_eq(od[k].gpa, oc[k].gpa, "%s: entry %d", what, k);
-		cr_assert_eq(od[k].len, oc[k].len, "%s: entry %d", what, k);
-		cr_assert_eq(od[k].dir, oc[k].dir, "%s: entry %d", what, k);
-		cr_assert_eq(od[k].exposed, oc[k].exposed, "%s: entry %d", what, k);
-	}
+	vq_res_eq(&rd, &rc, what, 0);
+	if (nd > 0)
+		vq_out_eq(od, oc, (uint32_t)nd, what);
 	uint16_t la2 = iovirt_vq_last_avail(p->direct);
 	cr_assert_eq(la2, (uint16_t)(la + (nd > 0)), "%s: cursor %u -> %u", what, la, la2);
 	cr_assert_eq(iovirt_vq_last_avail(p->cb), la2, "%s", what);
@@ -225,46 +206,6 @@ Test(vq_direct, refusal_parity)
 	pair_fini(&p);
 }
 
-/* A random descriptor address: mostly in RAM, sometimes at a region's edge,
- * in the gap, ROM, another guest's region, MMIO or far away. */
-static uint64_t rnd_addr(uint64_t *rng)
-{
-	uint64_t r = th_rand(rng);
-	switch (r % 16) {
-	case 0:
-		return G(20) - (th_rand(rng) % 64); /* across the adjacent regions */
-	case 1:
-		return G(48) - (th_rand(rng) % 64); /* past the last RAM */
-	case 2:
-		return G(49) + th_rand(rng) % 4096;
-	case 3:
-		return G(50) + th_rand(rng) % 8192;
-	case 4:
-		return G(52) + th_rand(rng) % 8192;
-	case 5:
-		return G(54) + th_rand(rng) % 8192;
-	case 6:
-		return th_rand(rng);
-	default:
-		return G(th_rand(rng) % 24) + th_rand(rng) % 4096;
-	}
-}
-
-static uint32_t rnd_len(uint64_t *rng)
-{
-	uint64_t r = th_rand(rng);
-	switch (r % 16) {
-	case 0:
-		return 0;
-	case 1:
-		return (uint32_t)th_rand(rng);
-	case 2:
-		return 4096 * (1 + (uint32_t)(th_rand(rng) % 8));
-	default:
-		return 1 + (uint32_t)(th_rand(rng) % 3000);
-	}
-}
-
 static uint16_t rnd_flags(uint64_t *rng, uint32_t j, uint32_t n, bool *wrote)
 {
 	uint64_t r = th_rand(rng);
@@ -326,13 +267,13 @@ Test(vq_direct, random_parity)
 			if (idx[j] >= DN)
 				break;
 			uint16_t f = rnd_flags(&rng, j, n, &wrote);
-			uint64_t addr = rnd_addr(&rng);
-			uint32_t len = rnd_len(&rng);
+			uint64_t addr = vq_rnd_addr(&rng, 16);
+			uint32_t len = vq_rnd_len(&rng, 16);
 			if (f & F_IND) {
-				addr = th_rand(&rng) % 8 ? IND : rnd_addr(&rng);
+				addr = th_rand(&rng) % 8 ? IND : vq_rnd_addr(&rng, 16);
 				len = 16 * (uint32_t)(th_rand(&rng) % 5);
 				for (uint32_t k = 0; k < 4; k++)
-					pdesc(&p, IND, k, rnd_addr(&rng), rnd_len(&rng),
+					pdesc(&p, IND, k, vq_rnd_addr(&rng, 16), vq_rnd_len(&rng, 16),
 					      (uint16_t)((k < 3 ? F_NEXT : 0) |
 							 (th_rand(&rng) % 2 ? F_WRITE : 0)),
 					      (uint16_t)(k + 1));

@@ -97,28 +97,9 @@ static int pop_both(struct pair *p, const struct iovirt_sg_policy *pol, uint32_t
 	int nc = iovirt_vq_pop(p->cb, p->t.map, pol, oc, cap, &rc);
 	cr_assert_eq(nd, nc, "%s: direct %s, general %s", what, iovirt_err_name(nd),
 		     iovirt_err_name(nc));
-	cr_assert_eq(rd.err, rc.err, "%s", what);
-	cr_assert_eq(rd.seg, rc.seg, "%s: seg %u %u", what, rd.seg, rc.seg);
-	cr_assert_eq(rd.gpa, rc.gpa, "%s: gpa %#llx %#llx", what, (unsigned long long)rd.gpa,
-		     (unsigned long long)rc.gpa);
-	cr_assert_eq(rd.where, rc.where, "%s: where %u %u", what, rd.where, rc.where);
-	cr_assert_eq(rd.desc, rc.desc, "%s: desc %u %u", what, rd.desc, rc.desc);
-	cr_assert_eq(rd.nsegs, rc.nsegs, "%s", what);
-	cr_assert_eq(rd.nout, rc.nout, "%s", what);
-	cr_assert_eq(rd.total, rc.total, "%s", what);
-	cr_assert_eq(rd.read_bytes, rc.read_bytes, "%s", what);
-	cr_assert_eq(rd.write_bytes, rc.write_bytes, "%s", what);
-	cr_assert_eq(rd.exposed, rc.exposed, "%s", what);
-	cr_assert_eq(rd.head, rc.head, "%s: head %u %u", what, rd.head, rc.head);
-	cr_assert_eq(rd.reserved, rc.reserved, "%s", what);
-	for (int k = 0; k < nd; k++) {
-		cr_assert_eq(od[k].hva, oc[k].hva, "%s: entry %d", what, k);
-		cr_assert_eq(od[k].hpa, oc[k].hpa, "%s: entry %d", what, k);
-		cr_assert_eq(od[k].gpa, oc[k].gpa, "%s: entry %d", what, k);
-		cr_assert_eq(od[k].len, oc[k].len, "%s: entry %d", what, k);
-		cr_assert_eq(od[k].dir, oc[k].dir, "%s: entry %d", what, k);
-		cr_assert_eq(od[k].exposed, oc[k].exposed, "%s: entry %d", what, k);
-	}
+	vq_res_eq(&rd, &rc, what, 0);
+	if (nd > 0)
+		vq_out_eq(od, oc, (uint32_t)nd, what);
 	uint16_t la2 = iovirt_vq_last_avail(p->direct);
 	if (nd <= 0)
 		cr_assert_eq(la2, la, "%s: cursor %#x -> %#x", what, la, la2);
@@ -289,44 +270,6 @@ Test(vq_pdirect, refusal_parity)
 	pair_fini(&p);
 }
 
-/* A random descriptor address: mostly in RAM, sometimes at a region's edge,
- * in the gap, ROM, another guest's region, MMIO or far away. */
-static uint64_t rnd_addr(uint64_t *rng)
-{
-	switch (th_rand(rng) % 16) {
-	case 0:
-		return G(20) - (th_rand(rng) % 64);
-	case 1:
-		return G(48) - (th_rand(rng) % 64);
-	case 2:
-		return G(49) + th_rand(rng) % 4096;
-	case 3:
-		return G(50) + th_rand(rng) % 8192;
-	case 4:
-		return G(52) + th_rand(rng) % 8192;
-	case 5:
-		return G(54) + th_rand(rng) % 8192;
-	case 6:
-		return th_rand(rng);
-	default:
-		return G(th_rand(rng) % 24) + th_rand(rng) % 4096;
-	}
-}
-
-static uint32_t rnd_len(uint64_t *rng)
-{
-	switch (th_rand(rng) % 16) {
-	case 0:
-		return 0;
-	case 1:
-		return (uint32_t)th_rand(rng);
-	case 2:
-		return 4096 * (1 + (uint32_t)(th_rand(rng) % 8));
-	default:
-		return 1 + (uint32_t)(th_rand(rng) % 3000);
-	}
-}
-
 static void rnd_policy(uint64_t *rng, struct iovirt_sg_policy *pol)
 {
 	static const uint64_t aligns[] = { 0, 1, 2, 8, 512 };
@@ -380,14 +323,14 @@ static void rnd_chain(struct pair *p, uint64_t *rng)
 		f |= w ? F_WRITE : 0;
 		if (r % 31 == 3)
 			f ^= F_NEXT;
-		uint64_t addr = rnd_addr(rng);
-		uint32_t len = rnd_len(rng);
+		uint64_t addr = vq_rnd_addr(rng, 16);
+		uint32_t len = vq_rnd_len(rng, 16);
 		if (r % 17 == 5) {
 			f |= F_IND;
-			addr = th_rand(rng) % 8 ? IND : rnd_addr(rng);
+			addr = th_rand(rng) % 8 ? IND : vq_rnd_addr(rng, 16);
 			len = 16 * (uint32_t)(th_rand(rng) % 5);
 			for (uint32_t k = 0; k < 4; k++)
-				pdesc_at(p, IND, k, rnd_addr(rng), rnd_len(rng), 0,
+				pdesc_at(p, IND, k, vq_rnd_addr(rng, 16), vq_rnd_len(rng, 16), 0,
 					 (uint16_t)((th_rand(rng) % 2 ? F_WRITE : 0) |
 						    (th_rand(rng) % 40 ? 0 : F_IND)));
 		}

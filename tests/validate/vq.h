@@ -93,4 +93,81 @@ static inline int pop(struct q *q, struct iovirt_host_seg *out, struct iovirt_dm
 	return iovirt_vq_pop(q->vq, q->t.map, NULL, out, 16, res);
 }
 
+/* ---- differential tests (test_vq_direct, test_vq_pdirect, test_vq_burst) ---- */
+
+/* Two results of the same chain, field by field (k: its place in a burst). */
+static inline void vq_res_eq(const struct iovirt_dma_result *a, const struct iovirt_dma_result *b,
+			     const char *what, uint32_t k)
+{
+	cr_assert_eq(a->err, b->err, "%s: chain %u err %d %d", what, k, a->err, b->err);
+	cr_assert_eq(a->seg, b->seg, "%s: chain %u seg %u %u", what, k, a->seg, b->seg);
+	cr_assert_eq(a->gpa, b->gpa, "%s: chain %u gpa %#llx %#llx", what, k,
+		     (unsigned long long)a->gpa, (unsigned long long)b->gpa);
+	cr_assert_eq(a->where, b->where, "%s: chain %u where %u %u", what, k, a->where, b->where);
+	cr_assert_eq(a->desc, b->desc, "%s: chain %u desc %u %u", what, k, a->desc, b->desc);
+	cr_assert_eq(a->nsegs, b->nsegs, "%s: chain %u", what, k);
+	cr_assert_eq(a->nout, b->nout, "%s: chain %u", what, k);
+	cr_assert_eq(a->total, b->total, "%s: chain %u", what, k);
+	cr_assert_eq(a->read_bytes, b->read_bytes, "%s: chain %u", what, k);
+	cr_assert_eq(a->write_bytes, b->write_bytes, "%s: chain %u", what, k);
+	cr_assert_eq(a->exposed, b->exposed, "%s: chain %u", what, k);
+	cr_assert_eq(a->head, b->head, "%s: chain %u head %u %u", what, k, a->head, b->head);
+	cr_assert_eq(a->reserved, b->reserved, "%s: chain %u", what, k);
+}
+
+/* Two host lists of n entries, entry by entry. */
+static inline void vq_out_eq(const struct iovirt_host_seg *a, const struct iovirt_host_seg *b,
+			     uint32_t n, const char *what)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		cr_assert_eq(a[k].hva, b[k].hva, "%s: entry %u", what, k);
+		cr_assert_eq(a[k].hpa, b[k].hpa, "%s: entry %u", what, k);
+		cr_assert_eq(a[k].gpa, b[k].gpa, "%s: entry %u", what, k);
+		cr_assert_eq(a[k].len, b[k].len, "%s: entry %u", what, k);
+		cr_assert_eq(a[k].dir, b[k].dir, "%s: entry %u", what, k);
+		cr_assert_eq(a[k].exposed, b[k].exposed, "%s: entry %u", what, k);
+	}
+}
+
+/* A random descriptor address over the differential tests' map: mostly in
+ * RAM, and 1 in `odds` each across the adjacent regions, past the last RAM,
+ * in the gap, ROM, another guest's region, MMIO or far away. */
+static inline uint64_t vq_rnd_addr(uint64_t *rng, uint32_t odds)
+{
+	switch (th_rand(rng) % odds) {
+	case 0:
+		return G(20) - (th_rand(rng) % 64); /* across the adjacent regions */
+	case 1:
+		return G(48) - (th_rand(rng) % 64); /* past the last RAM */
+	case 2:
+		return G(49) + th_rand(rng) % 4096;
+	case 3:
+		return G(50) + th_rand(rng) % 8192;
+	case 4:
+		return G(52) + th_rand(rng) % 8192;
+	case 5:
+		return G(54) + th_rand(rng) % 8192;
+	case 6:
+		return th_rand(rng);
+	default:
+		return G(th_rand(rng) % 24) + th_rand(rng) % 4096;
+	}
+}
+
+/* A random descriptor length: mostly 1 .. 3000, and 1 in `odds` each 0,
+ * anything, or whole pages. */
+static inline uint32_t vq_rnd_len(uint64_t *rng, uint32_t odds)
+{
+	switch (th_rand(rng) % odds) {
+	case 0:
+		return 0;
+	case 1:
+		return (uint32_t)th_rand(rng);
+	case 2:
+		return 4096 * (1 + (uint32_t)(th_rand(rng) % 8));
+	default:
+		return 1 + (uint32_t)(th_rand(rng) % 3000);
+	}
+}
+
 #endif
