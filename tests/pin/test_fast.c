@@ -91,10 +91,7 @@ static void same_worlds(struct world *f, struct world *g, uint32_t step)
 static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
 static uint64_t rnd(void)
 {
-	rnd_state ^= rnd_state << 13;
-	rnd_state ^= rnd_state >> 7;
-	rnd_state ^= rnd_state << 17;
-	return rnd_state;
+	return th_rand(&rnd_state);
 }
 
 /* A segment near or in a region: mostly a page or two inside, sometimes

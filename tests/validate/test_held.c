@@ -43,10 +43,7 @@ static void add_all(struct vt *t, uint64_t *gpa, uint64_t *len)
 static uint64_t rnd_state = 0x243f6a8885a308d3ull;
 static uint64_t rnd(void)
 {
-	rnd_state ^= rnd_state << 13;
-	rnd_state ^= rnd_state >> 7;
-	rnd_state ^= rnd_state << 17;
-	return rnd_state;
+	return th_rand(&rnd_state);
 }
 
 // Whenever the fast check accepts a segment, iovirt_sg_validate (default policy) accepts it with the same single host entry; it accepts every in-region segment of own RAM with a permitted direction, and nothing of the other kinds, outside the region, empty, wrapping or of a bad direction.
