@@ -338,12 +338,14 @@ int iovirt_pt_root_info(const struct iovirt_iommu *iommu, uint32_t asid,
  * (off). While on, every IOTLB invalidation of the space (unmap, split,
  * protection change, destroy) is followed at once by host devtlb_inval(rid,
  * the same request), before the invalidated entries' pages or tables are
- * released. One device per space. Returns 0; IOVIRT_EINVAL (io NULL, asid
- * above IOVIRT_ASID_MAX, off for a rid that is not the registered one),
- * IOVIRT_ENOSYS (no devtlb_inval), IOVIRT_ENOASID, IOVIRT_EBUSY (on while
+ * released. One device per space. Returns 0 (also for on twice by the
+ * registered rid, and for off while none is registered); IOVIRT_EINVAL (io
+ * NULL, asid above IOVIRT_ASID_MAX, off for a rid that is not the registered
+ * one), IOVIRT_ENOSYS (no devtlb_inval), IOVIRT_ENOASID, IOVIRT_EBUSY (on while
  * another rid is registered). Nothing changes on failure. Safe beside every
- * call (one atomic word); call it before the device may cache, and turn it
- * off only once the device caches no more.
+ * call, itself included (one compare-and-swap on one atomic word: of two
+ * devices turning it on at once, one gets EBUSY; stress_ats); call it before
+ * the device may cache, and turn it off only once the device caches no more.
  */
 int iovirt_pt_ats_set(struct iovirt_iommu *iommu, uint32_t asid, uint16_t rid, bool on);
 

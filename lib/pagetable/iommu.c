@@ -1066,12 +1066,18 @@ int iovirt_pt_ats_set(struct iovirt_iommu *io, uint32_t asid, uint16_t rid, bool
 	struct pt_space *s = space_get(io, asid);
 	if (!s)
 		return IOVIRT_ENOASID;
+	/* A compare-and-swap, not a load and a store: two devices turning ATS
+	 * on at once must not both succeed (the one overwritten would never see
+	 * its IOTLB invalidated), nor an "off" clear another's registration. */
+	const uint32_t mine = (uint32_t)rid + 1, want = on ? mine : 0;
 	uint32_t cur = atomic_load_explicit(&s->ats, memory_order_relaxed);
-	if (on && cur && cur != (uint32_t)rid + 1)
-		return IOVIRT_EBUSY;
-	if (!on && cur && cur != (uint32_t)rid + 1)
-		return IOVIRT_EINVAL;
-	atomic_store_explicit(&s->ats, on ? (uint32_t)rid + 1 : 0, memory_order_release);
+	do {
+		if (cur && cur != mine)
+			return on ? IOVIRT_EBUSY : IOVIRT_EINVAL;
+		if (cur == want)
+			return 0;
+	} while (!atomic_compare_exchange_weak_explicit(&s->ats, &cur, want, memory_order_release,
+							memory_order_relaxed));
 	return 0;
 }
 
