@@ -18,7 +18,11 @@ struct iovirt_irqpoll {
 	struct iovirt_irqpoll_params p;
 	_Atomic uint32_t state;
 
-	/* Device side (one thread). */
+	/* Device side (one thread), except that the driver side resets pending
+	 * (polled) and deadline (recheck) when it re-arms: a device update racing
+	 * the reset leaves a stale count or deadline, which can only make the
+	 * next interrupt come early, never lose one (the hand-over is the CAS on
+	 * state). */
 	_Atomic uint64_t pending;  /* items notified since the interrupt was armed */
 	_Atomic uint64_t deadline; /* deferred interrupt due, UINT64_MAX when none */
 	uint64_t last_notify_ns;
@@ -33,8 +37,15 @@ struct iovirt_irqpoll {
 
 static void bump(_Atomic uint64_t *c, uint64_t k)
 {
-	/* Each counter has one writer thread: a relaxed load and store suffice. */
+	/* A counter with one writer thread: a relaxed load and store suffice. */
 	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + k, memory_order_relaxed);
+}
+
+/* irqs has two writers (the device's fire, the driver's level-triggered
+ * recheck), which may run at once: a load and a store would lose counts. */
+static void bump_shared(_Atomic uint64_t *c, uint64_t k)
+{
+	atomic_fetch_add_explicit(c, k, memory_order_relaxed);
 }
 
 int iovirt_irqpoll_create(const struct iovirt_host_ops *ops, void *host,
@@ -89,7 +100,7 @@ static bool fire(struct iovirt_irqpoll *ip)
 		return false;
 	atomic_store_explicit(&ip->deadline, UINT64_MAX, memory_order_relaxed);
 	atomic_store_explicit(&ip->pending, 0, memory_order_relaxed);
-	bump(&ip->irqs, 1);
+	bump_shared(&ip->irqs, 1);
 	return true;
 }
 
@@ -207,7 +218,7 @@ enum iovirt_irqpoll_next iovirt_irqpoll_recheck(struct iovirt_irqpoll *ip, int w
 		return IOVIRT_IRQPOLL_IDLE;
 	atomic_store_explicit(&ip->deadline, UINT64_MAX, memory_order_relaxed);
 	if (ip->p.mode == IOVIRT_IRQPOLL_IRQ)
-		bump(&ip->irqs, 1); /* level-triggered: work left means the interrupt fires again */
+		bump_shared(&ip->irqs, 1); /* level-triggered: work left means the interrupt fires again */
 	else
 		bump(&ip->races_closed, 1);
 	ip->poll_start_ns = now;
