@@ -361,6 +361,9 @@ struct iovirt_pt_stats {
 				 * overlap; invalidations made at the same moment by
 				 * overlapping writers may count as one) */
 };
+/* Lock-free, beside every call: the counters are read one by one, so beside
+ * writers or a reclaim they may be off by the pages moving at that moment
+ * (tables never below 0). Exact when nothing else runs. */
 void iovirt_pt_stats(const struct iovirt_iommu *iommu, struct iovirt_pt_stats *out);
 
 /* Table pages the table cache holds (below): held from the host, in no table.

@@ -721,7 +721,10 @@ void iovirt_pt_stats(const struct iovirt_iommu *cio, struct iovirt_pt_stats *out
 	struct iovirt_iommu *io = (struct iovirt_iommu *)cio;
 	out->spaces = atomic_load(&io->nspaces);
 	out->retired = atomic_load(&io->nretired);
-	out->tables = atomic_load(&io->ntables) - out->retired - cache_count(io);
+	/* The counters are read one by one: a reclaim or a cache put between
+	 * the reads can make the difference negative for a moment. Never wrap. */
+	uint64_t held = atomic_load(&io->ntables), other = out->retired + cache_count(io);
+	out->tables = held > other ? held - other : 0;
 	out->meta_bytes = atomic_load(&io->meta_bytes);
 	out->invalidations = atomic_load(&io->ninval);
 }
