@@ -793,16 +793,6 @@ stop:
 	return (int)nout;
 }
 
-/* The lookup hint of a walk against snap: the region of the queue's last
- * chain, kept as an index, when it is below snap's count (an empty
- * snapshot's sentinel entry holds no byte). */
-static IOVIRT_ALWAYS_INLINE const struct vb_snap_ent *hint_of(const struct iovirt_vq *vq,
-							      const struct vb_snap *snap)
-{
-	const struct vb_snap_ent *ents = vb_snap_ents(snap);
-	return vq->ent_hint < snap->n ? ents + vq->ent_hint : ents;
-}
-
 /* One chain's direct walk against the map's current snapshot (walk_direct_h),
  * the hint kept for the queue's next chain. pop: on success the cursor
  * advances. */
@@ -859,8 +849,8 @@ int iovirt_vq_walk(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 	return walk_chain(vq, map, &vp, head, out, out_cap, res);
 }
 
-/* A refusal at the available ring. */
-static __attribute__((cold, noinline)) int ring_refuse(int err, struct iovirt_dma_result *res)
+/* A refusal at the available ring (vq_internal.h). */
+__attribute__((cold, noinline)) int vq_ring_refuse(int err, struct iovirt_dma_result *res)
 {
 	if (res)
 		*res = (struct iovirt_dma_result){ .err = err, .where = IOVIRT_WHERE_RING };
@@ -893,7 +883,7 @@ static IOVIRT_ALWAYS_INLINE int direct_ready(struct iovirt_vq *vq, const uint8_t
 		atomic_thread_fence(memory_order_acquire); /* as avail_read */
 		uint16_t n = (uint16_t)(idx - last);
 		if (IOVIRT_UNLIKELY(n > num))
-			return ring_refuse(IOVIRT_EINDEX, res);
+			return vq_ring_refuse(IOVIRT_EINDEX, res);
 		vq->avail_idx = idx;
 		if (n == 0) {
 			if (res)
@@ -902,7 +892,7 @@ static IOVIRT_ALWAYS_INLINE int direct_ready(struct iovirt_vq *vq, const uint8_t
 		}
 	}
 	if (IOVIRT_UNLIKELY((uint16_t)(last - vq->used_idx) >= num)) /* as vq_can_take */
-		return ring_refuse(IOVIRT_EOVERRUN, res);
+		return vq_ring_refuse(IOVIRT_EOVERRUN, res);
 	return 1;
 }
 
@@ -919,7 +909,7 @@ pop_direct(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct iov
 {
 	struct vb_policy vp;
 	if (IOVIRT_UNLIKELY(!map || !out || vb_policy_load(pol, &vp)))
-		return ring_refuse(IOVIRT_EINVAL, res);
+		return vq_ring_refuse(IOVIRT_EINVAL, res);
 	const uint8_t *avail = vq->avail_hva;
 	uint16_t last = vq->last_avail;
 	uint32_t num = vq->num;
@@ -943,7 +933,7 @@ pop_general(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct io
 	struct vb_policy vp;
 	int err = 0;
 	if (!vq || !map || !out || vb_policy_load(pol, &vp))
-		return ring_refuse(IOVIRT_EINVAL, res);
+		return vq_ring_refuse(IOVIRT_EINVAL, res);
 	if (vq_packed(vq))
 		return vqp_pop(vq, map, &vp, out, out_cap, res);
 	int can = vq_can_take(vq);
@@ -971,7 +961,7 @@ pop_general(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct io
 		vq->last_avail++;
 	return ret;
 fail:
-	return ring_refuse(err, res);
+	return vq_ring_refuse(err, res);
 }
 
 int iovirt_vq_pop(struct iovirt_vq *vq, const struct iovirt_gmap *map,
@@ -1042,7 +1032,7 @@ burst_direct(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 {
 	struct vb_policy vp;
 	if (IOVIRT_UNLIKELY(!map || !out || !res || vb_policy_load(pol, &vp)))
-		return ring_refuse(IOVIRT_EINVAL, res);
+		return vq_ring_refuse(IOVIRT_EINVAL, res);
 	if (max == 0)
 		return 0;
 	uint16_t last = vq->last_avail;
@@ -1075,7 +1065,7 @@ burst_general(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 {
 	struct vb_policy vp;
 	if (!vq || !map || !out || !res || vb_policy_load(pol, &vp))
-		return ring_refuse(IOVIRT_EINVAL, res);
+		return vq_ring_refuse(IOVIRT_EINVAL, res);
 	uint32_t k, used = 0;
 	for (k = 0; k < max; k++) {
 		if (k && (used == cap || (!vq_packed(vq) && vq->avail_idx == vq->last_avail)))

@@ -324,6 +324,19 @@ vq_direct_seg(const struct vb_snap *snap, const struct vb_policy *vp, uint64_t g
 	return true;
 }
 
+/* The lookup hint of a walk against snap: the region of the queue's last
+ * chain, kept as an index, when it is below snap's count (an empty
+ * snapshot's sentinel entry holds no byte). */
+static IOVIRT_ALWAYS_INLINE const struct vb_snap_ent *hint_of(const struct iovirt_vq *vq,
+							      const struct vb_snap *snap)
+{
+	const struct vb_snap_ent *ents = vb_snap_ents(snap);
+	return vq->ent_hint < snap->n ? ents + vq->ent_hint : ents;
+}
+
+/* A refusal at the available ring: res (when not NULL) names err there. */
+VB_HIDDEN int vq_ring_refuse(int err, struct iovirt_dma_result *res);
+
 /* pop and push_used of a packed queue, from iovirt_vq_pop and
  * iovirt_vq_push_used (vq_packed.c): the argument and policy checks of
  * pop_general, then a descriptor ring read directly (no IOMMU) takes the

@@ -404,9 +404,8 @@ ppop_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct 
 	/* virtio's read barrier, as head_flags */
 	atomic_thread_fence(memory_order_acquire);
 	const struct vb_snap *snap = vb_gmap_snap(map);
-	const struct vb_snap_ent *ents = vb_snap_ents(snap);
 	/* the region of o[-1] once o > out; before, the lookup hint only */
-	const struct vb_snap_ent *prev = vq->ent_hint < snap->n ? ents + vq->ent_hint : ents;
+	const struct vb_snap_ent *prev = hint_of(vq, snap);
 	struct iovirt_host_seg *o = out;
 	uint64_t left = vp->max_total > UINT32_MAX ? UINT32_MAX : vp->max_total;
 	const uint64_t max_total = left;
@@ -451,7 +450,7 @@ ppop_direct_t(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct 
 	have = PK_END;
 	if (IOVIRT_UNLIKELY(d.id >= num || vq->id_descs[d.id] || vq->inflight_descs + k > num))
 		goto stop;
-	vq->ent_hint = (uint32_t)(prev - ents); /* the region of o[-1] */
+	vq->ent_hint = (uint32_t)(prev - vb_snap_ents(snap)); /* the region of o[-1] */
 	uint32_t nout = (uint32_t)(o - out);
 	if (res) {
 		uint64_t total = max_total - left;
@@ -482,14 +481,6 @@ stop:
 			       res);
 }
 
-/* An argument refused (as pop_general in virtq.c). */
-static __attribute__((cold, noinline)) int pop_inval(struct iovirt_dma_result *res)
-{
-	if (res)
-		*res = (struct iovirt_dma_result){ .err = IOVIRT_EINVAL, .where = IOVIRT_WHERE_RING };
-	return IOVIRT_EINVAL;
-}
-
 /* The direct pop: its argument and policy checks, then the walk for the
  * policy's two shapes (alignment asked or not), the policy on a local. */
 static __attribute__((noinline)) int
@@ -498,7 +489,7 @@ ppop_direct(struct iovirt_vq *vq, const struct iovirt_gmap *map, const struct io
 {
 	struct vb_policy vp;
 	if (IOVIRT_UNLIKELY(!map || !out || vb_policy_load(pol, &vp)))
-		return pop_inval(res);
+		return vq_ring_refuse(IOVIRT_EINVAL, res);
 	if (!(vp.amask | vp.lmask))
 		return ppop_direct_t(vq, map, &vp, out, cap, res, true);
 	return ppop_direct_t(vq, map, &vp, out, cap, res, false);
@@ -530,7 +521,7 @@ ppop_general_pol(struct iovirt_vq *vq, const struct iovirt_gmap *map,
 {
 	struct vb_policy vp;
 	if (!map || !out || vb_policy_load(pol, &vp))
-		return pop_inval(res);
+		return vq_ring_refuse(IOVIRT_EINVAL, res);
 	return ppop_general(vq, map, &vp, out, cap, res);
 }
 
