@@ -20,7 +20,7 @@
 #define IOVIRT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* Inlined into every caller, for speed (many callers fix an argument, and
- * the copy folds on it). A coverage build (-DIOVIRT_COVERAGE, at -O0) keeps
+ * the copy folds on it). A coverage build (-DIOVIRT_COVERAGE) keeps
  * one out-of-line copy instead, so that gcov counts each source branch once
  * and not once per inlined copy: a copy whose caller fixes an argument has
  * branches on it that can only go one way, counted as never taken. */

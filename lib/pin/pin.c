@@ -634,7 +634,6 @@ void pin_unprepare(struct iovirt_pin_domain *d, const struct pin_prep *pp)
 	put_holds(d, pin_slot_regs(d, pp->idx, pp->n), pp->held);
 }
 
-/* Returns a slot's pins and holds and puts it at the end of the free list. */
 /* Puts a released slot at the end of the free list. FIFO reuse: a completed
  * handle answers EDONE for as long as possible (until its slot is handed out
  * again, then ESTALE). */
@@ -651,6 +650,7 @@ PIN_INLINE void slot_free(struct iovirt_pin_domain *d, struct pin_slot *s, uint3
 		pin_removals_fire(d);
 }
 
+/* Returns a slot's pins and holds and puts it at the end of the free list. */
 PIN_INLINE void release(struct iovirt_pin_domain *d, uint32_t idx)
 {
 	struct pin_slot *s = &d->slots[idx];
