@@ -28,40 +28,25 @@ struct bpair {
 
 static uint8_t *bmem(struct bpair *p, uint64_t gpa)
 {
-	return p->t.mem + (gpa - VT_GPA);
+	return vt_mem(&p->t, gpa);
 }
 
 static void bdesc(struct bpair *p, uint64_t table, uint32_t i, uint64_t addr, uint32_t len,
 		  uint16_t flags, uint16_t next)
 {
-	uint8_t *d = bmem(p, table) + i * 16;
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
+	vt_desc(&p->t, table, i, addr, len, flags, next);
 }
 
 static void boffer(struct bpair *p, uint16_t head)
 {
-	memcpy(bmem(p, AVAIL) + 4 + 2 * (p->drv_idx % BN), &head, 2);
-	p->drv_idx++;
-	memcpy(bmem(p, AVAIL) + 2, &p->drv_idx, 2);
+	vt_offer(&p->t, &p->drv_idx, BN, head);
 }
 
-/* Guest memory as test_vq_direct's: RAM G(0..20), adjacent RAM G(20..24), RAM
- * G(24..48) with the rings, a gap, ROM G(50..52), another guest's G(52..54),
- * MMIO G(54..56). bflags/rflags: the queues' flags. */
+/* Guest memory: vt_diff_map's (vq.h). bflags/rflags: the queues' flags. */
 static void bpair_init(struct bpair *p, uint32_t bflags, uint32_t rflags)
 {
 	vt_init(&p->t);
-	vt_add(&p->t, G(0), 20 * 4096, IOVIRT_REGION_RAM, RW);
-	vt_add(&p->t, G(20), 4 * 4096, IOVIRT_REGION_RAM, RW);
-	vt_add(&p->t, G(24), 24 * 4096, IOVIRT_REGION_RAM, RW);
-	vt_add(&p->t, G(50), 2 * 4096, IOVIRT_REGION_ROM, DR);
-	struct iovirt_region other = vt_region(&p->t, G(52), 2 * 4096, IOVIRT_REGION_RAM, RW);
-	other.owner = VT_GUEST + 1;
-	cr_assert_eq(iovirt_gmap_add(p->t.map, &other), 0);
-	vt_add(&p->t, G(54), 2 * 4096, IOVIRT_REGION_MMIO, RW);
+	vt_diff_map(&p->t);
 	struct iovirt_vq_params vp = { .size = sizeof(vp), .guest = VT_GUEST, .num = BN,
 				       .flags = bflags, .desc_gpa = DESC, .avail_gpa = AVAIL,
 				       .used_gpa = USED, .map = p->t.map };

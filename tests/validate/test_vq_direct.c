@@ -24,42 +24,25 @@ struct pair {
 
 static uint8_t *pmem(struct pair *p, uint64_t gpa)
 {
-	return p->t.mem + (gpa - VT_GPA);
+	return vt_mem(&p->t, gpa);
 }
 
 static void pdesc(struct pair *p, uint64_t table, uint32_t i, uint64_t addr, uint32_t len,
 		  uint16_t flags, uint16_t next)
 {
-	uint8_t *d = pmem(p, table) + i * 16;
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
+	vt_desc(&p->t, table, i, addr, len, flags, next);
 }
 
 static void poffer(struct pair *p, uint16_t head)
 {
-	memcpy(pmem(p, AVAIL) + 4 + 2 * (p->drv_idx % DN), &head, 2);
-	p->drv_idx++;
-	memcpy(pmem(p, AVAIL) + 2, &p->drv_idx, 2);
+	vt_offer(&p->t, &p->drv_idx, DN, head);
 }
 
-/*
- * Guest memory: RAM G(0..20), RAM G(20..24) adjacent to it (a segment may run
- * across), RAM G(24..48) where the rings are, a gap, ROM G(50..52), a region
- * of another guest G(52..54), MMIO G(54..56).
- */
+/* Guest memory: vt_diff_map's (vq.h). */
 static void pair_init(struct pair *p, uint32_t flags)
 {
 	vt_init(&p->t);
-	vt_add(&p->t, G(0), 20 * 4096, IOVIRT_REGION_RAM, RW);
-	vt_add(&p->t, G(20), 4 * 4096, IOVIRT_REGION_RAM, RW);
-	vt_add(&p->t, G(24), 24 * 4096, IOVIRT_REGION_RAM, RW);
-	vt_add(&p->t, G(50), 2 * 4096, IOVIRT_REGION_ROM, DR);
-	struct iovirt_region other = vt_region(&p->t, G(52), 2 * 4096, IOVIRT_REGION_RAM, RW);
-	other.owner = VT_GUEST + 1;
-	cr_assert_eq(iovirt_gmap_add(p->t.map, &other), 0);
-	vt_add(&p->t, G(54), 2 * 4096, IOVIRT_REGION_MMIO, RW);
+	vt_diff_map(&p->t);
 	struct iovirt_vq_params vp = { .size = sizeof(vp), .guest = VT_GUEST, .num = DN,
 				       .flags = flags | IOVIRT_VQ_F_DIRECT, .desc_gpa = DESC,
 				       .avail_gpa = AVAIL, .used_gpa = USED, .map = p->t.map };

@@ -23,7 +23,7 @@ struct pair {
 
 static uint8_t *pmem(struct pair *p, uint64_t gpa)
 {
-	return p->t.mem + (gpa - VT_GPA);
+	return vt_mem(&p->t, gpa);
 }
 
 /* Descriptor pos of the ring (or of a table at base): flags written last. */
@@ -49,20 +49,11 @@ static uint16_t av(bool w)
 	return w ? P_AVAIL : P_USED;
 }
 
-/* The guest memory of test_vq_direct.c: RAM G(0..20), RAM G(20..24) adjacent,
- * RAM G(24..48) (rings), a gap, ROM G(50..52), another guest's G(52..54), MMIO
- * G(54..56). */
+/* Guest memory: vt_diff_map's (vq.h). */
 static void pair_init(struct pair *p, uint32_t flags, uint32_t num)
 {
 	vt_init(&p->t);
-	vt_add(&p->t, G(0), 20 * 4096, IOVIRT_REGION_RAM, RW);
-	vt_add(&p->t, G(20), 4 * 4096, IOVIRT_REGION_RAM, RW);
-	vt_add(&p->t, G(24), 24 * 4096, IOVIRT_REGION_RAM, RW);
-	vt_add(&p->t, G(50), 2 * 4096, IOVIRT_REGION_ROM, DR);
-	struct iovirt_region other = vt_region(&p->t, G(52), 2 * 4096, IOVIRT_REGION_RAM, RW);
-	other.owner = VT_GUEST + 1;
-	cr_assert_eq(iovirt_gmap_add(p->t.map, &other), 0);
-	vt_add(&p->t, G(54), 2 * 4096, IOVIRT_REGION_MMIO, RW);
+	vt_diff_map(&p->t);
 	struct iovirt_vq_params vp = { .size = sizeof(vp), .guest = VT_GUEST, .num = num,
 				       .flags = flags | PF | IOVIRT_VQ_F_DIRECT, .desc_gpa = DESC,
 				       .avail_gpa = AVAIL, .used_gpa = USED, .map = p->t.map };

@@ -26,19 +26,60 @@ struct q {
 	uint16_t drv_idx; /* the driver's avail idx */
 };
 
+/* The test guest's memory at gpa. */
+static inline uint8_t *vt_mem(struct vt *t, uint64_t gpa)
+{
+	return t->mem + (gpa - VT_GPA);
+}
+
+/* Split descriptor i of the table at guest address table. */
+static inline void vt_desc(struct vt *t, uint64_t table, uint32_t i, uint64_t addr, uint32_t len,
+			   uint16_t flags, uint16_t next)
+{
+	uint8_t *d = vt_mem(t, table) + i * 16;
+	memcpy(d, &addr, 8);
+	memcpy(d + 8, &len, 4);
+	memcpy(d + 12, &flags, 2);
+	memcpy(d + 14, &next, 2);
+}
+
+/* The driver makes head available on a split ring of num entries: ring
+ * slot, then idx (*drv_idx, the driver's). */
+static inline void vt_offer(struct vt *t, uint16_t *drv_idx, uint32_t num, uint16_t head)
+{
+	memcpy(vt_mem(t, AVAIL) + 4 + 2 * (*drv_idx % num), &head, 2);
+	++*drv_idx;
+	memcpy(vt_mem(t, AVAIL) + 2, drv_idx, 2);
+}
+
+/*
+ * The guest memory of the differential tests (test_vq_direct, test_vq_pdirect,
+ * test_vq_burst; vq_rnd_addr draws from it): RAM G(0..20), RAM G(20..24)
+ * adjacent to it (a segment may run across), RAM G(24..48) where the rings
+ * are, a gap, ROM G(50..52), a region of another guest G(52..54), MMIO
+ * G(54..56).
+ */
+static inline void vt_diff_map(struct vt *t)
+{
+	vt_add(t, G(0), 20 * 4096, IOVIRT_REGION_RAM, RW);
+	vt_add(t, G(20), 4 * 4096, IOVIRT_REGION_RAM, RW);
+	vt_add(t, G(24), 24 * 4096, IOVIRT_REGION_RAM, RW);
+	vt_add(t, G(50), 2 * 4096, IOVIRT_REGION_ROM, DR);
+	struct iovirt_region other = vt_region(t, G(52), 2 * 4096, IOVIRT_REGION_RAM, RW);
+	other.owner = VT_GUEST + 1;
+	cr_assert_eq(iovirt_gmap_add(t->map, &other), 0);
+	vt_add(t, G(54), 2 * 4096, IOVIRT_REGION_MMIO, RW);
+}
+
 static inline uint8_t *gmem(struct q *q, uint64_t gpa)
 {
-	return q->t.mem + (gpa - VT_GPA);
+	return vt_mem(&q->t, gpa);
 }
 
 static inline void put_desc_at(struct q *q, uint64_t table, uint32_t i, uint64_t addr,
 			       uint32_t len, uint16_t flags, uint16_t next)
 {
-	uint8_t *d = gmem(q, table) + i * 16;
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
+	vt_desc(&q->t, table, i, addr, len, flags, next);
 }
 
 static inline void put_desc(struct q *q, uint32_t i, uint64_t addr, uint32_t len,
@@ -50,9 +91,7 @@ static inline void put_desc(struct q *q, uint32_t i, uint64_t addr, uint32_t len
 /* The driver makes head available: ring slot, then idx. */
 static inline void offer(struct q *q, uint16_t head)
 {
-	memcpy(gmem(q, AVAIL) + 4 + 2 * (q->drv_idx % q->num), &head, 2);
-	q->drv_idx++;
-	memcpy(gmem(q, AVAIL) + 2, &q->drv_idx, 2);
+	vt_offer(&q->t, &q->drv_idx, q->num, head);
 }
 
 /* The used ring's idx as the driver sees it. */
@@ -129,7 +168,7 @@ static inline void vq_out_eq(const struct iovirt_host_seg *a, const struct iovir
 	}
 }
 
-/* A random descriptor address over the differential tests' map: mostly in
+/* A random descriptor address over vt_diff_map's guest memory: mostly in
  * RAM, and 1 in `odds` each across the adjacent regions, past the last RAM,
  * in the gap, ROM, another guest's region, MMIO or far away. */
 static inline uint64_t vq_rnd_addr(uint64_t *rng, uint32_t odds)
