@@ -51,6 +51,8 @@ static void lean_unpin(void *h, uint32_t g, uint64_t gpa, uint64_t n)
 }
 static struct iovirt_host_seg out[16];
 static struct iovirt_seg segs1[1], segs4[4], segbig[1];
+#define BURST 32u
+static struct iovirt_seg segs32[BURST]; /* 32 one-page DMAs, each its own page */
 
 static void die(const char *what, int64_t r)
 {
@@ -82,6 +84,39 @@ static double run_pin(const struct iovirt_seg *s, uint32_t n, uint64_t iters)
 		acc += out[0].hpa;
 		if ((r = iovirt_pin_complete(dom, h)))
 			die("complete", r);
+	}
+	bench_use(acc);
+	return (double)(bench_now_ns() - t0);
+}
+
+/* n one-segment DMAs validated one call each: the burst rows' peer. */
+static double run_validate_each(const struct iovirt_seg *s, uint32_t n, uint64_t iters)
+{
+	uint64_t t0 = bench_now_ns(), acc = 0;
+	for (uint64_t i = 0; i < iters; i++)
+		for (uint32_t k = 0; k < n; k++) {
+			int r = iovirt_sg_validate(map, NULL, &s[k], 1, out, 16, NULL);
+			acc += (uint64_t)r + out[0].hpa;
+		}
+	bench_use(acc);
+	return (double)(bench_now_ns() - t0);
+}
+
+/* n one-segment DMAs pinned in one iovirt_pin_sg_burst and completed in one
+ * iovirt_pin_complete_burst, as a backend taking descriptors in bursts. */
+static double run_pin_burst(const struct iovirt_seg *s, uint32_t n, uint64_t iters)
+{
+	static struct iovirt_host_seg bo[BURST];
+	static struct iovirt_pin_handle bh[BURST];
+	static uint32_t bn[BURST];
+	uint64_t t0 = bench_now_ns(), acc = 0;
+	for (uint64_t i = 0; i < iters; i++) {
+		int r = iovirt_pin_sg_burst(dom, NULL, s, n, bo, BURST, bn, bh);
+		if (r != (int)n)
+			die("pin burst", r);
+		acc += bo[0].hpa;
+		if ((r = iovirt_pin_complete_burst(dom, bh, n)) != (int)n)
+			die("complete burst", r);
 	}
 	bench_use(acc);
 	return (double)(bench_now_ns() - t0);
@@ -169,12 +204,17 @@ int main(void)
 	for (int i = 0; i < 4; i++) /* four separate pages: four host entries, four pin runs */
 		segs4[i] = (struct iovirt_seg){ .gpa = RAM_GPA + 0x10000 + (uint64_t)i * 0x2000,
 						.len = 4096, .dir = IOVIRT_DEV_READ };
+	for (uint32_t i = 0; i < BURST; i++) /* fresh pages, each pinned and unpinned alone */
+		segs32[i] = (struct iovirt_seg){ .gpa = RAM_GPA + 0x20000 + (uint64_t)i * 0x2000,
+						 .len = 4096, .dir = IOVIRT_DEV_WRITE };
 	segbig[0] = (struct iovirt_seg){ .gpa = BIG_GPA, .len = BIG_BYTES, .dir = IOVIRT_DEV_READ };
 
 	uint64_t iters = (uint64_t)(200000 * bench_scale()) + 1;
 	printf("bench pin: ns per guest page, median of %d\n", bench_reps());
 	measure("dma_1page", "validate", run_validate, segs1, 1, 1, iters);
 	measure("dma_1page", "pin", run_pin, segs1, 1, 1, iters);
+	measure("dma_1page_burst32", "validate", run_validate_each, segs32, BURST, BURST, iters / BURST + 1);
+	measure("dma_1page_burst32", "pin", run_pin_burst, segs32, BURST, BURST, iters / BURST + 1);
 	measure("dma_4page", "validate", run_validate, segs4, 4, 4, iters);
 	measure("dma_4page", "pin", run_pin, segs4, 4, 4, iters);
 	uint64_t big_iters = (uint64_t)(5 * bench_scale()) + 1;
@@ -183,6 +223,7 @@ int main(void)
 	measure("dma_4page", "pin_warm", run_pin_warm, segs4, 4, 4, iters);
 	dom = dom_lean;
 	measure("dma_1page", "pin_leanhost", run_pin, segs1, 1, 1, iters);
+	measure("dma_1page_burst32", "pin_leanhost", run_pin_burst, segs32, BURST, BURST, iters / BURST + 1);
 	measure("dma_4page", "pin_leanhost", run_pin, segs4, 4, 4, iters);
 	measure("dma_1page", "pin_leanhost_inuse", run_pin_inuse, segs1, 1, 1, iters);
 	measure("dma_1page", "pin_leanhost_warm", run_pin_warm, segs1, 1, 1, iters);
@@ -191,6 +232,8 @@ int main(void)
 	bench_ratio("dma_4page", "pin", "validate");
 	bench_ratio("dma_1page", "pin_leanhost", "validate");
 	bench_ratio("dma_4page", "pin_leanhost", "validate");
+	bench_ratio("dma_1page_burst32", "pin", "validate");
+	bench_ratio("dma_1page_burst32", "pin_leanhost", "validate");
 	bench_ratio("dma_1page", "pin_warm", "validate");
 	bench_ratio("dma_4page", "pin_warm", "validate");
 	bench_ratio("dma_1page", "pin_leanhost_inuse", "validate");

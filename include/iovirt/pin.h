@@ -192,6 +192,30 @@ int iovirt_pin_sg_guest(struct iovirt_pin_domain *dom, const struct iovirt_sg_po
 			struct iovirt_dma_result *res, struct iovirt_pin_handle *h);
 
 /*
+ * Pins n DMAs of one segment each, as a backend that takes descriptors in
+ * bursts does: the same results, host entries, handles, counts, holds and host
+ * calls as the calls iovirt_pin_sg(dom, pol, &segs[k], 1, out + o_k,
+ * out_cap - o_k, NULL, &h[k]) for k = 0, 1, ... in a row, where o_k is
+ * nout[0] + ... + nout[k - 1] (DMA k's host entries follow the previous
+ * DMAs'; one each, unless a region gives host addresses per page), stopping
+ * at the first that fails. The per-call work is done once per burst, and a
+ * run of DMAs in a region whose hold is idle takes it back once.
+ * Returns: the number of DMAs pinned, n when all were (0 for n 0): DMA k's
+ * handle is h[k] and its host entry count nout[k]. A DMA after the first
+ * that fails (DMA k, k = the count returned) is not read; DMA k itself
+ * changed nothing (as a failing iovirt_pin_sg; the host may have seen a pin
+ * call fail): pin it alone to learn why.
+ * Errors: IOVIRT_EINVAL (NULL dom; NULL segs, out, nout or h with n > 0);
+ * then, when DMA 0 fails, its error as iovirt_pin_sg gives it.
+ * On failure: nothing changed.
+ * Host callbacks: those of iovirt_pin_sg, per DMA.
+ */
+int iovirt_pin_sg_burst(struct iovirt_pin_domain *dom, const struct iovirt_sg_policy *pol,
+			const struct iovirt_seg *segs, uint32_t n,
+			struct iovirt_host_seg *out, uint32_t out_cap, uint32_t *nout,
+			struct iovirt_pin_handle *h);
+
+/*
  * Pins a host list that an earlier validation produced (iovirt_vq_pop,
  * iovirt_vq_walk, iovirt_sg_validate): the list is copied, the regions it
  * names are held, and its segments are validated again under the holds; the
@@ -230,6 +254,20 @@ int iovirt_pin_validated(struct iovirt_pin_domain *dom, const struct iovirt_sg_p
  * Host callbacks: unpin; mem_free through a deferred iovirt_gmap_remove/shrink.
  */
 int iovirt_pin_complete(struct iovirt_pin_domain *dom, struct iovirt_pin_handle h);
+
+/*
+ * Ends n DMAs: the same as iovirt_pin_complete(dom, h[k]) for k = 0, 1, ...
+ * in a row, stopping at the first handle it refuses (that one and the ones
+ * after it are not touched). A region whose DMAs all end in the burst has its
+ * hold made idle once, after the last.
+ * Returns: the number of DMAs ended, n when all were (0 for n 0).
+ * Errors: IOVIRT_EINVAL (NULL dom; NULL h with n > 0); then, when h[0] is
+ * refused, iovirt_pin_complete's error for it.
+ * On failure: nothing changed.
+ * Host callbacks: as iovirt_pin_complete, per DMA.
+ */
+int iovirt_pin_complete_burst(struct iovirt_pin_domain *dom, const struct iovirt_pin_handle *h,
+			      uint32_t n);
 
 /* iovirt_pin_map flags */
 #define IOVIRT_PIN_MAP_FIXED 1u /* *iova is an input: map there (outside the allocator window) */

@@ -851,6 +851,153 @@ int iovirt_pin_sg(PIN_SG_ARGS)
 	return pin_sg_general(PIN_SG_PASS);
 }
 
+/* A burst's page going 0 -> 1 (inc_page's first half, out of the loop so
+ * that the loop keeps its values in registers). */
+static __attribute__((noinline)) int burst_pin_page(struct iovirt_pin_domain *d,
+						    struct pin_leaf *l, uint64_t gfn)
+{
+	struct pin_run run = { gfn, 1 };
+	int err = pin_run_pin(d, &run);
+	if (err)
+		return err;
+	if (l->used++ == 0)
+		d->counts.nempty--;
+	return 0;
+}
+
+/*
+ * iovirt_pin_sg_burst's loop: takes segs[0 .. m) while each is the usual DMA
+ * (one page inside [lo, lo + span], the part of hold entry e's region that
+ * lies in count leaf l; a free slot; a direction the region accepts, as
+ * vb_held_validate checks it), each decided before anything changes, then
+ * its steps in pin_sg_one's order: hold (the lease taken back at the first
+ * DMA when e is idle, as hold_add does), counts, host entry, slot, recorded
+ * as pin_sg_one records a one-segment slot. Deciding on the domain's
+ * private copy of the region (e->vf) before its lease is used again is
+ * sound: a lease used again was never revoked, so the region is the one the
+ * copy describes. The counters that only this loop moves (e's users, the
+ * free-list head, page_refs, live_dmas) are kept in locals and stored once.
+ * Returns the DMAs taken; *err is set when the host pin of the next one
+ * failed (that DMA changed nothing).
+ */
+static __attribute__((noinline)) uint32_t burst_run(struct iovirt_pin_domain *d,
+						    struct pin_hold *e, struct pin_leaf *l,
+						    uint64_t lo, uint64_t span,
+						    const struct iovirt_seg *segs, uint32_t m,
+						    struct iovirt_host_seg *out, uint32_t *nout,
+						    struct iovirt_pin_handle *h, int *err)
+{
+	const struct vb_held f = e->vf;
+	struct iovirt_gmap_region *const reg = e->reg;
+	struct pin_slot *const slots = d->slots;
+	const uint64_t tag = d->tag;
+	const bool idle = e->users == 0;
+	uint32_t idx = d->free_head, i = 0;
+	for (; i < m; i++) {
+		/* each field read once (segs may be the guest's) */
+		const uint64_t gpa = __atomic_load_n(&segs[i].gpa, __ATOMIC_RELAXED);
+		const uint64_t len = __atomic_load_n(&segs[i].len, __ATOMIC_RELAXED);
+		const uint32_t dir = __atomic_load_n(&segs[i].dir, __ATOMIC_RELAXED);
+		/* gpa inside, and 0 < len within gpa's page (lo and span are
+		 * page-granular: regions and leaves are) */
+		if (IOVIRT_UNLIKELY(gpa - lo > span ||
+				    len - 1 > IOVIRT_PAGE_MASK - (gpa & IOVIRT_PAGE_MASK) ||
+				    idx == PIN_NIL || !vb_held_dir_ok(&f, dir)))
+			break;
+		if (IOVIRT_UNLIKELY(idle && i == 0) &&
+		    IOVIRT_UNLIKELY(iovirt_gmap_lease_use(d->map, reg, e->lease - 1))) {
+			/* revoked: iovirt_pin_sg takes the region anew */
+			hold_clear(d, e);
+			return 0;
+		}
+		const uint64_t gfn = gpa >> IOVIRT_PAGE_SHIFT;
+		uint32_t *c = &l->cnt[gfn & (PIN_LEAF_PAGES - 1)];
+		if (IOVIRT_UNLIKELY(!*c)) {
+			int r = burst_pin_page(d, l, gfn);
+			if (IOVIRT_UNLIKELY(r)) {
+				*err = r;
+				break;
+			}
+		}
+		++*c;
+		out[i] = vb_held_entry(&f, gpa, len, dir);
+		nout[i] = 1;
+		struct pin_slot *s = &slots[idx];
+		s->nsegs = 1;
+		s->nregs = 1;
+		s->leaf = l;
+		s->r1 = (struct pin_range){ gfn, 1 };
+		s->reg1 = reg;
+		uint32_t gen = s->gen + 1 ? s->gen + 1 : 1;
+		s->gen = gen;
+		s->state = PIN_SLOT_DMA;
+		h[i] = (struct iovirt_pin_handle){ .index = idx, .gen = gen, .tag = tag };
+		idx = s->next;
+	}
+	if (!i) {
+		if (idle && *err)
+			iovirt_gmap_lease_idle(reg, e->lease - 1); /* taken for nothing */
+		return 0;
+	}
+	e->users += i;
+	d->free_head = idx;
+	if (idx == PIN_NIL)
+		d->free_tail = PIN_NIL;
+	d->st.page_refs += i;
+	d->st.live_dmas += i;
+	return i;
+}
+
+/*
+ * iovirt_pin_sg_burst: burst_run for the usual DMAs; any other goes through
+ * iovirt_pin_sg whole, and the loop resumes after it with the hint and leaf
+ * it left. No removal can become pending during a burst (calls on a domain
+ * are serialized; a host callback must not call into it), so d->nrm is read
+ * once.
+ */
+int iovirt_pin_sg_burst(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
+			const struct iovirt_seg *segs, uint32_t n,
+			struct iovirt_host_seg *out, uint32_t out_cap, uint32_t *nout,
+			struct iovirt_pin_handle *h)
+{
+	if (IOVIRT_UNLIKELY(!d || ((!segs || !out || !nout || !h) && n)))
+		return IOVIRT_EINVAL;
+	const bool usual = !pol && !d->nrm;
+	uint32_t k = 0, off = 0;
+	while (k < n) {
+		struct pin_hold *e = &d->hold[d->hold_hint];
+		struct pin_leaf *l = d->counts.last;
+		/* The usual DMA's page lies in [lo, lo + span]: the hint entry's
+		 * region and the cached count leaf both (a free entry, lo 1 and
+		 * last 0, or no leaf: nothing is usual). */
+		if (usual && l && e->lo <= e->last) {
+			uint64_t lbase = l->key << (IOVIRT_PAGE_SHIFT + PIN_LEAF_SHIFT);
+			uint64_t llast = lbase + ((uint64_t)PIN_LEAF_PAGES << IOVIRT_PAGE_SHIFT) - 1;
+			uint64_t last = e->last < llast ? e->last : llast;
+			uint64_t lo = e->lo > lbase ? e->lo : lbase;
+			uint32_t m = n - k < out_cap - off ? n - k : out_cap - off;
+			if (lo <= last && m) {
+				int err = 0;
+				uint32_t t = burst_run(d, e, l, lo, last - lo, segs + k, m, out + off,
+						       nout + k, h + k, &err);
+				k += t;
+				off += t;
+				if (IOVIRT_UNLIKELY(err))
+					/* as iovirt_pin_sg fails: nothing of DMA k kept */
+					return k ? (int)k : err;
+				if (k == n)
+					break;
+			}
+		}
+		int r = iovirt_pin_sg(d, pol, &segs[k], 1, out + off, out_cap - off, NULL, &h[k]);
+		if (r < 0)
+			return k ? (int)k : r;
+		nout[k++] = (uint32_t)r;
+		off += (uint32_t)r;
+	}
+	return (int)n;
+}
+
 int iovirt_pin_sg_guest(struct iovirt_pin_domain *d, const struct iovirt_sg_policy *pol,
 			uint64_t list_gpa, uint32_t nsegs,
 			struct iovirt_host_seg *out, uint32_t out_cap,
@@ -956,6 +1103,101 @@ int iovirt_pin_complete(struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
 		release(d, h.index);
 	d->st.live_dmas--;
 	return 0;
+}
+
+/* A burst's page going 1 -> 0 (counts_drop's one-page tail, out of the
+ * loop so that the loop keeps its values in registers). */
+static __attribute__((noinline)) void burst_unpin_page(struct iovirt_pin_domain *d,
+						       struct pin_leaf *l, uint64_t gfn)
+{
+	struct pin_run run = { gfn, 1 };
+	pin_leaf_dec_used(&d->counts, l);
+	pin_run_unpin(d, &run);
+	if (IOVIRT_UNLIKELY(d->counts.nempty > PIN_SPARE_MAX))
+		pin_counts_sweep(d);
+}
+
+/*
+ * iovirt_pin_complete_burst's loop: ends h[0 .. n) while each is a live DMA
+ * of d of the usual kind (one page of a count leaf, held through hold entry
+ * e: burst_run's and pin_sg_one's), at most e->users of them, released as
+ * release_one releases it.
+ * The counters that only this loop moves (e's users, the free-list tail,
+ * page_refs, live_dmas) are kept in locals and stored once; e's last use
+ * then makes its hold idle (hold_unuse), once. Returns the handles ended.
+ */
+static __attribute__((noinline)) uint32_t complete_run(struct iovirt_pin_domain *d,
+						       struct pin_hold *e,
+						       const struct iovirt_pin_handle *h, uint32_t n)
+{
+	const uint64_t tag = d->tag;
+	const uint32_t max = d->max_handles;
+	struct pin_slot *const slots = d->slots;
+	struct iovirt_gmap_region *const reg = e->reg;
+	uint32_t tail = d->free_tail, i = 0;
+	const uint32_t head0 = tail;
+	/* At most e's users: a region held twice (hold_add_slow's rare case)
+	 * has its slots' holds counted on either entry. */
+	if (n > e->users)
+		n = e->users;
+	for (; i < n; i++) {
+		const struct iovirt_pin_handle hk = h[i];
+		if (IOVIRT_UNLIKELY(hk.tag != tag || hk.index >= max))
+			break;
+		struct pin_slot *s = &slots[hk.index];
+		struct pin_leaf *l = s->leaf;
+		if (IOVIRT_UNLIKELY(hk.gen != s->gen || s->state != PIN_SLOT_DMA || s->nsegs != 1 ||
+				    s->nregs != 1 || !l || s->r1.npages != 1 || s->reg1 != reg))
+			break;
+		uint64_t gfn = s->r1.first;
+		if (!--l->cnt[gfn & (PIN_LEAF_PAGES - 1)])
+			burst_unpin_page(d, l, gfn);
+		s->state = PIN_SLOT_FREE;
+		s->next = PIN_NIL;
+		if (tail != PIN_NIL)
+			slots[tail].next = hk.index;
+		tail = hk.index;
+	}
+	if (!i)
+		return 0;
+	if (head0 == PIN_NIL)
+		d->free_head = h[0].index;
+	d->free_tail = tail;
+	d->st.page_refs -= i;
+	d->st.live_dmas -= i;
+	/* e's users count these DMAs' holds (each names e's region): the last
+	 * one makes the hold idle, as hold_unuse does */
+	e->users -= i - 1;
+	hold_unuse(d, e);
+	return i;
+}
+
+/*
+ * iovirt_pin_complete_burst: complete_run for the usual DMAs; any other
+ * handle goes through iovirt_pin_complete, and the loop resumes after it.
+ * No removal becomes pending during a burst (calls on a domain are
+ * serialized), so d->nrm is read once.
+ */
+int iovirt_pin_complete_burst(struct iovirt_pin_domain *d, const struct iovirt_pin_handle *h,
+			      uint32_t n)
+{
+	if (IOVIRT_UNLIKELY(!d || (!h && n)))
+		return IOVIRT_EINVAL;
+	const bool usual = !d->nrm;
+	uint32_t k = 0;
+	while (k < n) {
+		struct pin_hold *e = &d->hold[d->hold_hint];
+		if (usual && e->users) {
+			k += complete_run(d, e, h + k, n - k);
+			if (k == n)
+				break;
+		}
+		int r = iovirt_pin_complete(d, h[k]);
+		if (r < 0)
+			return k ? (int)k : r;
+		k++;
+	}
+	return (int)n;
 }
 
 uint32_t iovirt_pin_count(const struct iovirt_pin_domain *d, uint64_t gpa)

@@ -33,16 +33,8 @@ int vb_held_validate(const struct vb_held *f, const struct iovirt_seg *seg,
 	 * shorter than 2^64), a direction of the fast set; the default policy
 	 * sets no other limit. */
 	if (IOVIRT_UNLIKELY(gpa < f->gpa || gpa > f->last || len - 1 > f->last - gpa ||
-			    dir > (IOVIRT_DEV_READ | IOVIRT_DEV_WRITE) || !((f->dirs >> dir) & 1)))
+			    !vb_held_dir_ok(f, dir)))
 		return 0;
-	uint64_t off = gpa - f->gpa;
-	*out = (struct iovirt_host_seg){
-		.hva = f->hva ? (uint8_t *)f->hva + off : NULL,
-		.hpa = f->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : f->hpa + off,
-		.gpa = gpa,
-		.len = len,
-		.dir = dir,
-		.exposed = vb_seg_exposed(gpa, len),
-	};
+	*out = vb_held_entry(f, gpa, len, dir);
 	return 1;
 }

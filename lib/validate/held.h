@@ -19,8 +19,10 @@
 #ifndef IOVIRT_VALIDATE_HELD_H
 #define IOVIRT_VALIDATE_HELD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "common/checked.h"
 #include "iovirt/validate.h"
 
 struct vb_held {
@@ -29,6 +31,37 @@ struct vb_held {
 	uint64_t hpa;       /* host physical address of gpa, or IOVIRT_HPA_NONE */
 	uint32_t dirs;      /* bit d: direction d is accepted here; 0: none is */
 };
+
+/* Bytes of other data in the first and last 4 KiB page of [gpa, gpa + len). */
+static inline uint32_t vb_seg_exposed(uint64_t gpa, uint64_t len)
+{
+	return (uint32_t)((gpa & IOVIRT_PAGE_MASK) + ((0 - (gpa + len)) & IOVIRT_PAGE_MASK));
+}
+
+/*
+ * vb_held_validate in two inline steps, for a caller that has checked the
+ * segment's bounds against the region itself (gpa in [f->gpa, f->last],
+ * len - 1 <= f->last - gpa) in its own loop: vb_held_dir_ok, then the entry
+ * vb_held_entry makes.
+ */
+static inline bool vb_held_dir_ok(const struct vb_held *f, uint32_t dir)
+{
+	return dir <= (IOVIRT_DEV_READ | IOVIRT_DEV_WRITE) && ((f->dirs >> dir) & 1);
+}
+
+static inline struct iovirt_host_seg vb_held_entry(const struct vb_held *f, uint64_t gpa,
+						   uint64_t len, uint32_t dir)
+{
+	uint64_t off = gpa - f->gpa;
+	return (struct iovirt_host_seg){
+		.hva = f->hva ? (uint8_t *)f->hva + off : NULL,
+		.hpa = f->hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : f->hpa + off,
+		.gpa = gpa,
+		.len = len,
+		.dir = dir,
+		.exposed = vb_seg_exposed(gpa, len),
+	};
+}
 
 __attribute__((visibility("hidden"))) void vb_held_fill(const struct iovirt_gmap *map,
 						       const struct iovirt_gmap_region *reg,

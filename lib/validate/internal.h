@@ -10,6 +10,7 @@
 
 #include "common/checked.h"
 #include "iovirt/validate.h"
+#include "validate/held.h" /* vb_seg_exposed */
 
 /* Shared between this module's files only: hidden, so calls skip the PLT. */
 #define VB_HIDDEN __attribute__((visibility("hidden")))
@@ -230,12 +231,6 @@ struct vb_build {
 	uint64_t exposed;                /* sum of out[0 .. nout).exposed */
 	uint64_t fail_gpa;
 };
-
-/* Bytes of other data in the first and last 4 KiB page of [gpa, gpa + len). */
-static inline uint32_t vb_seg_exposed(uint64_t gpa, uint64_t len)
-{
-	return (uint32_t)((gpa & IOVIRT_PAGE_MASK) + ((0 - (gpa + len)) & IOVIRT_PAGE_MASK));
-}
 
 /* The host entry for [gpa, gpa + len) at offset off into snapshot entry e
  * (hva/hpa only where the region has them). */

@@ -10,12 +10,13 @@
  */
 #include "pin_test.h"
 
-#define NREG 6u
+#define NREG 7u
 #define MAXLIVE 24u
 
 /* The regions: A and B of pin_test.h, C across a count-leaf boundary, D
  * right after A (segments crossing into it: ECROSS), E read-only, F of
- * another guest. */
+ * another guest, G given page by page (IOVIRT_REGION_HPA_PAGES, pages not
+ * contiguous: a segment of several pages gets one host entry per page). */
 static const struct {
 	uint64_t gpa, len;
 	uint32_t access, owner;
@@ -26,7 +27,11 @@ static const struct {
 	{ PT_GPA + PT_BYTES, 0x10000, RW, PT_GUEST },
 	{ 0x3000000, 0x8000, IOVIRT_DEV_READ, PT_GUEST },
 	{ 0x4000000, 0x8000, RW, PT_GUEST + 1 },
+	{ 0x5000000, 0x8000, RW, PT_GUEST },
 };
+#define REG_PAGED 6u
+static const uint64_t paged_hpa[8] = { 0x7000000, 0x6000000, 0x9000000, 0x5000000,
+				       0x2000000, 0x3000000, 0x1000000, 0x8000000 };
 
 struct world {
 	struct pt t;
@@ -44,6 +49,11 @@ static int add_region(struct world *w, uint32_t i)
 				   .hpa = 0x100000000ull * (i + 1) + 0x10000000ull * w->hpa_gen[i] };
 	if (i == 0)
 		r.hva = w->t.mem;
+	if (i == REG_PAGED) {
+		r.flags = IOVIRT_REGION_HPA_PAGES;
+		r.hpa = 0;
+		r.page_hpa = paged_hpa;
+	}
 	return iovirt_gmap_add(w->t.map, &r);
 }
 
@@ -115,6 +125,140 @@ static void on_removed(void *arg, int result)
 	*(int *)arg = result;
 }
 
+/* Host entries of the two worlds the same (host addresses: the same offset
+ * into each world's memory). */
+static void same_entries(const struct world *f, const struct world *g, struct iovirt_host_seg *fo,
+			 struct iovirt_host_seg *go, uint32_t n, uint32_t step)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		cr_assert_eq(fo[i].hva ? (uint8_t *)fo[i].hva - f->t.mem : -1,
+			     go[i].hva ? (uint8_t *)go[i].hva - g->t.mem : -1, "step %u", step);
+		fo[i].hva = go[i].hva = NULL;
+	}
+	cr_assert_eq(memcmp(fo, go, n * sizeof(*fo)), 0, "step %u: host entries", step);
+}
+
+#define BMAX 8u
+
+/* World F pins a burst (iovirt_pin_sg_burst), world G the same DMAs one
+ * iovirt_pin_sg at a time on the general path, stopping at the first that
+ * fails: the same count (or first error), host entries, entry counts,
+ * handles; sometimes out runs out or the host fails the j-th pin. */
+static void burst_pin(struct world *f, struct world *g, uint32_t step)
+{
+	static const struct iovirt_sg_policy empty = { .size = sizeof(empty) };
+	uint32_t nb = (uint32_t)(rnd() % BMAX) + (rnd() % 8 == 0 ? 0 : 1);
+	if (f->nlive + nb > MAXLIVE)
+		return;
+	struct iovirt_seg segs[BMAX];
+	/* mostly one page in one region, as a ring's buffers */
+	uint64_t base = rnd() % 2 ? PT_GPA : regs[rnd() % NREG].gpa;
+	for (uint32_t i = 0; i < nb; i++)
+		segs[i] = rnd() % 4 ? (struct iovirt_seg){ .gpa = base + (rnd() % 24) * 4096,
+							   .len = 4096 - (rnd() % 3) * 1000,
+							   .dir = IOVIRT_DEV_WRITE }
+				    : rnd_seg();
+	uint32_t cap = rnd() % 4 ? 4 * BMAX : (uint32_t)(rnd() % (nb + 2));
+	struct iovirt_host_seg fo[4 * BMAX], go[4 * BMAX];
+	struct iovirt_pin_handle fh[BMAX], gh[BMAX];
+	uint32_t fn[BMAX], gn[BMAX];
+	memset(fo, 0, sizeof(fo));
+	memset(go, 0, sizeof(go));
+	if (rnd() % 8 == 0) {
+		uint64_t at = 1 + rnd() % (nb + 1);
+		iovirt_posix_fail_pin_at(f->t.p, at);
+		iovirt_posix_fail_pin_at(g->t.p, at);
+	}
+	int a = iovirt_pin_sg_burst(f->t.dom, rnd() % 8 ? NULL : &empty, segs, nb, fo, cap, fn, fh);
+	int b = 0;
+	uint32_t o = 0;
+	for (uint32_t k = 0; k < nb; k++) {
+		int r = iovirt_pin_sg(g->t.dom, &empty, &segs[k], 1, go + o, cap - o, NULL, &gh[k]);
+		if (r < 0) {
+			if (!k)
+				b = r;
+			break;
+		}
+		gn[k] = (uint32_t)r;
+		o += (uint32_t)r;
+		b = (int)k + 1;
+	}
+	iovirt_posix_fail_pin_at(f->t.p, 0);
+	iovirt_posix_fail_pin_at(g->t.p, 0);
+	cr_assert_eq(a, b, "step %u: burst of %u: %d vs %d", step, nb, a, b);
+	if (a <= 0)
+		return;
+	cr_assert_eq(memcmp(fn, gn, (size_t)a * sizeof(*fn)), 0, "step %u: entry counts", step);
+	same_entries(f, g, fo, go, o, step);
+	for (int k = 0; k < a; k++) {
+		cr_assert_eq(fh[k].index, gh[k].index, "step %u", step);
+		cr_assert_eq(fh[k].gen, gh[k].gen, "step %u", step);
+		f->live[f->nlive++] = fh[k];
+		g->live[g->nlive++] = gh[k];
+	}
+}
+
+/* World F completes a burst of live handles (iovirt_pin_complete_burst),
+ * sometimes with a completed or foreign one among them; world G the same
+ * one at a time, stopping at the first refusal. */
+static void burst_complete(struct world *f, struct world *g, uint32_t step)
+{
+	uint32_t nb = 1 + (uint32_t)(rnd() % (f->nlive < BMAX ? f->nlive : BMAX));
+	struct iovirt_pin_handle fh[BMAX + 1], gh[BMAX + 1];
+	/* distinct live handles, moved out of live[] */
+	for (uint32_t i = 0; i < nb; i++) {
+		uint32_t k = (uint32_t)(rnd() % f->nlive);
+		fh[i] = f->live[k];
+		gh[i] = g->live[k];
+		f->live[k] = f->live[--f->nlive];
+		g->live[k] = g->live[--g->nlive];
+	}
+	uint32_t bad = nb + 1; /* none */
+	if (rnd() % 4 == 0) {
+		/* a refused handle at position bad: completed, or another domain's */
+		bad = (uint32_t)(rnd() % (nb + 1));
+		struct iovirt_pin_handle fx, gx;
+		if (f->ndone && rnd() % 2) {
+			uint32_t k = (uint32_t)(rnd() % f->ndone);
+			fx = f->done[k], gx = g->done[k];
+		} else {
+			fx = gh[0], gx = fh[0];
+		}
+		memmove(fh + bad + 1, fh + bad, (nb - bad) * sizeof(*fh));
+		memmove(gh + bad + 1, gh + bad, (nb - bad) * sizeof(*gh));
+		fh[bad] = fx, gh[bad] = gx;
+	}
+	uint32_t total = bad <= nb ? nb + 1 : nb;
+	int a = iovirt_pin_complete_burst(f->t.dom, fh, total);
+	int b = 0;
+	for (uint32_t k = 0; k < total; k++) {
+		int r = iovirt_pin_complete(g->t.dom, gh[k]);
+		if (r < 0) {
+			if (!k)
+				b = r;
+			break;
+		}
+		b = (int)k + 1;
+	}
+	cr_assert_eq(a, b, "step %u: complete burst of %u: %d vs %d", step, total, a, b);
+	/* what was not completed is live again; what was, done */
+	uint32_t ended = a > 0 ? (uint32_t)a : 0;
+	for (uint32_t k = 0; k < total; k++) {
+		if (k == bad)
+			continue;
+		if (k < ended) {
+			uint32_t slot = (uint32_t)(rnd() % MAXLIVE);
+			if (slot >= f->ndone)
+				slot = f->ndone++;
+			f->done[slot] = fh[k];
+			g->done[slot] = gh[k];
+		} else {
+			f->live[f->nlive++] = fh[k];
+			g->live[g->nlive++] = gh[k];
+		}
+	}
+}
+
 /* One random step applied to both worlds, results compared. */
 static void step(struct world *f, struct world *g, uint32_t n)
 {
@@ -142,14 +286,8 @@ static void step(struct world *f, struct world *g, uint32_t n)
 		iovirt_posix_fail_pin_at(g->t.p, 0);
 		cr_assert_eq(a, b, "step %u: pin gpa %#llx len %llu dir %u: %d vs %d", n,
 			     (unsigned long long)s.gpa, (unsigned long long)s.len, s.dir, a, b);
-		for (int i = 0; i < a; i++) {
-			/* host addresses: the same offset into each world's memory */
-			cr_assert_eq(fo[i].hva ? (uint8_t *)fo[i].hva - f->t.mem : -1,
-				     go[i].hva ? (uint8_t *)go[i].hva - g->t.mem : -1, "step %u", n);
-			fo[i].hva = go[i].hva = NULL;
-		}
 		if (a > 0)
-			cr_assert_eq(memcmp(fo, go, sizeof(fo)), 0, "step %u: host entries", n);
+			same_entries(f, g, fo, go, 16, n);
 		if (with_res)
 			cr_assert_eq(memcmp(&fr, &gr, sizeof(fr)), 0, "step %u: result", n);
 		if (a > 0) {
@@ -158,6 +296,10 @@ static void step(struct world *f, struct world *g, uint32_t n)
 			f->live[f->nlive++] = fh;
 			g->live[g->nlive++] = gh;
 		}
+	} else if (op < 62) {
+		burst_pin(f, g, n);
+	} else if (op < 68 && f->nlive) {
+		burst_complete(f, g, n);
 	} else if (op < 85 && f->nlive) {
 		uint32_t k = (uint32_t)(rnd() % f->nlive);
 		cr_assert_eq(iovirt_pin_complete(f->t.dom, f->live[k]), 0, "step %u", n);

@@ -16,6 +16,8 @@
  * while the DMA thread may be about to use it again; the same checks.
  * Fast phases: both again with one-segment iovirt_pin_sg calls (the fast
  * path of issue 13: held region, cached count leaf), the same checks.
+ * Burst phase: bursts of one-segment DMAs (iovirt_pin_sg_burst, then
+ * iovirt_pin_complete_burst), the hold idle between bursts; the same checks.
  * Second phase (domain ids): TAG_THREADS threads create and destroy domains
  * of the same map at once; every domain's tag must be new (the process-wide
  * counter), and the handle another thread's domain handed out is refused
@@ -119,8 +121,8 @@ struct live {
 };
 
 /* At completion: the DMA's memory stayed the guest's, its region unchanged,
- * its pages pinned; then complete. */
-static void finish(struct iovirt_pin_domain *dom, struct live *l)
+ * its pages pinned. */
+static void finish_check(struct iovirt_pin_domain *dom, const struct live *l)
 {
 	for (int i = 0; i < l->n; i++) {
 		if (iovirt_pin_count(dom, l->out[i].gpa & ~4095ull) == 0)
@@ -134,10 +136,98 @@ static void finish(struct iovirt_pin_domain *dom, struct live *l)
 		    (uint8_t *)now.hva + (l->out[i].gpa - now.gpa) != l->out[i].hva)
 			fail("region changed under a live DMA", l->out[i].gpa);
 	}
+}
+
+/* finish_check, then complete. */
+static void finish(struct iovirt_pin_domain *dom, struct live *l)
+{
+	finish_check(dom, l);
 	if (iovirt_pin_complete(dom, l->h))
 		fail("complete", l->h.index);
 	atomic_fetch_add(&dmas, 1);
 }
+
+/* A DMA just pinned (l->out[0 .. l->n)): its host list describes the
+ * segment read first (first_gpa), every page is pinned, every entry points
+ * at memory that is the guest's and stays so; the device writes it all. */
+static void dma_check(struct iovirt_pin_domain *dom, struct live *l, uint64_t first_gpa, int it)
+{
+	struct iovirt_host_seg *out = l->out;
+	int *bk = l->bk;
+	if (out[0].gpa != first_gpa)
+		fail("host list does not match the read descriptor", out[0].gpa);
+	for (int i = 0; i < l->n; i++) {
+		uint64_t gfirst = out[i].gpa & ~4095ull;
+		if (iovirt_pin_count(dom, gfirst) == 0)
+			fail("page not pinned", gfirst);
+		bk[i] = -1;
+		if (out[i].gpa >= B_GPA && out[i].gpa < B_GPA + B_PAGES * 4096) {
+			bk[i] = backing_of(out[i].hva);
+			if (bk[i] < 0 || !atomic_load(&owned[bk[i]]))
+				fail("DMA into memory that is not the guest's", out[i].gpa);
+			struct iovirt_region now;
+			if (iovirt_gmap_lookup(map, out[i].gpa, &now) ||
+			    (uint8_t *)now.hva + (out[i].gpa - now.gpa) != out[i].hva)
+				fail("region changed under a pinned DMA", out[i].gpa);
+		} else if (out[i].hva != mem_a + (out[i].gpa - A_GPA)) {
+			fail("A entry points elsewhere", out[i].gpa);
+		}
+		memset(out[i].hva, it & 0xff, out[i].len); /* the device's DMA */
+	}
+	for (int i = 0; i < l->n; i++)
+		if (bk[i] >= 0 && !atomic_load(&owned[bk[i]]))
+			fail("memory left the guest during the DMA", out[i].gpa);
+}
+
+/* One segment drawn as the guest's list entries are. */
+static struct iovirt_seg draw_seg(uint64_t *s)
+{
+	write_entry(snap, rnd(s));
+	uint64_t gpa, hi;
+	memcpy(&gpa, snap, 8);
+	memcpy(&hi, snap + 8, 8);
+	return (struct iovirt_seg){ .gpa = gpa, .len = (uint32_t)hi, .dir = (uint32_t)(hi >> 32) };
+}
+
+/* The burst phase: up to BURST one-segment DMAs pinned by one
+ * iovirt_pin_sg_burst, checked, and ended by one iovirt_pin_complete_burst:
+ * between bursts the domain's hold on region B is idle, and the remover
+ * takes it back while the next burst may be using it again. */
+#define BURST 4
+static void burst_dma_thread(struct iovirt_pin_domain *dom)
+{
+	static struct live ls[BURST];
+	uint64_t s = 0x7654321;
+	for (int it = 0; it < ITERS / 2; it++) {
+		uint32_t nb = 1 + (uint32_t)(rnd(&s) % BURST);
+		struct iovirt_seg segs[BURST];
+		struct iovirt_host_seg out[BURST * 64];
+		struct iovirt_pin_handle hs[BURST];
+		uint32_t nout[BURST];
+		for (uint32_t k = 0; k < nb; k++)
+			segs[k] = draw_seg(&s);
+		int r = iovirt_pin_sg_burst(dom, NULL, segs, nb, out, BURST * 64, nout, hs);
+		if (r < 0) {
+			atomic_fetch_add(&refused, 1);
+			continue;
+		}
+		if (r < (int)nb)
+			atomic_fetch_add(&refused, 1);
+		for (int k = 0, o = 0; k < r; o += (int)nout[k], k++) {
+			ls[k].h = hs[k];
+			ls[k].n = (int)nout[k];
+			memcpy(ls[k].out, out + o, nout[k] * sizeof(*out));
+			dma_check(dom, &ls[k], segs[k].gpa, it);
+		}
+		for (int k = 0; k < r; k++)
+			finish_check(dom, &ls[k]);
+		if (iovirt_pin_complete_burst(dom, hs, (uint32_t)r) != r)
+			fail("complete burst", (uint64_t)r);
+		atomic_fetch_add(&dmas, (unsigned long)r);
+	}
+}
+
+static int burst_mode;
 
 static void *dma_thread(void *arg)
 {
@@ -145,21 +235,20 @@ static void *dma_thread(void *arg)
 	static struct live ring[INFLIGHT];
 	int head = 0, nlive = 0;
 	uint64_t s = 0x1234567;
+	if (burst_mode) {
+		burst_dma_thread(dom);
+		atomic_store(&stop, 1);
+		return NULL;
+	}
 	for (int it = 0; it < ITERS; it++) {
 		uint32_t n = 1 + (uint32_t)(rnd(&s) % NSEG);
 		struct live *l = &ring[(head + nlive) % INFLIGHT];
-		struct iovirt_host_seg *out = l->out;
 		int r;
 		if (one_seg) {
-			write_entry(snap, rnd(&s));
-			uint64_t gpa, hi;
-			memcpy(&gpa, snap, 8);
-			memcpy(&hi, snap + 8, 8);
-			struct iovirt_seg seg = { .gpa = gpa, .len = (uint32_t)hi,
-						  .dir = (uint32_t)(hi >> 32) };
-			r = iovirt_pin_sg(dom, NULL, &seg, 1, out, 64, NULL, &l->h);
+			struct iovirt_seg seg = draw_seg(&s);
+			r = iovirt_pin_sg(dom, NULL, &seg, 1, l->out, 64, NULL, &l->h);
 		} else {
-			r = iovirt_pin_sg_guest(dom, NULL, A_GPA, n, out, 64, NULL, &l->h);
+			r = iovirt_pin_sg_guest(dom, NULL, A_GPA, n, l->out, 64, NULL, &l->h);
 		}
 		if (r < 0) {
 			atomic_fetch_add(&refused, 1);
@@ -168,31 +257,8 @@ static void *dma_thread(void *arg)
 		/* The host list describes the snapshot that was read, segment by segment. */
 		uint64_t first_gpa;
 		memcpy(&first_gpa, snap, 8);
-		if (out[0].gpa != first_gpa)
-			fail("host list does not match the read descriptor", out[0].gpa);
-		int *bk = l->bk;
 		l->n = r;
-		for (int i = 0; i < r; i++) {
-			uint64_t gfirst = out[i].gpa & ~4095ull;
-			if (iovirt_pin_count(dom, gfirst) == 0)
-				fail("page not pinned", gfirst);
-			bk[i] = -1;
-			if (out[i].gpa >= B_GPA && out[i].gpa < B_GPA + B_PAGES * 4096) {
-				bk[i] = backing_of(out[i].hva);
-				if (bk[i] < 0 || !atomic_load(&owned[bk[i]]))
-					fail("DMA into memory that is not the guest's", out[i].gpa);
-				struct iovirt_region now;
-				if (iovirt_gmap_lookup(map, out[i].gpa, &now) ||
-				    (uint8_t *)now.hva + (out[i].gpa - now.gpa) != out[i].hva)
-					fail("region changed under a pinned DMA", out[i].gpa);
-			} else if (out[i].hva != mem_a + (out[i].gpa - A_GPA)) {
-				fail("A entry points elsewhere", out[i].gpa);
-			}
-			memset(out[i].hva, it & 0xff, out[i].len); /* the device's DMA */
-		}
-		for (int i = 0; i < r; i++)
-			if (bk[i] >= 0 && !atomic_load(&owned[bk[i]]))
-				fail("memory left the guest during the DMA", out[i].gpa);
+		dma_check(dom, l, first_gpa, it);
 		if (++nlive == inflight) {
 			finish(dom, &ring[head]);
 			head = (head + 1) % INFLIGHT;
@@ -378,6 +444,23 @@ int main(void)
 			fail("fast phase: no DMA or no removal", (uint64_t)k);
 		printf("fast phase (%d live): %lu DMAs, %lu removals\n", inflight,
 		       atomic_load(&dmas) - d0, atomic_load(&removed) - r0);
+	}
+
+	/* Burst phase: iovirt_pin_sg_burst and iovirt_pin_complete_burst, the
+	 * remover revoking the idle hold between bursts. */
+	burst_mode = 1;
+	{
+		unsigned long d0 = atomic_load(&dmas), r0 = atomic_load(&removed);
+		iovirt_gmap_reclaim(map);
+		atomic_store(&stop, 0);
+		pthread_create(&t2, NULL, guest_thread, NULL);
+		pthread_create(&t1, NULL, dma_thread, dom);
+		pthread_join(t1, NULL);
+		pthread_join(t2, NULL);
+		if (atomic_load(&dmas) == d0 || atomic_load(&removed) == r0)
+			fail("burst phase: no DMA or no removal", 0);
+		printf("burst phase: %lu DMAs, %lu removals\n", atomic_load(&dmas) - d0,
+		       atomic_load(&removed) - r0);
 	}
 
 	/* Quiescent: every count back to zero, no hold left. */
