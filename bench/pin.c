@@ -49,6 +49,21 @@ static void lean_unpin(void *h, uint32_t g, uint64_t gpa, uint64_t n)
 	(void)h, (void)g, (void)gpa;
 	lean_pinned -= n;
 }
+/* ... and its pin_runs/unpin_runs (host ops version 4), which bursts use. */
+static uint32_t lean_pin_runs(void *h, uint32_t g, const struct iovirt_page_run *runs, uint32_t n)
+{
+	(void)h, (void)g;
+	for (uint32_t i = 0; i < n; i++)
+		lean_pinned += runs[i].npages;
+	return n;
+}
+
+static void lean_unpin_runs(void *h, uint32_t g, const struct iovirt_page_run *runs, uint32_t n)
+{
+	(void)h, (void)g;
+	for (uint32_t i = 0; i < n; i++)
+		lean_pinned -= runs[i].npages;
+}
 static struct iovirt_host_seg out[16];
 static struct iovirt_seg segs1[1], segs4[4], segbig[1];
 #define BURST 32u
@@ -195,6 +210,8 @@ int main(void)
 	lean_ops = *ops;
 	lean_ops.pin = lean_pin;
 	lean_ops.unpin = lean_unpin;
+	lean_ops.pin_runs = lean_pin_runs;
+	lean_ops.unpin_runs = lean_unpin_runs;
 	if ((r = iovirt_pin_domain_create(ops, host, map, NULL, &dom_posix)) ||
 	    (r = iovirt_pin_domain_create(&lean_ops, host, map, NULL, &dom_lean)))
 		die("domain", r);

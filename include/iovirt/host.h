@@ -62,6 +62,12 @@ struct iovirt_inval {
 	uint32_t reserved;
 };
 
+/* A run of guest pages: [gpa, gpa + npages * 4 KiB) (pin_runs, unpin_runs). */
+struct iovirt_page_run {
+	uint64_t gpa;
+	uint64_t npages;
+};
+
 struct iovirt_host_ops {
 	/* sizeof(struct iovirt_host_ops) as the host was compiled. */
 	size_t size;
@@ -150,6 +156,24 @@ struct iovirt_host_ops {
 	 */
 	void *(*table_block_alloc)(void *host, size_t bytes, uint64_t *pa);
 	void (*table_block_free)(void *host, void *block, uint64_t pa, size_t bytes);
+
+	/* ---- version 4 ---- */
+
+	/*
+	 * pin and unpin for many runs in one call, as a burst needs them
+	 * (iovirt_pin_sg_burst, iovirt_pin_complete_burst): runs[0 .. n), n >= 1,
+	 * are the runs pin or unpin would get one call each, in the same order.
+	 * pin_runs pins them from the first and returns how many it pinned: r = n
+	 * when all were; r < n when runs[r] failed (nothing of it pinned) and the
+	 * later ones were not tried, as calling pin on each in turn and stopping
+	 * at the first failure would leave them. unpin_runs unpins every run.
+	 * Optional, as a pair: a host without both gets one pin or unpin call per
+	 * run from a burst too.
+	 */
+	uint32_t (*pin_runs)(void *host, uint32_t guest, const struct iovirt_page_run *runs,
+			     uint32_t n);
+	void (*unpin_runs)(void *host, uint32_t guest, const struct iovirt_page_run *runs,
+			   uint32_t n);
 
 	/* ---- later versions append here ---- */
 };

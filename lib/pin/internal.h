@@ -151,6 +151,7 @@ struct iovirt_pin_domain {
 	uint32_t guest;
 	uint64_t tag;                     /* unique in the process, never reused (pin.c) */
 	uint32_t max_handles, max_segs, batch;
+	bool vec;                         /* the host has pin_runs and unpin_runs */
 	uint64_t max_pinned;
 	uint64_t iova_base, iova_end;
 

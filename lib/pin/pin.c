@@ -121,6 +121,7 @@ int iovirt_pin_domain_create(const struct iovirt_host_ops *ops, void *host,
 	d->max_segs = p.max_segs;
 	d->max_pinned = p.max_pinned;
 	d->batch = p.batch;
+	d->vec = IOVIRT_HOST_HAS(ops, pin_runs) && IOVIRT_HOST_HAS(ops, unpin_runs);
 	d->iova_base = p.iova_base;
 	d->iova_end = p.iova_end;
 	d->st.meta_bytes = sizeof(*d);
@@ -865,20 +866,69 @@ static __attribute__((noinline)) int burst_pin_page(struct iovirt_pin_domain *d,
 	return 0;
 }
 
+#define PIN_BURST 32u /* DMAs a burst takes per pass (its arrays on the stack) */
+
 /*
- * iovirt_pin_sg_burst's loop: takes segs[0 .. m) while each is the usual DMA
- * (one page inside [lo, lo + span], the part of hold entry e's region that
- * lies in count leaf l; a free slot; a direction the region accepts, as
- * vb_held_validate checks it), each decided before anything changes, then
- * its steps in pin_sg_one's order: hold (the lease taken back at the first
- * DMA when e is idle, as hold_add does), counts, host entry, slot, recorded
- * as pin_sg_one records a one-segment slot. Deciding on the domain's
- * private copy of the region (e->vf) before its lease is used again is
- * sound: a lease used again was never revoked, so the region is the one the
- * copy describes. The counters that only this loop moves (e's users, the
- * free-list head, page_refs, live_dmas) are kept in locals and stored once.
- * Returns the DMAs taken; *err is set when the host pin of the next one
- * failed (that DMA changed nothing).
+ * A burst's host pins: runs[0 .. nf), one page each of leaf l, go 0 -> 1, in
+ * that order: one pin_runs call when the host has it, else one pin per run.
+ * Returns how many were pinned (and counted in l->used); when fewer than nf,
+ * *err says why the next was not (max_pinned as pin_run_pin checks it, or
+ * the host).
+ */
+static __attribute__((noinline)) uint32_t burst_pin_fresh(struct iovirt_pin_domain *d,
+							  struct pin_leaf *l,
+							  const struct iovirt_page_run *runs,
+							  uint32_t nf, int *err)
+{
+	uint32_t j = 0;
+	if (!d->vec) {
+		for (; j < nf; j++) {
+			int r = burst_pin_page(d, l, runs[j].gpa >> IOVIRT_PAGE_SHIFT);
+			if (IOVIRT_UNLIKELY(r)) {
+				*err = r;
+				break;
+			}
+		}
+		return j;
+	}
+	uint32_t n = nf;
+	if (d->max_pinned) {
+		uint64_t room = d->max_pinned > d->st.pinned_pages ? d->max_pinned - d->st.pinned_pages : 0;
+		if (n > room)
+			n = (uint32_t)room;
+	}
+	j = n ? d->ops->pin_runs(d->host, d->guest, runs, n) : 0;
+	if (IOVIRT_UNLIKELY(j > n))
+		j = n; /* a host that says more than it was given */
+	d->st.pinned_pages += j;
+	d->st.host_pins += j;
+	if (j && l->used == 0)
+		d->counts.nempty--;
+	l->used += j;
+	if (IOVIRT_UNLIKELY(j < nf))
+		*err = j < n ? IOVIRT_EHOST : IOVIRT_ELIMIT;
+	return j;
+}
+
+/*
+ * iovirt_pin_sg_burst's loop: takes segs[0 .. m) (m <= PIN_BURST) while each
+ * is the usual DMA (one page inside [lo, lo + span], the part of hold entry
+ * e's region that lies in count leaf l; a free slot; a direction the region
+ * accepts, as vb_held_validate checks it), each decided before anything of
+ * it changes. Its steps, in pin_sg_one's order: hold (the lease taken back
+ * at the first DMA when e is idle, as hold_add does), counts, host entry,
+ * slot (recorded as pin_sg_one records a one-segment slot, though the free
+ * list moves only at the end). The host pins of the pages that went 0 -> 1
+ * come after the loop (burst_pin_fresh: the calls, in the order, that one
+ * iovirt_pin_sg per DMA makes), so that the loop makes no call; when one
+ * fails, its DMA and the later ones are undone (counts, slot generations and
+ * states; none of their pages was pinned, the pins running in order) and the
+ * burst ends before that DMA. Deciding on the domain's private copy of the
+ * region (e->vf) before its lease is used again is sound: a lease used again
+ * was never revoked, so the region is the one the copy describes. The
+ * counters that only this loop moves (e's users, the free-list head,
+ * page_refs, live_dmas) are stored once. Returns the DMAs taken; *err is set
+ * when the host pin of the next one failed (that DMA changed nothing).
  */
 static __attribute__((noinline)) uint32_t burst_run(struct iovirt_pin_domain *d,
 						    struct pin_hold *e, struct pin_leaf *l,
@@ -887,12 +937,16 @@ static __attribute__((noinline)) uint32_t burst_run(struct iovirt_pin_domain *d,
 						    struct iovirt_host_seg *out, uint32_t *nout,
 						    struct iovirt_pin_handle *h, int *err)
 {
+	struct iovirt_page_run runs[PIN_BURST]; /* the pages that went 0 -> 1 */
+	uint32_t fresh[PIN_BURST]; /* ... and their DMAs */
+	uint32_t was[PIN_BURST];   /* DMA i's slot's generation before */
 	const struct vb_held f = e->vf;
-	struct iovirt_gmap_region *const reg = e->reg;
 	struct pin_slot *const slots = d->slots;
+	struct iovirt_gmap_region *const reg = e->reg;
 	const uint64_t tag = d->tag;
+	const uint64_t base = l->key << PIN_LEAF_SHIFT;
 	const bool idle = e->users == 0;
-	uint32_t idx = d->free_head, i = 0;
+	uint32_t idx = d->free_head, i = 0, nf = 0;
 	for (; i < m; i++) {
 		/* each field read once (segs may be the guest's) */
 		const uint64_t gpa = __atomic_load_n(&segs[i].gpa, __ATOMIC_RELAXED);
@@ -910,29 +964,36 @@ static __attribute__((noinline)) uint32_t burst_run(struct iovirt_pin_domain *d,
 			hold_clear(d, e);
 			return 0;
 		}
-		const uint64_t gfn = gpa >> IOVIRT_PAGE_SHIFT;
-		uint32_t *c = &l->cnt[gfn & (PIN_LEAF_PAGES - 1)];
-		if (IOVIRT_UNLIKELY(!*c)) {
-			int r = burst_pin_page(d, l, gfn);
-			if (IOVIRT_UNLIKELY(r)) {
-				*err = r;
-				break;
-			}
+		const uint32_t pg = (uint32_t)(gpa >> IOVIRT_PAGE_SHIFT) & (PIN_LEAF_PAGES - 1);
+		if (l->cnt[pg]++ == 0) {
+			runs[nf] = (struct iovirt_page_run){ gpa & ~(uint64_t)IOVIRT_PAGE_MASK, 1 };
+			fresh[nf++] = i;
 		}
-		++*c;
 		out[i] = vb_held_entry(&f, gpa, len, dir);
 		nout[i] = 1;
 		struct pin_slot *s = &slots[idx];
 		s->nsegs = 1;
 		s->nregs = 1;
 		s->leaf = l;
-		s->r1 = (struct pin_range){ gfn, 1 };
+		s->r1 = (struct pin_range){ base + pg, 1 };
 		s->reg1 = reg;
-		uint32_t gen = s->gen + 1 ? s->gen + 1 : 1;
+		const uint32_t gen = s->gen + 1 ? s->gen + 1 : 1;
+		was[i] = s->gen;
 		s->gen = gen;
 		s->state = PIN_SLOT_DMA;
 		h[i] = (struct iovirt_pin_handle){ .index = idx, .gen = gen, .tag = tag };
 		idx = s->next;
+	}
+	uint32_t j = nf ? burst_pin_fresh(d, l, runs, nf, err) : 0;
+	if (IOVIRT_UNLIKELY(j < nf)) {
+		for (uint32_t q = fresh[j]; q < i; q++) {
+			struct pin_slot *s = &slots[h[q].index];
+			l->cnt[s->r1.first & (PIN_LEAF_PAGES - 1)]--;
+			s->gen = was[q];
+			s->state = PIN_SLOT_FREE;
+		}
+		i = fresh[j];
+		idx = i ? slots[h[i - 1].index].next : d->free_head;
 	}
 	if (!i) {
 		if (idle && *err)
@@ -976,6 +1037,8 @@ int iovirt_pin_sg_burst(struct iovirt_pin_domain *d, const struct iovirt_sg_poli
 			uint64_t last = e->last < llast ? e->last : llast;
 			uint64_t lo = e->lo > lbase ? e->lo : lbase;
 			uint32_t m = n - k < out_cap - off ? n - k : out_cap - off;
+			if (m > PIN_BURST)
+				m = PIN_BURST;
 			if (lo <= last && m) {
 				int err = 0;
 				uint32_t t = burst_run(d, e, l, lo, last - lo, segs + k, m, out + off,
@@ -987,6 +1050,8 @@ int iovirt_pin_sg_burst(struct iovirt_pin_domain *d, const struct iovirt_sg_poli
 					return k ? (int)k : err;
 				if (k == n)
 					break;
+				if (t == PIN_BURST)
+					continue; /* the next PIN_BURST */
 			}
 		}
 		int r = iovirt_pin_sg(d, pol, &segs[k], 1, out + off, out_cap - off, NULL, &h[k]);
@@ -1105,41 +1170,52 @@ int iovirt_pin_complete(struct iovirt_pin_domain *d, struct iovirt_pin_handle h)
 	return 0;
 }
 
-/* A burst's page going 1 -> 0 (counts_drop's one-page tail, out of the
- * loop so that the loop keeps its values in registers). */
-static __attribute__((noinline)) void burst_unpin_page(struct iovirt_pin_domain *d,
-						       struct pin_leaf *l, uint64_t gfn)
+/* A complete burst's host unpins: runs[0 .. nz), in that order, each page
+ * of which went 1 -> 0 (its leaf's used count dropped already): one
+ * unpin_runs call when the host has it, else one unpin per run. */
+static __attribute__((noinline)) void burst_unpin_zero(struct iovirt_pin_domain *d,
+							const struct iovirt_page_run *runs,
+							uint32_t nz)
 {
-	struct pin_run run = { gfn, 1 };
-	pin_leaf_dec_used(&d->counts, l);
-	pin_run_unpin(d, &run);
-	if (IOVIRT_UNLIKELY(d->counts.nempty > PIN_SPARE_MAX))
-		pin_counts_sweep(d);
+	if (d->vec) {
+		d->ops->unpin_runs(d->host, d->guest, runs, nz);
+	} else {
+		for (uint32_t j = 0; j < nz; j++)
+			d->ops->unpin(d->host, d->guest, runs[j].gpa, runs[j].npages);
+	}
+	d->st.pinned_pages -= nz;
+	d->st.host_unpins += nz;
 }
 
 /*
- * iovirt_pin_complete_burst's loop: ends h[0 .. n) while each is a live DMA
- * of d of the usual kind (one page of a count leaf, held through hold entry
- * e: burst_run's and pin_sg_one's), at most e->users of them, released as
- * release_one releases it.
- * The counters that only this loop moves (e's users, the free-list tail,
- * page_refs, live_dmas) are kept in locals and stored once; e's last use
- * then makes its hold idle (hold_unuse), once. Returns the handles ended.
+ * iovirt_pin_complete_burst's loop: ends h[0 .. n) (n <= PIN_BURST) while
+ * each is a live DMA of d of the usual kind (one page of a count leaf, held
+ * through hold entry e: burst_run's and pin_sg_one's), at most e->users of
+ * them, released as release_one releases it, the host unpins of the pages
+ * that go 1 -> 0 made after the loop (burst_unpin_zero: the calls, in the
+ * order, that one iovirt_pin_complete per DMA makes), so that the loop makes
+ * none. The counters that only
+ * this loop moves (e's users, the free-list tail, page_refs, live_dmas) are
+ * stored once; e's last use then makes its hold idle (hold_unuse), once.
+ * Returns the handles ended.
  */
 static __attribute__((noinline)) uint32_t complete_run(struct iovirt_pin_domain *d,
 						       struct pin_hold *e,
 						       const struct iovirt_pin_handle *h, uint32_t n)
 {
+	struct iovirt_page_run runs[PIN_BURST]; /* the pages that went 1 -> 0 */
 	const uint64_t tag = d->tag;
 	const uint32_t max = d->max_handles;
 	struct pin_slot *const slots = d->slots;
 	struct iovirt_gmap_region *const reg = e->reg;
-	uint32_t tail = d->free_tail, i = 0;
+	uint32_t tail = d->free_tail, i = 0, nz = 0;
 	const uint32_t head0 = tail;
 	/* At most e's users: a region held twice (hold_add_slow's rare case)
 	 * has its slots' holds counted on either entry. */
 	if (n > e->users)
 		n = e->users;
+	if (n > PIN_BURST)
+		n = PIN_BURST;
 	for (; i < n; i++) {
 		const struct iovirt_pin_handle hk = h[i];
 		if (IOVIRT_UNLIKELY(hk.tag != tag || hk.index >= max))
@@ -1150,8 +1226,15 @@ static __attribute__((noinline)) uint32_t complete_run(struct iovirt_pin_domain 
 				    s->nregs != 1 || !l || s->r1.npages != 1 || s->reg1 != reg))
 			break;
 		uint64_t gfn = s->r1.first;
-		if (!--l->cnt[gfn & (PIN_LEAF_PAGES - 1)])
-			burst_unpin_page(d, l, gfn);
+		if (!--l->cnt[gfn & (PIN_LEAF_PAGES - 1)]) {
+			runs[nz++] = (struct iovirt_page_run){ gfn << IOVIRT_PAGE_SHIFT, 1 };
+			/* as counts_drop, page by page: a leaf with a page still
+			 * counted here (a later DMA's) has used > 0, the sweep
+			 * keeps it */
+			pin_leaf_dec_used(&d->counts, l);
+			if (IOVIRT_UNLIKELY(d->counts.nempty > PIN_SPARE_MAX))
+				pin_counts_sweep(d);
+		}
 		s->state = PIN_SLOT_FREE;
 		s->next = PIN_NIL;
 		if (tail != PIN_NIL)
@@ -1165,6 +1248,8 @@ static __attribute__((noinline)) uint32_t complete_run(struct iovirt_pin_domain 
 	d->free_tail = tail;
 	d->st.page_refs -= i;
 	d->st.live_dmas -= i;
+	if (nz)
+		burst_unpin_zero(d, runs, nz);
 	/* e's users count these DMAs' holds (each names e's region): the last
 	 * one makes the hold idle, as hold_unuse does */
 	e->users -= i - 1;
@@ -1188,9 +1273,12 @@ int iovirt_pin_complete_burst(struct iovirt_pin_domain *d, const struct iovirt_p
 	while (k < n) {
 		struct pin_hold *e = &d->hold[d->hold_hint];
 		if (usual && e->users) {
-			k += complete_run(d, e, h + k, n - k);
+			uint32_t t = complete_run(d, e, h + k, n - k);
+			k += t;
 			if (k == n)
 				break;
+			if (t == PIN_BURST)
+				continue; /* the next PIN_BURST */
 		}
 		int r = iovirt_pin_complete(d, h[k]);
 		if (r < 0)

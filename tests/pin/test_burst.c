@@ -161,13 +161,27 @@ Test(pin_burst, two_regions)
 	pt_fini(&t);
 }
 
+/* t's domain made anew on a host without pin_runs/unpin_runs (bursts then
+ * call pin and unpin once per run). */
+static struct iovirt_host_ops no_runs;
+static void without_runs(struct pt *t, const struct iovirt_pin_params *pp)
+{
+	no_runs = *t->ops;
+	no_runs.pin_runs = NULL;
+	no_runs.unpin_runs = NULL;
+	cr_assert_eq(iovirt_pin_domain_destroy(t->dom), 0);
+	cr_assert_eq(iovirt_pin_domain_create(&no_runs, t->p, t->map, pp, &t->dom), 0);
+}
+
 /* The host's pin failing at the j-th DMA of a burst of fresh pages, for every
  * j, with the hold idle before the burst: DMAs before j pinned, j and after
  * not, the hold in use exactly when some DMA is (j = 0: idle again). */
-Test(pin_burst, host_failure_at_each_dma)
+static void host_failure_at_each_dma(bool vec)
 {
 	struct pt t;
 	pt_init(&t);
+	if (!vec)
+		without_runs(&t, NULL);
 	struct iovirt_seg s[N];
 	for (uint32_t i = 0; i < N; i++)
 		s[i] = page(PT_GPA + 2 * i * 4096ull);
@@ -198,6 +212,58 @@ Test(pin_burst, host_failure_at_each_dma)
 	cr_assert_eq(iovirt_pin_sg_burst(t.dom, NULL, s, N, out, N, no, h), N);
 	cr_assert_eq(iovirt_pin_complete_burst(t.dom, h, N), N);
 	pt_fini(&t);
+}
+
+Test(pin_burst, host_failure_at_each_dma)
+{
+	host_failure_at_each_dma(true);
+}
+
+/* The same with one pin call per run (no pin_runs). */
+Test(pin_burst, host_failure_at_each_dma_one_call_per_run)
+{
+	host_failure_at_each_dma(false);
+}
+
+/* max_pinned reached inside a burst: the DMAs before pinned, then ELIMIT
+ * for the first of a burst; a page pinned already still goes. Host calls:
+ * one pin_runs per burst (or one pin per page), one per page counted. */
+static void max_pinned(bool vec)
+{
+	struct iovirt_pin_params pp = { .size = sizeof(pp), .max_pinned = 3 };
+	struct pt t;
+	pt_init_params(&t, &pp);
+	if (!vec)
+		without_runs(&t, &pp);
+	struct iovirt_seg s[N];
+	for (uint32_t i = 0; i < N; i++)
+		s[i] = page(PT_GPA + 3 * i * 4096ull);
+	struct iovirt_host_seg out[N];
+	struct iovirt_pin_handle h[N], h2[N];
+	uint32_t no[N];
+	cr_assert_eq(iovirt_pin_sg_burst(t.dom, NULL, s, 5, out, N, no, h), 3);
+	cr_assert_eq(iovirt_posix_count(t.p, IOVIRT_CB_PIN), 3);
+	cr_assert_eq(iovirt_posix_pinned_pages(t.p), 3);
+	cr_assert_eq(iovirt_pin_sg_burst(t.dom, NULL, s + 3, 2, out, N, no, h2), IOVIRT_ELIMIT);
+	cr_assert_eq(iovirt_pin_count(t.dom, s[3].gpa), 0);
+	/* s[0 .. 3) again: counted, no host pin */
+	cr_assert_eq(iovirt_pin_sg_burst(t.dom, NULL, s, 3, out, N, no, h2), 3);
+	cr_assert_eq(iovirt_posix_count(t.p, IOVIRT_CB_PIN), 3);
+	cr_assert_eq(iovirt_pin_complete_burst(t.dom, h2, 3), 3);
+	cr_assert_eq(iovirt_pin_complete_burst(t.dom, h, 3), 3);
+	cr_assert_eq(iovirt_posix_count(t.p, IOVIRT_CB_UNPIN), 3);
+	cr_assert_eq(iovirt_posix_pinned_pages(t.p), 0);
+	pt_fini(&t);
+}
+
+Test(pin_burst, max_pinned)
+{
+	max_pinned(true);
+}
+
+Test(pin_burst, max_pinned_one_call_per_run)
+{
+	max_pinned(false);
 }
 
 /* A region the domain holds through two entries (hold_add_slow's rare case:
@@ -238,5 +304,63 @@ Test(pin_burst, region_held_twice)
 	cr_assert_eq(iovirt_gmap_in_use(t.map, PT_GPA), 1);
 	cr_assert_eq(iovirt_pin_complete_burst(t.dom, h, 2), 2);
 	cr_assert_eq(iovirt_gmap_in_use(t.map, PT_GPA), 0);
+	pt_fini(&t);
+}
+
+/* Bursts over many count leaves (more empty ones than the domain keeps,
+ * PIN_SPARE_MAX 16, so that emptied leaves are swept) against one call per
+ * DMA in a second domain of the same map: the same counts, leaves and
+ * bookkeeping bytes after every step. */
+Test(pin_burst, many_leaves_same_as_singles)
+{
+	struct pt t;
+	pt_init(&t);
+	const uint64_t big = 0x40000000ull, leaves = 40;
+	struct iovirt_region r = { .size = sizeof(r), .gpa = big, .length = leaves << 21,
+				   .kind = IOVIRT_REGION_RAM, .access = RW, .owner = PT_GUEST,
+				   .flags = IOVIRT_REGION_HPA, .hpa = 1ull << 40 };
+	cr_assert_eq(iovirt_gmap_add(t.map, &r), 0);
+	struct iovirt_pin_domain *one;
+	cr_assert_eq(iovirt_pin_domain_create(t.ops, t.p, t.map, NULL, &one), 0);
+	struct iovirt_pin_handle hb[leaves][3], hs[leaves][3];
+	for (int round = 0; round < 3; round++) {
+		/* three pages in each leaf, one burst per leaf; then the leaves
+		 * emptied in another order, a burst each */
+		for (uint64_t k = 0; k < leaves; k++) {
+			struct iovirt_seg s[3];
+			struct iovirt_host_seg out[3];
+			uint32_t no[3];
+			for (uint64_t i = 0; i < 3; i++)
+				s[i] = page(big + (k << 21) + ((i * 7 + k + (uint64_t)round) % 512) * 4096);
+			cr_assert_eq(iovirt_pin_sg_burst(t.dom, NULL, s, 3, out, 3, no, hb[k]), 3);
+			for (uint64_t i = 0; i < 3; i++)
+				cr_assert_gt(iovirt_pin_sg(one, NULL, &s[i], 1, out, 3, NULL, &hs[k][i]), 0);
+		}
+		for (uint64_t n = 0; n < leaves; n++) {
+			uint64_t k = (n * 17 + (uint64_t)round) % leaves;
+			cr_assert_eq(iovirt_pin_complete_burst(t.dom, hb[k], 3), 3);
+			for (uint64_t i = 0; i < 3; i++)
+				cr_assert_eq(iovirt_pin_complete(one, hs[k][i]), 0);
+			for (int again = 0; n % 3 == 0 && again < 2; again++) {
+				/* the emptied leaf used again: the second time it is
+				 * the cached leaf, empty */
+				struct iovirt_seg s = page(big + (k << 21) + 4096 * (n % 512));
+				struct iovirt_host_seg out[1];
+				uint32_t no[1];
+				cr_assert_eq(iovirt_pin_sg_burst(t.dom, NULL, &s, 1, out, 1, no, hb[k]), 1);
+				cr_assert_gt(iovirt_pin_sg(one, NULL, &s, 1, out, 1, NULL, hs[k]), 0);
+				cr_assert_eq(iovirt_pin_complete_burst(t.dom, hb[k], 1), 1);
+				cr_assert_eq(iovirt_pin_complete(one, hs[k][0]), 0);
+			}
+			struct iovirt_pin_stats a, b;
+			iovirt_pin_stats(t.dom, &a);
+			iovirt_pin_stats(one, &b);
+			cr_assert_eq(a.leaves, b.leaves, "round %d leaf %llu", round, (unsigned long long)k);
+			cr_assert_eq(a.meta_bytes, b.meta_bytes, "round %d", round);
+			cr_assert_eq(a.pinned_pages, b.pinned_pages, "round %d", round);
+			cr_assert_eq(a.page_refs, b.page_refs, "round %d", round);
+		}
+	}
+	cr_assert_eq(iovirt_pin_domain_destroy(one), 0);
 	pt_fini(&t);
 }

@@ -350,6 +350,24 @@ static void cb_unpin(void *host, uint32_t guest, uint64_t gpa, uint64_t npages)
 	log_event(p, IOVIRT_CB_UNPIN, guest, gpa, npages, 0, 0);
 }
 
+/* One cb_pin per run, stopping at the first failure: the same injected
+ * failures, counts and log as calls one by one. */
+static uint32_t cb_pin_runs(void *host, uint32_t guest, const struct iovirt_page_run *runs,
+			    uint32_t n)
+{
+	uint32_t i = 0;
+	while (i < n && cb_pin(host, guest, runs[i].gpa, runs[i].npages) == 0)
+		i++;
+	return i;
+}
+
+static void cb_unpin_runs(void *host, uint32_t guest, const struct iovirt_page_run *runs,
+			  uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		cb_unpin(host, guest, runs[i].gpa, runs[i].npages);
+}
+
 static uint8_t *dev_find(struct iovirt_posix *p, uint32_t dev, uint64_t off, unsigned width)
 {
 	uint8_t *r = NULL;
@@ -404,6 +422,8 @@ static const struct iovirt_host_ops posix_ops = {
 	.devtlb_inval = cb_devtlb_inval,
 	.table_block_alloc = cb_table_block_alloc,
 	.table_block_free = cb_table_block_free,
+	.pin_runs = cb_pin_runs,
+	.unpin_runs = cb_unpin_runs,
 };
 
 /* ---- public API ---- */
