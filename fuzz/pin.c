@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: a sequence of pin, complete (live, done, stale, foreign),
+ * pin and complete bursts (iovirt_pin_sg_burst, iovirt_pin_complete_burst),
  * map, unmap, flush, region removal and re-add, and injected pin/allocation
  * failures, run against a reference model of per-page counts and region
  * holds. After every step: each page's count, the host's pinned pages, the
@@ -134,6 +135,59 @@ static void add_b(struct iovirt_gmap *map)
 	b_present = r == 0;
 }
 
+/* The segments of m as a burst of one-segment DMAs (iovirt_pin_sg_burst),
+ * into the free handle entries from k on: those it takes must be valid, a
+ * valid first one refused only for a limit, the host or memory. */
+static void pin_burst(struct iovirt_pin_domain *dom, const struct iovirt_seg *segs,
+		      const struct mh *m, int k)
+{
+	int at[4];
+	uint32_t nb = 0;
+	for (int j = 0; j < MAXH && nb < m->nsegs; j++)
+		if (!hs[(k + j) % MAXH].live)
+			at[nb++] = (k + j) % MAXH;
+	struct iovirt_host_seg out[4];
+	struct iovirt_pin_handle h[4];
+	uint32_t nout[4];
+	int r = iovirt_pin_sg_burst(dom, NULL, segs, nb, out, 4, nout, h);
+	for (uint32_t i = 0; i < nb; i++) {
+		uint64_t last = m->first[i] + m->npages[i] - 1;
+		int ok = last < NPAGES && (m->first[i] < 32) == (last < 32) &&
+			 (m->first[i] < 32 || b_present);
+		if (r < 0 && i == 0)
+			CHECK(!ok || r == IOVIRT_ELIMIT || r == IOVIRT_EHOST || r == IOVIRT_ENOMEM,
+			      "valid burst DMA refused: %d", r);
+		if ((int)i >= r)
+			continue;
+		CHECK(ok, "burst pin of an invalid descriptor succeeded");
+		CHECK(nout[i] == 1 && out[i].gpa == segs[i].gpa, "burst host entry");
+		struct mh one = { .live = 1, .h = h[i], .nsegs = 1 };
+		one.first[0] = m->first[i];
+		one.npages[0] = m->npages[i];
+		hs[at[i]] = one;
+		model_apply(&one, +1);
+	}
+	CHECK(r <= (int)nb, "burst count %d of %u", r, nb);
+}
+
+/* Every live DMA from entry k on, in one iovirt_pin_complete_burst. */
+static void complete_burst(struct iovirt_pin_domain *dom, int k)
+{
+	struct iovirt_pin_handle h[MAXH];
+	int at[MAXH], n = 0;
+	for (int j = 0; j < MAXH; j++)
+		if (hs[(k + j) % MAXH].live == 1) {
+			at[n] = (k + j) % MAXH;
+			h[n] = hs[at[n]].h;
+			n++;
+		}
+	CHECK(iovirt_pin_complete_burst(dom, h, (uint32_t)n) == n, "complete burst");
+	for (int i = 0; i < n; i++) {
+		model_apply(&hs[at[i]], -1);
+		hs[at[i]].live = 0;
+	}
+}
+
 FUZZ_CHECKER_END
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -211,6 +265,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					ok_expected = 0;
 			}
 			touch(&m); /* a refused pin changes no count */
+			if (!is_map && (b[3] & 0x40)) {
+				pin_burst(dom, segs, &m, k);
+				break;
+			}
 			int r;
 			uint64_t iova = 0;
 			struct iovirt_pin_handle h;
@@ -236,6 +294,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 2: /* complete or unmap a live handle */
+			if (b[3] & 0x40) {
+				complete_burst(dom, k);
+				break;
+			}
 			if (hs[k].live == 1) {
 				CHECK(iovirt_pin_complete(dom, hs[k].h) == 0, "complete");
 			} else if (hs[k].live == 2) {

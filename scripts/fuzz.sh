@@ -32,8 +32,11 @@ for exe in build-fuzz/fuzz/fuzz_*; do
 	log="build-fuzz/fuzz-$name.log"
 	ASAN_OPTIONS=detect_leaks=1 "$exe" -max_total_time="$secs" -rss_limit_mb=4096 -print_final_stats=1 \
 		-artifact_prefix="build-fuzz/" "$new" "fuzz/corpus/$name" 2>&1 | tee "$log"
+	# the fuzzer's status, read before any other command replaces PIPESTATUS
+	# (it was read after `status=ok`, so a crash was reported "ok")
+	st=${PIPESTATUS[0]}
 	status=ok
-	if [ "${PIPESTATUS[0]}" -ne 0 ]; then
+	if [ "$st" -ne 0 ]; then
 		echo "fuzz $name FAILED (artifact under build-fuzz/)"
 		rc=1
 		status=FAILED

@@ -5,7 +5,8 @@
  *
  * A pin domain belongs to one guest memory map (one guest). It keeps:
  *  - a pin count per guest page (host->pin is called only on a page's 0 -> 1,
- *    host->unpin only on 1 -> 0, one call per contiguous run of pages);
+ *    host->unpin only on 1 -> 0, one call per contiguous run of pages; the
+ *    bursts give a host with pin_runs/unpin_runs many runs per call);
  *  - handles {index, generation}: each live DMA or mapping holds its pages'
  *    counts and uses a hold (iovirt_gmap_region_get) on every region it
  *    touches, so that region cannot be removed or shrunk (IOVIRT_EBUSY)
@@ -201,14 +202,18 @@ int iovirt_pin_sg_guest(struct iovirt_pin_domain *dom, const struct iovirt_sg_po
  * at the first that fails. The per-call work is done once per burst, and a
  * run of DMAs in a region whose hold is idle takes it back once.
  * Returns: the number of DMAs pinned, n when all were (0 for n 0): DMA k's
- * handle is h[k] and its host entry count nout[k]. A DMA after the first
- * that fails (DMA k, k = the count returned) is not read; DMA k itself
- * changed nothing (as a failing iovirt_pin_sg; the host may have seen a pin
- * call fail): pin it alone to learn why.
+ * handle is h[k] and its host entry count nout[k]. The first DMA that fails
+ * (DMA c, c = the count returned) changed nothing, as a failing
+ * iovirt_pin_sg (the host may have seen its pin fail): pin it alone to learn
+ * why; the DMAs after it are not pinned (they may have been read). Entries of
+ * out, nout and h past the pinned DMAs' may have been written, and are to be
+ * ignored.
  * Errors: IOVIRT_EINVAL (NULL dom; NULL segs, out, nout or h with n > 0);
  * then, when DMA 0 fails, its error as iovirt_pin_sg gives it.
  * On failure: nothing changed.
- * Host callbacks: those of iovirt_pin_sg, per DMA.
+ * Host callbacks: those of iovirt_pin_sg, per DMA; a host with pin_runs
+ * (host.h, version 4) gets the one-page DMAs' pins of up to 32 DMAs in one
+ * pin_runs call instead, the same runs in the same order.
  */
 int iovirt_pin_sg_burst(struct iovirt_pin_domain *dom, const struct iovirt_sg_policy *pol,
 			const struct iovirt_seg *segs, uint32_t n,
@@ -264,7 +269,8 @@ int iovirt_pin_complete(struct iovirt_pin_domain *dom, struct iovirt_pin_handle 
  * Errors: IOVIRT_EINVAL (NULL dom; NULL h with n > 0); then, when h[0] is
  * refused, iovirt_pin_complete's error for it.
  * On failure: nothing changed.
- * Host callbacks: as iovirt_pin_complete, per DMA.
+ * Host callbacks: as iovirt_pin_complete, per DMA; a host with unpin_runs
+ * gets the one-page DMAs' unpins of up to 32 DMAs in one call instead.
  */
 int iovirt_pin_complete_burst(struct iovirt_pin_domain *dom, const struct iovirt_pin_handle *h,
 			      uint32_t n);
