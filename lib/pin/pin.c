@@ -941,6 +941,13 @@ static __attribute__((noinline)) uint32_t burst_run(struct iovirt_pin_domain *d,
 	uint32_t fresh[PIN_BURST]; /* ... and their DMAs */
 	uint32_t was[PIN_BURST];   /* DMA i's slot's generation before */
 	const struct vb_held f = e->vf;
+	/* vb_held_entry's host addresses without a test per DMA: gpa plus an
+	 * offset, masked to NULL or or'ed to IOVIRT_HPA_NONE (all ones) when
+	 * the region has none */
+	const uintptr_t hva_off = (uintptr_t)f.hva - (uintptr_t)f.gpa;
+	const uintptr_t hva_mask = f.hva ? UINTPTR_MAX : 0;
+	const uint64_t hpa_off = f.hpa - f.gpa;
+	const uint64_t hpa_none = f.hpa == IOVIRT_HPA_NONE ? IOVIRT_HPA_NONE : 0;
 	struct pin_slot *const slots = d->slots;
 	struct iovirt_gmap_region *const reg = e->reg;
 	const uint64_t tag = d->tag;
@@ -969,7 +976,14 @@ static __attribute__((noinline)) uint32_t burst_run(struct iovirt_pin_domain *d,
 			runs[nf] = (struct iovirt_page_run){ gpa & ~(uint64_t)IOVIRT_PAGE_MASK, 1 };
 			fresh[nf++] = i;
 		}
-		out[i] = vb_held_entry(&f, gpa, len, dir);
+		out[i] = (struct iovirt_host_seg){
+			.hva = (void *)(((uintptr_t)gpa + hva_off) & hva_mask),
+			.hpa = (gpa + hpa_off) | hpa_none,
+			.gpa = gpa,
+			.len = len,
+			.dir = dir,
+			.exposed = vb_seg_exposed(gpa, len),
+		};
 		nout[i] = 1;
 		struct pin_slot *s = &slots[idx];
 		s->nsegs = 1;
