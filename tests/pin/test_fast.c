@@ -13,7 +13,9 @@
 #define NREG 7u
 #define MAXLIVE 24u
 
-/* The regions: A and B of pin_test.h, C across a count-leaf boundary, D
+/* The regions: A and B of pin_test.h, C across a count-leaf boundary (with
+ * host CPU addresses only, over A's memory: host entries' hpa
+ * IOVIRT_HPA_NONE), D
  * right after A (segments crossing into it: ECROSS), E read-only, F of
  * another guest, G given page by page (IOVIRT_REGION_HPA_PAGES, pages not
  * contiguous: a segment of several pages gets one host entry per page). */
@@ -49,6 +51,12 @@ static int add_region(struct world *w, uint32_t i)
 				   .hpa = 0x100000000ull * (i + 1) + 0x10000000ull * w->hpa_gen[i] };
 	if (i == 0)
 		r.hva = w->t.mem;
+	if (i == 2) {
+		/* C: host CPU addresses only (host entries' hpa IOVIRT_HPA_NONE) */
+		r.flags = 0;
+		r.hpa = 0;
+		r.hva = w->t.mem;
+	}
 	if (i == REG_PAGED) {
 		r.flags = IOVIRT_REGION_HPA_PAGES;
 		r.hpa = 0;
