@@ -484,18 +484,28 @@ PIN_INLINE bool prep_ranges(const struct iovirt_pin_domain *d, uint32_t n, struc
 	return one;
 }
 
+/* Page gfn of leaf l goes 0 -> 1: its host pin (a run of one), then the
+ * leaf's count of used pages. */
+PIN_INLINE int page_pin_fresh(struct iovirt_pin_domain *d, struct pin_leaf *l, uint64_t gfn)
+{
+	struct pin_run run = { gfn, 1 };
+	int err = pin_run_pin(d, &run);
+	if (err)
+		return err;
+	if (l->used++ == 0)
+		d->counts.nempty--;
+	return 0;
+}
+
 /* One page of leaf l: pinned already (the steady state of a ring buffer), or
  * a run of one to pin before it is counted. */
 PIN_INLINE int inc_page(struct iovirt_pin_domain *d, struct pin_leaf *l, uint64_t gfn)
 {
 	uint32_t *c = &l->cnt[gfn & (PIN_LEAF_PAGES - 1)];
 	if (!*c) {
-		struct pin_run run = { gfn, 1 };
-		int err = pin_run_pin(d, &run);
+		int err = page_pin_fresh(d, l, gfn);
 		if (err)
 			return err;
-		if (l->used++ == 0)
-			d->counts.nempty--;
 	}
 	++*c;
 	d->st.page_refs++;
@@ -852,18 +862,12 @@ int iovirt_pin_sg(PIN_SG_ARGS)
 	return pin_sg_general(PIN_SG_PASS);
 }
 
-/* A burst's page going 0 -> 1 (inc_page's first half, out of the loop so
- * that the loop keeps its values in registers). */
+/* A burst's page going 0 -> 1 on a host without pin_runs (out of line: the
+ * per-run loop keeps its values in registers). */
 static __attribute__((noinline)) int burst_pin_page(struct iovirt_pin_domain *d,
 						    struct pin_leaf *l, uint64_t gfn)
 {
-	struct pin_run run = { gfn, 1 };
-	int err = pin_run_pin(d, &run);
-	if (err)
-		return err;
-	if (l->used++ == 0)
-		d->counts.nempty--;
-	return 0;
+	return page_pin_fresh(d, l, gfn);
 }
 
 #define PIN_BURST 32u /* DMAs a burst takes per pass (its arrays on the stack) */

@@ -316,6 +316,24 @@ static void *guest_thread(void *arg)
 	return NULL;
 }
 
+/* One more run of both threads (the settings above chosen by the caller),
+ * from a quiescent map; it must pin and remove something. */
+static void phase(struct iovirt_pin_domain *dom, const char *name)
+{
+	unsigned long d0 = atomic_load(&dmas), r0 = atomic_load(&removed);
+	pthread_t t1, t2;
+	iovirt_gmap_reclaim(map); /* quiescent: both threads joined */
+	atomic_store(&stop, 0);
+	pthread_create(&t2, NULL, guest_thread, NULL);
+	pthread_create(&t1, NULL, dma_thread, dom);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	if (atomic_load(&dmas) == d0 || atomic_load(&removed) == r0)
+		fail(name, 0);
+	printf("%s: %lu DMAs, %lu removals\n", name, atomic_load(&dmas) - d0,
+	       atomic_load(&removed) - r0);
+}
+
 #define TAG_THREADS 4
 #define TAG_LOOPS 2000
 static _Atomic uint64_t last_tag[TAG_THREADS]; /* each thread's latest domain tag */
@@ -414,54 +432,20 @@ int main(void)
 	pthread_join(t2, NULL);
 
 	/* Idle phase: one DMA at a time, the remover revoking the idle hold. */
-	unsigned long dmas1 = atomic_load(&dmas), removed1 = atomic_load(&removed);
-	iovirt_gmap_reclaim(map); /* quiescent: both threads joined */
-	atomic_store(&stop, 0);
 	inflight = 1;
-	pthread_create(&t2, NULL, guest_thread, NULL);
-	pthread_create(&t1, NULL, dma_thread, dom);
-	pthread_join(t1, NULL);
-	pthread_join(t2, NULL);
-	if (atomic_load(&dmas) == dmas1 || atomic_load(&removed) == removed1)
-		fail("idle phase: no DMA or no removal", 0);
-	printf("idle phase: %lu DMAs, %lu removals\n", atomic_load(&dmas) - dmas1,
-	       atomic_load(&removed) - removed1);
-
+	phase(dom, "idle phase");
 	/* Fast phases: the same, one segment at a time through iovirt_pin_sg,
 	 * several DMAs live (region in use), then one (the idle lease used
 	 * again with a compare-and-swap while the remover revokes it). */
 	one_seg = 1;
-	for (int k = 0; k < 2; k++) {
-		unsigned long d0 = atomic_load(&dmas), r0 = atomic_load(&removed);
-		iovirt_gmap_reclaim(map);
-		atomic_store(&stop, 0);
-		inflight = k ? 1 : INFLIGHT;
-		pthread_create(&t2, NULL, guest_thread, NULL);
-		pthread_create(&t1, NULL, dma_thread, dom);
-		pthread_join(t1, NULL);
-		pthread_join(t2, NULL);
-		if (atomic_load(&dmas) == d0 || atomic_load(&removed) == r0)
-			fail("fast phase: no DMA or no removal", (uint64_t)k);
-		printf("fast phase (%d live): %lu DMAs, %lu removals\n", inflight,
-		       atomic_load(&dmas) - d0, atomic_load(&removed) - r0);
-	}
-
+	inflight = INFLIGHT;
+	phase(dom, "fast phase (3 live)");
+	inflight = 1;
+	phase(dom, "fast phase (1 live)");
 	/* Burst phase: iovirt_pin_sg_burst and iovirt_pin_complete_burst, the
 	 * remover revoking the idle hold between bursts. */
 	burst_mode = 1;
-	{
-		unsigned long d0 = atomic_load(&dmas), r0 = atomic_load(&removed);
-		iovirt_gmap_reclaim(map);
-		atomic_store(&stop, 0);
-		pthread_create(&t2, NULL, guest_thread, NULL);
-		pthread_create(&t1, NULL, dma_thread, dom);
-		pthread_join(t1, NULL);
-		pthread_join(t2, NULL);
-		if (atomic_load(&dmas) == d0 || atomic_load(&removed) == r0)
-			fail("burst phase: no DMA or no removal", 0);
-		printf("burst phase: %lu DMAs, %lu removals\n", atomic_load(&dmas) - d0,
-		       atomic_load(&removed) - r0);
-	}
+	phase(dom, "burst phase");
 
 	/* Quiescent: every count back to zero, no hold left. */
 	struct iovirt_pin_stats st;
