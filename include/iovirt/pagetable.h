@@ -36,6 +36,13 @@
  *  - iovirt_pt_foreach/foreach_table/dump are never meant to run beside
  *    writers of the same space (they give no consistent picture).
  *
+ * A NULL iommu is refused, never read: IOVIRT_EINVAL from
+ * iovirt_pt_space_create, map, unmap, unmap_gather, split, translate, ats_set
+ * and iovirt_iommu_reclaim_mode; IOVIRT_ENOASID (no such space) from
+ * space_destroy, foreach, foreach_table, dump, root and root_info; 0 from
+ * cached, kept, reclaim and trim; gather_flush, stats (also for a NULL out)
+ * and iovirt_iommu_destroy do nothing.
+ *
  * Memory: table pages come from host->table_alloc, bookkeeping from
  * host->mem_alloc. A table page is released (or kept for reuse in the table
  * cache, see iovirt_pt_trim) only after an IOTLB invalidation that covers
@@ -363,7 +370,8 @@ struct iovirt_pt_stats {
 };
 /* Lock-free, beside every call: the counters are read one by one, so beside
  * writers or a reclaim they may be off by the pages moving at that moment
- * (tables never below 0). Exact when nothing else runs. */
+ * (tables never below 0). Exact when nothing else runs. Nothing is written
+ * for a NULL iommu or out. */
 void iovirt_pt_stats(const struct iovirt_iommu *iommu, struct iovirt_pt_stats *out);
 
 /* Table pages the table cache holds (below): held from the host, in no table.
@@ -475,7 +483,8 @@ uint64_t iovirt_pt_kept(const struct iovirt_iommu *iommu);
 /*
  * The reclaim mode the iommu was created with (enum iovirt_reclaim), for
  * modules that must refuse a mode (SR-IOV translates at any time, which only
- * IOVIRT_RECLAIM_DEFERRED allows). Lock-free; never fails.
+ * IOVIRT_RECLAIM_DEFERRED allows), or IOVIRT_EINVAL for a NULL iommu.
+ * Lock-free.
  */
 int iovirt_iommu_reclaim_mode(const struct iovirt_iommu *iommu);
 

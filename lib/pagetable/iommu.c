@@ -594,7 +594,7 @@ int iovirt_iommu_create(const struct iovirt_host_ops *ops, void *host,
 
 int iovirt_iommu_reclaim_mode(const struct iovirt_iommu *io)
 {
-	return (int)io->reclaim;
+	return io ? (int)io->reclaim : IOVIRT_EINVAL;
 }
 
 struct collect {
@@ -683,6 +683,8 @@ void iovirt_iommu_destroy(struct iovirt_iommu *io)
 
 size_t iovirt_pt_reclaim(struct iovirt_iommu *io)
 {
+	if (!io)
+		return 0;
 	if (io->reclaim == IOVIRT_RECLAIM_AFTER_INVAL) {
 		/* What the cache held since the last reclaim went unused: to the host. */
 		iovirt_pt_trim(io);
@@ -718,6 +720,8 @@ size_t iovirt_pt_reclaim(struct iovirt_iommu *io)
 
 void iovirt_pt_stats(const struct iovirt_iommu *cio, struct iovirt_pt_stats *out)
 {
+	if (!cio || !out)
+		return;
 	struct iovirt_iommu *io = (struct iovirt_iommu *)cio;
 	out->spaces = atomic_load(&io->nspaces);
 	out->retired = atomic_load(&io->nretired);
@@ -731,12 +735,12 @@ void iovirt_pt_stats(const struct iovirt_iommu *cio, struct iovirt_pt_stats *out
 
 uint64_t iovirt_pt_cached(const struct iovirt_iommu *cio)
 {
-	return cache_count((struct iovirt_iommu *)cio);
+	return cio ? cache_count((struct iovirt_iommu *)cio) : 0;
 }
 
 uint64_t iovirt_pt_kept(const struct iovirt_iommu *io)
 {
-	return atomic_load_explicit(&io->nkept, memory_order_relaxed);
+	return io ? atomic_load_explicit(&io->nkept, memory_order_relaxed) : 0;
 }
 
 /* ---- spaces ---- */
@@ -758,10 +762,10 @@ int iovirt_pt_space_create(struct iovirt_iommu *io, uint32_t asid, const struct 
 	if (!levels || (pgsizes & ~IOVIRT_PAGES_ALL) || !(pgsizes & IOVIRT_PAGE_4K))
 		return IOVIRT_EINVAL;
 
-	struct pt_space *_Atomic *slot = space_slot(io, asid);
-	if (!slot)
-		return IOVIRT_ENOMEM;
-	if (atomic_load_explicit(slot, memory_order_acquire))
+	/* EDUP before allocating (an existing space has its chunk); the chunk
+	 * made, when needed, only once the space and its root are: a create
+	 * that fails leaves nothing behind */
+	if (space_get(io, asid))
 		return IOVIRT_EDUP;
 	struct pt_space *s = io->ops->mem_alloc(io->host, space_bytes(levels), 64);
 	if (!s)
@@ -769,6 +773,11 @@ int iovirt_pt_space_create(struct iovirt_iommu *io, uint32_t asid, const struct 
 	s->levels = levels;
 	if (!pt_root_alloc(io, s, levels)) {
 		space_free(io, s);
+		return IOVIRT_ENOMEM;
+	}
+	struct pt_space *_Atomic *slot = space_slot(io, asid);
+	if (!slot) {
+		space_release(io, s);
 		return IOVIRT_ENOMEM;
 	}
 	s->asid = asid;
@@ -996,6 +1005,8 @@ int64_t iovirt_pt_unmap_gather(struct iovirt_iommu *io, uint32_t asid, uint64_t 
 
 void iovirt_pt_gather_flush(struct iovirt_iommu *io, struct iovirt_pt_gather *g)
 {
+	if (!io || !g)
+		return; /* a caller's error; no iommu to invalidate through */
 	struct pt_clear cl;
 	gather_get(g, &cl);
 	pt_enter(io);
@@ -1023,9 +1034,9 @@ int iovirt_pt_split(struct iovirt_iommu *io, uint32_t asid, uint64_t iova)
 int iovirt_pt_translate(const struct iovirt_iommu *io, uint32_t asid, uint64_t iova, unsigned access,
 			struct iovirt_xlate *out)
 {
-	const struct pt_space *s = space_get(io, asid);
+	const struct pt_space *s = IOVIRT_LIKELY(io != NULL) ? space_get(io, asid) : NULL;
 	if (IOVIRT_UNLIKELY(!s))
-		return IOVIRT_ENOASID;
+		return no_space(io);
 	if (IOVIRT_UNLIKELY(iova >= s->limit))
 		return IOVIRT_ERANGE;
 	if (IOVIRT_UNLIKELY(!access || (access & ~(unsigned)(IOVIRT_PROT_READ | IOVIRT_PROT_WRITE))))
