@@ -10,6 +10,18 @@
 #include <valgrind/callgrind.h>
 
 /*
+ * The benches' jemalloc (the POSIX adapter's allocator with meson's
+ * allocator=jemalloc, the default) purges no dirty pages on its clock: its
+ * decay purging runs when enough time has passed, so where a purge fell
+ * depended on how long everything before it took. Under callgrind the first
+ * 1 GiB unmap counted 2.6 instructions per page in one build and 0.7 in the
+ * next with no change to lib/pagetable (85% of it jemalloc purging), and
+ * the timed runs paid a madvise now and then. jemalloc reads this at its
+ * start; with libc malloc it is unused.
+ */
+const char *malloc_conf = "dirty_decay_ms:-1,muzzy_decay_ms:-1";
+
+/*
  * Instruction counts (scripts/bench.sh --instructions): under callgrind, run
  * with --collect-atstart=no, each thread collects exactly while it is between
  * its two bench_now_ns() calls of a measured part (every measured part is
