@@ -943,7 +943,6 @@ static __attribute__((noinline)) uint32_t burst_run(struct iovirt_pin_domain *d,
 {
 	struct iovirt_page_run runs[PIN_BURST]; /* the pages that went 0 -> 1 */
 	uint32_t fresh[PIN_BURST]; /* ... and their DMAs */
-	uint32_t was[PIN_BURST];   /* DMA i's slot's generation before */
 	const struct vb_held f = e->vf;
 	/* vb_held_entry's host addresses without a test per DMA: gpa plus an
 	 * offset, masked to NULL or or'ed to IOVIRT_HPA_NONE (all ones) when
@@ -996,7 +995,6 @@ static __attribute__((noinline)) uint32_t burst_run(struct iovirt_pin_domain *d,
 		s->r1 = (struct pin_range){ base + pg, 1 };
 		s->reg1 = reg;
 		const uint32_t gen = s->gen + 1 ? s->gen + 1 : 1;
-		was[i] = s->gen;
 		s->gen = gen;
 		s->state = PIN_SLOT_DMA;
 		h[i] = (struct iovirt_pin_handle){ .index = idx, .gen = gen, .tag = tag };
@@ -1007,7 +1005,10 @@ static __attribute__((noinline)) uint32_t burst_run(struct iovirt_pin_domain *d,
 		for (uint32_t q = fresh[j]; q < i; q++) {
 			struct pin_slot *s = &slots[h[q].index];
 			l->cnt[s->r1.first & (PIN_LEAF_PAGES - 1)]--;
-			s->gen = was[q];
+			/* the generation before: a new one is 1 only after
+			 * UINT32_MAX (0 is skipped; a slot starts at 1 and its
+			 * first use makes it 2) */
+			s->gen = h[q].gen == 1 ? UINT32_MAX : h[q].gen - 1;
 			s->state = PIN_SLOT_FREE;
 		}
 		i = fresh[j];
