@@ -52,7 +52,8 @@
  * atomic.
  *
  * Host callbacks: mem_alloc/mem_free (create, and when the count structure or
- * an allocator grows), pin/unpin, guest_read (iovirt_pin_sg_guest), and what
+ * an allocator grows), pin/unpin (pin_runs/unpin_runs instead, for the
+ * bursts, when the host has both), guest_read (iovirt_pin_sg_guest), and what
  * iovirt_pt_map/unmap call (table_alloc/free, iotlb_inval).
  *
  * Each function's contract reads in one order: what it does; Returns; Errors;

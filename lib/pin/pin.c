@@ -1002,17 +1002,23 @@ static __attribute__((noinline)) uint32_t burst_run(struct iovirt_pin_domain *d,
 	}
 	uint32_t j = nf ? burst_pin_fresh(d, l, runs, nf, err) : 0;
 	if (IOVIRT_UNLIKELY(j < nf)) {
-		for (uint32_t q = fresh[j]; q < i; q++) {
-			struct pin_slot *s = &slots[h[q].index];
+		/* DMA q took the q-th slot of the free list (which moves only
+		 * below): walked again from its head, in the domain's memory
+		 * (not the caller's h) */
+		idx = d->free_head;
+		for (uint32_t q = 0; q < fresh[j]; q++)
+			idx = slots[idx].next;
+		for (uint32_t q = fresh[j], at = idx; q < i; q++) {
+			struct pin_slot *s = &slots[at];
 			l->cnt[s->r1.first & (PIN_LEAF_PAGES - 1)]--;
 			/* the generation before: a new one is 1 only after
 			 * UINT32_MAX (0 is skipped; a slot starts at 1 and its
 			 * first use makes it 2) */
-			s->gen = h[q].gen == 1 ? UINT32_MAX : h[q].gen - 1;
+			s->gen = s->gen == 1 ? UINT32_MAX : s->gen - 1;
 			s->state = PIN_SLOT_FREE;
+			at = s->next;
 		}
 		i = fresh[j];
-		idx = i ? slots[h[i - 1].index].next : d->free_head;
 	}
 	if (!i) {
 		if (idle && *err)
@@ -1211,9 +1217,10 @@ static __attribute__((noinline)) void burst_unpin_zero(struct iovirt_pin_domain 
  * each is a live DMA of d of the usual kind (one page of a count leaf, held
  * through hold entry e: burst_run's and pin_sg_one's), at most e->users of
  * them, released as release_one releases it, the host unpins of the pages
- * that go 1 -> 0 made after the loop (burst_unpin_zero: the calls, in the
- * order, that one iovirt_pin_complete per DMA makes), so that the loop makes
- * none. The counters that only
+ * that go 1 -> 0 made after the loop, or before a sweep of empty count
+ * leaves when one falls due inside it (burst_unpin_zero: the calls, in the
+ * order, that one iovirt_pin_complete per DMA makes, the sweep's frees
+ * included), so that the loop makes none in the usual case. The counters that only
  * this loop moves (e's users, the free-list tail, page_refs, live_dmas) are
  * stored once; e's last use then makes its hold idle (hold_unuse), once.
  * Returns the handles ended.
@@ -1227,7 +1234,7 @@ static __attribute__((noinline)) uint32_t complete_run(struct iovirt_pin_domain 
 	const uint32_t max = d->max_handles;
 	struct pin_slot *const slots = d->slots;
 	struct iovirt_gmap_region *const reg = e->reg;
-	uint32_t tail = d->free_tail, i = 0, nz = 0;
+	uint32_t tail = d->free_tail, i = 0, nz = 0, first = PIN_NIL;
 	const uint32_t head0 = tail;
 	/* At most e's users: a region held twice (hold_add_slow's rare case)
 	 * has its slots' holds counted on either entry. */
@@ -1249,21 +1256,27 @@ static __attribute__((noinline)) uint32_t complete_run(struct iovirt_pin_domain 
 			runs[nz++] = (struct iovirt_page_run){ gfn << IOVIRT_PAGE_SHIFT, 1 };
 			/* as counts_drop, page by page: a leaf with a page still
 			 * counted here (a later DMA's) has used > 0, the sweep
-			 * keeps it */
+			 * keeps it; the unpins so far go first, as one call per
+			 * DMA would have made them before this sweep's frees */
 			pin_leaf_dec_used(&d->counts, l);
-			if (IOVIRT_UNLIKELY(d->counts.nempty > PIN_SPARE_MAX))
+			if (IOVIRT_UNLIKELY(d->counts.nempty > PIN_SPARE_MAX)) {
+				burst_unpin_zero(d, runs, nz);
+				nz = 0;
 				pin_counts_sweep(d);
+			}
 		}
 		s->state = PIN_SLOT_FREE;
 		s->next = PIN_NIL;
 		if (tail != PIN_NIL)
 			slots[tail].next = hk.index;
+		else
+			first = hk.index;
 		tail = hk.index;
 	}
 	if (!i)
 		return 0;
 	if (head0 == PIN_NIL)
-		d->free_head = h[0].index;
+		d->free_head = first;
 	d->free_tail = tail;
 	d->st.page_refs -= i;
 	d->st.live_dmas -= i;

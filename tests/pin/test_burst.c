@@ -307,22 +307,48 @@ Test(pin_burst, region_held_twice)
 	pt_fini(&t);
 }
 
+/* The callbacks two hosts saw, in order, the same: kind, pages for pin and
+ * unpin, sizes for memory (addresses differ between the hosts). */
+static void same_calls(struct iovirt_posix *a, struct iovirt_posix *b, const char *when)
+{
+	static struct iovirt_posix_event x[4096], y[4096];
+	size_t n = iovirt_posix_log_read(a, x, 4096), m = iovirt_posix_log_read(b, y, 4096);
+	cr_assert_eq(n, m, "%s: %zu callbacks vs %zu", when, n, m);
+	cr_assert_lt(n, 4096, "%s: the log overflowed", when);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_eq(x[i].cb, y[i].cb, "%s: callback %zu", when, i);
+		bool addr = x[i].cb == IOVIRT_CB_MEM_ALLOC || x[i].cb == IOVIRT_CB_MEM_FREE;
+		if (!addr)
+			cr_assert_eq(x[i].a, y[i].a, "%s: callback %zu", when, i);
+		cr_assert_eq(x[i].b, y[i].b, "%s: callback %zu", when, i);
+		cr_assert_eq(x[i].result, y[i].result, "%s: callback %zu", when, i);
+	}
+	iovirt_posix_log_clear(a);
+	iovirt_posix_log_clear(b);
+}
+
 /* Bursts over many count leaves (more empty ones than the domain keeps,
  * PIN_SPARE_MAX 16, so that emptied leaves are swept) against one call per
- * DMA in a second domain of the same map: the same counts, leaves and
- * bookkeeping bytes after every step. */
-Test(pin_burst, many_leaves_same_as_singles)
+ * DMA in a second world: the same counts, leaves and bookkeeping bytes after
+ * every step, and the same host callbacks in the same order (pins, unpins,
+ * and the sweeps' frees between them); with and without pin_runs. */
+static void many_leaves(bool vec)
 {
-	struct pt t;
+	struct pt t, u;
 	pt_init(&t);
+	pt_init(&u);
+	if (!vec)
+		without_runs(&t, NULL);
 	const uint64_t big = 0x40000000ull, leaves = 40;
 	struct iovirt_region r = { .size = sizeof(r), .gpa = big, .length = leaves << 21,
 				   .kind = IOVIRT_REGION_RAM, .access = RW, .owner = PT_GUEST,
 				   .flags = IOVIRT_REGION_HPA, .hpa = 1ull << 40 };
 	cr_assert_eq(iovirt_gmap_add(t.map, &r), 0);
-	struct iovirt_pin_domain *one;
-	cr_assert_eq(iovirt_pin_domain_create(t.ops, t.p, t.map, NULL, &one), 0);
-	struct iovirt_pin_handle hb[leaves][3], hs[leaves][3];
+	cr_assert_eq(iovirt_gmap_add(u.map, &r), 0);
+	cr_assert_eq(iovirt_posix_log_enable(t.p, 4096), 0);
+	cr_assert_eq(iovirt_posix_log_enable(u.p, 4096), 0);
+	struct iovirt_pin_domain *one = u.dom;
+	static struct iovirt_pin_handle hb[40][3], hs[40][3];
 	for (int round = 0; round < 3; round++) {
 		/* three pages in each leaf, one burst per leaf; then the leaves
 		 * emptied in another order, a burst each */
@@ -335,12 +361,14 @@ Test(pin_burst, many_leaves_same_as_singles)
 			cr_assert_eq(iovirt_pin_sg_burst(t.dom, NULL, s, 3, out, 3, no, hb[k]), 3);
 			for (uint64_t i = 0; i < 3; i++)
 				cr_assert_gt(iovirt_pin_sg(one, NULL, &s[i], 1, out, 3, NULL, &hs[k][i]), 0);
+			same_calls(t.p, u.p, "pin");
 		}
 		for (uint64_t n = 0; n < leaves; n++) {
 			uint64_t k = (n * 17 + (uint64_t)round) % leaves;
 			cr_assert_eq(iovirt_pin_complete_burst(t.dom, hb[k], 3), 3);
 			for (uint64_t i = 0; i < 3; i++)
 				cr_assert_eq(iovirt_pin_complete(one, hs[k][i]), 0);
+			same_calls(t.p, u.p, "complete");
 			for (int again = 0; n % 3 == 0 && again < 2; again++) {
 				/* the emptied leaf used again: the second time it is
 				 * the cached leaf, empty */
@@ -351,6 +379,7 @@ Test(pin_burst, many_leaves_same_as_singles)
 				cr_assert_gt(iovirt_pin_sg(one, NULL, &s, 1, out, 1, NULL, hs[k]), 0);
 				cr_assert_eq(iovirt_pin_complete_burst(t.dom, hb[k], 1), 1);
 				cr_assert_eq(iovirt_pin_complete(one, hs[k][0]), 0);
+				same_calls(t.p, u.p, "again");
 			}
 			struct iovirt_pin_stats a, b;
 			iovirt_pin_stats(t.dom, &a);
@@ -361,6 +390,18 @@ Test(pin_burst, many_leaves_same_as_singles)
 			cr_assert_eq(a.page_refs, b.page_refs, "round %d", round);
 		}
 	}
-	cr_assert_eq(iovirt_pin_domain_destroy(one), 0);
+	iovirt_posix_log_enable(t.p, 0);
+	iovirt_posix_log_enable(u.p, 0);
 	pt_fini(&t);
+	pt_fini(&u);
+}
+
+Test(pin_burst, many_leaves_same_as_singles)
+{
+	many_leaves(true);
+}
+
+Test(pin_burst, many_leaves_same_as_singles_one_call_per_run)
+{
+	many_leaves(false);
 }
