@@ -405,3 +405,56 @@ Test(pin_burst, many_leaves_same_as_singles_one_call_per_run)
 {
 	many_leaves(false);
 }
+
+/* A host whose pin_runs answers more runs than it was given (taken as all
+ * of them, no more), or fewer (the first one not pinned failed: EHOST for
+ * that DMA, nothing of it kept). */
+static uint32_t runs_answer_extra; /* added to pin_runs' answer */
+static uint32_t runs_fail_at = UINT32_MAX; /* the run pin_runs stops at */
+static uint32_t odd_pin_runs(void *host, uint32_t guest, const struct iovirt_page_run *runs, uint32_t n)
+{
+	uint32_t i = 0;
+	for (; i < n && i < runs_fail_at; i++)
+		cr_assert_eq(iovirt_posix_ops()->pin(host, guest, runs[i].gpa, runs[i].npages), 0);
+	return i < n ? i : n + runs_answer_extra;
+}
+
+Test(pin_burst, host_pin_runs_answers)
+{
+	struct pt t;
+	pt_init(&t);
+	static struct iovirt_host_ops odd;
+	odd = *t.ops;
+	odd.pin_runs = odd_pin_runs;
+	cr_assert_eq(iovirt_pin_domain_destroy(t.dom), 0);
+	cr_assert_eq(iovirt_pin_domain_create(&odd, t.p, t.map, NULL, &t.dom), 0);
+	struct iovirt_seg s[N];
+	for (uint32_t i = 0; i < N; i++)
+		s[i] = page(PT_GPA + 2 * i * 4096ull);
+	struct iovirt_host_seg out[N];
+	struct iovirt_pin_handle h[N];
+	uint32_t no[N];
+	/* the cached leaf and the hint in place: the burst's own loop */
+	cr_assert_eq(iovirt_pin_sg_burst(t.dom, NULL, s, 1, out, N, no, h), 1);
+	cr_assert_eq(iovirt_pin_complete_burst(t.dom, h, 1), 1);
+	runs_answer_extra = 5;
+	cr_assert_eq(iovirt_pin_sg_burst(t.dom, NULL, s, N, out, N, no, h), N);
+	struct iovirt_pin_stats st;
+	iovirt_pin_stats(t.dom, &st);
+	cr_assert_eq(st.pinned_pages, N);
+	cr_assert_eq(iovirt_posix_pinned_pages(t.p), N);
+	cr_assert_eq(iovirt_pin_complete_burst(t.dom, h, N), N);
+	runs_answer_extra = 0;
+	runs_fail_at = 3;
+	cr_assert_eq(iovirt_pin_sg_burst(t.dom, NULL, s, N, out, N, no, h), 3);
+	iovirt_pin_stats(t.dom, &st);
+	cr_assert_eq(st.pinned_pages, 3);
+	cr_assert_eq(iovirt_posix_pinned_pages(t.p), 3);
+	cr_assert_eq(iovirt_pin_count(t.dom, s[3].gpa), 0);
+	cr_assert_eq(iovirt_pin_complete_burst(t.dom, h, 3), 3);
+	runs_fail_at = 0;
+	cr_assert_eq(iovirt_pin_sg_burst(t.dom, NULL, s, N, out, N, no, h), IOVIRT_EHOST);
+	runs_fail_at = UINT32_MAX;
+	cr_assert_eq(iovirt_posix_pinned_pages(t.p), 0);
+	pt_fini(&t);
+}
