@@ -161,6 +161,14 @@ Test(pin_burst, two_regions)
 	pt_fini(&t);
 }
 
+/* t's domain made anew on ops. */
+static void domain_on(struct pt *t, const struct iovirt_host_ops *ops,
+		      const struct iovirt_pin_params *pp)
+{
+	cr_assert_eq(iovirt_pin_domain_destroy(t->dom), 0);
+	cr_assert_eq(iovirt_pin_domain_create(ops, t->p, t->map, pp, &t->dom), 0);
+}
+
 /* t's domain made anew on a host without pin_runs/unpin_runs (bursts then
  * call pin and unpin once per run). */
 static struct iovirt_host_ops no_runs;
@@ -169,8 +177,21 @@ static void without_runs(struct pt *t, const struct iovirt_pin_params *pp)
 	no_runs = *t->ops;
 	no_runs.pin_runs = NULL;
 	no_runs.unpin_runs = NULL;
-	cr_assert_eq(iovirt_pin_domain_destroy(t->dom), 0);
-	cr_assert_eq(iovirt_pin_domain_create(&no_runs, t->p, t->map, pp, &t->dom), 0);
+	domain_on(t, &no_runs, pp);
+}
+
+/* s[0 .. N): every other page of region A; one burst of s[0] pinned and
+ * completed, so that the cached count leaf and the hint entry are in place
+ * (the burst's own loop takes the next ones) and the hold is idle. */
+static void fresh_pages_idle_hold(struct pt *t, struct iovirt_seg *s)
+{
+	struct iovirt_host_seg out[1];
+	struct iovirt_pin_handle h[1];
+	uint32_t no[1];
+	for (uint32_t i = 0; i < N; i++)
+		s[i] = page(PT_GPA + 2 * i * 4096ull);
+	cr_assert_eq(iovirt_pin_sg_burst(t->dom, NULL, s, 1, out, 1, no, h), 1);
+	cr_assert_eq(iovirt_pin_complete_burst(t->dom, h, 1), 1);
 }
 
 /* The host's pin failing at the j-th DMA of a burst of fresh pages, for every
@@ -183,14 +204,10 @@ static void host_failure_at_each_dma(bool vec)
 	if (!vec)
 		without_runs(&t, NULL);
 	struct iovirt_seg s[N];
-	for (uint32_t i = 0; i < N; i++)
-		s[i] = page(PT_GPA + 2 * i * 4096ull);
 	struct iovirt_host_seg out[N];
 	struct iovirt_pin_handle h[N];
 	uint32_t no[N];
-	/* make the hold idle */
-	cr_assert_eq(iovirt_pin_sg_burst(t.dom, NULL, s, 1, out, N, no, h), 1);
-	cr_assert_eq(iovirt_pin_complete_burst(t.dom, h, 1), 1);
+	fresh_pages_idle_hold(&t, s);
 	for (uint32_t j = 0; j < N; j++) {
 		struct pt_snap before, after;
 		pt_snap_take(&t, &before);
@@ -426,17 +443,12 @@ Test(pin_burst, host_pin_runs_answers)
 	static struct iovirt_host_ops odd;
 	odd = *t.ops;
 	odd.pin_runs = odd_pin_runs;
-	cr_assert_eq(iovirt_pin_domain_destroy(t.dom), 0);
-	cr_assert_eq(iovirt_pin_domain_create(&odd, t.p, t.map, NULL, &t.dom), 0);
+	domain_on(&t, &odd, NULL);
 	struct iovirt_seg s[N];
-	for (uint32_t i = 0; i < N; i++)
-		s[i] = page(PT_GPA + 2 * i * 4096ull);
 	struct iovirt_host_seg out[N];
 	struct iovirt_pin_handle h[N];
 	uint32_t no[N];
-	/* the cached leaf and the hint in place: the burst's own loop */
-	cr_assert_eq(iovirt_pin_sg_burst(t.dom, NULL, s, 1, out, N, no, h), 1);
-	cr_assert_eq(iovirt_pin_complete_burst(t.dom, h, 1), 1);
+	fresh_pages_idle_hold(&t, s);
 	runs_answer_extra = 5;
 	cr_assert_eq(iovirt_pin_sg_burst(t.dom, NULL, s, N, out, N, no, h), N);
 	struct iovirt_pin_stats st;
