@@ -1202,12 +1202,14 @@ static __attribute__((noinline)) void burst_unpin_zero(struct iovirt_pin_domain 
 							const struct iovirt_page_run *runs,
 							uint32_t nz)
 {
-	if (d->vec) {
-		d->ops->unpin_runs(d->host, d->guest, runs, nz);
-	} else {
-		for (uint32_t j = 0; j < nz; j++)
-			d->ops->unpin(d->host, d->guest, runs[j].gpa, runs[j].npages);
+	if (!d->vec) {
+		for (uint32_t j = 0; j < nz; j++) {
+			struct pin_run run = { runs[j].gpa >> IOVIRT_PAGE_SHIFT, runs[j].npages };
+			pin_run_unpin(d, &run);
+		}
+		return;
 	}
+	d->ops->unpin_runs(d->host, d->guest, runs, nz);
 	d->st.pinned_pages -= nz;
 	d->st.host_unpins += nz;
 }
