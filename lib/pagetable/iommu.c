@@ -487,6 +487,13 @@ static struct pt_space *space_get(const struct iovirt_iommu *io, uint32_t asid)
 	return atomic_load_explicit(&chunk[asid & (PT_DIR_SIZE - 1)], memory_order_acquire);
 }
 
+/* space_get at a public entry point: a NULL iommu has no space (refused,
+ * never read: pagetable.h). */
+static inline struct pt_space *space_of(const struct iovirt_iommu *io, uint32_t asid)
+{
+	return IOVIRT_LIKELY(io != NULL) ? space_get(io, asid) : NULL;
+}
+
 /* The directory slot of asid, making its chunk if needed; NULL when out of memory. */
 static struct pt_space *_Atomic *space_slot(struct iovirt_iommu *io, uint32_t asid)
 {
@@ -798,7 +805,7 @@ int iovirt_pt_space_create(struct iovirt_iommu *io, uint32_t asid, const struct 
 
 int iovirt_pt_space_destroy(struct iovirt_iommu *io, uint32_t asid)
 {
-	struct pt_space *s = io ? space_get(io, asid) : NULL;
+	struct pt_space *s = space_of(io, asid);
 	if (!s)
 		return IOVIRT_ENOASID;
 	struct pt_space *_Atomic *chunk = atomic_load(&io->dir[asid >> PT_DIR_BITS]);
@@ -909,7 +916,7 @@ __attribute__((cold, noinline)) static int no_space(const struct iovirt_iommu *i
 int iovirt_pt_map(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_t pa, uint64_t size,
 		  unsigned prot)
 {
-	struct pt_space *s = IOVIRT_LIKELY(io != NULL) ? space_get(io, asid) : NULL;
+	struct pt_space *s = space_of(io, asid);
 	if (IOVIRT_UNLIKELY(!s))
 		return no_space(io);
 	if (IOVIRT_UNLIKELY(!map_args_ok(io, s, iova, pa, size, prot)))
@@ -935,7 +942,7 @@ static inline void unmap_inval(struct iovirt_iommu *io, const struct pt_space *s
 
 int64_t iovirt_pt_unmap(struct iovirt_iommu *io, uint32_t asid, uint64_t iova, uint64_t size)
 {
-	struct pt_space *s = IOVIRT_LIKELY(io != NULL) ? space_get(io, asid) : NULL;
+	struct pt_space *s = space_of(io, asid);
 	if (IOVIRT_UNLIKELY(!s))
 		return no_space(io);
 	if (IOVIRT_UNLIKELY(!range_ok(s, iova, size)))
@@ -1034,7 +1041,7 @@ int iovirt_pt_split(struct iovirt_iommu *io, uint32_t asid, uint64_t iova)
 int iovirt_pt_translate(const struct iovirt_iommu *io, uint32_t asid, uint64_t iova, unsigned access,
 			struct iovirt_xlate *out)
 {
-	const struct pt_space *s = IOVIRT_LIKELY(io != NULL) ? space_get(io, asid) : NULL;
+	const struct pt_space *s = space_of(io, asid);
 	if (IOVIRT_UNLIKELY(!s))
 		return no_space(io);
 	if (IOVIRT_UNLIKELY(iova >= s->limit))
@@ -1046,7 +1053,7 @@ int iovirt_pt_translate(const struct iovirt_iommu *io, uint32_t asid, uint64_t i
 
 int iovirt_pt_root(const struct iovirt_iommu *io, uint32_t asid, uint64_t *root_pa, unsigned *levels)
 {
-	const struct pt_space *s = io ? space_get(io, asid) : NULL;
+	const struct pt_space *s = space_of(io, asid);
 	if (!s)
 		return IOVIRT_ENOASID;
 	*root_pa = s->root->pa;
@@ -1058,7 +1065,7 @@ int iovirt_pt_root_info(const struct iovirt_iommu *io, uint32_t asid, struct iov
 {
 	if (!out || out->size < IOVIRT_PT_ROOT_INFO_SIZE_V1)
 		return IOVIRT_EINVAL;
-	const struct pt_space *s = io ? space_get(io, asid) : NULL;
+	const struct pt_space *s = space_of(io, asid);
 	if (!s)
 		return IOVIRT_ENOASID;
 	out->root_pa = s->root->pa;
@@ -1123,7 +1130,7 @@ static int merge_leaf(void *arg, uint64_t iova, uint64_t pa, uint64_t size, unsi
 int iovirt_pt_foreach(const struct iovirt_iommu *io, uint32_t asid,
 		      int (*fn)(void *arg, const struct iovirt_mapping *m), void *arg)
 {
-	struct pt_space *s = io ? space_get(io, asid) : NULL;
+	struct pt_space *s = space_of(io, asid);
 	if (!s)
 		return IOVIRT_ENOASID;
 	struct merge m = { .fn = fn, .arg = arg };
@@ -1153,7 +1160,7 @@ static int table_seen(void *arg, struct pt_node *n, uint64_t iova)
 int iovirt_pt_foreach_table(const struct iovirt_iommu *io, uint32_t asid,
 			    int (*fn)(void *arg, const struct iovirt_pt_table *t), void *arg)
 {
-	struct pt_space *s = io ? space_get(io, asid) : NULL;
+	struct pt_space *s = space_of(io, asid);
 	if (!s)
 		return IOVIRT_ENOASID;
 	struct table_visit tv = { .fn = fn, .arg = arg };
@@ -1163,7 +1170,7 @@ int iovirt_pt_foreach_table(const struct iovirt_iommu *io, uint32_t asid,
 int pt_space_info(const struct iovirt_iommu *io, uint32_t asid, uint32_t *width, uint32_t *levels,
 		  uint64_t *pgsizes)
 {
-	const struct pt_space *s = io ? space_get(io, asid) : NULL;
+	const struct pt_space *s = space_of(io, asid);
 	if (!s)
 		return IOVIRT_ENOASID;
 	*width = s->width;
