@@ -135,6 +135,14 @@ static void add_b(struct iovirt_gmap *map)
 	b_present = r == 0;
 }
 
+/* Segment s of m lies in one region that is present: A's pages 0..31, or B's
+ * 32..63 while B is in the map. */
+static int seg_ok(const struct mh *m, uint32_t s)
+{
+	uint64_t last = m->first[s] + m->npages[s] - 1;
+	return last < NPAGES && (m->first[s] < 32) == (last < 32) && (m->first[s] < 32 || b_present);
+}
+
 /* The segments of m as a burst of one-segment DMAs (iovirt_pin_sg_burst),
  * into the free handle entries from k on: those it takes must be valid, a
  * valid first one refused only for a limit, the host or memory. */
@@ -151,9 +159,7 @@ static void pin_burst(struct iovirt_pin_domain *dom, const struct iovirt_seg *se
 	uint32_t nout[4];
 	int r = iovirt_pin_sg_burst(dom, NULL, segs, nb, out, 4, nout, h);
 	for (uint32_t i = 0; i < nb; i++) {
-		uint64_t last = m->first[i] + m->npages[i] - 1;
-		int ok = last < NPAGES && (m->first[i] < 32) == (last < 32) &&
-			 (m->first[i] < 32 || b_present);
+		int ok = seg_ok(m, i);
 		if (r < 0 && i == 0)
 			CHECK(!ok || r == IOVIRT_ELIMIT || r == IOVIRT_EHOST || r == IOVIRT_ENOMEM,
 			      "valid burst DMA refused: %d", r);
@@ -258,12 +264,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				m.npages[s] = np;
 			}
 			int ok_expected = 1;
-			for (uint32_t s = 0; s < m.nsegs; s++) {
-				uint64_t last = m.first[s] + m.npages[s] - 1;
-				if (last >= NPAGES || (m.first[s] < 32) != (last < 32) ||
-				    (m.first[s] >= 32 && !b_present))
-					ok_expected = 0;
-			}
+			for (uint32_t s = 0; s < m.nsegs; s++)
+				ok_expected &= seg_ok(&m, s);
 			touch(&m); /* a refused pin changes no count */
 			if (!is_map && (b[3] & 0x40)) {
 				pin_burst(dom, segs, &m, k);

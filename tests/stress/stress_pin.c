@@ -425,11 +425,8 @@ int main(void)
 	if (iovirt_pin_domain_create(ops, p, map, NULL, &dom))
 		return 2;
 
-	pthread_t t1, t2;
-	pthread_create(&t2, NULL, guest_thread, NULL);
-	pthread_create(&t1, NULL, dma_thread, dom);
-	pthread_join(t1, NULL);
-	pthread_join(t2, NULL);
+	/* First phase: lists read from guest memory, INFLIGHT DMAs live. */
+	phase(dom, "first phase");
 
 	/* Idle phase: one DMA at a time, the remover revoking the idle hold. */
 	inflight = 1;
